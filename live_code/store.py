@@ -1,0 +1,237 @@
+"""The cache: where mirrors, pins and job environments live, with their locks and garbage collection.
+
+Layout under the cache root (``LIVE_CODE_CACHE``, else ``$XDG_CACHE_HOME/live-code``, else
+``~/.cache/live-code``)::
+
+    <root>/
+      mirrors/<id>/           bare git mirror per normalised URL          (kind "mirrors")
+      envs/<key>/             job venv per environment key                (kind "envs")
+      <kind>/<key>.done       completion marker (JSON metadata); written last, atomically
+      <kind>/<key>.used       touched each time the entry is used (for gc --max-age)
+      pins.json               first resolution of each (url, tag)
+      locks/<kind>-<key>.lock build lock (filelock): one builder per entry, across processes
+      locks/<kind>-<key>.use  held shared (flock) while a run uses the entry; gc skips held ones
+      logs/                   crash logs of the CLI
+
+An entry is trusted only when its ``.done`` marker exists: a build killed at any point leaves a
+directory without a marker, which the next builder removes under the lock before building again
+(check, lock, check again: style.md rule 4). Entries are built in place because a venv is not
+relocatable; the marker, not a rename, is what makes the entry appear atomically.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import filelock
+
+from live_code import util
+from live_code.errors import CacheError
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV_VAR = "LIVE_CODE_CACHE"
+KINDS = ("mirrors", "envs")
+#: How long a builder waits for another process's build of the same entry before giving up.
+DEFAULT_LOCK_TIMEOUT = 3600.0
+
+
+def default_root() -> Path:
+    """The cache root: ``LIVE_CODE_CACHE``, else the user's cache dir."""
+    if os.environ.get(CACHE_ENV_VAR):
+        return Path(os.environ[CACHE_ENV_VAR]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "live-code"
+
+
+class Entry(NamedTuple):
+    kind: str
+    key: str
+    path: Path
+    complete: bool
+    size: int
+    last_used: float
+    meta: Mapping[str, Any]
+
+
+class Store:
+    """A cache directory. Cheap to construct; creates its directories on first use."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root) if root is not None else default_root()
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def _ensure_dirs(self) -> None:
+        try:
+            for sub in (*KINDS, "locks", "logs"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            msg = f"cannot create the cache directory {self.root}: {e.strerror}"
+            raise CacheError(msg, value=str(self.root), hint=f"set {CACHE_ENV_VAR} to a writable directory") from None
+
+    def path(self, kind: str, key: str) -> Path:
+        _check_kind_key(kind, key)
+        return self.root / kind / key
+
+    def _marker(self, kind: str, key: str) -> Path:
+        return self.root / kind / f"{key}.done"
+
+    def _used_stamp(self, kind: str, key: str) -> Path:
+        return self.root / kind / f"{key}.used"
+
+    @property
+    def logs_dir(self) -> Path:
+        self._ensure_dirs()
+        return self.root / "logs"
+
+    # -- locks ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, kind: str, key: str, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
+        """Exclusive build lock of one entry, across threads and processes."""
+        _check_kind_key(kind, key)
+        self._ensure_dirs()
+        lock = filelock.FileLock(str(self.root / "locks" / f"{kind}-{key}.lock"), timeout=timeout)
+        try:
+            with lock:
+                yield
+        except filelock.Timeout:
+            msg = f"timed out after {timeout:.0f}s waiting for another process building {kind}/{key}"
+            raise CacheError(msg, value=str(self.root), hint="if no other live-code runs, remove the stale lock file") from None
+
+    @contextlib.contextmanager
+    def using(self, kind: str, key: str) -> Iterator[Path]:
+        """Mark a complete entry as in use for the block (a shared flock gc will not break)."""
+        self._ensure_dirs()
+        fd = os.open(self.root / "locks" / f"{kind}-{key}.use", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            with contextlib.suppress(OSError):
+                self._used_stamp(kind, key).touch()
+            yield self.path(kind, key)
+        finally:
+            os.close(fd)
+
+    def _in_use(self, kind: str, key: str) -> bool:
+        path = self.root / "locks" / f"{kind}-{key}.use"
+        if not path.exists():
+            return False
+        fd = os.open(path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the lock if we got it
+        return False
+
+    # -- entries -------------------------------------------------------------------------------
+
+    def is_complete(self, kind: str, key: str) -> bool:
+        return self._marker(kind, key).is_file() and self.path(kind, key).is_dir()
+
+    def meta(self, kind: str, key: str) -> dict[str, Any]:
+        try:
+            return json.loads(self._marker(kind, key).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def ensure(
+        self,
+        kind: str,
+        key: str,
+        build: Callable[[Path], Mapping[str, Any] | None],
+        *,
+        timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> tuple[Path, bool]:
+        """Return ``(path, built)`` for a complete entry, building it with ``build(path)`` if needed.
+
+        ``build`` gets an empty directory at the entry's final path and returns metadata for the
+        marker. If it raises anything (Ctrl-C included) the directory is removed.
+        """
+        path = self.path(kind, key)
+        if self.is_complete(kind, key):
+            return path, False
+        with self.lock(kind, key, timeout=timeout):
+            if self.is_complete(kind, key):  # another process finished it while we waited
+                return path, False
+            if os.path.lexists(path):
+                log.info("removing the incomplete %s entry %s left by an interrupted build", kind, key)
+                util.rmtree(path)
+            path.mkdir(parents=True)
+            with util.clean_path_on_failure(path):
+                meta = dict(build(path) or {})
+                meta.setdefault("created", time.time())
+                util.atomic_write(self._marker(kind, key), json.dumps(meta, sort_keys=True, indent=1))
+            return path, True
+
+    def entries(self, kinds: tuple[str, ...] = KINDS) -> list[Entry]:
+        out = []
+        for kind in kinds:
+            base = self.root / kind
+            if not base.is_dir():
+                continue
+            for child in sorted(base.iterdir()):
+                if not child.is_dir():
+                    continue
+                key = child.name
+                complete = self.is_complete(kind, key)
+                stamps = [p for p in (self._used_stamp(kind, key), self._marker(kind, key), child) if p.exists()]
+                last_used = max(p.stat().st_mtime for p in stamps)
+                out.append(Entry(kind, key, child, complete, _tree_size(child), last_used, self.meta(kind, key)))
+        return out
+
+    def remove(self, kind: str, key: str) -> bool:
+        """Remove one entry unless it is in use or being built; True if removed."""
+        if self._in_use(kind, key):
+            return False
+        try:
+            with self.lock(kind, key, timeout=0):
+                with contextlib.suppress(FileNotFoundError):
+                    self._marker(kind, key).unlink()  # un-trust first, then delete
+                util.rmtree(self.path(kind, key))
+                with contextlib.suppress(FileNotFoundError):
+                    self._used_stamp(kind, key).unlink()
+        except CacheError:  # lock held: being built right now
+            return False
+        return True
+
+    def gc(self, *, max_size: int | None = None, max_age: float | None = None, now: float | None = None) -> list[Entry]:
+        """Remove entries unused for ``max_age`` seconds, then the least recently used until the
+        cache holds at most ``max_size`` bytes. Entries in use or being built are never removed.
+        Returns the entries removed."""
+        now = time.time() if now is None else now
+        entries = sorted(self.entries(), key=lambda e: e.last_used)
+        removed: list[Entry] = []
+        total = sum(e.size for e in entries)
+        for e in entries:
+            too_old = max_age is not None and now - e.last_used > max_age
+            too_big = max_size is not None and total > max_size
+            if (too_old or too_big) and self.remove(e.kind, e.key):
+                removed.append(e)
+                total -= e.size
+        return removed
+
+
+def _check_kind_key(kind: str, key: str) -> None:
+    if kind not in KINDS:
+        raise AssertionError(f"BUG: unknown cache kind {kind!r}")
+    if not key or "/" in key or key.startswith(".") or key.endswith((".done", ".used")):
+        raise AssertionError(f"BUG: bad cache key {key!r}")
+
+
+def _tree_size(path: Path) -> int:
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in filenames + dirnames:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+    return total

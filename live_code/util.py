@@ -1,0 +1,180 @@
+"""Small shared pieces: the one path for short subprocesses, secret redaction, atomic writes."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+REDACTED = "***"
+
+# scheme://user[:password]@host -> scheme://***@host. The userinfo may hold anything but '/', '@'
+# and whitespace; the last '@' before the host ends it (tokens may contain '@' percent-encoded only).
+_URL_USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with URL credentials and every known secret string replaced by ``***``."""
+    text = _URL_USERINFO_RE.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
+    # longest first, so a secret that contains another is replaced whole
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+class CalledProcessError(RuntimeError):
+    """A short subprocess failed. Its text shows the (redacted) command, exit code and output."""
+
+    def __init__(
+        self,
+        cmd: Sequence[str],
+        returncode: int | None,
+        stdout: str,
+        stderr: str,
+        *,
+        timed_out: bool = False,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        self.cmd = [redact(c, secrets) for c in cmd]
+        self.returncode = returncode
+        self.stdout = redact(stdout, secrets)
+        self.stderr = redact(stderr, secrets)
+        self.timed_out = timed_out
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        status = "timed out" if self.timed_out else f"exit code {self.returncode}"
+        parts = [f"command failed ({status}): {' '.join(self.cmd)}"]
+        for name, out in (("stdout", self.stdout), ("stderr", self.stderr)):
+            if out.strip():
+                body = "\n".join("    " + line for line in out.rstrip().splitlines()[-40:])
+                parts.append(f"  {name}:\n{body}")
+        return "\n".join(parts)
+
+
+def cmd_output(
+    *cmd: str,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    check: bool = True,
+    secrets: Iterable[str] = (),
+    stdin: bytes | None = None,
+) -> tuple[int, str, str]:
+    """Run a short command to completion: ``(returncode, stdout, stderr)``.
+
+    The child runs in its own session so that at the deadline the whole process group (git spawns
+    helpers such as ``git-remote-http`` and ``index-pack``) is killed, not just the first process.
+    stdin is closed unless ``stdin`` bytes are given, so nothing can wait for a prompt.
+    """
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as e:
+        raise CalledProcessError(cmd, None, "", f"could not start {cmd[0]!r}: {e.strerror}", secrets=secrets) from None
+    try:
+        out_b, err_b = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        out_b, err_b = _drain_after_kill(proc)
+        raise CalledProcessError(
+            cmd, proc.returncode, out_b.decode(errors="replace"), err_b.decode(errors="replace"),
+            timed_out=True, secrets=secrets,
+        ) from None
+    except BaseException:  # Ctrl-C or a forwarded signal: leave no child behind
+        kill_group(proc)
+        _drain_after_kill(proc)
+        raise
+    out, err = out_b.decode(errors="replace"), err_b.decode(errors="replace")
+    if check and proc.returncode != 0:
+        raise CalledProcessError(cmd, proc.returncode, out, err, secrets=secrets)
+    return proc.returncode, out, err
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process group led by ``proc`` (started with ``start_new_session=True``)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _drain_after_kill(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    # A process that left the group (setsid) may still hold the pipes open: bound the wait.
+    try:
+        return proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        proc.wait()
+        return b"", b""
+
+
+def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` so a reader sees the old file or the whole new one, never a part.
+
+    temp file in the same directory, fsync, ``os.replace``, fsync of the directory.
+    """
+    path = Path(path)
+    payload = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    with contextlib.suppress(OSError):  # some filesystems refuse to open or fsync a directory
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def clean_path_on_failure(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Remove ``path`` if the block raises anything, Ctrl-C included."""
+    try:
+        yield
+    except BaseException:
+        rmtree(path)
+        raise
+
+
+def rmtree(path: str | os.PathLike[str]) -> None:
+    """Remove a tree, also one holding read-only files (git objects are 0444)."""
+
+    def _onerror(func, p, exc_info):  # type: ignore[no-untyped-def]
+        with contextlib.suppress(OSError):
+            os.chmod(p, 0o700)
+            os.chmod(os.path.dirname(p), 0o700)
+            func(p)
+
+    if os.path.lexists(path):
+        shutil.rmtree(path, onerror=_onerror)
+
+
+def monotonic() -> float:
+    return time.monotonic()

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The README's test command. Installs everything the tests need, then runs the whole suite.
+#   bash tests/run.sh [pytest args...]
+# Creates .venv (the harness with its dev extra) in the repo root and reuses it on later runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    echo "==> creating .venv with $($PY --version)"
+    "$PY" -m venv .venv
+fi
+echo "==> installing live-code and its test dependencies into .venv"
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+
+# bubblewrap gives jobs a read-only /in and a writable /out without docker (Debian package).
+if ! command -v bwrap >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing bubblewrap"
+        (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1 \
+            || echo "warning: could not install bubblewrap; tests that need it will be skipped with that reason"
+    else
+        echo "warning: bubblewrap (bwrap) is not installed; tests that need it will be skipped with that reason"
+    fi
+fi
+
+echo "==> running the tests"
+exec .venv/bin/python -m pytest "$@"

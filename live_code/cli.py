@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--protocol", choices=contract.PROTOCOL_VERSIONS, default=contract.PROTOCOL_1_1_0)
     s.add_argument("--images", type=int, default=24, help="number of images (default: %(default)s)")
     s.add_argument("--seed", type=int, default=0, help="random seed for the drawn images")
+    s.add_argument("--force", action="store_true", help="replace DIR/in and DIR/out if they are not empty")
     s.set_defaults(func=_cmd_sample_dataset)
 
     c = sub.add_parser("cache", help="list or clean the cache of mirrors and environments")
@@ -92,7 +93,7 @@ def _cmd_sample_dataset(args: argparse.Namespace) -> int:
         raise ConfigError("--images must be at least 1", value=args.images, hint="pass --images 8 or more")
     info = sample.write_sample_dataset(
         args.dir, kinds=TASK_CHOICES[args.task], fmt=args.fmt, protocol=args.protocol, images=args.images,
-        seed=args.seed,
+        seed=args.seed, force=args.force,
     )
     print(info.summary())
     return 0

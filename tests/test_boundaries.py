@@ -9,7 +9,7 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "live_code"
 
 # design.md "Module boundaries": which live_code modules each module may import. Modules not in the
-# design table (util, _requirements, sample, __main__) are listed with the rule they follow.
+# design table (util, _requirements, _base, sample, __main__) are listed with the rule they follow.
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "contract": set(),
@@ -18,13 +18,15 @@ ALLOWED: dict[str, set[str]] = {
     "git": {"errors", "util"},
     "store": {"git", "errors", "util"},
     "_requirements": {"errors", "util"},
-    "envs": {"errors", "contract", "util", "_requirements"},
+    "_base": {"errors", "util"},
+    "envs": {"errors", "contract", "util", "_requirements", "_base"},
     "supervisor": {"errors", "util"},
+    "sandbox": {"contract"},
     "outputs": {"contract", "errors"},
     "sample": {"contract", "errors", "util"},
     "sdk": {"contract"},
     "pipeline": {"errors", "contract", "config", "git", "store", "envs", "supervisor", "outputs", "util",
-                 "_requirements", "manifest"},
+                 "_requirements", "manifest", "sandbox", "_base"},
     "manifest": {"errors", "contract", "config"},
     "cli": {"pipeline", "config", "store", "errors", "contract", "util", "sample", "git", "envs", "outputs"},
     "__main__": {"cli"},

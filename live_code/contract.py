@@ -46,6 +46,16 @@ def uses_model_stages(protocol: str) -> bool:
     return protocol_tuple(protocol) >= (1, 0, 0)
 
 
+def allows_stage_dirs(protocol: str) -> bool:
+    """Model files may sit in ``/out/models/<stage_name>/`` (>= 1.1.0), else only flat in ``/out/models``.
+
+    The protocol table of ymir ``dev_docs/ymir-cmd-container.md`` moves stage files into
+    per-stage sub-directories with 1.1.0 (YMIR 2.0); the packer then looks in the stage dir first,
+    then in ``/out/models``, so flat files work in every version.
+    """
+    return protocol_tuple(protocol) >= (1, 1, 0)
+
+
 def infer_list_key(protocol: str) -> str:
     """The key of an image's box list in infer-result.json.
 
@@ -64,6 +74,8 @@ def allows_rotate_angle(protocol: str) -> bool:
 
 
 class TaskKind(str, enum.Enum):
+    """What a container run does; env.yaml's ``run_training``/``run_mining``/``run_infer``."""
+
     TRAINING = "training"
     MINING = "mining"
     INFER = "infer"
@@ -79,6 +91,11 @@ OUT_DIR = "/out"
 ENV_FILE = "/in/env.yaml"
 CONFIG_FILE = "/in/config.yaml"
 MANIFEST_FILE = "/img-man/manifest.yaml"
+
+#: Environment variables through which the harness tells the SDK (live_code.sdk) where the task's
+#: env.yaml and the merged hyper-parameter file are. Not part of YMIR: ours, harness <-> SDK.
+ENV_FILE_VAR = "LIVE_CODE_ENV_FILE"
+CONFIG_FILE_VAR = "LIVE_CODE_CONFIG_FILE"
 
 #: env.yaml ``input`` section as YMIR 2.x writes it for a task that uses every file.
 ENV_INPUT_DEFAULTS: Mapping[str, str] = {

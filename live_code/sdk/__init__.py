@@ -1,0 +1,89 @@
+"""What user code imports inside a live-code job: the task, its data, progress and results.
+
+A job reads its task and writes its outputs only through these names::
+
+    from live_code import sdk
+
+    env = sdk.read_env()                      # env.yaml: task kinds and paths
+    config = sdk.read_config()                # merged hyper-parameters (a dict)
+    epochs = sdk.get_int(config, "epochs", 10)
+    for item in sdk.iter_items(sdk.Split.TRAINING):
+        ...                                   # item.image_path, item.boxes
+    sdk.write_progress(0.5)
+    sdk.write_model_stage("epoch_10", ["epoch_10.pt"], 0.61)
+
+Where the files are: env.yaml is ``$LIVE_CODE_ENV_FILE`` (set by the harness) or ``/in/env.yaml``;
+the hyper-parameters are ``$LIVE_CODE_CONFIG_FILE`` (the harness's merged file) or env.yaml's
+``input.config_file``. Every writer takes ``env=`` to write for another task than the current one.
+Errors are :class:`SdkError` subclasses, themselves ``ValueError``.
+
+The SDK imports only the standard library, PyYAML and ``live_code.contract``, so it runs in a
+job's environment without the harness's dependencies.
+"""
+from __future__ import annotations
+
+from live_code.contract import ReturnCode
+from live_code.contract import TaskKind
+from live_code.sdk._config import config_file_path
+from live_code.sdk._config import get_bool
+from live_code.sdk._config import get_float
+from live_code.sdk._config import get_int
+from live_code.sdk._config import get_list
+from live_code.sdk._config import read_config
+from live_code.sdk._dataset import Box
+from live_code.sdk._dataset import DatasetItem
+from live_code.sdk._dataset import Split
+from live_code.sdk._dataset import count_items
+from live_code.sdk._dataset import index_file
+from live_code.sdk._dataset import iter_items
+from live_code.sdk._env import Env
+from live_code.sdk._env import EnvInput
+from live_code.sdk._env import EnvOutput
+from live_code.sdk._env import env_file_path
+from live_code.sdk._env import parse_env
+from live_code.sdk._env import read_env
+from live_code.sdk._errors import ConfigValueError
+from live_code.sdk._errors import DatasetFormatError
+from live_code.sdk._errors import EnvFileError
+from live_code.sdk._errors import ResultError
+from live_code.sdk._errors import SdkError
+from live_code.sdk._monitor import write_error
+from live_code.sdk._monitor import write_progress
+from live_code.sdk._results import Detection
+from live_code.sdk._results import write_infer_result
+from live_code.sdk._results import write_mining_result
+from live_code.sdk._training import write_model_stage
+
+__all__ = [
+    "Box",
+    "ConfigValueError",
+    "DatasetFormatError",
+    "DatasetItem",
+    "Detection",
+    "Env",
+    "EnvFileError",
+    "EnvInput",
+    "EnvOutput",
+    "ResultError",
+    "ReturnCode",
+    "SdkError",
+    "Split",
+    "TaskKind",
+    "config_file_path",
+    "count_items",
+    "env_file_path",
+    "get_bool",
+    "get_float",
+    "get_int",
+    "get_list",
+    "index_file",
+    "iter_items",
+    "parse_env",
+    "read_config",
+    "read_env",
+    "write_error",
+    "write_infer_result",
+    "write_mining_result",
+    "write_model_stage",
+    "write_progress",
+]

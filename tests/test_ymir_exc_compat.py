@@ -21,6 +21,7 @@ from live_code import sample
 from live_code import sandbox
 
 RESOURCES = Path(__file__).parent / "resources"
+TEMPLATES = Path(__file__).resolve().parent.parent / "remote_templates"
 TASKS = {
     "training": frozenset({contract.TaskKind.TRAINING}),
     "mining+infer": frozenset({contract.TaskKind.MINING, contract.TaskKind.INFER}),
@@ -35,13 +36,13 @@ def ymir_exc_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     env_dir = tmp_path_factory.mktemp("ymir-exc-venv")
     venv.create(env_dir, with_pip=True)
     py = str(env_dir / "bin" / "python")
-    subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "ymir-exc==1.1.0.523"],
+    requirements = TEMPLATES / "legacy" / "extra-requirements.txt"
+    subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", str(requirements)],
                    check=True)
     return py
 
 
-def _run_job(task_dir: Path, python: str, job: str, *, pythonpath: str | None = None) -> None:
-    job_dir = RESOURCES / job
+def _run_job(task_dir: Path, python: str, job_dir: Path, *, pythonpath: str | None = None) -> None:
     env = {"PATH": os.environ["PATH"], "HOME": str(task_dir), "PYTHONNOUSERSITE": "1"}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
@@ -64,7 +65,7 @@ def _validate(task_dir: Path) -> list[outputs.Problem]:
 def test_ymir_exc_repo_produces_valid_results(tmp_path: Path, ymir_exc_python: str, task: str) -> None:
     # ymir-exc 1.1.0.523 writes the legacy formats: the task is YMIR 1.1's (protocol 0.0.1, ark).
     sample.write_sample_dataset(tmp_path, kinds=TASKS[task], fmt="ark", protocol=contract.PROTOCOL_0_0_1, images=6)
-    _run_job(tmp_path, ymir_exc_python, "ymir_exc_job")
+    _run_job(tmp_path, ymir_exc_python, TEMPLATES / "legacy")
     assert _validate(tmp_path) == []
 
 
@@ -74,7 +75,7 @@ def test_sdk_repo_produces_valid_results(tmp_path: Path, task: str, protocol: st
     fmt = "ark" if protocol == contract.PROTOCOL_0_0_1 else "voc"
     sample.write_sample_dataset(tmp_path, kinds=TASKS[task], fmt=fmt, protocol=protocol, images=6)
     repo_root = str(Path(__file__).resolve().parent.parent)
-    _run_job(tmp_path, sys.executable, "sdk_job", pythonpath=repo_root)
+    _run_job(tmp_path, sys.executable, RESOURCES / "sdk_job", pythonpath=repo_root)
     assert _validate(tmp_path) == []
 
 

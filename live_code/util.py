@@ -66,12 +66,14 @@ def cmd_output(
     check: bool = True,
     secrets: Iterable[str] = (),
     stdin: bytes | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> tuple[int, str, str]:
     """Run a short command to completion: ``(returncode, stdout, stderr)``.
 
     The child runs in its own session so that at the deadline the whole process group (git spawns
     helpers such as ``git-remote-http`` and ``index-pack``) is killed, not just the first process.
     stdin is closed unless ``stdin`` bytes are given, so nothing can wait for a prompt.
+    ``pass_fds`` are inherited by the child (e.g. a lock's descriptor, so the lock outlives us).
     """
     try:
         proc = subprocess.Popen(
@@ -82,6 +84,7 @@ def cmd_output(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
     except OSError as e:
         raise CalledProcessError(cmd, None, "", f"could not start {cmd[0]!r}: {e.strerror}", secrets=secrets) from None

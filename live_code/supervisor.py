@@ -115,8 +115,9 @@ def become_subreaper() -> bool:
         return False
 
 
-def _children_of(pid: int) -> list[int]:
-    kids = []
+def _children_of(pid: int) -> dict[int, str]:
+    """The children of ``pid`` with their state letter (``Z`` for a zombie)."""
+    kids = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -128,12 +129,13 @@ def _children_of(pid: int) -> list[int]:
         # the comm field may hold spaces and parentheses: parse after the last ')'
         fields = stat[stat.rfind(b")") + 2:].split()
         if len(fields) > 1 and int(fields[1]) == pid:
-            kids.append(int(entry))
+            kids[int(entry)] = fields[0].decode()
     return kids
 
 
 def _reap_stragglers(keep: set[int]) -> int:
-    """SIGKILL the children of this process that the job left (descendants re-parented to us).
+    """SIGKILL the children of this process that the job left (descendants re-parented to us),
+    reap them, and return how many were still running (zombies are only reaped).
 
     ``keep`` holds the children the harness had before the job started (a test's server, say).
     """
@@ -141,10 +143,12 @@ def _reap_stragglers(keep: set[int]) -> int:
         return 0
     killed = 0
     for _ in range(50):  # a straggler may fork while we kill: repeat until none is left
-        kids = [pid for pid in _children_of(os.getpid()) if pid not in keep]
+        kids = {pid: st for pid, st in _children_of(os.getpid()).items() if pid not in keep}
         if not kids:
             break
-        for pid in kids:
+        for pid, st in kids.items():
+            if st == "Z":
+                continue
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 pgid = os.getpgid(pid)
                 if pgid != os.getpgid(0):

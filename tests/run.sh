@@ -25,5 +25,16 @@ if ! command -v bwrap >/dev/null 2>&1; then
     fi
 fi
 
+# The framework base that job environments are layered over in the framework tests (an image's
+# torch interpreter, in the image). Installed once and shared by every test that needs it.
+if [ "${LIVE_CODE_SKIP_FRAMEWORKS:-0}" != 1 ]; then
+    if ! .venv-fw/bin/python -c 'import torch' >/dev/null 2>&1; then
+        echo "==> creating .venv-fw with torch (the framework base for the framework tests)"
+        "$PY" -m venv .venv-fw
+        .venv-fw/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
+    fi
+    export LIVE_CODE_TEST_FRAMEWORK_PYTHON="$PWD/.venv-fw/bin/python"
+fi
+
 echo "==> running the tests"
 exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,204 @@
+"""Running the installer (uv, or pip as the fallback): where it looks for packages, the scrubbed
+environment it gets, and how its long runs are streamed, bounded by a deadline and killed.
+
+Private to ``envs`` (which re-exports :class:`IndexSettings`, :class:`Installer` and
+:func:`find_installer`).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import signal
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from live_code import util
+from live_code.errors import EnvironmentBuildError
+
+#: passed through from the harness's environment; everything else (tokens, PIP_*/UV_* settings,
+#: PYTHONPATH, ...) is dropped. Proxies are kept: on many sites nothing installs without them.
+PASS_ENV = (
+    "PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "LD_LIBRARY_PATH", "SSL_CERT_FILE", "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE", "http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+    "NO_PROXY", "ALL_PROXY",
+)
+_PR_SET_PDEATHSIG = 1
+Reporter = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """Where packages come from: the task's settings, never the requirements file.
+
+    URLs may hold credentials: they reach the installer through its environment, never its argv,
+    and :meth:`display` (used for the env key and provenance too) shows them redacted.
+    """
+
+    #: replaces the default index (PyPI): a mirror
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    #: wheelhouse directories (or pages of links)
+    find_links: tuple[str, ...] = ()
+    #: no index and no network: only ``find_links`` (an offline wheelhouse)
+    offline: bool = False
+
+    def __post_init__(self) -> None:
+        for value in (self.index_url or "", *self.extra_index_urls, *self.find_links):
+            if re.search(r"[\s,]", value):
+                msg = f"the index setting {util.redact(value)!r} contains whitespace or a comma"
+                raise EnvironmentBuildError(msg, value=util.redact(value), hint="give one URL or path per entry")
+        if self.offline and not self.find_links:
+            raise EnvironmentBuildError("offline installs need a wheelhouse (find_links)", hint="set pip_find_links")
+
+    def display(self) -> dict[str, Any]:
+        return {
+            "index_url": util.redact(self.index_url) if self.index_url else None,
+            "extra_index_urls": [util.redact(u) for u in self.extra_index_urls],
+            "find_links": [util.redact(u) for u in self.find_links],
+            "offline": self.offline,
+        }
+
+
+@dataclass(frozen=True)
+class Installer:
+    """How to run the installer: ``uv`` (a binary) or ``pip`` (``python -m pip``)."""
+
+    name: str
+    argv: tuple[str, ...]
+    version: str
+
+
+def find_installer(prefer: str = "auto", *, uv: str | None = None) -> Installer:
+    """``uv`` (the given one, else the one installed next to this interpreter, else on PATH),
+    falling back to this interpreter's pip unless ``prefer`` is ``"uv"``."""
+    if prefer not in ("auto", "uv", "pip"):
+        raise AssertionError(f"BUG: unknown installer {prefer!r}")
+    if prefer != "pip":
+        for cand in [uv] if uv else [os.path.join(sysconfig.get_path("scripts"), "uv"), "uv"]:
+            try:
+                out = util.cmd_output(cand, "--version", env=plain_env(), timeout=30)[1]
+                return Installer("uv", (cand,), out.split()[1])
+            except (util.CalledProcessError, IndexError):
+                continue
+        if prefer == "uv":
+            raise EnvironmentBuildError("uv is not installed or does not run", value=uv, hint="pip install uv")
+    try:
+        out = util.cmd_output(sys.executable, "-m", "pip", "--version", env=plain_env(), timeout=60)[1]
+    except util.CalledProcessError:
+        msg = "neither uv nor pip is available to install requirements"
+        raise EnvironmentBuildError(msg, hint="install uv (a dependency of live-code)") from None
+    return Installer("pip", (sys.executable, "-m", "pip"), out.split()[1])
+
+
+def plain_env() -> dict[str, str]:
+    return {k: os.environ[k] for k in PASS_ENV if k in os.environ}
+
+
+def installer_env(scratch: Path, cache: Path, index: IndexSettings) -> dict[str, str]:
+    """The installer's whole environment: allowlisted variables, a throwaway HOME, no user or
+    system pip/uv config, the caches, and the task's index settings."""
+    home = scratch / "home"
+    (home / "tmp").mkdir(parents=True)
+    env = plain_env()
+    env.update({
+        "HOME": str(home), "TMPDIR": str(home / "tmp"), "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"), "PYTHONNOUSERSITE": "1", "NO_COLOR": "1",
+        "UV_CACHE_DIR": str(cache / "uv"), "UV_NO_CONFIG": "1", "UV_PYTHON_DOWNLOADS": "never",
+        "UV_NO_PROGRESS": "1", "PIP_CACHE_DIR": str(cache / "pip"), "PIP_CONFIG_FILE": os.devnull,
+        "PIP_NO_INPUT": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_PROGRESS_BAR": "off",
+    })
+    if "SSL_CERT_FILE" in env:  # pip ignores it otherwise
+        env["PIP_CERT"] = env["SSL_CERT_FILE"]
+    if index.index_url:
+        env["UV_INDEX_URL"] = env["PIP_INDEX_URL"] = index.index_url
+    if index.extra_index_urls:  # both take a space-separated list
+        env["UV_EXTRA_INDEX_URL"] = env["PIP_EXTRA_INDEX_URL"] = " ".join(index.extra_index_urls)
+    if index.find_links:  # uv: comma-separated, pip: space-separated
+        env["UV_FIND_LINKS"], env["PIP_FIND_LINKS"] = ",".join(index.find_links), " ".join(index.find_links)
+    if index.offline:
+        env["PIP_NO_INDEX"] = "1"
+    return env
+
+
+def offline_flags(index: IndexSettings) -> list[str]:
+    return ["--no-index", "--offline"] if index.offline else []
+
+
+def remaining(deadline: float | None, what: str) -> float | None:
+    """Seconds left before ``deadline`` (monotonic); raises when none are."""
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise EnvironmentBuildError(f"the env build ran out of time before it could {what}",
+                                    hint="raise the install timeout")
+    return left
+
+
+def run_short(argv: Sequence[str], env: Mapping[str, str], deadline: float | None, what: str) -> str:
+    """A short installer step through ``util.cmd_output``; its stdout."""
+    try:
+        return util.cmd_output(*argv, env=env, timeout=remaining(deadline, what))[1]
+    except util.CalledProcessError as e:
+        fail(what, e)
+
+
+def run_streaming(argv: Sequence[str], env: Mapping[str, str], deadline: float | None, report: Reporter) -> None:
+    """The install itself: output streamed line by line (redacted) to ``report``; the process group
+    is killed at the deadline or on Ctrl-C, and on Linux when the harness dies."""
+    timeout = remaining(deadline, "install the requirements")
+    proc = subprocess.Popen(list(argv), env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent())
+    lines: list[str] = []
+
+    def _pump() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = util.redact(raw.decode(errors="replace").rstrip())
+            lines.append(line)
+            report(f"  {line}")
+
+    pump = threading.Thread(target=_pump, daemon=True)
+    pump.start()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        util.kill_group(proc)
+        proc.wait()
+        pump.join(5)
+        fail("install the requirements", util.CalledProcessError(argv, proc.returncode, "\n".join(lines), "",
+                                                                  timed_out=True))
+    except BaseException:
+        util.kill_group(proc)
+        proc.wait()
+        raise
+    pump.join(5)
+    if proc.returncode != 0:
+        fail("install the requirements", util.CalledProcessError(argv, proc.returncode, "\n".join(lines), ""))
+
+
+def fail(what: str, e: util.CalledProcessError) -> NoReturn:
+    status = "timed out" if e.timed_out else f"exit code {e.returncode}"
+    tail = "\n".join((e.stdout + "\n" + e.stderr).strip().splitlines()[-25:])
+    msg = f"the installer could not {what} ({status}):\n{tail}"
+    raise EnvironmentBuildError(msg, value=" ".join(e.cmd[:4]), hint="check the requirements and the index settings")
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """Linux: the installer gets SIGKILL when the harness dies (SIGKILL included), so no orphan
+    keeps writing into an env dir that the next builder is removing."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)

@@ -1,0 +1,341 @@
+"""Build and fingerprint a job venv layered over the base interpreter (design.md flow step 4).
+
+The job's env is a venv that sees exactly what the base interpreter sees: its site-packages and,
+for a base that is itself a venv (the harness's own, in tests and local use), that venv's packages
+through a ``.pth`` file. So the image's frameworks are used and never reinstalled. Envs are cached
+under :func:`env_key` through any object with ``ensure(kind, key, build)`` (:class:`EnvStore`; in
+practice ``store.Store``, which this module must not import).
+
+uv does not see packages that a venv sees through ``--system-site-packages`` (astral-sh/uv#4466,
+perf-baselines.md 2.3): a constraint alone makes it install a second torch into the job env. So with
+uv the requirements are first resolved (``uv pip compile``) against the base: every base
+distribution is offered as a metadata-only stub wheel, the protected frameworks are constrained to
+their base versions, and the base's other versions are preferred (seeded into the output file).
+Then only what the base lacks is installed, with ``--no-deps``. pip (the fallback) sees the base
+itself and gets the same constraints. After any install the protected distributions must be absent
+from the job env and unchanged in the base (RECORD bytes, each listed file's size and mtime).
+
+Typical use (the pipeline)::
+
+    spec = prepare_env(repo_dir, manifest.requirements, base_python=..., index=IndexSettings(...))
+    with store.using("envs", spec.key):  # gc never removes an env in use
+        env = ensure_env(store, spec, installer_cache=store.root / "installer-cache", reporter=...)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+
+from live_code import util
+from live_code._base import PROTECTED_NAMES, PROTECTED_PREFIXES, BaseInfo, Dist, base_fingerprint, is_protected
+from live_code._base import normal_version, own_dists, sha256_json, site_dirs, write_stubs
+from live_code._installer import IndexSettings, Installer, Reporter, find_installer, installer_env, offline_flags
+from live_code._installer import run_short, run_streaming
+from live_code._requirements import NO_REQUIREMENTS, RequirementLine, Requirements, find_requirements
+from live_code._requirements import parse_requirements
+from live_code.errors import EnvironmentBuildError, RequirementError
+
+__all__ = [
+    "DEFAULT_INDEX", "LAYOUT_VERSION", "PROTECTED_NAMES", "PROTECTED_PREFIXES", "BaseInfo", "Dist", "EnvProvenance",
+    "EnvResult", "EnvSpec", "EnvStore", "IndexSettings", "Installer", "RequirementLine", "Requirements",
+    "base_fingerprint", "build_env",
+    "check_protected", "ensure_env", "env_key", "find_installer", "find_requirements", "is_protected",
+    "parse_requirements", "prepare_env",
+]
+
+log = logging.getLogger(__name__)
+
+#: bump whenever the build recipe changes: every cached env is then rebuilt
+LAYOUT_VERSION = 1
+PROVENANCE_FILE = "live-code-env.json"
+BASE_PTH = "_live_code_base.pth"
+#: the default index (PyPI), online
+DEFAULT_INDEX = IndexSettings()
+
+
+def check_protected(requirements: Requirements, base: BaseInfo) -> None:
+    """Refuse, before anything is installed, a requirement that would replace a protected
+    framework of the base: another version, or any URL, VCS or path form of it."""
+    protected = base.protected
+    for line in requirements.lines:
+        if line.name not in protected:
+            continue
+        have = protected[line.name]
+        parsed = normal_version(have)
+        if line.kind == "name" and (SpecifierSet(line.specifier).contains(parsed, prereleases=True) if parsed
+                                    else not line.specifier):
+            continue
+        msg = f"{line.origin}: {line.text!r} would replace the base image's {line.name} {have}"
+        hint = f"remove the line or pin {line.name}=={have}: the image's frameworks are never reinstalled"
+        raise RequirementError(msg, value=f"{line.origin}: {line.text}", hint=hint)
+
+
+def env_key(base: BaseInfo, requirements: Requirements, index: IndexSettings, installer: Installer) -> str:
+    """sha256 (first 32 hex) of sorted-key JSON of everything that changes the env."""
+    return sha256_json({
+        "layout": LAYOUT_VERSION, "python": base.python_version, "implementation": base.implementation,
+        "platform": base.platform, "base": base.fingerprint(), "requirements": requirements.digest(),
+        "installer": [installer.name, installer.version], "index": index.display(),
+        "protected": [sorted(PROTECTED_NAMES), list(PROTECTED_PREFIXES)],
+    })[:32]
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """Everything checked before any install: what to build, over which base, under which key."""
+
+    base: BaseInfo
+    requirements: Requirements
+    index: IndexSettings
+    installer: Installer
+    key: str
+
+
+def prepare_env(
+    repo_dir: str | os.PathLike[str],
+    manifest_requirements: str | None = None,
+    *,
+    base_python: str | os.PathLike[str] | None = None,
+    index: IndexSettings = DEFAULT_INDEX,
+    strict_pins: bool = False,
+    installer: Installer | None = None,
+) -> EnvSpec:
+    """Find and check the repo's requirements, read the base (default: the interpreter running the
+    harness; the caller reads ``LIVE_CODE_BASE_PYTHON``) and compute the key.
+
+    Raises RequirementError for a refused line or a protected framework, before any install."""
+    path = find_requirements(repo_dir, manifest_requirements)
+    requirements = parse_requirements(path, repo_dir, strict_pins=strict_pins) if path else NO_REQUIREMENTS
+    base = base_fingerprint(base_python or sys.executable)
+    check_protected(requirements, base)
+    installer = installer or find_installer()
+    return EnvSpec(base, requirements, index, installer, env_key(base, requirements, index, installer))
+
+
+@dataclass(frozen=True)
+class EnvProvenance:
+    """The env part of a run's provenance record."""
+
+    key: str
+    installer: str
+    installer_version: str
+    python: str
+    platform: str
+    base_python: str
+    base_fingerprint: str
+    #: the base's protected frameworks, name -> version
+    protected: dict[str, str]
+    requirements_file: str | None
+    requirements_sha256: str
+    #: ``file:line: text`` of each requirement not pinned to one version
+    unpinned: tuple[str, ...]
+    #: what the env adds over the base, ``name==version``
+    added: tuple[str, ...]
+    #: the index settings, credentials redacted
+    index: dict[str, Any]
+    layout_version: int = LAYOUT_VERSION
+    seconds: float = 0.0
+    created: float = field(default_factory=time.time)
+
+    def as_dict(self) -> dict[str, Any]:
+        doc = asdict(self)
+        what = self.requirements_file or "no requirements"
+        doc["summary"] = f"{len(self.added)} packages over {self.base_python} ({what})"
+        return doc
+
+
+def build_env(
+    path: str | os.PathLike[str],
+    spec: EnvSpec,
+    *,
+    installer_cache: str | os.PathLike[str] | None = None,
+    timeout: float | None = None,
+    reporter: Reporter | None = None,
+) -> EnvProvenance:
+    """Create the env in the empty directory ``path`` and install ``spec``'s requirements into it.
+
+    ``installer_cache`` keeps uv's (pip's) cache between builds: keep it on the env's filesystem so
+    uv can hardlink; None means a throwaway one. ``timeout`` bounds the whole build in seconds.
+    ``reporter`` gets the progress lines (default: logging). Scratch files (the installer's HOME,
+    stub wheels, the lock) live in ``.<name>.build`` next to ``path`` during the build. Writes the
+    provenance to ``path/live-code-env.json`` and returns it; on failure the caller removes ``path``."""
+    path = Path(path)
+    report = reporter or log.info
+    started = time.monotonic()
+    deadline = None if timeout is None else started + timeout
+    base, inst = spec.base, spec.installer
+    # next to the env (the same filesystem as the caches); one left by a killed build goes first
+    scratch = path.parent / f".{path.name}.build"
+    util.rmtree(scratch)
+    scratch.mkdir()
+    try:
+        env = installer_env(scratch, Path(installer_cache) if installer_cache else scratch / "cache", spec.index)
+        before = base_fingerprint(base.executable, signatures_for=base.protected) if base.protected else base
+        report(f"creating the env over {base.executable} (python {base.python_version}), {inst.name} {inst.version}")
+        _create_venv(path, spec, env, deadline)
+        if spec.requirements.lines:
+            (scratch / "requirements.txt").write_text(spec.requirements.installer_text())
+            pins = sorted(base.protected.items())
+            (scratch / "constraints.txt").write_text("".join(f"{n}=={v}\n" for n, v in pins))
+            if inst.name == "uv":
+                _install_with_uv(path, spec, scratch, env, deadline, report)
+            else:
+                report(f"installing {len(spec.requirements.lines)} requirements with pip {inst.version}")
+                run_streaming([*inst.argv, "--python", str(_python(path)), "install", "-c",
+                               str(scratch / "constraints.txt"), "-r", str(scratch / "requirements.txt")],
+                              env, deadline, report)
+        added = own_dists(path)
+        _verify_base_kept(before, added)
+    finally:
+        util.rmtree(scratch)
+    for name in sorted(n for n in added if is_protected(n)):  # one the base lacks (else refused above)
+        report(f"warning: installed {name} {added[name]}, a framework package the base does not have; "
+               "a compiled one must match the base's own frameworks (better: put it in the image)")
+    prov = EnvProvenance(
+        spec.key, inst.name, inst.version, base.python_version, base.platform, base.executable, base.fingerprint(),
+        base.protected, spec.requirements.file, spec.requirements.digest(), spec.requirements.unpinned,
+        tuple(f"{n}=={v}" for n, v in sorted(added.items())), spec.index.display(),
+        seconds=round(time.monotonic() - started, 3),
+    )
+    util.atomic_write(path / PROVENANCE_FILE, json.dumps(prov.as_dict(), sort_keys=True, indent=1))
+    report(f"env {spec.key[:12]} ready: {len(added)} packages added in {prov.seconds:.1f}s")
+    return prov
+
+
+class EnvStore(Protocol):
+    """What this module needs of ``store.Store``: ``ensure`` builds an entry once, under a lock,
+    trusted only once complete, removed if the build fails."""
+
+    def ensure(self, kind: str, key: str, build: Callable[[Path], Mapping[str, Any] | None]) -> tuple[Path, bool]: ...
+
+
+class EnvResult(NamedTuple):
+    path: Path
+    #: the env's interpreter, to run the job with
+    python: Path
+    key: str
+    #: False when a cached env was reused (no installer ran)
+    built: bool
+    provenance: dict[str, Any]
+
+
+def ensure_env(
+    store: EnvStore,
+    spec: EnvSpec,
+    *,
+    installer_cache: str | os.PathLike[str] | None = None,
+    timeout: float | None = None,
+    reporter: Reporter | None = None,
+) -> EnvResult:
+    """The cached env for ``spec`` (cache kind ``envs``), built by :func:`build_env` if needed."""
+
+    def _build(path: Path) -> Mapping[str, Any]:
+        return build_env(path, spec, installer_cache=installer_cache, timeout=timeout, reporter=reporter).as_dict()
+
+    path, built = store.ensure("envs", spec.key, _build)
+    if not built:
+        (reporter or log.info)(f"reusing env {spec.key[:12]}")
+    try:
+        prov = json.loads((path / PROVENANCE_FILE).read_text())
+    except (OSError, ValueError):
+        prov = {}
+    return EnvResult(path, _python(path), spec.key, built, prov)
+
+
+# -- build steps --------------------------------------------------------------------------------
+
+
+def _create_venv(path: Path, spec: EnvSpec, env: Mapping[str, str], deadline: float | None) -> None:
+    base = spec.base
+    flags = ["--system-site-packages"] if base.system_site else []
+    if spec.installer.name == "uv":
+        argv = [*spec.installer.argv, "venv", "--no-config", "--python", base.executable, *flags, str(path)]
+    else:
+        argv = [base.executable, "-m", "venv", "--without-pip", *flags, str(path)]
+    run_short(argv, env, deadline, "create the venv")
+    if base.venv_site_dirs:
+        # A venv made from a venv's python sees the system's site-packages, not that venv's: add them
+        # (after the job's own), with their .pth files (editable installs) processed too.
+        pth = "".join(f"import site; site.addsitedir({d!r})\n" for d in base.venv_site_dirs)
+        for site_dir in site_dirs(path):
+            (site_dir / BASE_PTH).write_text(pth)
+
+
+def _install_with_uv(path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None,
+                     report: Reporter) -> None:
+    base, uv, lock = spec.base, spec.installer.argv, scratch / "lock.txt"
+    write_stubs(scratch / "stubs", base)
+    # uv takes the pins already in the output file as preferences: keep the base's versions if possible
+    lock.write_text("".join(f"{d.name}=={d.version}\n" for d in base.dists if normal_version(d.version)))
+    compile_env = {**env, "UV_FIND_LINKS": ",".join([str(scratch / "stubs"), *spec.index.find_links])}
+    report(f"resolving {len(spec.requirements.lines)} requirements against the base's {len(base.dists)} distributions")
+    run_short([*uv, "pip", "compile", "--no-config", "--python", str(_python(path)), "--no-header", "--no-annotate",
+               *offline_flags(spec.index), "-c", str(scratch / "constraints.txt"), "-o", str(lock),
+               str(scratch / "requirements.txt")], compile_env, deadline, "resolve the requirements")
+    todo = _not_in_base(lock.read_text(), spec)
+    if not todo:
+        report("nothing to install: the base has every requirement")
+        return
+    (scratch / "install.txt").write_text("".join(f"{t}\n" for t in todo))
+    report(f"installing {len(todo)} packages with uv {spec.installer.version}: "
+           + ", ".join(t.split(" --hash")[0] for t in todo))
+    run_streaming([*uv, "pip", "install", "--no-config", "--python", str(_python(path)), "--no-deps",
+                   "--compile-bytecode", *offline_flags(spec.index), "-r", str(scratch / "install.txt")],
+                  env, deadline, report)
+
+
+def _not_in_base(lock: str, spec: EnvSpec) -> list[str]:
+    """The resolved lines the base lacks (with the user's hashes); a protected one is an error."""
+    base = spec.base
+    versions, protected = base.versions, base.protected
+    hashes = {r.name: r.hashes for r in spec.requirements.lines if r.name and r.hashes}
+    todo = []
+    for line in lock.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:  # an unnamed local path: installed as is, checked after install
+            todo.append(line)
+            continue
+        name = canonicalize_name(req.name)
+        pin, have = next(iter(req.specifier), None), normal_version(versions.get(name, ""))
+        if req.url is None and pin is not None and have is not None and normal_version(pin.version) == have:
+            continue  # the base has it
+        if name in protected:
+            msg = f"the requirements resolve to {line}, which would replace the base image's {name} {protected[name]}"
+            hint = f"pin versions of the packages that need {name} which work with {name} {protected[name]}"
+            raise RequirementError(msg, value=line, hint=hint)
+        todo.append(" ".join([line, *(f"--hash={h}" for h in hashes.get(name, ()))]))
+    return todo
+
+
+def _verify_base_kept(before: BaseInfo, added: Mapping[str, str]) -> None:
+    protected = before.protected
+    for name in sorted(set(protected) & set(added)):
+        msg = (f"the install put {name} {added[name]} into the job env, shadowing the base image's "
+               f"{name} {protected[name]}")
+        raise EnvironmentBuildError(msg, value=name, hint="report this as a live-code bug; the env was removed")
+    if not protected:
+        return
+    after = {d.name: d for d in base_fingerprint(before.executable, signatures_for=protected).dists}
+    for d in before.dists:
+        if d.name in protected and after.get(d.name) != d:
+            msg = f"the install changed the base image's {d.name} {d.version} (its files differ)"
+            raise EnvironmentBuildError(msg, value=d.name, hint="the base image is damaged: rebuild or restore it")
+
+
+def _python(path: Path) -> Path:
+    return path / "bin" / "python"

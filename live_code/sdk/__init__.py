@@ -11,6 +11,8 @@ A job reads its task and writes its outputs only through these names::
         ...                                   # item.image_path, item.boxes
     sdk.write_progress(0.5)
     sdk.write_model_stage("epoch_10", ["epoch_10.pt"], 0.61)
+    sdk.ScalarWriter(env.output.tensorboard_dir).add_scalar("mAP", 0.61, 10)
+    score = sdk.entropy_score(confidences)    # mining: also random, aldd and cald scores
 
 Where the files are: env.yaml is ``$LIVE_CODE_ENV_FILE`` (set by the harness) or ``/in/env.yaml``;
 the hyper-parameters are ``$LIVE_CODE_CONFIG_FILE`` (the harness's merged file) or env.yaml's
@@ -47,30 +49,56 @@ from live_code.sdk._errors import DatasetFormatError
 from live_code.sdk._errors import EnvFileError
 from live_code.sdk._errors import ResultError
 from live_code.sdk._errors import SdkError
+from live_code.sdk._mining import CALD_AUGMENTATIONS
+from live_code.sdk._mining import CALD_BETA
+from live_code.sdk._mining import CALD_RESIZE_SCALE
+from live_code.sdk._mining import CALD_ROTATE_DEGREES
+from live_code.sdk._mining import ENTROPY_EMPTY_SCORE
+from live_code.sdk._mining import aldd_score
+from live_code.sdk._mining import augment_box
+from live_code.sdk._mining import box_iou
+from live_code.sdk._mining import cald_score
+from live_code.sdk._mining import class_weights_from_config
+from live_code.sdk._mining import entropy_score
+from live_code.sdk._mining import random_score
+from live_code.sdk._mining import unaugment_box
 from live_code.sdk._monitor import write_error
 from live_code.sdk._monitor import write_progress
 from live_code.sdk._results import Detection
 from live_code.sdk._results import write_infer_result
 from live_code.sdk._results import write_mining_result
+from live_code.sdk._tensorboard import ScalarWriter
 from live_code.sdk._training import write_model_stage
 
 __all__ = [
     "Box",
+    "CALD_AUGMENTATIONS",
+    "CALD_BETA",
+    "CALD_RESIZE_SCALE",
+    "CALD_ROTATE_DEGREES",
     "ConfigValueError",
     "DatasetFormatError",
     "DatasetItem",
     "Detection",
+    "ENTROPY_EMPTY_SCORE",
     "Env",
     "EnvFileError",
     "EnvInput",
     "EnvOutput",
     "ResultError",
     "ReturnCode",
+    "ScalarWriter",
     "SdkError",
     "Split",
     "TaskKind",
+    "aldd_score",
+    "augment_box",
+    "box_iou",
+    "cald_score",
+    "class_weights_from_config",
     "config_file_path",
     "count_items",
+    "entropy_score",
     "env_file_path",
     "get_bool",
     "get_float",
@@ -79,8 +107,10 @@ __all__ = [
     "index_file",
     "iter_items",
     "parse_env",
+    "random_score",
     "read_config",
     "read_env",
+    "unaugment_box",
     "write_error",
     "write_infer_result",
     "write_mining_result",

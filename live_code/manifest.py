@@ -1,0 +1,306 @@
+"""A repository's ``live-code.yaml`` (the manifest layout) or the legacy layout, and the typed
+hyper-parameter schema it declares.
+
+Manifest layout::
+
+    framework: torch                 # torch | mxnet | none: what the base image must carry
+    entry: python train.py           # one entry for every task kind, or a mapping per kind:
+    # entry: {training: python train.py, mining: python mine.py, infer: python infer.py}
+    requirements: requirements.txt   # optional; default requirements.txt, else extra-requirements.txt
+    code_config: configs/default.yaml  # optional default for the task's code_config
+    launcher: torchrun               # optional: with gpu_count > 1 run the entry under torchrun
+    submodules: false                # fetch git submodules (default false)
+    lfs: false                       # smudge git LFS files (default false)
+    hyperparameters:                 # per task kind (or `common`), each key with type/default/choices/help
+      training:
+        epochs: {type: int, default: 10, min: 1, help: number of passes over the training set}
+        model: {type: str, default: tiny, choices: [tiny, small]}
+
+Legacy layout (the original live-code image, run unchanged): ``start.py`` else ``ymir/start.py``
+with an optional ``extra-requirements.txt``; no schema.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from live_code import config
+from live_code.contract import TaskKind
+from live_code.errors import ConfigError
+
+MANIFEST_NAME = "live-code.yaml"
+LEGACY_ENTRIES = ("start.py", "ymir/start.py")
+FRAMEWORKS = ("torch", "mxnet", "none")
+LAUNCHERS = ("torchrun",)
+TYPES: Mapping[str, tuple[type, ...]] = {
+    "int": (int,), "float": (float, int), "bool": (bool,), "str": (str,), "list": (list,),
+}
+_TOP_KEYS = ("framework", "entry", "requirements", "code_config", "launcher", "submodules", "lfs", "hyperparameters")
+_PARAM_KEYS = ("type", "default", "choices", "help", "min", "max")
+_SCOPES = ("common", *(k.value for k in TaskKind))
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One hyper-parameter of the schema."""
+
+    name: str
+    type: str
+    default: Any
+    choices: tuple[Any, ...] = ()
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    """What a repository declares about itself (defaults filled in for the legacy layout)."""
+
+    legacy: bool
+    framework: str
+    #: argv per task kind; a kind missing here is not supported by the repo
+    entries: Mapping[TaskKind, tuple[str, ...]]
+    requirements: str | None
+    code_config: str | None
+    launcher: str | None
+    submodules: bool
+    lfs: bool
+    #: schema per task kind, ``common`` merged into each
+    schema: Mapping[TaskKind, Mapping[str, Param]]
+
+    def entry_for(self, kind: TaskKind) -> tuple[str, ...]:
+        try:
+            return self.entries[kind]
+        except KeyError:
+            msg = f"the repository has no entry point for {kind.value}"
+            hint = f"add `{kind.value}: <command>` under `entry:` in {MANIFEST_NAME}"
+            raise ConfigError(msg, value=sorted(k.value for k in self.entries), hint=hint) from None
+
+    def defaults(self, kind: TaskKind) -> dict[str, Any]:
+        return {name: p.default for name, p in self.schema.get(kind, {}).items()}
+
+
+def load(repo_dir: str | os.PathLike[str]) -> Manifest:
+    """The manifest of a checked-out repository, or the legacy layout's defaults."""
+    repo = Path(repo_dir)
+    path = repo / MANIFEST_NAME
+    if path.is_file():
+        data, _ = config.read_yaml_mapping(path, empty_ok=False)
+        return parse(data, source=MANIFEST_NAME, repo_dir=repo)
+    for entry in LEGACY_ENTRIES:
+        if (repo / entry).is_file():
+            argv = ("python3", entry)
+            return Manifest(
+                legacy=True, framework="none", entries={k: argv for k in TaskKind}, requirements=None,
+                code_config=None, launcher=None, submodules=False, lfs=False, schema={},
+            )
+    msg = f"the repository has neither {MANIFEST_NAME} nor a legacy entry point ({', '.join(LEGACY_ENTRIES)})"
+    raise ConfigError(msg, hint=f"add a {MANIFEST_NAME} (see `live-code init`) or a start.py at the repository root")
+
+
+def parse(data: Mapping[str, Any], *, source: str = MANIFEST_NAME, repo_dir: Path | None = None) -> Manifest:
+    for key in data:
+        if key not in _TOP_KEYS:
+            guess = config.did_you_mean(str(key), _TOP_KEYS)
+            hint = f"did you mean {guess!r}?" if guess else f"known keys: {', '.join(_TOP_KEYS)}"
+            raise ConfigError(f"{source}: unknown key {key!r}", hint=hint)
+    framework = _choice(data, "framework", FRAMEWORKS, "none", source)
+    launcher = _choice(data, "launcher", LAUNCHERS, None, source)
+    entries = _entries(data.get("entry"), source, repo_dir)
+    requirements = _rel_path(data, "requirements", source, repo_dir)
+    code_config = _rel_path(data, "code_config", source, repo_dir)
+    schema = _schema(data.get("hyperparameters") or {}, source)
+    return Manifest(
+        legacy=False, framework=framework, entries=MappingProxyType(entries), requirements=requirements,
+        code_config=code_config, launcher=launcher, submodules=_flag(data, "submodules", source),
+        lfs=_flag(data, "lfs", source), schema=MappingProxyType(schema),
+    )
+
+
+def _choice(data: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str | None, source: str) -> Any:
+    value = data.get(key, default)
+    if value is not None and value not in allowed:
+        raise ConfigError(f"{source}: {key} must be one of {', '.join(allowed)}", value=value)
+    return value
+
+
+def _flag(data: Mapping[str, Any], key: str, source: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{source}: {key} must be true or false", value=value)
+    return value
+
+
+def _argv(value: Any, where: str, source: str) -> tuple[str, ...]:
+    if isinstance(value, str) and value.strip():
+        return tuple(shlex.split(value))
+    if isinstance(value, list) and value and all(isinstance(x, str) for x in value):
+        return tuple(value)
+    raise ConfigError(f"{source}: {where} must be a command line (text) or a list of strings", value=value,
+                      hint="e.g. `entry: python train.py`")
+
+
+def _entries(value: Any, source: str, repo_dir: Path | None) -> dict[TaskKind, tuple[str, ...]]:
+    if value is None:
+        raise ConfigError(f"{source}: `entry` is missing", hint="e.g. `entry: python start.py`")
+    if isinstance(value, Mapping):
+        out = {}
+        for key, cmd in value.items():
+            try:
+                kind = TaskKind(key)
+            except ValueError:
+                guess = config.did_you_mean(str(key), [k.value for k in TaskKind])
+                raise ConfigError(f"{source}: unknown task kind {key!r} under entry",
+                                  hint=f"did you mean {guess!r}?" if guess else "use training, mining or infer") from None
+            out[kind] = _argv(cmd, f"entry.{key}", source)
+    else:
+        argv = _argv(value, "entry", source)
+        out = {k: argv for k in TaskKind}
+    if repo_dir is not None:
+        for kind, argv in out.items():
+            script = next((a for a in argv if a.endswith(".py")), None)
+            if script is not None and not (repo_dir / script).is_file():
+                raise ConfigError(f"{source}: the {kind.value} entry runs {script}, which is not in the repository",
+                                  value=" ".join(argv), hint="fix the path (relative to the repository root)")
+    return out
+
+
+def _rel_path(data: Mapping[str, Any], key: str, source: str, repo_dir: Path | None) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or os.path.isabs(value) or ".." in Path(value).parts:
+        raise ConfigError(f"{source}: {key} must be a path inside the repository", value=value)
+    if repo_dir is not None and not (repo_dir / value).is_file():
+        raise ConfigError(f"{source}: {key} names {value}, which is not in the repository", value=value)
+    return value
+
+
+def _schema(value: Any, source: str) -> dict[TaskKind, Mapping[str, Param]]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{source}: hyperparameters must be a mapping of task kind -> parameters", value=value)
+    scopes: dict[str, dict[str, Param]] = {}
+    for scope, params in value.items():
+        if scope not in _SCOPES:
+            guess = config.did_you_mean(str(scope), _SCOPES)
+            raise ConfigError(f"{source}: unknown hyperparameters section {scope!r}",
+                              hint=f"did you mean {guess!r}?" if guess else f"use one of {', '.join(_SCOPES)}")
+        if not isinstance(params, Mapping):
+            raise ConfigError(f"{source}: hyperparameters.{scope} must be a mapping", value=params)
+        scopes[scope] = {name: _param(f"hyperparameters.{scope}.{name}", name, spec, source)
+                         for name, spec in params.items()}
+    common = scopes.get("common", {})
+    return {k: MappingProxyType({**common, **scopes.get(k.value, {})}) for k in TaskKind}
+
+
+def _param(where: str, name: str, spec: Any, source: str) -> Param:
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{source}: {where} must be a mapping with type and default", value=spec,
+                          hint="e.g. `epochs: {type: int, default: 10}`")
+    for key in spec:
+        if key not in _PARAM_KEYS:
+            guess = config.did_you_mean(str(key), _PARAM_KEYS)
+            raise ConfigError(f"{source}: {where}: unknown field {key!r}",
+                              hint=f"did you mean {guess!r}?" if guess else f"fields: {', '.join(_PARAM_KEYS)}")
+    type_name = spec.get("type")
+    if type_name not in TYPES:
+        raise ConfigError(f"{source}: {where}.type must be one of {', '.join(TYPES)}", value=type_name)
+    choices = spec.get("choices") or ()
+    if not isinstance(choices, (list, tuple)):
+        raise ConfigError(f"{source}: {where}.choices must be a list", value=choices)
+    param = Param(name=name, type=type_name, default=spec.get("default"), choices=tuple(choices),
+                  help=str(spec.get("help") or ""), min=spec.get("min"), max=spec.get("max"))
+    for choice in param.choices:
+        if _convert(type_name, choice) is _INVALID:
+            raise ConfigError(f"{source}: {where}.choices holds {choice!r}, which is not of type {type_name}")
+    if param.default is not None:
+        try:
+            coerce(param, param.default, "")
+        except ConfigError as e:
+            raise ConfigError(f"{source}: the default of {where} is invalid: {e.message}", value=param.default,
+                              hint=e.hint) from None
+    return param
+
+
+def coerce(param: Param, value: Any, source: str) -> Any:
+    """``value`` as the param's type. The web form sends numbers and booleans as text: ``"10"`` is
+    an int 10, ``"true"`` a bool; anything else of the wrong type is refused naming key and value."""
+    where = f"{source}: " if source else ""
+    out = _convert(param.type, value)
+    if out is _INVALID:
+        msg = f"{where}hyper-parameter {param.name!r} must be of type {param.type}"
+        raise ConfigError(msg, value=value, hint=f"set {param.name} to a value of type {param.type}" + _help(param))
+    if param.choices and out not in param.choices:
+        allowed = ", ".join(repr(c) for c in param.choices)
+        raise ConfigError(f"{where}hyper-parameter {param.name!r} must be one of {allowed}", value=value,
+                          hint=f"pick one of the allowed values{_help(param)}")
+    if isinstance(out, (int, float)) and not isinstance(out, bool):
+        if (param.min is not None and out < param.min) or (param.max is not None and out > param.max):
+            bounds = f"{param.min if param.min is not None else '-inf'}..{param.max if param.max is not None else 'inf'}"
+            raise ConfigError(f"{where}hyper-parameter {param.name!r} must be within {bounds}", value=value)
+    return out
+
+
+_INVALID = object()
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _convert(type_name: str, value: Any) -> Any:
+    if type_name == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (str, int)) and str(value).strip().lower() in _TRUE | _FALSE:
+            return str(value).strip().lower() in _TRUE
+        return _INVALID
+    if isinstance(value, bool):
+        return _INVALID  # True is an int to Python, never to a user
+    if type_name == "int":
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                return _INVALID
+        return _INVALID
+    if type_name == "float":
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                return _INVALID
+        return _INVALID
+    if type_name == "str":
+        return value if isinstance(value, str) else (str(value) if isinstance(value, (int, float)) else _INVALID)
+    if type_name == "list":
+        if isinstance(value, list):
+            return value
+        if isinstance(value, str):
+            return [x.strip() for x in value.strip().strip("[]").split(",") if x.strip()]
+        return _INVALID
+    return _INVALID
+
+
+def _help(param: Param) -> str:
+    return f" ({param.help})" if param.help else ""
+
+
+def validate(manifest: Manifest, kind: TaskKind, merged: Mapping[str, Any], *, source: str) -> dict[str, Any]:
+    """The merged hyper-parameters with every schema key coerced to its type; raises ConfigError on
+    the first key of the wrong type or outside its choices. Keys outside the schema pass as they are."""
+    out = dict(merged)
+    for name, param in manifest.schema.get(kind, {}).items():
+        if name in out and out[name] is not None:
+            out[name] = coerce(param, out[name], source)
+    return out

@@ -74,6 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace DIR/in and DIR/out if they are not empty")
     s.set_defaults(func=_cmd_sample_dataset)
 
+    r = sub.add_parser("run", help="run the task in /in (or --in DIR) and write /out (or --out DIR): the image's default command")
+    r.add_argument("--in", dest="in_dir", type=Path, default=Path(contract.IN_DIR), help="the task's in dir (default: %(default)s)")
+    r.add_argument("--out", dest="out_dir", type=Path, default=Path(contract.OUT_DIR), help="the task's out dir (default: %(default)s)")
+    r.add_argument("--sandbox", choices=("auto", "on", "off"), default=None,
+                   help="run the job with the dirs at /in and /out through bubblewrap (default: auto, or $LIVE_CODE_SANDBOX)")
+    r.add_argument("--work", type=Path, default=None, help="where the run's working dir goes (default: the temp dir)")
+    r.add_argument("--keep-work", action="store_true", help="keep the run's working dir (source checkout, HOME) for debugging")
+    r.set_defaults(func=_cmd_run)
+
+    v = sub.add_parser("validate", help="check a task's outputs against the YMIR contract")
+    v.add_argument("--in", dest="in_dir", type=Path, default=Path(contract.IN_DIR), help="the task's in dir (default: %(default)s)")
+    v.add_argument("--out", dest="out_dir", type=Path, default=Path(contract.OUT_DIR), help="the task's out dir (default: %(default)s)")
+    v.set_defaults(func=_cmd_validate)
+
     c = sub.add_parser("cache", help="list or clean the cache of mirrors and environments")
     csub = c.add_subparsers(dest="cache_command", metavar="ACTION")
     csub.required = True
@@ -96,6 +110,39 @@ def _cmd_sample_dataset(args: argparse.Namespace) -> int:
         seed=args.seed, force=args.force,
     )
     print(info.summary())
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from live_code import pipeline
+
+    overrides = {"in_dir": args.in_dir, "out_dir": args.out_dir, "work_root": args.work, "keep_work": args.keep_work}
+    if args.sandbox:
+        overrides["sandbox"] = args.sandbox
+    settings = pipeline.Settings.from_environ(**overrides)
+    pipeline.run(settings)
+    print(f"live-code: run succeeded; outputs are valid (provenance: {args.out_dir / pipeline.PROVENANCE_NAME})")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from live_code import config
+    from live_code import outputs
+
+    task = config.load_task(args.in_dir, out_dir=args.out_dir)
+    candidates = None
+    index = task.env.input.candidate_index_file
+    if index and os.path.isfile(task.host_path(index)):
+        with open(task.host_path(index)) as f:
+            candidates = [line.split("\t")[0] for line in f if line.strip()]
+    problems = outputs.validate_outputs(task.kinds, args.out_dir, task.protocol, task.config.class_names, candidates)
+    problems += outputs.validate_monitor(args.out_dir / "monitor.txt", task.task_id)
+    kinds = "+".join(k.value for k in task.ordered_kinds)
+    if problems:
+        for p in problems:
+            print(f"  {p}")
+        outputs.raise_for_problems(problems)
+    print(f"outputs of {kinds} task {task.task_id} are valid (protocol {task.protocol})")
     return 0
 
 
@@ -160,11 +207,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("live-code: interrupted", file=sys.stderr)
         return 130
-    except Exception:  # an unexpected error: never a bare traceback for the user
-        path = _write_crash_log(argv)
-        print(
-            f"live-code: an unexpected error occurred (a bug in live-code). The traceback is in {path}; "
-            "please attach it to a bug report.",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+    except BaseException as e:
+        signum = getattr(e, "signum", None)  # pipeline.Stopped: SIGTERM from the platform
+        if isinstance(signum, int):
+            print(f"live-code: stopped by signal {signum}", file=sys.stderr)
+            return 128 + signum
+        if isinstance(e, Exception):
+            path = _write_crash_log(argv)
+            print(
+                f"live-code: an unexpected error occurred (a bug in live-code). The traceback is in {path}; "
+                "please attach it to a bug report.",
+                file=sys.stderr,
+            )
+            return EXIT_INTERNAL
+        raise

@@ -9,7 +9,7 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "live_code"
 
 # design.md "Module boundaries": which live_code modules each module may import. Modules not in the
-# design table (util, _requirements, _base, sample, __main__) are listed with the rule they follow.
+# design table (util, _requirements, _base, _installer, sample, __main__) are listed with the rule they follow.
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "contract": set(),
@@ -18,8 +18,9 @@ ALLOWED: dict[str, set[str]] = {
     "git": {"errors", "util"},
     "store": {"git", "errors", "util"},
     "_requirements": {"errors", "util"},
-    "_base": {"errors", "util"},
-    "envs": {"errors", "contract", "util", "_requirements", "_base"},
+    "_installer": {"errors", "util"},
+    "_base": {"errors", "util", "_installer"},
+    "envs": {"errors", "contract", "util", "_requirements", "_base", "_installer"},
     "supervisor": {"errors", "util"},
     "sandbox": {"contract"},
     "outputs": {"contract", "errors"},

@@ -1,0 +1,559 @@
+"""One run, end to end: task -> source -> environment -> merged config -> run -> outputs -> report.
+
+The only module that knows every step (design.md, "The flow of one run"). Each step is timed;
+``monitor.txt`` shows life during fetch and install, is left to the job while it runs, and gets
+the error state with a code and a one-line reason on any failure; a provenance record is written
+next to the outputs (and inside ``/out/models`` for training, so it travels with the model).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from live_code import __version__
+from live_code import config as config_mod
+from live_code import contract
+from live_code import envs
+from live_code import git
+from live_code import manifest as manifest_mod
+from live_code import outputs
+from live_code import sandbox
+from live_code import supervisor
+from live_code import util
+from live_code.config import Task
+from live_code.contract import MonitorState
+from live_code.contract import TaskKind
+from live_code.errors import ConfigError
+from live_code.errors import JobError
+from live_code.errors import LiveCodeError
+from live_code.store import Pin
+from live_code.store import Store
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "live-code-config.yaml"
+PROVENANCE_NAME = "live-code-provenance.yaml"
+#: environment variables passed from the harness to the job; everything else is dropped
+JOB_PASS_ENV = (
+    "PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+)
+#: the operator may name more variables for the job here (comma-separated names)
+JOB_ENV_VAR = "LIVE_CODE_JOB_ENV"
+#: monitor percent while live-code prepares the run (YMIR shows life; the job takes it from here)
+_PERCENT = {"task": 0.01, "source": 0.02, "environment": 0.04}
+
+
+class Stopped(BaseException):
+    """The harness got SIGTERM/SIGINT/SIGHUP (the platform's ``docker rm -f``)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """How the harness runs (operator side: CLI flags and the harness's environment)."""
+
+    in_dir: Path = Path(contract.IN_DIR)
+    out_dir: Path = Path(contract.OUT_DIR)
+    #: where per-run working dirs go (default: the system temp dir)
+    work_root: Path | None = None
+    #: the interpreter the job's env is layered over (``LIVE_CODE_BASE_PYTHON``)
+    base_python: str = sys.executable
+    #: ``auto``: bubblewrap when the dirs are not already /in and /out and it works; ``on``; ``off``
+    sandbox: str = "auto"
+    allow_local: bool = False
+    token: str | None = dataclasses.field(default=None, repr=False)
+    grace: float = 10.0
+    fetch_deadline: float = git.DEFAULT_DEADLINE
+    install_timeout: float | None = 3600.0
+    keep_work: bool = False
+    #: extra variable names passed to the job
+    job_env: tuple[str, ...] = ()
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        fields: dict[str, Any] = {
+            "base_python": env.get("LIVE_CODE_BASE_PYTHON") or sys.executable,
+            "allow_local": git.allow_local_from_env(env),
+            "token": env.get("LIVE_CODE_GIT_TOKEN") or None,
+            "job_env": tuple(n.strip() for n in env.get(JOB_ENV_VAR, "").split(",") if n.strip()),
+        }
+        if env.get("LIVE_CODE_GRACE"):
+            try:
+                fields["grace"] = float(env["LIVE_CODE_GRACE"])
+            except ValueError:
+                raise ConfigError("LIVE_CODE_GRACE must be a number of seconds", value=env["LIVE_CODE_GRACE"]) from None
+        if env.get("LIVE_CODE_SANDBOX"):
+            fields["sandbox"] = env["LIVE_CODE_SANDBOX"]
+        fields.update(overrides)
+        return cls(**fields)
+
+
+@dataclasses.dataclass
+class RunResult:
+    ok: bool
+    provenance: dict[str, Any]
+    error: LiveCodeError | None = None
+
+
+Runner = Callable[[supervisor.RunRequest], supervisor.RunOutcome]
+
+
+class _Run:
+    """State of one run; the steps are methods so that failure handling sees what was done."""
+
+    def __init__(self, settings: Settings, store: Store, runner: Runner) -> None:
+        self.s = settings
+        self.store = store
+        self.runner = runner
+        self.task: Task | None = None
+        self.task_id = "unknown"
+        self.timings: dict[str, float] = {}
+        self.record: dict[str, Any] = {
+            "live_code": {"version": __version__, "python": sys.version.split()[0], "platform": platform.platform()},
+        }
+        self.secrets: list[str] = [settings.token] if settings.token else []
+        self.percent = 0.0
+        self.job_code: int | None = None
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.monotonic() - start, 3)
+
+    def out(self, container_path: str) -> Path:
+        """A container path under /out, on this machine."""
+        return self.s.out_dir / os.path.relpath(container_path, contract.OUT_DIR)
+
+    def monitor(self, percent: float, state: MonitorState, code: int = 0, message: str = "") -> None:
+        self.percent = percent
+        record = contract.MonitorRecord(self.task_id, time.time(), percent, state, code,
+                                        util.redact(message, self.secrets))
+        try:
+            util.atomic_write(self.s.out_dir / "monitor.txt", contract.format_monitor(record))
+        except OSError as e:
+            log.warning("cannot write monitor.txt: %s", e)
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def read_task(self) -> Task:
+        with self.step("task"):
+            self.task_id = _peek_task_id(self.s.in_dir) or self.task_id
+            task = config_mod.load_task(self.s.in_dir, out_dir=self.s.out_dir)
+            self.task, self.task_id = task, task.task_id
+            self.record["task"] = {"task_id": task.task_id, "protocol": task.protocol,
+                                   "kinds": [k.value for k in task.ordered_kinds]}
+            if task.source is None:
+                raise ConfigError("config.yaml has no git_url: live-code needs the repository to run",
+                                  hint="set git_url and git_commit (or git_tag) in the task's config")
+            self.secrets += [s for s in git.normalise_url(task.source.url, allow_local=True).secrets if s]
+            self.monitor(_PERCENT["task"], MonitorState.RUNNING, message="reading the task")
+            return task
+
+    def fetch(self, task: Task, work: Path) -> Path:
+        assert task.source is not None
+        src = work / "src"
+        pin = _pin(task.source)
+        self.monitor(_PERCENT["task"], MonitorState.RUNNING, message="fetching the source")
+        with self.step("fetch"):
+            prov = self.store.fetch_source(
+                task.source.url, pin, src, allow_branch=task.config.options.allow_branch,
+                allow_moved_tag=task.config.options.allow_moved_tag, allow_local=self.s.allow_local,
+                token=self.s.token, deadline=self.s.fetch_deadline,
+            )
+        self.record["source"] = prov.as_dict()
+        self.monitor(_PERCENT["source"], MonitorState.RUNNING, message="source fetched")
+        return src
+
+    def configure(self, task: Task, src: Path, manifest: manifest_mod.Manifest) -> Path:
+        """Merge manifest defaults < code_config < config.yaml, check the schema, write the file."""
+        with self.step("configure"):
+            defaults: dict[str, Any] = {}
+            for kind in task.ordered_kinds:
+                defaults.update(manifest.defaults(kind))
+            code_config_rel = task.config.code_config or manifest.code_config
+            code_config: dict[str, Any] = {}
+            if code_config_rel:
+                path = src / code_config_rel
+                if not path.is_file():
+                    raise ConfigError(f"code_config {code_config_rel} is not in the repository at this commit",
+                                      value=code_config_rel, hint="fix code_config (a path relative to the repo root)")
+                code_config, _ = config_mod.read_yaml_mapping(path)
+            merged = config_mod.merge_hyperparameters(defaults, code_config, task.config.raw)
+            for kind in task.ordered_kinds:
+                merged = manifest_mod.validate(manifest, kind, merged, source="the merged config (config.yaml over "
+                                               "code_config over live-code.yaml defaults)")
+            text = yaml.safe_dump(merged, sort_keys=True, allow_unicode=True)
+            path = self.s.out_dir / CONFIG_NAME
+            util.atomic_write(path, text)
+            self.record["config"] = {"file": f"{contract.OUT_DIR}/{CONFIG_NAME}", "code_config": code_config_rel,
+                                     "sha256": hashlib.sha256(text.encode()).hexdigest()}
+            return path
+
+    def prepare_environment(self, task: Task, src: Path, manifest: manifest_mod.Manifest) -> envs.EnvSpec:
+        """Check the requirements against the base (a refused line stops here, before any install)."""
+        self.monitor(_PERCENT["source"], MonitorState.RUNNING, message="preparing the environment")
+        with self.step("environment"):
+            pkg = task.config.package_index
+            index = envs.IndexSettings(index_url=pkg.index_url, extra_index_urls=pkg.extra_index_urls,
+                                       find_links=pkg.find_links, offline=pkg.offline)
+            self.secrets += [s for u in (pkg.index_url or "", *pkg.extra_index_urls) for s in _url_secrets(u)]
+            spec = envs.prepare_env(src, manifest.requirements, base_python=self.s.base_python, index=index,
+                                    strict_pins=task.config.options.strict_pins)
+            for line in spec.requirements.unpinned:
+                log.warning("unpinned requirement (recorded): %s", line)
+            return spec
+
+    def environment(self, spec: envs.EnvSpec) -> envs.EnvResult:
+        """The cached env for ``spec``, built if needed (call it holding ``store.using``)."""
+        start = time.monotonic()
+        env = envs.ensure_env(self.store, spec, installer_cache=self.store.root / "installer-cache",
+                              timeout=self.s.install_timeout, reporter=lambda m: log.info("%s", m))
+        self.timings["environment"] = round(self.timings.get("environment", 0.0) + time.monotonic() - start, 3)
+        self.record["environment"] = env.provenance
+        self.monitor(_PERCENT["environment"], MonitorState.RUNNING, message="environment ready")
+        return env
+
+    def run_job(self, task: Task, src: Path, work: Path, env: envs.EnvResult,
+                manifest: manifest_mod.Manifest, config_file: Path) -> None:
+        mode, reason = _sandbox_mode(self.s)
+        self.record["sandbox"] = {"mode": mode, **({"reason": reason} if reason else {})}
+        if mode == "fallback":
+            log.warning("not faithful to the container: %s; the job sees the task at its real paths "
+                        "(a mapped env.yaml), so code that hard-codes /in or /out will fail", reason)
+        job_env = self._job_env(task, work, env, config_file, mode)
+        with self.step("run"):
+            deadline = time.monotonic() + task.config.options.timeout if task.config.options.timeout else None
+            for kinds, argv in _entries(task, manifest, env, task.config.gpu_count):
+                remaining = None if deadline is None else max(0.1, deadline - time.monotonic())
+                run_env = {**job_env, **({"LIVE_CODE_TASK": kinds[0].value} if len(kinds) == 1 else {})}
+                full = argv
+                if mode == "bwrap":
+                    mounts = sandbox.Mounts(self.s.in_dir, self.s.out_dir, read_only=(self.store.root,))
+                    full = sandbox.wrap(argv, mounts, cwd=src)
+                log.info("running %s for %s", " ".join(argv), "+".join(k.value for k in kinds))
+                outcome = self.runner(supervisor.RunRequest(
+                    full, src, run_env, timeout=remaining, grace=self.s.grace, secrets=tuple(self.secrets)))
+                self.record.setdefault("job", []).append({
+                    "kinds": [k.value for k in kinds], "argv": list(argv), "returncode": outcome.returncode,
+                    "signal": outcome.signal, "timed_out": outcome.timed_out, "seconds": round(outcome.elapsed, 3),
+                })
+                if outcome.interrupted is not None:
+                    raise Stopped(outcome.interrupted)
+                if not outcome.ok:
+                    self.job_code = _job_return_code(self.s.out_dir)
+                    tail = "\n".join(f"    {line}" for line in outcome.tail[-10:])
+                    msg = outcome.describe() + (f"; its last lines:\n{tail}" if tail else "")
+                    raise JobError(msg, hint="see the job's output above (and /out/ymir-executor-out.log in YMIR)")
+            if mode == "fallback":
+                _unmap_mining_result(self.out(contract.MINING_RESULT_FILE), self.s.in_dir)
+
+    def _job_env(self, task: Task, work: Path, env: envs.EnvResult, config_file: Path, mode: str) -> dict[str, str]:
+        names = (*JOB_PASS_ENV, *self.s.job_env)
+        out = {n: os.environ[n] for n in names if n in os.environ}
+        home, tmp = work / "home", work / "tmp"
+        home.mkdir(exist_ok=True)
+        tmp.mkdir(exist_ok=True)
+        in_container = mode != "fallback"
+        env_file = contract.ENV_FILE if in_container else str(_mapped_in(task, self.s, work) / "env.yaml")
+        config = (f"{contract.OUT_DIR}/{CONFIG_NAME}") if in_container else str(config_file)
+        out.update({
+            "PATH": f"{env.path / 'bin'}{os.pathsep}{out.get('PATH', os.defpath)}",
+            "HOME": str(home), "TMPDIR": str(tmp), "PYTHONNOUSERSITE": "1", "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(_sdk_shim(work)), "VIRTUAL_ENV": str(env.path),
+            contract.ENV_FILE_VAR: env_file, contract.CONFIG_FILE_VAR: config,
+        })
+        return out
+
+    def check_outputs(self, task: Task) -> None:
+        with self.step("outputs"):
+            candidates = None
+            index = task.env.input.candidate_index_file
+            if index and task.kinds & {TaskKind.MINING, TaskKind.INFER}:
+                with contextlib.suppress(OSError):
+                    candidates = [line.split("\t")[0] for line in
+                                  Path(task.host_path(index)).read_text().splitlines() if line.strip()]
+            problems = outputs.validate_outputs(task.kinds, self.s.out_dir, task.protocol,
+                                                task.config.class_names, candidates)
+            outputs.raise_for_problems(problems)
+
+    def write_provenance(self, outcome: dict[str, Any]) -> None:
+        self.record["timings"] = dict(self.timings)
+        self.record["outcome"] = outcome
+        gpu = _gpu_info()
+        if gpu:
+            self.record["gpu"] = gpu
+        text = util.redact(yaml.safe_dump(self.record, sort_keys=False, allow_unicode=True), self.secrets)
+        targets = [self.s.out_dir / PROVENANCE_NAME]
+        if self.task is not None and TaskKind.TRAINING in self.task.kinds:
+            targets.append(self.out(contract.ENV_OUTPUT_DEFAULTS["models_dir"]) / PROVENANCE_NAME)
+        for path in targets:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                util.atomic_write(path, text)
+            except OSError as e:
+                log.warning("cannot write %s: %s", path, e)
+
+
+def run(settings: Settings, *, store: Store | None = None, runner: Runner = supervisor.run) -> RunResult:
+    """Run the task in ``settings.in_dir``; raises the LiveCodeError (or Stopped) that ended it,
+    after writing the error state and the provenance."""
+    settings = dataclasses.replace(settings, in_dir=settings.in_dir.resolve(), out_dir=settings.out_dir.resolve())
+    _check_dirs(settings)
+    r = _Run(settings, store or Store(), runner)
+    work = Path(tempfile.mkdtemp(prefix="live-code-run-", dir=settings.work_root))
+    previous = _stop_on_signals()
+    try:
+        task = r.read_task()
+        src = r.fetch(task, work)
+        manifest = manifest_mod.load(src)
+        r.record["manifest"] = {"layout": "legacy" if manifest.legacy else "live-code.yaml",
+                                "framework": manifest.framework, "launcher": manifest.launcher}
+        config_file = r.configure(task, src, manifest)  # a schema error stops the run before any install
+        spec = r.prepare_environment(task, src, manifest)
+        with r.store.using("envs", spec.key):  # from before the build: gc never removes an env in use
+            env = r.environment(spec)
+            r.run_job(task, src, work, env, manifest, config_file)
+        r.check_outputs(task)
+    except LiveCodeError as e:
+        code = r.job_code or e.ymir_code
+        r.monitor(1.0, MonitorState.ERROR, code, e.one_line())
+        r.write_provenance({"ok": False, "exit_code": e.exit_code, "error": e.one_line(), "return_code": code})
+        raise
+    except Stopped as e:
+        reason = f"stopped by {signal.Signals(e.signum).name}"
+        r.monitor(r.percent, MonitorState.ERROR, contract.ReturnCode.CONTAINER_ERROR, reason)
+        r.write_provenance({"ok": False, "exit_code": 128 + e.signum, "error": reason})
+        raise
+    except KeyboardInterrupt:
+        r.monitor(r.percent, MonitorState.ERROR, contract.ReturnCode.CONTAINER_ERROR, "interrupted")
+        r.write_provenance({"ok": False, "exit_code": 130, "error": "interrupted"})
+        raise
+    except BaseException as e:  # a bug: still leave a monitor line YMIR can show
+        r.monitor(1.0, MonitorState.ERROR, contract.ReturnCode.CONTAINER_ERROR, f"live-code internal error: {e!r}")
+        r.write_provenance({"ok": False, "exit_code": 70, "error": f"internal error: {e!r}"})
+        raise
+    finally:
+        _restore_signals(previous)
+        if not settings.keep_work:
+            util.rmtree(work)
+    r.monitor(1.0, MonitorState.RUNNING, message="done")
+    r.write_provenance({"ok": True, "exit_code": 0})
+    log.info("done: outputs valid; provenance in %s", settings.out_dir / PROVENANCE_NAME)
+    return RunResult(True, r.record)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _check_dirs(s: Settings) -> None:
+    if not (s.in_dir / "env.yaml").is_file():
+        raise ConfigError(f"{s.in_dir} holds no env.yaml: it is not a YMIR task's in dir", value=str(s.in_dir),
+                          hint="pass --in DIR (a task dir made by YMIR or `live-code sample-dataset`)")
+    if not s.out_dir.is_dir() or not os.access(s.out_dir, os.W_OK):
+        raise ConfigError(f"the out dir {s.out_dir} does not exist or is not writable", value=str(s.out_dir),
+                          hint="create it, or pass --out DIR")
+
+
+def _peek_task_id(in_dir: Path) -> str | None:
+    """env.yaml's task_id for monitor.txt even when the task itself is invalid."""
+    with contextlib.suppress(Exception):
+        data, _ = config_mod.read_yaml_mapping(in_dir / "env.yaml", empty_ok=False)
+        if isinstance(data.get("task_id"), str):
+            return data["task_id"]
+    return None
+
+
+def _pin(source: config_mod.SourcePin) -> Pin:
+    if source.kind is config_mod.PinKind.COMMIT:
+        return Pin("commit", source.ref)
+    if source.kind is config_mod.PinKind.TAG:
+        return Pin("tag", source.ref, commit=source.commit)
+    return Pin("legacy-ref", source.ref)
+
+
+def _url_secrets(url: str) -> list[str]:
+    with contextlib.suppress(LiveCodeError):
+        return [s for s in git.normalise_url(url, allow_local=True, schemes=("https", "http")).secrets if s]
+    return []
+
+
+def _sandbox_mode(s: Settings) -> tuple[str, str | None]:
+    """``container`` (the dirs are /in and /out already), ``bwrap``, or ``fallback`` with the reason."""
+    if s.in_dir.resolve() == Path(contract.IN_DIR) and s.out_dir.resolve() == Path(contract.OUT_DIR):
+        return "container", None
+    if s.sandbox == "off":
+        return "fallback", "the sandbox is turned off (LIVE_CODE_SANDBOX=off / --no-sandbox)"
+    reason = sandbox.unavailable_reason()
+    if reason is None:
+        return "bwrap", None
+    if s.sandbox == "on":
+        raise ConfigError(f"a sandbox was required but {reason}", hint="install bubblewrap, or run without --sandbox")
+    return "fallback", reason
+
+
+def _entries(task: Task, manifest: manifest_mod.Manifest, env: envs.EnvResult,
+             gpu_count: int) -> list[tuple[tuple[TaskKind, ...], tuple[str, ...]]]:
+    """What to run, in order: one command for kinds that share an entry (mining before infer)."""
+    runs: list[tuple[tuple[TaskKind, ...], tuple[str, ...]]] = []
+    for kind in task.ordered_kinds:
+        argv = manifest.entry_for(kind)
+        if runs and runs[-1][1] == argv:
+            runs[-1] = ((*runs[-1][0], kind), argv)
+        else:
+            runs.append(((kind,), argv))
+    return [(kinds, _resolve_argv(argv, env, manifest.launcher, gpu_count)) for kinds, argv in runs]
+
+
+def _resolve_argv(argv: tuple[str, ...], env: envs.EnvResult, launcher: str | None, gpu_count: int) -> tuple[str, ...]:
+    python = str(env.python)
+    if argv[0] in ("python", "python3"):
+        argv = (python, *argv[1:])
+    if launcher == "torchrun" and gpu_count > 1:
+        script = argv[1:] if argv[0] == python else argv
+        # torch.distributed.run is torchrun's module; one process per GPU on this machine
+        argv = (python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpu_count}", *script)
+    return argv
+
+
+_SHIM_INIT = """\
+# live-code's SDK as a job sees it: live_code.sdk and live_code.contract, nothing of the harness.
+__version__ = {version!r}
+
+import importlib.util as _util
+import os as _os
+import sys as _sys
+
+if _util.find_spec("yaml") is None:  # the SDK needs PyYAML: a pure-Python copy, after the job's own paths
+    _sys.path.append(_os.path.join(_os.path.dirname(__file__), "_vendor"))
+"""
+
+
+def _sdk_shim(work: Path) -> Path:
+    """A directory holding only ``live_code/{__init__,contract}.py`` and ``live_code/sdk``: what the
+    job may import of live-code, without the harness and its dependencies. PyYAML's pure-Python
+    part comes along for a base that lacks it (used only then)."""
+    shim = work / "sdk"
+    pkg = Path(__file__).resolve().parent
+    if not shim.exists():
+        (shim / "live_code").mkdir(parents=True)
+        (shim / "live_code" / "__init__.py").write_text(_SHIM_INIT.format(version=__version__))
+        shutil.copy2(pkg / "contract.py", shim / "live_code" / "contract.py")
+        shutil.copytree(pkg / "sdk", shim / "live_code" / "sdk", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(Path(yaml.__file__).parent, shim / "live_code" / "_vendor" / "yaml",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd"))
+    return shim
+
+
+def _mapped_in(task: Task, s: Settings, work: Path) -> Path:
+    """Without a sandbox: a copy of /in's small files with every container path mapped to this
+    machine (env.yaml, config.yaml, index files); the big dirs are links to the real ones."""
+    mapped = work / "in"
+    if mapped.exists():
+        return mapped
+    mapped.mkdir()
+    prefixes = ((f"{contract.IN_DIR}/", f"{s.in_dir.resolve()}/"), (f"{contract.OUT_DIR}/", f"{s.out_dir.resolve()}/"))
+
+    def remap(text: str) -> str:
+        out = []
+        for line in text.splitlines(keepends=True):
+            for old, new in prefixes:
+                line = line.replace(f"\t{old}", f"\t{new}").replace(f" {old}", f" {new}")
+                if line.startswith(old):
+                    line = new + line[len(old):]
+            out.append(line)
+        return "".join(out)
+
+    for entry in s.in_dir.iterdir():
+        target = mapped / entry.name
+        if entry.is_file() and entry.suffix in (".yaml", ".tsv"):
+            target.write_text(remap(entry.read_text()))
+        else:
+            target.symlink_to(entry.resolve())
+    return mapped
+
+
+def _unmap_mining_result(path: Path, in_dir: Path) -> None:
+    """Fallback mode: the job saw host paths; YMIR wants the container paths back in result.tsv."""
+    if not path.is_file():
+        return
+    host = f"{in_dir.resolve()}/"
+    text = path.read_text()
+    fixed = "".join(contract.IN_DIR + "/" + ln[len(host):] if ln.startswith(host) else ln
+                    for ln in text.splitlines(keepends=True))
+    if fixed != text:
+        util.atomic_write(path, fixed)
+
+
+def _job_return_code(out_dir: Path) -> int | None:
+    """The return code a failing job put in monitor.txt (state 4), which YMIR >= 2.3 reports."""
+    with contextlib.suppress(OSError, ValueError):
+        record = contract.parse_monitor((out_dir / "monitor.txt").read_text())
+        if record.state == MonitorState.ERROR and record.return_code:
+            return record.return_code
+    return None
+
+
+def _gpu_info() -> list[str] | None:
+    if shutil.which("nvidia-smi") is None:
+        return None
+    with contextlib.suppress(util.CalledProcessError):
+        _, out, _ = util.cmd_output("nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                                    "--format=csv,noheader", timeout=10)
+        return [line.strip() for line in out.splitlines() if line.strip()]
+    return None
+
+
+def _stop_on_signals() -> dict[int, Any]:
+    """Until the job runs (the supervisor forwards signals then), SIGTERM/SIGHUP stop the harness
+    with :class:`Stopped`, so that fetch and install clean up their children and the error state
+    is written."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        previous[sig] = signal.getsignal(sig)
+
+        def _raise(signum: int, frame: object) -> None:
+            raise Stopped(signum)
+
+        signal.signal(sig, _raise)
+    return previous
+
+
+def _restore_signals(previous: Mapping[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def describe_sandbox(settings: Settings) -> tuple[str, str | None]:
+    """For the CLI: which sandbox mode a run with these settings gets, and why."""
+    return _sandbox_mode(settings)
+
+
+__all__: Sequence[str] = ("RunResult", "Settings", "Stopped", "describe_sandbox", "run")

@@ -1,0 +1,123 @@
+"""Model files: finding the ones YMIR hands in, loading them, saving stages, exporting ONNX."""
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from detector import TinyDetector
+from detector import checkpoint
+from detector import load_checkpoint
+from detector import model_from_checkpoint
+from live_code import contract
+from live_code import sdk
+
+logger = logging.getLogger(__name__)
+
+
+class ModelNotFound(Exception):
+    """No usable ``.pt`` among the files the task names (reported as ReturnCode.MODEL_NOT_FOUND)."""
+
+
+class ExportFailed(Exception):
+    """The ONNX export did not work (reported as a config error: the fix is onnx or export_onnx)."""
+
+
+def pick_device(config: Mapping[str, Any]) -> torch.device:
+    """CUDA when the platform gave a GPU (``gpu_id`` not empty) and torch sees one, else the CPU."""
+    if str(config.get("gpu_id") or "").strip() and torch.cuda.is_available():
+        return torch.device("cuda", 0)
+    return torch.device("cpu")
+
+
+def find_weights(env: sdk.Env, config: Mapping[str, Any], key: str) -> str | None:
+    """The first existing ``.pt`` named by ``config[key]`` (``/in/models/<stage>/<file>`` from the
+    platform; a bare name is looked up in the models dir)."""
+    for entry in sdk.get_list(config, key, item_type=str):
+        path = entry if os.path.isabs(entry) else os.path.join(env.input.models_dir, entry)
+        if path.endswith(".pt") and os.path.isfile(path):
+            return path
+    return None
+
+
+def load_model(env: sdk.Env, config: Mapping[str, Any]) -> tuple[TinyDetector, dict[str, Any]]:
+    """The model of ``model_params_path`` (mining and infer), in eval mode."""
+    path = find_weights(env, config, "model_params_path")
+    if path is None:
+        named = sdk.get_list(config, "model_params_path", item_type=str)
+        raise ModelNotFound(f"no .pt file of this template among model_params_path {named!r}; "
+                            "choose a model trained with this template")
+    try:
+        data = load_checkpoint(path)
+        model = model_from_checkpoint(data)
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise ModelNotFound(f"cannot load {path}: {e}") from None
+    logger.info("loaded %s (trained at %s px, mAP %.3f)", path, data["img_size"], data["mAP"])
+    return model.eval(), data
+
+
+def class_names_for(config: Mapping[str, Any], data: dict[str, Any]) -> list[str]:
+    """config.yaml's ``class_names`` (the platform sends the model's), else the checkpoint's; they
+    must be as many as the model has outputs."""
+    names = sdk.get_list(config, "class_names", item_type=str) or list(data["class_names"])
+    if len(names) != int(data["num_classes"]):
+        raise sdk.ConfigValueError(f"class_names {names} do not fit the model's {data['num_classes']} classes "
+                                   f"{data['class_names']}")
+    return names
+
+
+def load_pretrained(model: TinyDetector, path: str) -> None:
+    """Start training from ``path``: every tensor whose name and shape match (a model trained on
+    other classes keeps its body and gets a fresh head)."""
+    try:
+        state = load_checkpoint(path)["state_dict"]
+    except (ValueError, RuntimeError) as e:
+        raise ModelNotFound(f"cannot load the pretrained model {path}: {e}") from None
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(usable, strict=False)
+    skipped = sorted(set(own) - set(usable))
+    logger.info("finetuning from %s (%d tensors loaded%s)", path, len(usable),
+                f", {len(skipped)} new: {', '.join(skipped)}" if skipped else "")
+
+
+def stage_dir(env: sdk.Env, stage: str) -> str:
+    """Where a stage's files go: ``/out/models/<stage>/`` from protocol 1.1.0, else flat."""
+    if contract.allows_stage_dirs(env.protocol_version):
+        path = os.path.join(env.output.models_dir, stage)
+    else:
+        path = env.output.models_dir
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def save_stage(env: sdk.Env, stage: str, model: TinyDetector, class_names: list[str], img_size: int,
+               m_ap: float) -> str:
+    """Save ``<stage>.pt`` and record the stage in result.yaml; returns the file's path."""
+    path = os.path.join(stage_dir(env, stage), f"{stage}.pt")
+    torch.save(checkpoint(model, class_names, img_size, m_ap), path)
+    sdk.write_model_stage(stage, [os.path.basename(path)], m_ap, env=env)
+    return path
+
+
+def export_onnx(model: TinyDetector, img_size: int, path: str) -> None:
+    """The model as ONNX (opset 13, dynamic batch), through torch's TorchScript exporter, which
+    needs only the ``onnx`` package (the default dynamo exporter would also need onnxscript)."""
+    dummy = torch.zeros(1, 3, img_size, img_size)
+    # torch >= 2.9 defaults to the dynamo exporter (needs onnxscript too); older torch has no switch
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the legacy exporter warns that it is legacy
+            torch.onnx.export(model.cpu().eval(), (dummy,), path, opset_version=13,
+                              input_names=["images"], output_names=["raw"],
+                              dynamic_axes={"images": {0: "batch"}, "raw": {0: "batch"}}, **legacy)
+    except Exception as e:  # torch raises several types (OnnxExporterError, RuntimeError, ImportError)
+        msg = (f"ONNX export to {path} failed: {type(e).__name__}: {e}; install onnx (requirements.txt) "
+               "or set export_onnx: false")
+        raise ExportFailed(msg) from e

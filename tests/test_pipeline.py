@@ -1,0 +1,321 @@
+"""``live-code run`` end to end with small real jobs: each job is a real git repo, run by the real
+CLI in a subprocess, and checked for its outcome, monitor state, message and leftovers.
+
+Issue 6, acceptance 2-5 (the templates' runs, acceptance 1, are in test_templates.py).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from live_code import contract
+from live_code import sample
+from live_code import sandbox
+from tests.conftest import git
+from tests.gitserver import SilentServer
+from tests.gitserver import processes_mentioning
+
+ROOT = Path(__file__).resolve().parent.parent
+needs_bwrap = pytest.mark.skipif(sandbox.unavailable_reason() is not None,
+                                 reason=f"needs bubblewrap: {sandbox.unavailable_reason()}")
+
+# A job in the legacy layout that writes valid outputs for whatever the task asks, through the SDK.
+GOOD_JOB = """
+from live_code import sdk
+env = sdk.read_env()
+cands = [i.image_path for i in sdk.iter_items(sdk.Split.CANDIDATE)] if env.run_mining or env.run_infer else []
+if env.run_mining:
+    sdk.write_mining_result([(c, float(n)) for n, c in enumerate(cands)])
+if env.run_infer:
+    det = sdk.Detection(class_name=sdk.read_config()["class_names"][0], score=0.5, x=1, y=1, w=5, h=5)
+    sdk.write_infer_result({c: [det] for c in cands})
+sdk.write_progress(1.0)
+print("job finished")
+"""
+
+
+class Task:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.in_dir, self.out_dir = root / "in", root / "out"
+
+    def set_config(self, **values: Any) -> None:
+        path = self.in_dir / "config.yaml"
+        data = yaml.safe_load(path.read_text())
+        data.update(values)
+        path.write_text(yaml.safe_dump(data))
+
+    def monitor(self) -> contract.MonitorRecord:
+        return contract.parse_monitor((self.out_dir / "monitor.txt").read_text())
+
+    def provenance(self) -> dict[str, Any]:
+        return yaml.safe_load((self.out_dir / "live-code-provenance.yaml").read_text())
+
+
+@pytest.fixture
+def job_repo(make_repo: Callable[..., Path]) -> Callable[..., tuple[Path, str]]:
+    def _make(start_py: str, **files: str) -> tuple[Path, str]:
+        tree = {"start.py": textwrap.dedent(start_py), **{k.replace("__", "/"): v for k, v in files.items()}}
+        repo = make_repo(tree)
+        return repo, git("rev-parse", "HEAD", cwd=repo)
+
+    return _make
+
+
+@pytest.fixture
+def task(tmp_path: Path) -> Task:
+    sample.write_sample_dataset(tmp_path / "task", kinds=frozenset({contract.TaskKind.MINING, contract.TaskKind.INFER}),
+                                fmt="voc", protocol=contract.PROTOCOL_1_1_0, images=4)
+    return Task(tmp_path / "task")
+
+
+def _cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update({"LIVE_CODE_ALLOW_LOCAL_REPOS": "1", "PYTHONPATH": str(ROOT)}, **extra)
+    return env
+
+
+def run_cli(task: Task, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task.in_dir), "--out", str(task.out_dir), *args]
+    return subprocess.run(cmd, env=env or _cli_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def start_cli(task: Task, *args: str) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task.in_dir), "--out", str(task.out_dir), *args]
+    return subprocess.Popen(cmd, env=_cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _no_leftovers(marker: str) -> None:
+    deadline = time.monotonic() + 5
+    while list(processes_mentioning(marker)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(processes_mentioning(marker)) == []
+
+
+def test_good_job_succeeds_and_records_the_commit(task: Task, job_repo: Callable[..., tuple[Path, str]]) -> None:
+    repo, sha = job_repo(GOOD_JOB)
+    task.set_config(git_url=str(repo), git_commit=sha)
+    res = run_cli(task)
+    assert res.returncode == 0, res.stderr
+    assert "job finished" in res.stdout
+    rec = task.monitor()
+    assert (rec.state, rec.percent, rec.return_code) == (contract.MonitorState.RUNNING, 1.0, 0)
+    prov = task.provenance()
+    assert prov["source"]["commit"] == sha and prov["outcome"]["ok"] is True
+    assert set(prov["timings"]) >= {"task", "fetch", "configure", "environment", "run", "outputs"}
+
+
+@pytest.mark.parametrize(("name", "job", "exit_code", "code", "words"), [
+    ("no outputs", "print('did nothing')", 6, 160011, "result.tsv"),
+    ("invalid infer result", GOOD_JOB + "\nopen('/out/infer-result.json', 'w').write('{\"detection\": 3}')\n",
+     6, 160011, "infer-result.json"),
+    ("exit 3", "import sys\nprint('failing')\nsys.exit(3)", 5, 160004, "exited with code 3"),
+    ("writes 100% then fails", "from live_code import sdk\nsdk.write_progress(1.0)\nraise SystemExit(2)",
+     5, 160004, "exited with code 2"),
+    ("own error code", "from live_code import sdk\nsdk.write_error(300002, 'no data')\nraise SystemExit(1)",
+     5, 300002, "exited with code 1"),
+])
+def test_failing_jobs_end_in_the_error_state(task: Task, job_repo: Callable[..., tuple[Path, str]], name: str,
+                                             job: str, exit_code: int, code: int, words: str) -> None:
+    repo, sha = job_repo(job)
+    task.set_config(git_url=str(repo), git_commit=sha)
+    res = run_cli(task)
+    assert res.returncode == exit_code, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr
+    rec = task.monitor()
+    assert rec.state == contract.MonitorState.ERROR and rec.return_code == code
+    assert words in rec.message and words in res.stderr
+    assert task.provenance()["outcome"]["ok"] is False
+
+
+def test_job_ignoring_sigterm_is_killed_at_its_timeout(task: Task, job_repo: Callable[..., tuple[Path, str]]) -> None:
+    marker = f"ignore-term-{os.getpid()}-{time.monotonic_ns()}"
+    repo, sha = job_repo(f"""
+    import signal, time
+    signal.signal(signal.SIGTERM, lambda *a: print('ignoring SIGTERM', flush=True))
+    print({marker!r}, flush=True)
+    time.sleep(120)
+    """)
+    task.set_config(git_url=str(repo), git_commit=sha, live_code_timeout=2)
+    t0 = time.monotonic()
+    res = run_cli(task, env=_cli_env(LIVE_CODE_GRACE="1"))
+    assert res.returncode == 5
+    assert time.monotonic() - t0 < 60
+    assert "timed out" in task.monitor().message
+    _no_leftovers("time.sleep(120)")
+
+
+def test_setsid_grandchild_holding_stdout_does_not_hang_the_run(task: Task, job_repo: Callable[..., tuple[Path, str]],
+                                                               tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    repo, sha = job_repo(GOOD_JOB + textwrap.dedent(f"""
+    import subprocess, sys
+    p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], start_new_session=True)
+    open({str(pidfile)!r}, 'w').write(str(p.pid))
+    """))
+    task.set_config(git_url=str(repo), git_commit=sha)
+    res = run_cli(task, "--sandbox", "off", timeout=60)
+    assert res.returncode == 0, res.stderr
+    pid = int(pidfile.read_text())
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
+
+
+def test_chatty_job_printing_100mb(task: Task, job_repo: Callable[..., tuple[Path, str]]) -> None:
+    repo, sha = job_repo(GOOD_JOB + textwrap.dedent("""
+    import sys
+    block = (b'y' * 1023 + b'\\n') * 1024
+    for _ in range(100):
+        sys.stdout.buffer.write(block)
+    """))
+    task.set_config(git_url=str(repo), git_commit=sha)
+    cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task.in_dir), "--out", str(task.out_dir)]
+    proc = subprocess.Popen(cmd, env=_cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    total = 0
+    while chunk := proc.stdout.read(1 << 20):
+        total += len(chunk)
+    assert proc.wait(timeout=120) == 0
+    assert total >= 100 * 1024 * 1024
+    assert task.monitor().state == contract.MonitorState.RUNNING
+
+
+def test_schema_violation_stops_before_any_install(task: Task, job_repo: Callable[..., tuple[Path, str]]) -> None:
+    manifest = yaml.safe_dump({
+        "entry": "python start.py", "requirements": "requirements.txt",
+        "hyperparameters": {"mining": {"batch": {"type": "int", "default": 4}}},
+    })
+    repo, sha = job_repo(GOOD_JOB, **{"live-code.yaml": manifest, "requirements.txt": "tinything==1.0\n"})
+    task.set_config(git_url=str(repo), git_commit=sha, batch="lots")
+    res = run_cli(task)
+    assert res.returncode == 2
+    assert "'batch'" in res.stderr and "'lots'" in res.stderr and "int" in res.stderr
+    assert "environment" not in task.provenance()  # nothing was built or installed
+    assert task.monitor().return_code == contract.ReturnCode.CONFIG_ERROR
+
+
+def _wait_for(proc: subprocess.Popen[str], text: str, timeout: float = 60) -> str:
+    assert proc.stdout is not None
+    seen = ""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        line = proc.stdout.readline()
+        seen += line
+        if text in line:
+            return seen
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError(f"never saw {text!r}; output:\n{seen}")
+
+
+def test_sigterm_during_fetch(task: Task) -> None:
+    with SilentServer() as server:
+        task.set_config(git_url=f"https://127.0.0.1:{server.port}/stalled/repo.git", git_commit="a" * 40)
+        proc = start_cli(task)
+        time.sleep(2)  # git is connected and waiting for the silent server
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    rec = task.monitor()
+    assert rec.state == contract.MonitorState.ERROR and "SIGTERM" in rec.message
+    _no_leftovers(f"127.0.0.1:{server.port}")
+
+
+def test_sigterm_during_install(task: Task, job_repo: Callable[..., tuple[Path, str]]) -> None:
+    with SilentServer() as server:
+        repo, sha = job_repo(GOOD_JOB, **{"requirements.txt": "tinything==1.0\n"})
+        task.set_config(git_url=str(repo), git_commit=sha, pip_index_url=f"http://127.0.0.1:{server.port}/simple")
+        proc = start_cli(task)
+        _wait_for(proc, "resolving")
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    assert "SIGTERM" in task.monitor().message
+    _no_leftovers(f"127.0.0.1:{server.port}")
+
+
+def test_sigterm_during_run(task: Task, job_repo: Callable[..., tuple[Path, str]]) -> None:
+    marker = f"sleeping-job-{time.monotonic_ns()}"
+    repo, sha = job_repo(f"import time\nprint('started', flush=True)\ntime.sleep(300)  # {marker}\n")
+    task.set_config(git_url=str(repo), git_commit=sha)
+    proc = start_cli(task)
+    _wait_for(proc, "started")
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    rec = task.monitor()
+    assert rec.state == contract.MonitorState.ERROR and "SIGTERM" in rec.message
+    _no_leftovers("time.sleep(300)")
+
+
+@needs_bwrap
+def test_in_is_read_only_for_the_job(task: Task, job_repo: Callable[..., tuple[Path, str]]) -> None:
+    repo, sha = job_repo("open('/in/scratch.txt', 'w').write('x')\n")
+    task.set_config(git_url=str(repo), git_commit=sha)
+    res = run_cli(task)
+    assert res.returncode == 5
+    assert "Read-only file system" in res.stdout + res.stderr
+    assert not (task.in_dir / "scratch.txt").exists()
+
+
+def _python_for_others(base: Path) -> str:
+    """An interpreter another uid can run, with the harness importable: this machine's Python may
+    live under /root (mode 700), so a venv over the system python reads the harness's packages."""
+    real = Path(os.path.realpath(sys.executable))
+    if all(p.stat().st_mode & 0o001 for p in real.parents):  # every parent is searchable by others
+        return sys.executable
+    system = "/usr/bin/python3"
+    version = subprocess.run([system, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    if version != str(tuple(sys.version_info[:2])):
+        pytest.skip(f"the harness's python is not readable by other users and {system} is {version}")
+    venv_dir = base / "venv"
+    subprocess.run([system, "-m", "venv", "--without-pip", str(venv_dir)], check=True)
+    site = venv_dir / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    harness_site = next(p for p in sys.path if p.endswith("site-packages") and Path(p, "yaml").exists())
+    (site / "harness.pth").write_text(f"{harness_site}\n{ROOT}\n")
+    return str(venv_dir / "bin" / "python")
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another uid needs root")
+def test_runs_as_a_non_root_uid_without_passwd_entry_or_writable_home(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
+    """As YMIR runs containers: --user <uid>:<gid> with no passwd entry, /in read-only, /out 777."""
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="live-code-uid-"))
+    try:
+        base.chmod(0o755)
+        repo = make_repo({"start.py": GOOD_JOB})
+        shared_repo = base / "repo"
+        subprocess.run(["cp", "-r", str(repo), str(shared_repo)], check=True)
+        sample.write_sample_dataset(base / "task", kinds=frozenset({contract.TaskKind.MINING}), fmt="voc",
+                                    protocol=contract.PROTOCOL_1_1_0, images=4)
+        t = Task(base / "task")
+        t.set_config(git_url=str(shared_repo), git_commit=git("rev-parse", "HEAD", cwd=repo))
+        for d in (base / "cache", t.out_dir):
+            d.mkdir(exist_ok=True)
+            d.chmod(0o777)
+        subprocess.run(["chmod", "-R", "a+rX", str(base)], check=True)
+        # git refuses a repository owned by another user ("dubious ownership"): the repo is the user's
+        subprocess.run(["chown", "-R", "54321:54321", str(shared_repo)], check=True)
+        python = _python_for_others(base)
+        cmd = ["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups", python, "-m", "live_code", "run",
+               "--in", str(t.in_dir), "--out", str(t.out_dir)]
+        env = _cli_env(LIVE_CODE_CACHE=str(base / "cache"), HOME="/nonexistent", LIVE_CODE_BASE_PYTHON=python)
+        env["GIT_CONFIG_GLOBAL"] = os.devnull
+        res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert (t.out_dir / "result.tsv").stat().st_uid == 54321
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=False)

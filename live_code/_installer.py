@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -82,7 +83,7 @@ def find_installer(prefer: str = "auto", *, uv: str | None = None) -> Installer:
     if prefer not in ("auto", "uv", "pip"):
         raise AssertionError(f"BUG: unknown installer {prefer!r}")
     if prefer != "pip":
-        for cand in [uv] if uv else [os.path.join(sysconfig.get_path("scripts"), "uv"), "uv"]:
+        for cand in [uv] if uv else [*_uv_from_package(), os.path.join(sysconfig.get_path("scripts"), "uv"), "uv"]:
             try:
                 out = util.cmd_output(cand, "--version", env=plain_env(), timeout=30)[1]
                 return Installer("uv", (cand,), out.split()[1])
@@ -98,8 +99,22 @@ def find_installer(prefer: str = "auto", *, uv: str | None = None) -> Installer:
     return Installer("pip", (sys.executable, "-m", "pip"), out.split()[1])
 
 
+def _uv_from_package() -> list[str]:
+    """The uv binary of the ``uv`` package (our dependency), wherever its scripts went."""
+    try:
+        import uv as uv_package  # type: ignore[import-not-found]
+
+        return [uv_package.find_uv_bin()]
+    except (ImportError, FileNotFoundError):
+        return []
+
+
 def plain_env() -> dict[str, str]:
-    return {k: os.environ[k] for k in PASS_ENV if k in os.environ}
+    """Allowlisted variables plus a HOME that exists: under YMIR's ``--user uid:gid`` there may be
+    no passwd entry and no HOME, and pip refuses to start without one."""
+    env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
+    env["HOME"] = tempfile.gettempdir()
+    return env
 
 
 def installer_env(scratch: Path, cache: Path, index: IndexSettings) -> dict[str, str]:

@@ -84,32 +84,9 @@ class PathMap:
         return path
 
 
-@dataclasses.dataclass(frozen=True)
-class InputPaths:
-    """env.yaml ``input``; an index file the task does not use is ``''``."""
-
-    root_dir: str
-    assets_dir: str
-    annotations_dir: str
-    models_dir: str
-    training_index_file: str
-    val_index_file: str
-    candidate_index_file: str
-    config_file: str
-
-
-@dataclasses.dataclass(frozen=True)
-class OutputPaths:
-    """env.yaml ``output`` (informational: YMIR reads outputs at its fixed places)."""
-
-    root_dir: str
-    models_dir: str
-    tensorboard_dir: str
-    training_result_file: str
-    mining_result_file: str
-    infer_result_file: str
-    monitor_file: str
-    executor_log_file: str
+#: env.yaml ``input`` and ``output`` (the records are the contract's, shared with the SDK)
+InputPaths = contract.EnvInput
+OutputPaths = contract.EnvOutput
 
 
 @dataclasses.dataclass(frozen=True)

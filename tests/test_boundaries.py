@@ -35,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 # The SDK runs inside the job's env: only the standard library, PyYAML and live_code.contract.
 SDK_THIRD_PARTY = {"yaml"}
-HARNESS_THIRD_PARTY = {"yaml", "git", "filelock", "requests", "packaging"}
+HARNESS_THIRD_PARTY = {"yaml", "git", "filelock", "requests", "packaging", "uv"}
 
 
 def _module_name(path: Path) -> str:

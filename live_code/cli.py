@@ -130,11 +130,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from live_code import outputs
 
     task = config.load_task(args.in_dir, out_dir=args.out_dir)
-    candidates = None
     index = task.env.input.candidate_index_file
-    if index and os.path.isfile(task.host_path(index)):
-        with open(task.host_path(index)) as f:
-            candidates = [line.split("\t")[0] for line in f if line.strip()]
+    candidates = outputs.read_candidates(task.host_path(index)) if index else None
     problems = outputs.validate_outputs(task.kinds, args.out_dir, task.protocol, task.config.class_names, candidates)
     problems += outputs.validate_monitor(args.out_dir / "monitor.txt", task.task_id)
     kinds = "+".join(k.value for k in task.ordered_kinds)

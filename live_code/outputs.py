@@ -523,6 +523,15 @@ def _out_path(out_dir: str | os.PathLike[str], default: str) -> str:
     return os.path.join(os.fspath(out_dir), os.path.relpath(default, contract.OUT_DIR))
 
 
+def read_candidates(index_file: str | os.PathLike[str]) -> list[str] | None:
+    """The image paths of a candidate-index.tsv (first column, as written), or None if unreadable."""
+    try:
+        with open(index_file, encoding="utf-8") as f:
+            return [line.rstrip("\r\n").split("\t")[0] for line in f if line.strip()]
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def validate_outputs(
     task_kinds: Iterable[TaskKind],
     out_dir: str | os.PathLike[str],

@@ -290,12 +290,9 @@ class _Run:
 
     def check_outputs(self, task: Task) -> None:
         with self.step("outputs"):
-            candidates = None
             index = task.env.input.candidate_index_file
-            if index and task.kinds & {TaskKind.MINING, TaskKind.INFER}:
-                with contextlib.suppress(OSError):
-                    candidates = [line.split("\t")[0] for line in
-                                  Path(task.host_path(index)).read_text().splitlines() if line.strip()]
+            use = index and task.kinds & {TaskKind.MINING, TaskKind.INFER}
+            candidates = outputs.read_candidates(task.host_path(index)) if use else None
             problems = outputs.validate_outputs(task.kinds, self.s.out_dir, task.protocol,
                                                 task.config.class_names, candidates)
             outputs.raise_for_problems(problems)

@@ -90,3 +90,17 @@ def test_cache_ls_on_an_empty_cache(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
     proc = run_cli("frobnicate", cwd=tmp_path)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_validate_lists_the_missing_outputs_of_a_task(tmp_path: Path) -> None:
+    assert cli.main(["sample-dataset", str(tmp_path / "t"), "--task", "mining+infer", "--images", "3"]) == 0
+    proc = run_cli("validate", "--in", "t/in", "--out", "t/out", cwd=tmp_path)
+    assert proc.returncode == 6 and "Traceback" not in proc.stderr
+    assert "result.tsv" in proc.stdout and "infer-result.json" in proc.stdout and "monitor.txt" in proc.stdout
+
+
+def test_run_without_a_task_says_what_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    proc = run_cli("run", "--in", "in", "--out", "out", cwd=tmp_path)
+    assert_one_clear_paragraph(proc, ConfigError.exit_code, "holds no env.yaml", "--in DIR")

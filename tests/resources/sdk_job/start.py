@@ -1,6 +1,5 @@
 """The same job written against live_code.sdk: reads boxes, writes the format of the task's protocol."""
 import os
-import shutil
 
 from live_code import contract
 from live_code import sdk

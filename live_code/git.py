@@ -624,6 +624,59 @@ def materialise(git_dir: Path, ref: str, sha: str, dest: Path, *, tag: str | Non
         raise AssertionError(f"BUG: checkout of {sha} in {dest} has HEAD {head}")
 
 
+class Submodule(NamedTuple):
+    path: str
+    #: as .gitmodules gives it (may be relative to the parent's URL)
+    url: str
+    #: the commit the parent's tree records for it (the gitlink)
+    sha: str
+
+
+def submodules(dest: Path) -> list[Submodule]:
+    """The submodules of the checkout ``dest`` (from its .gitmodules and its tree's gitlinks).
+
+    Paths must stay inside the checkout; URLs are the caller's to check like any task URL.
+    """
+    if not (dest / ".gitmodules").is_file():
+        return []
+    rc, out, _ = _local(["config", "--file", ".gitmodules", "--null", "--get-regexp",
+                         r"^submodule\..*\.(path|url)$"], cwd=dest, check=False)
+    entries: dict[str, dict[str, str]] = {}
+    for item in out.split("\0"):
+        key, _, value = item.partition("\n")
+        if key.count(".") >= 2:
+            name, field = key[len("submodule."):].rsplit(".", 1)
+            entries.setdefault(name, {})[field] = value
+    found = []
+    for name, fields in sorted(entries.items()):
+        path, url = fields.get("path", ""), fields.get("url", "")
+        if not path or not url:
+            continue
+        parts = Path(path).parts
+        if os.path.isabs(path) or ".." in parts or path.startswith("-") or not parts:
+            raise UnsafeSourceError(f"submodule {name!r} has the path {path!r}, which leaves the checkout",
+                                    value=path, hint="fix .gitmodules")
+        _, tree, _ = _local(["ls-tree", "-z", "HEAD", "--", path], cwd=dest)
+        meta, _, _ = tree.partition("\t")
+        fields_ = meta.split()
+        if len(fields_) == 3 and fields_[0] == "160000" and fields_[1] == "commit":
+            found.append(Submodule(path, url, fields_[2]))
+    return found
+
+
+def resolve_submodule_url(parent: str, url: str) -> str:
+    """A submodule URL relative to its parent's (``../lib.git``) made absolute, as git does."""
+    if not url.startswith(("./", "../")):
+        return url
+    base = parent.rstrip("/")
+    for part in url.split("/"):
+        if part == "..":
+            base = base.rsplit("/", 1)[0] if "/" in base.split("://", 1)[-1] else base
+        elif part not in (".", ""):
+            base = f"{base}/{part}"
+    return base
+
+
 class CommitInfo(NamedTuple):
     tree: str
     time: str  # ISO 8601, UTC

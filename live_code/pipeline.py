@@ -133,6 +133,7 @@ class _Run:
         self.secrets: list[str] = [settings.token] if settings.token else []
         self.percent = 0.0
         self.job_code: int | None = None
+        self.src_root = Path()
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -176,6 +177,7 @@ class _Run:
     def fetch(self, task: Task, work: Path) -> Path:
         assert task.source is not None
         src = work / "src"
+        self.src_root = src
         pin = _pin(task.source)
         self.monitor(_PERCENT["task"], MonitorState.RUNNING, message="fetching the source")
         with self.step("fetch"):
@@ -187,6 +189,24 @@ class _Run:
         self.record["source"] = prov.as_dict()
         self.monitor(_PERCENT["source"], MonitorState.RUNNING, message="source fetched")
         return src
+
+    def fetch_submodules(self, task: Task, src: Path, parent_url: str | None = None, depth: int = 0) -> None:
+        """``submodules: true``: each submodule at the commit its parent records, through the
+        same mirror cache and URL checks as the repository itself (nested ones too)."""
+        assert task.source is not None
+        parent = parent_url or task.source.url
+        if depth > 5:
+            raise ConfigError("submodules nest more than 5 levels deep", hint="flatten the repository's submodules")
+        with self.step("fetch"):
+            for sub in git.submodules(src):
+                url = git.resolve_submodule_url(parent, sub.url)
+                prov = self.store.fetch_source(url, Pin("commit", sub.sha), src / sub.path,
+                                               allow_local=self.s.allow_local, token=self.s.token,
+                                               deadline=self.s.fetch_deadline)
+                self.record["source"].setdefault("submodules", []).append(
+                    {"path": str((src / sub.path).relative_to(self.src_root)),
+                     "url": prov.url, "commit": prov.commit})
+                self.fetch_submodules(task, src / sub.path, url, depth + 1)
 
     def configure(self, task: Task, src: Path, manifest: manifest_mod.Manifest) -> Path:
         """Merge manifest defaults < code_config < config.yaml, check the schema, write the file."""
@@ -329,6 +349,11 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
         manifest = manifest_mod.load(src)
         r.record["manifest"] = {"layout": "legacy" if manifest.legacy else "live-code.yaml",
                                 "framework": manifest.framework, "launcher": manifest.launcher}
+        if manifest.lfs:
+            raise ConfigError("live-code.yaml asks for git LFS files (lfs: true), which live-code does not fetch",
+                              hint="commit the files, or download them in the job from a pinned URL with a checksum")
+        if manifest.submodules:
+            r.fetch_submodules(task, src)
         config_file = r.configure(task, src, manifest)  # a schema error stops the run before any install
         spec = r.prepare_environment(task, src, manifest)
         with r.store.using("envs", spec.key):  # from before the build: gc never removes an env in use

@@ -448,3 +448,20 @@ def test_run_git_needs_time_left() -> None:
     with pytest.raises(util.CalledProcessError, match="deadline"):
         git.run_git(["--version"], env=git.hardened_env(protocols=()), deadline=clock)
     assert subprocess.run(["git", "--version"], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize(("parent", "url", "expected"), [
+    ("https://host/org/app.git", "../lib.git", "https://host/org/lib.git"),
+    ("https://host/org/app.git", "./lib.git", "https://host/org/app.git/lib.git"),
+    ("https://host/app.git", "../../lib.git", "https://host/lib.git"),
+    ("/srv/repos/app", "../lib", "/srv/repos/lib"),
+    ("https://host/org/app.git", "https://other/x.git", "https://other/x.git"),
+])
+def test_relative_submodule_urls_resolve_against_the_parent(parent: str, url: str, expected: str) -> None:
+    assert git.resolve_submodule_url(parent, url) == expected
+
+
+def test_submodule_path_leaving_the_checkout_is_refused(make_repo) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo({".gitmodules": '[submodule "evil"]\n\tpath = ../escape\n\turl = https://host/x.git\n'})
+    with pytest.raises(UnsafeSourceError, match="leaves the checkout"):
+        git.submodules(repo)

@@ -319,3 +319,33 @@ def test_runs_as_a_non_root_uid_without_passwd_entry_or_writable_home(tmp_path: 
         assert (t.out_dir / "result.tsv").stat().st_uid == 54321
     finally:
         subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def test_submodules_are_fetched_only_when_the_manifest_asks(task: Task, make_repo: Callable[..., Path]) -> None:
+    lib = make_repo({"data.txt": "from the submodule\n"}, name="lib")
+    job = GOOD_JOB + "\nprint(open('vendor/lib/data.txt').read().strip())\n"
+    app = make_repo({"start.py": textwrap.dedent(job)}, name="app")
+    # a relative submodule URL, resolved against the parent's as git does
+    git("-c", "protocol.file.allow=always", "submodule", "add", "-q", "../lib", "vendor/lib", cwd=app)
+    git("commit", "-q", "-m", "add lib", cwd=app)
+    sha = git("rev-parse", "HEAD", cwd=app)
+    task.set_config(git_url=str(app), git_commit=sha)
+    res = run_cli(task)
+    assert res.returncode == 5 and "No such file or directory" in res.stdout  # not asked: not fetched
+
+    (app / "live-code.yaml").write_text("entry: python start.py\nsubmodules: true\n")
+    git("add", "live-code.yaml", cwd=app)
+    git("commit", "-q", "-m", "ask for submodules", cwd=app)
+    task.set_config(git_commit=git("rev-parse", "HEAD", cwd=app))
+    res = run_cli(task)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "from the submodule" in res.stdout
+    (sub,) = task.provenance()["source"]["submodules"]
+    assert sub["path"] == "vendor/lib" and sub["commit"] == git("rev-parse", "HEAD", cwd=lib)
+
+
+def test_lfs_is_refused_with_a_clear_message(task: Task, job_repo: Callable[..., tuple[Path, str]]) -> None:
+    repo, sha = job_repo(GOOD_JOB, **{"live-code.yaml": "entry: python start.py\nlfs: true\n"})
+    task.set_config(git_url=str(repo), git_commit=sha)
+    res = run_cli(task)
+    assert res.returncode == 2 and "git LFS" in res.stderr

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import platform
 import sys
@@ -97,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     gc.add_argument("--max-size", type=_size, help="keep the cache under this size, e.g. 20G")
     gc.add_argument("--max-age", type=_age, help="remove entries unused for this long, e.g. 30d")
     gc.set_defaults(func=_cmd_cache_gc)
+    _add_research_commands(sub)
     return p
 
 
@@ -171,6 +171,163 @@ def _cmd_cache_gc(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- for researchers: local, check, replay, init, prefetch, report (live_code.local and friends) --
+
+
+def _add_research_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    lo = sub.add_parser("local", help="build a task dir from a dataset as YMIR would and run a repo on it")
+    lo.add_argument("--repo", required=True, help="PATH_OR_URL@PIN (a commit or tag), or a local folder without a pin "
+                    "(its files as they are now, committed into a snapshot)")
+    lo.add_argument("--task", required=True, choices=sorted(TASK_CHOICES))
+    lo.add_argument("--dataset", required=True, help="`sample`, a task dir, a folder of images (+ VOC xml) or a COCO json")
+    lo.add_argument("--config", type=Path, dest="config_file", help="YAML file of hyper-parameters (config.yaml keys)")
+    lo.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                    help="one hyper-parameter (the value is read as YAML), after --config; repeatable")
+    lo.add_argument("--model", type=Path, help="an earlier run's out/models or a YMIR model package: mining/infer use "
+                    "it (model_params_path), training finetunes from it (pretrained_model_params)")
+    lo.add_argument("--stage", help="the model stage to use (default: the best)")
+    lo.add_argument("--classes", help="comma-separated class names (default: from the data or the model)")
+    lo.add_argument("--format", choices=("ark", "voc", "coco"), default="voc", dest="fmt",
+                    help="annotation format of a converted dataset (default: %(default)s)")
+    lo.add_argument("--protocol", choices=contract.PROTOCOL_VERSIONS, default=contract.PROTOCOL_1_1_0)
+    lo.add_argument("--images", type=int, default=24, help="images of --dataset sample (default: %(default)s)")
+    lo.add_argument("--work", type=Path, help="the task dir to create (default: ./live-code-work/<task>-<time>)")
+    lo.add_argument("--allow-branch", action="store_true", help="accept a branch or HEAD as the pin (recorded with its commit)")
+    lo.add_argument("--sandbox", choices=("auto", "on", "off"), default=None,
+                    help="bubblewrap for /in (read-only) and /out (default: auto, or $LIVE_CODE_SANDBOX)")
+    lo.add_argument("--keep-work", action="store_true", help="keep the run's source checkout and HOME under the task dir")
+    lo.set_defaults(func=_cmd_local)
+
+    ch = sub.add_parser("check", help="check a repo: manifest, entries, requirements, schema, and a smoke run per task kind")
+    ch.add_argument("repo", help="PATH_OR_URL[@PIN]; a local folder without a pin is checked as it is now")
+    ch.add_argument("--static", action="store_true", help="only the static checks (no environment, no run)")
+    ch.add_argument("--allow-branch", action="store_true", help="accept a branch or HEAD as the pin")
+    ch.add_argument("--work", type=Path, help="keep the smoke runs' task dirs here (default: a temp dir, removed)")
+    ch.add_argument("--sandbox", choices=("auto", "on", "off"), default=None)
+    ch.set_defaults(func=_cmd_check)
+
+    rp = sub.add_parser("replay", help="re-run a kept task dir (in/, out/) into WORKDIR/replay-<n>/out and diff the outputs")
+    rp.add_argument("workdir", type=Path)
+    rp.add_argument("--sandbox", choices=("auto", "on", "off"), default=None)
+    rp.add_argument("--keep-work", action="store_true")
+    rp.set_defaults(func=_cmd_replay)
+
+    it = sub.add_parser("init", help="a new git repo from a template, first commit made, ready to push")
+    it.add_argument("dir", type=Path, nargs="?")
+    it.add_argument("--template", default="minimal", help="minimal, yolov5, mmdet, detectron2, ... (default: %(default)s)")
+    it.add_argument("--list", action="store_true", help="list the templates there are")
+    it.set_defaults(func=_cmd_init)
+
+    pf = sub.add_parser("prefetch", help="warm the cache (source and environment) for URL at PIN")
+    pf.add_argument("url")
+    pf.add_argument("pin", help="a commit or tag (a branch with --allow-branch)")
+    pf.add_argument("--source-only", action="store_true", help="fetch the source only, build no environment")
+    pf.add_argument("--allow-branch", action="store_true")
+    pf.add_argument("--index-url", help="as the task's pip_index_url (the env key includes the index settings)")
+    pf.add_argument("--extra-index-url", action="append", default=[], help="as pip_extra_index_urls")
+    pf.add_argument("--find-links", action="append", default=[], help="as pip_find_links (a wheelhouse)")
+    pf.add_argument("--offline", action="store_true", help="as pip_offline: true")
+    pf.set_defaults(func=_cmd_prefetch)
+
+    rr = sub.add_parser("report", help="PNG pictures (predictions, curves, timings) and an HTML page of task outputs")
+    rr.add_argument("outs", nargs="+", type=Path, metavar="OUT")
+    rr.add_argument("--in", dest="in_dirs", action="append", type=Path, default=[],
+                    help="the task's in dir, once per OUT (default: the in next to each OUT)")
+    rr.add_argument("--dest", type=Path, help="where report.html and the PNGs go (default: report next to the task dirs)")
+    rr.add_argument("--images", type=int, default=4, help="images to draw predictions on (default: %(default)s)")
+    rr.set_defaults(func=_cmd_report)
+
+
+def _cmd_local(args: argparse.Namespace) -> int:
+    import yaml
+
+    from live_code import local
+
+    overrides = {}
+    for item in args.overrides:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError("--set takes KEY=VALUE", value=item, hint="e.g. --set epochs=5")
+        overrides[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    req = local.LocalRequest(
+        repo=args.repo, kinds=TASK_CHOICES[args.task], dataset=args.dataset, work=args.work,
+        config_file=args.config_file, overrides=overrides, model=args.model, stage=args.stage,
+        classes=tuple(c.strip() for c in (args.classes or "").split(",") if c.strip()), fmt=args.fmt,
+        protocol=args.protocol, sample_images=args.images, allow_branch=args.allow_branch, sandbox=args.sandbox,
+        keep_work=args.keep_work,
+    )
+    result = local.run(req)
+    print(f"task dir:   {result.work}  (replay it with: live-code replay {result.work})")
+    print(f"outputs:    {result.out_dir}")
+    print(f"provenance: {result.provenance}")
+    if result.error is not None:
+        raise result.error
+    print(f"live-code: {args.task} succeeded; outputs are valid (dataset: {result.dataset.summary()})")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from live_code import check
+
+    report = check.check_repo(args.repo, static_only=args.static, allow_branch=args.allow_branch, work=args.work,
+                              sandbox=args.sandbox)
+    print(report.render())
+    if report.problems:
+        raise LiveCodeError(f"check found {len(report.problems)} problem(s) in {report.repo}",
+                            hint="each FAIL line above says what to fix")
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from live_code import replay
+
+    result = replay.replay(args.workdir, sandbox=args.sandbox, keep_work=args.keep_work)
+    print(result.render())
+    if result.error is not None:
+        raise result.error
+    return 0 if result.identical else 1
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from live_code import templates
+
+    if args.list:
+        print("templates: " + ", ".join(templates.available()) + f"  (in {templates.templates_dir()})")
+        return 0
+    if args.dir is None:
+        raise ConfigError("init needs a DIR", hint="e.g. live-code init --template minimal my-detector")
+    sha = templates.init(args.template, args.dir)
+    print(f"created {args.dir} from the {args.template} template (commit {sha[:12]}). Next:")
+    print(f"  cd {args.dir} && git remote add origin <URL> && git push -u origin main")
+    print("  git tag v1 && git push origin v1      # pin tasks to the tag: git_url <URL>, git_tag v1")
+    print(f"  live-code check {args.dir}            # static checks and a smoke run of every task kind")
+    return 0
+
+
+def _cmd_prefetch(args: argparse.Namespace) -> int:
+    from live_code import envs
+    from live_code import local
+
+    index = envs.IndexSettings(index_url=args.index_url, extra_index_urls=tuple(args.extra_index_url),
+                               find_links=tuple(args.find_links), offline=args.offline)
+    cached = local.prefetch(args.url, args.pin, index=index, allow_branch=args.allow_branch, env=not args.source_only)
+    print(f"source: {cached['url']} at {args.pin} = commit {cached['commit']} (mirror {cached['mirror'][:16]})")
+    if "env" in cached:
+        print(f"env:    {cached['env']} ({cached['env_packages']})")
+    print(f"cache:  {store_mod.Store().root}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from live_code import report
+
+    result = report.write_report(args.outs, dest=args.dest, in_dirs=args.in_dirs, images=args.images)
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"report: {result.html} ({len(result.pngs)} pictures)")
+    return 0
+
+
 def _write_crash_log(argv: Sequence[str]) -> Path:
     """The traceback and versions, laid out to paste into a bug report (pre-commit's habit)."""
     try:
@@ -191,13 +348,15 @@ def _write_crash_log(argv: Sequence[str]) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="live-code: %(message)s",
-        stream=sys.stderr,
-    )
+    from live_code import progress
+
+    handler = progress.install(args.verbose)  # plain "live-code: ..." lines; one status line in a terminal
     try:
-        return int(args.func(args))
+        try:
+            return int(args.func(args))
+        finally:
+            if handler is not None:
+                handler.close()  # a live status line ends before any message below
     except LiveCodeError as e:
         print(e.render(), file=sys.stderr)
         return e.exit_code

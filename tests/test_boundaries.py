@@ -30,7 +30,17 @@ ALLOWED: dict[str, set[str]] = {
     "pipeline": {"errors", "contract", "config", "git", "store", "envs", "supervisor", "outputs", "util",
                  "_requirements", "manifest", "sandbox", "_base"},
     "manifest": {"errors", "contract", "config"},
-    "cli": {"pipeline", "config", "store", "errors", "contract", "util", "sample", "git", "envs", "outputs"},
+    "cli": {"pipeline", "config", "store", "errors", "contract", "util", "sample", "git", "envs", "outputs",
+            "local", "check", "replay", "report", "templates", "progress"},
+    # issue 7, for researchers: local runs, check, replay, report, init; never the sdk
+    "datasets": {"config", "contract", "errors", "sample"},
+    "local": {"pipeline", "config", "contract", "errors", "datasets", "git", "store", "util", "envs", "manifest"},
+    "check": {"config", "contract", "envs", "errors", "local", "manifest", "store", "util"},
+    "replay": {"config", "contract", "errors", "local", "pipeline", "report", "store", "util"},
+    "report": {"_raster", "contract", "errors", "pipeline", "util"},
+    "_raster": {"sample"},
+    "templates": {"errors", "util"},
+    "progress": set(),
     "__main__": {"cli"},
     "__init__": set(),
 }

@@ -1,0 +1,243 @@
+"""``live-code check``: is a repository ready for live-code? Static checks, then smoke runs.
+
+Static: the manifest reads (or the legacy layout is found), every entry point exists, the
+requirements pass the installer's checks and pin each one to a version (a framework such as torch
+must not float: the image's own is used), the schema's defaults have their types, a ``code_config``
+file fits the schema. Smoke: every task kind the repository declares runs through ``live-code
+local`` on a generated tiny sample dataset (training first; mining and infer get its model, or an
+empty models dir when the repo does not train), in the bubblewrap sandbox where available, so a
+write into /in fails as in YMIR; every output is validated. Each problem comes with a fix.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from live_code import config as config_mod
+from live_code import contract
+from live_code import envs
+from live_code import local
+from live_code import manifest as manifest_mod
+from live_code import util
+from live_code.contract import TaskKind
+from live_code.errors import ConfigError, EnvironmentBuildError, JobError, LiveCodeError, OutputError
+from live_code.store import Store
+
+log = logging.getLogger(__name__)
+
+OK, FAIL, SKIP = "ok", "FAIL", "skip"
+
+
+class Finding(NamedTuple):
+    """One check's outcome; ``fix`` says what to change when it failed."""
+
+    check: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+@dataclasses.dataclass
+class CheckReport:
+    repo: str
+    commit: str = ""
+    findings: list[Finding] = dataclasses.field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == FAIL]
+
+    def add(self, check: str, status: str, detail: str, fix: str = "") -> None:
+        self.findings.append(Finding(check, status, detail, fix))
+
+    def render(self) -> str:
+        head = f"live-code check {self.repo}" + (f" (commit {self.commit[:12]})" if self.commit else "")
+        lines = [head]
+        width = max((len(f.check) for f in self.findings), default=0)
+        for f in self.findings:
+            detail = f.detail.replace("\n", "\n" + " " * (width + 10))
+            lines.append(f"  {f.status:<4}  {f.check:<{width}}  {detail}")
+            if f.fix:
+                lines.append(f"        {'':<{width}}  fix: {f.fix}")
+        n = len(self.problems)
+        lines.append(f"{n} problem(s): fix them and run live-code check again" if n else "all checks passed")
+        return "\n".join(lines)
+
+
+def check_repo(repo: str, *, static_only: bool = False, allow_branch: bool = False, work: Path | None = None,
+               sandbox: str | None = None, base_python: str | None = None, store: Store | None = None) -> CheckReport:
+    """Check ``repo`` (``PATH_OR_URL[@PIN]``, a folder without pin is snapshotted); never raises
+    for a problem of the repository: every one is a finding of the report."""
+    store = store or Store()
+    report = CheckReport(util.redact(repo))
+    root = Path(tempfile.mkdtemp(prefix="live-code-check-")) if work is None else work.absolute()
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        spec = local.parse_repo(repo)
+        source = local.resolve_source(spec, root / "fetch", allow_branch=allow_branch)
+        src = root / "fetch" / "src"
+        prov = store.fetch_source(source.keys["git_url"], source.pin, src, allow_branch=allow_branch, allow_local=True,
+                                  token=source.token or os.environ.get("LIVE_CODE_GIT_TOKEN"))
+        report.commit = prov.commit
+        manifest = _static(report, src, base_python)
+        if static_only:
+            report.add("smoke runs", SKIP, "--static: no task was run")
+        elif manifest is None or any(f.check != "requirement pins" for f in report.problems):
+            report.add("smoke runs", SKIP, "not run: fix the problems above first")
+        else:
+            base = source.keys["git_url"] if spec.pin is None else spec.location  # a snapshot, or as given
+            pinned = f"{base}@{prov.commit}"
+            _smoke(report, pinned, manifest, root / "smoke", sandbox, store)
+    finally:
+        if work is None:
+            util.rmtree(root)
+    return report
+
+
+# -- static --------------------------------------------------------------------------------------
+
+
+def _static(report: CheckReport, src: Path, base_python: str | None) -> manifest_mod.Manifest | None:
+    try:
+        manifest = manifest_mod.load(src)
+    except ConfigError as e:
+        check = "entry points" if "entry" in e.message else "schema defaults" if "default of" in e.message else "manifest"
+        report.add(check, FAIL, e.message + (f" ({e.value!r})" if e.value is not None else ""),
+                   e.hint or f"fix {manifest_mod.MANIFEST_NAME}")
+        _requirements(report, src, None, base_python)
+        return None
+    kinds = [k.value for k in contract.TASK_ORDER if k in manifest.entries]
+    if manifest.legacy:
+        report.add("manifest", OK, f"legacy layout ({' '.join(manifest.entries[TaskKind.TRAINING])}), no schema")
+    else:
+        report.add("manifest", OK, f"{manifest_mod.MANIFEST_NAME}: framework {manifest.framework}, "
+                                   f"tasks {', '.join(kinds)}")
+    _entries(report, src, manifest)
+    _schema(report, src, manifest)
+    _requirements(report, src, manifest.requirements, base_python)
+    return manifest
+
+
+def _entries(report: CheckReport, src: Path, manifest: manifest_mod.Manifest) -> None:
+    missing = []
+    for kind, argv in manifest.entries.items():
+        script = next((a for a in argv[1:] if not a.startswith("-")), None) if argv[0] in ("python", "python3", "bash",
+                                                                                         "sh") else argv[0]
+        if script and ("/" in script or script.endswith((".py", ".sh"))) and not (src / script).is_file():
+            missing.append(f"{kind.value}: {' '.join(argv)} ({script} is not in the repository)")
+    if missing:
+        report.add("entry points", FAIL, "; ".join(missing), "commit the script, or fix `entry:` in live-code.yaml")
+    else:
+        shown = sorted({" ".join(a) for a in manifest.entries.values()})
+        report.add("entry points", OK, "; ".join(shown))
+
+
+def _schema(report: CheckReport, src: Path, manifest: manifest_mod.Manifest) -> None:
+    if manifest.legacy:
+        return
+    try:
+        for kind in manifest.entries:
+            merged = manifest.defaults(kind)
+            if manifest.code_config:
+                code_config, _ = config_mod.read_yaml_mapping(src / manifest.code_config)
+                merged.update(code_config)
+            manifest_mod.validate(manifest, kind, merged, source=f"the {kind.value} defaults")
+    except ConfigError as e:
+        report.add("schema defaults", FAIL, e.message + (f" ({e.value!r})" if e.value is not None else ""),
+                   e.hint or "make each default (and the code_config value) of the declared type")
+        return
+    count = len({n for k in manifest.entries for n in manifest.schema.get(k, {})})
+    report.add("schema defaults", OK, f"{count} hyper-parameters, defaults of their types")
+
+
+def _requirements(report: CheckReport, src: Path, declared: str | None, base_python: str | None) -> None:
+    try:
+        spec = envs.prepare_env(src, declared, base_python=base_python or os.environ.get("LIVE_CODE_BASE_PYTHON"))
+    except (ConfigError, EnvironmentBuildError) as e:
+        report.add("requirements", FAIL, e.message, e.hint or "fix the requirements file")
+        return
+    reqs = spec.requirements
+    framework = [r for r in reqs.lines if r.name and envs.is_protected(r.name) and not _exact(r.specifier)]
+    for r in framework:
+        have = spec.base.protected.get(r.name or "")
+        pin = f"{r.name}=={have}" if have else f"{r.name}==<the image's version>"
+        report.add("requirements", FAIL, f"{r.origin}: {r.text!r} is a framework package without an exact pin",
+                   f"remove the line (the image's {r.name} is used) or pin {pin}")
+    loose = [r for r in reqs.lines if not r.pinned and r not in framework]
+    if loose:
+        report.add("requirement pins", FAIL, "not pinned to one version: " + "; ".join(f"{r.origin}: {r.text}" for r in loose),
+                   "pin each as name==version, so a re-run gets the same environment")
+    if not framework and not loose:
+        what = f"{len(reqs.lines)} in {reqs.file}, all pinned" if reqs.file else "none (the base image's packages)"
+        report.add("requirements", OK, what)
+
+
+def _exact(specifier: str) -> bool:
+    parts = [s.strip() for s in specifier.split(",") if s.strip()]
+    return len(parts) == 1 and parts[0].startswith(("==", "===")) and "*" not in parts[0]
+
+
+# -- smoke runs ----------------------------------------------------------------------------------
+
+
+def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root: Path, sandbox: str | None,
+           store: Store) -> None:
+    declared = frozenset(manifest.entries)
+    runs: list[frozenset[TaskKind]] = []
+    if TaskKind.TRAINING in declared:
+        runs.append(frozenset({TaskKind.TRAINING}))
+    if declared & {TaskKind.MINING, TaskKind.INFER}:
+        runs.append(declared & {TaskKind.MINING, TaskKind.INFER})
+    model: Path | None = None
+    mode = ""
+    for kinds in runs:
+        name = "+".join(k.value for k in contract.TASK_ORDER if k in kinds)
+        training = TaskKind.TRAINING in kinds
+        req = local.LocalRequest(repo=repo, kinds=kinds, dataset="sample", work=root / name.replace("+", "-"),
+                                 model=None if training else model, sample_images=8, sandbox=sandbox)
+        start = time.monotonic()
+        try:
+            result = local.run(req, store=store)
+        except LiveCodeError as e:  # the work dir could not be made
+            report.add(f"smoke {name}", FAIL, e.message, e.hint or "")
+            continue
+        mode = result.sandbox
+        took = f"{time.monotonic() - start:.1f} s"
+        if result.ok:
+            note = "" if training or model else " (without a model: the repo declares no training)"
+            report.add(f"smoke {name}", OK, f"ran and wrote valid outputs in {took}{note}")
+            if training:
+                model = result.out_dir / "models"
+            continue
+        _report_failure(report, name, result.error, training, model, result.work)
+    if mode == "bwrap":
+        if not any(f.check == "no writes into /in" for f in report.findings):
+            report.add("no writes into /in", OK, "the smoke runs saw /in read-only, as in YMIR")
+    elif mode:
+        report.add("no writes into /in", SKIP, "not verified: no bubblewrap sandbox (the runs used the real paths)",
+                   "install bubblewrap (apt-get install bubblewrap) to check it")
+
+
+def _report_failure(report: CheckReport, name: str, error: LiveCodeError | None, training: bool,
+                    model: Path | None, work: Path) -> None:
+    assert error is not None
+    where = f"(the task is kept in {work})"
+    if isinstance(error, JobError) and "read-only in YMIR" in error.message:
+        report.add("no writes into /in", FAIL, f"{name}: {error.message}", error.hint or "")
+    elif isinstance(error, OutputError):
+        report.add(f"outputs of {name}", FAIL, error.message,
+                   "write results with live_code.sdk (write_model_stage, write_mining_result, write_infer_result), "
+                   "or follow the formats of ymir-contract.md")
+    else:
+        note = "" if training or model else " without a model (the repo declares no training)"
+        report.add(f"smoke {name}", FAIL, f"{error.one_line()}{note} {where}",
+                   error.hint or f"run it with live-code local --work {work.parent}/debug and read the job's output")
+
+
+__all__: Sequence[str] = ("CheckReport", "Finding", "check_repo")

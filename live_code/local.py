@@ -1,0 +1,399 @@
+"""``live-code local``: build a task directory as YMIR would and run the same pipeline on it.
+
+The work dir holds what a YMIR sandbox holds, so ``live-code replay`` works on it too::
+
+    WORK/in/                  env.yaml, config.yaml, assets, annotations, index files, models
+    WORK/out/                 the job's outputs, monitor.txt, live-code-provenance.yaml
+    WORK/task_config.yaml     {executor_config: <config.yaml>, task_context: {...}}
+    WORK/source/              only for a snapshot: the folder committed into a git repo of its own
+
+The repository is ``PATH_OR_URL@PIN`` (a commit, a tag; a branch or ``HEAD`` only with
+``allow_branch``, the meaning of ``live_code_allow_branch``), or a local folder without a pin: its
+files as they are now (git's ignore rules applied when it lies in a git work tree) are committed
+into ``WORK/source`` with a fixed author and date, so the same files give the same commit, and the
+provenance says it was a snapshot. Local paths are allowed: the operator is the user here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+
+from live_code import config as config_mod
+from live_code import contract
+from live_code import datasets
+from live_code import git
+from live_code import pipeline
+from live_code import util
+from live_code.contract import TaskKind
+from live_code.errors import ConfigError, JobError, LiveCodeError, SourceError
+from live_code.store import Pin, Store
+
+log = logging.getLogger(__name__)
+
+TASK_CONFIG = "task_config.yaml"
+_PIN_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+/-]*$")
+_REPO_KEYS = ("git_url", "git_commit", "git_tag", "git_branch")
+#: a fixed identity and date: a snapshot's commit id depends on its files only
+_SNAPSHOT_ENV = {
+    "GIT_AUTHOR_NAME": "live-code snapshot", "GIT_AUTHOR_EMAIL": "snapshot@live-code.invalid",
+    "GIT_COMMITTER_NAME": "live-code snapshot", "GIT_COMMITTER_EMAIL": "snapshot@live-code.invalid",
+    "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000",
+    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0",
+}
+_GIT_SAFE = ("-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false")
+
+
+class RepoSpec(NamedTuple):
+    location: str
+    pin: str | None
+
+
+def parse_repo(text: str) -> RepoSpec:
+    """Split ``PATH_OR_URL@PIN`` on the last ``@`` after the host part (``git@host:org/r.git@v1``,
+    ``https://tok@host/r.git@abc123``); an existing path is taken whole."""
+    text = text.strip()
+    if not text:
+        raise ConfigError("--repo is empty", hint="give PATH_OR_URL@PIN, e.g. https://host/org/repo.git@v1")
+    if os.path.exists(text):
+        return RepoSpec(text, None)
+    if "://" in text:
+        start = text.find("/", text.index("://") + 3)
+        start = len(text) if start < 0 else start
+    else:
+        colon, slash = text.find(":"), text.find("/")
+        start = colon if colon > 0 and (slash < 0 or colon < slash) else 0
+    at = text.rfind("@")
+    if at >= start and at > 0 and _PIN_RE.match(text[at + 1:]):
+        return RepoSpec(text[:at], text[at + 1:])
+    return RepoSpec(text, None)
+
+
+class Source(NamedTuple):
+    """What goes into config.yaml for the repository, and what the provenance adds. A credential
+    in the URL is taken out of it: it reaches git as ``token``, never the task's files."""
+
+    keys: dict[str, Any]
+    pin: Pin
+    record: dict[str, Any]
+    token: str | None = None
+
+
+def resolve_source(spec: RepoSpec, work: Path, *, allow_branch: bool = False) -> Source:
+    """The config keys for ``spec``; a folder without pin is snapshotted into ``work/source``."""
+    path = Path(spec.location).expanduser()
+    local = path.exists()
+    record: dict[str, Any] = {"repo": util.redact(spec.location) + (f"@{spec.pin}" if spec.pin else "")}
+    if spec.pin is None:
+        if not (local and path.is_dir()):
+            raise ConfigError(f"--repo {util.redact(spec.location)} has no pin", value=util.redact(spec.location),
+                              hint="add @<tag or commit>, or give a local folder to run its files as they are")
+        sha, files = snapshot(path, work / "source")
+        record.update(snapshot_of=str(path.resolve()), dirty=True, files=files)
+        log.info("snapshot of %s (%d files, uncommitted changes included) is commit %s", path, files, sha[:12])
+        return Source({"git_url": str(work / "source"), "git_commit": sha}, Pin("commit", sha), record)
+    url, token = str(path.resolve()) if local else spec.location, None
+    if not local:
+        nurl = git.normalise_url(spec.location, allow_local=False)
+        url, token = (nurl.url, nurl.secret) if nurl.secret else (url, None)
+    pin = spec.pin
+    if pin == "HEAD":
+        if not local:
+            raise ConfigError("@HEAD is for a local repository", hint="pin a tag or a commit of the remote repository")
+        if not allow_branch:
+            raise SourceError("HEAD moves with every commit, like a branch", value="HEAD",
+                              hint="pin a tag or commit, or pass --allow-branch (recorded with its commit)")
+        _, out, _ = util.cmd_output("git", *_GIT_SAFE, "-C", url, "rev-parse", "--verify", "HEAD^{commit}",
+                                    env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, timeout=30)
+        sha = out.strip()
+        record.update(pin="HEAD", commit=sha)
+        return Source({"git_url": url, "git_commit": sha, "live_code_allow_branch": True}, Pin("commit", sha), record)
+    if git.is_hex(pin) and len(pin) >= 7:
+        return Source({"git_url": url, "git_commit": pin}, Pin("commit", pin), record, token)
+    keys: dict[str, Any] = {"git_url": url, "git_branch": pin}  # legacy ref: a tag, or a branch if allowed
+    if allow_branch:
+        keys["live_code_allow_branch"] = True
+    return Source(keys, Pin("legacy-ref", pin), record, token)
+
+
+def snapshot(folder: Path, dest: Path) -> tuple[str, int]:
+    """Commit the files of ``folder`` into a new repository at ``dest``: (commit id, file count)."""
+    folder = folder.resolve()
+    env = {**os.environ, **_SNAPSHOT_ENV}
+    rc, out, _ = util.cmd_output("git", *_GIT_SAFE, "-C", str(folder), "ls-files", "-z", "-co", "--exclude-standard",
+                                 env=env, timeout=60, check=False)
+    if rc == 0:
+        rels = sorted({r for r in out.split("\0") if r and (folder / r).is_file()})
+    else:  # not inside a git work tree: every file but caches and version-control dirs
+        rels = []
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = [d for d in dirnames if d not in (".git", "__pycache__") and not d.startswith(".venv")]
+            rels += [os.path.relpath(os.path.join(dirpath, f), folder) for f in filenames if not f.endswith(".pyc")]
+    if not rels:
+        raise ConfigError(f"{folder} holds no files to run", value=str(folder))
+    dest.mkdir(parents=True)
+    for rel in rels:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(folder / rel, dest / rel, follow_symlinks=False)
+    for args in (("init", "-q", "-b", "main", "--template="), ("add", "-A"),
+                 ("commit", "-q", "--no-verify", "-m", "snapshot of a working folder (live-code local)")):
+        util.cmd_output("git", *_GIT_SAFE, *args, cwd=dest, env=env, timeout=120)
+    _, sha, _ = util.cmd_output("git", "rev-parse", "HEAD", cwd=dest, env=env, timeout=30)
+    return sha.strip(), len(rels)
+
+
+# -- models ------------------------------------------------------------------------------------
+
+
+class Model(NamedTuple):
+    stage: str
+    files: tuple[Path, ...]
+    class_names: tuple[str, ...]
+
+
+def read_model(model_dir: Path, stage: str | None = None) -> Model:
+    """A stage of an earlier run's ``out/models`` (``result.yaml``) or of a YMIR model package
+    (``ymir-info.yaml``): the best one unless ``stage`` is given."""
+    info, names = {}, ()
+    if (model_dir / "ymir-info.yaml").is_file():
+        info = yaml.safe_load((model_dir / "ymir-info.yaml").read_text()) or {}
+        names = tuple((info.get("executor_config") or {}).get("class_names") or ())
+        stages, best = info.get("stages") or {}, info.get("best_stage_name")
+    elif (model_dir / "result.yaml").is_file():
+        result = yaml.safe_load((model_dir / "result.yaml").read_text()) or {}
+        if "model" in result:  # the legacy schema: one flat stage
+            stages, best = {contract.LEGACY_STAGE_NAME: {"files": result["model"]}}, contract.LEGACY_STAGE_NAME
+        else:
+            stages, best = result.get("model_stages") or {}, result.get("best_stage_name")
+    else:
+        raise ConfigError(f"{model_dir} holds no result.yaml or ymir-info.yaml: it is not a model", value=str(model_dir),
+                          hint="give an earlier training run's out/models, or an unpacked YMIR model package")
+    name = stage or best
+    if name not in stages:
+        raise ConfigError(f"{model_dir} has no stage {name!r}", value=sorted(stages), hint="pass --stage with one of them")
+    files = []
+    for f in stages[name].get("files") or []:
+        path = next((p for p in (model_dir / name / f, model_dir / f) if p.is_file()), None)
+        if path is None:
+            raise ConfigError(f"{model_dir}: file {f} of stage {name} is missing", value=f)
+        files.append(path)
+    if not names:
+        for cfg in (model_dir.parent / pipeline.CONFIG_NAME, model_dir.parent.parent / "in" / "config.yaml"):
+            if cfg.is_file():
+                names = tuple((yaml.safe_load(cfg.read_text()) or {}).get("class_names") or ())
+                break
+    return Model(str(name), tuple(files), tuple(str(n) for n in names))
+
+
+def _install_model(model: Model, in_dir: Path, protocol: str) -> list[str]:
+    stage_dir = contract.allows_stage_dirs(protocol)
+    paths = []
+    for f in model.files:
+        rel = f"models/{model.stage}/{f.name}" if stage_dir else f"models/{f.name}"
+        (in_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, in_dir / rel)
+        paths.append(f"{contract.IN_DIR}/{rel}")
+    return paths
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalRequest:
+    repo: str
+    kinds: frozenset[TaskKind]
+    dataset: str
+    work: Path | None = None
+    config_file: Path | None = None
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    model: Path | None = None
+    stage: str | None = None
+    classes: tuple[str, ...] = ()
+    fmt: str = "voc"
+    protocol: str = contract.PROTOCOL_1_1_0
+    sample_images: int = 24
+    allow_branch: bool = False
+    #: None: ``LIVE_CODE_SANDBOX`` or auto
+    sandbox: str | None = None
+    keep_work: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalResult:
+    work: Path
+    ok: bool
+    sandbox: str
+    dataset: datasets.DatasetInfo
+    error: LiveCodeError | None = None
+
+    @property
+    def out_dir(self) -> Path:
+        return self.work / "out"
+
+    @property
+    def provenance(self) -> Path:
+        return self.out_dir / pipeline.PROVENANCE_NAME
+
+
+def default_work(kinds: frozenset[TaskKind], root: Path | None = None) -> Path:
+    name = "-".join(k.value for k in contract.TASK_ORDER if k in kinds)
+    return (root or Path.cwd() / "live-code-work") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+class Prepared(NamedTuple):
+    work: Path
+    dataset: datasets.DatasetInfo
+    #: what the provenance gets under ``local``
+    extra: dict[str, Any]
+    #: a credential taken out of the repository URL (for git only)
+    token: str | None
+
+
+def prepare(req: LocalRequest) -> Prepared:
+    """Write the work dir (in/, out/, task_config.yaml)."""
+    work = (req.work or default_work(req.kinds)).absolute()
+    if work.exists() and any(work.iterdir()):
+        raise ConfigError(f"the work dir {work} exists and is not empty", value=str(work),
+                          hint="give a new --work DIR (each run keeps its own in/ and out/)")
+    work.mkdir(parents=True, exist_ok=True)
+    with util.clean_path_on_failure(work):
+        user = _user_config(req)
+        source = resolve_source(parse_repo(req.repo), work, allow_branch=req.allow_branch)
+        task_id = "t" + hashlib.sha1(f"{work} {time.time()}".encode()).hexdigest()[:29]
+        model = read_model(req.model.absolute(), req.stage) if req.model else None
+        classes = req.classes or (model.class_names if model and TaskKind.TRAINING not in req.kinds else ())
+        info = datasets.write_in_dir(req.dataset, work / "in", kinds=req.kinds, task_id=task_id, protocol=req.protocol,
+                                     fmt=req.fmt, classes=classes, sample_images=req.sample_images)
+        cfg_path = work / "in" / "config.yaml"
+        cfg = yaml.safe_load(cfg_path.read_text()) or {}
+        if classes and list(classes) != cfg.get("class_names"):
+            cfg["class_names"] = list(classes)
+        cfg.update(user)
+        cfg.update(source.keys)
+        extra = {**source.record, "dataset": info.summary(), "work": str(work)}
+        if model is not None:
+            protocol = config_mod.load_task(work / "in").protocol
+            key = "pretrained_model_params" if TaskKind.TRAINING in req.kinds else "model_params_path"
+            cfg[key] = _install_model(model, work / "in", protocol)
+            extra["model"] = f"{req.model} (stage {model.stage})"
+        cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        (work / "out").mkdir()
+        context = {"task_id": task_id, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "tool": "live-code local",
+                   **{k: v for k, v in extra.items() if k != "work"}}
+        util.atomic_write(work / TASK_CONFIG, yaml.safe_dump({"executor_config": cfg, "task_context": context},
+                                                             sort_keys=False))
+        config_mod.load_task(work / "in", out_dir=work / "out")  # the task must read back as YMIR's would
+    for note in info.notes:
+        log.info("dataset: %s", note)
+    return Prepared(work, info, extra, source.token)
+
+
+def _user_config(req: LocalRequest) -> dict[str, Any]:
+    cfg: dict[str, Any] = {}
+    if req.config_file is not None:
+        cfg, _ = config_mod.read_yaml_mapping(req.config_file)
+    cfg.update(req.overrides)
+    given = [k for k in _REPO_KEYS if k in cfg]
+    if given:
+        raise ConfigError(f"{', '.join(given)} in the config: the repository comes from --repo", value=given,
+                          hint="remove them from the config file; pass --repo PATH_OR_URL@PIN")
+    return cfg
+
+
+def run(req: LocalRequest, *, store: Store | None = None) -> LocalResult:
+    """Prepare the work dir and run the pipeline on it; a failed run is returned with its error
+    (the work dir stays for ``replay`` and inspection)."""
+    work, info, extra, token = prepare(req)
+    overrides: dict[str, Any] = {"in_dir": work / "in", "out_dir": work / "out", "allow_local": True,
+                                 "work_root": work, "keep_work": req.keep_work}
+    if token:
+        overrides["token"] = token
+    if req.sandbox:
+        overrides["sandbox"] = req.sandbox
+    settings = pipeline.Settings.from_environ(**overrides)
+    mode = announce_sandbox(settings)
+    error: LiveCodeError | None = None
+    try:
+        pipeline.run(settings, store=store)
+    except LiveCodeError as e:
+        error = explain(e)
+    finally:
+        annotate_provenance(work / "out", {"local": extra})
+    return LocalResult(work, error is None, mode, info, error)
+
+
+def announce_sandbox(settings: pipeline.Settings) -> str:
+    mode, reason = pipeline.describe_sandbox(settings)
+    if mode == "bwrap":
+        log.info("sandbox: bubblewrap: the job sees the task at /in (read-only) and /out, as in YMIR")
+    elif mode == "fallback":
+        log.warning("sandbox: none (%s): falling back to the real paths; code that hard-codes /in or /out, "
+                    "or writes into /in, behaves differently in YMIR", reason)
+    return mode
+
+
+def explain(e: LiveCodeError) -> LiveCodeError:
+    """The error with a hint that says what it means for a YMIR task (a write into /in)."""
+    if isinstance(e, JobError) and "Read-only file system" in e.message and contract.IN_DIR in e.message:
+        msg = f"the job wrote into {contract.IN_DIR}, which is read-only in YMIR: {e.message}"
+        err = JobError(msg, value=e.value, hint="write caches and temporary files under /out or /tmp, never /in")
+        err.__cause__ = e
+        return err
+    if isinstance(e, SourceError) and "is a branch" in e.message:
+        return SourceError(e.message, value=e.value, hint="pin a tag or a commit, or pass --allow-branch")
+    return e
+
+
+def annotate_provenance(out_dir: Path, extra: Mapping[str, Any]) -> None:
+    """Add ``extra`` to the run's provenance records (out/ and, for training, out/models)."""
+    for path in (out_dir / pipeline.PROVENANCE_NAME, out_dir / "models" / pipeline.PROVENANCE_NAME):
+        if path.is_file():
+            record = yaml.safe_load(path.read_text()) or {}
+            record.update(extra)
+            util.atomic_write(path, util.redact(yaml.safe_dump(record, sort_keys=False, allow_unicode=True)))
+
+
+def prefetch(url: str, pin: str, *, base_python: str | None = None, index: Any = None, allow_branch: bool = False,
+             env: bool = True, store: Store | None = None) -> dict[str, str]:
+    """Fetch ``url`` at ``pin`` into the cache and build its environment: what a derived image or
+    an air-gapped site bakes in. Returns what was cached (source commit, mirror, env key)."""
+    import tempfile
+
+    from live_code import envs
+    from live_code import manifest as manifest_mod
+
+    store = store or Store()
+    spec = RepoSpec(url, pin)
+    tmp = Path(tempfile.mkdtemp(prefix="live-code-prefetch-"))
+    try:
+        source = resolve_source(spec, tmp, allow_branch=allow_branch)
+        prov = store.fetch_source(source.keys["git_url"], source.pin, tmp / "src", allow_branch=allow_branch,
+                                  allow_local=git.allow_local_from_env(), token=source.token or os.environ.get("LIVE_CODE_GIT_TOKEN"))
+        out = {"commit": prov.commit, "url": prov.url, "mirror": git.normalise_url(prov.url, allow_local=True).cache_id}
+        if env:
+            manifest = manifest_mod.load(tmp / "src")
+            python = base_python or os.environ.get("LIVE_CODE_BASE_PYTHON") or None
+            spec_env = envs.prepare_env(tmp / "src", manifest.requirements, base_python=python,
+                                        **({"index": index} if index is not None else {}))
+            with store.using("envs", spec_env.key):
+                result = envs.ensure_env(store, spec_env, installer_cache=store.root / "installer-cache",
+                                         reporter=lambda m: log.info("%s", m))
+            out["env"] = result.key
+            out["env_packages"] = ", ".join(result.provenance.get("added") or []) or "none"
+        return out
+    finally:
+        util.rmtree(tmp)
+
+
+__all__: Sequence[str] = ("LocalRequest", "LocalResult", "RepoSpec", "annotate_provenance", "parse_repo",
+                          "prefetch", "prepare", "read_model", "resolve_source", "run", "snapshot")

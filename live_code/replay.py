@@ -1,0 +1,224 @@
+"""``live-code replay WORKDIR``: run a kept task directory again and compare with what it wrote.
+
+``WORKDIR`` is what a YMIR sandbox keeps of a task (``in/``, ``out/``, ``task_config.yaml``), or a
+``live-code local`` work dir. ``in/`` is read as it is; the original ``out/`` is never written: the
+replay writes to ``WORKDIR/replay-<n>/out``, which gets what the platform puts there before the
+container starts (a pending ``monitor.txt``, an empty ``tensorboard/``). Then each output is
+compared by its meaning, not its bytes where bytes carry times: ``result.tsv`` as (image, score)
+rows, ``infer-result.json`` as parsed JSON, ``result.yaml`` by stages, files and metrics,
+TensorBoard events by their scalars; other files by content. The provenance records are compared
+field by field (commit, tree, env key, packages, config hash, base, sandbox).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+
+from live_code import config as config_mod
+from live_code import contract
+from live_code import local
+from live_code import pipeline
+from live_code import report as report_mod
+from live_code import util
+from live_code.contract import MonitorState
+from live_code.errors import ConfigError, LiveCodeError
+from live_code.store import Store
+
+log = logging.getLogger(__name__)
+
+#: written by the platform or the harness with times in them: compared elsewhere or not at all
+_SKIP = {"monitor.txt", contract.EXECUTOR_LOG_FILE.rsplit("/", 1)[1], pipeline.PROVENANCE_NAME}
+_PROVENANCE_FIELDS = (
+    ("source.commit", "commit"), ("source.tree", "tree"), ("environment.key", "env key"),
+    ("environment.added", "packages added"), ("environment.base_fingerprint", "base"),
+    ("config.sha256", "config sha256"), ("sandbox.mode", "sandbox"), ("live_code.version", "live-code"),
+    ("outcome.ok", "outcome ok"),
+)
+
+
+class FileDiff(NamedTuple):
+    path: str
+    status: str  # identical | different | only in original | only in replay
+    detail: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayResult:
+    work: Path
+    out_dir: Path
+    files: tuple[FileDiff, ...]
+    provenance: tuple[tuple[str, Any, Any], ...]
+    error: LiveCodeError | None = None
+
+    @property
+    def identical(self) -> bool:
+        return self.error is None and all(f.status == "identical" for f in self.files)
+
+    def render(self) -> str:
+        lines = [f"replay of {self.work}: outputs in {self.out_dir}"]
+        width = max((len(f.path) for f in self.files), default=0)
+        for f in self.files:
+            lines.append(f"  {f.path:<{width}}  {f.status}" + (f": {f.detail}" if f.detail else ""))
+        if self.provenance:
+            lines.append("provenance:")
+            for name, old, new in self.provenance:
+                lines.append(f"  {name:<15} {'same' if old == new else 'CHANGED'}: "
+                             + (_short(new) if old == new else f"{_short(old)} -> {_short(new)}"))
+        verdict = ("outputs identical to the original" if self.identical else
+                   "the replay failed" if self.error else "outputs differ from the original")
+        lines.append(verdict)
+        return "\n".join(lines)
+
+
+def replay(work: Path, *, sandbox: str | None = None, keep_work: bool = False, store: Store | None = None) -> ReplayResult:
+    work = work.absolute()
+    in_dir, original = work / "in", work / "out"
+    if not (in_dir / "env.yaml").is_file():
+        raise ConfigError(f"{work} holds no in/env.yaml: it is not a kept task directory", value=str(work),
+                          hint="give the task's work dir (with in/ and out/), e.g. from YMIR's sandbox")
+    task = config_mod.load_task(in_dir)
+    n = 1
+    while (work / f"replay-{n}").exists():
+        n += 1
+    out = work / f"replay-{n}" / "out"
+    out.mkdir(parents=True)
+    (out / "tensorboard").mkdir()
+    pending = contract.MonitorRecord(task.task_id, time.time(), 0.0, MonitorState.PENDING, 0, "")
+    util.atomic_write(out / "monitor.txt", contract.format_monitor(pending))
+    if (work / local.TASK_CONFIG).is_file():
+        log.info("replaying task %s (%s)", task.task_id, work / local.TASK_CONFIG)
+    overrides: dict[str, Any] = {"in_dir": in_dir, "out_dir": out, "allow_local": True,
+                                 "work_root": out.parent, "keep_work": keep_work}
+    if sandbox:
+        overrides["sandbox"] = sandbox
+    settings = pipeline.Settings.from_environ(**overrides)
+    local.announce_sandbox(settings)
+    error: LiveCodeError | None = None
+    try:
+        pipeline.run(settings, store=store)
+    except LiveCodeError as e:
+        error = local.explain(e)
+    return ReplayResult(work, out, tuple(diff_outputs(original, out)),
+                        tuple(diff_provenance(original / pipeline.PROVENANCE_NAME, out / pipeline.PROVENANCE_NAME)),
+                        error)
+
+
+def diff_outputs(old: Path, new: Path) -> list[FileDiff]:
+    """Each output of ``old`` and ``new`` (tensorboard as one entry), compared by its meaning."""
+    names = sorted(_outputs(old) | _outputs(new))
+    diffs = []
+    for rel in names:
+        a, b = old / rel, new / rel
+        if not a.exists() or not b.exists():
+            diffs.append(FileDiff(rel, "only in original" if a.exists() else "only in replay"))
+            continue
+        detail = _compare(rel, a, b)
+        diffs.append(FileDiff(rel, "identical" if detail is None else "different", detail or ""))
+    return diffs
+
+
+def _outputs(out: Path) -> set[str]:
+    if not out.is_dir():
+        return set()
+    found = set()
+    for path in out.rglob("*"):
+        rel = path.relative_to(out).as_posix()
+        if rel.startswith("tensorboard/"):
+            if "tfevents" in path.name:
+                found.add("tensorboard")
+        elif path.is_file() and path.name not in _SKIP and not rel.startswith("replay-"):
+            found.add(rel)
+    return found
+
+
+def _compare(rel: str, a: Path, b: Path) -> str | None:
+    """None when ``a`` and ``b`` mean the same; else what differs."""
+    try:
+        if rel == "tensorboard":
+            sa, sb = report_mod.read_scalars(a), report_mod.read_scalars(b)
+            if sa == sb:
+                return None
+            tags = sorted(t for t in set(sa) | set(sb) if sa.get(t) != sb.get(t))
+            return f"scalars differ: {', '.join(tags)}"
+        if rel.endswith("result.tsv"):
+            ra, rb = _tsv(a), _tsv(b)
+            if ra == rb:
+                return None
+            if [r[0] for r in ra] == [r[0] for r in rb]:
+                delta = max(abs(x[1] - y[1]) for x, y in zip(ra, rb))
+                return f"same order, scores differ by up to {delta:.3g}"
+            return f"{len(ra)} vs {len(rb)} rows, another order"
+        if rel.endswith("infer-result.json"):
+            ja, jb = json.loads(a.read_text()), json.loads(b.read_text())
+            if ja == jb:
+                return None
+            da, db = ja.get("detection") or {}, jb.get("detection") or {}
+            changed = sorted(k for k in set(da) | set(db) if da.get(k) != db.get(k))
+            return f"predictions differ on {len(changed)} of {len(set(da) | set(db))} images"
+        if rel.endswith("models/result.yaml"):
+            ya, yb = _stages(a), _stages(b)
+            return None if ya == yb else f"stages or metrics differ: {_short(ya)} -> {_short(yb)}"
+    except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
+        if a.read_bytes() == b.read_bytes():
+            return None
+        return f"unreadable ({e}); the bytes differ"
+    if _sha(a) == _sha(b):
+        return None
+    return f"content differs ({a.stat().st_size} vs {b.stat().st_size} bytes)"
+
+
+def _tsv(path: Path) -> list[tuple[str, float]]:
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            image, _, score = line.partition("\t")
+            rows.append((image, float(score)))
+    return rows
+
+
+def _stages(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text()) or {}
+    stages = {name: {k: v for k, v in (st or {}).items() if k != "timestamp"}
+              for name, st in (data.get("model_stages") or {}).items()}
+    return {"best": data.get("best_stage_name"), "stages": stages, "model": data.get("model"), "map": data.get("map")}
+
+
+def _sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def diff_provenance(old: Path, new: Path) -> list[tuple[str, Any, Any]]:
+    """(field, original, replay) for the fields that identify code, environment and config."""
+    if not old.is_file() and not new.is_file():
+        return []
+    if not old.is_file() or not new.is_file():
+        return [("provenance", "present" if old.is_file() else "none (not run by live-code)",
+                 "present" if new.is_file() else "none")]
+    a, b = yaml.safe_load(old.read_text()) or {}, yaml.safe_load(new.read_text()) or {}
+    return [(label, _get(a, dotted), _get(b, dotted)) for dotted, label in _PROVENANCE_FIELDS]
+
+
+def _get(doc: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        doc = doc.get(part) if isinstance(doc, dict) else None
+    return doc
+
+
+def _short(value: Any) -> str:
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+__all__: Sequence[str] = ("FileDiff", "ReplayResult", "diff_outputs", "diff_provenance", "replay")

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import hashlib
 import logging
 import os
 import platform
-import re
 import shutil
 import signal
-import stat
 import sys
 import tempfile
 import time
@@ -40,11 +37,9 @@ from live_code import util
 from live_code.config import Task
 from live_code.contract import MonitorState
 from live_code.contract import TaskKind
-from live_code.errors import CacheError
 from live_code.errors import ConfigError
 from live_code.errors import JobError
 from live_code.errors import LiveCodeError
-from live_code.errors import OutputError
 from live_code.store import Pin
 from live_code.store import Store
 
@@ -159,7 +154,7 @@ class _Run:
         record = contract.MonitorRecord(self.task_id, time.time(), percent, state, code,
                                         util.redact(message, self.secrets))
         try:
-            _write_over(self.s.out_dir / "monitor.txt", contract.format_monitor(record))
+            util.atomic_write(self.s.out_dir / "monitor.txt", contract.format_monitor(record))
         except OSError as e:
             log.warning("cannot write monitor.txt: %s", e)
 
@@ -226,9 +221,6 @@ class _Run:
                 if not path.is_file():
                     raise ConfigError(f"code_config {code_config_rel} is not in the repository at this commit",
                                       value=code_config_rel, hint="fix code_config (a path relative to the repo root)")
-                if Path(os.path.realpath(src)) not in Path(os.path.realpath(path)).parents:
-                    raise ConfigError(f"code_config {code_config_rel} is a link to a file outside the repository",
-                                      value=code_config_rel, hint="commit the config file itself, not a symlink")
                 code_config, _ = config_mod.read_yaml_mapping(path)
             merged = config_mod.merge_hyperparameters(defaults, code_config, task.config.raw)
             for kind in task.ordered_kinds:
@@ -236,11 +228,7 @@ class _Run:
                                                "code_config over live-code.yaml defaults)")
             text = yaml.safe_dump(merged, sort_keys=True, allow_unicode=True)
             path = self.s.out_dir / CONFIG_NAME
-            try:
-                util.atomic_write(path, text)
-            except OSError as e:
-                raise OutputError(f"cannot write {path}: {e.strerror}", value=str(path),
-                                  hint="the out dir must be writable and have free space") from None
+            util.atomic_write(path, text)
             self.record["config"] = {"file": f"{contract.OUT_DIR}/{CONFIG_NAME}", "code_config": code_config_rel,
                                      "sha256": hashlib.sha256(text.encode()).hexdigest()}
             return path
@@ -342,7 +330,7 @@ class _Run:
         for path in targets:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                _write_over(path, text)
+                util.atomic_write(path, text)
             except OSError as e:
                 log.warning("cannot write %s: %s", path, e)
 
@@ -353,7 +341,6 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
     settings = dataclasses.replace(settings, in_dir=settings.in_dir.resolve(), out_dir=settings.out_dir.resolve())
     _check_dirs(settings)
     r = _Run(settings, store or Store(), runner)
-    supervisor.hide_from_children()  # a job of the same uid cannot read our environment or memory
     work = Path(tempfile.mkdtemp(prefix="live-code-run-", dir=settings.work_root))
     previous = _stop_on_signals()
     try:
@@ -388,12 +375,6 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
         r.write_provenance({"ok": False, "exit_code": 130, "error": "interrupted"})
         raise
     except BaseException as e:  # a bug: still leave a monitor line YMIR can show
-        full = _disk_full(e, settings, r.store)
-        if full is not None:
-            r.monitor(1.0, MonitorState.ERROR, full.ymir_code, full.one_line())
-            r.write_provenance({"ok": False, "exit_code": full.exit_code, "error": full.one_line(),
-                                "return_code": full.ymir_code})
-            raise full from None
         r.monitor(1.0, MonitorState.ERROR, contract.ReturnCode.CONTAINER_ERROR, f"live-code internal error: {e!r}")
         r.write_provenance({"ok": False, "exit_code": 70, "error": f"internal error: {e!r}"})
         raise
@@ -429,8 +410,6 @@ def _peek_task_id(in_dir: Path) -> str | None:
 
 
 def _pin(source: config_mod.SourcePin) -> Pin:
-    if source.tag is not None and source.kind in (config_mod.PinKind.COMMIT, config_mod.PinKind.TAG):
-        return Pin("tag", source.tag, commit=source.commit)  # both given: the tag must name the commit
     if source.kind is config_mod.PinKind.COMMIT:
         return Pin("commit", source.ref)
     if source.kind is config_mod.PinKind.TAG:
@@ -518,12 +497,17 @@ def _mapped_in(task: Task, s: Settings, work: Path) -> Path:
     if mapped.exists():
         return mapped
     mapped.mkdir()
-    roots = {contract.IN_DIR: str(s.in_dir.resolve()), contract.OUT_DIR: str(s.out_dir.resolve())}
-    # a container path at the start of a line or a value, the root itself included (root_dir: /out)
-    pattern = re.compile(r"(^|[\t ])(/in|/out)(?=/|\s|$)", re.M)
+    prefixes = ((f"{contract.IN_DIR}/", f"{s.in_dir.resolve()}/"), (f"{contract.OUT_DIR}/", f"{s.out_dir.resolve()}/"))
 
     def remap(text: str) -> str:
-        return pattern.sub(lambda m: m.group(1) + roots[m.group(2)], text)
+        out = []
+        for line in text.splitlines(keepends=True):
+            for old, new in prefixes:
+                line = line.replace(f"\t{old}", f"\t{new}").replace(f" {old}", f" {new}")
+                if line.startswith(old):
+                    line = new + line[len(old):]
+            out.append(line)
+        return "".join(out)
 
     for entry in s.in_dir.iterdir():
         target = mapped / entry.name
@@ -549,49 +533,10 @@ def _unmap_mining_result(path: Path, in_dir: Path) -> None:
 def _job_return_code(out_dir: Path) -> int | None:
     """The return code a failing job put in monitor.txt (state 4), which YMIR >= 2.3 reports."""
     with contextlib.suppress(OSError, ValueError):
-        if not stat.S_ISREG(os.lstat(out_dir / "monitor.txt").st_mode):
-            return None  # a FIFO would block the read forever; a link may point anywhere
         record = contract.parse_monitor((out_dir / "monitor.txt").read_text())
         if record.state == MonitorState.ERROR and record.return_code:
             return record.return_code
     return None
-
-
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-
-
-def _write_over(path: Path, text: str) -> None:
-    """A harness record (monitor, provenance) written whatever the job left at ``path``: a
-    directory there is removed; with no room for a temp file, the old record (a regular file, its
-    blocks already allocated) is overwritten in place."""
-    if path.is_dir() and not path.is_symlink():
-        util.rmtree(path)
-    try:
-        util.atomic_write(path, text)
-    except OSError as e:
-        if e.errno not in _NO_SPACE or not stat.S_ISREG(os.lstat(path).st_mode):
-            raise
-        data = text.encode()
-        with open(path, "r+b") as f:
-            f.write(data)
-            f.truncate(len(data))
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def _disk_full(e: BaseException, s: Settings, store: Store) -> LiveCodeError | None:
-    """A full disk (or file size limit) met by the harness itself, as a classified error naming
-    where, or None for any other exception."""
-    if not isinstance(e, OSError) or e.errno not in _NO_SPACE:
-        return None
-    where = os.fspath(e.filename) if e.filename else ""
-    msg = f"no space left on the device writing {where or 'a file'}: {e.strerror}"
-    hint = "free disk space (the out dir, the work dir and the cache) and run again"
-    if where.startswith(str(s.out_dir)):
-        return OutputError(msg, value=where, hint=hint)
-    if where.startswith(str(store.root)):
-        return CacheError(msg, value=where, hint=hint)
-    return LiveCodeError(msg, value=where or None, hint=hint)
 
 
 def _gpu_info() -> list[str] | None:

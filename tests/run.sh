@@ -36,5 +36,15 @@ if [ "${LIVE_CODE_SKIP_FRAMEWORKS:-0}" != 1 ]; then
     export LIVE_CODE_TEST_FRAMEWORK_PYTHON="$PWD/.venv-fw/bin/python"
 fi
 
+# TensorBoard itself, to read back the event files the SDK writes (tests/test_sdk_tensorboard.py).
+if [ "${LIVE_CODE_SKIP_FRAMEWORKS:-0}" != 1 ]; then
+    if ! .venv-tb/bin/python -c 'import tensorboard' >/dev/null 2>&1; then
+        echo "==> creating .venv-tb with tensorboard (reads back the SDK's event files)"
+        "$PY" -m venv .venv-tb
+        .venv-tb/bin/python -m pip install -q --disable-pip-version-check tensorboard==2.21.0
+    fi
+    export LIVE_CODE_TEST_TENSORBOARD_PYTHON="$PWD/.venv-tb/bin/python"
+fi
+
 echo "==> running the tests"
 exec .venv/bin/python -m pytest "$@"

@@ -46,5 +46,25 @@ if [ "${LIVE_CODE_SKIP_FRAMEWORKS:-0}" != 1 ]; then
     export LIVE_CODE_TEST_TENSORBOARD_PYTHON="$PWD/.venv-tb/bin/python"
 fi
 
+# --- the MXNet base (issue 10): .venv-mx with mxnet 1.9.1 and numpy 1.23.5 (mxnet breaks with numpy
+# >= 1.24), made by the mxnet image's own step with the CPU wheel; for tests/test_template_mxnet.py.
+# numpy 1.23.5 has wheels for Python 3.8 to 3.11 only: a newer $PY hands over to python3.11/3.10/3.9.
+if [ "${LIVE_CODE_SKIP_FRAMEWORKS:-0}" != 1 ]; then
+    if ! .venv-mx/bin/python -c 'import mxnet; assert mxnet.__version__ == "1.9.1"' >/dev/null 2>&1; then
+        mx_py=$PY
+        for candidate in "$PY" python3.11 python3.10 python3.9; do
+            if "$candidate" -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 11))' >/dev/null 2>&1; then
+                mx_py=$candidate
+                break
+            fi
+        done
+        echo "==> creating .venv-mx with mxnet 1.9.1 over $("$mx_py" --version 2>&1) (the MXNet base for the mxnet tests)"
+        rm -rf .venv-mx
+        PYTHON="$mx_py" MXNET_PACKAGE=mxnet bash base_images/mxnet/install-mxnet.sh .venv-mx >/dev/null
+    fi
+    export LIVE_CODE_TEST_MXNET_PYTHON="$PWD/.venv-mx/bin/python"
+fi
+# --- end of the MXNet base
+
 echo "==> running the tests"
 exec .venv/bin/python -m pytest "$@"

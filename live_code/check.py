@@ -15,9 +15,9 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from live_code import config as config_mod
 from live_code import contract
@@ -71,9 +71,11 @@ class CheckReport:
 
 
 def check_repo(repo: str, *, static_only: bool = False, allow_branch: bool = False, work: Path | None = None,
-               sandbox: str | None = None, base_python: str | None = None, store: Store | None = None) -> CheckReport:
+               sandbox: str | None = None, base_python: str | None = None, store: Store | None = None,
+               overrides: Mapping[str, Any] | None = None) -> CheckReport:
     """Check ``repo`` (``PATH_OR_URL[@PIN]``, a folder without pin is snapshotted); never raises
-    for a problem of the repository: every one is a finding of the report."""
+    for a problem of the repository: every one is a finding of the report. ``overrides`` are
+    hyper-parameters of every smoke run (e.g. a small model and image size for a heavy repo)."""
     store = store or Store()
     report = CheckReport(util.redact(repo))
     root = Path(tempfile.mkdtemp(prefix="live-code-check-")) if work is None else work.absolute()
@@ -93,7 +95,7 @@ def check_repo(repo: str, *, static_only: bool = False, allow_branch: bool = Fal
         else:
             base = source.keys["git_url"] if spec.pin is None else spec.location  # a snapshot, or as given
             pinned = f"{base}@{prov.commit}"
-            _smoke(report, pinned, manifest, root / "smoke", sandbox, store)
+            _smoke(report, pinned, manifest, root / "smoke", sandbox, store, overrides or {})
     finally:
         if work is None:
             util.rmtree(root)
@@ -187,7 +189,7 @@ def _exact(specifier: str) -> bool:
 
 
 def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root: Path, sandbox: str | None,
-           store: Store) -> None:
+           store: Store, overrides: Mapping[str, Any]) -> None:
     declared = frozenset(manifest.entries)
     runs: list[frozenset[TaskKind]] = []
     if TaskKind.TRAINING in declared:
@@ -200,7 +202,8 @@ def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root
         name = "+".join(k.value for k in contract.TASK_ORDER if k in kinds)
         training = TaskKind.TRAINING in kinds
         req = local.LocalRequest(repo=repo, kinds=kinds, dataset="sample", work=root / name.replace("+", "-"),
-                                 model=None if training else model, sample_images=8, sandbox=sandbox)
+                                 model=None if training else model, sample_images=8, sandbox=sandbox,
+                                 overrides=overrides)
         start = time.monotonic()
         try:
             result = local.run(req, store=store)

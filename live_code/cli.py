@@ -10,6 +10,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from live_code import __version__
 from live_code import contract
@@ -204,6 +205,8 @@ def _add_research_commands(sub: argparse._SubParsersAction) -> None:  # type: ig
     ch.add_argument("--allow-branch", action="store_true", help="accept a branch or HEAD as the pin")
     ch.add_argument("--work", type=Path, help="keep the smoke runs' task dirs here (default: a temp dir, removed)")
     ch.add_argument("--sandbox", choices=("auto", "on", "off"), default=None)
+    ch.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                    help="a hyper-parameter of every smoke run (read as YAML), e.g. a small model; repeatable")
     ch.set_defaults(func=_cmd_check)
 
     rp = sub.add_parser("replay", help="re-run a kept task dir (in/, out/) into WORKDIR/replay-<n>/out and diff the outputs")
@@ -238,17 +241,23 @@ def _add_research_commands(sub: argparse._SubParsersAction) -> None:  # type: ig
     rr.set_defaults(func=_cmd_report)
 
 
-def _cmd_local(args: argparse.Namespace) -> int:
+def _parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` options as hyper-parameters (each value read as YAML)."""
     import yaml
 
-    from live_code import local
-
-    overrides = {}
-    for item in args.overrides:
+    overrides: dict[str, Any] = {}
+    for item in items:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise ConfigError("--set takes KEY=VALUE", value=item, hint="e.g. --set epochs=5")
         overrides[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return overrides
+
+
+def _cmd_local(args: argparse.Namespace) -> int:
+    from live_code import local
+
+    overrides = _parse_overrides(args.overrides)
     req = local.LocalRequest(
         repo=args.repo, kinds=TASK_CHOICES[args.task], dataset=args.dataset, work=args.work,
         config_file=args.config_file, overrides=overrides, model=args.model, stage=args.stage,
@@ -270,7 +279,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from live_code import check
 
     report = check.check_repo(args.repo, static_only=args.static, allow_branch=args.allow_branch, work=args.work,
-                              sandbox=args.sandbox)
+                              sandbox=args.sandbox, overrides=_parse_overrides(args.overrides))
     print(report.render())
     if report.problems:
         raise LiveCodeError(f"check found {len(report.problems)} problem(s) in {report.repo}",

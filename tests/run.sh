@@ -46,6 +46,22 @@ if [ "${LIVE_CODE_SKIP_FRAMEWORKS:-0}" != 1 ]; then
     export LIVE_CODE_TEST_TENSORBOARD_PYTHON="$PWD/.venv-tb/bin/python"
 fi
 
+# --- yolov5 template (tests/test_template_yolov5.py) ------------------------------------------------
+# The framework base of the yolov5 template's test, as a torch image has it: torch + torchvision
+# (ultralytics, onnx and onnxruntime come from the template's requirements.txt into the job env).
+# Installed once per machine; PyPI's torch brings the CUDA libraries (about 5 GB, which still run on CPU).
+if [ "${LIVE_CODE_SKIP_FRAMEWORKS:-0}" != 1 ]; then
+    if ! .venv-yolo/bin/python -c 'import torch, torchvision; assert torch.__version__.split("+")[0] == "2.15.0"' \
+            >/dev/null 2>&1; then
+        echo "==> creating .venv-yolo with torch 2.15.0 and torchvision 0.29.2 (the base of the yolov5 template's test)"
+        rm -rf .venv-yolo
+        "$PY" -m venv .venv-yolo
+        .venv-yolo/bin/python -m pip install -q --disable-pip-version-check torch==2.15.0 torchvision==0.29.2
+    fi
+    export LIVE_CODE_TEST_YOLO_PYTHON="$PWD/.venv-yolo/bin/python"
+fi
+# --- end of the yolov5 block --------------------------------------------------------------------------
+
 # --- the MXNet base (issue 10): .venv-mx with mxnet 1.9.1 and numpy 1.23.5 (mxnet breaks with numpy
 # >= 1.24), made by the mxnet image's own step with the CPU wheel; for tests/test_template_mxnet.py.
 # numpy 1.23.5 has wheels for Python 3.8 to 3.11 only: a newer $PY hands over to python3.11/3.10/3.9.

@@ -104,3 +104,18 @@ def test_run_without_a_task_says_what_is_missing(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     proc = run_cli("run", "--in", "in", "--out", "out", cwd=tmp_path)
     assert_one_clear_paragraph(proc, ConfigError.exit_code, "holds no env.yaml", "--in DIR")
+
+
+def test_set_options_are_read_as_yaml_values() -> None:
+    assert cli._parse_overrides(["epochs=3", "model = yolov5n", "lr=0.01", "tag="]) == {
+        "epochs": 3, "model": "yolov5n", "lr": 0.01, "tag": ""}
+
+
+@pytest.mark.parametrize("command", [["check", "REPO"], ["local", "--repo", "REPO", "--task", "training",
+                                                            "--dataset", "sample"]])
+def test_set_without_a_key_and_value_names_the_option(tmp_path: Path, command: list[str],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [str(tmp_path) if a == "REPO" else a for a in command]
+    assert cli.main([*argv, "--work", str(tmp_path / "w"), "--set", "epochs"]) == 2
+    err = capsys.readouterr().err
+    assert "--set takes KEY=VALUE" in err and "epochs" in err

@@ -1,0 +1,291 @@
+"""The whole benchmark of issue 11 (``bench/run`` calls this); bench/README.md explains each number.
+
+    bench/run [--runs 3] [--burn-seconds 5] [--images 100000] [--work .bench] [--no-mlflow]
+
+Rounds run the cases round-robin (the machine's speed drifts, perf-baselines.md 0): in each round
+baseline A (always cold), live-code cold then warm (a fresh cache, then the same cache again),
+MLflow cold then warm with ``--env-manager virtualenv`` (MLflow's default for python_env) and with
+``--env-manager uv``, and the bare entry. Then the burn job, bare and under live-code, round-robin,
+and the validation of a 100k-image infer-result.json. Prints the table of medians and ratios and
+writes every raw number to ``<work>/run-<stamp>/results.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import benchrepo  # noqa: E402
+import report  # noqa: E402
+import cases  # noqa: E402
+import gitserve  # noqa: E402
+import validate_infer  # noqa: E402
+import workdir  # noqa: E402
+from timing import Timed, disk_usage  # noqa: E402
+
+MB_PER_S = 50
+BLOCK_BYTES = 500_000
+
+
+class Results:
+    """Raw samples per case (seconds unless named otherwise) and extra records."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[float]] = {}
+        self.extra: dict[str, Any] = {"runs": []}
+
+    def add(self, case: str, value: float) -> None:
+        self.samples.setdefault(case, []).append(value)
+
+    def med(self, case: str) -> float | None:
+        values = self.samples.get(case)
+        return statistics.median(values) if values else None
+
+    def n(self, case: str) -> int:
+        return len(self.samples.get(case, []))
+
+
+def _check(timed: Timed, what: str) -> Timed:
+    if not timed.ok:
+        raise SystemExit(f"bench: {what} failed: {timed.describe()}")
+    return timed
+
+
+def _record(res: Results, case: str, timed: Timed, **more: Any) -> None:
+    res.extra["runs"].append({"case": case, "returncode": timed.returncode, "first_line": timed.first_line,
+                              "total": timed.total, "log": timed.log, **more})
+
+
+def _start_server(root: Path, cert: Path, key: Path, python: str) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen([python, str(HERE / "gitserve.py"), str(root), str(cert), str(key)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.strip().isdigit():
+        proc.kill()
+        raise SystemExit("bench: the https git server did not start")
+    return proc, int(line)
+
+
+def _stop_server(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _startup_round(b: cases.Bench, res: Results, r: int, with_mlflow: bool, managers: list[str]) -> None:
+    t = _check(b.baseline_a(), "baseline A")
+    res.add("a_cold", t.first_line)  # type: ignore[arg-type]
+    _record(res, "a_cold", t)
+
+    cache = b.run_dir / "caches" / f"live-code-{r}"
+    for phase in ("cold", "warm"):
+        t, prov = b.live_code(cache)
+        _check(t, f"live-code {phase}")
+        res.add(f"lc_{phase}", t.first_line)  # type: ignore[arg-type]
+        _record(res, f"lc_{phase}", t, provenance=prov)
+    res.add("lc_cache_bytes", disk_usage(cache))
+    python = cases.job_python(cache)
+    t = _check(b.bare(python), "bare entry")
+    res.add("bare_start", t.first_line)  # type: ignore[arg-type]
+    _record(res, "bare_start", t)
+    shutil.rmtree(cache, ignore_errors=True)
+
+    if with_mlflow:
+        for manager in managers:
+            state = b.run_dir / "caches" / f"mlflow-{manager}-{r}"
+            for phase in ("cold", "warm"):
+                t = _check(b.mlflow(state, manager), f"mlflow run --env-manager {manager} ({phase})")
+                res.add(f"b_{manager}_{phase}", t.first_line)  # type: ignore[arg-type]
+                _record(res, f"b_{manager}_{phase}", t)
+            res.add(f"b_{manager}_cache_bytes",
+                    disk_usage(state / "envs", state / "pip-cache", state / "uv-cache"))
+            shutil.rmtree(state, ignore_errors=True)
+
+
+def _burn_round(b: cases.Bench, res: Results, cache: Path) -> None:
+    """The burn job bare, under live-code, and under live-code with no work (the harness's fixed
+    CPU cost, subtracted to get what it spends while the job runs)."""
+    t = _check(b.bare(cases.job_python(cache), burn=True), "bare burn job")
+    wall, cpu = _job_seconds(Path(t.log), t.stdout_tail)
+    res.add("burn_bare", t.after_marker())
+    res.add("burn_bare_job", wall)
+    res.add("burn_bare_job_cpu", cpu)
+    _record(res, "burn_bare", t, after_marker=t.after_marker(), stdout_bytes=t.stdout_bytes, cpu=t.cpu,
+            job_wall=wall, job_cpu=cpu)
+    t, prov = b.live_code(cache, burn=True)
+    _check(t, "burn job under live-code")
+    wall, cpu = _job_seconds(Path(t.log), t.stdout_tail)
+    res.add("burn_lc", t.after_marker())
+    res.add("burn_lc_job", wall)
+    _record(res, "burn_lc", t, after_marker=t.after_marker(), stdout_bytes=t.stdout_bytes, provenance=prov,
+            cpu=t.cpu, job_wall=wall, job_cpu=cpu)
+    idle, _ = b.live_code(cache, burn=True, idle=True)
+    _check(idle, "idle burn job under live-code")
+    _, idle_cpu = _job_seconds(Path(idle.log), idle.stdout_tail)
+    _record(res, "burn_lc_idle", idle, cpu=idle.cpu, job_cpu=idle_cpu)
+    res.add("burn_lc_harness_cpu", (t.cpu - cpu) - (idle.cpu - idle_cpu))
+
+
+def _job_seconds(log: Path, tail: str) -> tuple[float, float]:
+    """The burn job's own wall and CPU seconds ("burn done in X s, cpu Y s", on stderr or merged
+    into stdout)."""
+    text = tail + "\n" + (log.read_text(errors="replace")[-4096:] if log.exists() else "")
+    found = re.findall(r"burn done in ([0-9.]+) s, cpu ([0-9.]+) s", text)
+    return (float(found[-1][0]), float(found[-1][1])) if found else (float("nan"), float("nan"))
+
+
+def _validation(b: cases.Bench, res: Results, images: int, repeat: int) -> None:
+    with tempfile.TemporaryDirectory(dir=b.tmp) as tmp:
+        path = os.path.join(tmp, "infer-result.json")
+        candidates = validate_infer.make_file(path, images, 3)
+        got = validate_infer.measure(path, candidates, repeat)
+        for case in ("validate", "json_load", "json_load_nogc"):
+            for v in got[case]:  # type: ignore[union-attr]
+                res.add(case, v)
+        res.extra["validation_bytes"] = got["bytes"]
+        res.extra["validation_profile"] = validate_infer.profile(path, candidates)
+        if b.tools.orjson_python is not None:
+            out = subprocess.run([str(b.tools.orjson_python), str(HERE / "validate_infer.py"), "--parse-only", path,
+                                  "--repeat", str(repeat)], capture_output=True, text=True, check=True).stdout
+            parsed = json.loads(out)
+            for v in parsed["seconds"]:
+                res.add("orjson_loads", v)
+            for v in parsed["seconds_nogc"]:
+                res.add("orjson_loads_nogc", v)
+            res.extra["fast_parser"] = parsed["parser"]
+
+
+def _loads(values: tuple[float, float, float]) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=3, help="rounds (each: one cold and one warm run per runner)")
+    p.add_argument("--burn-seconds", type=float, default=5.0, help="CPU seconds of the burn job")
+    p.add_argument("--images", type=int, default=100_000, help="images in the validated infer-result.json")
+    p.add_argument("--work", type=Path, default=ROOT / ".bench", help="bench work dir (default: .bench)")
+    p.add_argument("--python", type=Path, default=Path(sys.executable), help="the interpreter for every venv")
+    p.add_argument("--no-mlflow", action="store_true", help="skip baseline B (no MLflow venv is made)")
+    p.add_argument("--managers", default="virtualenv,uv", help="MLflow env managers to run (default: %(default)s)")
+    p.add_argument("--requirements", default="detector",
+                   help="requirement set: detector (default), small, or a requirements file")
+    p.add_argument("--harness", type=Path, default=ROOT / ".venv" / "bin" / "live-code",
+                   help="the live-code command measured (default: .venv/bin/live-code); to measure a fix")
+    p.add_argument("--only", default="startup,running,validation",
+                   help="sections to run (default: %(default)s)")
+    p.add_argument("--keep", action="store_true", help="keep this run's caches and logs (default: logs only)")
+    args = p.parse_args()
+    started = time.monotonic()
+    managers = [x for x in args.managers.split(",") if x]
+    work = args.work.resolve()
+    print(f"==> bench setup in {work}", flush=True)
+    tools = workdir.prepare(work, args.python, ROOT, args.requirements, with_mlflow=not args.no_mlflow)
+    tools = dataclasses.replace(tools, harness=args.harness.absolute())
+    run_dir = work / f"run-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir.mkdir(parents=True)
+
+    repo = benchrepo.build(run_dir / "server" / "bench.git", tools.requirements, tools.python_version)
+    cert, key = gitserve.make_certificate(work / "tls")
+    server, port = _start_server(run_dir / "server", cert, key, sys.executable)
+    url = f"https://127.0.0.1:{port}/bench.git"
+    try:
+        return _bench(args, tools, run_dir, repo, url, cert, managers, started)
+    finally:
+        _stop_server(server)
+        if not args.keep:
+            for sub in ("caches", "a", "out", "tmp", "checkout", "home"):
+                shutil.rmtree(run_dir / sub, ignore_errors=True)
+
+
+def _bench(args: argparse.Namespace, tools: workdir.Tools, run_dir: Path, repo: benchrepo.BenchRepo, url: str,
+           cert: Path, managers: list[str], started: float) -> int:
+    res = Results()
+    checkout = run_dir / "checkout"
+    subprocess.run(["git", "clone", "-q", "--no-checkout", str(repo.git_dir), str(checkout)], check=True)
+    subprocess.run(["git", "-C", str(checkout), "checkout", "-q", repo.commit], check=True)
+    index = {"pip_find_links": [str(tools.wheelhouse)], "pip_offline": True}
+    source = {"git_url": url, "git_commit": repo.commit}
+    infer = cases.make_task(tools.harness, run_dir / "tasks" / "infer", "infer", {**source, **index})
+    mining = cases.make_task(tools.harness, run_dir / "tasks" / "mining", "mining", {**source, **index})
+    a_config = {"git_url": url, "git_branch": repo.commit}  # the original image's keys
+    a_task = cases.make_task(tools.harness, run_dir / "tasks" / "a", "infer", a_config)
+    blocks = int(round(args.burn_seconds * MB_PER_S * 1e6 / BLOCK_BYTES))
+    loops = cases.calibrate_loops(tools.base_python, args.burn_seconds, blocks)
+    b = cases.Bench(tools, run_dir, url, repo.commit, cert, checkout, infer, mining, a_task / "in",
+                    {"BENCH_BURN_BLOCKS": str(blocks), "BENCH_BURN_LOOPS": str(loops)})
+    with_mlflow = not args.no_mlflow
+
+    only = set(args.only.split(","))
+    res.extra["load_average_start"] = os.getloadavg()
+    for r in range(args.runs if "startup" in only else 0):
+        print(f"==> start-up round {r + 1}/{args.runs} ({time.monotonic() - started:.0f} s)", flush=True)
+        _startup_round(b, res, r, with_mlflow, managers)
+    if "running" in only:
+        burn_cache = run_dir / "caches" / "live-code-burn"
+        _check(b.live_code(burn_cache)[0], "live-code run to warm the burn cache")
+        for r in range(args.runs):
+            print(f"==> running-overhead round {r + 1}/{args.runs} ({time.monotonic() - started:.0f} s)", flush=True)
+            _burn_round(b, res, burn_cache)
+    if "validation" in only:
+        print(f"==> validation of a {args.images}-image infer-result.json ({time.monotonic() - started:.0f} s)",
+              flush=True)
+        _validation(b, res, args.images, max(3, args.runs))
+    res.extra["load_average_end"] = os.getloadavg()
+
+    table, verdicts = report.table(res.med, res.n, managers if with_mlflow else [], args.images)
+    elapsed = time.monotonic() - started
+    wheels = sorted(p.name for p in tools.wheelhouse.glob("*.whl") if not p.name.startswith("pip-"))
+    header = [
+        f"live-code bench, {time.strftime('%Y-%m-%d %H:%M')}: {os.cpu_count()} CPUs, python {tools.python_version}, "
+        f"{platform.platform()}",
+        f"repo: {repo.commits} commits, {repo.files} files, {repo.pack_bytes / 2**20:.1f} MiB pack, served over https "
+        f"on 127.0.0.1 (git http-backend); commit {repo.commit[:12]}",
+        f"requirements ({args.requirements}): {', '.join(tools.requirements.split())}; {len(wheels)} wheels "
+        f"({disk_usage(tools.wheelhouse) / 2**20:.0f} MiB) from a local wheelhouse, no index",
+        f"MLflow {workdir.MLFLOW_VERSION}; harness {tools.harness}; burn job: {blocks} x {BLOCK_BYTES / 1e6:.1f} MB "
+        f"of output, {loops} loop turns per block",
+        "start-up = seconds from command start to the entry's first line; medians; ratio = ours/baseline; "
+        f"load average (1/5/15 min) at start {_loads(res.extra['load_average_start'])}, "
+        f"at end {_loads(res.extra['load_average_end'])}",
+    ]
+    text = "\n".join(header) + "\n\n" + table + f"\n\nbench finished in {elapsed:.0f} s; raw results in " \
+        f"{run_dir / 'results.json'}"
+    record = {"samples": res.samples, "extra": res.extra, "verdicts": verdicts, "header": header, "table": table,
+              "elapsed_s": elapsed, "repo": {"commit": repo.commit, "pack_bytes": repo.pack_bytes, "files": repo.files,
+                                             "commits": repo.commits},
+              "burn": {"blocks": blocks, "block_bytes": BLOCK_BYTES, "loops": loops},
+              "wheels": wheels, "mlflow": workdir.MLFLOW_VERSION, "argv": sys.argv}
+    (run_dir / "results.json").write_text(json.dumps(record, indent=1, default=str))
+    print("\n" + text)
+    if "validation_profile" in res.extra:
+        print("\nvalidation profile (cProfile of one validate_infer_result, by own time):")
+        print(res.extra["validation_profile"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

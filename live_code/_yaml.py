@@ -144,7 +144,9 @@ def read_yaml_mapping(path: str | os.PathLike[str], *, empty_ok: bool = True) ->
             return {}, {}
         raise ConfigError(f"{name} is empty", hint="it must be a YAML mapping of key: value lines")
     if not isinstance(data, dict):
-        raise ConfigError(f"{name} must be a YAML mapping (key: value lines) at the top level, not {describe(data)}")
+        # a whole file read as one string is not shown: it may be a host file behind a symlink
+        what = f"a string of {len(data)} characters" if isinstance(data, str) else describe(data)
+        raise ConfigError(f"{name} must be a YAML mapping (key: value lines) at the top level, not {what}")
     return data, spelled
 
 

@@ -91,6 +91,9 @@ def load(repo_dir: str | os.PathLike[str]) -> Manifest:
     repo = Path(repo_dir)
     path = repo / MANIFEST_NAME
     if path.is_file():
+        if Path(os.path.realpath(repo)) not in Path(os.path.realpath(path)).parents:
+            raise ConfigError(f"{MANIFEST_NAME} is a link to a file outside the repository",
+                              hint=f"commit {MANIFEST_NAME} itself, not a symlink")
         data, _ = config.read_yaml_mapping(path, empty_ok=False)
         return parse(data, source=MANIFEST_NAME, repo_dir=repo)
     for entry in LEGACY_ENTRIES:

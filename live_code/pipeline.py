@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import logging
 import os
 import platform
+import re
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -37,9 +40,11 @@ from live_code import util
 from live_code.config import Task
 from live_code.contract import MonitorState
 from live_code.contract import TaskKind
+from live_code.errors import CacheError
 from live_code.errors import ConfigError
 from live_code.errors import JobError
 from live_code.errors import LiveCodeError
+from live_code.errors import OutputError
 from live_code.store import Pin
 from live_code.store import Store
 
@@ -154,7 +159,7 @@ class _Run:
         record = contract.MonitorRecord(self.task_id, time.time(), percent, state, code,
                                         util.redact(message, self.secrets))
         try:
-            util.atomic_write(self.s.out_dir / "monitor.txt", contract.format_monitor(record))
+            _write_over(self.s.out_dir / "monitor.txt", contract.format_monitor(record))
         except OSError as e:
             log.warning("cannot write monitor.txt: %s", e)
 
@@ -221,14 +226,22 @@ class _Run:
                 if not path.is_file():
                     raise ConfigError(f"code_config {code_config_rel} is not in the repository at this commit",
                                       value=code_config_rel, hint="fix code_config (a path relative to the repo root)")
+                if Path(os.path.realpath(src)) not in Path(os.path.realpath(path)).parents:
+                    raise ConfigError(f"code_config {code_config_rel} is a link to a file outside the repository",
+                                      value=code_config_rel, hint="commit the config file itself, not a symlink")
                 code_config, _ = config_mod.read_yaml_mapping(path)
             merged = config_mod.merge_hyperparameters(defaults, code_config, task.config.raw)
             for kind in task.ordered_kinds:
                 merged = manifest_mod.validate(manifest, kind, merged, source="the merged config (config.yaml over "
                                                "code_config over live-code.yaml defaults)")
-            text = yaml.safe_dump(merged, sort_keys=True, allow_unicode=True)
+            # the job and the platform read this file: no credential of git_url or an index URL in it
+            text = util.redact(yaml.safe_dump(merged, sort_keys=True, allow_unicode=True), self.secrets)
             path = self.s.out_dir / CONFIG_NAME
-            util.atomic_write(path, text)
+            try:
+                util.atomic_write(path, text)
+            except OSError as e:
+                raise OutputError(f"cannot write {path}: {e.strerror}", value=str(path),
+                                  hint="the out dir must be writable and have free space") from None
             self.record["config"] = {"file": f"{contract.OUT_DIR}/{CONFIG_NAME}", "code_config": code_config_rel,
                                      "sha256": hashlib.sha256(text.encode()).hexdigest()}
             return path
@@ -330,7 +343,7 @@ class _Run:
         for path in targets:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                util.atomic_write(path, text)
+                _write_over(path, text)
             except OSError as e:
                 log.warning("cannot write %s: %s", path, e)
 
@@ -341,11 +354,13 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
     settings = dataclasses.replace(settings, in_dir=settings.in_dir.resolve(), out_dir=settings.out_dir.resolve())
     _check_dirs(settings)
     r = _Run(settings, store or Store(), runner)
+    supervisor.hide_from_children()  # a job of the same uid cannot read our environment or memory
     work = Path(tempfile.mkdtemp(prefix="live-code-run-", dir=settings.work_root))
     previous = _stop_on_signals()
     try:
         task = r.read_task()
         src = r.fetch(task, work)
+        _check_stopped()
         manifest = manifest_mod.load(src)
         r.record["manifest"] = {"layout": "legacy" if manifest.legacy else "live-code.yaml",
                                 "framework": manifest.framework, "launcher": manifest.launcher}
@@ -358,8 +373,11 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
         spec = r.prepare_environment(task, src, manifest)
         with r.store.using("envs", spec.key):  # from before the build: gc never removes an env in use
             env = r.environment(spec)
+            _check_stopped()
             r.run_job(task, src, work, env, manifest, config_file)
+        _check_stopped()
         r.check_outputs(task)
+        _check_stopped()
     except LiveCodeError as e:
         code = r.job_code or e.ymir_code
         r.monitor(1.0, MonitorState.ERROR, code, e.one_line())
@@ -375,6 +393,12 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
         r.write_provenance({"ok": False, "exit_code": 130, "error": "interrupted"})
         raise
     except BaseException as e:  # a bug: still leave a monitor line YMIR can show
+        full = _disk_full(e, settings, r.store)
+        if full is not None:
+            r.monitor(1.0, MonitorState.ERROR, full.ymir_code, full.one_line())
+            r.write_provenance({"ok": False, "exit_code": full.exit_code, "error": full.one_line(),
+                                "return_code": full.ymir_code})
+            raise full from None
         r.monitor(1.0, MonitorState.ERROR, contract.ReturnCode.CONTAINER_ERROR, f"live-code internal error: {e!r}")
         r.write_provenance({"ok": False, "exit_code": 70, "error": f"internal error: {e!r}"})
         raise
@@ -410,6 +434,8 @@ def _peek_task_id(in_dir: Path) -> str | None:
 
 
 def _pin(source: config_mod.SourcePin) -> Pin:
+    if source.tag is not None and source.kind in (config_mod.PinKind.COMMIT, config_mod.PinKind.TAG):
+        return Pin("tag", source.tag, commit=source.commit)  # both given: the tag must name the commit
     if source.kind is config_mod.PinKind.COMMIT:
         return Pin("commit", source.ref)
     if source.kind is config_mod.PinKind.TAG:
@@ -497,17 +523,12 @@ def _mapped_in(task: Task, s: Settings, work: Path) -> Path:
     if mapped.exists():
         return mapped
     mapped.mkdir()
-    prefixes = ((f"{contract.IN_DIR}/", f"{s.in_dir.resolve()}/"), (f"{contract.OUT_DIR}/", f"{s.out_dir.resolve()}/"))
+    roots = {contract.IN_DIR: str(s.in_dir.resolve()), contract.OUT_DIR: str(s.out_dir.resolve())}
+    # a container path at the start of a line or a value, the root itself included (root_dir: /out)
+    pattern = re.compile(r"(^|[\t ])(/in|/out)(?=/|\s|$)", re.M)
 
     def remap(text: str) -> str:
-        out = []
-        for line in text.splitlines(keepends=True):
-            for old, new in prefixes:
-                line = line.replace(f"\t{old}", f"\t{new}").replace(f" {old}", f" {new}")
-                if line.startswith(old):
-                    line = new + line[len(old):]
-            out.append(line)
-        return "".join(out)
+        return pattern.sub(lambda m: m.group(1) + roots[m.group(2)], text)
 
     for entry in s.in_dir.iterdir():
         target = mapped / entry.name
@@ -533,10 +554,55 @@ def _unmap_mining_result(path: Path, in_dir: Path) -> None:
 def _job_return_code(out_dir: Path) -> int | None:
     """The return code a failing job put in monitor.txt (state 4), which YMIR >= 2.3 reports."""
     with contextlib.suppress(OSError, ValueError):
+        if not stat.S_ISREG(os.lstat(out_dir / "monitor.txt").st_mode):
+            return None  # a FIFO would block the read forever; a link may point anywhere
         record = contract.parse_monitor((out_dir / "monitor.txt").read_text())
         if record.state == MonitorState.ERROR and record.return_code:
             return record.return_code
     return None
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _write_over(path: Path, text: str) -> None:
+    """A harness record (monitor, provenance) written whatever the job left at ``path``: a
+    directory there is removed; with no room for a temp file, the old record (a regular file, its
+    blocks already allocated) is overwritten in place."""
+    if path.is_dir() and not path.is_symlink():
+        util.rmtree(path)
+    try:
+        util.atomic_write(path, text)
+    except OSError as e:
+        if e.errno not in _NO_SPACE:
+            raise
+        try:
+            st = os.lstat(path)
+        except OSError:
+            raise e from None
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:  # a link the job made may lead to a file not ours
+            raise
+        data = text.encode()
+        with open(path, "r+b") as f:
+            f.write(data)
+            f.truncate(len(data))
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _disk_full(e: BaseException, s: Settings, store: Store) -> LiveCodeError | None:
+    """A full disk (or file size limit) met by the harness itself, as a classified error naming
+    where, or None for any other exception."""
+    if not isinstance(e, OSError) or e.errno not in _NO_SPACE:
+        return None
+    where = os.fspath(e.filename) if e.filename else ""
+    msg = f"no space left on the device writing {where or 'a file'}: {e.strerror}"
+    hint = "free disk space (the out dir, the work dir and the cache) and run again"
+    if where.startswith(str(s.out_dir)):
+        return OutputError(msg, value=where, hint=hint)
+    if where.startswith(str(store.root)):
+        return CacheError(msg, value=where, hint=hint)
+    return LiveCodeError(msg, value=where or None, hint=hint)
 
 
 def _gpu_info() -> list[str] | None:
@@ -549,6 +615,17 @@ def _gpu_info() -> list[str] | None:
     return None
 
 
+#: signals that _stop_on_signals' handler got: its exception is lost when the handler runs where
+#: Python ignores exceptions (the at-fork hooks of a subprocess being started, a finaliser)
+_PENDING: list[int] = []
+
+
+def _check_stopped() -> None:
+    """Raise the Stopped that a signal handler raised where it could not propagate."""
+    if _PENDING:
+        raise Stopped(_PENDING[0])
+
+
 def _stop_on_signals() -> dict[int, Any]:
     """Until the job runs (the supervisor forwards signals then), SIGTERM/SIGHUP stop the harness
     with :class:`Stopped`, so that fetch and install clean up their children and the error state
@@ -558,10 +635,12 @@ def _stop_on_signals() -> dict[int, Any]:
     if threading.current_thread() is not threading.main_thread():
         return {}
     previous = {}
+    _PENDING.clear()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         previous[sig] = signal.getsignal(sig)
 
         def _raise(signum: int, frame: object) -> None:
+            _PENDING.append(signum)
             raise Stopped(signum)
 
         signal.signal(sig, _raise)

@@ -544,7 +544,11 @@ def _mirror_lock(store: Store, rem: git.Remote, mirror: Path) -> Iterator[int]:
                     raise CacheError(msg, value=str(mirror), hint="retry later, or raise the deadline") from None
                 time.sleep(0.05)
         _remove_debris(mirror)
-        yield fd
+        try:
+            yield fd
+        except BaseException:
+            _remove_debris(mirror)  # a failed fetch's temp packs (git ran to its end or was killed)
+            raise
     finally:
         os.close(fd)  # drops the lock, unless a git child we started still holds it
 

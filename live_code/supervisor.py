@@ -10,6 +10,10 @@
 - ``run`` returns once the child has exited, even when a grandchild keeps the pipe open, and it
   leaves no process behind: the harness makes itself a child subreaper (Linux), so descendants
   that escaped the group with ``setsid`` are re-parented to it and killed when the job ends.
+- If the harness itself dies (SIGKILL, the OOM killer), a small guard process it started kills
+  the child's process group: the child's session would otherwise outlive it.
+- ``hide_from_children`` makes the harness non-dumpable, so a job running as the same user cannot
+  read its environment (a token) or memory through /proc.
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ from live_code import util
 log = logging.getLogger(__name__)
 
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_DUMPABLE = 4
 _CHUNK = 1 << 16
 _TAIL_LINES = 20
 #: how long the pump keeps reading after the child exited, for output still in the pipe
@@ -94,6 +99,8 @@ class RunOutcome:
             how = f"was killed by {_signame(self.signal)}"
         else:
             how = f"exited with code {self.returncode}"
+            if self.returncode is not None and 128 < self.returncode < 128 + 65:  # a shell's or a sandbox's report
+                how += f" (128 + {_signame(self.returncode - 128)}: it was killed by that signal)"
         return f"the job {how} ({self.elapsed:.1f}s)"
 
 
@@ -113,6 +120,64 @@ def become_subreaper() -> bool:
         return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def hide_from_children() -> bool:
+    """Make this process non-dumpable (Linux): its /proc files (environ, mem) become unreadable for
+    processes of the same user without CAP_SYS_PTRACE, such as the jobs it runs. True if it worked."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+# Run by the guard process: wait until the harness writes a byte (the job is over) or dies (EOF on
+# the pipe), and in that case SIGKILL the job's process group.
+_GUARD = """\
+import os, signal, sys
+fd, pgid = int(sys.argv[1]), int(sys.argv[2])
+try:
+    done = os.read(fd, 1)
+except OSError:
+    done = b""
+if not done:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+def _start_guard(pgid: int) -> tuple[subprocess.Popen[bytes] | None, int | None]:
+    """A process that SIGKILLs group ``pgid`` if this process dies before :func:`_stop_guard`."""
+    read_fd, write_fd = os.pipe()
+    try:
+        # an empty environment: the guard is readable by the job (same uid), so it must hold no secret
+        guard = subprocess.Popen([sys.executable, "-I", "-c", _GUARD, str(read_fd), str(pgid)], pass_fds=(read_fd,),
+                                 env={}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError as e:
+        log.warning("cannot start the guard that stops the job if live-code dies: %s", e)
+        os.close(write_fd)
+        return None, None
+    finally:
+        os.close(read_fd)
+    return guard, write_fd
+
+
+def _stop_guard(guard: subprocess.Popen[bytes] | None, write_fd: int | None) -> None:
+    if guard is None or write_fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.write(write_fd, b"x")
+    os.close(write_fd)
+    try:
+        guard.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        guard.kill()
+        guard.wait()
 
 
 def _children_of(pid: int) -> dict[int, str]:
@@ -207,15 +272,33 @@ class _Pump(threading.Thread):
     def _emit(self, data: bytes, final: bool = False) -> None:
         if not data:
             return
-        text = util.redact(data.decode("utf-8", errors="replace"), self.secrets)
-        lines = [ln for ln in text.replace("\r", "\n").split("\n") if ln.strip()]
-        self.tail.extend(lines)
+        text = data.decode("utf-8", errors="replace")
+        # redact only text that can hold a secret: the regex over every chunk cost more CPU than
+        # the job's own printing (bench/README.md, "harness CPU while it runs")
+        if "://" in text or any(s and s in text for s in self.secrets):
+            text = util.redact(text, self.secrets)
+        self.tail.extend(_last_lines(text, _TAIL_LINES))
         try:
             self.sink.write(text.encode())
             if final or b"\n" in data:
                 self.sink.flush()
         except (OSError, ValueError):  # the sink closed (harness's stdout gone): keep draining
             pass
+
+
+def _last_lines(text: str, count: int) -> list[str]:
+    """The last ``count`` non-blank lines of ``text`` (a carriage return ends a line too), reading
+    back from the end only as far as needed: splitting all of a 64 KiB chunk of short lines was
+    most of the pump's CPU."""
+    size = 4096
+    while True:
+        pieces = text[-size:].replace("\r", "\n").split("\n")
+        if size < len(text):
+            pieces = pieces[1:]  # may be the end of a line cut in two
+        lines = [ln for ln in pieces if ln.strip()]
+        if len(lines) >= count or size >= len(text):
+            return lines[-count:]
+        size *= 4
 
 
 @contextlib.contextmanager
@@ -259,6 +342,9 @@ def run(request: RunRequest) -> RunOutcome:
         raise
     finally:
         os.close(write_fd)
+    guard, guard_fd = _start_guard(proc.pid)
+    if guard is not None:
+        existing.add(guard.pid)
     pump = _Pump(read_fd, sink, request.secrets)
     pump.start()
 
@@ -299,6 +385,7 @@ def run(request: RunRequest) -> RunOutcome:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     stragglers = _reap_stragglers(existing)
+    _stop_guard(guard, guard_fd)
     if stragglers:
         log.warning("killed %d process(es) the job left running", stragglers)
     pump.stop_at = time.monotonic() + _DRAIN_SECONDS

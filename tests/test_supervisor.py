@@ -169,3 +169,21 @@ def test_unstartable_command_raises_oserror(tmp_path: Path) -> None:
 def test_empty_command_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         RunRequest([], tmp_path, _env())
+
+
+def _all_last_lines(text: str, count: int) -> list[str]:
+    """The plain way: split everything, keep the non-blank lines, take the last ``count``."""
+    return [ln for ln in text.replace("\r", "\n").split("\n") if ln.strip()][-count:]
+
+
+def test_tail_read_from_the_end_equals_splitting_everything() -> None:
+    import random
+
+    rng = random.Random(7)
+    alphabet = ["a", "b", " ", "\n", "\r", "\n\n", "é", "x" * 3000]
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 400)))
+        for count in (1, 20):
+            assert supervisor._last_lines(text, count) == _all_last_lines(text, count), repr(text[:200])
+    long_tail = "x" * 10_000 + "\nlast"  # the cut at 4096 must not keep half of the long line
+    assert supervisor._last_lines(long_tail, 2) == ["x" * 10_000, "last"]

@@ -171,7 +171,7 @@ def run_streaming(argv: Sequence[str], env: Mapping[str, str], deadline: float |
     is killed at the deadline or on Ctrl-C, and on Linux when the harness dies."""
     timeout = remaining(deadline, "install the requirements")
     proc = subprocess.Popen(list(argv), env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent())
+                            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent())
     lines: list[str] = []
 
     def _pump() -> None:
@@ -207,7 +207,7 @@ def fail(what: str, e: util.CalledProcessError) -> NoReturn:
     raise EnvironmentBuildError(msg, value=" ".join(e.cmd[:4]), hint="check the requirements and the index settings")
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """Linux: the installer gets SIGKILL when the harness dies (SIGKILL included), so no orphan
     keeps writing into an env dir that the next builder is removing."""
     if not sys.platform.startswith("linux"):

@@ -23,9 +23,11 @@ Typical use (the pipeline)::
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -41,7 +43,7 @@ from live_code import util
 from live_code._base import PROTECTED_NAMES, PROTECTED_PREFIXES, BaseInfo, Dist, base_fingerprint, is_protected
 from live_code._base import normal_version, own_dists, sha256_json, site_dirs, write_stubs
 from live_code._installer import IndexSettings, Installer, Reporter, find_installer, installer_env, offline_flags
-from live_code._installer import run_short, run_streaming
+from live_code._installer import die_with_parent, run_short, run_streaming
 from live_code._requirements import NO_REQUIREMENTS, RequirementLine, Requirements, find_requirements
 from live_code._requirements import parse_requirements
 from live_code.errors import EnvironmentBuildError, RequirementError
@@ -51,7 +53,7 @@ __all__ = [
     "EnvResult", "EnvSpec", "EnvStore", "IndexSettings", "Installer", "RequirementLine", "Requirements",
     "base_fingerprint", "build_env",
     "check_protected", "ensure_env", "env_key", "find_installer", "find_requirements", "is_protected",
-    "parse_requirements", "prepare_env",
+    "parse_requirements", "prepare_env", "start_bytecode_compile", "finish_bytecode_compile",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ log = logging.getLogger(__name__)
 LAYOUT_VERSION = 1
 PROVENANCE_FILE = "live-code-env.json"
 BASE_PTH = "_live_code_base.pth"
+#: in an env whose own packages were compiled to bytecode (by :func:`start_bytecode_compile`)
+COMPILED_MARKER = ".live-code-compiled"
 #: the default index (PyPI), online
 DEFAULT_INDEX = IndexSettings()
 
@@ -192,7 +196,7 @@ def build_env(
                 _install_with_uv(path, spec, scratch, env, deadline, report)
             else:
                 report(f"installing {len(spec.requirements.lines)} requirements with pip {inst.version}")
-                run_streaming([*inst.argv, "--python", str(_python(path)), "install", "-c",
+                run_streaming([*inst.argv, "--python", str(_python(path)), "install", "--no-compile", "-c",
                                str(scratch / "constraints.txt"), "-r", str(scratch / "requirements.txt")],
                               env, deadline, report)
         added = own_dists(path)
@@ -253,6 +257,54 @@ def ensure_env(
     return EnvResult(path, _python(path), spec.key, built, prov)
 
 
+# Compile the env's own site-packages (argv[2:]) to bytecode, then create the marker argv[1]: only
+# once every file was tried, so a compile killed half-way is started again by the next run.
+_COMPILE = """\
+import compileall, os, sys
+os.nice(10)
+for site_dir in sys.argv[2:]:
+    compileall.compile_dir(site_dir, quiet=2, workers=1)
+open(sys.argv[1], "a").close()
+"""
+
+
+def start_bytecode_compile(env_path: str | os.PathLike[str]) -> subprocess.Popen[bytes] | None:
+    """Start compiling a new env's packages to ``.pyc`` in the background, at low priority, so the
+    job starts without waiting for it (its first imports read the sources; later runs get the
+    bytecode). None when the env was compiled before or has no packages of its own. Writing a
+    ``.pyc`` is atomic (a rename), so concurrent compiles and a kill half-way are safe. Pass the
+    result to :func:`finish_bytecode_compile`; the process is killed if the harness dies."""
+    path = Path(env_path)
+    own = [str(d) for d in site_dirs(path) if any(d.iterdir())]
+    if not own or (path / COMPILED_MARKER).exists() or not os.access(path, os.W_OK):
+        return None  # done, nothing to do, or a read-only env (a baked image compiles at prefetch)
+    argv = [str(_python(path)), "-I", "-c", _COMPILE, str(path / COMPILED_MARKER), *own]
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={"PATH": os.environ.get("PATH", os.defpath)}, start_new_session=True,
+                                preexec_fn=die_with_parent())
+    except OSError as e:
+        log.warning("cannot compile the env's bytecode (the job imports from source): %s", e)
+        return None
+
+
+def finish_bytecode_compile(proc: subprocess.Popen[bytes] | None, timeout: float = 0.0,
+                            reporter: Reporter | None = None) -> bool:
+    """Wait up to ``timeout`` seconds for :func:`start_bytecode_compile`'s process, then kill it
+    (a later run starts it again). True if it completed."""
+    if proc is None:
+        return True
+    if proc.poll() is None and timeout > 0:
+        (reporter or log.info)(f"finishing the env's bytecode compile (at most {timeout:.0f}s more)")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=timeout)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+        return False
+    return proc.returncode == 0
+
+
 # -- build steps --------------------------------------------------------------------------------
 
 
@@ -290,8 +342,10 @@ def _install_with_uv(path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str,
     (scratch / "install.txt").write_text("".join(f"{t}\n" for t in todo))
     report(f"installing {len(todo)} packages with uv {spec.installer.version}: "
            + ", ".join(t.split(" --hash")[0] for t in todo))
+    # no --compile-bytecode: that was three quarters of a cold start (bench/README.md); the pipeline
+    # compiles while the job runs instead (start_bytecode_compile)
     run_streaming([*uv, "pip", "install", "--no-config", "--python", str(_python(path)), "--no-deps",
-                   "--compile-bytecode", *offline_flags(spec.index), "-r", str(scratch / "install.txt")],
+                   *offline_flags(spec.index), "-r", str(scratch / "install.txt")],
                   env, deadline, report)
 
 

@@ -388,6 +388,9 @@ def prefetch(url: str, pin: str, *, base_python: str | None = None, index: Any =
             with store.using("envs", spec_env.key):
                 result = envs.ensure_env(store, spec_env, installer_cache=store.root / "installer-cache",
                                          reporter=lambda m: log.info("%s", m))
+                # an image bakes the bytecode in: its runs never compile (and the cache may be read-only)
+                if not envs.finish_bytecode_compile(envs.start_bytecode_compile(result.path), timeout=3600.0):
+                    log.warning("the env's bytecode compile did not complete; runs will compile it again")
             out["env"] = result.key
             out["env_packages"] = ", ".join(result.provenance.get("added") or []) or "none"
         return out

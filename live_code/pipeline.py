@@ -373,8 +373,14 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
         spec = r.prepare_environment(task, src, manifest)
         with r.store.using("envs", spec.key):  # from before the build: gc never removes an env in use
             env = r.environment(spec)
-            _check_stopped()
-            r.run_job(task, src, work, env, manifest, config_file)
+            compiling = envs.start_bytecode_compile(env.path)  # while the job runs; None once done
+            try:
+                _check_stopped()
+                r.run_job(task, src, work, env, manifest, config_file)
+            except BaseException:
+                envs.finish_bytecode_compile(compiling)
+                raise
+            envs.finish_bytecode_compile(compiling, timeout=_COMPILE_WAIT, reporter=log.info)
         _check_stopped()
         r.check_outputs(task)
         _check_stopped()
@@ -561,6 +567,10 @@ def _job_return_code(out_dir: Path) -> int | None:
             return record.return_code
     return None
 
+
+#: how long a run whose job is done waits for the env's bytecode compile to end (then it is killed
+#: and the next run starts it again)
+_COMPILE_WAIT = 600.0
 
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 

@@ -71,8 +71,11 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_wheel(wh, "tinydep", "1.0")
     write_wheel(wh, "tinyapp", "1.0", ("tinydep",))
     body = "".join(f"def f{j}(x):\n    return x + {j}\n" for j in range(30))
-    slow = {f"slowpkg/m{i}.py": body for i in range(3000)}
+    # slow to install (about 2.5 s here), so a deadline or a kill lands mid-install
+    slow = {f"slowpkg/m{i}.py": body for i in range(40000)}
     write_wheel(wh, "slowpkg", "1.0", files={**slow, "slowpkg/__init__.py": ""})
+    write_wheel(wh, "manymods", "1.0", files={**{f"manymods/m{i}.py": body for i in range(3000)},
+                                              "manymods/__init__.py": ""})
     return wh
 
 
@@ -598,7 +601,7 @@ def test_killed_install_is_rebuilt_by_the_next_run(
     assert st.path("envs", spec.key).is_dir() and not st.is_complete("envs", spec.key)
     result = envs.ensure_env(st, spec)
     assert result.built and result.provenance["added"] == ["slowpkg==1.0"]
-    assert (site_packages(result.path) / "slowpkg" / "m2999.py").is_file()
+    assert (site_packages(result.path) / "slowpkg" / "m39999.py").is_file()
     assert sorted(p.name for p in result.path.parent.iterdir()) == [spec.key, f"{spec.key}.done"]  # no debris
 
 
@@ -699,3 +702,41 @@ def _gone(pid: int, within: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+# -- bytecode: compiled while the job runs, not during the build ---------------------------------
+
+
+def _pycs(env: Path) -> list[Path]:
+    return sorted(site_packages(env).rglob("*.pyc"))
+
+
+def test_build_leaves_bytecode_to_the_background_compile_which_runs_once(
+    repo: Path, base_python: str, wheelhouse: Path, installer_cache: Path
+) -> None:
+    (repo / "requirements.txt").write_text("tinyapp==1.0\n")
+    env = envs.ensure_env(store_mod.Store(), prepare(repo, base_python, wheelhouse), installer_cache=installer_cache)
+    assert _pycs(env.path) == [], "the build itself compiles nothing (the job must not wait for it)"
+    proc = envs.start_bytecode_compile(env.path)
+    assert proc is not None and envs.finish_bytecode_compile(proc, timeout=60)
+    compiled = {p.parent.parent.name for p in _pycs(env.path)}
+    assert {"tinyapp", "tinydep"} <= compiled
+    assert (env.path / envs.COMPILED_MARKER).is_file()
+    assert envs.start_bytecode_compile(env.path) is None, "a compiled env is not compiled again"
+
+
+def test_a_killed_compile_leaves_no_marker_and_the_next_run_compiles_again(
+    repo: Path, base_python: str, wheelhouse: Path, installer_cache: Path
+) -> None:
+    (repo / "requirements.txt").write_text("manymods==1.0\n")
+    env = envs.ensure_env(store_mod.Store(), prepare(repo, base_python, wheelhouse), installer_cache=installer_cache)
+    proc = envs.start_bytecode_compile(env.path)
+    assert proc is not None
+    time.sleep(0.2)
+    assert envs.finish_bytecode_compile(proc) is False and proc.returncode is not None  # killed, reaped
+    assert not (env.path / envs.COMPILED_MARKER).exists()
+    again = envs.start_bytecode_compile(env.path)
+    assert again is not None and envs.finish_bytecode_compile(again, timeout=120)
+    assert len(_pycs(env.path)) >= 3000
+    assert job_python(env.path, "import manymods.m2999 as m; print(m.f29(1))") == "30"
+

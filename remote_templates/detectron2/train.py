@@ -1,0 +1,153 @@
+"""Training: the task's data registered as COCO datasets (files under /out), the chosen detectron2
+config edited for it, ``DefaultTrainer`` with a stage per periodic checkpoint (AP50 of the
+COCOEvaluator on the validation split) and TensorBoard scalars through ``live_code.sdk``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from detectron2 import model_zoo
+from detectron2.config import get_cfg
+from detectron2.data.datasets import register_coco_instances
+from detectron2.engine import DefaultTrainer
+from detectron2.engine import HookBase
+from detectron2.evaluation import COCOEvaluator
+from detectron2.utils.events import CommonMetricPrinter
+from detectron2.utils.events import EventWriter
+from detectron2.utils.events import get_event_storage
+
+import coco
+import d2config
+import modelfiles
+from live_code import contract
+from live_code import sdk
+
+logger = logging.getLogger(__name__)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def work_dir(env: sdk.Env) -> str:
+    """Where the COCO files, evaluator caches and detectron2's own checkpoints go (never ``/in``)."""
+    return os.path.join(env.output.root_dir, "detectron2-work")
+
+
+def config_path(name: str) -> str:
+    """A config of this repository, else one of detectron2's model zoo (``COCO-Detection/...``)."""
+    if os.path.isfile(os.path.join(HERE, name)):
+        return os.path.join(HERE, name)
+    try:
+        return model_zoo.get_config_file(name)
+    except RuntimeError as e:
+        raise sdk.ConfigValueError(f"config key 'config_file': {name!r}: {e}") from None
+
+
+class ScalarWriter(EventWriter):
+    """detectron2 event writer: the storage's latest scalars as TensorBoard files via the SDK."""
+
+    def __init__(self, log_dir: str) -> None:
+        self._writer = sdk.ScalarWriter(log_dir)
+        self._last = -1
+
+    def write(self) -> None:
+        storage = get_event_storage()
+        newest = self._last
+        for name, (value, it) in storage.latest_with_smoothing_hint(20).items():
+            if it > self._last and isinstance(value, (int, float)) and value == value:
+                self._writer.add_scalar(name, float(value), int(it))
+                newest = max(newest, it)
+        self._last = newest
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class StageHook(HookBase):
+    """After each periodic evaluation (EvalHook runs before, in the same step): a model stage with
+    the checkpoint, the config and AP50; and the progress."""
+
+    def __init__(self, env: sdk.Env, cfg: Any, class_names: list[str]) -> None:
+        self.env, self.cfg, self.class_names = env, cfg, class_names
+        self.stages: list[tuple[str, float]] = []
+
+    def after_step(self) -> None:
+        done = self.trainer.iter + 1
+        period, last = self.cfg.TEST.EVAL_PERIOD, self.cfg.SOLVER.MAX_ITER
+        if done % period and done != last:
+            return
+        latest = self.trainer.storage.latest()
+        ap50 = d2config.ap50_of({"bbox": {"AP50": latest["bbox/AP50"][0]}}) if "bbox/AP50" in latest else 0.0
+        stage = modelfiles.stage_name(done)
+        directory = modelfiles.stage_dir(self.env.output.models_dir, stage,
+                                         contract.allows_stage_dirs(self.env.protocol_version))
+        os.makedirs(directory, exist_ok=True)
+        model = self.trainer.model
+        model = model.module if hasattr(model, "module") else model
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save({"model": state, "class_names": list(self.class_names), "iteration": done, "AP50": ap50},
+                   os.path.join(directory, f"{stage}.pth"))
+        with open(os.path.join(directory, f"{stage}.yaml"), "w", encoding="utf-8") as f:
+            f.write(self.cfg.dump())
+        sdk.write_model_stage(stage, [f"{stage}.pth", f"{stage}.yaml"], ap50, env=self.env)
+        self.stages.append((stage, ap50))
+        sdk.write_progress(0.05 + 0.9 * done / last, task=sdk.TaskKind.TRAINING, env=self.env)
+        logger.info("stage %s: AP50 %.4f", stage, ap50)
+
+
+class Trainer(DefaultTrainer):
+    @classmethod
+    def build_evaluator(cls, cfg: Any, dataset_name: str) -> COCOEvaluator:
+        return COCOEvaluator(dataset_name, output_dir=os.path.join(cfg.OUTPUT_DIR, "eval"))
+
+    def build_writers(self) -> list[EventWriter]:
+        env = sdk.read_env()
+        return [CommonMetricPrinter(self.cfg.SOLVER.MAX_ITER), ScalarWriter(env.output.tensorboard_dir)]
+
+
+def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
+    class_names = sdk.get_list(config, "class_names", item_type=str)
+    if not class_names:
+        raise sdk.ConfigValueError("config.yaml has no class_names: nothing to train")
+    work = work_dir(env)
+    os.makedirs(work, exist_ok=True)
+    jsons = {}
+    for split, name in ((sdk.Split.TRAINING, d2config.TRAIN_DATASET), (sdk.Split.VALIDATION, d2config.VAL_DATASET)):
+        path = os.path.join(work, f"{name}.json")
+        images, _ = coco.write_split(split, class_names, path, env=env)
+        if not images:
+            raise sdk.DatasetFormatError(sdk.index_file(split, env), "", "the split has no images")
+        register_coco_instances(name, {}, path, work)
+        jsons[name] = path
+    sdk.write_progress(0.02, task=sdk.TaskKind.TRAINING)
+
+    pretrained = modelfiles.pick_weights(modelfiles.existing_files(config, "pretrained_model_params",
+                                                                   env.input.models_dir))
+    cfg = get_cfg()
+    cfg.merge_from_file(config_path(str(config.get("config_file") or "")))
+    device = "cuda" if str(config.get("gpu_id") or "").strip() and torch.cuda.is_available() else "cpu"
+    max_iter = sdk.get_int(config, "max_iter", 90000)
+    settings = d2config.TrainingSettings(
+        num_classes=len(class_names), output_dir=work, max_iter=max_iter,
+        ims_per_batch=sdk.get_int(config, "batch_size", 2), base_lr=sdk.get_float(config, "learning_rate", 0.001),
+        checkpoint_period=sdk.get_int(config, "checkpoint_period", 0),
+        num_workers=sdk.get_int(config, "num_workers", 2),
+        device=device, weights=pretrained or str(config.get("backbone_weights") or ""),
+        img_size=sdk.get_int(config, "img_size", 0), seed=sdk.get_int(config, "seed", 0))
+    cfg.merge_from_list(d2config.training_opts(settings, cfg.SOLVER.MAX_ITER, list(cfg.SOLVER.STEPS),
+                                               cfg.SOLVER.WARMUP_ITERS))
+    cfg.freeze()
+    logger.info("training %s for %d iterations on %s%s", config.get("config_file"), max_iter, device,
+                f", from {settings.weights}" if settings.weights else " from scratch")
+    trainer = Trainer(cfg)
+    hook = StageHook(env, cfg, list(class_names))
+    trainer.register_hooks([hook])
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    if not hook.stages:
+        raise RuntimeError("training ended without a checkpoint, so without a model stage")
+    sdk.write_progress(1.0, task=sdk.TaskKind.TRAINING)
+    logger.info("best stage %s, AP50 %.4f (no ONNX: see README.md)", *max(hook.stages, key=lambda s: s[1]))

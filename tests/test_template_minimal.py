@@ -12,36 +12,35 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from live_code import config
 from live_code import contract
-from live_code import outputs
 from live_code import sample
 from live_code import sandbox
 from live_code.contract import TaskKind
-from tests.conftest import git
+from tests._template_runs import MINING_INFER
+from tests._template_runs import commit_template
+from tests._template_runs import configure as _configure
+from tests._template_runs import gt_boxes as _gt_boxes
+from tests._template_runs import harness_env
+from tests._template_runs import iou as _iou
+from tests._template_runs import mining_task as _mining_task
+from tests._template_runs import probe
+from tests._template_runs import run
+from tests._template_runs import run_ok
+from tests._template_runs import training_result as _training_result
+from tests._template_runs import validate as _validate
 from tests.test_sdk_tensorboard import read_events
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "remote_templates" / "minimal"
 PYTHON = os.environ.get("LIVE_CODE_TEST_FRAMEWORK_PYTHON", sys.executable)
-MINING_INFER = frozenset({TaskKind.MINING, TaskKind.INFER})
 
 
-def _probe(python: str, code: str) -> str | None:
-    """None when ``code`` runs in ``python``, else why not."""
-    try:
-        res = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
-    except OSError as e:
-        return f"{python} cannot run: {e}"
-    return None if res.returncode == 0 else (res.stderr.strip().splitlines() or ["failed"])[-1]
-
+_probe = probe
 
 _NO_FRAMEWORK = _probe(PYTHON, "import torch")
 
@@ -56,67 +55,21 @@ pytestmark = [
 
 
 def _commit_template(dest: Path, *, drop_requirement: str | None = None) -> tuple[str, str]:
-    """The template as a user's repo: committed and tagged v1. Returns (url, commit)."""
-    shutil.copytree(TEMPLATE, dest, ignore=shutil.ignore_patterns("__pycache__"))
-    if drop_requirement:
-        req = dest / "requirements.txt"
-        req.write_text("".join(l for l in req.read_text().splitlines(True) if not l.startswith(drop_requirement)))
-    git("init", "-q", "-b", "main", cwd=dest)
-    git("add", "-A", cwd=dest)
-    git("commit", "-q", "-m", "minimal template", cwd=dest)
-    git("tag", "v1", cwd=dest)
-    return str(dest), git("rev-parse", "HEAD", cwd=dest)
-
+    return commit_template(TEMPLATE, dest, drop_requirement=drop_requirement)
 
 @pytest.fixture(scope="module")
 def run_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The harness's environment for the module: one cache, so the job env is built once."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update(LIVE_CODE_CACHE=str(tmp_path_factory.mktemp("cache")), LIVE_CODE_ALLOW_LOCAL_REPOS="1",
-               LIVE_CODE_BASE_PYTHON=PYTHON, PYTHONPATH=str(REPO))
-    return env
-
+    return harness_env(tmp_path_factory.mktemp("cache"), PYTHON)
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return _commit_template(tmp_path_factory.mktemp("template") / "minimal")
 
 
-def _configure(task_dir: Path, **values: object) -> None:
-    path = task_dir / "in" / "config.yaml"
-    data = yaml.safe_load(path.read_text())
-    data.update(values)
-    path.write_text(yaml.safe_dump(data))
+_run = run
 
-
-def _run(task_dir: Path, env: dict[str, str], repo: tuple[str, str]) -> subprocess.CompletedProcess[str]:
-    _configure(task_dir, git_url=repo[0], git_tag="v1")
-    cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task_dir / "in"), "--out", str(task_dir / "out")]
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-    prov = yaml.safe_load((task_dir / "out" / "live-code-provenance.yaml").read_text())
-    assert prov["source"]["commit"] == repo[1]
-    return res
-
-
-def _run_ok(task_dir: Path, env: dict[str, str], repo: tuple[str, str]) -> str:
-    res = _run(task_dir, env, repo)
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
-    return res.stdout
-
-
-def _validate(task_dir: Path) -> list[outputs.Problem]:
-    task = config.load_task(task_dir / "in", out_dir=task_dir / "out")
-    index = task.host_path(task.env.input.candidate_index_file) if task.env.input.candidate_index_file else None
-    candidates = Path(index).read_text().split() if index else None
-    problems = outputs.validate_outputs(task.kinds, task_dir / "out", task.protocol, task.config.class_names,
-                                        candidates)
-    return problems + outputs.validate_monitor(task_dir / "out" / "monitor.txt", task.task_id)
-
-
-def _training_result(task_dir: Path) -> dict[str, object]:
-    result: dict[str, object] = yaml.safe_load((task_dir / "out" / "models" / "result.yaml").read_text())
-    return result
-
+_run_ok = run_ok
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, run_env: dict[str, str], template: tuple[str, str]) -> Path:
@@ -126,17 +79,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory, run_env: dict[str, str], t
     _run_ok(task_dir, run_env, template)
     assert (task_dir / "out" / "models" / "live-code-provenance.yaml").is_file()  # travels with the model
     return task_dir
-
-
-def _mining_task(root: Path, trained: Path, kinds: frozenset[TaskKind] = MINING_INFER, **values: object) -> Path:
-    """A mining and/or infer task handed the best stage of ``trained`` as YMIR does."""
-    sample.write_sample_dataset(root, kinds=kinds, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
-    result = _training_result(trained)
-    best = str(result["best_stage_name"])
-    files = result["model_stages"][best]["files"]  # type: ignore[index]
-    shutil.copytree(trained / "out" / "models" / best, root / "in" / "models" / best)
-    _configure(root, model_params_path=[f"/in/models/{best}/{f}" for f in files], **values)
-    return root
 
 
 def test_training_writes_valid_stages_and_learns_the_sample(trained: Path) -> None:
@@ -161,18 +103,6 @@ def test_training_writes_loss_and_map_to_tensorboard(trained: Path) -> None:
     assert {s.tag for s in scalars} == {"loss", "mAP"}
     losses = [s.value for s in scalars if s.tag == "loss"]
     assert losses[-1] < losses[0] / 4
-
-
-def _gt_boxes() -> dict[str, list[tuple[str, int, int, int, int]]]:
-    return {f"{im.sha1}.png": [(b.class_name, b.xmin, b.ymin, b.w, b.h) for b in im.boxes]
-            for im in sample.draw_images(24)}
-
-
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    inter = max(0, iw) * max(0, ih)
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 @pytest.mark.parametrize("algorithm", ["random", "entropy", "aldd", "cald"])

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from live_code import config
 from live_code import contract
-from live_code import outputs
 from live_code import sample
 from live_code import sandbox
+from tests._template_runs import validate as _validate
 
 RESOURCES = Path(__file__).parent / "resources"
 TEMPLATES = Path(__file__).resolve().parent.parent / "remote_templates"
@@ -49,15 +48,6 @@ def _run_job(task_dir: Path, python: str, job_dir: Path, *, pythonpath: str | No
     argv = sandbox.wrap([python, "start.py"], sandbox.Mounts(task_dir / "in", task_dir / "out"), cwd=job_dir)
     res = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
-
-
-def _validate(task_dir: Path) -> list[outputs.Problem]:
-    task = config.load_task(task_dir / "in", out_dir=task_dir / "out")
-    index = task.host_path(task.env.input.candidate_index_file) if task.env.input.candidate_index_file else None
-    candidates = Path(index).read_text().split() if index else None
-    problems = outputs.validate_outputs(task.kinds, task_dir / "out", task.protocol, task.config.class_names,
-                                        candidates)
-    return problems + outputs.validate_monitor(task_dir / "out" / "monitor.txt", task.task_id)
 
 
 @pytest.mark.registry

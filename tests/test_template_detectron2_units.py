@@ -41,19 +41,18 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-coco = _load("coco")
 d2config = _load("d2config")
 modelfiles = _load("modelfiles")
 scores = _load("scores")
 
 
 def test_framework_free_modules_name_no_framework() -> None:
-    for module in (coco, d2config, modelfiles, scores):
+    for module in (d2config, modelfiles, scores):
         text = Path(module.__file__).read_text()
         assert not re.search(r"^\s*(import|from) (torch|detectron2|numpy|cv2)\b", text, re.M), module.__file__
 
 
-# -- COCO conversion ------------------------------------------------------------------------------
+# -- COCO files (sdk.write_coco, tested in test_sdk_coco.py) --------------------------------------
 
 
 def test_coco_files_for_registration_are_written_under_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,12 +71,12 @@ def test_coco_files_for_registration_are_written_under_out(tmp_path: Path, monke
     monkeypatch.setenv(contract.ENV_FILE_VAR, str(in_dir / "env.yaml"))
     monkeypatch.delenv(contract.CONFIG_FILE_VAR, raising=False)
     target = out_dir / "detectron2-work" / f"{d2config.TRAIN_DATASET}.json"
-    assert coco.write_split(sdk.Split.TRAINING, CLASSES, str(target)) == (1, 1)
+    assert sdk.write_coco(sdk.Split.TRAINING, str(target), class_names=CLASSES) == (1, 1)
     data = json.loads(target.read_text())
     assert data["annotations"][0]["bbox"] == [0.0, 0.0, 4.0, 8.0] and data["annotations"][0]["category_id"] == 3
     assert [c["name"] for c in data["categories"]] == list(CLASSES)
     with pytest.raises(ValueError, match="read-only"):
-        coco.write_split(sdk.Split.TRAINING, CLASSES, str(in_dir / "x.json"), env=sdk.read_env())
+        sdk.write_coco(sdk.Split.TRAINING, str(in_dir / "x.json"), class_names=CLASSES)
 
 
 # -- config edits ---------------------------------------------------------------------------------

@@ -1,23 +1,18 @@
 """The framework-free parts of remote_templates/mmdet (issue 9, acceptance 1), without mmdet:
-the COCO conversion, the config edits, model-file choice and the mining/infer glue over the SDK.
+the config edits, model-file choice and the mining/infer glue over the SDK.
 
 The template's modules are imported by path, as the job imports them (its folder on sys.path).
 """
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-import yaml
 
-from live_code import contract
 from live_code import sdk
-from live_code.contract import TaskKind
-from live_code.sample import encode_png
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "remote_templates" / "mmdet"
 CLASSES = ("cat", "dog", "person")
@@ -33,7 +28,6 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-coco = _load("coco")
 cfgedit = _load("cfgedit")
 modelfiles = _load("modelfiles")
 scores = _load("scores")
@@ -42,71 +36,9 @@ scores = _load("scores")
 def test_framework_free_modules_import_no_framework() -> None:
     for name in ("mmdet", "mmengine", "mmcv", "torch", "numpy"):
         assert name not in sys.modules or name in ("torch", "numpy"), f"{name} was imported"
-    for module in (coco, cfgedit, modelfiles, scores):
+    for module in (cfgedit, modelfiles, scores):
         text = Path(module.__file__).read_text()
         assert "import torch" not in text and "import mm" not in text and "import numpy" not in text
-
-
-# -- COCO conversion ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> sdk.Env:
-    """A training task with host paths: two 20x10 images (one without boxes) in ark format."""
-    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
-    (in_dir / "assets").mkdir(parents=True)
-    (in_dir / "annotations").mkdir()
-    (out_dir / "models").mkdir(parents=True)
-    env = contract.env_yaml(protocol="1.1.0", task_id="t1", kinds=frozenset({TaskKind.TRAINING}),
-                            in_dir=str(in_dir), out_dir=str(out_dir))
-    (in_dir / "env.yaml").write_text(yaml.safe_dump(env))
-    (in_dir / "config.yaml").write_text(yaml.safe_dump({"class_names": list(CLASSES)}))
-    rows = []
-    for i, ann in enumerate(["1,2,3,11,8\n0,-4,0,30,9\n2,5,5,5,5\n", ""]):
-        img, txt = in_dir / "assets" / f"a{i}.png", in_dir / "annotations" / f"a{i}.txt"
-        img.write_bytes(encode_png(20, 10, bytes(20 * 10 * 3)))
-        txt.write_text(ann)
-        rows.append(f"{img}\t{txt}\n")
-    for key in ("training_index_file", "val_index_file"):
-        Path(env["input"][key]).write_text("".join(rows))  # type: ignore[index]
-    monkeypatch.setenv(contract.ENV_FILE_VAR, str(in_dir / "env.yaml"))
-    monkeypatch.delenv(contract.CONFIG_FILE_VAR, raising=False)
-    return sdk.read_env()
-
-
-def test_coco_file_has_every_image_boxes_clipped_and_ids_from_one(task: sdk.Env, tmp_path: Path) -> None:
-    path = tmp_path / "out" / "mmdet-work" / "train.json"
-    images, boxes = coco.write_split(sdk.Split.TRAINING, CLASSES, str(path), env=task)
-    data = json.loads(path.read_text())
-    assert (images, boxes) == (2, 3)
-    assert [i["width"] for i in data["images"]] == [20, 20] and data["images"][0]["file_name"].endswith("a0.png")
-    assert [c["id"] for c in data["categories"]] == [1, 2, 3]
-    anns = data["annotations"]
-    # inclusive xmax/ymax -> far edge + 1; clipped to the 20x10 image; the 1-pixel box is kept
-    assert [a["category_id"] for a in anns] == [2, 1, 3]
-    assert anns[0]["bbox"] == [2.0, 3.0, 10.0, 6.0] and anns[0]["area"] == 60.0
-    assert anns[1]["bbox"] == [0.0, 0.0, 20.0, 10.0]
-    assert anns[2]["bbox"] == [5.0, 5.0, 1.0, 1.0]
-    assert [a["id"] for a in anns] == [1, 2, 3] and {a["image_id"] for a in anns} == {1}
-
-
-def test_coco_conversion_refuses_to_write_under_in(task: sdk.Env) -> None:
-    with pytest.raises(ValueError, match="read-only input"):
-        coco.write_split(sdk.Split.TRAINING, CLASSES, str(Path(task.input.root_dir) / "x.json"), env=task)
-    with pytest.raises(ValueError, match="read-only input"):
-        coco.write_split(sdk.Split.TRAINING, CLASSES, "/in/ymir.json", env=task)
-
-
-def test_coco_box_drops_a_box_outside_the_image() -> None:
-    box = sdk.Box(0, "cat", 30, 0, 40, 5)
-    assert coco.coco_box(box, 20, 10) is None
-
-
-def test_unreadable_image_is_an_image_format_error(tmp_path: Path) -> None:
-    bad = tmp_path / "x.png"
-    bad.write_bytes(b"not an image")
-    with pytest.raises(coco.ImageFormatError, match="x.png"):
-        coco.image_size(str(bad))
 
 
 # -- config edits ---------------------------------------------------------------------------------

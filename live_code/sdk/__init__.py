@@ -13,6 +13,7 @@ A job reads its task and writes its outputs only through these names::
     sdk.write_model_stage("epoch_10", ["epoch_10.pt"], 0.61)
     sdk.ScalarWriter(env.output.tensorboard_dir).add_scalar("mAP", 0.61, 10)
     score = sdk.entropy_score(confidences)    # mining: also random, aldd and cald scores
+    sdk.write_coco(sdk.Split.TRAINING, "/out/work/train.json")  # a split as a COCO detection file
 
 Where the files are: env.yaml is ``$LIVE_CODE_ENV_FILE`` (set by the harness) or ``/in/env.yaml``;
 the hyper-parameters are ``$LIVE_CODE_CONFIG_FILE`` (the harness's merged file) or env.yaml's
@@ -26,6 +27,11 @@ from __future__ import annotations
 
 from live_code.contract import ReturnCode
 from live_code.contract import TaskKind
+from live_code.sdk._coco import CocoCounts
+from live_code.sdk._coco import coco_box
+from live_code.sdk._coco import coco_categories
+from live_code.sdk._coco import coco_dataset
+from live_code.sdk._coco import write_coco
 from live_code.sdk._config import config_file_path
 from live_code.sdk._config import get_bool
 from live_code.sdk._config import get_float
@@ -47,8 +53,11 @@ from live_code.sdk._env import read_env
 from live_code.sdk._errors import ConfigValueError
 from live_code.sdk._errors import DatasetFormatError
 from live_code.sdk._errors import EnvFileError
+from live_code.sdk._errors import ImageFormatError
+from live_code.sdk._errors import ModelNotFoundError
 from live_code.sdk._errors import ResultError
 from live_code.sdk._errors import SdkError
+from live_code.sdk._imagesize import image_size
 from live_code.sdk._mining import CALD_AUGMENTATIONS
 from live_code.sdk._mining import CALD_BETA
 from live_code.sdk._mining import CALD_RESIZE_SCALE
@@ -62,6 +71,11 @@ from live_code.sdk._mining import class_weights_from_config
 from live_code.sdk._mining import entropy_score
 from live_code.sdk._mining import random_score
 from live_code.sdk._mining import unaugment_box
+from live_code.sdk._models import ModelFiles
+from live_code.sdk._models import find_model_files
+from live_code.sdk._models import model_class_names
+from live_code.sdk._models import model_paths
+from live_code.sdk._models import pick_checkpoint
 from live_code.sdk._monitor import write_error
 from live_code.sdk._monitor import write_progress
 from live_code.sdk._results import Detection
@@ -76,6 +90,7 @@ __all__ = [
     "CALD_BETA",
     "CALD_RESIZE_SCALE",
     "CALD_ROTATE_DEGREES",
+    "CocoCounts",
     "ConfigValueError",
     "DatasetFormatError",
     "DatasetItem",
@@ -85,6 +100,9 @@ __all__ = [
     "EnvFileError",
     "EnvInput",
     "EnvOutput",
+    "ImageFormatError",
+    "ModelFiles",
+    "ModelNotFoundError",
     "ResultError",
     "ReturnCode",
     "ScalarWriter",
@@ -96,21 +114,30 @@ __all__ = [
     "box_iou",
     "cald_score",
     "class_weights_from_config",
+    "coco_box",
+    "coco_categories",
+    "coco_dataset",
     "config_file_path",
     "count_items",
     "entropy_score",
     "env_file_path",
+    "find_model_files",
     "get_bool",
     "get_float",
     "get_int",
     "get_list",
+    "image_size",
     "index_file",
     "iter_items",
+    "model_class_names",
+    "model_paths",
     "parse_env",
+    "pick_checkpoint",
     "random_score",
     "read_config",
     "read_env",
     "unaugment_box",
+    "write_coco",
     "write_error",
     "write_infer_result",
     "write_mining_result",

@@ -5,6 +5,8 @@
     +-- ConfigValueError     config.yaml malformed, or a hyper-parameter of the wrong type
     +-- DatasetFormatError   an index or annotation file cannot be parsed (names file and line)
     +-- ResultError          a result the SDK refuses to write (it would break the platform)
+    +-- ImageFormatError     an image whose size cannot be read (ReturnCode.UNKNOWN_IMAGE_FORMAT)
+    +-- ModelNotFoundError   no usable model among the files the task names (ReturnCode.MODEL_NOT_FOUND)
 """
 from __future__ import annotations
 
@@ -37,3 +39,11 @@ class DatasetFormatError(SdkError):
 
 class ResultError(SdkError):
     """A result the SDK refuses to write because the platform would reject or misread it."""
+
+
+class ImageFormatError(SdkError):
+    """An image whose format the SDK cannot read (a job reports it as ``ReturnCode.UNKNOWN_IMAGE_FORMAT``)."""
+
+
+class ModelNotFoundError(SdkError):
+    """No usable model among the files the task names (a job reports it as ``ReturnCode.MODEL_NOT_FOUND``)."""

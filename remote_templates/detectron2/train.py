@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from PIL import Image
 from detectron2 import model_zoo
 from detectron2.config import get_cfg
 from detectron2.data.datasets import register_coco_instances
@@ -20,7 +21,6 @@ from detectron2.utils.events import CommonMetricPrinter
 from detectron2.utils.events import EventWriter
 from detectron2.utils.events import get_event_storage
 
-import coco
 import d2config
 import modelfiles
 from live_code import contract
@@ -117,7 +117,7 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     jsons = {}
     for split, name in ((sdk.Split.TRAINING, d2config.TRAIN_DATASET), (sdk.Split.VALIDATION, d2config.VAL_DATASET)):
         path = os.path.join(work, f"{name}.json")
-        images, _ = coco.write_split(split, class_names, path, env=env)
+        images, _ = sdk.write_coco(split, path, class_names=class_names, env=env, size_of=_image_size)
         if not images:
             raise sdk.DatasetFormatError(sdk.index_file(split, env), "", "the split has no images")
         register_coco_instances(name, {}, path, work)
@@ -151,3 +151,15 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
         raise RuntimeError("training ended without a checkpoint, so without a model stage")
     sdk.write_progress(1.0, task=sdk.TaskKind.TRAINING)
     logger.info("best stage %s, AP50 %.4f (no ONNX: see README.md)", *max(hook.stages, key=lambda s: s[1]))
+
+
+def _image_size(path: str) -> tuple[int, int]:
+    """PNG, JPEG, BMP and GIF from the header (the SDK); any other format through Pillow."""
+    try:
+        return sdk.image_size(path)
+    except sdk.ImageFormatError as e:
+        try:
+            with Image.open(path) as img:
+                return int(img.size[0]), int(img.size[1])
+        except Exception:  # Pillow cannot read it either: the SDK's error names the file
+            raise e from None

@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 
-import coco
 import modelfiles
 from live_code import sdk
 
@@ -43,7 +42,7 @@ def main() -> int:
             _runner(kind)(env, config)
     except modelfiles.ModelNotFound as e:
         return _fail(sdk.ReturnCode.MODEL_NOT_FOUND, str(e), env)
-    except coco.ImageFormatError as e:
+    except sdk.ImageFormatError as e:
         return _fail(sdk.ReturnCode.UNKNOWN_IMAGE_FORMAT, str(e), env)
     except sdk.DatasetFormatError as e:
         return _fail(sdk.ReturnCode.DATASET_ERROR, str(e), env)

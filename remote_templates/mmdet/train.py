@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import yaml
+from PIL import Image
 
 import cfgedit
-import coco
 import common
 import modelfiles
 from live_code import sdk
@@ -66,8 +66,9 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     work = work_dir(env)
     os.makedirs(work, exist_ok=True)
     train_json, val_json = os.path.join(work, "train.json"), os.path.join(work, "val.json")
-    n_train, b_train = coco.write_split(sdk.Split.TRAINING, class_names, train_json, env=env)
-    n_val, b_val = coco.write_split(sdk.Split.VALIDATION, class_names, val_json, env=env)
+    coco = {"class_names": class_names, "env": env, "size_of": _image_size}
+    n_train, b_train = sdk.write_coco(sdk.Split.TRAINING, train_json, **coco)
+    n_val, b_val = sdk.write_coco(sdk.Split.VALIDATION, val_json, **coco)
     if not n_train or not n_val:
         split = sdk.Split.TRAINING if not n_train else sdk.Split.VALIDATION
         raise sdk.DatasetFormatError(sdk.index_file(split, env), "", "the split has no images")
@@ -103,3 +104,15 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     best = max(reversed(stage_hook.stages), key=lambda s: s[1])  # ties: the newer, as result.yaml
     sdk.write_progress(1.0, task=sdk.TaskKind.TRAINING)
     logger.info("best stage %s, mAP@0.5 %.4f (no ONNX export: mmdet 3.x exports through mmdeploy)", *best)
+
+
+def _image_size(path: str) -> tuple[int, int]:
+    """PNG, JPEG, BMP and GIF from the header (the SDK); any other format through Pillow."""
+    try:
+        return sdk.image_size(path)
+    except sdk.ImageFormatError as e:
+        try:
+            with Image.open(path) as img:
+                return int(img.size[0]), int(img.size[1])
+        except Exception:  # Pillow cannot read it either: the SDK's error names the file
+            raise e from None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import fcntl
 import logging
 import os
 import select
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_DUMPABLE = 4
 _CHUNK = 1 << 16
+_PIPE_SIZE = 1 << 20
 _TAIL_LINES = 20
 #: how long the pump keeps reading after the child exited, for output still in the pipe
 _DRAIN_SECONDS = 2.0
@@ -120,6 +122,14 @@ def become_subreaper() -> bool:
         return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def _widen_pipe(fd: int) -> None:
+    """Linux: a 1 MiB pipe instead of 64 KiB, so a job printing fast does not stall each time the
+    pump is off the CPU (bench/README.md, "running job"). Best effort: the size is capped by
+    /proc/sys/fs/pipe-max-size for unprivileged users."""
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_SIZE)
 
 
 def hide_from_children() -> bool:
@@ -247,7 +257,7 @@ class _Pump(threading.Thread):
             if not poller.poll(100):
                 continue
             try:
-                chunk = os.read(self.fd, _CHUNK)
+                chunk = os.read(self.fd, _PIPE_SIZE)
             except OSError:
                 break
             if not chunk:
@@ -326,6 +336,7 @@ def run(request: RunRequest) -> RunOutcome:
     existing = set(_children_of(os.getpid())) if sys.platform.startswith("linux") else set()
     start = time.monotonic()
     read_fd, write_fd = os.pipe()
+    _widen_pipe(write_fd)
     try:
         proc = subprocess.Popen(
             list(request.argv),

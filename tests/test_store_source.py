@@ -291,7 +291,9 @@ def test_ambiguous_abbreviated_commit_is_an_error(tmp_path: Path, project: Proje
     with pytest.raises(SourceError, match="ambiguous") as e:
         fetch(str(project.repo), Pin("commit", a[:7]), tmp_path / "x")
     assert a in e.value.message and b in e.value.message
-    assert fetch(str(project.repo), Pin("commit", a[:8]), tmp_path / "y").commit == a
+    # the shortest prefix that tells them apart (they may share more than 7 digits: 1 in 16 share 8)
+    unique = next(i for i in range(7, 40) if a[i] != b[i]) + 1
+    assert fetch(str(project.repo), Pin("commit", a[:unique]), tmp_path / "y").commit == a
 
 
 def test_tag_of_a_tree_is_refused(tmp_path: Path, project: Project, local: None) -> None:

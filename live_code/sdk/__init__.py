@@ -58,6 +58,8 @@ from live_code.sdk._errors import ModelNotFoundError
 from live_code.sdk._errors import ResultError
 from live_code.sdk._errors import SdkError
 from live_code.sdk._imagesize import image_size
+from live_code.sdk._metrics import average_precision
+from live_code.sdk._metrics import mean_average_precision
 from live_code.sdk._mining import CALD_AUGMENTATIONS
 from live_code.sdk._mining import CALD_BETA
 from live_code.sdk._mining import CALD_RESIZE_SCALE
@@ -111,6 +113,7 @@ __all__ = [
     "TaskKind",
     "aldd_score",
     "augment_box",
+    "average_precision",
     "box_iou",
     "cald_score",
     "class_weights_from_config",
@@ -129,6 +132,7 @@ __all__ = [
     "image_size",
     "index_file",
     "iter_items",
+    "mean_average_precision",
     "model_class_names",
     "model_paths",
     "parse_env",

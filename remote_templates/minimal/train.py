@@ -20,7 +20,6 @@ from detector import loss_fn
 from detector import predict
 from detector import targets_for
 from live_code import sdk
-from metrics import mean_average_precision
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ def evaluate(model: TinyDetector, samples: list[Sample], num_classes: int, iou_t
     with torch.no_grad():
         images = torch.stack([s.image for s in samples]).to(device)
         preds = [p.cpu().tolist() for p in predict(model(images).cpu(), EVAL_CONF_THRES, iou_thres)]
-    return mean_average_precision(preds, [s.boxes.tolist() for s in samples], num_classes)
+    return sdk.mean_average_precision(preds, [s.boxes.tolist() for s in samples], num_classes)
 
 
 def _flip(images: torch.Tensor, boxes: list[torch.Tensor], flips: torch.Tensor) -> list[torch.Tensor]:

@@ -25,7 +25,6 @@ from detector import loss_fn
 from detector import predict
 from detector import targets_for
 from live_code import sdk
-from metrics import mean_average_precision
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ def evaluate(model: TinyDetector, samples: list[Sample], num_classes: int, iou_t
     images = nd.array(np.stack([s.image for s in samples]), ctx=ctx)
     raw = model(images).asnumpy()  # outside autograd.record: BatchNorm uses its running statistics
     preds = [p.tolist() for p in predict(raw, EVAL_CONF_THRES, iou_thres)]
-    return mean_average_precision(preds, [s.boxes.tolist() for s in samples], num_classes)
+    return sdk.mean_average_precision(preds, [s.boxes.tolist() for s in samples], num_classes)
 
 
 def _flip(images: np.ndarray, boxes: list[np.ndarray], flips: np.ndarray) -> list[np.ndarray]:

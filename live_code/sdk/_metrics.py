@@ -1,23 +1,19 @@
-"""mAP at IoU 0.5, pure Python: per class, predictions sorted by score are matched greedily to
-unmatched ground truth; AP is the area under the precision envelope (PASCAL VOC 2010+ "all points");
-mAP is the mean over classes that have ground truth."""
+"""Detection mAP in pure Python, for jobs whose framework has no evaluator of its own.
+
+Per class, predictions sorted by score are matched greedily to the unmatched ground-truth box of
+highest IoU; a match at or above the threshold is a true positive. AP is the area under the
+precision envelope at every recall point (the PASCAL VOC 2010+ "all points" rule, as in the VOC
+devkit's ``VOCap``); mAP is the mean over the classes that have ground truth.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-Box = Sequence[float]
+from live_code.sdk._mining import box_iou
 
 
-def _iou(a: Box, b: Box) -> float:
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
-def average_precision(recalls: list[float], precisions: list[float]) -> float:
+def average_precision(recalls: Sequence[float], precisions: Sequence[float]) -> float:
+    """The area under the precision envelope of a ranked list (``recalls`` non-decreasing)."""
     r = [0.0, *recalls, 1.0]
     p = [0.0, *precisions, 0.0]
     for i in range(len(p) - 2, -1, -1):
@@ -31,11 +27,13 @@ def mean_average_precision(
     num_classes: int,
     iou_thres: float = 0.5,
 ) -> tuple[float, list[float | None]]:
-    """(mAP, AP per class or None for a class without ground truth).
+    """``(mAP, AP per class or None for a class without ground truth)``.
 
     ``predictions[i]`` are image i's ``(x1, y1, x2, y2, score, class)``, ``ground_truth[i]`` its
-    ``(class, x1, y1, x2, y2)``.
+    ``(class, x1, y1, x2, y2)``; both lists have one entry per image, in the same order.
     """
+    if len(predictions) != len(ground_truth):
+        raise ValueError(f"{len(predictions)} images of predictions for {len(ground_truth)} of ground truth")
     per_class: list[float | None] = []
     for cls in range(num_classes):
         truth = {i: [g[1:5] for g in gts if int(g[0]) == cls] for i, gts in enumerate(ground_truth)}
@@ -51,7 +49,7 @@ def mean_average_precision(
         for _, i, box in scored:
             best, best_j = 0.0, -1
             for j, gt in enumerate(truth[i]):
-                iou = _iou(box, gt)
+                iou = box_iou(box, gt)
                 if iou > best:
                     best, best_j = iou, j
             if best >= iou_thres and not used[i][best_j]:

@@ -35,6 +35,9 @@ from live_code.errors import ConfigError, RequirementError
 
 #: requirement files looked for at the repo root when the manifest names none, in this order
 DEFAULT_FILES = ("requirements.txt", "extra-requirements.txt")
+#: the same for the legacy layout: the original image installed extra-requirements.txt only (a
+#: requirements.txt beside it is often upstream's list, e.g. yolov5's, not what the job needs)
+LEGACY_FILES = ("extra-requirements.txt", "requirements.txt")
 
 # pip's own comment rule (req_file.py): '#' at the start or after whitespace starts a comment
 _COMMENT_RE = re.compile(r"(^|\s+)#.*$")
@@ -79,6 +82,8 @@ class Requirements:
     lines: tuple[RequirementLine, ...]
     #: (repo-relative path, sha256) of every file read and every local path named, in order
     sources: tuple[tuple[str, str], ...]
+    #: why this file (printed and recorded in the provenance)
+    reason: str = ""
 
     @property
     def unpinned(self) -> tuple[str, ...]:
@@ -103,9 +108,10 @@ class Requirements:
 NO_REQUIREMENTS = Requirements(None, (), ())
 
 
-def find_requirements(repo_dir: str | os.PathLike[str], manifest_requirements: str | None = None) -> Path | None:
-    """The manifest's ``requirements`` entry, else ``requirements.txt``, else the legacy
-    ``extra-requirements.txt``; None when the repo has none."""
+def find_requirements(repo_dir: str | os.PathLike[str], manifest_requirements: str | None = None, *,
+                      legacy: bool = False) -> Path | None:
+    """The manifest's ``requirements`` entry, else the first of :data:`DEFAULT_FILES` (a legacy-layout
+    repo: :data:`LEGACY_FILES`) at the repo root; None when the repo has none."""
     repo = Path(repo_dir).resolve()
     if manifest_requirements:
         path = _inside(repo, repo / manifest_requirements)
@@ -115,7 +121,7 @@ def find_requirements(repo_dir: str | os.PathLike[str], manifest_requirements: s
             hint = "name a file inside the repo, relative to its root"
             raise ConfigError(msg, value=manifest_requirements, hint=hint)
         return path
-    for name in DEFAULT_FILES:
+    for name in LEGACY_FILES if legacy else DEFAULT_FILES:
         candidate = repo / name
         if candidate.is_file() or candidate.is_symlink():
             path = _inside(repo, candidate)
@@ -126,14 +132,35 @@ def find_requirements(repo_dir: str | os.PathLike[str], manifest_requirements: s
     return None
 
 
+def requirements_reason(repo_dir: str | os.PathLike[str], path: Path | None, manifest_requirements: str | None,
+                        *, legacy: bool) -> str:
+    """Why :func:`find_requirements` chose ``path``, in words for the log and the provenance."""
+    repo = Path(repo_dir)
+    if manifest_requirements:
+        return f"{manifest_requirements}, named by live-code.yaml"
+    present = [n for n in (LEGACY_FILES if legacy else DEFAULT_FILES) if (repo / n).is_file()]
+    if path is None:
+        return "the repository has no requirements file: only the base's packages" + (
+            " and what the legacy layout implies" if legacy else "")
+    chosen = present[0] if present else path.name
+    if legacy and chosen == "extra-requirements.txt":
+        other = " (requirements.txt beside it is not installed, as in the original image)" if len(present) > 1 else ""
+        return f"extra-requirements.txt: the legacy layout's requirements file{other}"
+    if legacy:
+        return "requirements.txt: the legacy layout has no extra-requirements.txt"
+    other = " (extra-requirements.txt beside it is not installed)" if len(present) > 1 else ""
+    return f"{chosen}: live-code.yaml names none, so the default{other}"
+
+
 def parse_requirements(
-    path: str | os.PathLike[str] | None, repo_dir: str | os.PathLike[str], *, strict_pins: bool = False
+    path: str | os.PathLike[str] | None, repo_dir: str | os.PathLike[str], *, strict_pins: bool = False,
+    reason: str = "",
 ) -> Requirements:
     """Check every line of ``path`` (and its ``-r`` includes); raise RequirementError naming
     ``file:line`` for the first refused one. Relative local paths are taken from the repo root (the
     directory pip ran in for legacy repos); ``-r`` includes from the including file's directory."""
     if path is None:
-        return NO_REQUIREMENTS
+        return Requirements(None, (), (), reason)
     repo = Path(repo_dir).resolve()
     top = _inside(repo, Path(path))
     if top is None:
@@ -142,7 +169,21 @@ def parse_requirements(
     lines: list[RequirementLine] = []
     sources: list[tuple[str, str]] = []
     _read_file(top, repo, strict_pins, lines, sources, chain=())
-    return Requirements(_rel(repo, top), tuple(lines), tuple(sources))
+    return Requirements(_rel(repo, top), tuple(lines), tuple(sources), reason)
+
+
+def with_implied(requirements: Requirements, implied: tuple[tuple[str, str], ...], origin: str) -> Requirements:
+    """``requirements`` plus the pinned ``name==version`` lines the harness itself adds (for the
+    legacy layout), recorded with ``origin`` and hashed into :meth:`Requirements.digest`."""
+    if not implied:
+        return requirements
+    added = []
+    for text, _why in implied:
+        req = Requirement(text)
+        added.append(RequirementLine(origin, text, text, canonicalize_name(req.name), str(req.specifier), "name", True))
+    digest = hashlib.sha256("".join(f"{t}\n" for t, _ in implied).encode()).hexdigest()
+    return Requirements(requirements.file, (*requirements.lines, *added), (*requirements.sources, (f"<{origin}>", digest)),
+                        requirements.reason)
 
 
 def _read_file(

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from live_code import config as config_mod
 from live_code import contract
 from live_code import envs
+from live_code import legacy
 from live_code import local
 from live_code import manifest as manifest_mod
 from live_code import util
@@ -31,7 +32,7 @@ from live_code.store import Store
 
 log = logging.getLogger(__name__)
 
-OK, FAIL, SKIP = "ok", "FAIL", "skip"
+OK, FAIL, SKIP, WARN = "ok", "FAIL", "skip", "warn"
 
 
 class Finding(NamedTuple):
@@ -112,7 +113,7 @@ def _static(report: CheckReport, src: Path, base_python: str | None) -> manifest
         check = "entry points" if "entry" in e.message else "schema defaults" if "default of" in e.message else "manifest"
         report.add(check, FAIL, e.message + (f" ({e.value!r})" if e.value is not None else ""),
                    e.hint or f"fix {manifest_mod.MANIFEST_NAME}")
-        _requirements(report, src, None, base_python)
+        _requirements(report, src, None, base_python, legacy_layout=False)
         return None
     kinds = [k.value for k in contract.TASK_ORDER if k in manifest.entries]
     if manifest.legacy:
@@ -122,7 +123,7 @@ def _static(report: CheckReport, src: Path, base_python: str | None) -> manifest
                                    f"tasks {', '.join(kinds)}")
     _entries(report, src, manifest)
     _schema(report, src, manifest)
-    _requirements(report, src, manifest.requirements, base_python)
+    _requirements(report, src, manifest.requirements, base_python, legacy_layout=manifest.legacy)
     return manifest
 
 
@@ -158,31 +159,45 @@ def _schema(report: CheckReport, src: Path, manifest: manifest_mod.Manifest) -> 
     report.add("schema defaults", OK, f"{count} hyper-parameters, defaults of their types")
 
 
-def _requirements(report: CheckReport, src: Path, declared: str | None, base_python: str | None) -> None:
+def _requirements(report: CheckReport, src: Path, declared: str | None, base_python: str | None, *,
+                  legacy_layout: bool) -> None:
     try:
-        spec = envs.prepare_env(src, declared, base_python=base_python or os.environ.get("LIVE_CODE_BASE_PYTHON"))
+        spec = envs.prepare_env(src, declared, base_python=base_python or os.environ.get("LIVE_CODE_BASE_PYTHON"),
+                                legacy_layout=legacy_layout)
     except (ConfigError, EnvironmentBuildError) as e:
         report.add("requirements", FAIL, e.message, e.hint or "fix the requirements file")
         return
     reqs = spec.requirements
-    framework = [r for r in reqs.lines if r.name and envs.is_protected(r.name) and not _exact(r.specifier)]
-    for r in framework:
-        have = spec.base.protected.get(r.name or "")
-        pin = f"{r.name}=={have}" if have else f"{r.name}==<the image's version>"
-        report.add("requirements", FAIL, f"{r.origin}: {r.text!r} is a framework package without an exact pin",
-                   f"remove the line (the image's {r.name} is used) or pin {pin}")
+    report.add("requirements file", OK, reqs.reason)
+    if legacy_layout:
+        implied = "; ".join(r for r, _ in spec.implied.requirements) or "nothing"
+        report.add("legacy layout", OK, f"the job gets {implied}, and the repository root on PYTHONPATH; "
+                                        f"executor SDK: {spec.implied.sdk.requirement or 'none'} ({spec.implied.sdk.reason})")
+    # the same verdict as `live-code run` (envs.framework_verdict): a line the base satisfies is fine
+    framework = []
+    for r in reqs.lines:
+        verdict = envs.framework_verdict(r, spec.base)
+        if verdict is None:
+            continue
+        framework.append(r)
+        if verdict.status == "base":
+            report.add("requirements", OK, verdict.message)
+        elif verdict.status == "refused":  # not reached: prepare_env refuses first (kept for clarity)
+            report.add("requirements", FAIL, verdict.message, verdict.hint)
+        elif r.pinned:
+            report.add("requirements", WARN, verdict.message, verdict.hint)
+        else:
+            report.add("requirements", FAIL, f"{r.origin}: {r.text!r} is a framework package without an exact pin, "
+                       f"and the base has no {r.name} to satisfy it", f"remove the line (an image's {r.name} is used: run over a "
+                       f"base that has it, LIVE_CODE_BASE_PYTHON) or pin {r.name}==<version>")
     loose = [r for r in reqs.lines if not r.pinned and r not in framework]
     if loose:
         report.add("requirement pins", FAIL, "not pinned to one version: " + "; ".join(f"{r.origin}: {r.text}" for r in loose),
                    "pin each as name==version, so a re-run gets the same environment")
     if not framework and not loose:
-        what = f"{len(reqs.lines)} in {reqs.file}, all pinned" if reqs.file else "none (the base image's packages)"
+        own = [r for r in reqs.lines if r.origin != legacy.IMPLIED]
+        what = f"{len(own)} in {reqs.file}, all pinned" if reqs.file else "none (the base image's packages)"
         report.add("requirements", OK, what)
-
-
-def _exact(specifier: str) -> bool:
-    parts = [s.strip() for s in specifier.split(",") if s.strip()]
-    return len(parts) == 1 and parts[0].startswith(("==", "===")) and "*" not in parts[0]
 
 
 # -- smoke runs ----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from typing import Any
 
 
 from live_code import contract
+from live_code import legacy
 from live_code._yaml import MAX_DEPTH  # noqa: F401 (re-exported)
 from live_code._yaml import MAX_FILE_BYTES  # noqa: F401 (re-exported)
 from live_code._yaml import describe as _describe
@@ -43,7 +44,8 @@ PIN_KEYS = ("git_commit", "git_tag", "git_branch")
 _STRING_KEYS = ("git_url", *PIN_KEYS, "code_config")  # refs and paths: YAML type traps are refused
 PACKAGE_KEYS = ("pip_index_url", "pip_extra_index_urls", "pip_find_links", "pip_offline", "pypi_mirror")
 _URL_KEYS = frozenset({"git_url", "pip_index_url", "pypi_mirror", "pip_extra_index_urls", "pip_find_links"})
-OPTION_KEYS = ("live_code_allow_branch", "live_code_allow_moved_tag", "live_code_strict_pins", "live_code_timeout")
+OPTION_KEYS = ("live_code_allow_branch", "live_code_allow_moved_tag", "live_code_strict_pins", "live_code_timeout",
+               "live_code_ymir_exc")
 LIVE_CODE_KEYS = frozenset((*_STRING_KEYS, *PACKAGE_KEYS, *OPTION_KEYS))
 _LIVE_CODE_PREFIXES = ("git_", "pip_", "pypi_", "live_code_")
 #: Platform keys that become typed Task fields (the others of contract.PLATFORM_KEYS, e.g. max_boxes,
@@ -151,6 +153,8 @@ class Options:
     allow_moved_tag: bool = False
     strict_pins: bool = False
     timeout: float | None = None  # seconds; None: no limit
+    #: the executor SDK a legacy-layout repo gets: auto, 1, 2 or none (live_code.legacy)
+    ymir_exc: str = "auto"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -360,6 +364,7 @@ def parse_config(
             allow_moved_tag=_bool("live_code_allow_moved_tag", data.get("live_code_allow_moved_tag"), False, source),
             strict_pins=_bool("live_code_strict_pins", data.get("live_code_strict_pins"), False, source),
             timeout=_seconds("live_code_timeout", data.get("live_code_timeout"), source),
+            ymir_exc=legacy.sdk_option(data.get("live_code_ymir_exc"), source),
         ),
         hyperparameters=types.MappingProxyType(hyper),
         raw=types.MappingProxyType(copy.deepcopy(dict(data))),

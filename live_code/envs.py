@@ -39,19 +39,20 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
+from live_code import legacy
 from live_code import util
 from live_code._base import PROTECTED_NAMES, PROTECTED_PREFIXES, BaseInfo, Dist, base_fingerprint, is_protected
 from live_code._base import normal_version, own_dists, sha256_json, site_dirs, write_stubs
 from live_code._installer import IndexSettings, Installer, Reporter, find_installer, installer_env, offline_flags
 from live_code._installer import die_with_parent, run_short, run_streaming
 from live_code._requirements import NO_REQUIREMENTS, RequirementLine, Requirements, find_requirements
-from live_code._requirements import parse_requirements
+from live_code._requirements import parse_requirements, requirements_reason, with_implied
 from live_code.errors import EnvironmentBuildError, RequirementError
 
 __all__ = [
     "DEFAULT_INDEX", "LAYOUT_VERSION", "PROTECTED_NAMES", "PROTECTED_PREFIXES", "BaseInfo", "Dist", "EnvProvenance",
     "EnvResult", "EnvSpec", "EnvStore", "IndexSettings", "Installer", "RequirementLine", "Requirements",
-    "base_fingerprint", "build_env",
+    "base_fingerprint", "build_env", "FrameworkVerdict", "framework_verdict",
     "check_protected", "ensure_env", "env_key", "find_installer", "find_requirements", "is_protected",
     "parse_requirements", "prepare_env", "start_bytecode_compile", "finish_bytecode_compile",
 ]
@@ -68,21 +69,48 @@ COMPILED_MARKER = ".live-code-compiled"
 DEFAULT_INDEX = IndexSettings()
 
 
+@dataclass(frozen=True)
+class FrameworkVerdict:
+    """What becomes of a requirement line on a protected framework (torch, mxnet, ...)."""
+
+    #: ``base``: the base's version satisfies it (nothing installed); ``refused``: it would replace
+    #: the base's version; ``install``: the base lacks the package, so it is installed
+    status: str
+    message: str
+    hint: str = ""
+    #: the base's version, when it has the package
+    base_version: str | None = None
+
+
+def framework_verdict(line: RequirementLine, base: BaseInfo) -> FrameworkVerdict | None:
+    """The one verdict on a requirement line naming a protected framework, for ``live-code check``
+    and ``live-code run`` alike; None for any other line."""
+    if line.name is None or not is_protected(line.name):
+        return None
+    have = base.protected.get(line.name)
+    if have is None:
+        return FrameworkVerdict("install", f"{line.origin}: {line.text!r}: the base has no {line.name}, so it is "
+                                "installed into the job env (a compiled one must match the base's frameworks)",
+                                "better: use an image whose base has it")
+    parsed = normal_version(have)
+    if line.kind == "name" and (SpecifierSet(line.specifier).contains(parsed, prereleases=True) if parsed
+                                else not line.specifier):
+        return FrameworkVerdict("base", f"{line.origin}: {line.text!r} is satisfied by the base's {line.name} {have}",
+                                base_version=have)
+    what = "another version" if line.kind == "name" else f"a {line.kind} form of it"
+    return FrameworkVerdict(
+        "refused", f"{line.origin}: {line.text!r} would replace the base image's {line.name} {have} ({what})",
+        f"remove the line or pin {line.name}=={have}: the image's frameworks are never reinstalled "
+        f"(another {line.name} needs another image)", have)
+
+
 def check_protected(requirements: Requirements, base: BaseInfo) -> None:
     """Refuse, before anything is installed, a requirement that would replace a protected
     framework of the base: another version, or any URL, VCS or path form of it."""
-    protected = base.protected
     for line in requirements.lines:
-        if line.name not in protected:
-            continue
-        have = protected[line.name]
-        parsed = normal_version(have)
-        if line.kind == "name" and (SpecifierSet(line.specifier).contains(parsed, prereleases=True) if parsed
-                                    else not line.specifier):
-            continue
-        msg = f"{line.origin}: {line.text!r} would replace the base image's {line.name} {have}"
-        hint = f"remove the line or pin {line.name}=={have}: the image's frameworks are never reinstalled"
-        raise RequirementError(msg, value=f"{line.origin}: {line.text}", hint=hint)
+        verdict = framework_verdict(line, base)
+        if verdict is not None and verdict.status == "refused":
+            raise RequirementError(verdict.message, value=f"{line.origin}: {line.text}", hint=verdict.hint)
 
 
 def env_key(base: BaseInfo, requirements: Requirements, index: IndexSettings, installer: Installer) -> str:
@@ -104,6 +132,24 @@ class EnvSpec:
     index: IndexSettings
     installer: Installer
     key: str
+    #: what the legacy layout adds (nothing for a live-code.yaml repo)
+    implied: legacy.Implied = legacy.NOTHING
+
+    @property
+    def satisfied_by_base(self) -> tuple[str, ...]:
+        """``origin: text (the base's name version)`` of each framework line the base satisfies."""
+        return tuple(f"{line.origin}: {line.text} (the base's {line.name} {self.base.protected[line.name or '']})"
+                     for line in self._by_base())
+
+    @property
+    def unpinned(self) -> tuple[str, ...]:
+        """``origin: text`` of each line not pinned to one version, but for those the base satisfies."""
+        by_base = self._by_base()
+        return tuple(f"{r.origin}: {r.text}" for r in self.requirements.lines if not r.pinned and r not in by_base)
+
+    def _by_base(self) -> list[RequirementLine]:
+        return [line for line in self.requirements.lines
+                if (v := framework_verdict(line, self.base)) is not None and v.status == "base"]
 
 
 def prepare_env(
@@ -114,17 +160,47 @@ def prepare_env(
     index: IndexSettings = DEFAULT_INDEX,
     strict_pins: bool = False,
     installer: Installer | None = None,
+    legacy_layout: bool = False,
+    sdk_option: str = "auto",
+    environ: Mapping[str, str] | None = None,
 ) -> EnvSpec:
     """Find and check the repo's requirements, read the base (default: the interpreter running the
-    harness; the caller reads ``LIVE_CODE_BASE_PYTHON``) and compute the key.
+    harness; the caller reads ``LIVE_CODE_BASE_PYTHON``) and compute the key. A legacy-layout repo
+    (``legacy_layout``) also gets what :mod:`live_code.legacy` implies, from the operator's SDK
+    wheelhouse when there is one (with no index at all when the repo lists nothing else).
 
     Raises RequirementError for a refused line or a protected framework, before any install."""
-    path = find_requirements(repo_dir, manifest_requirements)
-    requirements = parse_requirements(path, repo_dir, strict_pins=strict_pins) if path else NO_REQUIREMENTS
+    path = find_requirements(repo_dir, manifest_requirements, legacy=legacy_layout)
+    reason = requirements_reason(repo_dir, path, manifest_requirements, legacy=legacy_layout)
+    requirements = parse_requirements(path, repo_dir, strict_pins=strict_pins, reason=reason)
+    implied = legacy.NOTHING
+    if legacy_layout:
+        own = legacy.requirement_names((r.name, r.origin) for r in requirements.lines)
+        implied = legacy.implied(repo_dir, own, sdk_option, environ)
+        index = _with_wheelhouse(index, implied, own_lines=bool(requirements.lines))
+        requirements = with_implied(requirements, implied.requirements, legacy.IMPLIED)
     base = base_fingerprint(base_python or sys.executable)
     check_protected(requirements, base)
     installer = installer or find_installer()
-    return EnvSpec(base, requirements, index, installer, env_key(base, requirements, index, installer))
+    return EnvSpec(base, requirements, index, installer, env_key(base, requirements, index, installer), implied)
+
+
+def _with_wheelhouse(index: IndexSettings, implied: legacy.Implied, *, own_lines: bool) -> IndexSettings:
+    """The task's index settings plus the SDK wheelhouse; with no line of the repo's own to resolve
+    (or an offline task), no index at all: an air-gapped site installs the implied packages."""
+    if not implied.requirements:
+        return index
+    if implied.wheelhouse is None:
+        if implied.sdk.generation == "2" and not index.find_links:
+            raise EnvironmentBuildError(
+                f"the job needs the 2.x executor SDK ({implied.sdk.reason}), and no SDK wheelhouse is set",
+                value=legacy.WHEELHOUSE_VAR, hint=legacy.missing_sdk2_hint())
+        return index  # from the task's index (PyPI has ymir-exc 1.x, loguru and opencv)
+    find_links = (*index.find_links, implied.wheelhouse)
+    offline = index.offline or not own_lines
+    if offline:
+        return IndexSettings(find_links=find_links, offline=True)
+    return IndexSettings(index.index_url, index.extra_index_urls, find_links, False)
 
 
 @dataclass(frozen=True)
@@ -142,12 +218,19 @@ class EnvProvenance:
     protected: dict[str, str]
     requirements_file: str | None
     requirements_sha256: str
-    #: ``file:line: text`` of each requirement not pinned to one version
+    #: ``file:line: text`` of each requirement not pinned to one version (framework lines that the
+    #: base satisfies are in ``satisfied_by_base`` instead)
     unpinned: tuple[str, ...]
     #: what the env adds over the base, ``name==version``
     added: tuple[str, ...]
     #: the index settings, credentials redacted
     index: dict[str, Any]
+    #: why this requirements file
+    requirements_reason: str = ""
+    #: ``file:line: text (the base's name version)`` of framework lines the base satisfies
+    satisfied_by_base: tuple[str, ...] = ()
+    #: what the legacy layout implied (the SDK chosen and why, the packages, the wheelhouse)
+    legacy: dict[str, Any] | None = None
     layout_version: int = LAYOUT_VERSION
     seconds: float = 0.0
     created: float = field(default_factory=time.time)
@@ -208,8 +291,11 @@ def build_env(
                "a compiled one must match the base's own frameworks (better: put it in the image)")
     prov = EnvProvenance(
         spec.key, inst.name, inst.version, base.python_version, base.platform, base.executable, base.fingerprint(),
-        base.protected, spec.requirements.file, spec.requirements.digest(), spec.requirements.unpinned,
+        base.protected, spec.requirements.file, spec.requirements.digest(),
+        spec.unpinned,
         tuple(f"{n}=={v}" for n, v in sorted(added.items())), spec.index.display(),
+        requirements_reason=spec.requirements.reason, satisfied_by_base=spec.satisfied_by_base,
+        legacy=None if spec.implied is legacy.NOTHING else spec.implied.as_dict(),
         seconds=round(time.monotonic() - started, 3),
     )
     util.atomic_write(path / PROVENANCE_FILE, json.dumps(prov.as_dict(), sort_keys=True, indent=1))

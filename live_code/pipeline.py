@@ -255,9 +255,18 @@ class _Run:
                                        find_links=pkg.find_links, offline=pkg.offline)
             self.secrets += [s for u in (pkg.index_url or "", *pkg.extra_index_urls) for s in _url_secrets(u)]
             spec = envs.prepare_env(src, manifest.requirements, base_python=self.s.base_python, index=index,
-                                    strict_pins=task.config.options.strict_pins)
-            for line in spec.requirements.unpinned:
+                                    strict_pins=task.config.options.strict_pins, legacy_layout=manifest.legacy,
+                                    sdk_option=task.config.options.ymir_exc)
+            log.info("requirements: %s", spec.requirements.reason)
+            for line in spec.satisfied_by_base:
+                log.info("framework requirement satisfied by the base (nothing installed): %s", line)
+            for line in spec.unpinned:
                 log.warning("unpinned requirement (recorded): %s", line)
+            if manifest.legacy:
+                log.info("legacy layout: the repository root is on PYTHONPATH; executor SDK: %s (%s)",
+                         spec.implied.sdk.requirement or "none", spec.implied.sdk.reason)
+                for req, why in spec.implied.requirements:
+                    log.info("legacy layout: %s (%s)", req, why)
             return spec
 
     def environment(self, spec: envs.EnvSpec) -> envs.EnvResult:
@@ -277,7 +286,7 @@ class _Run:
         if mode == "fallback":
             log.warning("not faithful to the container: %s; the job sees the task at its real paths "
                         "(a mapped env.yaml), so code that hard-codes /in or /out will fail", reason)
-        job_env = self._job_env(task, work, env, config_file, mode)
+        job_env = self._job_env(task, work, env, config_file, mode, src if manifest.legacy else None)
         with self.step("run"):
             deadline = time.monotonic() + task.config.options.timeout if task.config.options.timeout else None
             for kinds, argv in _entries(task, manifest, env, task.config.gpu_count):
@@ -304,7 +313,10 @@ class _Run:
             if mode == "fallback":
                 _unmap_mining_result(self.out(contract.MINING_RESULT_FILE), self.s.in_dir)
 
-    def _job_env(self, task: Task, work: Path, env: envs.EnvResult, config_file: Path, mode: str) -> dict[str, str]:
+    def _job_env(self, task: Task, work: Path, env: envs.EnvResult, config_file: Path, mode: str,
+                 legacy_root: Path | None = None) -> dict[str, str]:
+        """The job's whole environment. ``legacy_root``: a legacy-layout repo's root, put first on
+        ``PYTHONPATH`` as the original image's ``PYTHONPATH=.`` did (``from ymir.helper import ...``)."""
         names = (*JOB_PASS_ENV, *self.s.job_env)
         out = {n: os.environ[n] for n in names if n in os.environ}
         home, tmp = work / "home", work / "tmp"
@@ -316,7 +328,8 @@ class _Run:
         out.update({
             "PATH": f"{env.path / 'bin'}{os.pathsep}{out.get('PATH', os.defpath)}",
             "HOME": str(home), "TMPDIR": str(tmp), "PYTHONNOUSERSITE": "1", "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": str(_sdk_shim(work)), "VIRTUAL_ENV": str(env.path),
+            "PYTHONPATH": os.pathsep.join([*([str(legacy_root)] if legacy_root else []), str(_sdk_shim(work))]),
+            "VIRTUAL_ENV": str(env.path),
             contract.ENV_FILE_VAR: env_file, contract.CONFIG_FILE_VAR: config,
         })
         return out

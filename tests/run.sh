@@ -25,6 +25,30 @@ if ! command -v bwrap >/dev/null 2>&1; then
     fi
 fi
 
+# The SDK wheelhouse of the images (issue 18, live_code/legacy.py): the executor SDKs ymir-exc 1.x and
+# 2.x (2.x built from ../shared/sources/ymir-executor-sdk.bundle at the pinned commit, as the images
+# build it from GitHub), loguru, opencv-python-headless and their pinned dependencies, as wheels for
+# this Python. Made once per machine (keyed by the pins and the script); tests give it to legacy jobs
+# as LIVE_CODE_SDK_WHEELHOUSE.
+SDK_BUNDLE=${LIVE_CODE_SDK_BUNDLE:-$(cd .. && pwd)/shared/sources/ymir-executor-sdk.bundle}
+SDK_KEY=$(cat base_images/common/sdk-wheelhouse.txt base_images/common/build-sdk-wheelhouse.sh | sha256sum | cut -c1-12)
+SDK_WHEELS="${LIVE_CODE_TEST_WHEELS:-$HOME/.cache/live-code-tests/wheels}/sdk-wheelhouse-$("$PY" -c 'import sys; print("py%d.%d" % sys.version_info[:2])')-$SDK_KEY"
+if [ ! -d "$SDK_WHEELS" ]; then
+    if [ -f "$SDK_BUNDLE" ]; then
+        echo "==> building the SDK wheelhouse (ymir-exc 1.x and 2.x with their dependencies) into $SDK_WHEELS"
+        SDK_SRC=$(mktemp -d)
+        git clone -q "$SDK_BUNDLE" "$SDK_SRC/ymir-executor-sdk"
+        git -C "$SDK_SRC/ymir-executor-sdk" checkout -q 8bfd7311a28437a29a7ab8d3f308a1fa2250c2ce
+        mkdir -p "$(dirname "$SDK_WHEELS")"
+        PYTHON="$PY" bash base_images/common/build-sdk-wheelhouse.sh "$SDK_WHEELS" "$SDK_SRC/ymir-executor-sdk" \
+            || echo "warning: the SDK wheelhouse could not be built; the tests that need it will be skipped with that reason"
+        rm -rf "$SDK_SRC"
+    else
+        echo "warning: $SDK_BUNDLE is missing: no SDK wheelhouse; the tests that need it will be skipped with that reason"
+    fi
+fi
+[ -d "$SDK_WHEELS" ] && export LIVE_CODE_TEST_SDK_WHEELHOUSE="$SDK_WHEELS"
+
 # The framework base that job environments are layered over in the framework tests (an image's
 # torch interpreter, in the image). Installed once and shared by every test that needs it.
 if [ "${LIVE_CODE_SKIP_FRAMEWORKS:-0}" != 1 ]; then

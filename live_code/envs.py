@@ -225,12 +225,8 @@ class EnvProvenance:
     added: tuple[str, ...]
     #: the index settings, credentials redacted
     index: dict[str, Any]
-    #: why this requirements file
-    requirements_reason: str = ""
     #: ``file:line: text (the base's name version)`` of framework lines the base satisfies
     satisfied_by_base: tuple[str, ...] = ()
-    #: what the legacy layout implied (the SDK chosen and why, the packages, the wheelhouse)
-    legacy: dict[str, Any] | None = None
     layout_version: int = LAYOUT_VERSION
     seconds: float = 0.0
     created: float = field(default_factory=time.time)
@@ -294,8 +290,7 @@ def build_env(
         base.protected, spec.requirements.file, spec.requirements.digest(),
         spec.unpinned,
         tuple(f"{n}=={v}" for n, v in sorted(added.items())), spec.index.display(),
-        requirements_reason=spec.requirements.reason, satisfied_by_base=spec.satisfied_by_base,
-        legacy=None if spec.implied is legacy.NOTHING else spec.implied.as_dict(),
+        satisfied_by_base=spec.satisfied_by_base,
         seconds=round(time.monotonic() - started, 3),
     )
     util.atomic_write(path / PROVENANCE_FILE, json.dumps(prov.as_dict(), sort_keys=True, indent=1))

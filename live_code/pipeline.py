@@ -262,7 +262,8 @@ class _Run:
                 log.info("framework requirement satisfied by the base (nothing installed): %s", line)
             for line in spec.unpinned:
                 log.warning("unpinned requirement (recorded): %s", line)
-            if manifest.legacy:
+            if manifest.legacy:  # per run: an env reused by another repo was implied by that repo's code
+                self.record["legacy"] = spec.implied.as_dict()
                 log.info("legacy layout: the repository root is on PYTHONPATH; executor SDK: %s (%s)",
                          spec.implied.sdk.requirement or "none", spec.implied.sdk.reason)
                 for req, why in spec.implied.requirements:
@@ -275,7 +276,8 @@ class _Run:
         env = envs.ensure_env(self.store, spec, installer_cache=self.store.root / "installer-cache",
                               timeout=self.s.install_timeout, reporter=logging.getLogger("live_code.envs").info)
         self.timings["environment"] = round(self.timings.get("environment", 0.0) + time.monotonic() - start, 3)
-        self.record["environment"] = env.provenance
+        # why this file is the run's (another repo with the same bytes may have reused the env)
+        self.record["environment"] = {**env.provenance, "requirements_reason": spec.requirements.reason}
         self.monitor(_PERCENT["environment"], MonitorState.RUNNING, message="environment ready")
         return env
 

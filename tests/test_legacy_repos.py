@@ -249,3 +249,16 @@ def test_a_ymir_exc_line_of_the_repo_wins(tmp_path: Path, make_repo, harness: di
     implied = runs.provenance(tmp_path)["legacy"]  # type: ignore[index]
     assert implied["ymir_exc"]["sdk"] == "none"
     assert "lists its own ymir-exc (extra-requirements.txt:1)" in implied["ymir_exc"]["reason"]
+
+
+def test_prefetch_builds_the_env_a_legacy_task_then_reuses(tmp_path: Path, repos: dict[str, tuple[str, str]],
+                                                          harness: dict[str, str]) -> None:
+    """``live-code prefetch`` (a derived image's recipe) computes the key the run computes, the
+    implied packages included: the offline run installs nothing."""
+    env = {**harness, "LIVE_CODE_CACHE": str(tmp_path / "cache")}
+    url, commit = repos["ymir_exc2"]
+    res = subprocess.run([sys.executable, "-m", "live_code", "prefetch", url, commit], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    log = _run_offline(_task(tmp_path / "task", TRAINING, contract.PROTOCOL_1_1_0, "voc"), env, (url, commit))
+    assert "reusing env" in log and "installing" not in log

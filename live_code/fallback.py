@@ -304,6 +304,18 @@ def changed_paths(before: Mapping[tuple[str, str], Entry], after: Mapping[tuple[
     return [f"{path} ({what})" for path, what in sorted(changes.items()) if not (what == "changed" and path in below)]
 
 
+def refused_write(view: View, tail: Sequence[str]) -> JobError | None:
+    """The error of a failed job whose last lines show a write refused in the mapped in dir (its
+    read-only modes stop a uid other than root at once, as the sandbox's read-only /in would)."""
+    mapped = str(view.mapped_in)
+    for line in reversed(tail):
+        if mapped in line and "Permission denied" in line:
+            msg = (f"the job wrote into {contract.IN_DIR}, which is read-only in YMIR: "
+                   f"{line.strip().replace(mapped, contract.IN_DIR)}")
+            return JobError(msg, hint="write caches and temporary files under /out or $TMPDIR, never /in")
+    return None
+
+
 def wrote_into_in(changes: Sequence[str]) -> JobError:
     """The error of a job that changed the in dir (``changes`` from :func:`changed_paths`)."""
     shown = ", ".join(changes[:_SHOWN]) + (f" and {len(changes) - _SHOWN} more" if len(changes) > _SHOWN else "")
@@ -314,4 +326,4 @@ def wrote_into_in(changes: Sequence[str]) -> JobError:
 
 
 __all__: Sequence[str] = ("View", "changed_paths", "job_env", "map_path", "map_tsv", "map_yaml", "prepare",
-                          "snapshot", "unmap_outputs", "wrote_into_in")
+                          "refused_write", "snapshot", "unmap_outputs", "wrote_into_in")

@@ -309,6 +309,9 @@ class _Run:
                         raise fallback.wrote_into_in(changes)
                 if not outcome.ok:
                     self.job_code = _job_return_code(self.s.out_dir)
+                    refused = fallback.refused_write(view, outcome.tail) if view is not None else None
+                    if refused is not None:
+                        raise refused
                     tail = "\n".join(f"    {line}" for line in outcome.tail[-10:])
                     msg = outcome.describe() + (f"; its last lines:\n{tail}" if tail else "")
                     raise JobError(msg, hint="see the job's output above (and /out/ymir-executor-out.log in YMIR)")

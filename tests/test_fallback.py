@@ -22,6 +22,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +37,7 @@ from live_code import fallback
 from live_code import local
 from live_code import sample
 from live_code import sdk
+from live_code import util
 from live_code.contract import TaskKind
 from live_code.errors import JobError
 from tests._template_runs import commit_template
@@ -97,7 +99,7 @@ ROWS: list[Row] = [
         marks=(pytest.mark.slow, pytest.mark.framework, pytest.mark.registry)),
     # ymir-exc 1.1.0.523 (hard-coded /in/env.yaml) writes YMIR 1.1's formats: protocol 0.0.1, ark
     Row("legacy", _template("legacy"), None, ("training", "mining+infer"), protocol=contract.PROTOCOL_0_0_1,
-        fmt="ark", marks=(pytest.mark.slow, pytest.mark.registry)),
+        fmt="ark", marks=(pytest.mark.registry,)),
     Row("mxnet", _template("mxnet"), "LIVE_CODE_TEST_MXNET_PYTHON", ("training", "mining+infer"),
         config={"epochs": 2}, needs="import mxnet",
         marks=(pytest.mark.slow, pytest.mark.framework, pytest.mark.registry)),
@@ -388,6 +390,25 @@ def test_each_kind_of_write_into_in_is_found(tmp_path: Path, write: str) -> None
     assert not any(c.startswith(("/in (", "/in/assets (", "/in/annotations (")) for c in changes), changes
     err = fallback.wrote_into_in(changes)
     assert err.message.startswith("the job wrote into /in, which is read-only in YMIR: ")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="switching uid needs root and setpriv")
+def test_a_uid_other_than_root_is_refused_a_write_into_the_mapped_dir_at_once() -> None:
+    base = Path(tempfile.mkdtemp(prefix="live-code-uid-"))  # pytest's tmp dirs are root's alone
+    try:
+        base.chmod(0o755)
+        view = _view(base, TASKS["mining"])
+        write = f"echo x > {view.mapped_in}/cache.txt"
+        res = subprocess.run(["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups", "/bin/sh", "-c", write],
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode != 0 and not (view.mapped_in / "cache.txt").exists()
+        err = fallback.refused_write(view, ["some output", *res.stderr.splitlines()])
+        assert err is not None, res.stderr
+        assert err.message.startswith("the job wrote into /in, which is read-only in YMIR: ")
+        assert "/in/cache.txt: Permission denied" in err.message and str(base) not in err.message
+        assert fallback.refused_write(view, ["PermissionError: [Errno 13] Permission denied: '/root/x'"]) is None
+    finally:
+        util.rmtree(base)
 
 
 def test_the_error_names_a_few_paths_and_counts_the_rest() -> None:

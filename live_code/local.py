@@ -337,8 +337,9 @@ def announce_sandbox(settings: pipeline.Settings) -> str:
     if mode == "bwrap":
         log.info("sandbox: bubblewrap: the job sees the task at /in (read-only) and /out, as in YMIR")
     elif mode == "fallback":
-        log.warning("sandbox: none (%s): falling back to the real paths; code that hard-codes /in or /out, "
-                    "or writes into /in, behaves differently in YMIR", reason)
+        log.warning("sandbox: none (%s): falling back to mapped paths on this machine (env.yaml, config.yaml "
+                    "and the index files rewritten); code that hard-codes /in or /out fails here, and a write "
+                    "into /in is found after the job", reason)
     return mode
 
 

@@ -312,7 +312,7 @@ def refused_write(view: View, tail: Sequence[str]) -> JobError | None:
         if mapped in line and "Permission denied" in line:
             msg = (f"the job wrote into {contract.IN_DIR}, which is read-only in YMIR: "
                    f"{line.strip().replace(mapped, contract.IN_DIR)}")
-            return JobError(msg, hint="write caches and temporary files under /out or $TMPDIR, never /in")
+            return JobError(msg, hint="write caches and temporary files under /out or /tmp ($TMPDIR), never /in")
     return None
 
 
@@ -322,7 +322,7 @@ def wrote_into_in(changes: Sequence[str]) -> JobError:
     msg = (f"the job wrote into {contract.IN_DIR}, which is read-only in YMIR: {shown} "
            f"(found after the job: without a sandbox the write itself succeeded)")
     return JobError(msg, value=list(changes[:_SHOWN]),
-                    hint="write caches and temporary files under /out or $TMPDIR, never /in")
+                    hint="write caches and temporary files under /out or /tmp ($TMPDIR), never /in")
 
 
 __all__: Sequence[str] = ("View", "changed_paths", "job_env", "map_path", "map_tsv", "map_yaml", "prepare",

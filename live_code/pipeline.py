@@ -291,7 +291,7 @@ class _Run:
                         "machine, so code that hard-codes /in or /out fails, and a write into /in is found "
                         "only after the job", reason)
             view = fallback.prepare(self.s.in_dir, self.s.out_dir, work, config_file)
-        job_env = self._job_env(task, work, env, config_file, mode, src if manifest.legacy else None)
+        job_env = self._job_env(work, env, src if manifest.legacy else None)
         if view is not None:
             job_env = fallback.job_env(view, job_env)
         in_before = fallback.snapshot(view) if view is not None else {}
@@ -330,8 +330,7 @@ class _Run:
                 for name in fallback.unmap_outputs(view):
                     log.info("%s: host paths of the task mapped back to /in", name)
 
-    def _job_env(self, task: Task, work: Path, env: envs.EnvResult, config_file: Path, mode: str,
-                 legacy_root: Path | None = None) -> dict[str, str]:
+    def _job_env(self, work: Path, env: envs.EnvResult, legacy_root: Path | None = None) -> dict[str, str]:
         """The job's whole environment. ``legacy_root``: a legacy-layout repo's root, put first on
         ``PYTHONPATH`` as the original image's ``PYTHONPATH=.`` did (``from ymir.helper import ...``)."""
         names = (*JOB_PASS_ENV, *self.s.job_env)

@@ -252,7 +252,7 @@ def test_a_job_writing_into_in_fails(tmp_path: Path, cache: Path, sandbox_paths:
     written = "/in/cache.txt" if target == "root" else f"{first}.cache"
     expected = f"the job wrote into /in, which is read-only in YMIR: {written} (new) (found after the job"
     assert expected in res.stderr
-    assert "hint: write caches and temporary files under /out or $TMPDIR, never /in" in res.stderr
+    assert "hint: write caches and temporary files under /out or /tmp ($TMPDIR), never /in" in res.stderr
     prov = provenance(tmp_path / "task")
     assert prov["sandbox"]["in_written"] == [f"{written} (new)"]  # type: ignore[index]
     assert prov["outcome"]["ok"] is False and "read-only in YMIR" in prov["outcome"]["error"]  # type: ignore[index]

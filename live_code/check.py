@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import yaml
+
 from live_code import config as config_mod
 from live_code import contract
 from live_code import envs
@@ -31,7 +33,7 @@ from live_code.store import Store
 
 log = logging.getLogger(__name__)
 
-OK, FAIL, SKIP = "ok", "FAIL", "skip"
+OK, FAIL, SKIP, WARN = "ok", "FAIL", "skip", "warn"
 
 
 class Finding(NamedTuple):
@@ -215,6 +217,10 @@ def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root
         if result.ok:
             note = "" if training or model else " (without a model: the repo declares no training)"
             report.add(f"smoke {name}", OK, f"ran and wrote valid outputs in {took}{note}")
+            warned = _output_warnings(result.provenance)
+            if warned:
+                report.add(f"outputs of {name}", WARN, "\n".join(warned),
+                           "YMIR reads these outputs as they are; write the format of ymir-contract.md to be exact")
             if training:
                 model = result.out_dir / "models"
             continue
@@ -225,6 +231,16 @@ def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root
     elif mode:
         report.add("no writes into /in", SKIP, "not verified: no bubblewrap sandbox (the runs used the real paths)",
                    "install bubblewrap (apt-get install bubblewrap) to check it")
+
+
+def _output_warnings(provenance: Path) -> list[str]:
+    """The gate's warnings a run recorded in its provenance."""
+    try:
+        record = yaml.safe_load(provenance.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    warned = record.get("warnings") if isinstance(record, dict) else None
+    return [str(w) for w in warned] if isinstance(warned, list) else []
 
 
 def _report_failure(report: CheckReport, name: str, error: LiveCodeError | None, training: bool,

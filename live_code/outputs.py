@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import stat
+import sys
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -37,8 +38,11 @@ class Rule(NamedTuple):
 
     severity: str
     #: an error: the YMIR parser that rejects the file or silently loses data for it; a warning:
-    #: what the parsers do instead. Paths are IndustryEssentials/ymir ``ymir/command/mir/...`` at
-    #: release-2.5.0 and release-1.1.0 (ymir-contract.md, "Sources"), read for this table.
+    #: what the parsers do instead. ``mir/...`` is ``ymir/command/mir/...`` of IndustryEssentials/ymir
+    #: (ymir-contract.md, "Sources"), read for this table: 2.x infer.py @5b29ea9, training.py and
+    #: mining.py @23bd445, models.py and annotations.py @2bb1c37, class_ids.py @afa6fa9, ymir_monitor
+    #: crontab_job.py @fa92d2c; 1.x infer.py @01b2e3d, mining.py @052b2e5; with the runs of the
+    #: 2.5.0 and 1.1.0 parsers in ymir-contract.md ("What YMIR's own parsers enforce").
     ymir: str
 
 
@@ -262,7 +266,7 @@ def _as_float(value: Any) -> float | None:
     """``float(value)`` as pydantic 1 and YMIR's ``float(score)`` convert it, or None where that fails."""
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer of 400 digits
         return None
 
 
@@ -396,14 +400,14 @@ def _check_int(report: _Report, place: str, value: Any, kind: str) -> None:
 
 
 def _check_unit(report: _Report, place: str, value: Any) -> None:
-    number = value if _is_number(value) else _as_float(value)
+    number = _as_float(value)
     if number is None:
         report.add("metric-invalid", place, f"must be a number within 0..1, got {value!r}")
     elif not math.isfinite(number):
         report.add("metric-invalid", place, f"must be finite, got {value!r}")
     elif not 0.0 <= number <= 1.0:
         report.add("metric-invalid", place, f"must be within 0..1 (YMIR refuses it), got {value!r}")
-    elif number is not value:
+    elif not _is_number(value):
         report.add("metric-coerced", place, f"must be a number, got {value!r}: YMIR reads it as {number!r}")
 
 
@@ -590,7 +594,7 @@ class _InferCheck:
         self.nonfinite_seen = 0
 
     def boxes(self, place: str, boxes: list[Any]) -> None:
-        box_keys, names, inf = self.box_keys, self.names, math.inf
+        box_keys, names, big = self.box_keys, self.names, sys.float_info.max
         for i, item in enumerate(boxes):
             # Fast path for a well-formed box; anything unusual gets the detailed check below.
             if type(item) is dict:
@@ -602,7 +606,7 @@ class _InferCheck:
                     and type(box["x"]) is int and type(box["y"]) is int
                     and type(box["w"]) is int and type(box["h"]) is int
                     and box["x"] >= 0 and box["y"] >= 0 and box["w"] > 0 and box["h"] > 0
-                    and type(score) in (float, int) and -inf < score < inf
+                    and type(score) in (float, int) and -big <= score <= big  # finite, and float() works
                     and type(name) is str and (names is None or name in names)
                 ):
                     continue
@@ -659,7 +663,7 @@ class _InferCheck:
         elif not _is_number(value):
             report.add("coord-invalid", place, f"must be a JSON integer, got {value!r}")
             return
-        elif not (math.isfinite(value) and float(value).is_integer()):
+        elif type(value) is float and not (math.isfinite(value) and value.is_integer()):
             report.add("coord-invalid", place, f"must be an integer, got {value!r} (YMIR fails on fractions)")
             return
         if key in ("x", "y") and value < 0:
@@ -673,7 +677,7 @@ class _InferCheck:
             self.nonfinite_seen += 1
             report.add("angle-invalid", place, f"{value.token} is not valid JSON, and YMIR's parser refuses it")
         elif _is_number(value):
-            if not math.isfinite(value):
+            if type(value) is float and not math.isfinite(value):
                 report.add("angle-invalid", place, f"must be finite, got {value!r}")
         elif type(value) in (str, bool) and _as_float(value) is not None:
             report.add("box-number-string", place, f"{value!r} is not a JSON number: YMIR's parser reads it as "
@@ -688,8 +692,11 @@ class _InferCheck:
             report.add("score-nonfinite", place, f"{value.token} is not valid JSON: YMIR reads it and keeps the "
                                                  f"box with a score of {value.token}")
         elif _is_number(value):
-            if not math.isfinite(value):
+            if type(value) is float and not math.isfinite(value):
                 report.add("score-nonfinite", place, f"must be finite, got {value!r} (YMIR keeps it)")
+            elif _as_float(value) is None:
+                report.add("score-invalid", place, f"an integer of {len(str(value))} digits: YMIR's float() of it "
+                                                   "fails")
         else:
             number = _as_float(value)
             if number is None or self.ymir_1_1:

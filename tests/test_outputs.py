@@ -679,6 +679,7 @@ REFUSALS: list[tuple[str, Check, str]] = [
     ("metric-invalid", _result_yaml({"mAP": 72}), "Field(ge=0, le=1)"),
     ("metric-invalid", _result_yaml({"mIoU": float("nan")}), "Field(ge=0, le=1)"),
     ("metric-invalid", _result_yaml({"mAP": "high"}), "Field(ge=0, le=1)"),
+    ("metric-invalid", _result_yaml({"mAR": 10**400}), "Field(ge=0, le=1)"),  # no float: pydantic fails
     ("metric-invalid", _yaml_text("model: [w.pt]\nmap: 1.5\n", files=("w.pt",)), "mir/commands/training.py"),
     ("count-invalid", _result_yaml({"tp": -1}), "Field(ge=0)"),
     ("count-invalid", _result_yaml({"fn": "many"}), "Field(ge=0)"),
@@ -724,6 +725,7 @@ REFUSALS: list[tuple[str, Check, str]] = [
     ("score-missing", _boxes({"box": _box(), "class_name": "cat"}), "mir/commands/infer.py"),
     ("score-invalid", _boxes(_item(score="high")), "float(score)"),
     ("score-invalid", _boxes(_item(score=None)), "float(score)"),
+    ("score-invalid", _boxes(_item(score=10**400)), "float(score)"),  # OverflowError
     ("score-invalid", _boxes(_item(score="0.5"), protocol="0.0.1"), "YMIR 1.1.0 mir/commands/infer.py sorts"),
     ("monitor-missing", _monitor(None), "YMIR 1.1.0's monitor daemon"),
     ("monitor-empty", _monitor(""), "YMIR 1.1.0's monitor daemon"),
@@ -758,6 +760,7 @@ WARNED: list[tuple[str, Check]] = [
     ("coord-missing", _boxes(_item({"x": 1, "y": 1, "w": 1}))),
     ("coord-missing", _boxes(_item(_box(y=None)))),
     ("coord-negative", _boxes(_item(_box(x=-1)))),
+    ("coord-negative", _boxes(_item(_box(y=-10**400)))),  # compared as an integer
     ("coord-empty", _boxes(_item(_box(h=0)))),
     ("coord-empty", _boxes(_item(_box(w=-2)))),
     ("box-number-string", _boxes(_item(_box(w="30")))),

@@ -136,7 +136,8 @@ RULES: dict[str, Rule] = {
                                        "repeated key: the others are lost silently"),
     "json-nonfinite": Rule(WARNING, f"YMIR 2.5.0 and 1.1.0 {_INFER} json.loads reads NaN and Infinity (not JSON, "
                                     "RFC 8259) as floats; in a box field they fail (coord-invalid, angle-invalid)"),
-    "detection-missing": Rule(ERROR, f"YMIR 2.5.0 {_INFER}: no 'detection' object fails the task (160011)"),
+    "detection-missing": Rule(ERROR, f"YMIR 2.5.0 {_INFER}: no 'detection' object fails the task "
+                                     "(RC_CMD_INVALID_FILE)"),
     "image-same-basename": Rule(ERROR, f"YMIR 2.5.0 {_INFER} keys results by basename: the later image's boxes "
                                        "replace the earlier's"),
     "image-not-candidate": Rule(ERROR, f"YMIR 2.5.0 {_MINE} keeps predictions of candidate assets only: the "
@@ -178,9 +179,9 @@ RULES: dict[str, Rule] = {
     # -- monitor.txt
     "monitor-missing": Rule(ERROR, "YMIR 1.1.0's monitor daemon crashes on a missing file"),
     "monitor-empty": Rule(ERROR, "YMIR 1.1.0's monitor daemon crashes on an empty file"),
-    "monitor-malformed": Rule(ERROR, "YMIR 2.5.0 mir/tools/percent_log_util.py parse_percent_log raises, and "
-                                     "the monitor daemon (ymir_monitor/monitor/utils/crontab_job.py) errors the "
-                                     "task (150404)"),
+    "monitor-malformed": Rule(ERROR, "YMIR 2.5.0's monitor daemon (ymir_monitor/monitor/utils/crontab_job.py) "
+                                     "gets a ValueError from percent_log_util.py parse_percent_log and errors the "
+                                     "task (PERCENT_LOG_PARSE_ERROR, 150404)"),
     "monitor-done": Rule(ERROR, "YMIR 2.5.0's monitor daemon (crontab_job.py) ends the task on state 3, before "
                                 "its outputs are read"),
     "monitor-task-id": Rule(WARNING, "YMIR 2.5.0's monitor daemon (crontab_job.py) follows a task by its own id "

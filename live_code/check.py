@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import yaml
+
 from live_code import config as config_mod
 from live_code import contract
 from live_code import envs
@@ -230,6 +232,10 @@ def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root
         if result.ok:
             note = "" if training or model else " (without a model: the repo declares no training)"
             report.add(f"smoke {name}", OK, f"ran and wrote valid outputs in {took}{note}")
+            warned = _output_warnings(result.provenance)
+            if warned:
+                report.add(f"outputs of {name}", WARN, "\n".join(warned),
+                           "YMIR reads these outputs as they are; write the format of ymir-contract.md to be exact")
             if training:
                 model = result.out_dir / "models"
             continue
@@ -238,6 +244,16 @@ def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root
         how = ("the smoke runs saw /in read-only, as in YMIR" if mode == "bwrap" else
                "no sandbox: in/ was compared before and after each smoke run, and was unchanged")
         report.add("no writes into /in", OK, how)
+
+
+def _output_warnings(provenance: Path) -> list[str]:
+    """The gate's warnings a run recorded in its provenance."""
+    try:
+        record = yaml.safe_load(provenance.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    warned = record.get("warnings") if isinstance(record, dict) else None
+    return [str(w) for w in warned] if isinstance(warned, list) else []
 
 
 def _report_failure(report: CheckReport, name: str, error: LiveCodeError | None, training: bool,

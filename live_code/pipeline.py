@@ -356,6 +356,9 @@ class _Run:
             candidates = outputs.read_candidates(task.host_path(index)) if use else None
             problems = outputs.validate_outputs(task.kinds, self.s.out_dir, task.protocol,
                                                 task.config.class_names, candidates)
+            warned = outputs.log_warnings(problems)  # what YMIR accepts: kept in the provenance, not refused
+            if warned:
+                self.record["warnings"] = [str(p) for p in warned]
             outputs.raise_for_problems(problems)
 
     def write_provenance(self, outcome: dict[str, Any]) -> None:

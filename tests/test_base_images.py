@@ -6,7 +6,8 @@ build's environment, and every RUN line runs verbatim under bubblewrap with the 
 /var, /usr/local/bin and /img-man mounted where the image has them. The apt-get line is the one
 step not run: the host provides its packages (git; the interpreter that stands in for the base
 image's). The image's framework is real for mxnet (install-mxnet.sh installs the CPU wheel) and a
-stand-in venv for torch (seeing LIVE_CODE_TEST_FRAMEWORK_PYTHON's torch when there is one).
+stand-in venv for torch (seeing LIVE_CODE_TEST_FRAMEWORK_PYTHON's torch when there is one). The SDK
+wheelhouse step cannot reach GitHub here: its build argument names a clone of the SDK's git bundle.
 
 The default command then runs as YMIR runs it: its exact argv, the image's ENV, /in read-only and
 /out writable, as uid 4242 without a passwd entry and HOME=/, on a sample task whose repository is
@@ -31,9 +32,12 @@ from typing import NamedTuple
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from live_code import config
 from live_code import contract
+from live_code import legacy
 from live_code import outputs
 from live_code import sample
 from live_code import sandbox
@@ -58,6 +62,12 @@ TEMPLATE_PLATFORM_KEYS = {
 }
 OBJECT_TYPES = {int(t) for t in contract.ObjectType}
 RUN_UID = 4242  # YMIR's --user uid:gid, with no passwd entry in the image
+SDK_SCRIPT = COMMON / "build-sdk-wheelhouse.sh"
+SDK_PINS = COMMON / "sdk-wheelhouse.txt"
+#: the 2.x executor SDK's git bundle (tests/run.sh): the replay cannot reach GitHub, so it builds the
+#: images' SDK wheelhouse from a clone of it (the build argument YMIR_EXC_SDK2_SOURCE)
+SDK_BUNDLE = Path(os.environ.get("LIVE_CODE_SDK_BUNDLE")
+                  or REPO.parent / "shared" / "sources" / "ymir-executor-sdk.bundle")
 #: this site's network settings (a TLS-inspecting proxy's CA, proxies), passed on as `docker run -e` would
 SITE_ENV = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "http_proxy", "https_proxy",
             "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
@@ -307,6 +317,65 @@ def test_readme_says_what_each_image_pins_and_why() -> None:
             assert line.split("==")[0] in text, f"README does not mention the harness pin {line}"
 
 
+def _pins() -> dict[str, str]:
+    """canonical name -> version of each line of sdk-wheelhouse.txt."""
+    out = {}
+    for line in SDK_PINS.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            req = Requirement(line)
+            (spec,) = req.specifier
+            assert spec.operator == "==", f"{SDK_PINS.name}: {line} is not pinned to one version"
+            out[canonicalize_name(req.name)] = spec.version
+    return out
+
+
+def test_sdk_wheelhouse_holds_what_the_harness_gives_a_legacy_repo() -> None:
+    """The script, its pins and live_code/legacy.py name the same SDKs and extras: the harness asks
+    the wheelhouse for exactly these, with no index."""
+    script = SDK_SCRIPT.read_text()
+    assert f"sdk2_commit={legacy.SDK2_COMMIT}\n" in script
+    assert f"sdk2_version={legacy.SDK2_VERSION}\n" in script
+    default = re.search(r"sdk2=\$\{2:-(.*)\}\n", script)
+    assert default, "the script has a default 2.x source"
+    assert default.group(1) == f"ymir-exc @ git+{legacy.SDK2_REPO}@$sdk2_commit", "GitHub at the pinned commit"
+    pins = _pins()
+    assert pins[legacy.SDK_NAME] == legacy.SDK1_VERSION
+    for requirement in legacy.EXTRAS.values():
+        name, _, version = requirement.partition("==")
+        assert pins[name] == version, requirement
+        assert requirement in script, f"the script's install check leaves out {requirement}"
+    assert f"{legacy.SDK_NAME}=={legacy.SDK1_VERSION}" in script
+    # the 2.x SDK's own bound (its requirements.txt), which the issue names
+    assert pins["pydantic"] == "1.9.2" and {"pycocotools", "tensorboardx", "pyyaml", "easydict"} <= set(pins)
+
+
+def _sdk_step(name: str) -> str:
+    (run,) = [ins.args for ins in instructions(DOCKERFILES[name]) if ins.keyword == "RUN" and SDK_SCRIPT.name in ins.args]
+    return run
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_images_build_the_sdk_wheelhouse_outside_the_harness_with_the_framework_python(name: str) -> None:
+    path = DOCKERFILES[name]
+    env = env_of(path)
+    wheelhouse = env[legacy.WHEELHOUSE_VAR]
+    assert wheelhouse.startswith("/opt/") and not wheelhouse.startswith(env["LIVE_CODE_HOME"] + "/")
+    assert not wheelhouse.startswith(env["LIVE_CODE_CACHE"] + "/"), "a cache volume mounted there would hide it"
+    run = _sdk_step(name)
+    assert 'PYTHON="${LIVE_CODE_BASE_PYTHON}"' in run, "wheels for the job's Python: the framework's"
+    assert 'PIP_PYTHON="${LIVE_CODE_HOME}/bin/python"' in run, "the framework interpreter need not have pip"
+    assert f'"${{{legacy.WHEELHOUSE_VAR}}}" "${{YMIR_EXC_SDK2_SOURCE}}"' in run
+    assert "chmod -R a+rX" in run, "YMIR runs tasks as an arbitrary uid"
+    keywords = [(ins.keyword, ins.args) for ins in instructions(path)]
+    harness = next(i for i, (k, a) in enumerate(keywords) if k == "RUN" and "install-harness.sh" in a)
+    step = keywords.index(("RUN", run))
+    assert harness < step, "the harness venv (PIP_PYTHON) exists first"
+    assert ("ARG", 'YMIR_EXC_SDK2_SOURCE=""') in keywords[harness:step], "an empty default: the script's pinned GitHub source"
+    assert run == _sdk_step("torch"), "one step, the same in both images"
+    assert legacy.WHEELHOUSE_VAR not in DOCKERFILES["prefetch"].read_text(), "a derived image keeps its base's"
+
+
 # -- hadolint ---------------------------------------------------------------------------------------
 
 
@@ -542,6 +611,18 @@ def legacy_repo(shared_root: Path) -> tuple[str, str]:
     return _user_repo(shared_root, "legacy")
 
 
+@pytest.fixture(scope="module")
+def sdk2_source(shared_root: Path) -> str | None:
+    """The images' YMIR_EXC_SDK2_SOURCE: a clone of the bundle at the pinned commit, where the
+    replay's RUN steps see it (under /tmp); None without a bundle (the Dockerfile's default, GitHub)."""
+    if not SDK_BUNDLE.is_file():
+        return None
+    clone = shared_root / "ymir-executor-sdk"
+    git("clone", "-q", str(SDK_BUNDLE), str(clone), cwd=shared_root)
+    git("checkout", "-q", legacy.SDK2_COMMIT, cwd=clone)
+    return str(clone)
+
+
 _NO_SANDBOX = sandbox.unavailable_reason()
 _NO_SETPRIV = os.geteuid() == 0 and shutil.which("setpriv") is None
 built = pytest.mark.skipif(_NO_SANDBOX is not None or _NO_SETPRIV,
@@ -549,7 +630,7 @@ built = pytest.mark.skipif(_NO_SANDBOX is not None or _NO_SETPRIV,
 
 
 @pytest.fixture(scope="module", params=IMAGES)
-def image(request: pytest.FixtureRequest, shared_root: Path) -> ImageRoot:
+def image(request: pytest.FixtureRequest, shared_root: Path, sdk2_source: str | None) -> ImageRoot:
     """The image built as its Dockerfile says (the steps in the module docstring)."""
     name = request.param
     if _NO_SANDBOX is not None or _NO_SETPRIV:
@@ -560,6 +641,8 @@ def image(request: pytest.FixtureRequest, shared_root: Path) -> ImageRoot:
     img = ImageRoot(name, shared_root / name, [python])
     extra: dict[str, str] = {}
     build_args: dict[str, str] = {}
+    if sdk2_source:
+        build_args["YMIR_EXC_SDK2_SOURCE"] = sdk2_source
     if name == "torch":
         # the pytorch image's conda python, standing in: a venv at /opt/conda (torch from the framework venv)
         img.run_step(f"{python} -m venv --without-pip /opt/conda")

@@ -12,7 +12,8 @@ wheelhouse step cannot reach GitHub here: its build argument names a clone of th
 The default command then runs as YMIR runs it: its exact argv, the image's ENV, /in read-only and
 /out writable, as uid 4242 without a passwd entry and HOME=/, on a sample task whose repository is
 remote_templates/legacy committed into a git repo. The derived-image recipe (prefetch/Dockerfile)
-is built the same way and its image runs a task with no network at all.
+is built the same way and its image runs a task with no network at all, and so do repositories
+of the original image that list nothing (the SDK wheelhouse, issue 18).
 """
 from __future__ import annotations
 
@@ -32,8 +33,10 @@ from typing import NamedTuple
 
 import pytest
 import yaml
+from packaging import tags
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.utils import parse_wheel_filename
 
 from live_code import config
 from live_code import contract
@@ -43,6 +46,7 @@ from live_code import sample
 from live_code import sandbox
 from live_code.contract import TaskKind
 from tests.conftest import git
+from tests.conftest import write_tree
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES_DIR = REPO / "base_images"
@@ -471,6 +475,8 @@ class ImageRoot:
         self.rootfs = root / "rootfs"
         self.env: dict[str, str] = {}
         self.args: dict[str, str] = {}
+        #: the host interpreter standing in for the base image's (None for a derived image)
+        self.python = interpreters[0] if interpreters else None
         self.hidden = _hidden_roots(interpreters)
         for d in (*IMAGE_DIRS, "usr/local/bin", "var/tmp"):
             (self.rootfs / d).mkdir(parents=True, exist_ok=True)
@@ -500,7 +506,9 @@ class ImageRoot:
             for d in between:  # bwrap would make these 0700
                 args += ["--perms", "0755", "--dir", d]
             args += ["--ro-bind", prefix, prefix]
-        args += ["--proc", "/proc", "--dev", "/dev"]
+        # docker gives every container a /dev/shm (a 1777 tmpfs; YMIR sizes it with --shm-size):
+        # multiprocessing's locks live there (tensorboardX's writer, data loaders)
+        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--tmpfs", "/dev/shm"]
         for d in IMAGE_DIRS:
             args += ["--bind" if writable or d == "var" else "--ro-bind", str(self.rootfs / d), f"/{d}"]
         args += ["--bind" if writable else "--ro-bind", str(self.rootfs / "usr/local/bin"), "/usr/local/bin"]
@@ -596,9 +604,13 @@ def _user_repo(shared_root: Path, template: str) -> tuple[str, str]:
     Returns (url, commit)."""
     repo = shared_root / f"repo-{template}"
     shutil.copytree(REPO / "remote_templates" / template, repo, ignore=shutil.ignore_patterns("__pycache__"))
+    return _commit_as_user(repo)
+
+
+def _commit_as_user(repo: Path) -> tuple[str, str]:
     git("init", "-q", "-b", "main", cwd=repo)
     git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", f"{template} template", cwd=repo)
+    git("commit", "-q", "-m", f"{repo.name}", cwd=repo)
     sha = git("rev-parse", "HEAD", cwd=repo)
     if os.geteuid() == 0:  # git refuses repositories of another owner ("dubious ownership")
         for path in [repo, *repo.rglob("*")]:
@@ -609,6 +621,100 @@ def _user_repo(shared_root: Path, template: str) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def legacy_repo(shared_root: Path) -> tuple[str, str]:
     return _user_repo(shared_root, "legacy")
+
+
+#: Repositories written for the original live-code image, listing nothing: what they import came
+#: with that image. One per executor SDK lineage; each also uses cv2 and loguru, and (on the mxnet
+#: image) mxnet with the numpy the base keeps.
+SDK1_JOB = {
+    "start.py": """\
+import importlib.util
+import os
+from importlib.metadata import version
+
+import cv2
+import numpy
+from loguru import logger
+from ymir_exc import dataset_reader as dr
+from ymir_exc import env
+from ymir_exc import monitor
+from ymir_exc import result_writer as rw
+
+cfg = env.get_executor_config()
+e = env.get_current_env()
+monitor.write_monitor_logger(0.1)
+train = list(dr.item_paths(dr.DatasetType.TRAINING))
+image = cv2.imread(train[0][0])
+assert image is not None and image.ndim == 3, train[0]
+logger.info("{} training images, the first {}x{}", len(train), image.shape[1], image.shape[0])
+os.makedirs(e.output.models_dir, exist_ok=True)
+with open(os.path.join(e.output.models_dir, "model.txt"), "w") as f:
+    f.write(f"trained on {len(train)} images\\n")
+rw.write_training_result(["model.txt"], mAP=0.5, classAPs={c: 0.5 for c in cfg["class_names"]})
+framework = ""
+if importlib.util.find_spec("mxnet"):
+    import mxnet
+    framework = f", mxnet {mxnet.__version__} ({mxnet.nd.array(image[:2, :2, 0]).shape})"
+monitor.write_monitor_logger(1.0)
+print(f"job done: ymir-exc {version('ymir-exc')}, cv2 {cv2.__version__}, numpy {numpy.__version__}{framework}")
+""",
+}
+SDK2_JOB = {
+    "app/__init__.py": "",
+    "app/weights.py": """\
+def describe(count):
+    return f"trained on {count} images\\n"
+""",
+    "ymir/start.py": """\
+import importlib.util
+import os
+from importlib.metadata import version
+
+import cv2
+import numpy
+from loguru import logger
+from pycocotools import mask
+from tensorboardX import SummaryWriter
+from ymir_exc import result_writer as rw
+from ymir_exc.util import YmirStage, get_merged_config, write_ymir_monitor_process, write_ymir_training_result
+
+from app.weights import describe  # the repository root is on PYTHONPATH, as in the original image
+
+cfg = get_merged_config()
+write_ymir_monitor_process(cfg, task="training", naive_stage_percent=0.5, stage=YmirStage.PREPROCESS)
+with open(cfg.ymir.input.training_index_file) as f:
+    train = [line.split("\\t")[0] for line in f.read().splitlines()]
+image = cv2.imread(train[0])
+assert image is not None and image.ndim == 3, train[0]
+rle = mask.encode(numpy.asfortranarray((image[:, :, 0] >= 0).astype(numpy.uint8)))
+assert mask.area(rle) == image.shape[0] * image.shape[1]
+with SummaryWriter(cfg.ymir.output.tensorboard_dir) as writer:
+    writer.add_scalar("loss", 0.5, 1)
+logger.info("{} training images", len(train))
+os.makedirs(cfg.ymir.output.models_dir, exist_ok=True)
+with open(os.path.join(cfg.ymir.output.models_dir, "best.pt"), "w") as f:
+    f.write(describe(len(train)))
+write_ymir_training_result(cfg, files=["best.pt"], id="best", evaluation_result={"mAP": 0.5})
+assert rw.multiple_model_stages_supportable()
+framework = ""
+if importlib.util.find_spec("mxnet"):
+    import mxnet
+    framework = f", mxnet {mxnet.__version__} ({mxnet.nd.array(image[:2, :2, 0]).shape})"
+write_ymir_monitor_process(cfg, task="training", naive_stage_percent=1.0, stage=YmirStage.POSTPROCESS)
+print(f"job done: ymir-exc {version('ymir-exc')}, cv2 {cv2.__version__}, numpy {numpy.__version__}{framework}")
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def sdk_repos(shared_root: Path) -> dict[str, tuple[str, str]]:
+    """The two legacy repos, by SDK generation: (url, commit)."""
+    out = {}
+    for generation, files in (("1", SDK1_JOB), ("2", SDK2_JOB)):
+        repo = shared_root / f"repo-legacy-sdk{generation}"
+        write_tree(repo, files)
+        out[generation] = _commit_as_user(repo)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -822,3 +928,127 @@ def test_prefetched_derived_image_runs_with_no_network(image: ImageRoot, legacy_
     assert _problems(task) == []
     prov = yaml.safe_load((task / "out" / "live-code-provenance.yaml").read_text())
     assert prov["source"]["commit"] == legacy_repo[1]
+    # the template lists ymir-exc itself; loguru and opencv came from the wheelhouse the derived image
+    # inherits, when the env was baked
+    implied = prov["environment"]["legacy"]
+    assert implied["wheelhouse"] == image.env[legacy.WHEELHOUSE_VAR]
+    assert implied["ymir_exc"]["sdk"] == "none" and "lists its own ymir-exc" in implied["ymir_exc"]["reason"]
+    assert {*legacy.EXTRAS.values()} <= set(prov["environment"]["added"])
+
+
+# -- the SDK wheelhouse (issue 18) ------------------------------------------------------------------
+
+
+def _wheelhouse(image: ImageRoot) -> Path:
+    return image.rootfs / image.env[legacy.WHEELHOUSE_VAR].lstrip("/")
+
+
+def _python_version(python: str) -> tuple[int, int]:
+    res = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True,
+                         check=True)
+    major, minor = res.stdout.split()
+    return int(major), int(minor)
+
+
+#: the Python of each real image (pytorch 2.5.1's conda; Ubuntu 20.04's python3.9)
+IMAGE_PYTHON = {"torch": (3, 11), "mxnet": (3, 9)}
+
+
+@pytest.mark.slow
+@pytest.mark.registry
+@built
+def test_sdk_wheelhouse_is_baked_in_with_every_pin_readable_by_any_uid(image: ImageRoot,
+                                                                       sdk2_source: str | None) -> None:
+    log = "\n".join(image.logs)  # type: ignore[attr-defined]
+    assert f"the 2.x executor SDK from {sdk2_source or 'ymir-exc @ git+' + legacy.SDK2_REPO}" in log
+    assert "and the setuptools beside it" in log, "built by the harness venv's pinned pip and setuptools, no index"
+    folder = _wheelhouse(image)
+    wheels = {}
+    assert image.python
+    major, minor = _python_version(image.python)
+    supported = {*tags.cpython_tags((major, minor)), *tags.compatible_tags((major, minor))}
+    for path in sorted(folder.iterdir()):
+        name, version, _, wheel_tags = parse_wheel_filename(path.name)
+        assert wheel_tags & supported, f"{path.name} does not install on the image's Python {major}.{minor}"
+        wheels.setdefault(name, set()).add(str(version))
+    expected = {name: {version} for name, version in _pins().items()}
+    expected[legacy.SDK_NAME] = {legacy.SDK1_VERSION, legacy.SDK2_VERSION}
+    assert wheels == expected, "exactly the pinned wheels and both SDKs, nothing else"
+    assert re.search(rf"build-sdk-wheelhouse: {image.env[legacy.WHEELHOUSE_VAR]}: {len(list(folder.iterdir()))} wheels",
+                     log)
+    # YMIR runs the task as any uid: every wheel reads back whole as uid 4242, in the image
+    inside = image.env[legacy.WHEELHOUSE_VAR]
+    res = image.run_image(["/bin/sh", "-c", f'cd {inside} && for w in *.whl; do cat "$w" >/dev/null || exit 1; done'
+                                            ' && ls | sort && cat ./*.whl | wc -c'])
+    assert res.returncode == 0, res.stderr
+    *listed, size = res.stdout.split()
+    assert listed == sorted(p.name for p in folder.iterdir())
+    assert int(size) == sum(p.stat().st_size for p in folder.iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.registry
+@built
+def test_sdk_wheelhouse_alone_installs_each_sdk_on_the_image_python(image: ImageRoot, shared_root: Path) -> None:
+    """Into a bare venv of the image's Python (not over its framework), with pip: each SDK with the
+    extras from the wheelhouse alone, consistent (`pip check`), and what the original image's repos
+    used imports, compiled extensions included. 1.x first, then 2.x over it (as a task switching
+    SDKs would)."""
+    assert image.python
+    if _python_version(image.python) != IMAGE_PYTHON[image.name]:
+        pytest.skip(f"no Python {'.'.join(map(str, IMAGE_PYTHON[image.name]))} here to stand in for the "
+                    f"{image.name} image's (LIVE_CODE_TEST_PYTHON39 / pyenv)")
+    venv = shared_root / f"bare-{image.name}"
+    subprocess.run([image.python, "-m", "venv", str(venv)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull  # this machine's index settings must not help
+    python = str(venv / "bin" / "python")
+    pip = [python, "-m", "pip", "--disable-pip-version-check"]
+    modules = ["ymir_exc.env", "ymir_exc.dataset_reader", "ymir_exc.result_writer", "ymir_exc.monitor", "cv2",
+               "loguru", "numpy"]
+    for sdk, more in ((legacy.SDK1_VERSION, []),
+                      (legacy.SDK2_VERSION, ["ymir_exc.util", "pycocotools.coco", "pycocotools._mask", "tensorboardX"])):
+        res = subprocess.run([*pip, "install", "-q", "--no-compile", "--no-index", "--find-links", str(_wheelhouse(image)),
+                              f"{legacy.SDK_NAME}=={sdk}", *legacy.EXTRAS.values()], env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+        res = subprocess.run([*pip, "check"], env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+        code = ("import importlib, importlib.metadata as m; "
+                f"[importlib.import_module(n) for n in {modules + more!r}]; print(m.version('ymir-exc'))")
+        res = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=venv)
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.strip() == sdk
+
+
+@pytest.mark.slow
+@pytest.mark.registry
+@built
+@pytest.mark.parametrize("generation", ["1", "2"])
+def test_legacy_repo_gets_the_sdk_it_imports_with_no_network(image: ImageRoot, sdk_repos: dict[str, tuple[str, str]],
+                                                             shared_root: Path, generation: str) -> None:
+    """A repo of the original image that lists nothing, through the image's CMD with the network
+    unshared: the env comes from the baked wheelhouse alone, with the SDK its imports call for."""
+    repo = sdk_repos[generation]
+    task = _sample_task(Path(tempfile.mkdtemp(dir=shared_root)), repo, frozenset({TaskKind.TRAINING}))
+    res = image.run_image(_dockerfile_cmd(image.name), binds=_task_binds(task), network=False,
+                          extra_env={"LIVE_CODE_ALLOW_LOCAL_REPOS": "1"})
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    sdk = legacy.SDK1_VERSION if generation == "1" else legacy.SDK2_VERSION
+    done = re.search(r"job done: ymir-exc (\S+), cv2 (\S+), numpy ([^,\s]+)(.*)", out)
+    assert done, out[-4000:]
+    assert done.group(1) == sdk and legacy.EXTRAS["opencv"].endswith(done.group(2) + ".84")
+    assert _problems(task) == []
+    prov = yaml.safe_load((task / "out" / "live-code-provenance.yaml").read_text())
+    environment = prov["environment"]
+    implied = environment["legacy"]
+    assert implied["ymir_exc"]["sdk"] == f"{legacy.SDK_NAME}=={sdk}"
+    assert (generation == "1") == ("imports ymir_exc and no file uses" in implied["ymir_exc"]["reason"])
+    assert implied["wheelhouse"] == image.env[legacy.WHEELHOUSE_VAR]
+    assert [p["requirement"] for p in implied["packages"]] == [f"{legacy.SDK_NAME}=={sdk}", *legacy.EXTRAS.values()]
+    assert environment["index"] == {"index_url": None, "extra_index_urls": [], "offline": True,
+                                    "find_links": [image.env[legacy.WHEELHOUSE_VAR]]}
+    assert {f"{legacy.SDK_NAME}=={sdk}", *legacy.EXTRAS.values()} <= set(environment["added"])
+    if image.name == "mxnet":  # the base's numpy (mxnet breaks with >= 1.24) is kept, and mxnet runs
+        assert not any(a.startswith("numpy==") for a in environment["added"])
+        assert done.group(3) == "1.23.5" and done.group(4).startswith(", mxnet 1.9.1")

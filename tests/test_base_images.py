@@ -316,6 +316,10 @@ def test_readme_says_what_each_image_pins_and_why() -> None:
     for pin in ("mxnet-cu112", "1.9.1", "numpy", "1.23.5", "harness-constraints.txt", "LIVE_CODE_BASE_PYTHON",
                 "LIVE_CODE_CACHE", "enable_livecode", "code-access.yaml", "digest"):
         assert pin in text, pin
+    for what in (legacy.WHEELHOUSE_VAR, env_of(DOCKERFILES["torch"])[legacy.WHEELHOUSE_VAR], "YMIR_EXC_SDK2_SOURCE",
+                 SDK_SCRIPT.name, SDK_PINS.name, legacy.SDK1_VERSION, legacy.SDK2_VERSION, legacy.SDK2_COMMIT,
+                 legacy.TASK_KEY, *legacy.EXTRAS.values(), "## What a legacy repository is given"):
+        assert what in text, what
     for line in (COMMON / "harness-constraints.txt").read_text().splitlines():
         if line and not line.startswith("#"):
             assert line.split("==")[0] in text, f"README does not mention the harness pin {line}"

@@ -187,15 +187,26 @@ def prepare_env(
 
 def _with_wheelhouse(index: IndexSettings, implied: legacy.Implied, *, own_lines: bool) -> IndexSettings:
     """The task's index settings plus the SDK wheelhouse; with no line of the repo's own to resolve
-    (or an offline task), no index at all: an air-gapped site installs the implied packages."""
+    (or an offline task), no index at all: an air-gapped site installs the implied packages.
+    Without a wheelhouse they come from the task's index, which must be able to serve them."""
     if not implied.requirements:
         return index
     if implied.wheelhouse is None:
-        if implied.sdk.generation == "2" and not index.find_links:
+        wanted = [r for r, _ in implied.requirements]
+        if not index.offline:  # PyPI serves ymir-exc 1.x, loguru and opencv, but no index the 2.x SDK
+            wanted = [r for r in wanted if implied.sdk.generation == "2" and r == implied.sdk.requirement]
+            if wanted and not index.find_links:
+                raise EnvironmentBuildError(
+                    f"the job needs the 2.x executor SDK ({implied.sdk.reason}), and no SDK wheelhouse is set",
+                    value=legacy.WHEELHOUSE_VAR, hint=legacy.missing_sdk2_hint())
+        missing = legacy.missing_wheels(wanted, index.find_links)
+        if missing:
             raise EnvironmentBuildError(
-                f"the job needs the 2.x executor SDK ({implied.sdk.reason}), and no SDK wheelhouse is set",
-                value=legacy.WHEELHOUSE_VAR, hint=legacy.missing_sdk2_hint())
-        return index  # from the task's index (PyPI has ymir-exc 1.x, loguru and opencv)
+                f"no SDK wheelhouse is set and the task's wheelhouse lacks what the legacy layout implies: "
+                f"{', '.join(missing)}", value=legacy.WHEELHOUSE_VAR,
+                hint=f"set {legacy.WHEELHOUSE_VAR} to the folder made by base_images/common/build-sdk-wheelhouse.sh "
+                     "(the live-code images set it), or add these wheels to pip_find_links")
+        return index
     find_links = (*index.find_links, implied.wheelhouse)
     offline = index.offline or not own_lines
     if offline:

@@ -934,7 +934,7 @@ def test_prefetched_derived_image_runs_with_no_network(image: ImageRoot, legacy_
     assert prov["source"]["commit"] == legacy_repo[1]
     # the template lists ymir-exc itself; loguru and opencv came from the wheelhouse the derived image
     # inherits, when the env was baked
-    implied = prov["environment"]["legacy"]
+    implied = prov["legacy"]
     assert implied["wheelhouse"] == image.env[legacy.WHEELHOUSE_VAR]
     assert implied["ymir_exc"]["sdk"] == "none" and "lists its own ymir-exc" in implied["ymir_exc"]["reason"]
     assert {*legacy.EXTRAS.values()} <= set(prov["environment"]["added"])
@@ -1045,7 +1045,7 @@ def test_legacy_repo_gets_the_sdk_it_imports_with_no_network(image: ImageRoot, s
     assert _problems(task) == []
     prov = yaml.safe_load((task / "out" / "live-code-provenance.yaml").read_text())
     environment = prov["environment"]
-    implied = environment["legacy"]
+    implied = prov["legacy"]
     assert implied["ymir_exc"]["sdk"] == f"{legacy.SDK_NAME}=={sdk}"
     assert (generation == "1") == ("imports ymir_exc and no file uses" in implied["ymir_exc"]["reason"])
     assert implied["wheelhouse"] == image.env[legacy.WHEELHOUSE_VAR]

@@ -58,6 +58,8 @@ JOB_ENV_ALLOWED = frozenset({
     "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "HOME",
     "TMPDIR", "PYTHONNOUSERSITE", "PYTHONUNBUFFERED", "PYTHONPATH", "VIRTUAL_ENV", contract.ENV_FILE_VAR,
     contract.CONFIG_FILE_VAR, "LIVE_CODE_TASK", "PWD",  # bubblewrap sets PWD (--chdir)
+    # without a sandbox: the mapped env.yaml and config.yaml for the 2.x executor SDK (fallback.job_env)
+    "DEFAULT_ENV_FILE_PATH", "DEFAULT_CONFIG_FILE_PATH",
 })
 
 # A legacy-layout job that dumps its environment into /out, then writes valid outputs for what

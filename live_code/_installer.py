@@ -200,11 +200,24 @@ def run_streaming(argv: Sequence[str], env: Mapping[str, str], deadline: float |
         fail("install the requirements", util.CalledProcessError(argv, proc.returncode, "\n".join(lines), ""))
 
 
+#: what uv (rustls) and pip (OpenSSL) print when an index's certificate has no trusted issuer
+_UNTRUSTED_CERT = re.compile(r"invalid peer certificate|certificate verify failed|UnknownIssuer", re.IGNORECASE)
+#: the operator setting for a site that signs its own certificates (base_images/README.md)
+CA_BUNDLE_VAR = "SSL_CERT_FILE"
+
+
 def fail(what: str, e: util.CalledProcessError) -> NoReturn:
     status = "timed out" if e.timed_out else f"exit code {e.returncode}"
-    tail = "\n".join((e.stdout + "\n" + e.stderr).strip().splitlines()[-25:])
+    output = e.stdout + "\n" + e.stderr
+    tail = "\n".join(output.strip().splitlines()[-25:])
     msg = f"the installer could not {what} ({status}):\n{tail}"
-    raise EnvironmentBuildError(msg, value=" ".join(e.cmd[:4]), hint="check the requirements and the index settings")
+    hint = "check the requirements and the index settings"
+    if _UNTRUSTED_CERT.search(output):
+        hint = (f"the index's TLS certificate is signed by a CA this machine does not trust: where the site signs "
+                f"its own (an internal index, a TLS-inspecting proxy), set {CA_BUNDLE_VAR} to the site's CA "
+                f"bundle (a PEM file) in the harness's environment ({CA_BUNDLE_VAR} is "
+                f"{os.environ.get(CA_BUNDLE_VAR) or 'not set'})")
+    raise EnvironmentBuildError(msg, value=" ".join(e.cmd[:4]), hint=hint)
 
 
 def die_with_parent() -> Callable[[], None] | None:

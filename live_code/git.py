@@ -313,6 +313,10 @@ def hardened_env(
     src = os.environ if base is None else base
     env = {k: src[k] for k in _PASS_ENV if k in src}
     env.setdefault("PATH", os.defpath)
+    # A site's own CA, given the standard way (SSL_CERT_FILE), must reach git too: Debian's and
+    # Ubuntu's git (libcurl-gnutls) ignores SSL_CERT_FILE and reads only GIT_SSL_CAINFO.
+    if env.get("SSL_CERT_FILE") and not env.get("GIT_SSL_CAINFO"):
+        env["GIT_SSL_CAINFO"] = env["SSL_CERT_FILE"]
     allowed = sorted(set(protocols) - {"ext", "fd"})
     env.update({
         "GIT_ALLOW_PROTOCOL": ":".join(allowed),

@@ -1,0 +1,220 @@
+"""A site of its own for tests (issue 20): a CA made in the test, https servers on 127.0.0.1 whose
+certificate only that CA signs (a static PEP 503 simple index, and git's smart http), and the
+packages they serve, made in the test: a pure-Python wheel, and an sdist with C and C++ extensions
+(what pycocotools, mmcv and detectron2 are to an image without their wheels).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import ssl
+import subprocess
+import tarfile
+import threading
+import zipfile
+from functools import partial
+from http.server import SimpleHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from tests.gitserver import HttpGitServer
+
+
+class SiteCA:
+    """A CA and a server certificate for 127.0.0.1 signed by it (openssl), under ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.cert = folder / "ca.pem"
+        self.server_cert = folder / "server.pem"
+        self.server_key = folder / "server.key"
+        key = folder / "ca.key"
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", self.cert, "-days", "3",
+                 "-subj", "/CN=live-code test site CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        csr = folder / "server.csr"
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", self.server_key, "-out", csr,
+                 "-subj", "/CN=127.0.0.1")
+        ext = folder / "server.ext"
+        ext.write_text("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+                       "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        _openssl("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", key, "-CAcreateserial", "-days", "3",
+                 "-out", self.server_cert, "-extfile", ext)
+        for path in folder.iterdir():
+            path.chmod(0o644)  # the run uid reads the CA; the keys are test-only
+
+    def context(self) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.server_cert, self.server_key)
+        return ctx
+
+
+def _openssl(*args: object) -> None:
+    res = subprocess.run(["openssl", *map(str, args)], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"openssl {' '.join(map(str, args))} failed: {res.stderr}")
+
+
+class HttpsStaticServer:
+    """``folder`` served read-only over https on 127.0.0.1: ``url('simple')``."""
+
+    def __init__(self, folder: Path, ca: SiteCA) -> None:
+        #: one line per request (what a client asked for, and the TLS failures)
+        self.requests: list[str] = []
+        handler = partial(type("Handler", (_QuietHandler,), {"log": self.requests}), directory=str(folder))
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._server.socket = ca.context().wrap_socket(self._server.socket, server_side=True)
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def url(self, path: str = "") -> str:
+        return f"https://127.0.0.1:{self.port}/{path}"
+
+    def __enter__(self) -> HttpsStaticServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    log: list[str] = []
+
+    def log_message(self, format: str, *args: Any) -> None:
+        self.log.append(format % args)
+
+
+class HttpsGitServer(HttpGitServer):
+    """tests/gitserver.py's smart-http git server, behind TLS with ``ca``'s certificate:
+    ``url('repo')`` -> https://127.0.0.1:P/repo."""
+
+    def __init__(self, root: Path, ca: SiteCA) -> None:
+        super().__init__(root)
+        self.ca = ca
+
+    def start(self) -> HttpsGitServer:
+        super().start()
+        assert self._server is not None
+        # before any client: the listening socket is wrapped, each accepted connection speaks TLS
+        self._server.socket = self.ca.context().wrap_socket(self._server.socket, server_side=True)
+        return self
+
+    def url(self, name: str, *, userinfo: str | None = None) -> str:
+        return super().url(name, userinfo=userinfo).replace("http://", "https://", 1)
+
+
+# -- packages ------------------------------------------------------------------------------------------
+
+
+def make_wheel(dest: Path, name: str, version: str, module: str) -> Path:
+    """A pure-Python wheel of ``name`` whose one module (named after the project) holds ``module``."""
+    pkg = name.replace("-", "_")
+    dist_info = f"{pkg}-{version}.dist-info"
+    files = {
+        f"{pkg}/__init__.py": module.encode(),
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: live-code-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{path},sha256={_b64(hashlib.sha256(data).digest())},{len(data)}\n" for path, data in files.items())
+    files[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
+    dest.mkdir(parents=True, exist_ok=True)
+    wheel = dest / f"{pkg}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, data in files.items():
+            zf.writestr(path, data)
+    return wheel
+
+
+def _b64(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def simple_index(root: Path, files: list[Path]) -> Path:
+    """A static PEP 503 index of ``files`` under ``root``: ``root/simple/<project>/index.html``
+    linking to ``root/files/<file>#sha256=...``. Returns ``root``."""
+    (root / "files").mkdir(parents=True, exist_ok=True)
+    projects: dict[str, list[Path]] = {}
+    for path in files:
+        target = root / "files" / path.name
+        target.write_bytes(path.read_bytes())
+        project = path.name.split("-")[0].replace("_", "-").lower()
+        projects.setdefault(project, []).append(target)
+    links = "".join(f'<a href="{p}/">{p}</a>\n' for p in sorted(projects))
+    (root / "simple").mkdir(exist_ok=True)
+    (root / "simple" / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{links}</body></html>\n")
+    for project, paths in projects.items():
+        anchors = "".join(f'<a href="../../files/{p.name}#sha256={hashlib.sha256(p.read_bytes()).hexdigest()}">'
+                          f"{p.name}</a>\n" for p in paths)
+        (root / "simple" / project).mkdir(exist_ok=True)
+        (root / "simple" / project / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{anchors}</body></html>\n")
+    return root
+
+
+#: an sdist whose only build is from source: a C and a C++ extension, as pycocotools, mmcv and
+#: detectron2 are where no wheel fits the job's Python
+CEXT_NAME, CEXT_VERSION = "lc-cext-probe", "1.0"
+_C_SOURCE = """\
+#include <Python.h>
+static PyObject *add(PyObject *self, PyObject *args) {
+    long a, b;
+    if (!PyArg_ParseTuple(args, "ll", &a, &b)) return NULL;
+    return PyLong_FromLong(a + b);
+}
+static PyMethodDef methods[] = {{"add", add, METH_VARARGS, "a + b, in C"}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_c", NULL, -1, methods};
+PyMODINIT_FUNC PyInit__c(void) { return PyModule_Create(&module); }
+"""
+_CPP_SOURCE = """\
+#include <Python.h>
+#include <numeric>
+#include <string>
+#include <vector>
+static PyObject *compiler(PyObject *, PyObject *) {
+    std::vector<int> v{1, 2, 3, 4};
+    std::string s = "g++ " + std::to_string(__GNUC__) + ", sum " + std::to_string(std::accumulate(v.begin(), v.end(), 0));
+    return PyUnicode_FromString(s.c_str());
+}
+static PyMethodDef methods[] = {{"compiler", compiler, METH_NOARGS, "built by C++"}, {nullptr, nullptr, 0, nullptr}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_cpp", nullptr, -1, methods};
+PyMODINIT_FUNC PyInit__cpp(void) { return PyModule_Create(&module); }
+"""
+_SETUP = """\
+from setuptools import Extension, setup
+
+setup(
+    name="lc-cext-probe",
+    version="1.0",
+    packages=["lc_cext_probe"],
+    ext_modules=[Extension("lc_cext_probe._c", ["src/c.c"]),
+                 Extension("lc_cext_probe._cpp", ["src/cpp.cpp"], language="c++")],
+)
+"""
+
+
+def make_cext_sdist(dest: Path) -> Path:
+    """``lc-cext-probe==1.0`` as an sdist (no wheel exists): building it needs a C and a C++
+    compiler and the job Python's headers."""
+    top = f"lc_cext_probe-{CEXT_VERSION}"
+    files = {
+        "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n',
+        "setup.py": _SETUP,
+        "src/c.c": _C_SOURCE,
+        "src/cpp.cpp": _CPP_SOURCE,
+        "lc_cext_probe/__init__.py": "from lc_cext_probe._c import add\nfrom lc_cext_probe._cpp import compiler\n",
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {CEXT_NAME}\nVersion: {CEXT_VERSION}\n",
+    }
+    dest.mkdir(parents=True, exist_ok=True)
+    sdist = dest / f"{top}.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tf:
+        for rel, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{rel}")
+            info.size = len(data)
+            info.mode = 0o644
+            tf.addfile(info, io.BytesIO(data))
+    return sdist

@@ -423,9 +423,16 @@ def _install_with_uv(path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str,
     # uv takes the pins already in the output file as preferences: keep the base's versions if possible
     lock.write_text("".join(f"{d.name}=={d.version}\n" for d in base.dists if normal_version(d.version)))
     compile_env = {**env, "UV_FIND_LINKS": ",".join([str(scratch / "stubs"), *spec.index.find_links])}
+    # The stubs are for the job's resolution only. Resolving an sdist builds its metadata in a build
+    # env whose requirements come from the same places, where a stub (preferred for its build tag)
+    # would stand in for the real package (a base with the newest setuptools: "No module named
+    # 'setuptools'"): build envs never get the stubs' exact versions. The install step has no stubs.
+    (scratch / "build-constraints.txt").write_text(
+        "".join(f"{d.name}!={normal_version(d.version)}\n" for d in base.dists if normal_version(d.version)))
     report(f"resolving {len(spec.requirements.lines)} requirements against the base's {len(base.dists)} distributions")
     run_short([*uv, "pip", "compile", "--no-config", "--python", str(_python(path)), "--no-header", "--no-annotate",
-               *offline_flags(spec.index), "-c", str(scratch / "constraints.txt"), "-o", str(lock),
+               *offline_flags(spec.index), "-c", str(scratch / "constraints.txt"),
+               "-b", str(scratch / "build-constraints.txt"), "-o", str(lock),
                str(scratch / "requirements.txt")], compile_env, deadline, "resolve the requirements")
     todo = _not_in_base(lock.read_text(), spec)
     if not todo:

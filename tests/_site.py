@@ -196,18 +196,27 @@ setup(
 """
 
 
-def make_cext_sdist(dest: Path) -> Path:
+def make_cext_sdist(dest: Path, *, native: bool = True) -> Path:
     """``lc-cext-probe==1.0`` as an sdist (no wheel exists): building it needs a C and a C++
-    compiler and the job Python's headers."""
+    compiler and the job Python's headers; ``native=False``: the same package in pure Python
+    (building it needs only setuptools)."""
     top = f"lc_cext_probe-{CEXT_VERSION}"
     files = {
         "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n',
-        "setup.py": _SETUP,
-        "src/c.c": _C_SOURCE,
-        "src/cpp.cpp": _CPP_SOURCE,
-        "lc_cext_probe/__init__.py": "from lc_cext_probe._c import add\nfrom lc_cext_probe._cpp import compiler\n",
         "PKG-INFO": f"Metadata-Version: 2.1\nName: {CEXT_NAME}\nVersion: {CEXT_VERSION}\n",
     }
+    if native:
+        files.update({
+            "setup.py": _SETUP,
+            "src/c.c": _C_SOURCE,
+            "src/cpp.cpp": _CPP_SOURCE,
+            "lc_cext_probe/__init__.py": "from lc_cext_probe._c import add\nfrom lc_cext_probe._cpp import compiler\n",
+        })
+    else:
+        files.update({
+            "setup.py": _SETUP.split("    ext_modules=")[0] + ")\n",
+            "lc_cext_probe/__init__.py": "def add(a, b):\n    return a + b\n\n\ndef compiler():\n    return 'none'\n",
+        })
     dest.mkdir(parents=True, exist_ok=True)
     sdist = dest / f"{top}.tar.gz"
     with tarfile.open(sdist, "w:gz") as tf:

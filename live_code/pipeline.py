@@ -277,7 +277,9 @@ class _Run:
                               timeout=self.s.install_timeout, reporter=logging.getLogger("live_code.envs").info)
         self.timings["environment"] = round(self.timings.get("environment", 0.0) + time.monotonic() - start, 3)
         # why this file is the run's (another repo with the same bytes may have reused the env)
-        self.record["environment"] = {**env.provenance, "requirements_reason": spec.requirements.reason}
+        # built: False when nothing was installed (a cached env: an earlier run's, or one baked into the image)
+        self.record["environment"] = {**env.provenance, "requirements_reason": spec.requirements.reason,
+                                      "built": env.built}
         self.monitor(_PERCENT["environment"], MonitorState.RUNNING, message="environment ready")
         return env
 

@@ -263,8 +263,11 @@ def _rootfs(standin: StandIn) -> Path:
     tar = folder / f"{standin.suite}-{_digest([standin.suite, *standin.packages])[:12]}.tar"
     if not tar.is_file():
         partial = tar.with_suffix(".partial")
-        res = subprocess.run(["mmdebstrap", "--variant=minbase", f"--include={','.join(standin.packages)}",
-                              standin.suite, str(partial)], capture_output=True, text=True, timeout=1200)
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.unlink(missing_ok=True)
+        res = subprocess.run(["mmdebstrap", "--variant=minbase", "--format=tar",
+                              f"--include={','.join(standin.packages)}", standin.suite, str(partial)],
+                             capture_output=True, text=True, timeout=1200)
         if res.returncode != 0:
             partial.unlink(missing_ok=True)
             raise BuildError(f"mmdebstrap {standin.suite} failed ({res.returncode}):\n{res.stderr[-3000:]}")

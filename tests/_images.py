@@ -25,6 +25,7 @@ times and sizes; tests/run.sh runs it before the tests.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -159,6 +160,11 @@ def config(ref: str) -> dict[str, object]:
     """The image's OCI config: Env, Cmd, Entrypoint, User, Labels ..."""
     out: dict[str, object] = json.loads(buildah("inspect", "--type", "image", ref))["OCIv1"]["config"]
     return out
+
+
+def layers(ref: str) -> list[str]:
+    """The image's layers (their digests uncompressed), the base's first."""
+    return list(json.loads(buildah("inspect", "--type", "image", ref))["OCIv1"]["rootfs"]["diff_ids"])
 
 
 def image_env(ref: str) -> dict[str, str]:
@@ -467,8 +473,10 @@ class Container:
 
     def __exit__(self, *exc: object) -> None:
         if self.root != Path() and self.root.exists():
-            subprocess.run(["umount", str(self.root)], capture_output=True)
-            self.root.rmdir()
+            if subprocess.run(["umount", str(self.root)], capture_output=True).returncode != 0:
+                subprocess.run(["umount", "--lazy", str(self.root)], capture_output=True)  # a straggler holds it
+            with contextlib.suppress(OSError):
+                self.root.rmdir()
         if self.id:
             subprocess.run(["buildah", "umount", self.id], capture_output=True)
             subprocess.run(["buildah", "rm", self.id], capture_output=True)
@@ -523,8 +531,10 @@ def main(argv: Sequence[str]) -> int:
         start = time.monotonic()
         image = ensure_image(name)
         standin = STANDINS[name]
-        how = (f"reused (built earlier in {image.seconds:.0f} s)" if image.reused
-               else f"built in {image.seconds:.0f} s ({time.monotonic() - start:.0f} s with the stand-in base)")
+        if not image.reused:
+            how = f"built in {image.seconds:.0f} s ({time.monotonic() - start:.0f} s with the stand-in base)"
+        else:
+            how = f"reused (built earlier{f' in {image.seconds:.0f} s' if image.seconds else ''})"
         print(f"{name}: {image.ref} {how}; {size(image.ref)} (the stand-in {standin.image}: "
               f"{size(standin.image)})")
     return 0

@@ -488,6 +488,8 @@ class Container:
     def _mountpoint(self, inside: str, *, file: bool) -> None:
         """What docker does for ``-v``: the target made in the container (as root) if missing."""
         target = self.path(inside)
+        if target.exists() or target.is_symlink():
+            return
         if file:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.touch(exist_ok=True)

@@ -19,11 +19,13 @@ ALLOWED: dict[str, set[str]] = {
     # issue 18: what the legacy layout implies (SDK choice, packages, wheelhouse)
     "legacy": {"errors"},
     "git": {"errors", "util"},
-    "store": {"git", "errors", "util"},
+    "store": {"git", "errors", "util", "mirrors"},
+    # issue 21: the operator's git mirrors, pure URL rules used by the source cache and the installer
+    "mirrors": {"errors", "util"},
     "_requirements": {"errors", "util"},
     "_installer": {"errors", "util"},
     "_base": {"errors", "util", "_installer"},
-    "envs": {"errors", "contract", "util", "_requirements", "_base", "_installer", "legacy"},
+    "envs": {"errors", "contract", "util", "_requirements", "_base", "_installer", "legacy", "mirrors"},
     "supervisor": {"errors", "util"},
     "sandbox": {"contract"},
     "outputs": {"contract", "errors"},

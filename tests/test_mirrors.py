@@ -14,15 +14,19 @@ from pathlib import Path
 import pytest
 import yaml
 
+from live_code import _installer
 from live_code import contract
+from live_code import envs
 from live_code import git
 from live_code import mirrors
 from live_code import sample
-from live_code.errors import ConfigError, SourceError
+from live_code.errors import ConfigError, EnvironmentBuildError, SourceError
 from live_code.store import Pin, Store
 from tests.adversarial.servers import TlsGitServer, make_cert
 from tests.conftest import git as run_git
 from tests.gitserver import free_port
+from tests.test_build_isolation import TOYEXT
+from tests.test_envs import base_python, job_python, offline, uv_log, uv_wrapper, wheelhouse  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 CANARY = "mirror-canary-tok-51c3e0a9"
@@ -117,11 +121,12 @@ class Served:
 
     def __init__(self, root: Path, make_repo: Callable[..., Path]) -> None:
         self.root, self.make_repo = root, make_repo
+        root.mkdir(parents=True, exist_ok=True)
 
     def add(self, path: str, files: dict[str, str], *, gitlinks: dict[str, str] | None = None) -> str:
         """A repository at ``path`` (e.g. ``org/app``) with ``files`` and submodule entries
         ``{path: sha}``; returns its commit."""
-        repo = self.make_repo(files, name=f"work-{path.replace('/', '-')}")
+        repo = self.make_repo(files, name=f"work-{self.root.name}-{path.replace('/', '-')}")
         for sub_path, sha in (gitlinks or {}).items():
             run_git("update-index", "--add", "--cacheinfo", f"160000,{sha},{sub_path}", cwd=repo)
             run_git("commit", "-qm", "submodule", cwd=repo)
@@ -285,3 +290,94 @@ def test_live_code_run_fetches_the_repository_and_its_submodule_from_the_mirror(
     assert {r.split()[1].split("/")[2] for r in server.requests} == {"app", "lib"}
     for text in (res.stdout, res.stderr, *(p.read_text() for p in (task / "out").rglob("*") if p.is_file())):
         assert CANARY not in text
+
+
+# -- the installer: git+https requirements ------------------------------------------------------------
+
+
+def _toyext(served: Served) -> str:
+    """tests/resources/toyext served as github.com/org/toyext, with a submodule vendor/ that names
+    https://github.com/org/toysub (the backend puts its data.txt into the wheel)."""
+    sub = served.add("org/toysub", {"data.txt": "from the mirrored submodule\n"})
+    files = {p.name: p.read_text() for p in TOYEXT.iterdir() if p.is_file()}
+    files[".gitmodules"] = '[submodule "vendor"]\n\tpath = vendor\n\turl = https://github.com/org/toysub\n'
+    return served.add("org/toyext", files, gitlinks={"vendor": sub})
+
+
+@pytest.mark.parametrize("ca_variable", ["GIT_SSL_CAINFO", "SSL_CERT_FILE"])
+def test_a_vcs_requirement_and_its_submodule_come_from_the_mirror(
+    tmp_path: Path, served: Served, server: TlsGitServer, tls_cert: tuple[Path, Path], base_python: str,  # noqa: F811
+    wheelhouse: Path, uv_wrapper: envs.Installer, uv_log: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    ca_variable: str,
+) -> None:
+    sha = _toyext(served)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "requirements.txt").write_text(f"toyext @ git+https://github.com/org/toyext@{sha}\n")
+    for name in ("GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(ca_variable, str(tls_cert[0]))  # the operator's site CA, one way or the other
+    monkeypatch.setenv(git.TOKEN_ENV, CANARY)  # the installer runs build scripts: it never gets a token
+    mirror = f"https://127.0.0.1:{server.port}"
+    spec = envs.prepare_env(repo, base_python=base_python, index=offline(wheelhouse), installer=uv_wrapper,
+                            environ={mirrors.MIRRORS_ENV: f"https://github.com/={mirror}/"})
+    result = envs.ensure_env(Store(), spec, installer_cache=tmp_path / "installer-cache")
+    assert job_python(result.path, "import toyext; print(toyext.VENDORED)") == "from the mirrored submodule"
+    assert result.provenance["git_mirrors"] == [{"requirement": "requirements.txt:1",
+                                                 "url": "https://github.com/org/toyext",
+                                                 "mirror": f"{mirror}/org/toyext"}]
+    assert {r.split()[1].split("/")[2] for r in server.requests} == {"toyext", "toysub"}
+    logged = [p.read_text() for p in uv_log.iterdir()]
+    assert logged and not any(CANARY in text for text in logged)
+    pip_calls = [p for p in uv_log.glob("*.argv") if p.read_text().startswith("pip ")]
+    assert len(pip_calls) == 2  # compile and install
+    for argv_file in pip_calls:
+        env_file = argv_file.with_suffix(".env")
+        env = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+        assert env["GIT_CONFIG_NOSYSTEM"] == "1" and env["GIT_CONFIG_GLOBAL"] == os.devnull
+        assert env["GIT_SSL_CAINFO"] == str(tls_cert[0])
+    # the key is the file's: the same commit from a mirror is the same env
+    plain = envs.prepare_env(repo, base_python=base_python, index=offline(wheelhouse), installer=uv_wrapper, environ={})
+    assert plain.key == spec.key and plain.requirements.lines[0].spec.endswith(f"github.com/org/toyext@{sha}")
+
+
+def test_an_installer_mirror_that_is_down_fails_naming_the_mirror_and_the_url(
+    tmp_path: Path, base_python: str, wheelhouse: Path, trust: Path,  # noqa: F811
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "requirements.txt").write_text(f"toyext @ git+https://github.com/org/toyext@{'a' * 40}\n")
+    mirror = f"https://127.0.0.1:{free_port()}"  # nothing listens there
+    spec = envs.prepare_env(repo, base_python=base_python, index=offline(wheelhouse),
+                            environ={mirrors.MIRRORS_ENV: f"https://github.com/={mirror}/"})
+    with pytest.raises(EnvironmentBuildError) as err:
+        envs.ensure_env(Store(), spec, installer_cache=tmp_path / "installer-cache")
+    text = err.value.render()
+    assert f"{mirror}/org/toyext" in text and "https://github.com/org/toyext" in text
+    assert mirrors.MIRRORS_ENV in str(err.value.hint)
+
+
+def test_the_installers_git_reads_no_user_or_system_config(tmp_path: Path) -> None:
+    env = _installer.installer_env(tmp_path / "scratch", tmp_path / "cache", envs.IndexSettings(),
+                                   mirrors.parse("https://github.com/=https://m.example/").insteadof_config())
+    assert env["GIT_CONFIG_NOSYSTEM"] == "1" and env["GIT_CONFIG_GLOBAL"] == os.devnull
+    assert env["GIT_TERMINAL_PROMPT"] == "0" and env["HOME"].startswith(str(tmp_path))
+    pairs = {env[f"GIT_CONFIG_KEY_{i}"]: env[f"GIT_CONFIG_VALUE_{i}"] for i in range(int(env["GIT_CONFIG_COUNT"]))}
+    assert pairs["protocol.allow"] == "never" and pairs["protocol.https.allow"] == "always"
+    assert pairs["protocol.file.allow"] == "user"  # uv's clones from its own cache, never a submodule's path
+    assert pairs["url.https://m.example/.insteadOf"] == "https://github.com/"
+    assert pairs["credential.helper"] == ""
+
+
+def test_a_mirror_serving_another_commit_for_a_known_tag_stops_the_run(
+    tmp_path: Path, served: Served, server: TlsGitServer, tls_cert: tuple[Path, Path], trust: Path,
+    make_repo: Callable[..., Path],
+) -> None:
+    served.add("org/app", {"app.py": "1\n"})
+    _fetch("https://github.com/org/app", tmp_path / "a", _rules(server))
+    other = Served(tmp_path / "other-mirror", make_repo)  # a stale or tampered copy: v1 elsewhere
+    other.add("org/app", {"app.py": "something else\n"})
+    with TlsGitServer(other.root, tls_cert) as srv:
+        with pytest.raises(SourceError, match="tag moved") as err:
+            _fetch("https://github.com/org/app", tmp_path / "b", _rules(srv))
+    assert f"https://127.0.0.1:{srv.port}/org/app" in err.value.message

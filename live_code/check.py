@@ -123,7 +123,8 @@ def _static(report: CheckReport, src: Path, base_python: str | None) -> manifest
                                    f"tasks {', '.join(kinds)}")
     _entries(report, src, manifest)
     _schema(report, src, manifest)
-    _requirements(report, src, manifest.requirements, base_python, legacy_layout=manifest.legacy)
+    _requirements(report, src, manifest.requirements, base_python, legacy_layout=manifest.legacy,
+                  no_build_isolation=manifest.no_build_isolation)
     return manifest
 
 
@@ -160,10 +161,10 @@ def _schema(report: CheckReport, src: Path, manifest: manifest_mod.Manifest) -> 
 
 
 def _requirements(report: CheckReport, src: Path, declared: str | None, base_python: str | None, *,
-                  legacy_layout: bool) -> None:
+                  legacy_layout: bool, no_build_isolation: tuple[str, ...] = ()) -> None:
     try:
         spec = envs.prepare_env(src, declared, base_python=base_python or os.environ.get("LIVE_CODE_BASE_PYTHON"),
-                                legacy_layout=legacy_layout)
+                                legacy_layout=legacy_layout, no_build_isolation=no_build_isolation)
     except (ConfigError, EnvironmentBuildError) as e:
         report.add("requirements", FAIL, e.message, e.hint or "fix the requirements file")
         return

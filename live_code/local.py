@@ -385,7 +385,7 @@ def prefetch(url: str, pin: str, *, base_python: str | None = None, index: Any =
             python = base_python or os.environ.get("LIVE_CODE_BASE_PYTHON") or None
             # the key a task's run computes (a legacy repo: with what its layout implies, SDK chosen "auto")
             spec_env = envs.prepare_env(tmp / "src", manifest.requirements, base_python=python,
-                                        legacy_layout=manifest.legacy,
+                                        legacy_layout=manifest.legacy, no_build_isolation=manifest.no_build_isolation,
                                         **({"index": index} if index is not None else {}))
             with store.using("envs", spec_env.key):
                 result = envs.ensure_env(store, spec_env, installer_cache=store.root / "installer-cache",

@@ -10,6 +10,7 @@ Manifest layout::
     code_config: configs/default.yaml  # optional default for the task's code_config
     launcher: torchrun               # optional: with gpu_count > 1 run the entry under torchrun
     submodules: false                # fetch git submodules (default false)
+    no_build_isolation: [detectron2]  # requirements built against the job env (its base's torch)
     lfs: false                       # smudge git LFS files (default false)
     hyperparameters:                 # per task kind (or `common`), each key with type/default/choices/help
       training:
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,9 +42,11 @@ LAUNCHERS = ("torchrun",)
 TYPES: Mapping[str, tuple[type, ...]] = {
     "int": (int,), "float": (float, int), "bool": (bool,), "str": (str,), "list": (list,),
 }
-_TOP_KEYS = ("framework", "entry", "requirements", "code_config", "launcher", "submodules", "lfs", "hyperparameters")
+_TOP_KEYS = ("framework", "entry", "requirements", "code_config", "launcher", "submodules", "lfs", "hyperparameters",
+             "no_build_isolation")
 _PARAM_KEYS = ("type", "default", "choices", "help", "min", "max")
 _SCOPES = ("common", *(k.value for k in TaskKind))
+_NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")  # a distribution name (PEP 508)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +77,9 @@ class Manifest:
     lfs: bool
     #: schema per task kind, ``common`` merged into each
     schema: Mapping[TaskKind, Mapping[str, Param]]
+    #: requirement names the installer builds without build isolation: their build imports the
+    #: base's frameworks (a C++ extension of torch, such as detectron2's)
+    no_build_isolation: tuple[str, ...] = ()
 
     def entry_for(self, kind: TaskKind) -> tuple[str, ...]:
         try:
@@ -123,6 +130,7 @@ def parse(data: Mapping[str, Any], *, source: str = MANIFEST_NAME, repo_dir: Pat
         legacy=False, framework=framework, entries=MappingProxyType(entries), requirements=requirements,
         code_config=code_config, launcher=launcher, submodules=_flag(data, "submodules", source),
         lfs=_flag(data, "lfs", source), schema=MappingProxyType(schema),
+        no_build_isolation=_names(data, "no_build_isolation", source),
     )
 
 
@@ -131,6 +139,14 @@ def _choice(data: Mapping[str, Any], key: str, allowed: tuple[str, ...], default
     if value is not None and value not in allowed:
         raise ConfigError(f"{source}: {key} must be one of {', '.join(allowed)}", value=value)
     return value
+
+
+def _names(data: Mapping[str, Any], key: str, source: str) -> tuple[str, ...]:
+    value = data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) and _NAME_RE.match(v) for v in value):
+        raise ConfigError(f"{source}: {key} must be a list of requirement names", value=value,
+                          hint=f"e.g. {key}: [detectron2]")
+    return tuple(value)
 
 
 def _flag(data: Mapping[str, Any], key: str, source: str) -> bool:

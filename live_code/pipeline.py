@@ -210,7 +210,7 @@ class _Run:
                                                deadline=self.s.fetch_deadline)
                 self.record["source"].setdefault("submodules", []).append(
                     {"path": str((src / sub.path).relative_to(self.src_root)),
-                     "url": prov.url, "commit": prov.commit})
+                     "url": prov.url, "commit": prov.commit, **({"mirror": prov.mirror} if prov.mirror else {})})
                 self.fetch_submodules(task, src / sub.path, url, depth + 1)
 
     def configure(self, task: Task, src: Path, manifest: manifest_mod.Manifest) -> Path:

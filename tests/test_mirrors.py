@@ -286,7 +286,8 @@ def test_live_code_run_fetches_the_repository_and_its_submodule_from_the_mirror(
     assert prov["source"]["url"] == "https://github.com/org/app" and prov["source"]["commit"] == app
     assert prov["source"]["mirror"] == f"https://127.0.0.1:{server.port}/org/app"
     (sub,) = prov["source"]["submodules"]
-    assert sub == {"path": "vendor/lib", "url": "https://github.com/org/lib", "commit": lib}
+    assert sub == {"path": "vendor/lib", "url": "https://github.com/org/lib", "commit": lib,
+                   "mirror": f"https://127.0.0.1:{server.port}/org/lib"}
     assert {r.split()[1].split("/")[2] for r in server.requests} == {"app", "lib"}
     for text in (res.stdout, res.stderr, *(p.read_text() for p in (task / "out").rglob("*") if p.is_file())):
         assert CANARY not in text

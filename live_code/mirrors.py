@@ -80,9 +80,6 @@ class Mirrors:
         The trailing slashes keep git's plain string match on path boundaries."""
         return [(f"url.{rule.mirror}/.insteadOf", f"{rule.prefix}/") for rule in self.rules]
 
-    def display(self) -> list[str]:
-        return [f"{rule.prefix}/={rule.mirror}/" for rule in self.rules]
-
 
 NO_MIRRORS = Mirrors()
 

@@ -105,7 +105,6 @@ class Requirements:
         return "".join(f"{line}\n" for line in out)
 
 
-NO_REQUIREMENTS = Requirements(None, (), ())
 
 
 def find_requirements(repo_dir: str | os.PathLike[str], manifest_requirements: str | None = None, *,

@@ -182,10 +182,8 @@ def _requirements(report: CheckReport, src: Path, declared: str | None, base_pyt
         if verdict is None:
             continue
         framework.append(r)
-        if verdict.status == "base":
+        if verdict.status == "base":  # ("refused" lines never get here: prepare_env raised above)
             report.add("requirements", OK, verdict.message)
-        elif verdict.status == "refused":  # not reached: prepare_env refuses first (kept for clarity)
-            report.add("requirements", FAIL, verdict.message, verdict.hint)
         elif r.pinned:
             report.add("requirements", WARN, verdict.message, verdict.hint)
         else:

@@ -45,7 +45,7 @@ from live_code._base import PROTECTED_NAMES, PROTECTED_PREFIXES, BaseInfo, Dist,
 from live_code._base import normal_version, own_dists, sha256_json, site_dirs, write_stubs
 from live_code._installer import IndexSettings, Installer, Reporter, find_installer, installer_env, offline_flags
 from live_code._installer import die_with_parent, run_short, run_streaming
-from live_code._requirements import NO_REQUIREMENTS, RequirementLine, Requirements, find_requirements
+from live_code._requirements import RequirementLine, Requirements, find_requirements
 from live_code._requirements import parse_requirements, requirements_reason, with_implied
 from live_code.errors import EnvironmentBuildError, RequirementError
 

@@ -16,11 +16,13 @@ provenance says it was a snapshot. Local paths are allowed: the operator is the 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
 import logging
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,10 +34,11 @@ from live_code import config as config_mod
 from live_code import contract
 from live_code import datasets
 from live_code import git
+from live_code import manifest as manifest_mod
 from live_code import pipeline
 from live_code import util
 from live_code.contract import TaskKind
-from live_code.errors import ConfigError, JobError, LiveCodeError, SourceError
+from live_code.errors import ConfigError, EnvironmentBuildError, JobError, LiveCodeError, SourceError
 from live_code.store import Pin, Store
 
 log = logging.getLogger(__name__)
@@ -97,8 +100,8 @@ def resolve_source(spec: RepoSpec, work: Path, *, allow_branch: bool = False) ->
         if not (local and path.is_dir()):
             raise ConfigError(f"--repo {util.redact(spec.location)} has no pin", value=util.redact(spec.location),
                               hint="add @<tag or commit>, or give a local folder to run its files as they are")
-        sha, files = snapshot(path, work / "source")
-        record.update(snapshot_of=str(path.resolve()), dirty=True, files=files)
+        sha, files = snapshot(path, work / "source", exclude=work)
+        record.update(snapshot_of=str(path.resolve()), files=files, **folder_state(path))
         log.info("snapshot of %s (%d files, uncommitted changes included) is commit %s", path, files, sha[:12])
         return Source({"git_url": str(work / "source"), "git_commit": sha}, Pin("commit", sha), record)
     url, token = str(path.resolve()) if local else spec.location, None
@@ -119,15 +122,103 @@ def resolve_source(spec: RepoSpec, work: Path, *, allow_branch: bool = False) ->
         return Source({"git_url": url, "git_commit": sha, "live_code_allow_branch": True}, Pin("commit", sha), record)
     if git.is_hex(pin) and len(pin) >= 7:
         return Source({"git_url": url, "git_commit": pin}, Pin("commit", pin), record, token)
-    keys: dict[str, Any] = {"git_url": url, "git_branch": pin}  # legacy ref: a tag, or a branch if allowed
+    if local and _is_local_tag(url, pin):
+        record["pin_kind"] = "tag"
+        return Source({"git_url": url, "git_tag": pin}, Pin("tag", pin), record, token)
+    keys: dict[str, Any] = {"git_url": url, "git_branch": pin}  # a tag or branch: _peek tells which
     if allow_branch:
         keys["live_code_allow_branch"] = True
     return Source(keys, Pin("legacy-ref", pin), record, token)
 
 
-def snapshot(folder: Path, dest: Path) -> tuple[str, int]:
-    """Commit the files of ``folder`` into a new repository at ``dest``: (commit id, file count)."""
+def _is_local_tag(repo: str, name: str) -> bool:
+    rc, _, _ = util.cmd_output("git", *_GIT_SAFE, "-C", repo, "rev-parse", "-q", "--verify", f"refs/tags/{name}",
+                               env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, timeout=30, check=False)
+    return rc == 0
+
+
+def _peek(source: Source, work: Path, store: Store, allow_branch: bool) -> tuple[Source, manifest_mod.Manifest]:
+    """The repository's manifest at the pin, read before the task is built; a legacy ref that
+    turns out to be a tag becomes ``git_tag``. The fetch fills the cache the run then uses."""
+    if source.pin.kind == "commit" and source.keys["git_url"] == str(work / "source"):
+        return source, manifest_mod.load(work / "source")  # a snapshot: its files are right there
+    dest = work / ".peek"
+    try:
+        prov = store.fetch_source(source.keys["git_url"], source.pin, dest, allow_branch=allow_branch,
+                                  allow_local=True, token=source.token or os.environ.get("LIVE_CODE_GIT_TOKEN"))
+        manifest = manifest_mod.load(dest)
+    except LiveCodeError as e:
+        raise explain(e) from None
+    finally:
+        util.rmtree(dest)
+    if source.pin.kind == "legacy-ref" and prov.resolved_kind == "tag":
+        keys = {k: v for k, v in source.keys.items() if k not in ("git_branch", "live_code_allow_branch")}
+        keys["git_tag"] = source.pin.value
+        source = Source(keys, Pin("tag", source.pin.value), {**source.record, "pin_kind": "tag"}, source.token)
+    return source, manifest
+
+
+#: what a base must hold for each framework a manifest may declare (canonical distribution names)
+_FRAMEWORK_DISTS = {"torch": ("torch",), "mxnet": ("mxnet", "mxnet-cu*", "mxnet-mkl")}
+
+
+def check_base(manifest: manifest_mod.Manifest, base_python: str | None = None) -> None:
+    """Refuse, before anything is built, a base interpreter without the framework the manifest
+    declares: the job env is layered over the base, so the job could not import it."""
+    wanted = _FRAMEWORK_DISTS.get(manifest.framework)
+    if not wanted:
+        return
+    from live_code._base import base_fingerprint
+
+    explicit = base_python or os.environ.get("LIVE_CODE_BASE_PYTHON")
+    python = explicit or sys.executable
+    names = base_fingerprint(python).versions
+    if any(fnmatch.fnmatchcase(n, w) for n in names for w in wanted):
+        return
+    which = (f"the base interpreter {python}" if explicit else
+             f"LIVE_CODE_BASE_PYTHON is unset, so the base is live-code's own interpreter {python}, which")
+    raise EnvironmentBuildError(
+        f"the repository declares framework: {manifest.framework}, and {which} has no {manifest.framework}",
+        value=python, hint=f"set LIVE_CODE_BASE_PYTHON to a python that has {manifest.framework} (e.g. make one: "
+        f"python3 -m venv ~/fw && ~/fw/bin/pip install {manifest.framework}; then export "
+        f"LIVE_CODE_BASE_PYTHON=~/fw/bin/python), or run in the live-code image of {manifest.framework}")
+
+
+def folder_state(folder: Path) -> dict[str, Any]:
+    """What an audit needs of a snapshotted folder: its git HEAD, whether it has uncommitted
+    changes (untracked files included, ignored ones not) and a hash of them; ``{"git": false}``
+    outside a git work tree."""
+    env = {**os.environ, **_SNAPSHOT_ENV}
+    def out(*args: str) -> tuple[int, str]:
+        rc, text, _ = util.cmd_output("git", *_GIT_SAFE, "-C", str(folder), *args, env=env, timeout=60, check=False)
+        return rc, text
+    rc, head = out("rev-parse", "--verify", "-q", "HEAD^{commit}")
+    if rc != 0:
+        rc, _ = out("rev-parse", "--is-inside-work-tree")
+        return {"git": rc == 0, "head": None, "dirty": True}
+    _, top = out("rev-parse", "--show-toplevel")
+    here = ("--", ".", f":(exclude){WORK_ROOT_NAME}")  # earlier runs' task dirs are not a change
+    _, status = out("status", "--porcelain=v1", "-z", "--untracked-files=all", *here)
+    _, diff = out("diff", "HEAD", "--binary", *here)
+    digest = hashlib.sha256(diff.encode() + status.encode())
+    for entry in status.split("\0"):
+        untracked = Path(top.strip()) / entry[3:]
+        if entry.startswith("?? ") and untracked.is_file():  # its bytes are part of the change
+            digest.update(untracked.read_bytes())
+    dirty = bool(status.strip("\0"))
+    return {"git": True, "head": head.strip(), "dirty": dirty, "diff_sha256": digest.hexdigest() if dirty else None}
+
+
+#: the default work root of ``live-code local``: never part of a snapshot of the folder it lies in
+WORK_ROOT_NAME = "live-code-work"
+
+
+def snapshot(folder: Path, dest: Path, *, exclude: Path | None = None) -> tuple[str, int]:
+    """Commit the files of ``folder`` into a new repository at ``dest``: (commit id, file count).
+    ``exclude`` (the run's work dir), ``live-code-work/`` at the folder's root (earlier runs) and
+    ``dest`` itself are left out."""
     folder = folder.resolve()
+    skip = [p.resolve() for p in (exclude, dest, folder / WORK_ROOT_NAME) if p is not None]
     env = {**os.environ, **_SNAPSHOT_ENV}
     rc, out, _ = util.cmd_output("git", *_GIT_SAFE, "-C", str(folder), "ls-files", "-z", "-co", "--exclude-standard",
                                  env=env, timeout=60, check=False)
@@ -138,6 +229,7 @@ def snapshot(folder: Path, dest: Path) -> tuple[str, int]:
         for dirpath, dirnames, filenames in os.walk(folder):
             dirnames[:] = [d for d in dirnames if d not in (".git", "__pycache__") and not d.startswith(".venv")]
             rels += [os.path.relpath(os.path.join(dirpath, f), folder) for f in filenames if not f.endswith(".pyc")]
+    rels = [r for r in rels if not any(s == (folder / r) or s in (folder / r).parents for s in skip)]
     if not rels:
         raise ConfigError(f"{folder} holds no files to run", value=str(folder))
     dest.mkdir(parents=True)
@@ -247,7 +339,7 @@ class LocalResult:
 
 def default_work(kinds: frozenset[TaskKind], root: Path | None = None) -> Path:
     name = "-".join(k.value for k in contract.TASK_ORDER if k in kinds)
-    return (root or Path.cwd() / "live-code-work") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return (root or Path.cwd() / WORK_ROOT_NAME) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 class Prepared(NamedTuple):
@@ -259,16 +351,25 @@ class Prepared(NamedTuple):
     token: str | None
 
 
-def prepare(req: LocalRequest) -> Prepared:
-    """Write the work dir (in/, out/, task_config.yaml)."""
+def prepare(req: LocalRequest, *, store: Store | None = None, base_python: str | None = None) -> Prepared:
+    """Write the work dir (in/, out/, task_config.yaml). Before anything is built, the repository's
+    manifest is read: the user's hyper-parameter names are checked against its schema and the base
+    interpreter (``base_python``, default: as ``pipeline.Settings.from_environ``) must hold the
+    framework it declares."""
     work = (req.work or default_work(req.kinds)).absolute()
     if work.exists() and any(work.iterdir()):
         raise ConfigError(f"the work dir {work} exists and is not empty", value=str(work),
                           hint="give a new --work DIR (each run keeps its own in/ and out/)")
+    user = _user_config(req)
     work.mkdir(parents=True, exist_ok=True)
     with util.clean_path_on_failure(work):
-        user = _user_config(req)
         source = resolve_source(parse_repo(req.repo), work, allow_branch=req.allow_branch)
+        source, manifest = _peek(source, work, store or Store(), req.allow_branch)
+        unchecked = manifest_mod.check_user_keys(manifest, req.kinds, user, source="--set/--config")
+        if unchecked:
+            log.warning("the repository declares no hyper-parameter schema: %s passed to the job unchecked "
+                        "(a misspelt name is ignored by the job)", ", ".join(repr(k) for k in unchecked))
+        check_base(manifest, base_python)
         task_id = "t" + hashlib.sha1(f"{work} {time.time()}".encode()).hexdigest()[:29]
         model = read_model(req.model.absolute(), req.stage) if req.model else None
         classes = req.classes or (model.class_names if model and TaskKind.TRAINING not in req.kinds else ())
@@ -313,7 +414,8 @@ def _user_config(req: LocalRequest) -> dict[str, Any]:
 def run(req: LocalRequest, *, store: Store | None = None) -> LocalResult:
     """Prepare the work dir and run the pipeline on it; a failed run is returned with its error
     (the work dir stays for ``replay`` and inspection)."""
-    work, info, extra, token = prepare(req)
+    store = store or Store()
+    work, info, extra, token = prepare(req, store=store)
     overrides: dict[str, Any] = {"in_dir": work / "in", "out_dir": work / "out", "allow_local": True,
                                  "work_root": work, "keep_work": req.keep_work}
     if token:

@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,6 +100,9 @@ def replay(work: Path, *, sandbox: str | None = None, keep_work: bool = False, s
                                  "work_root": out.parent, "keep_work": keep_work}
     if sandbox:
         overrides["sandbox"] = sandbox
+    base = recorded_base(original / pipeline.PROVENANCE_NAME)
+    if base is not None:
+        overrides["base_python"] = base
     settings = pipeline.Settings.from_environ(**overrides)
     local.announce_sandbox(settings)
     error: LiveCodeError | None = None
@@ -109,6 +113,31 @@ def replay(work: Path, *, sandbox: str | None = None, keep_work: bool = False, s
     return ReplayResult(work, out, tuple(diff_outputs(original, out)),
                         tuple(diff_provenance(original / pipeline.PROVENANCE_NAME, out / pipeline.PROVENANCE_NAME)),
                         error)
+
+
+def recorded_base(provenance: Path) -> str | None:
+    """The base interpreter the original run was layered over (its provenance's
+    ``environment.base_python``), when it is still there; otherwise None, and a warning says why
+    the replay runs over ``LIVE_CODE_BASE_PYTHON`` (or live-code's own interpreter) instead."""
+    try:
+        record = yaml.safe_load(provenance.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        log.warning("the original provenance %s cannot be read (%s): the replay's base is LIVE_CODE_BASE_PYTHON "
+                    "or live-code's own interpreter", provenance, e)
+        return None
+    env = record.get("environment") if isinstance(record, dict) else None
+    base = env.get("base_python") if isinstance(env, dict) else None
+    if not isinstance(base, str) or not base:
+        log.warning("the original provenance records no base interpreter (the run ended before its environment): "
+                    "the replay's base is LIVE_CODE_BASE_PYTHON or live-code's own interpreter")
+        return None
+    if not os.access(base, os.X_OK):
+        log.warning("the original run's base interpreter %s is not on this machine: the replay runs over "
+                    "LIVE_CODE_BASE_PYTHON or live-code's own interpreter, so its environment may differ", base)
+        return None
+    if os.environ.get("LIVE_CODE_BASE_PYTHON") not in (None, "", base):
+        log.info("replaying over the recorded base %s, not LIVE_CODE_BASE_PYTHON", base)
+    return base
 
 
 def diff_outputs(old: Path, new: Path) -> list[FileDiff]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import hashlib
+import io
 import logging
 import os
 import re
@@ -26,7 +27,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import yaml
 
@@ -44,6 +45,8 @@ from live_code.store import Pin, Store
 log = logging.getLogger(__name__)
 
 TASK_CONFIG = "task_config.yaml"
+#: the job's own output (stdout and stderr) of a local run, next to in/ and out/
+JOB_LOG = "job.log"
 _PIN_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+/-]*$")
 _REPO_KEYS = ("git_url", "git_commit", "git_tag", "git_branch")
 #: a fixed identity and date: a snapshot's commit id depends on its files only
@@ -168,7 +171,7 @@ def check_base(manifest: manifest_mod.Manifest, base_python: str | None = None) 
     wanted = _FRAMEWORK_DISTS.get(manifest.framework)
     if not wanted:
         return
-    from live_code._base import base_fingerprint
+    from live_code.envs import base_fingerprint
 
     explicit = base_python or os.environ.get("LIVE_CODE_BASE_PYTHON")
     python = explicit or sys.executable
@@ -336,6 +339,10 @@ class LocalResult:
     def provenance(self) -> Path:
         return self.out_dir / pipeline.PROVENANCE_NAME
 
+    @property
+    def job_log(self) -> Path:
+        return self.work / JOB_LOG
+
 
 def default_work(kinds: frozenset[TaskKind], root: Path | None = None) -> Path:
     name = "-".join(k.value for k in contract.TASK_ORDER if k in kinds)
@@ -360,6 +367,7 @@ def prepare(req: LocalRequest, *, store: Store | None = None, base_python: str |
     if work.exists() and any(work.iterdir()):
         raise ConfigError(f"the work dir {work} exists and is not empty", value=str(work),
                           hint="give a new --work DIR (each run keeps its own in/ and out/)")
+    check_paths(req)
     user = _user_config(req)
     work.mkdir(parents=True, exist_ok=True)
     with util.clean_path_on_failure(work):
@@ -399,6 +407,29 @@ def prepare(req: LocalRequest, *, store: Store | None = None, base_python: str |
     return Prepared(work, info, extra, source.token)
 
 
+def check_paths(req: LocalRequest) -> None:
+    """Every path argument, before anything is written: what is there, and what was expected."""
+    if req.dataset != "sample" and not Path(req.dataset).expanduser().exists():
+        raise ConfigError(f"--dataset {req.dataset} does not exist", value=req.dataset,
+                          hint="give `sample`, a task dir (in/env.yaml), a folder of images (with VOC xml) or a COCO json")
+    if req.model is not None and not req.model.is_dir():
+        what = "is a file" if req.model.exists() else "does not exist"
+        raise ConfigError(f"--model {req.model} {what}", value=str(req.model),
+                          hint="give a folder: an earlier training run's out/models, or an unpacked YMIR model package")
+    if req.config_file is not None and not req.config_file.is_file():
+        what = "is a directory" if req.config_file.exists() else "does not exist"
+        raise ConfigError(f"--config {req.config_file} {what}", value=str(req.config_file),
+                          hint="give a YAML file of hyper-parameters (config.yaml keys)")
+    if req.work is not None and req.work.exists() and not req.work.is_dir():
+        raise ConfigError(f"--work {req.work} is a file", value=str(req.work),
+                          hint="give a new folder for the task dir (in/, out/)")
+    spec = parse_repo(req.repo)
+    if spec.pin is None and "://" not in spec.location and not Path(spec.location).expanduser().exists() \
+            and ":" not in spec.location:
+        raise ConfigError(f"--repo {spec.location}: no such folder", value=spec.location,
+                          hint="give a local folder, or PATH_OR_URL@PIN (a commit or tag)")
+
+
 def _user_config(req: LocalRequest) -> dict[str, Any]:
     cfg: dict[str, Any] = {}
     if req.config_file is not None:
@@ -426,12 +457,53 @@ def run(req: LocalRequest, *, store: Store | None = None) -> LocalResult:
     mode = announce_sandbox(settings)
     error: LiveCodeError | None = None
     try:
-        pipeline.run(settings, store=store)
+        pipeline.run(settings, store=store, runner=job_runner(work / JOB_LOG))
     except LiveCodeError as e:
         error = explain(e)
+        if isinstance(error, JobError) and "output above" in (error.hint or ""):
+            error = JobError(error.message, value=error.value,
+                             hint=f"read the job's output in {work / JOB_LOG} (it was echoed on stderr too)")
     finally:
         annotate_provenance(work / "out", {"local": extra})
     return LocalResult(work, error is None, mode, info, error)
+
+
+class _Tee(io.RawIOBase):
+    """The job's output into its log file and, echoed, to live-code's stderr (never stdout: that
+    holds the command's results)."""
+
+    def __init__(self, log_file: BinaryIO, echo: BinaryIO | None) -> None:
+        self.log_file, self.echo = log_file, echo
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.log_file.write(data)
+        if self.echo is not None:
+            try:
+                self.echo.write(data)
+            except (OSError, ValueError):
+                self.echo = None
+        return len(data)
+
+    def flush(self) -> None:
+        self.log_file.flush()
+        if self.echo is not None:
+            self.echo.flush()
+
+
+def job_runner(log_path: Path) -> pipeline.Runner:
+    """The supervisor, with the job's output written to ``log_path`` and echoed to stderr."""
+    from live_code import supervisor
+
+    def run(request: supervisor.RunRequest) -> supervisor.RunOutcome:
+        echo = getattr(sys.stderr, "buffer", None)
+        with open(log_path, "ab") as log_file:
+            sys.stderr.flush()
+            return supervisor.run(dataclasses.replace(request, sink=_Tee(log_file, echo)))
+
+    return run
 
 
 def announce_sandbox(settings: pipeline.Settings) -> str:

@@ -39,9 +39,11 @@ ALLOWED: dict[str, set[str]] = {
             "local", "check", "replay", "report", "templates", "progress"},
     # issue 7, for researchers: local runs, check, replay, report, init; never the sdk
     "datasets": {"config", "contract", "errors", "sample"},
-    "local": {"pipeline", "config", "contract", "errors", "datasets", "git", "store", "util", "envs", "manifest"},
+    # issue 23: local runs the supervisor with the job's output into the task's job.log
+    "local": {"pipeline", "config", "contract", "errors", "datasets", "git", "store", "util", "envs", "manifest",
+              "supervisor"},
     "check": {"config", "contract", "envs", "errors", "legacy", "local", "manifest", "store", "util"},
-    "replay": {"config", "contract", "errors", "local", "pipeline", "report", "store", "util"},
+    "replay": {"config", "contract", "errors", "local", "pipeline", "store", "util"},
     "report": {"_raster", "contract", "errors", "pipeline", "util"},
     "_raster": {"sample"},
     "templates": {"errors", "util"},

@@ -431,8 +431,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"html": str(result.html), "pictures": [str(p) for p in result.pngs], "notes": list(result.notes)})
         return 0
-    for note in result.notes:
-        print(f"note: {note}")
+    for note in result.notes:  # the report is written all the same: warnings, exit 0
+        print(f"live-code: warning: {note}", file=sys.stderr)
     print(f"report: {result.html} ({len(result.pngs)} pictures)")
     return 0
 

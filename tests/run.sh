@@ -12,7 +12,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "==> installing live-code and its test dependencies into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,report]'
 
 # bubblewrap gives jobs a read-only /in and a writable /out without docker (Debian package).
 if ! command -v bwrap >/dev/null 2>&1; then

@@ -277,6 +277,8 @@ def _add_research_commands(sub: argparse._SubParsersAction) -> None:  # type: ig
     lo.add_argument("--sandbox", choices=("auto", "on", "off"), default=None,
                     help="bubblewrap for /in (read-only) and /out (default: auto, or $LIVE_CODE_SANDBOX)")
     lo.add_argument("--keep-work", action="store_true", help="keep the run's source checkout and HOME under the task dir")
+    lo.add_argument("--export", type=Path, metavar="DIR",
+                    help="after the run, write its infer-result.json and result.tsv into DIR with the images' own names")
     _json_option(lo)
     lo.set_defaults(func=_cmd_local)
 
@@ -351,15 +353,22 @@ def _cmd_local(args: argparse.Namespace) -> int:
         keep_work=args.keep_work,
     )
     result = local.run(req)
+    exported = local.export_results(result.work, args.export) if args.export and result.error is None else []
+    names = result.work / local.NAMES
     if args.json:
         err = result.error
         _print_json({"ok": result.ok, "task": args.task, "task_dir": str(result.work), "out_dir": str(result.out_dir),
+                     "names": str(names) if names.is_file() else None, "exported": [str(p) for p in exported],
                      "provenance": str(result.provenance), "job_log": str(result.job_log),
                      "sandbox": result.sandbox, "dataset": result.dataset.summary(),
                      "error": None if err is None else _error_doc(err)})
         return 0 if err is None else err.exit_code
     print(f"task dir:   {result.work}  (replay it with: live-code replay {result.work})")
     print(f"job log:    {result.job_log}")
+    if names.is_file():
+        print(f"names:      {names}  (each asset's original file)")
+    for path in exported:
+        print(f"exported:   {path}  (with the images' own names)")
     print(f"outputs:    {result.out_dir}")
     print(f"provenance: {result.provenance}")
     if result.error is not None:

@@ -348,7 +348,25 @@ _PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}} table{{border-collapse:collapse;margin:.5em 0}}
 td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left}} figure{{display:inline-block;margin:.5em}}
-img{{border:1px solid #ddd;max-width:100%}}</style></head>
+img{{border:1px solid #ddd;max-width:100%}} .broken{{color:#b00;font-weight:bold}}</style>
+<script>
+// a picture that did not load says so on the page (and is marked for tests: data-loaded)
+window.addEventListener("load", function () {{
+  var images = document.images, broken = 0;
+  for (var i = 0; i < images.length; i++) {{
+    var ok = images[i].complete && images[i].naturalWidth > 0;
+    images[i].setAttribute("data-loaded", ok ? "yes" : "no");
+    if (!ok) {{
+      broken++;
+      var note = document.createElement("p");
+      note.className = "broken";
+      note.textContent = "picture missing: " + images[i].getAttribute("src");
+      images[i].parentNode.insertBefore(note, images[i].nextSibling);
+    }}
+  }}
+  document.body.setAttribute("data-images", images.length + " loaded " + (images.length - broken));
+}});
+</script></head>
 <body><h1>{title}</h1>
 {body}
 </body></html>

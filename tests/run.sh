@@ -25,6 +25,17 @@ if ! command -v bwrap >/dev/null 2>&1; then
     fi
 fi
 
+# Headless Chromium opens the report page in tests/test_report.py (issue 23, Debian package).
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing chromium (headless, for the report's browser test)"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) \
+            >/dev/null 2>&1 || echo "warning: could not install chromium; the report's browser test will be skipped"
+    else
+        echo "warning: chromium is not installed; the report's browser test will be skipped with that reason"
+    fi
+fi
+
 # The SDK wheelhouse of the images (issue 18, live_code/legacy.py): the executor SDKs ymir-exc 1.x and
 # 2.x (2.x built from ../shared/sources/ymir-executor-sdk.bundle at the pinned commit, as the images
 # build it from GitHub), loguru, opencv-python-headless and their pinned dependencies, as wheels for

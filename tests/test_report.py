@@ -204,3 +204,55 @@ def test_cli_report_of_two_runs_writes_both(runs: dict, tmp_path: Path) -> None:
     assert (dest / "1-curve-loss.png").is_file() and (dest / "1-timings.png").is_file()
     assert any(p.name.startswith("2-pred-") for p in dest.iterdir())
     assert str(runs["train"]) in page and str(runs["infer"]) in page
+
+
+# -- acceptance 2: the page in a real browser ---------------------------------------------------
+
+
+def _chromium() -> str:
+    import shutil
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.skip("needs headless Chromium (Debian package chromium; tests/run.sh installs it as root)")
+    return found
+
+
+def _open(page: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """The page in headless Chromium, all of it loaded (virtual time runs until nothing is pending)."""
+    return subprocess.run((_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                           "--allow-file-access-from-files", "--virtual-time-budget=10000", *flags,
+                           page.as_uri()), capture_output=True, text=True, timeout=120)
+
+
+def _loaded(page: Path) -> dict[str, str]:
+    """src -> data-loaded of every <img>, as the browser saw them after the load event."""
+    proc = _open(page, "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import re
+
+    marks = dict(re.findall(r'<img src="([^"]+)"[^>]*data-loaded="(yes|no)"', proc.stdout))
+    count = re.search(r'data-images="(\d+) loaded (\d+)"', proc.stdout)
+    assert count is not None, "the page's load script ran"
+    assert int(count.group(1)) == len(marks), (count.group(0), marks)
+    return marks
+
+
+def test_the_report_page_opens_in_a_real_browser_with_every_picture(runs: dict, tmp_path: Path) -> None:
+    dest = tmp_path / "rep"
+    result = report.write_report([runs["train"], runs["infer"]], dest=dest, images=10)
+    marks = _loaded(result.html)
+    assert len(marks) == len(result.pngs) >= 6
+    assert set(marks.values()) == {"yes"}, marks
+    shot = tmp_path / "shot.png"
+    proc = _open(result.html, f"--screenshot={shot}", "--window-size=1280,2400", "--hide-scrollbars")
+    assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
+    colours = {c for _, c in Image.open(shot).convert("RGB").getcolors(1 << 24) or []}
+    assert report.colour_of(CLASSES[-1], CLASSES) in colours, "the drawn boxes are on the screen"
+    # a broken picture is caught: the same check fails once a picture is gone
+    victim = next(p for p in result.pngs if p.name.startswith("2-pred-"))
+    victim.unlink()
+    marks = _loaded(result.html)
+    assert marks[victim.name] == "no" and list(marks.values()).count("no") == 1
+    dom = _open(result.html, "--dump-dom").stdout
+    assert f"picture missing: {victim.name}" in dom

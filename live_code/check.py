@@ -98,7 +98,7 @@ def check_repo(repo: str, *, static_only: bool = False, allow_branch: bool = Fal
         else:
             base = source.keys["git_url"] if spec.pin is None else spec.location  # a snapshot, or as given
             pinned = f"{base}@{prov.commit}"
-            _smoke(report, pinned, manifest, root / "smoke", sandbox, store, overrides or {})
+            _smoke(report, pinned, manifest, root / "smoke", sandbox, store, overrides or {}, kept=work is not None)
     finally:
         if work is None:
             util.rmtree(root)
@@ -206,8 +206,12 @@ def _requirements(report: CheckReport, src: Path, declared: str | None, base_pyt
 
 
 def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root: Path, sandbox: str | None,
-           store: Store, overrides: Mapping[str, Any]) -> None:
+           store: Store, overrides: Mapping[str, Any], *, kept: bool = False) -> None:
+    """One smoke run per task kind; ``kept``: the task dirs stay (``--work``), so a failure may
+    point at its own."""
     declared = frozenset(manifest.entries)
+    trains = TaskKind.TRAINING in declared
+    completed = 0
     runs: list[frozenset[TaskKind]] = []
     if TaskKind.TRAINING in declared:
         runs.append(frozenset({TaskKind.TRAINING}))
@@ -230,7 +234,8 @@ def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root
         mode = result.sandbox
         took = f"{time.monotonic() - start:.1f} s"
         if result.ok:
-            note = "" if training or model else " (without a model: the repo declares no training)"
+            completed += 1
+            note = "" if training or model else _without_model(trains)
             report.add(f"smoke {name}", OK, f"ran and wrote valid outputs in {took}{note}")
             warned = _output_warnings(result.provenance)
             if warned:
@@ -239,8 +244,11 @@ def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root
             if training:
                 model = result.out_dir / "models"
             continue
-        _report_failure(report, name, result.error, training, model, result.work)
-    if mode and not any(f.check == "no writes into /in" for f in report.findings):
+        _report_failure(report, name, result.error, training, model, result.work, trains=trains, kept=kept)
+    if mode and completed < len(runs) and not any(f.check == "no writes into /in" for f in report.findings):
+        report.add("no writes into /in", SKIP, "not known: a smoke run did not complete, so its job may not "
+                                              "have reached its writes")
+    elif mode and not any(f.check == "no writes into /in" for f in report.findings):
         how = ("the smoke runs saw /in read-only, as in YMIR" if mode == "bwrap" else
                "no sandbox: in/ was compared before and after each smoke run, and was unchanged")
         report.add("no writes into /in", OK, how)
@@ -256,10 +264,17 @@ def _output_warnings(provenance: Path) -> list[str]:
     return [str(w) for w in warned] if isinstance(warned, list) else []
 
 
+def _without_model(trains: bool) -> str:
+    return (" (without a model: the training smoke run failed)" if trains else
+            " (without a model: the repo declares no training)")
+
+
 def _report_failure(report: CheckReport, name: str, error: LiveCodeError | None, training: bool,
-                    model: Path | None, work: Path) -> None:
+                    model: Path | None, work: Path, *, trains: bool, kept: bool) -> None:
     assert error is not None
-    where = f"(the task is kept in {work})"
+    log_file = work / local.JOB_LOG
+    where = (f"(the task is kept in {work}; the job's output is in {log_file})" if kept else
+             "(the task dir was removed: run check with --work DIR to keep it)")
     if isinstance(error, JobError) and "read-only in YMIR" in error.message:
         report.add("no writes into /in", FAIL, f"{name}: {error.message}", error.hint or "")
     elif isinstance(error, OutputError):
@@ -267,9 +282,11 @@ def _report_failure(report: CheckReport, name: str, error: LiveCodeError | None,
                    "write results with live_code.sdk (write_model_stage, write_mining_result, write_infer_result), "
                    "or follow the formats of ymir-contract.md")
     else:
-        note = "" if training or model else " without a model (the repo declares no training)"
+        note = "" if training or model else _without_model(trains)
+        hint = error.hint if error.hint and "output above" not in error.hint and "job.log" not in error.hint else ""
         report.add(f"smoke {name}", FAIL, f"{error.one_line()}{note} {where}",
-                   error.hint or f"run it with live-code local --work {work.parent}/debug and read the job's output")
+                   hint or ("read the job's output in " + str(log_file) if kept else
+                            "run live-code check --work DIR again and read DIR/smoke/<task>/job.log"))
 
 
 __all__: Sequence[str] = ("CheckReport", "Finding", "check_repo")

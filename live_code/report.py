@@ -140,12 +140,61 @@ def write_report(outs: Sequence[Path], *, dest: Path | None = None, in_dirs: Seq
         in_dir = Path(in_dirs[i]).absolute() if i < len(in_dirs) else out.parent / "in"
         prefix = f"{i + 1}-" if len(outs) > 1 else ""
         sections.append(_section(out, in_dir, dest, prefix, images, pngs, notes, draw=not missing))
+    if len(outs) > 1:
+        sections.insert(0, _comparison(outs, dest, pngs, draw=not missing))
     body = "\n".join(sections)
     if notes:
         body = "<h2>notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>\n" + body
     page = dest / "report.html"
     util.atomic_write(page, _PAGE.format(title="live-code report", body=body))
     return ReportResult(page, tuple(pngs), tuple(notes))
+
+
+def _best_map(out: Path) -> tuple[str | None, float | None]:
+    path = out / "models" / "result.yaml"
+    try:
+        data = yaml.safe_load(path.read_text()) or {} if path.is_file() else {}
+    except (OSError, yaml.YAMLError):
+        return None, None
+    if "model_stages" in data:
+        best = data.get("best_stage_name")
+        value = ((data.get("model_stages") or {}).get(best) or {}).get("mAP")
+    else:
+        best, value = None, data.get("map")
+    return (str(best) if best is not None else None), (float(value) if isinstance(value, (int, float)) else None)
+
+
+def _comparison(outs: Sequence[Path], dest: Path, pngs: list[Path], *, draw: bool) -> str:
+    """Several runs side by side: the best mAP of each and its difference to the first; each
+    TensorBoard tag's curves of every run in one chart."""
+    parts = ["<h2>the runs compared</h2>"]
+    first = _best_map(outs[0])[1]
+    rows = []
+    for i, out in enumerate(outs, 1):
+        stage, value = _best_map(out)
+        diff = f"{value - first:+.4g}" if value is not None and first is not None and i > 1 else ""
+        rows.append((i, str(out), stage or "", "" if value is None else f"{value:.4g}", diff))
+    parts.append(_table(rows, ("run", "out", "best stage", "mAP", "vs run 1")))
+    if not draw:
+        return "<section>" + "\n".join(parts) + "</section>"
+    curves = [read_scalars(o / "tensorboard", []) if (o / "tensorboard").is_dir() else {} for o in outs]
+    for tag in sorted(set().union(*curves)):
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
+        for i, runs in enumerate(curves, 1):
+            if tag in runs:
+                points = sorted(runs[tag])
+                ax.plot([p for p, _ in points], [v for _, v in points], label=f"run {i}")
+        ax.set_title(tag)
+        ax.set_xlabel("step")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = dest / f"compare-curve-{_safe(tag)}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        parts.append(f"<figure>{_img(path, dest, pngs)}<figcaption>{html.escape(tag)} of every run</figcaption></figure>")
+    return "<section>" + "\n".join(parts) + "</section>"
 
 
 def _img(path: Path, dest: Path, pngs: list[Path]) -> str:
@@ -172,6 +221,8 @@ def _section(out: Path, in_dir: Path, dest: Path, prefix: str, images: int, pngs
         stage = (data.get("model_stages") or {}).get(best) or {}
         parts.append(_table([("best stage", best), ("mAP", stage.get("mAP", data.get("map"))),
                              ("files", ", ".join(stage.get("files") or data.get("model") or []))]))
+        if draw:
+            parts += _result_charts(data, dest, prefix, pngs)
     if draw and (out / "tensorboard").is_dir():
         for tag, points in sorted(read_scalars(out / "tensorboard", notes).items()):
             points = sorted(points)
@@ -190,12 +241,97 @@ def _section(out: Path, in_dir: Path, dest: Path, prefix: str, images: int, pngs
             parts.append("<h3>seconds per phase</h3>" + _table([(k, v) for k, v in timings.items()]))
     mining = out / "result.tsv"
     if mining.is_file():
-        top = [line.split("\t") for line in mining.read_text().splitlines()[:5] if "\t" in line]
+        ranked = _ranking(mining)
+        top = ranked[:5]
         parts.append("<h3>mining: the top of result.tsv</h3>" + _table([(os.path.basename(p), s) for p, s in top]))
+        if draw and ranked:
+            parts += _mining_charts(ranked, in_dir, dest, prefix, pngs, notes)
     infer = out / "infer-result.json"
     if infer.is_file():
         parts.append(_predictions(infer, in_dir, dest, prefix, images, pngs, notes, draw=draw))
     return "<section>" + "\n".join(parts) + "</section>"
+
+
+def _ranking(path: Path) -> list[tuple[str, float]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, tab, score = line.partition("\t")
+        if not tab:
+            continue
+        try:
+            rows.append((name.strip(), float(score)))
+        except ValueError:
+            continue
+    return rows
+
+
+def _result_charts(data: dict[str, Any], dest: Path, prefix: str, pngs: list[Path]) -> list[str]:
+    """The stages' mAP (the best one marked) and, where result.yaml has them, the per-class APs."""
+    parts = []
+    stages = data.get("model_stages") or {}
+    best = data.get("best_stage_name")
+    points = [(str(n), float(st.get("mAP") or 0.0)) for n, st in stages.items() if isinstance(st, dict)]
+    if points:
+        path = dest / f"{prefix}stages-mAP.png"
+        _bar_chart(points, f"mAP per stage (best: {best})", path, marked=str(best))
+        parts.append(f"<figure>{_img(path, dest, pngs)}<figcaption>mAP per stage, the best ({html.escape(str(best))}) "
+                     "marked</figcaption></figure>")
+    aps = ((stages.get(best) or {}).get("class_aps") if isinstance(stages.get(best), dict) else None) \
+        or data.get("class_aps")
+    if isinstance(aps, dict) and aps:
+        path = dest / f"{prefix}class-AP.png"
+        _bar_chart([(str(k), float(v or 0.0)) for k, v in aps.items()], f"AP per class (stage {best})", path)
+        parts.append(f"<figure>{_img(path, dest, pngs)}<figcaption>AP per class of the best stage</figcaption></figure>")
+    return parts
+
+
+def _mining_charts(ranked: list[tuple[str, float]], in_dir: Path, dest: Path, prefix: str, pngs: list[Path],
+                   notes: list[str], count: int = 8) -> list[str]:
+    """The score histogram, and the top and bottom of the ranking as thumbnails with their scores."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
+    ax.hist([s for _, s in ranked], bins=min(30, max(5, len(ranked) // 2)))
+    ax.set_title(f"mining scores of {len(ranked)} images")
+    ax.set_xlabel("score")
+    fig.tight_layout()
+    hist = dest / f"{prefix}mining-scores.png"
+    fig.savefig(hist)
+    plt.close(fig)
+    parts = [f"<figure>{_img(hist, dest, pngs)}<figcaption>histogram of the mining scores</figcaption></figure>"]
+    files = _image_files(in_dir)
+    for which, rows in (("top", ranked[:count]), ("bottom", ranked[-count:][::-1])):
+        grid = _thumbnails([(files.get(os.path.basename(n)), f"{s:.3g}") for n, s in rows], notes)
+        if grid is None:
+            continue
+        path = dest / f"{prefix}mining-{which}.png"
+        grid.save(path, "PNG")
+        parts.append(f"<figure>{_img(path, dest, pngs)}<figcaption>the {which} {len(rows)} of the ranking, "
+                     "with their scores</figcaption></figure>")
+    return parts
+
+
+def _thumbnails(items: Sequence[tuple[Path | None, str]], notes: list[str], side: int = 128) -> Any:
+    from PIL import Image, ImageDraw
+
+    thumbs = []
+    for path, label in items:
+        if path is None:
+            continue
+        try:
+            image = load_image(path)
+        except (OSError, ValueError) as e:
+            notes.append(f"cannot draw {path}: {e}")
+            continue
+        image.thumbnail((side, side))
+        thumbs.append((image, label))
+    if not thumbs:
+        return None
+    grid = Image.new("RGB", (len(thumbs) * (side + 4), side + 20), (255, 255, 255))
+    canvas = ImageDraw.Draw(grid)
+    for i, (image, label) in enumerate(thumbs):
+        grid.paste(image, (i * (side + 4), 0))
+        canvas.text((i * (side + 4) + 2, side + 4), label, fill=(0, 0, 0))
+    return grid
 
 
 def _class_names(in_dir: Path) -> list[str]:
@@ -300,10 +436,11 @@ def _line_chart(points: Sequence[tuple[int, float]], title: str, path: Path) -> 
     plt.close(fig)
 
 
-def _bar_chart(items: Sequence[tuple[str, float]], title: str, path: Path) -> None:
+def _bar_chart(items: Sequence[tuple[str, float]], title: str, path: Path, marked: str | None = None) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 0.4 * len(items) + 1), dpi=100)
-    ax.barh([k for k, _ in items], [v for _, v in items])
+    colours = ["tab:orange" if k == marked else "tab:blue" for k, _ in items]
+    ax.barh([k for k, _ in items], [v for _, v in items], color=colours)
     ax.invert_yaxis()
     ax.set_title(title)
     fig.tight_layout()

@@ -256,3 +256,58 @@ def test_the_report_page_opens_in_a_real_browser_with_every_picture(runs: dict, 
     assert marks[victim.name] == "no" and list(marks.values()).count("no") == 1
     dom = _open(result.html, "--dump-dom").stdout
     assert f"picture missing: {victim.name}" in dom
+
+
+# -- what each kind of task shows -----------------------------------------------------------------
+
+
+def test_mining_shows_the_score_histogram_and_the_top_and_bottom_as_thumbnails(runs: dict, tmp_path: Path) -> None:
+    infer = runs["infer"]
+    out = tmp_path / "task" / "out"
+    out.mkdir(parents=True)
+    candidates = (infer.parent / "in" / "candidate-index.tsv").read_text().split()
+    assert len(candidates) == 4
+    (out / "result.tsv").write_text("".join(f"{c}\t{0.9 - i * 0.2:.2f}\n" for i, c in enumerate(candidates)))
+    result = report.write_report([out], in_dirs=[infer.parent / "in"], dest=tmp_path / "rep")
+    names = {p.name for p in result.pngs}
+    assert {"mining-scores.png", "mining-top.png", "mining-bottom.png"} <= names, (names, result.notes)
+    top = Image.open(tmp_path / "rep" / "mining-top.png")
+    assert top.size[0] == 4 * (128 + 4), "one thumbnail per ranked image"
+    page = result.html.read_text()
+    assert "the top 4 of the ranking" in page and "histogram of the mining scores" in page
+
+
+def test_training_shows_the_stages_and_the_per_class_ap_with_the_best_marked(runs: dict, tmp_path: Path) -> None:
+    out = tmp_path / "task" / "out"
+    out.parent.mkdir(exist_ok=True)
+    subprocess.run(["cp", "-r", str(runs["train"]), str(out)], check=True)
+    result_yaml = out / "models" / "result.yaml"
+    import yaml
+
+    data = yaml.safe_load(result_yaml.read_text())
+    data["model_stages"]["epoch_1"] = {**data["model_stages"]["best"], "stage_name": "epoch_1", "mAP": 0.2}
+    data["model_stages"]["best"]["class_aps"] = {"cat": 0.7, "dog": 0.4, "bird": 0.4}
+    result_yaml.write_text(yaml.safe_dump(data))
+    result = report.write_report([out], dest=tmp_path / "rep")
+    names = {p.name for p in result.pngs}
+    assert {"stages-mAP.png", "class-AP.png"} <= names
+    chart = Image.open(tmp_path / "rep" / "stages-mAP.png").convert("RGB")
+    colours = {c for _, c in chart.getcolors(1 << 20) or []}
+    assert (255, 127, 14) in colours and (31, 119, 180) in colours, "the best stage in its own colour"
+    assert "the best (best) marked" in result.html.read_text()
+
+
+def test_two_runs_side_by_side_overlay_the_curves_and_diff_the_metrics(runs: dict, tmp_path: Path) -> None:
+    second = tmp_path / "second" / "out"
+    second.parent.mkdir()
+    subprocess.run(["cp", "-r", str(runs["train"]), str(second)], check=True)
+    import yaml
+
+    result_yaml = second / "models" / "result.yaml"
+    data = yaml.safe_load(result_yaml.read_text())
+    data["model_stages"]["best"]["mAP"] = 0.75
+    result_yaml.write_text(yaml.safe_dump(data))
+    result = report.write_report([runs["train"], second], dest=tmp_path / "rep")
+    assert tmp_path / "rep" / "compare-curve-loss.png" in result.pngs
+    page = result.html.read_text()
+    assert "the runs compared" in page and "<td>+0.25</td>" in page

@@ -248,7 +248,8 @@ def _section(out: Path, in_dir: Path, dest: Path, prefix: str, images: int, pngs
             parts += _mining_charts(ranked, in_dir, dest, prefix, pngs, notes)
     infer = out / "infer-result.json"
     if infer.is_file():
-        parts.append(_predictions(infer, in_dir, dest, prefix, images, pngs, notes, draw=draw))
+        parts.append(_predictions(infer, in_dir, dest, prefix, images, pngs, notes, draw=draw,
+                                  originals=_originals(out.parent)))
     return "<section>" + "\n".join(parts) + "</section>"
 
 
@@ -343,14 +344,25 @@ def _class_names(in_dir: Path) -> list[str]:
     return [str(n) for n in names] if isinstance(names, list) else []
 
 
+def _originals(task_dir: Path) -> dict[str, str]:
+    """asset name -> the user's file, from ``names.tsv`` of a ``live-code local`` task dir."""
+    path = task_dir / "names.tsv"
+    if not path.is_file():
+        return {}
+    pairs = (line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("#"))
+    return {p[0]: p[1] for p in pairs if len(p) == 2}
+
+
 def _predictions(infer: Path, in_dir: Path, dest: Path, prefix: str, count: int, pngs: list[Path],
-                 notes: list[str], *, draw: bool) -> str:
+                 notes: list[str], *, draw: bool, originals: dict[str, str] | None = None) -> str:
     detection = (json.loads(infer.read_text()) or {}).get("detection") or {}
     files = _image_files(in_dir)
     names = sorted(detection, key=lambda n: (not _boxes(detection[n]), n))[:count]
     classes = _class_names(in_dir) or sorted({b.get("class_name", "") for n in detection for b in _boxes(detection[n])})
     parts = ["<h3>predictions (infer-result.json)</h3>"]
     for name in names:
+        shown = (originals or {}).get(os.path.basename(name))
+        title = html.escape(name) + (f" ({html.escape(shown)})" if shown else "")
         rows = [(box.get("class_name", ""), f"{float(box.get('score', 0)):.3f}",
                  ", ".join(str((box.get("box") or {}).get(k)) for k in ("x", "y", "w", "h")))
                 for box in _boxes(detection[name])]
@@ -361,7 +373,7 @@ def _predictions(infer: Path, in_dir: Path, dest: Path, prefix: str, count: int,
             parts.append(f"<p>{html.escape(name)}: image not found under {html.escape(str(in_dir))}</p>{table}")
             continue
         if not draw:
-            parts.append(f"<p>{html.escape(name)}: {len(rows)} boxes</p>{table}")
+            parts.append(f"<p>{title}: {len(rows)} boxes</p>{table}")
             continue
         target = dest / f"{prefix}pred-{_safe(Path(name).stem)[:16]}.png"
         try:
@@ -370,7 +382,7 @@ def _predictions(infer: Path, in_dir: Path, dest: Path, prefix: str, count: int,
             notes.append(f"{name}: cannot draw {path}: {e}")
             parts.append(f"<p>{html.escape(name)}: cannot draw {html.escape(str(path))}: {html.escape(str(e))}</p>{table}")
             continue
-        parts.append(f"<figure>{_img(target, dest, pngs)}<figcaption>{html.escape(name)}: {len(rows)} boxes"
+        parts.append(f"<figure>{_img(target, dest, pngs)}<figcaption>{title}: {len(rows)} boxes"
                      f"</figcaption></figure>{table}")
     return "\n".join(parts)
 

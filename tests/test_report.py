@@ -120,6 +120,8 @@ def test_predictions_are_drawn_over_every_format_in_the_class_colour(runs: dict)
         assert max(abs(a - b) for a, b in zip(drawn.getpixel((90 * factor, 75 * factor)), GREY)) <= 6
     page = result.html.read_text()
     assert all(f'src="{p.name}"' in page for p in preds) and "cannot draw" not in page
+    for original in runs["made"]:  # the captions name the user's files (names.tsv of local)
+        assert f"{runs['root'] / 'data' / original})" in page, original
 
 
 def test_curves_come_from_the_sdk_writer_through_tensorboard(runs: dict) -> None:

@@ -58,6 +58,8 @@ class ReplayResult:
     files: tuple[FileDiff, ...]
     provenance: tuple[tuple[str, Any, Any], ...]
     error: LiveCodeError | None = None
+    #: the report of the original and the replay, side by side (None without the report extra)
+    report: Path | None = None
 
     @property
     def identical(self) -> bool:
@@ -75,6 +77,8 @@ class ReplayResult:
                              + (_short(new) if old == new else f"{_short(old)} -> {_short(new)}"))
         verdict = ("outputs identical to the original" if self.identical else
                    "the replay failed" if self.error else "outputs differ from the original")
+        if self.report is not None:
+            lines.append(f"report of both runs: {self.report}")
         lines.append(verdict)
         return "\n".join(lines)
 
@@ -112,7 +116,22 @@ def replay(work: Path, *, sandbox: str | None = None, keep_work: bool = False, s
         error = local.explain(e)
     return ReplayResult(work, out, tuple(diff_outputs(original, out)),
                         tuple(diff_provenance(original / pipeline.PROVENANCE_NAME, out / pipeline.PROVENANCE_NAME)),
-                        error)
+                        error, _report(original, out, in_dir))
+
+
+def _report(original: Path, replayed: Path, in_dir: Path) -> Path | None:
+    """The report of both runs side by side, beside the replay's out (needs the report extra)."""
+    from live_code import report
+
+    missing = report.missing_libraries()
+    if missing:
+        log.info("no report of the two runs: %s not installed (%s)", ", ".join(missing), report.INSTALL_EXTRA)
+        return None
+    try:
+        return report.write_report([original, replayed], dest=replayed.parent / "report", in_dirs=[in_dir, in_dir]).html
+    except (OSError, LiveCodeError) as e:
+        log.warning("the report of the two runs could not be written: %s", e)
+        return None
 
 
 def recorded_base(provenance: Path) -> str | None:

@@ -43,7 +43,7 @@ ALLOWED: dict[str, set[str]] = {
     "local": {"pipeline", "config", "contract", "errors", "datasets", "git", "store", "util", "envs", "manifest",
               "supervisor"},
     "check": {"config", "contract", "envs", "errors", "legacy", "local", "manifest", "store", "util"},
-    "replay": {"config", "contract", "errors", "local", "pipeline", "store", "util"},
+    "replay": {"config", "contract", "errors", "local", "pipeline", "report", "store", "util"},
     # issue 23: the report's libraries (the report extra) are imported by report alone
     "report": {"contract", "errors", "pipeline", "util"},
     "templates": {"errors", "util"},

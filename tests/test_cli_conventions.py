@@ -195,6 +195,8 @@ def test_replay_of_the_same_task_exits_0_and_keeps_stdout_clean(task: dict) -> N
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "outputs identical to the original" in proc.stdout and MARKER not in proc.stdout
     assert MARKER in (task["work"] / "replay-1" / "job.log").read_text()
+    page = task["work"] / "replay-1" / "report" / "report.html"
+    assert f"report of both runs: {page}" in proc.stdout and page.is_file()
 
 
 # -- each documented exit code -------------------------------------------------------------------

@@ -313,3 +313,19 @@ def test_two_runs_side_by_side_overlay_the_curves_and_diff_the_metrics(runs: dic
     assert tmp_path / "rep" / "compare-curve-loss.png" in result.pngs
     page = result.html.read_text()
     assert "the runs compared" in page and "<td>+0.25</td>" in page
+
+
+@pytest.mark.parametrize(("fmt", "mode"), [("PNG", "P"), ("WEBP", "RGB"), ("PNG", "LA"), ("PNG", "1")])
+def test_draw_boxes_reads_palette_webp_and_other_modes(tmp_path: Path, fmt: str, mode: str) -> None:
+    from PIL import features
+
+    if fmt == "WEBP" and not features.check("webp"):
+        pytest.skip("this Pillow was built without WebP")
+    source = tmp_path / f"img.{fmt.lower()}"
+    Image.new("RGB", (64, 48), GREY).convert(mode).save(source, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    target = report.draw_boxes(source, [{"class_name": "dog", "score": 0.8, "box": {"x": 8, "y": 10, "w": 20, "h": 16}}],
+                               CLASSES, tmp_path / "drawn.png")
+    drawn = Image.open(target).convert("RGB")
+    factor = drawn.width // 64
+    assert drawn.size == (64 * factor, 48 * factor)
+    assert drawn.getpixel((8 * factor, 18 * factor)) == report.colour_of("dog", CLASSES) == report.PALETTE[1]

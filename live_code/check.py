@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
+import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -161,14 +163,53 @@ def _schema(report: CheckReport, src: Path, manifest: manifest_mod.Manifest) -> 
     report.add("schema defaults", OK, f"{count} hyper-parameters, defaults of their types")
 
 
+#: ``file:line: ...``, how a refused requirement line is named
+_REFUSED_LINE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+): ")
+_MAX_REFUSED = 50
+
+
+def _every_refused_line(src: Path, declared: str | None, base_python: str | None, *,
+                        legacy_layout: bool) -> tuple[envs.EnvSpec | None, list[LiveCodeError]]:
+    """The installer's checks, every refused line at once: each one found is blanked in a copy of
+    the repository and the checks run again (the installer itself stops at the first)."""
+    problems: list[LiveCodeError] = []
+    tree, copy = src, None
+    try:
+        for _ in range(_MAX_REFUSED):
+            try:
+                return envs.prepare_env(tree, declared, base_python=base_python, legacy_layout=legacy_layout), problems
+            except (ConfigError, EnvironmentBuildError) as e:
+                problems.append(e)
+                m = _REFUSED_LINE.match(e.message)
+                if m is None:
+                    return None, problems
+                if copy is None:
+                    copy = Path(tempfile.mkdtemp(prefix="live-code-check-reqs-"))
+                    shutil.copytree(src, copy / "src", symlinks=True, ignore=shutil.ignore_patterns(".git"))
+                    tree = copy / "src"
+                file = tree / m["file"]
+                lines = file.read_text(encoding="utf-8").splitlines(keepends=True) if file.is_file() else []
+                number = int(m["line"])
+                if not 0 < number <= len(lines) or not lines[number - 1].strip():
+                    return None, problems
+                lines[number - 1] = "\n"
+                file.write_text("".join(lines), encoding="utf-8")
+        return None, problems
+    finally:
+        if copy is not None:
+            util.rmtree(copy)
+
+
 def _requirements(report: CheckReport, src: Path, declared: str | None, base_python: str | None, *,
                   legacy_layout: bool) -> None:
-    try:
-        spec = envs.prepare_env(src, declared, base_python=base_python or os.environ.get("LIVE_CODE_BASE_PYTHON"),
-                                legacy_layout=legacy_layout)
-    except (ConfigError, EnvironmentBuildError) as e:
-        report.add("requirements", FAIL, e.message, e.hint or "fix the requirements file")
+    python = base_python or os.environ.get("LIVE_CODE_BASE_PYTHON")
+    spec, problems = _every_refused_line(src, declared, python, legacy_layout=legacy_layout)
+    if problems:
+        hints = list(dict.fromkeys(e.hint for e in problems if e.hint))
+        report.add("requirements", FAIL, "\n".join(e.message for e in problems),
+                   "; ".join(hints) or "fix the requirements file")
         return
+    assert spec is not None
     reqs = spec.requirements
     report.add("requirements file", OK, reqs.reason)
     if legacy_layout:

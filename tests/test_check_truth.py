@@ -49,3 +49,16 @@ def test_a_repo_without_training_says_so(make_repo: Callable[..., Path]) -> None
     repo = make_repo({"live-code.yaml": manifest, "infer.py": DIES_ON_IMPORT}, tag="v1")
     infer = _findings(check.check_repo(f"{repo}@v1", sandbox="off"))["smoke infer"]
     assert infer.status == check.FAIL and "the repo declares no training" in infer.detail
+
+
+def test_every_refused_requirement_is_reported_at_once(make_repo: Callable[..., Path]) -> None:
+    reqs = ("six==1.16.0\n--index-url https://example.invalid/simple\n"
+            "--extra-index-url https://example.invalid/other\n--trusted-host example.invalid\n")
+    repo = make_repo({"start.py": "print(1)\n", "requirements.txt": reqs}, tag="v1")
+    report = check.check_repo(f"{repo}@v1", static_only=True)
+    found = [f for f in report.findings if f.check == "requirements"]
+    assert len(found) == 1 and found[0].status == check.FAIL
+    for line in (2, 3, 4):
+        assert f"requirements.txt:{line}: " in found[0].detail, found[0].detail
+    assert "requirements.txt:1" not in found[0].detail
+    assert (repo / "requirements.txt").read_text() == reqs, "the repository is left as it was"

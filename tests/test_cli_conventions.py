@@ -7,8 +7,10 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -234,7 +236,27 @@ EXIT_CASES: dict[str, tuple[int, Callable[[dict, Path], list[str]]]] = {
         "local", "--repo", str(_no_outputs(d)), "--task", "infer", "--dataset", "sample", "--images", "2",
         "--sandbox", "off", "--work", str(d / "w")]),
     "check found problems": (1, lambda t, d: ["check", str(_no_outputs(d)), "--sandbox", "off"]),
+    "dataset: a folder without images": (8, lambda t, d: [
+        "local", "--repo", f"{t['repo']}@v1", "--task", "infer", "--dataset", str(_empty(d)), "--work", str(d / "w")]),
+    "environment: a torch repo over a base without torch": (4, lambda t, d: [
+        "local", "--repo", str(_torch_repo(d)), "--task", "infer", "--dataset", "sample", "--work", str(d / "w")]),
 }
+
+
+def _empty(root: Path) -> Path:
+    (root / "no-images").mkdir(exist_ok=True)
+    (root / "no-images" / "readme.txt").write_text("no pictures here\n")
+    return root / "no-images"
+
+
+def _torch_repo(root: Path) -> Path:
+    if subprocess.run((sys.executable, "-c", "import torch"), capture_output=True).returncode == 0:
+        pytest.skip("live-code's own interpreter has torch: it is a valid base here")
+    repo = root / "torchy"
+    repo.mkdir(exist_ok=True)
+    (repo / "live-code.yaml").write_text("framework: torch\nentry: python start.py\n")
+    (repo / "start.py").write_text("import torch\n")
+    return repo
 
 
 @pytest.mark.parametrize("case", sorted(EXIT_CASES))
@@ -254,3 +276,37 @@ def test_json_error_document_on_a_refused_local(task: dict, tmp_path: Path) -> N
     doc = json.loads(proc.stdout)
     assert doc["ok"] is False and doc["error"]["exit_code"] == 2 and "--dataset" in doc["error"]["message"]
     assert "error: config-error" in proc.stderr
+
+
+def test_exit_7_when_the_cache_cannot_be_used(task: dict, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    proc = run_cli("local", "--repo", f"{task['repo']}@v1", "--task", "infer", "--dataset", "sample",
+                   "--work", str(tmp_path / "w"), cwd=tmp_path, cache=blocker / "cache")
+    assert proc.returncode == 7, proc.stderr
+    assert "cache-error" in proc.stderr and "LIVE_CODE_CACHE" in proc.stderr
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 128 + signal.SIGTERM)])
+def test_exit_code_of_a_stopped_run(signum: int, code: int, task: dict, tmp_path: Path) -> None:
+    repo = tmp_path / "slow"
+    repo.mkdir()
+    (repo / "start.py").write_text("import time\nprint('sleeping', flush=True)\ntime.sleep(120)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST") and k != "LIVE_CODE_BASE_PYTHON"}
+    env.update(PYTHONPATH=str(ROOT), LIVE_CODE_CACHE=str(task["cache"]))
+    proc = subprocess.Popen((sys.executable, "-m", "live_code", "local", "--repo", str(repo), "--task", "infer",
+                             "--dataset", "sample", "--images", "2", "--sandbox", "off", "--work", str(tmp_path / "w")),
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        log = tmp_path / "w" / "job.log"
+        while not (log.is_file() and "sleeping" in log.read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None, "the job never started"
+            time.sleep(0.2)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err[-2000:]
+    assert code in dict(cli.EXIT_CODES) or code == 128 + signal.SIGTERM

@@ -318,7 +318,8 @@ def _add_research_commands(sub: argparse._SubParsersAction) -> None:  # type: ig
     pf.add_argument("--offline", action="store_true", help="as pip_offline: true")
     pf.set_defaults(func=_cmd_prefetch)
 
-    rr = sub.add_parser("report", help="PNG pictures (predictions, curves, timings) and an HTML page of task outputs")
+    rr = sub.add_parser("report", help="pictures (predictions, curves, mining, stages, timings) and an HTML page of "
+                        "task outputs; the pictures need the report extra: pip install \"live-code[report]\"")
     rr.add_argument("outs", nargs="+", type=Path, metavar="OUT", help="a task's out dir; two or more are compared")
     rr.add_argument("--in", dest="in_dirs", action="append", type=Path, default=[],
                     help="the task's in dir, once per OUT (default: the in next to each OUT)")

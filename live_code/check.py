@@ -265,7 +265,7 @@ def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root
         training = TaskKind.TRAINING in kinds
         req = local.LocalRequest(repo=repo, kinds=kinds, dataset="sample", work=root / name.replace("+", "-"),
                                  model=None if training else model, sample_images=8, sandbox=sandbox,
-                                 overrides=overrides)
+                                 overrides=_overrides_for(manifest, kinds, overrides))
         start = time.monotonic()
         try:
             result = local.run(req, store=store)
@@ -303,6 +303,15 @@ def _output_warnings(provenance: Path) -> list[str]:
         return []
     warned = record.get("warnings") if isinstance(record, dict) else None
     return [str(w) for w in warned] if isinstance(warned, list) else []
+
+
+def _overrides_for(manifest: manifest_mod.Manifest, kinds: frozenset[TaskKind],
+                   overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``--set`` of check for one smoke run: a key the schema declares only for other task kinds
+    (``epochs`` for the mining+infer run) is left out; an unknown one stays, so the run refuses it."""
+    elsewhere = {n for k, params in manifest.schema.items() if k not in kinds for n in params}
+    here = {n for k in kinds for n in manifest.schema.get(k, {})}
+    return {k: v for k, v in overrides.items() if k in here or k not in elsewhere}
 
 
 def _without_model(trains: bool) -> str:

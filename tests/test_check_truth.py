@@ -62,3 +62,20 @@ def test_every_refused_requirement_is_reported_at_once(make_repo: Callable[..., 
         assert f"requirements.txt:{line}: " in found[0].detail, found[0].detail
     assert "requirements.txt:1" not in found[0].detail
     assert (repo / "requirements.txt").read_text() == reqs, "the repository is left as it was"
+
+
+def test_check_set_goes_to_the_smoke_runs_whose_schema_declares_it(make_repo: Callable[..., Path]) -> None:
+    from tests.test_local import GOOD_JOB
+
+    manifest = textwrap.dedent("""
+        framework: none
+        entry: python start.py
+        hyperparameters:
+          training: {my_epochs: {type: int, default: 1}}
+          infer: {my_conf: {type: float, default: 0.5}}
+    """)
+    repo = make_repo({"live-code.yaml": manifest, "start.py": GOOD_JOB}, tag="v1")
+    good = check.check_repo(f"{repo}@v1", sandbox="off", overrides={"my_epochs": 2, "my_conf": 0.1})
+    assert good.problems == [], good.render()
+    typo = check.check_repo(f"{repo}@v1", sandbox="off", overrides={"my_epoch": 2})
+    assert any("'my_epoch' (did you mean 'my_epochs'?)" in f.detail for f in typo.problems), typo.render()

@@ -74,8 +74,12 @@ def test_check_user_keys_passes_declared_platform_and_live_code_keys() -> None:
     with pytest.raises(ConfigError, match=r"'lerning_rate' \(did you mean 'learning_rate'\?\)") as info:
         manifest_mod.check_user_keys(manifest, TRAINING, ["lerning_rate", "zzz"], source="--set")
     assert info.value.value == ["lerning_rate", "zzz"]
-    # mining declares no schema here: nothing to check against, the names come back for a warning
-    assert manifest_mod.check_user_keys(manifest, {TaskKind.MINING}, ["epoch"], source="--set") == ["epoch"]
+    # a key of another task kind passes (one config file serves training and infer); a typo does not
+    assert manifest_mod.check_user_keys(manifest, {TaskKind.MINING}, ["epochs"], source="--set") == []
+    with pytest.raises(ConfigError, match=r"'epoch' \(did you mean 'epochs'\?\) not in the declared"):
+        manifest_mod.check_user_keys(manifest, {TaskKind.MINING}, ["epoch"], source="--set")
+    legacy = manifest_mod.parse({"entry": "python start.py"})
+    assert manifest_mod.check_user_keys(legacy, TRAINING, ["epoch", "gpu_id"], source="--set") == ["epoch"]
 
 
 # -- acceptance 8: the base found or refused up front --------------------------------------------

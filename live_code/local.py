@@ -50,6 +50,8 @@ TASK_CONFIG = "task_config.yaml"
 JOB_LOG = "job.log"
 #: asset name (``<sha1>.<ext>``, as YMIR names it) -> the user's file, for a converted folder or COCO json
 NAMES = "names.tsv"
+#: the converted dataset's boxes by asset name, for the report (mining and infer tasks carry none)
+GROUND_TRUTH = "ground-truth.json"
 _PIN_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+/-]*$")
 _REPO_KEYS = ("git_url", "git_commit", "git_tag", "git_branch")
 #: a fixed identity and date: a snapshot's commit id depends on its files only
@@ -459,7 +461,26 @@ def write_names(dataset: str, work: Path) -> dict[str, Path]:
     if names:
         lines = [f"{asset}\t{original}" for asset, original in sorted(names.items())]
         util.atomic_write(work / NAMES, "# asset name\tthe original file\n" + "\n".join(lines) + "\n")
+        _write_ground_truth(path, names, work)
     return names
+
+
+def _write_ground_truth(dataset: Path, names: Mapping[str, Path], work: Path) -> None:
+    """``WORK/ground-truth.json``: the dataset's boxes by asset name, in infer-result.json's box
+    form, so ``report`` can show them beside the predictions of a mining or infer task (whose in/
+    carries no annotations)."""
+    try:
+        coco = datasets._coco_file(dataset)
+        items, _, _ = datasets._read_coco(coco) if coco else datasets._read_voc(dataset)
+    except (LiveCodeError, OSError, ValueError) as e:
+        log.debug("no ground truth for the report: %s", e)
+        return
+    by_file = {it.image.resolve(): it.boxes for it in items if it.boxes}
+    doc = {asset: [{"class_name": b.name, "box": {"x": b.xmin, "y": b.ymin, "w": b.xmax - b.xmin + 1,
+                                                   "h": b.ymax - b.ymin + 1}} for b in by_file[original]]
+           for asset, original in sorted(names.items()) if original in by_file}
+    if doc:
+        util.atomic_write(work / GROUND_TRUTH, json.dumps(doc, indent=1, ensure_ascii=False))
 
 
 def read_names(work: Path) -> dict[str, Path]:

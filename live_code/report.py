@@ -249,7 +249,7 @@ def _section(out: Path, in_dir: Path, dest: Path, prefix: str, images: int, pngs
     infer = out / "infer-result.json"
     if infer.is_file():
         parts.append(_predictions(infer, in_dir, dest, prefix, images, pngs, notes, draw=draw,
-                                  originals=_originals(out.parent)))
+                                  originals=_originals(out.parent), truth=_ground_truth(out.parent)))
     return "<section>" + "\n".join(parts) + "</section>"
 
 
@@ -353,8 +353,19 @@ def _originals(task_dir: Path) -> dict[str, str]:
     return {p[0]: p[1] for p in pairs if len(p) == 2}
 
 
+def _ground_truth(task_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """asset name -> boxes, from ``ground-truth.json`` of a ``live-code local`` task dir."""
+    path = task_dir / "ground-truth.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 def _predictions(infer: Path, in_dir: Path, dest: Path, prefix: str, count: int, pngs: list[Path],
-                 notes: list[str], *, draw: bool, originals: dict[str, str] | None = None) -> str:
+                 notes: list[str], *, draw: bool, originals: dict[str, str] | None = None,
+                 truth: dict[str, list[dict[str, Any]]] | None = None) -> str:
     detection = (json.loads(infer.read_text()) or {}).get("detection") or {}
     files = _image_files(in_dir)
     names = sorted(detection, key=lambda n: (not _boxes(detection[n]), n))[:count]
@@ -382,8 +393,15 @@ def _predictions(infer: Path, in_dir: Path, dest: Path, prefix: str, count: int,
             notes.append(f"{name}: cannot draw {path}: {e}")
             parts.append(f"<p>{html.escape(name)}: cannot draw {html.escape(str(path))}: {html.escape(str(e))}</p>{table}")
             continue
-        parts.append(f"<figure>{_img(target, dest, pngs)}<figcaption>{title}: {len(rows)} boxes"
-                     f"</figcaption></figure>{table}")
+        figure = (f"<figure>{_img(target, dest, pngs)}<figcaption>{title}: {len(rows)} boxes predicted"
+                  "</figcaption></figure>")
+        gt = (truth or {}).get(os.path.basename(name))
+        if gt:  # beside it: what should have been found
+            gt_target = dest / f"{prefix}truth-{_safe(Path(name).stem)[:16]}.png"
+            draw_boxes(path, gt, classes, gt_target, scores=False)
+            figure += (f"<figure>{_img(gt_target, dest, pngs)}<figcaption>ground truth: {len(gt)} boxes"
+                       "</figcaption></figure>")
+        parts.append(f"<div class=\"pair\">{figure}</div>{table}")
     return "\n".join(parts)
 
 
@@ -399,9 +417,11 @@ def load_image(path: Path) -> Any:
         return image.convert("RGB")
 
 
-def draw_boxes(path: Path, boxes: Sequence[dict[str, Any]], class_names: Sequence[str], target: Path) -> Path:
+def draw_boxes(path: Path, boxes: Sequence[dict[str, Any]], class_names: Sequence[str], target: Path, *,
+               scores: bool = True) -> Path:
     """Draw ``boxes`` (infer-result.json's) over the image at ``path``, each in its class's colour
-    with its class name and score, into the PNG ``target`` (small images enlarged)."""
+    with its class name and score (``scores=False``: the name only, for ground truth), into the
+    PNG ``target`` (small images enlarged)."""
     from PIL import Image, ImageDraw, ImageFont
 
     image = load_image(path)
@@ -416,7 +436,7 @@ def draw_boxes(path: Path, boxes: Sequence[dict[str, Any]], class_names: Sequenc
         colour = colour_of(cls, class_names)
         x, y, w, h = (int(b.get(k, 0)) * factor for k in ("x", "y", "w", "h"))
         canvas.rectangle((x, y, x + w - 1, y + h - 1), outline=colour, width=width)
-        label = f"{cls} {float(box.get('score', 0)):.2f}"
+        label = f"{cls} {float(box.get('score', 0)):.2f}" if scores else cls
         left, top, right, bottom = canvas.textbbox((0, 0), label, font=font)
         lw, lh = right - left + 4, bottom - top + 4
         lx = max(0, min(x, image.width - lw))
@@ -497,7 +517,8 @@ _PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}} table{{border-collapse:collapse;margin:.5em 0}}
 td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left}} figure{{display:inline-block;margin:.5em}}
-img{{border:1px solid #ddd;max-width:100%}} .broken{{color:#b00;font-weight:bold}}</style>
+img{{border:1px solid #ddd;max-width:100%}} .broken{{color:#b00;font-weight:bold}}
+.pair{{display:flex;flex-wrap:wrap;gap:.5em}}</style>
 <script>
 // a picture that did not load says so on the page (and is marked for tests: data-loaded)
 window.addEventListener("load", function () {{

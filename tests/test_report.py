@@ -4,6 +4,7 @@ then infer; curves from tensorboard's CRC-checked reader, a damaged event file n
 written; without the report extra the page has the text and says how to install it."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -329,3 +330,21 @@ def test_draw_boxes_reads_palette_webp_and_other_modes(tmp_path: Path, fmt: str,
     factor = drawn.width // 64
     assert drawn.size == (64 * factor, 48 * factor)
     assert drawn.getpixel((8 * factor, 18 * factor)) == report.colour_of("dog", CLASSES) == report.PALETTE[1]
+
+
+def test_ground_truth_is_drawn_beside_the_predictions(runs: dict, tmp_path: Path) -> None:
+    truth = json.loads((runs["infer"].parent / local.GROUND_TRUTH).read_text())
+    assert len(truth) == 4, "every image of the VOC folder has its boxes"
+    result = report.write_report([runs["infer"]], dest=tmp_path / "rep", images=10)
+    pictures = sorted(p for p in result.pngs if p.name.startswith("truth-"))
+    assert len(pictures) == 4
+    for png in pictures:
+        asset = next(a for a in truth if a.startswith(png.stem.split("truth-")[1]))
+        (box,) = truth[asset]
+        assert (box["box"]["x"], box["box"]["y"], box["box"]["w"], box["box"]["h"]) == (5, 5, 36, 26)
+        drawn = Image.open(png).convert("RGB")
+        factor = drawn.width // 96
+        colour = report.colour_of(box["class_name"], CLASSES)
+        assert drawn.getpixel((5 * factor, (5 + 13) * factor)) == colour, png
+    page = result.html.read_text()
+    assert page.count('<div class="pair">') == 4 and "ground truth: 1 boxes" in page

@@ -110,7 +110,6 @@ class Requirements:
         return "".join(f"{line}\n" for line in out)
 
 
-NO_REQUIREMENTS = Requirements(None, (), ())
 
 # the repository URL of a checked VCS spec: git+https://host/path@<full sha>, then '#...', space or end
 _VCS_REPO_RE = re.compile(r"git\+(?P<repo>https://\S+?)@(?:[0-9a-f]{40}|[0-9a-f]{64})(?=[#\s]|$)")

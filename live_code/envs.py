@@ -47,7 +47,7 @@ from live_code._base import PROTECTED_NAMES, PROTECTED_PREFIXES, BaseInfo, Dist,
 from live_code._base import normal_version, own_dists, sha256_json, site_dirs, write_stubs
 from live_code._installer import IndexSettings, Installer, Reporter, find_installer, installer_env, offline_flags
 from live_code._installer import die_with_parent, run_short, run_streaming
-from live_code._requirements import NO_REQUIREMENTS, RequirementLine, Requirements, find_requirements
+from live_code._requirements import RequirementLine, Requirements, find_requirements
 from live_code._requirements import parse_requirements, requirements_reason, with_implied, with_mirrors
 from live_code.errors import EnvironmentBuildError, RequirementError
 
@@ -221,15 +221,26 @@ def _check_no_build_isolation(names: tuple[str, ...], requirements: Requirements
 
 def _with_wheelhouse(index: IndexSettings, implied: legacy.Implied, *, own_lines: bool) -> IndexSettings:
     """The task's index settings plus the SDK wheelhouse; with no line of the repo's own to resolve
-    (or an offline task), no index at all: an air-gapped site installs the implied packages."""
+    (or an offline task), no index at all: an air-gapped site installs the implied packages.
+    Without a wheelhouse they come from the task's index, which must be able to serve them."""
     if not implied.requirements:
         return index
     if implied.wheelhouse is None:
-        if implied.sdk.generation == "2" and not index.find_links:
+        wanted = [r for r, _ in implied.requirements]
+        if not index.offline:  # PyPI serves ymir-exc 1.x, loguru and opencv, but no index the 2.x SDK
+            wanted = [r for r in wanted if implied.sdk.generation == "2" and r == implied.sdk.requirement]
+            if wanted and not index.find_links:
+                raise EnvironmentBuildError(
+                    f"the job needs the 2.x executor SDK ({implied.sdk.reason}), and no SDK wheelhouse is set",
+                    value=legacy.WHEELHOUSE_VAR, hint=legacy.missing_sdk2_hint())
+        missing = legacy.missing_wheels(wanted, index.find_links)
+        if missing:
             raise EnvironmentBuildError(
-                f"the job needs the 2.x executor SDK ({implied.sdk.reason}), and no SDK wheelhouse is set",
-                value=legacy.WHEELHOUSE_VAR, hint=legacy.missing_sdk2_hint())
-        return index  # from the task's index (PyPI has ymir-exc 1.x, loguru and opencv)
+                f"no SDK wheelhouse is set and the task's wheelhouse lacks what the legacy layout implies: "
+                f"{', '.join(missing)}", value=legacy.WHEELHOUSE_VAR,
+                hint=f"set {legacy.WHEELHOUSE_VAR} to the folder made by base_images/common/build-sdk-wheelhouse.sh "
+                     "(the live-code images set it), or add these wheels to pip_find_links")
+        return index
     find_links = (*index.find_links, implied.wheelhouse)
     offline = index.offline or not own_lines
     if offline:

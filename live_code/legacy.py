@@ -191,6 +191,22 @@ def missing_sdk2_hint() -> str:
             f"`ymir-exc @ git+{SDK2_REPO.removesuffix('.git')}@{SDK2_COMMIT}` in extra-requirements.txt")
 
 
+def missing_wheels(requirements: Iterable[str], find_links: Iterable[str]) -> list[str]:
+    """The ``name==version`` requirements with no wheel in any local folder of ``find_links``
+    (URLs are not looked into: what they hold is known only to the installer)."""
+    folders = [Path(f) for f in find_links if "://" not in f and Path(f).is_dir()]
+    if len(folders) < len([f for f in find_links if "://" not in f]) or any("://" in f for f in find_links):
+        return []  # a link page or missing folder: leave the verdict to the installer
+    names = {p.name.lower() for folder in folders for p in folder.glob("*.whl")}
+    missing = []
+    for req in requirements:
+        name, _, version = req.partition("==")
+        prefix = f"{re.sub(r'[-_.]+', '_', name).lower()}-{version.lower()}-"
+        if not any(n.startswith(prefix) for n in names):
+            missing.append(req)
+    return missing
+
+
 def _is_opencv(name: str) -> bool:
     # opencv-python, opencv-python-headless, opencv-contrib-python(-headless): all provide cv2
     return name.startswith("opencv-") and "python" in name

@@ -23,15 +23,17 @@ with an optional ``extra-requirements.txt``; no schema.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from live_code import config
+from live_code import contract
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
 
@@ -323,3 +325,32 @@ def validate(manifest: Manifest, kind: TaskKind, merged: Mapping[str, Any], *, s
         if name in out and out[name] is not None:
             out[name] = coerce(param, out[name], source)
     return out
+
+
+def check_user_keys(manifest: Manifest, kinds: Iterable[TaskKind], keys: Iterable[str], *, source: str) -> list[str]:
+    """The hyper-parameter names a user typed (``--set``, ``--config``) against the schema.
+
+    With a schema, a name it does not declare (for any task kind: one config file often serves
+    training and infer) is refused, naming the closest names declared for ``kinds`` (else for any
+    kind): a typo such as ``epoch`` for ``epochs`` would otherwise be ignored by the job. Platform
+    and live-code keys (``class_names``, ``gpu_id``, ``live_code_timeout`` ...) always pass. Without
+    a schema (the legacy layout, or none declared) nothing can be checked: the unknown names are
+    returned for a warning."""
+    kinds = list(kinds)
+    declared: set[str] = set()
+    for params in manifest.schema.values():
+        declared.update(params)
+    here = {n for kind in kinds for n in manifest.schema.get(kind, {})}
+    unknown = [k for k in keys if k not in declared and k not in contract.PLATFORM_KEYS
+               and k not in config.LIVE_CODE_KEYS]
+    if not unknown or not declared:
+        return unknown
+    known = sorted(here or declared)
+    lines = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+        lines.append(f"{key!r}" + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""))
+    what = "+".join(k.value for k in contract.TASK_ORDER if k in kinds) if here else "declared"
+    raise ConfigError(f"{source}: {', '.join(lines)} not in the {what} hyper-parameters of {MANIFEST_NAME}",
+                      value=unknown, hint=f"the declared names are {', '.join(known)}; fix the spelling, or declare "
+                      f"the key under hyperparameters: in {MANIFEST_NAME}")

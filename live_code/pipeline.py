@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import platform
-import re
 import shutil
 import signal
 import stat
@@ -31,6 +30,7 @@ from live_code import __version__
 from live_code import config as config_mod
 from live_code import contract
 from live_code import envs
+from live_code import fallback
 from live_code import git
 from live_code import manifest as manifest_mod
 from live_code import outputs
@@ -286,10 +286,16 @@ class _Run:
                 manifest: manifest_mod.Manifest, config_file: Path) -> None:
         mode, reason = _sandbox_mode(self.s)
         self.record["sandbox"] = {"mode": mode, **({"reason": reason} if reason else {})}
+        view = None
         if mode == "fallback":
-            log.warning("not faithful to the container: %s; the job sees the task at its real paths "
-                        "(a mapped env.yaml), so code that hard-codes /in or /out will fail", reason)
-        job_env = self._job_env(task, work, env, config_file, mode, src if manifest.legacy else None)
+            log.warning("not faithful to the container: %s; the job sees the task at mapped paths on this "
+                        "machine, so code that hard-codes /in or /out fails, and a write into /in is found "
+                        "only after the job", reason)
+            view = fallback.prepare(self.s.in_dir, self.s.out_dir, work, config_file)
+        job_env = self._job_env(work, env, src if manifest.legacy else None)
+        if view is not None:
+            job_env = fallback.job_env(view, job_env)
+        in_before = fallback.snapshot(view) if view is not None else {}
         with self.step("run"):
             deadline = time.monotonic() + task.config.options.timeout if task.config.options.timeout else None
             for kinds, argv in _entries(task, manifest, env, task.config.gpu_count):
@@ -308,16 +314,24 @@ class _Run:
                 })
                 if outcome.interrupted is not None:
                     raise Stopped(outcome.interrupted)
+                if view is not None:  # what the sandbox's read-only /in would have refused
+                    changes = fallback.changed_paths(in_before, fallback.snapshot(view))
+                    if changes:
+                        self.record["sandbox"]["in_written"] = changes[:20]
+                        raise fallback.wrote_into_in(changes)
                 if not outcome.ok:
                     self.job_code = _job_return_code(self.s.out_dir)
+                    refused = fallback.refused_write(view, outcome.tail) if view is not None else None
+                    if refused is not None:
+                        raise refused
                     tail = "\n".join(f"    {line}" for line in outcome.tail[-10:])
                     msg = outcome.describe() + (f"; its last lines:\n{tail}" if tail else "")
                     raise JobError(msg, hint="see the job's output above (and /out/ymir-executor-out.log in YMIR)")
-            if mode == "fallback":
-                _unmap_mining_result(self.out(contract.MINING_RESULT_FILE), self.s.in_dir)
+            if view is not None:
+                for name in fallback.unmap_outputs(view):
+                    log.info("%s: host paths of the task mapped back to /in", name)
 
-    def _job_env(self, task: Task, work: Path, env: envs.EnvResult, config_file: Path, mode: str,
-                 legacy_root: Path | None = None) -> dict[str, str]:
+    def _job_env(self, work: Path, env: envs.EnvResult, legacy_root: Path | None = None) -> dict[str, str]:
         """The job's whole environment. ``legacy_root``: a legacy-layout repo's root, put first on
         ``PYTHONPATH`` as the original image's ``PYTHONPATH=.`` did (``from ymir.helper import ...``)."""
         names = (*JOB_PASS_ENV, *self.s.job_env)
@@ -325,9 +339,8 @@ class _Run:
         home, tmp = work / "home", work / "tmp"
         home.mkdir(exist_ok=True)
         tmp.mkdir(exist_ok=True)
-        in_container = mode != "fallback"
-        env_file = contract.ENV_FILE if in_container else str(_mapped_in(task, self.s, work) / "env.yaml")
-        config = (f"{contract.OUT_DIR}/{CONFIG_NAME}") if in_container else str(config_file)
+        # the container's paths; without a sandbox run_job points the job at the mapped ones (fallback.job_env)
+        env_file, config = contract.ENV_FILE, f"{contract.OUT_DIR}/{CONFIG_NAME}"
         out.update({
             "PATH": f"{env.path / 'bin'}{os.pathsep}{out.get('PATH', os.defpath)}",
             "HOME": str(home), "TMPDIR": str(tmp), "PYTHONNOUSERSITE": "1", "PYTHONUNBUFFERED": "1",
@@ -344,6 +357,9 @@ class _Run:
             candidates = outputs.read_candidates(task.host_path(index)) if use else None
             problems = outputs.validate_outputs(task.kinds, self.s.out_dir, task.protocol,
                                                 task.config.class_names, candidates)
+            warned = outputs.log_warnings(problems)  # what YMIR accepts: kept in the provenance, not refused
+            if warned:
+                self.record["warnings"] = [str(p) for p in warned]
             outputs.raise_for_problems(problems)
 
     def write_provenance(self, outcome: dict[str, Any]) -> None:
@@ -536,41 +552,6 @@ def _sdk_shim(work: Path) -> Path:
         shutil.copytree(Path(yaml.__file__).parent, shim / "live_code" / "_vendor" / "yaml",
                         ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd"))
     return shim
-
-
-def _mapped_in(task: Task, s: Settings, work: Path) -> Path:
-    """Without a sandbox: a copy of /in's small files with every container path mapped to this
-    machine (env.yaml, config.yaml, index files); the big dirs are links to the real ones."""
-    mapped = work / "in"
-    if mapped.exists():
-        return mapped
-    mapped.mkdir()
-    roots = {contract.IN_DIR: str(s.in_dir.resolve()), contract.OUT_DIR: str(s.out_dir.resolve())}
-    # a container path at the start of a line or a value, the root itself included (root_dir: /out)
-    pattern = re.compile(r"(^|[\t ])(/in|/out)(?=/|\s|$)", re.M)
-
-    def remap(text: str) -> str:
-        return pattern.sub(lambda m: m.group(1) + roots[m.group(2)], text)
-
-    for entry in s.in_dir.iterdir():
-        target = mapped / entry.name
-        if entry.is_file() and entry.suffix in (".yaml", ".tsv"):
-            target.write_text(remap(entry.read_text()))
-        else:
-            target.symlink_to(entry.resolve())
-    return mapped
-
-
-def _unmap_mining_result(path: Path, in_dir: Path) -> None:
-    """Fallback mode: the job saw host paths; YMIR wants the container paths back in result.tsv."""
-    if not path.is_file():
-        return
-    host = f"{in_dir.resolve()}/"
-    text = path.read_text()
-    fixed = "".join(contract.IN_DIR + "/" + ln[len(host):] if ln.startswith(host) else ln
-                    for ln in text.splitlines(keepends=True))
-    if fixed != text:
-        util.atomic_write(path, fixed)
 
 
 def _job_return_code(out_dir: Path) -> int | None:

@@ -12,7 +12,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "==> installing live-code and its test dependencies into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,report]'
 
 # bubblewrap gives jobs a read-only /in and a writable /out without docker (Debian package).
 if ! command -v bwrap >/dev/null 2>&1; then
@@ -22,6 +22,17 @@ if ! command -v bwrap >/dev/null 2>&1; then
             || echo "warning: could not install bubblewrap; tests that need it will be skipped with that reason"
     else
         echo "warning: bubblewrap (bwrap) is not installed; tests that need it will be skipped with that reason"
+    fi
+fi
+
+# Headless Chromium opens the report page in tests/test_report.py (issue 23, Debian package).
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing chromium (headless, for the report's browser test)"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) \
+            >/dev/null 2>&1 || echo "warning: could not install chromium; the report's browser test will be skipped"
+    else
+        echo "warning: chromium is not installed; the report's browser test will be skipped with that reason"
     fi
 fi
 

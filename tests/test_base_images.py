@@ -6,12 +6,14 @@ build's environment, and every RUN line runs verbatim under bubblewrap with the 
 /var, /usr/local/bin and /img-man mounted where the image has them. The apt-get line is the one
 step not run: the host provides its packages (git; the interpreter that stands in for the base
 image's). The image's framework is real for mxnet (install-mxnet.sh installs the CPU wheel) and a
-stand-in venv for torch (seeing LIVE_CODE_TEST_FRAMEWORK_PYTHON's torch when there is one).
+stand-in venv for torch (seeing LIVE_CODE_TEST_FRAMEWORK_PYTHON's torch when there is one). The SDK
+wheelhouse step cannot reach GitHub here: its build argument names a clone of the SDK's git bundle.
 
 The default command then runs as YMIR runs it: its exact argv, the image's ENV, /in read-only and
 /out writable, as uid 4242 without a passwd entry and HOME=/, on a sample task whose repository is
 remote_templates/legacy committed into a git repo. The derived-image recipe (prefetch/Dockerfile)
-is built the same way and its image runs a task with no network at all.
+is built the same way and its image runs a task with no network at all, and so do repositories
+of the original image that list nothing (the SDK wheelhouse, issue 18).
 """
 from __future__ import annotations
 
@@ -31,14 +33,20 @@ from typing import NamedTuple
 
 import pytest
 import yaml
+from packaging import tags
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.utils import parse_wheel_filename
 
 from live_code import config
 from live_code import contract
+from live_code import legacy
 from live_code import outputs
 from live_code import sample
 from live_code import sandbox
 from live_code.contract import TaskKind
 from tests.conftest import git
+from tests.conftest import write_tree
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES_DIR = REPO / "base_images"
@@ -58,6 +66,12 @@ TEMPLATE_PLATFORM_KEYS = {
 }
 OBJECT_TYPES = {int(t) for t in contract.ObjectType}
 RUN_UID = 4242  # YMIR's --user uid:gid, with no passwd entry in the image
+SDK_SCRIPT = COMMON / "build-sdk-wheelhouse.sh"
+SDK_PINS = COMMON / "sdk-wheelhouse.txt"
+#: the 2.x executor SDK's git bundle (tests/run.sh): the replay cannot reach GitHub, so it builds the
+#: images' SDK wheelhouse from a clone of it (the build argument YMIR_EXC_SDK2_SOURCE)
+SDK_BUNDLE = Path(os.environ.get("LIVE_CODE_SDK_BUNDLE")
+                  or REPO.parent / "shared" / "sources" / "ymir-executor-sdk.bundle")
 #: this site's network settings (a TLS-inspecting proxy's CA, proxies), passed on as `docker run -e` would
 SITE_ENV = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "http_proxy", "https_proxy",
             "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
@@ -302,9 +316,72 @@ def test_readme_says_what_each_image_pins_and_why() -> None:
     for pin in ("mxnet-cu112", "1.9.1", "numpy", "1.23.5", "harness-constraints.txt", "LIVE_CODE_BASE_PYTHON",
                 "LIVE_CODE_CACHE", "enable_livecode", "code-access.yaml", "digest"):
         assert pin in text, pin
+    for what in (legacy.WHEELHOUSE_VAR, env_of(DOCKERFILES["torch"])[legacy.WHEELHOUSE_VAR], "YMIR_EXC_SDK2_SOURCE",
+                 SDK_SCRIPT.name, SDK_PINS.name, legacy.SDK1_VERSION, legacy.SDK2_VERSION, legacy.SDK2_COMMIT,
+                 legacy.TASK_KEY, *legacy.EXTRAS.values(), "## What a legacy repository is given"):
+        assert what in text, what
     for line in (COMMON / "harness-constraints.txt").read_text().splitlines():
         if line and not line.startswith("#"):
             assert line.split("==")[0] in text, f"README does not mention the harness pin {line}"
+
+
+def _pins() -> dict[str, str]:
+    """canonical name -> version of each line of sdk-wheelhouse.txt."""
+    out = {}
+    for line in SDK_PINS.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            req = Requirement(line)
+            (spec,) = req.specifier
+            assert spec.operator == "==", f"{SDK_PINS.name}: {line} is not pinned to one version"
+            out[canonicalize_name(req.name)] = spec.version
+    return out
+
+
+def test_sdk_wheelhouse_holds_what_the_harness_gives_a_legacy_repo() -> None:
+    """The script, its pins and live_code/legacy.py name the same SDKs and extras: the harness asks
+    the wheelhouse for exactly these, with no index."""
+    script = SDK_SCRIPT.read_text()
+    assert f"sdk2_commit={legacy.SDK2_COMMIT}\n" in script
+    assert f"sdk2_version={legacy.SDK2_VERSION}\n" in script
+    default = re.search(r"sdk2=\$\{2:-(.*)\}\n", script)
+    assert default, "the script has a default 2.x source"
+    assert default.group(1) == f"ymir-exc @ git+{legacy.SDK2_REPO}@$sdk2_commit", "GitHub at the pinned commit"
+    pins = _pins()
+    assert pins[legacy.SDK_NAME] == legacy.SDK1_VERSION
+    for requirement in legacy.EXTRAS.values():
+        name, _, version = requirement.partition("==")
+        assert pins[name] == version, requirement
+        assert requirement in script, f"the script's install check leaves out {requirement}"
+    assert f"{legacy.SDK_NAME}=={legacy.SDK1_VERSION}" in script
+    # the 2.x SDK's own bound (its requirements.txt), which the issue names
+    assert pins["pydantic"] == "1.9.2" and {"pycocotools", "tensorboardx", "pyyaml", "easydict"} <= set(pins)
+
+
+def _sdk_step(name: str) -> str:
+    (run,) = [ins.args for ins in instructions(DOCKERFILES[name]) if ins.keyword == "RUN" and SDK_SCRIPT.name in ins.args]
+    return run
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_images_build_the_sdk_wheelhouse_outside_the_harness_with_the_framework_python(name: str) -> None:
+    path = DOCKERFILES[name]
+    env = env_of(path)
+    wheelhouse = env[legacy.WHEELHOUSE_VAR]
+    assert wheelhouse.startswith("/opt/") and not wheelhouse.startswith(env["LIVE_CODE_HOME"] + "/")
+    assert not wheelhouse.startswith(env["LIVE_CODE_CACHE"] + "/"), "a cache volume mounted there would hide it"
+    run = _sdk_step(name)
+    assert 'PYTHON="${LIVE_CODE_BASE_PYTHON}"' in run, "wheels for the job's Python: the framework's"
+    assert 'PIP_PYTHON="${LIVE_CODE_HOME}/bin/python"' in run, "the framework interpreter need not have pip"
+    assert f'"${{{legacy.WHEELHOUSE_VAR}}}" "${{YMIR_EXC_SDK2_SOURCE}}"' in run
+    assert "chmod -R a+rX" in run, "YMIR runs tasks as an arbitrary uid"
+    keywords = [(ins.keyword, ins.args) for ins in instructions(path)]
+    harness = next(i for i, (k, a) in enumerate(keywords) if k == "RUN" and "install-harness.sh" in a)
+    step = keywords.index(("RUN", run))
+    assert harness < step, "the harness venv (PIP_PYTHON) exists first"
+    assert ("ARG", 'YMIR_EXC_SDK2_SOURCE=""') in keywords[harness:step], "an empty default: the script's pinned GitHub source"
+    assert run == _sdk_step("torch"), "one step, the same in both images"
+    assert legacy.WHEELHOUSE_VAR not in DOCKERFILES["prefetch"].read_text(), "a derived image keeps its base's"
 
 
 # -- hadolint ---------------------------------------------------------------------------------------
@@ -402,6 +479,8 @@ class ImageRoot:
         self.rootfs = root / "rootfs"
         self.env: dict[str, str] = {}
         self.args: dict[str, str] = {}
+        #: the host interpreter standing in for the base image's (None for a derived image)
+        self.python = interpreters[0] if interpreters else None
         self.hidden = _hidden_roots(interpreters)
         for d in (*IMAGE_DIRS, "usr/local/bin", "var/tmp"):
             (self.rootfs / d).mkdir(parents=True, exist_ok=True)
@@ -431,7 +510,9 @@ class ImageRoot:
             for d in between:  # bwrap would make these 0700
                 args += ["--perms", "0755", "--dir", d]
             args += ["--ro-bind", prefix, prefix]
-        args += ["--proc", "/proc", "--dev", "/dev"]
+        # docker gives every container a /dev/shm (a 1777 tmpfs; YMIR sizes it with --shm-size):
+        # multiprocessing's locks live there (tensorboardX's writer, data loaders)
+        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--tmpfs", "/dev/shm"]
         for d in IMAGE_DIRS:
             args += ["--bind" if writable or d == "var" else "--ro-bind", str(self.rootfs / d), f"/{d}"]
         args += ["--bind" if writable else "--ro-bind", str(self.rootfs / "usr/local/bin"), "/usr/local/bin"]
@@ -527,9 +608,13 @@ def _user_repo(shared_root: Path, template: str) -> tuple[str, str]:
     Returns (url, commit)."""
     repo = shared_root / f"repo-{template}"
     shutil.copytree(REPO / "remote_templates" / template, repo, ignore=shutil.ignore_patterns("__pycache__"))
+    return _commit_as_user(repo)
+
+
+def _commit_as_user(repo: Path) -> tuple[str, str]:
     git("init", "-q", "-b", "main", cwd=repo)
     git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", f"{template} template", cwd=repo)
+    git("commit", "-q", "-m", f"{repo.name}", cwd=repo)
     sha = git("rev-parse", "HEAD", cwd=repo)
     if os.geteuid() == 0:  # git refuses repositories of another owner ("dubious ownership")
         for path in [repo, *repo.rglob("*")]:
@@ -542,6 +627,112 @@ def legacy_repo(shared_root: Path) -> tuple[str, str]:
     return _user_repo(shared_root, "legacy")
 
 
+#: Repositories written for the original live-code image, listing nothing: what they import came
+#: with that image. One per executor SDK lineage; each also uses cv2 and loguru, and (on the mxnet
+#: image) mxnet with the numpy the base keeps.
+SDK1_JOB = {
+    "start.py": """\
+import importlib.util
+import os
+from importlib.metadata import version
+
+import cv2
+import numpy
+from loguru import logger
+from ymir_exc import dataset_reader as dr
+from ymir_exc import env
+from ymir_exc import monitor
+from ymir_exc import result_writer as rw
+
+cfg = env.get_executor_config()
+e = env.get_current_env()
+monitor.write_monitor_logger(0.1)
+train = list(dr.item_paths(dr.DatasetType.TRAINING))
+image = cv2.imread(train[0][0])
+assert image is not None and image.ndim == 3, train[0]
+logger.info("{} training images, the first {}x{}", len(train), image.shape[1], image.shape[0])
+os.makedirs(e.output.models_dir, exist_ok=True)
+with open(os.path.join(e.output.models_dir, "model.txt"), "w") as f:
+    f.write(f"trained on {len(train)} images\\n")
+rw.write_training_result(["model.txt"], mAP=0.5, classAPs={c: 0.5 for c in cfg["class_names"]})
+framework = ""
+if importlib.util.find_spec("mxnet"):
+    import mxnet
+    framework = f", mxnet {mxnet.__version__} ({mxnet.nd.array(image[:2, :2, 0]).shape})"
+monitor.write_monitor_logger(1.0)
+print(f"job done: ymir-exc {version('ymir-exc')}, cv2 {cv2.__version__}, numpy {numpy.__version__}{framework}")
+""",
+}
+SDK2_JOB = {
+    "app/__init__.py": "",
+    "app/weights.py": """\
+def describe(count):
+    return f"trained on {count} images\\n"
+""",
+    "ymir/start.py": """\
+import importlib.util
+import os
+from importlib.metadata import version
+
+import cv2
+import numpy
+from loguru import logger
+from pycocotools import mask
+from tensorboardX import SummaryWriter
+from ymir_exc import result_writer as rw
+from ymir_exc.util import YmirStage, get_merged_config, write_ymir_monitor_process, write_ymir_training_result
+
+from app.weights import describe  # the repository root is on PYTHONPATH, as in the original image
+
+cfg = get_merged_config()
+write_ymir_monitor_process(cfg, task="training", naive_stage_percent=0.5, stage=YmirStage.PREPROCESS)
+with open(cfg.ymir.input.training_index_file) as f:
+    train = [line.split("\\t")[0] for line in f.read().splitlines()]
+image = cv2.imread(train[0])
+assert image is not None and image.ndim == 3, train[0]
+rle = mask.encode(numpy.asfortranarray((image[:, :, 0] >= 0).astype(numpy.uint8)))
+assert mask.area(rle) == image.shape[0] * image.shape[1]
+with SummaryWriter(cfg.ymir.output.tensorboard_dir) as writer:
+    writer.add_scalar("loss", 0.5, 1)
+logger.info("{} training images", len(train))
+os.makedirs(cfg.ymir.output.models_dir, exist_ok=True)
+with open(os.path.join(cfg.ymir.output.models_dir, "best.pt"), "w") as f:
+    f.write(describe(len(train)))
+write_ymir_training_result(cfg, files=["best.pt"], id="best", evaluation_result={"mAP": 0.5})
+assert rw.multiple_model_stages_supportable()
+framework = ""
+if importlib.util.find_spec("mxnet"):
+    import mxnet
+    framework = f", mxnet {mxnet.__version__} ({mxnet.nd.array(image[:2, :2, 0]).shape})"
+write_ymir_monitor_process(cfg, task="training", naive_stage_percent=1.0, stage=YmirStage.POSTPROCESS)
+print(f"job done: ymir-exc {version('ymir-exc')}, cv2 {cv2.__version__}, numpy {numpy.__version__}{framework}")
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def sdk_repos(shared_root: Path) -> dict[str, tuple[str, str]]:
+    """The two legacy repos, by SDK generation: (url, commit)."""
+    out = {}
+    for generation, files in (("1", SDK1_JOB), ("2", SDK2_JOB)):
+        repo = shared_root / f"repo-legacy-sdk{generation}"
+        write_tree(repo, files)
+        out[generation] = _commit_as_user(repo)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sdk2_source(shared_root: Path) -> str | None:
+    """The images' YMIR_EXC_SDK2_SOURCE: a clone of the bundle at the pinned commit, where the
+    replay's RUN steps see it (under /tmp); None without a bundle (the Dockerfile's default, GitHub)."""
+    if not SDK_BUNDLE.is_file():
+        return None
+    clone = shared_root / "ymir-executor-sdk"
+    git("clone", "-q", str(SDK_BUNDLE), str(clone), cwd=shared_root)
+    git("checkout", "-q", legacy.SDK2_COMMIT, cwd=clone)
+    return str(clone)
+
+
 _NO_SANDBOX = sandbox.unavailable_reason()
 _NO_SETPRIV = os.geteuid() == 0 and shutil.which("setpriv") is None
 built = pytest.mark.skipif(_NO_SANDBOX is not None or _NO_SETPRIV,
@@ -549,7 +740,7 @@ built = pytest.mark.skipif(_NO_SANDBOX is not None or _NO_SETPRIV,
 
 
 @pytest.fixture(scope="module", params=IMAGES)
-def image(request: pytest.FixtureRequest, shared_root: Path) -> ImageRoot:
+def image(request: pytest.FixtureRequest, shared_root: Path, sdk2_source: str | None) -> ImageRoot:
     """The image built as its Dockerfile says (the steps in the module docstring)."""
     name = request.param
     if _NO_SANDBOX is not None or _NO_SETPRIV:
@@ -560,6 +751,8 @@ def image(request: pytest.FixtureRequest, shared_root: Path) -> ImageRoot:
     img = ImageRoot(name, shared_root / name, [python])
     extra: dict[str, str] = {}
     build_args: dict[str, str] = {}
+    if sdk2_source:
+        build_args["YMIR_EXC_SDK2_SOURCE"] = sdk2_source
     if name == "torch":
         # the pytorch image's conda python, standing in: a venv at /opt/conda (torch from the framework venv)
         img.run_step(f"{python} -m venv --without-pip /opt/conda")
@@ -739,3 +932,127 @@ def test_prefetched_derived_image_runs_with_no_network(image: ImageRoot, legacy_
     assert _problems(task) == []
     prov = yaml.safe_load((task / "out" / "live-code-provenance.yaml").read_text())
     assert prov["source"]["commit"] == legacy_repo[1]
+    # the template lists ymir-exc itself; loguru and opencv came from the wheelhouse the derived image
+    # inherits, when the env was baked
+    implied = prov["legacy"]
+    assert implied["wheelhouse"] == image.env[legacy.WHEELHOUSE_VAR]
+    assert implied["ymir_exc"]["sdk"] == "none" and "lists its own ymir-exc" in implied["ymir_exc"]["reason"]
+    assert {*legacy.EXTRAS.values()} <= set(prov["environment"]["added"])
+
+
+# -- the SDK wheelhouse (issue 18) ------------------------------------------------------------------
+
+
+def _wheelhouse(image: ImageRoot) -> Path:
+    return image.rootfs / image.env[legacy.WHEELHOUSE_VAR].lstrip("/")
+
+
+def _python_version(python: str) -> tuple[int, int]:
+    res = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True,
+                         check=True)
+    major, minor = res.stdout.split()
+    return int(major), int(minor)
+
+
+#: the Python of each real image (pytorch 2.5.1's conda; Ubuntu 20.04's python3.9)
+IMAGE_PYTHON = {"torch": (3, 11), "mxnet": (3, 9)}
+
+
+@pytest.mark.slow
+@pytest.mark.registry
+@built
+def test_sdk_wheelhouse_is_baked_in_with_every_pin_readable_by_any_uid(image: ImageRoot,
+                                                                       sdk2_source: str | None) -> None:
+    log = "\n".join(image.logs)  # type: ignore[attr-defined]
+    assert f"the 2.x executor SDK from {sdk2_source or 'ymir-exc @ git+' + legacy.SDK2_REPO}" in log
+    assert "and the setuptools beside it" in log, "built by the harness venv's pinned pip and setuptools, no index"
+    folder = _wheelhouse(image)
+    wheels = {}
+    assert image.python
+    major, minor = _python_version(image.python)
+    supported = {*tags.cpython_tags((major, minor)), *tags.compatible_tags((major, minor))}
+    for path in sorted(folder.iterdir()):
+        name, version, _, wheel_tags = parse_wheel_filename(path.name)
+        assert wheel_tags & supported, f"{path.name} does not install on the image's Python {major}.{minor}"
+        wheels.setdefault(name, set()).add(str(version))
+    expected = {name: {version} for name, version in _pins().items()}
+    expected[legacy.SDK_NAME] = {legacy.SDK1_VERSION, legacy.SDK2_VERSION}
+    assert wheels == expected, "exactly the pinned wheels and both SDKs, nothing else"
+    assert re.search(rf"build-sdk-wheelhouse: {image.env[legacy.WHEELHOUSE_VAR]}: {len(list(folder.iterdir()))} wheels",
+                     log)
+    # YMIR runs the task as any uid: every wheel reads back whole as uid 4242, in the image
+    inside = image.env[legacy.WHEELHOUSE_VAR]
+    res = image.run_image(["/bin/sh", "-c", f'cd {inside} && for w in *.whl; do cat "$w" >/dev/null || exit 1; done'
+                                            ' && ls | sort && cat ./*.whl | wc -c'])
+    assert res.returncode == 0, res.stderr
+    *listed, size = res.stdout.split()
+    assert listed == sorted(p.name for p in folder.iterdir())
+    assert int(size) == sum(p.stat().st_size for p in folder.iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.registry
+@built
+def test_sdk_wheelhouse_alone_installs_each_sdk_on_the_image_python(image: ImageRoot, shared_root: Path) -> None:
+    """Into a bare venv of the image's Python (not over its framework), with pip: each SDK with the
+    extras from the wheelhouse alone, consistent (`pip check`), and what the original image's repos
+    used imports, compiled extensions included. 1.x first, then 2.x over it (as a task switching
+    SDKs would)."""
+    assert image.python
+    if _python_version(image.python) != IMAGE_PYTHON[image.name]:
+        pytest.skip(f"no Python {'.'.join(map(str, IMAGE_PYTHON[image.name]))} here to stand in for the "
+                    f"{image.name} image's (LIVE_CODE_TEST_PYTHON39 / pyenv)")
+    venv = shared_root / f"bare-{image.name}"
+    subprocess.run([image.python, "-m", "venv", str(venv)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull  # this machine's index settings must not help
+    python = str(venv / "bin" / "python")
+    pip = [python, "-m", "pip", "--disable-pip-version-check"]
+    modules = ["ymir_exc.env", "ymir_exc.dataset_reader", "ymir_exc.result_writer", "ymir_exc.monitor", "cv2",
+               "loguru", "numpy"]
+    for sdk, more in ((legacy.SDK1_VERSION, []),
+                      (legacy.SDK2_VERSION, ["ymir_exc.util", "pycocotools.coco", "pycocotools._mask", "tensorboardX"])):
+        res = subprocess.run([*pip, "install", "-q", "--no-compile", "--no-index", "--find-links", str(_wheelhouse(image)),
+                              f"{legacy.SDK_NAME}=={sdk}", *legacy.EXTRAS.values()], env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+        res = subprocess.run([*pip, "check"], env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+        code = ("import importlib, importlib.metadata as m; "
+                f"[importlib.import_module(n) for n in {modules + more!r}]; print(m.version('ymir-exc'))")
+        res = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=venv)
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.strip() == sdk
+
+
+@pytest.mark.slow
+@pytest.mark.registry
+@built
+@pytest.mark.parametrize("generation", ["1", "2"])
+def test_legacy_repo_gets_the_sdk_it_imports_with_no_network(image: ImageRoot, sdk_repos: dict[str, tuple[str, str]],
+                                                             shared_root: Path, generation: str) -> None:
+    """A repo of the original image that lists nothing, through the image's CMD with the network
+    unshared: the env comes from the baked wheelhouse alone, with the SDK its imports call for."""
+    repo = sdk_repos[generation]
+    task = _sample_task(Path(tempfile.mkdtemp(dir=shared_root)), repo, frozenset({TaskKind.TRAINING}))
+    res = image.run_image(_dockerfile_cmd(image.name), binds=_task_binds(task), network=False,
+                          extra_env={"LIVE_CODE_ALLOW_LOCAL_REPOS": "1"})
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    sdk = legacy.SDK1_VERSION if generation == "1" else legacy.SDK2_VERSION
+    done = re.search(r"job done: ymir-exc (\S+), cv2 (\S+), numpy ([^,\s]+)(.*)", out)
+    assert done, out[-4000:]
+    assert done.group(1) == sdk and legacy.EXTRAS["opencv"].endswith(done.group(2) + ".84")
+    assert _problems(task) == []
+    prov = yaml.safe_load((task / "out" / "live-code-provenance.yaml").read_text())
+    environment = prov["environment"]
+    implied = prov["legacy"]
+    assert implied["ymir_exc"]["sdk"] == f"{legacy.SDK_NAME}=={sdk}"
+    assert (generation == "1") == ("imports ymir_exc and no file uses" in implied["ymir_exc"]["reason"])
+    assert implied["wheelhouse"] == image.env[legacy.WHEELHOUSE_VAR]
+    assert [p["requirement"] for p in implied["packages"]] == [f"{legacy.SDK_NAME}=={sdk}", *legacy.EXTRAS.values()]
+    assert environment["index"] == {"index_url": None, "extra_index_urls": [], "offline": True,
+                                    "find_links": [image.env[legacy.WHEELHOUSE_VAR]]}
+    assert {f"{legacy.SDK_NAME}=={sdk}", *legacy.EXTRAS.values()} <= set(environment["added"])
+    if image.name == "mxnet":  # the base's numpy (mxnet breaks with >= 1.24) is kept, and mxnet runs
+        assert not any(a.startswith("numpy==") for a in environment["added"])
+        assert done.group(3) == "1.23.5" and done.group(4).startswith(", mxnet 1.9.1")

@@ -33,7 +33,7 @@ TASKS = {
 pytestmark = [
     pytest.mark.registry,
     pytest.mark.skipif(sandbox.unavailable_reason() is not None,
-                       reason=f"ymir-exc hard-codes /in/env.yaml, which needs bubblewrap: {sandbox.unavailable_reason()}"),
+                       reason=f"runs in the sandbox (tests/test_fallback.py runs it without): {sandbox.unavailable_reason()}"),
 ]
 
 

@@ -7,12 +7,16 @@
 #   build-sdk-wheelhouse.sh DEST [SDK2_SOURCE]
 #
 # DEST         the folder to create (replaced only once the new one is complete and checked)
-# SDK2_SOURCE  where the 2.x executor SDK's source comes from: a pip requirement of it (default: the
-#              GitHub repository at the pinned commit) or a local checkout of that commit
+# SDK2_SOURCE  where the 2.x executor SDK comes from (the images' build argument YMIR_EXC_SDK2_SOURCE):
+#              a pip requirement of it (default, also when empty: the GitHub repository at the pinned
+#              commit; a mirror: `ymir-exc @ git+URL@COMMIT`), the path or URL of its wheel, or a
+#              local git clone holding that commit (the commit's tree is built, whatever is checked
+#              out; the clone may be read-only and owned by anyone)
 # PYTHON       the interpreter the wheels are for (default python3; the images: the framework's)
 # PIP_PYTHON   the interpreter whose pip does the work (default PYTHON; the images: the harness's, as
 #              a framework interpreter need not carry pip)
-# Pip settings (PIP_INDEX_URL, PIP_FIND_LINKS, ...) pass through, for mirrors.
+# Pip settings (PIP_INDEX_URL, PIP_FIND_LINKS, ...) pass through, for mirrors. DEST is made readable
+# by any uid (YMIR runs tasks as an arbitrary uid).
 set -euo pipefail
 
 dest=${1:?usage: build-sdk-wheelhouse.sh DEST [SDK2_SOURCE]}
@@ -33,12 +37,28 @@ version=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])') || die "
 target=(--only-binary=:all: --python-version "$version" --implementation cp)
 rm -rf "$partial"
 mkdir -p "$partial"
+trap 'rm -rf "$partial"' EXIT  # a failed build leaves nothing behind (after the mv there is nothing)
 echo "build-sdk-wheelhouse: the 2.x executor SDK from ${sdk2}"
 if [ -d "$sdk2" ]; then
-    actual=$(git -C "$sdk2" rev-parse HEAD 2>/dev/null || true)
-    [ "$actual" = "$sdk2_commit" ] || die "$sdk2 is at commit ${actual:-?}, not the pinned $sdk2_commit"
+    # Build the pinned commit's tree, not the working tree (edits, other checkouts, build leftovers);
+    # an export also spares a read-only clone the build's writes. Any owner: the build only reads it.
+    clone=(git -c safe.directory='*' -C "$sdk2")
+    "${clone[@]}" cat-file -e "$sdk2_commit^{commit}" 2>/dev/null \
+        || die "$sdk2 is not a git clone holding the pinned commit $sdk2_commit: clone or fetch modelai/ymir-executor-sdk there"
+    mkdir "$partial/.src"
+    "${clone[@]}" archive --format=tar "$sdk2_commit" | tar -x -C "$partial/.src"
+    sdk2="$partial/.src"
 fi
-pip wheel -q --no-deps -w "$partial" "$sdk2"
+# The build backend: the pip interpreter's own setuptools when it builds wheels (>= 70.1; the images'
+# harness venv pins it), so the build needs no index; else an isolated build (pip fetches setuptools).
+if "$pip_py" -c 'import setuptools.command.bdist_wheel' >/dev/null 2>&1; then
+    backend=(--no-build-isolation)
+    echo "build-sdk-wheelhouse: built with $("$pip_py" -m pip --version | cut -d' ' -f1-2) and the setuptools beside it"
+else
+    backend=(--use-pep517)
+    echo "build-sdk-wheelhouse: built with $("$pip_py" -m pip --version | cut -d' ' -f1-2) in an isolated build env"
+fi
+pip wheel -q --no-deps "${backend[@]}" -w "$partial" "$sdk2"
 ls "$partial"/ymir_exc-"$sdk2_version"-py3-none-any.whl >/dev/null 2>&1 \
     || die "the 2.x SDK built as $(ls "$partial"), not ymir_exc-$sdk2_version"
 echo "build-sdk-wheelhouse: downloading the pinned wheels for Python $version"
@@ -51,6 +71,7 @@ for sdk in "ymir-exc==1.1.0.523" "ymir-exc==$sdk2_version"; do
         || die "$sdk does not install for Python $version from the wheelhouse alone: a pin is missing in $pins"
 done
 
-rm -rf "$dest" "$partial/.check"
+rm -rf "$dest" "$partial/.check" "$partial/.src"
+chmod -R a+rX "$partial"
 mv "$partial" "$dest"
 echo "build-sdk-wheelhouse: $dest: $(ls "$dest" | wc -l) wheels, $(du -sh "$dest" | cut -f1)"

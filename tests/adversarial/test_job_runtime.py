@@ -42,6 +42,8 @@ def _bytes(data: bytes) -> str:
 
 
 BOX = b'{"box": {"x": 1, "y": 1, "w": 5, "h": 5}, "class_name": "dog", "score": %s}'
+# YMIR reads a NaN score (json.loads) but its protobuf parser refuses NaN in a coordinate
+BOX_X = b'{"box": {"x": %s, "y": 1, "w": 5, "h": 5}, "class_name": "dog", "score": 0.5}'
 
 # (job, error class, words the message must hold)
 FAILING_JOBS = {
@@ -57,10 +59,10 @@ FAILING_JOBS = {
     "empty infer-result.json": (_bytes(b""), errors.OutputError, ["infer-result.json", "not valid JSON"]),
     "truncated infer-result.json": (_bytes(b'{"detection": {"a'), errors.OutputError, ["not valid JSON (truncated?)"]),
     "infer-result.json not JSON": (_bytes(b"<html>oops</html>"), errors.OutputError, ["not valid JSON"]),
-    "NaN score": (_bytes(b'{"detection": {"x.jpg": {"boxes": [' + BOX % b"NaN" + b"]}}}"), errors.OutputError,
-                  ["NaN is not valid JSON"]),
-    "Infinity score": (_bytes(b'{"detection": {"x.jpg": {"boxes": [' + BOX % b"-Infinity" + b"]}}}"),
-                       errors.OutputError, ["-Infinity is not valid JSON"]),
+    "NaN coordinate": (_bytes(b'{"detection": {"x.jpg": {"boxes": [' + BOX_X % b"NaN" + b"]}}}"),
+                       errors.OutputError, ["NaN is not valid JSON"]),
+    "Infinity coordinate": (_bytes(b'{"detection": {"x.jpg": {"boxes": [' + BOX_X % b"-Infinity" + b"]}}}"),
+                            errors.OutputError, ["-Infinity is not valid JSON"]),
     "duplicate keys": (_bytes(b'{"detection": {}, "detection": {}}'), errors.OutputError, ["duplicate keys"]),
     "lone surrogate image name": (_bytes(b'{"detection": {"\\ud800.jpg": {"boxes": [' + BOX % b"0.5" + b"]}}}"),
                                   errors.OutputError, ["infer-result.json", "candidate"]),

@@ -23,9 +23,9 @@ if [ "${LIVE_CODE_DEMO_SKIP_SETUP:-0}" != 1 ]; then
         echo "==> creating .venv with $($PY --version)"
         "$PY" -m venv .venv
     fi
-    if ! .venv/bin/python -c 'import live_code.local' >/dev/null 2>&1; then
-        echo "==> installing live-code into .venv"
-        .venv/bin/python -m pip install -q --disable-pip-version-check -e .
+    if ! .venv/bin/python -c 'import live_code.local, PIL, matplotlib, tensorboard' >/dev/null 2>&1; then
+        echo "==> installing live-code and its report extra into .venv"
+        .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[report]'
     fi
     if ! command -v bwrap >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "==> installing bubblewrap"

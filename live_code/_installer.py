@@ -28,8 +28,17 @@ from live_code.errors import EnvironmentBuildError
 #: PYTHONPATH, ...) is dropped. Proxies are kept: on many sites nothing installs without them.
 PASS_ENV = (
     "PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "LD_LIBRARY_PATH", "SSL_CERT_FILE", "SSL_CERT_DIR",
-    "REQUESTS_CA_BUNDLE", "http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-    "NO_PROXY", "ALL_PROXY",
+    "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "http_proxy", "https_proxy", "no_proxy",
+    "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+)
+#: the git that uv and pip run for VCS requirements: no system or user config, no prompt, no
+#: credential helper, hooks off; https, plus local clones the installer makes itself (uv clones
+#: its checkouts from its own cache) but never a local path a submodule names (git sets
+#: GIT_PROTOCOL_FROM_USER=0 for submodules, which turns the "user" policy off)
+_GIT_CONFIG = (
+    ("protocol.allow", "never"), ("protocol.https.allow", "always"), ("protocol.file.allow", "user"),
+    ("core.hooksPath", os.devnull), ("credential.helper", ""), ("transfer.fsckObjects", "true"),
+    ("http.followRedirects", "initial"),
 )
 _PR_SET_PDEATHSIG = 1
 Reporter = Callable[[str], None]
@@ -117,9 +126,11 @@ def plain_env() -> dict[str, str]:
     return env
 
 
-def installer_env(scratch: Path, cache: Path, index: IndexSettings) -> dict[str, str]:
+def installer_env(scratch: Path, cache: Path, index: IndexSettings,
+                  git_config: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
     """The installer's whole environment: allowlisted variables, a throwaway HOME, no user or
-    system pip/uv config, the caches, and the task's index settings."""
+    system pip/uv config, the caches, the task's index settings, and a boxed git for VCS
+    requirements (``git_config``: more pairs for it, e.g. the operator's mirrors as insteadOf)."""
     home = scratch / "home"
     (home / "tmp").mkdir(parents=True)
     env = plain_env()
@@ -132,6 +143,13 @@ def installer_env(scratch: Path, cache: Path, index: IndexSettings) -> dict[str,
     })
     if "SSL_CERT_FILE" in env:  # pip ignores it otherwise
         env["PIP_CERT"] = env["SSL_CERT_FILE"]
+        if "GIT_SSL_CAINFO" not in env and "GIT_SSL_CAPATH" not in env:  # GnuTLS git ignores SSL_CERT_FILE
+            env["GIT_SSL_CAINFO"] = env["SSL_CERT_FILE"]
+    pairs = [*_GIT_CONFIG, *git_config]
+    env.update({"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0",
+                "GIT_ASKPASS": "true", "GIT_LFS_SKIP_SMUDGE": "1", "GIT_CONFIG_COUNT": str(len(pairs))})
+    for i, (key, value) in enumerate(pairs):
+        env[f"GIT_CONFIG_KEY_{i}"], env[f"GIT_CONFIG_VALUE_{i}"] = key, value
     if index.index_url:
         env["UV_INDEX_URL"] = env["PIP_INDEX_URL"] = index.index_url
     if index.extra_index_urls:  # both take a space-separated list
@@ -143,8 +161,12 @@ def installer_env(scratch: Path, cache: Path, index: IndexSettings) -> dict[str,
     return env
 
 
-def offline_flags(index: IndexSettings) -> list[str]:
-    return ["--no-index", "--offline"] if index.offline else []
+def offline_flags(index: IndexSettings, *, vcs: bool = False) -> list[str]:
+    """uv's flags for an offline task: no index; and no network at all unless a VCS requirement
+    must be fetched by git (from the operator's mirror on an air-gapped site; pip fetches it too)."""
+    if not index.offline:
+        return []
+    return ["--no-index"] if vcs else ["--no-index", "--offline"]
 
 
 def remaining(deadline: float | None, what: str) -> float | None:

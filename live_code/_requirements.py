@@ -20,9 +20,11 @@ lines that passed these checks.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -71,6 +73,9 @@ class RequirementLine:
     pinned: bool
     #: ``--hash`` values as given (``sha256:<hex>``)
     hashes: tuple[str, ...] = ()
+    #: a ``git+https`` line the operator's mirror serves: (the repository as written, the mirror);
+    #: ``spec`` then names the mirror, ``text`` keeps what the file says
+    mirror: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,24 @@ class Requirements:
         return "".join(f"{line}\n" for line in out)
 
 
-NO_REQUIREMENTS = Requirements(None, (), ())
+
+# the repository URL of a checked VCS spec: git+https://host/path@<full sha>, then '#...', space or end
+_VCS_REPO_RE = re.compile(r"git\+(?P<repo>https://\S+?)@(?:[0-9a-f]{40}|[0-9a-f]{64})(?=[#\s]|$)")
+
+
+def with_mirrors(requirements: Requirements, mirror_of: Callable[[str], str | None]) -> Requirements:
+    """``requirements`` with the repository of each ``git+https`` line replaced in ``spec`` (what the
+    installer gets) by ``mirror_of(repository)`` where that is not None (the operator's mirrors).
+    ``text``, the file digest and so the env key keep what the file says; ``mirror`` records both."""
+    lines = []
+    for r in requirements.lines:
+        m = _VCS_REPO_RE.search(r.spec) if r.kind == "vcs" else None
+        target = mirror_of(m["repo"]) if m else None
+        if m and target:
+            spec = r.spec[:m.start("repo")] + target + r.spec[m.end("repo"):]
+            r = dataclasses.replace(r, spec=spec, mirror=(m["repo"], target))
+        lines.append(r)
+    return dataclasses.replace(requirements, lines=tuple(lines))
 
 
 def find_requirements(repo_dir: str | os.PathLike[str], manifest_requirements: str | None = None, *,

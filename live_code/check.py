@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
+import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -98,7 +100,7 @@ def check_repo(repo: str, *, static_only: bool = False, allow_branch: bool = Fal
         else:
             base = source.keys["git_url"] if spec.pin is None else spec.location  # a snapshot, or as given
             pinned = f"{base}@{prov.commit}"
-            _smoke(report, pinned, manifest, root / "smoke", sandbox, store, overrides or {})
+            _smoke(report, pinned, manifest, root / "smoke", sandbox, store, overrides or {}, kept=work is not None)
     finally:
         if work is None:
             util.rmtree(root)
@@ -125,7 +127,8 @@ def _static(report: CheckReport, src: Path, base_python: str | None) -> manifest
                                    f"tasks {', '.join(kinds)}")
     _entries(report, src, manifest)
     _schema(report, src, manifest)
-    _requirements(report, src, manifest.requirements, base_python, legacy_layout=manifest.legacy)
+    _requirements(report, src, manifest.requirements, base_python, legacy_layout=manifest.legacy,
+                  no_build_isolation=manifest.no_build_isolation)
     return manifest
 
 
@@ -161,14 +164,55 @@ def _schema(report: CheckReport, src: Path, manifest: manifest_mod.Manifest) -> 
     report.add("schema defaults", OK, f"{count} hyper-parameters, defaults of their types")
 
 
-def _requirements(report: CheckReport, src: Path, declared: str | None, base_python: str | None, *,
-                  legacy_layout: bool) -> None:
+#: ``file:line: ...``, how a refused requirement line is named
+_REFUSED_LINE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+): ")
+_MAX_REFUSED = 50
+
+
+def _every_refused_line(src: Path, declared: str | None, base_python: str | None, *, legacy_layout: bool,
+                        no_build_isolation: tuple[str, ...] = ()) -> tuple[envs.EnvSpec | None, list[LiveCodeError]]:
+    """The installer's checks, every refused line at once: each one found is blanked in a copy of
+    the repository and the checks run again (the installer itself stops at the first)."""
+    problems: list[LiveCodeError] = []
+    tree, copy = src, None
     try:
-        spec = envs.prepare_env(src, declared, base_python=base_python or os.environ.get("LIVE_CODE_BASE_PYTHON"),
-                                legacy_layout=legacy_layout)
-    except (ConfigError, EnvironmentBuildError) as e:
-        report.add("requirements", FAIL, e.message, e.hint or "fix the requirements file")
+        for _ in range(_MAX_REFUSED):
+            try:
+                return envs.prepare_env(tree, declared, base_python=base_python, legacy_layout=legacy_layout,
+                                        no_build_isolation=no_build_isolation), problems
+            except (ConfigError, EnvironmentBuildError) as e:
+                problems.append(e)
+                m = _REFUSED_LINE.match(e.message)
+                if m is None:
+                    return None, problems
+                if copy is None:
+                    copy = Path(tempfile.mkdtemp(prefix="live-code-check-reqs-"))
+                    shutil.copytree(src, copy / "src", symlinks=True, ignore=shutil.ignore_patterns(".git"))
+                    tree = copy / "src"
+                file = tree / m["file"]
+                lines = file.read_text(encoding="utf-8").splitlines(keepends=True) if file.is_file() else []
+                number = int(m["line"])
+                if not 0 < number <= len(lines) or not lines[number - 1].strip():
+                    return None, problems
+                lines[number - 1] = "\n"
+                file.write_text("".join(lines), encoding="utf-8")
+        return None, problems
+    finally:
+        if copy is not None:
+            util.rmtree(copy)
+
+
+def _requirements(report: CheckReport, src: Path, declared: str | None, base_python: str | None, *,
+                  legacy_layout: bool, no_build_isolation: tuple[str, ...] = ()) -> None:
+    python = base_python or os.environ.get("LIVE_CODE_BASE_PYTHON")
+    spec, problems = _every_refused_line(src, declared, python, legacy_layout=legacy_layout,
+                                         no_build_isolation=no_build_isolation)
+    if problems:
+        hints = list(dict.fromkeys(e.hint for e in problems if e.hint))
+        report.add("requirements", FAIL, "\n".join(e.message for e in problems),
+                   "; ".join(hints) or "fix the requirements file")
         return
+    assert spec is not None
     reqs = spec.requirements
     report.add("requirements file", OK, reqs.reason)
     if legacy_layout:
@@ -182,10 +226,8 @@ def _requirements(report: CheckReport, src: Path, declared: str | None, base_pyt
         if verdict is None:
             continue
         framework.append(r)
-        if verdict.status == "base":
+        if verdict.status == "base":  # ("refused" lines never get here: prepare_env raised above)
             report.add("requirements", OK, verdict.message)
-        elif verdict.status == "refused":  # not reached: prepare_env refuses first (kept for clarity)
-            report.add("requirements", FAIL, verdict.message, verdict.hint)
         elif r.pinned:
             report.add("requirements", WARN, verdict.message, verdict.hint)
         else:
@@ -206,8 +248,12 @@ def _requirements(report: CheckReport, src: Path, declared: str | None, base_pyt
 
 
 def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root: Path, sandbox: str | None,
-           store: Store, overrides: Mapping[str, Any]) -> None:
+           store: Store, overrides: Mapping[str, Any], *, kept: bool = False) -> None:
+    """One smoke run per task kind; ``kept``: the task dirs stay (``--work``), so a failure may
+    point at its own."""
     declared = frozenset(manifest.entries)
+    trains = TaskKind.TRAINING in declared
+    completed = 0
     runs: list[frozenset[TaskKind]] = []
     if TaskKind.TRAINING in declared:
         runs.append(frozenset({TaskKind.TRAINING}))
@@ -220,7 +266,7 @@ def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root
         training = TaskKind.TRAINING in kinds
         req = local.LocalRequest(repo=repo, kinds=kinds, dataset="sample", work=root / name.replace("+", "-"),
                                  model=None if training else model, sample_images=8, sandbox=sandbox,
-                                 overrides=overrides)
+                                 overrides=_overrides_for(manifest, kinds, overrides))
         start = time.monotonic()
         try:
             result = local.run(req, store=store)
@@ -230,7 +276,8 @@ def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root
         mode = result.sandbox
         took = f"{time.monotonic() - start:.1f} s"
         if result.ok:
-            note = "" if training or model else " (without a model: the repo declares no training)"
+            completed += 1
+            note = "" if training or model else _without_model(trains)
             report.add(f"smoke {name}", OK, f"ran and wrote valid outputs in {took}{note}")
             warned = _output_warnings(result.provenance)
             if warned:
@@ -239,8 +286,11 @@ def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root
             if training:
                 model = result.out_dir / "models"
             continue
-        _report_failure(report, name, result.error, training, model, result.work)
-    if mode and not any(f.check == "no writes into /in" for f in report.findings):
+        _report_failure(report, name, result.error, training, model, result.work, trains=trains, kept=kept)
+    if mode and completed < len(runs) and not any(f.check == "no writes into /in" for f in report.findings):
+        report.add("no writes into /in", SKIP, "not known: a smoke run did not complete, so its job may not "
+                                              "have reached its writes")
+    elif mode and not any(f.check == "no writes into /in" for f in report.findings):
         how = ("the smoke runs saw /in read-only, as in YMIR" if mode == "bwrap" else
                "no sandbox: in/ was compared before and after each smoke run, and was unchanged")
         report.add("no writes into /in", OK, how)
@@ -256,10 +306,26 @@ def _output_warnings(provenance: Path) -> list[str]:
     return [str(w) for w in warned] if isinstance(warned, list) else []
 
 
+def _overrides_for(manifest: manifest_mod.Manifest, kinds: frozenset[TaskKind],
+                   overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``--set`` of check for one smoke run: a key the schema declares only for other task kinds
+    (``epochs`` for the mining+infer run) is left out; an unknown one stays, so the run refuses it."""
+    elsewhere = {n for k, params in manifest.schema.items() if k not in kinds for n in params}
+    here = {n for k in kinds for n in manifest.schema.get(k, {})}
+    return {k: v for k, v in overrides.items() if k in here or k not in elsewhere}
+
+
+def _without_model(trains: bool) -> str:
+    return (" (without a model: the training smoke run failed)" if trains else
+            " (without a model: the repo declares no training)")
+
+
 def _report_failure(report: CheckReport, name: str, error: LiveCodeError | None, training: bool,
-                    model: Path | None, work: Path) -> None:
+                    model: Path | None, work: Path, *, trains: bool, kept: bool) -> None:
     assert error is not None
-    where = f"(the task is kept in {work})"
+    log_file = work / local.JOB_LOG
+    where = (f"(the task is kept in {work}; the job's output is in {log_file})" if kept else
+             "(the task dir was removed: run check with --work DIR to keep it)")
     if isinstance(error, JobError) and "read-only in YMIR" in error.message:
         report.add("no writes into /in", FAIL, f"{name}: {error.message}", error.hint or "")
     elif isinstance(error, OutputError):
@@ -267,9 +333,11 @@ def _report_failure(report: CheckReport, name: str, error: LiveCodeError | None,
                    "write results with live_code.sdk (write_model_stage, write_mining_result, write_infer_result), "
                    "or follow the formats of ymir-contract.md")
     else:
-        note = "" if training or model else " without a model (the repo declares no training)"
+        note = "" if training or model else _without_model(trains)
+        hint = error.hint if error.hint and "output above" not in error.hint and "job.log" not in error.hint else ""
         report.add(f"smoke {name}", FAIL, f"{error.one_line()}{note} {where}",
-                   error.hint or f"run it with live-code local --work {work.parent}/debug and read the job's output")
+                   hint or ("read the job's output in " + str(log_file) if kept else
+                            "run live-code check --work DIR again and read DIR/smoke/<task>/job.log"))
 
 
 __all__: Sequence[str] = ("CheckReport", "Finding", "check_repo")

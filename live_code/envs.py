@@ -24,6 +24,7 @@ Typical use (the pipeline)::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -40,13 +41,14 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from live_code import legacy
+from live_code import mirrors
 from live_code import util
 from live_code._base import PROTECTED_NAMES, PROTECTED_PREFIXES, BaseInfo, Dist, base_fingerprint, is_protected
 from live_code._base import normal_version, own_dists, sha256_json, site_dirs, write_stubs
 from live_code._installer import IndexSettings, Installer, Reporter, find_installer, installer_env, offline_flags
 from live_code._installer import die_with_parent, run_short, run_streaming
-from live_code._requirements import NO_REQUIREMENTS, RequirementLine, Requirements, find_requirements
-from live_code._requirements import parse_requirements, requirements_reason, with_implied
+from live_code._requirements import RequirementLine, Requirements, find_requirements
+from live_code._requirements import parse_requirements, requirements_reason, with_implied, with_mirrors
 from live_code.errors import EnvironmentBuildError, RequirementError
 
 __all__ = [
@@ -113,14 +115,19 @@ def check_protected(requirements: Requirements, base: BaseInfo) -> None:
             raise RequirementError(verdict.message, value=f"{line.origin}: {line.text}", hint=verdict.hint)
 
 
-def env_key(base: BaseInfo, requirements: Requirements, index: IndexSettings, installer: Installer) -> str:
-    """sha256 (first 32 hex) of sorted-key JSON of everything that changes the env."""
-    return sha256_json({
+def env_key(base: BaseInfo, requirements: Requirements, index: IndexSettings, installer: Installer,
+            no_build_isolation: tuple[str, ...] = ()) -> str:
+    """sha256 (first 32 hex) of sorted-key JSON of everything that changes the env. Not the git
+    mirrors: a VCS requirement names its commit, which is the same code from any mirror."""
+    facts: dict[str, Any] = {
         "layout": LAYOUT_VERSION, "python": base.python_version, "implementation": base.implementation,
         "platform": base.platform, "base": base.fingerprint(), "requirements": requirements.digest(),
         "installer": [installer.name, installer.version], "index": index.display(),
         "protected": [sorted(PROTECTED_NAMES), list(PROTECTED_PREFIXES)],
-    })[:32]
+    }
+    if no_build_isolation:  # only then, so the keys of every other env stay as they were
+        facts["no_build_isolation"] = sorted(no_build_isolation)
+    return sha256_json(facts)[:32]
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,11 @@ class EnvSpec:
     key: str
     #: what the legacy layout adds (nothing for a live-code.yaml repo)
     implied: legacy.Implied = legacy.NOTHING
+    #: requirements built without build isolation, against what the job env sees (the base's
+    #: torch): live-code.yaml's ``no_build_isolation``
+    no_build_isolation: tuple[str, ...] = ()
+    #: the operator's git mirrors (``LIVE_CODE_GIT_MIRRORS``), for the installer's git
+    git_mirrors: mirrors.Mirrors = mirrors.NO_MIRRORS
 
     @property
     def satisfied_by_base(self) -> tuple[str, ...]:
@@ -163,16 +175,24 @@ def prepare_env(
     legacy_layout: bool = False,
     sdk_option: str = "auto",
     environ: Mapping[str, str] | None = None,
+    no_build_isolation: tuple[str, ...] = (),
 ) -> EnvSpec:
     """Find and check the repo's requirements, read the base (default: the interpreter running the
     harness; the caller reads ``LIVE_CODE_BASE_PYTHON``) and compute the key. A legacy-layout repo
     (``legacy_layout``) also gets what :mod:`live_code.legacy` implies, from the operator's SDK
     wheelhouse when there is one (with no index at all when the repo lists nothing else).
+    ``git+https`` lines are fetched through the operator's mirrors (``LIVE_CODE_GIT_MIRRORS`` of
+    ``environ``); ``no_build_isolation`` (live-code.yaml) names requirements to build against the
+    job env itself, which must name each of them.
 
     Raises RequirementError for a refused line or a protected framework, before any install."""
     path = find_requirements(repo_dir, manifest_requirements, legacy=legacy_layout)
     reason = requirements_reason(repo_dir, path, manifest_requirements, legacy=legacy_layout)
     requirements = parse_requirements(path, repo_dir, strict_pins=strict_pins, reason=reason)
+    no_build_isolation = _check_no_build_isolation(no_build_isolation, requirements)
+    git_mirrors = mirrors.from_environ(environ)
+    if git_mirrors:
+        requirements = with_mirrors(requirements, git_mirrors.rewrite)
     implied = legacy.NOTHING
     if legacy_layout:
         own = legacy.requirement_names((r.name, r.origin) for r in requirements.lines)
@@ -182,7 +202,21 @@ def prepare_env(
     base = base_fingerprint(base_python or sys.executable)
     check_protected(requirements, base)
     installer = installer or find_installer()
-    return EnvSpec(base, requirements, index, installer, env_key(base, requirements, index, installer), implied)
+    key = env_key(base, requirements, index, installer, no_build_isolation)
+    return EnvSpec(base, requirements, index, installer, key, implied, no_build_isolation, git_mirrors)
+
+
+def _check_no_build_isolation(names: tuple[str, ...], requirements: Requirements) -> tuple[str, ...]:
+    """The canonical names, each of which a requirement line must name (a typo would silently build
+    with isolation, and fail for want of the base's torch)."""
+    wanted = tuple(sorted({canonicalize_name(n) for n in names}))
+    listed = {r.name for r in requirements.lines if r.name}
+    for name in wanted:
+        if name not in listed:
+            msg = f"live-code.yaml: no_build_isolation names {name!r}, which no line of {requirements.file} names"
+            hint = "list the distribution names of requirement lines there (e.g. detectron2), or remove the entry"
+            raise RequirementError(msg, value=name, hint=hint)
+    return wanted
 
 
 def _with_wheelhouse(index: IndexSettings, implied: legacy.Implied, *, own_lines: bool) -> IndexSettings:
@@ -238,6 +272,11 @@ class EnvProvenance:
     index: dict[str, Any]
     #: ``file:line: text (the base's name version)`` of framework lines the base satisfies
     satisfied_by_base: tuple[str, ...] = ()
+    #: each VCS line fetched through an operator mirror: requirement (file:line), url (as the file
+    #: gives it), mirror (where the installer fetched it)
+    git_mirrors: tuple[dict[str, str], ...] = ()
+    #: built without build isolation, against the job env (live-code.yaml's no_build_isolation)
+    no_build_isolation: tuple[str, ...] = ()
     layout_version: int = LAYOUT_VERSION
     seconds: float = 0.0
     created: float = field(default_factory=time.time)
@@ -274,7 +313,8 @@ def build_env(
     util.rmtree(scratch)
     scratch.mkdir()
     try:
-        env = installer_env(scratch, Path(installer_cache) if installer_cache else scratch / "cache", spec.index)
+        env = installer_env(scratch, Path(installer_cache) if installer_cache else scratch / "cache", spec.index,
+                            spec.git_mirrors.insteadof_config())
         before = base_fingerprint(base.executable, signatures_for=base.protected) if base.protected else base
         report(f"creating the env over {base.executable} (python {base.python_version}), {inst.name} {inst.version}")
         _create_venv(path, spec, env, deadline)
@@ -282,13 +322,16 @@ def build_env(
             (scratch / "requirements.txt").write_text(spec.requirements.installer_text())
             pins = sorted(base.protected.items())
             (scratch / "constraints.txt").write_text("".join(f"{n}=={v}\n" for n, v in pins))
-            if inst.name == "uv":
-                _install_with_uv(path, spec, scratch, env, deadline, report)
-            else:
-                report(f"installing {len(spec.requirements.lines)} requirements with pip {inst.version}")
-                run_streaming([*inst.argv, "--python", str(_python(path)), "install", "--no-compile", "-c",
-                               str(scratch / "constraints.txt"), "-r", str(scratch / "requirements.txt")],
-                              env, deadline, report)
+            for r in spec.requirements.lines:
+                if r.mirror:
+                    report(f"{r.origin}: {r.mirror[0]} is fetched from the mirror {r.mirror[1]}")
+            try:
+                if inst.name == "uv":
+                    _install_with_uv(path, spec, scratch, env, deadline, report)
+                else:
+                    _install_with_pip(path, spec, scratch, env, deadline, report)
+            except EnvironmentBuildError as e:
+                raise _with_mirror_note(e, spec) from None
         added = own_dists(path)
         _verify_base_kept(before, added)
     finally:
@@ -302,6 +345,9 @@ def build_env(
         spec.unpinned,
         tuple(f"{n}=={v}" for n, v in sorted(added.items())), spec.index.display(),
         satisfied_by_base=spec.satisfied_by_base,
+        git_mirrors=tuple({"requirement": r.origin, "url": r.mirror[0], "mirror": r.mirror[1]}
+                          for r in spec.requirements.lines if r.mirror),
+        no_build_isolation=spec.no_build_isolation,
         seconds=round(time.monotonic() - started, 3),
     )
     util.atomic_write(path / PROVENANCE_FILE, json.dumps(prov.as_dict(), sort_keys=True, indent=1))
@@ -416,24 +462,60 @@ def _create_venv(path: Path, spec: EnvSpec, env: Mapping[str, str], deadline: fl
             (site_dir / BASE_PTH).write_text(pth)
 
 
+def _with_mirror_note(e: EnvironmentBuildError, spec: EnvSpec) -> EnvironmentBuildError:
+    """A failed install that fetched VCS lines from mirrors: the message names both URLs."""
+    mirrored = [r for r in spec.requirements.lines if r.mirror]
+    if not mirrored:
+        return e
+    note = "; ".join(f"{r.origin}: {r.mirror[0]} from the mirror {r.mirror[1]}" for r in mirrored if r.mirror)
+    hint = f"{e.hint + '; ' if e.hint else ''}check that the mirror serves the commit ({mirrors.MIRRORS_ENV})"
+    return EnvironmentBuildError(f"{e.message}\n(git mirrors: {note})", value=e.value, hint=hint)
+
+
+def _no_isolation_flags(spec: EnvSpec) -> list[str]:
+    return [flag for name in spec.no_build_isolation for flag in ("--no-build-isolation-package", name)]
+
+
+def _install_with_pip(path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None,
+                      report: Reporter) -> None:
+    """pip sees the base itself and gets the constraints; its ``--no-build-isolation`` is for a
+    whole call, so the lines named by ``no_build_isolation`` are installed by a second call."""
+    inst, lines = spec.installer, spec.requirements.lines
+    later = [r for r in lines if r.name in spec.no_build_isolation]
+    steps = [("requirements.txt", [], len(lines) - len(later))]
+    if later:
+        first = dataclasses.replace(spec.requirements, lines=tuple(r for r in lines if r not in later))
+        (scratch / "requirements.txt").write_text(first.installer_text())
+        (scratch / "no-isolation.txt").write_text(dataclasses.replace(first, lines=tuple(later)).installer_text())
+        steps.append(("no-isolation.txt", ["--no-build-isolation"], len(later)))
+    for name, flags, count in steps:
+        if not count:
+            continue
+        report(f"installing {count} requirements with pip {inst.version}{' without build isolation' if flags else ''}")
+        run_streaming([*inst.argv, "--python", str(_python(path)), "install", "--no-compile", *flags, "-c",
+                       str(scratch / "constraints.txt"), "-r", str(scratch / name)], env, deadline, report)
+
+
+#: base distributions not offered to ``uv pip compile`` as metadata-only stubs: uv also installs from
+#: its find-links into the isolated environment where it builds an sdist's metadata, and a stub of
+#: setuptools there has no code ("No module named 'setuptools'", e.g. for fvcore's and antlr4's
+#: sdists); their base versions stay preferred through the seeded lock file
+_BUILD_TOOLS = frozenset({"setuptools", "wheel"})
+
+
 def _install_with_uv(path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None,
                      report: Reporter) -> None:
     base, uv, lock = spec.base, spec.installer.argv, scratch / "lock.txt"
-    write_stubs(scratch / "stubs", base)
+    vcs = any(r.kind == "vcs" for r in spec.requirements.lines)
+    write_stubs(scratch / "stubs", dataclasses.replace(base, dists=tuple(d for d in base.dists
+                                                                         if canonicalize_name(d.name) not in _BUILD_TOOLS)))
     # uv takes the pins already in the output file as preferences: keep the base's versions if possible
     lock.write_text("".join(f"{d.name}=={d.version}\n" for d in base.dists if normal_version(d.version)))
     compile_env = {**env, "UV_FIND_LINKS": ",".join([str(scratch / "stubs"), *spec.index.find_links])}
-    # The stubs are for the job's resolution only. Resolving an sdist builds its metadata in a build
-    # env whose requirements come from the same places, where a stub (preferred for its build tag)
-    # would stand in for the real package (a base with the newest setuptools: "No module named
-    # 'setuptools'"): build envs never get the stubs' exact versions. The install step has no stubs.
-    (scratch / "build-constraints.txt").write_text(
-        "".join(f"{d.name}!={normal_version(d.version)}\n" for d in base.dists if normal_version(d.version)))
     report(f"resolving {len(spec.requirements.lines)} requirements against the base's {len(base.dists)} distributions")
     run_short([*uv, "pip", "compile", "--no-config", "--python", str(_python(path)), "--no-header", "--no-annotate",
-               *offline_flags(spec.index), "-c", str(scratch / "constraints.txt"),
-               "-b", str(scratch / "build-constraints.txt"), "-o", str(lock),
-               str(scratch / "requirements.txt")], compile_env, deadline, "resolve the requirements")
+               *offline_flags(spec.index, vcs=vcs), *_no_isolation_flags(spec), "-c", str(scratch / "constraints.txt"),
+               "-o", str(lock), str(scratch / "requirements.txt")], compile_env, deadline, "resolve the requirements")
     todo = _not_in_base(lock.read_text(), spec)
     if not todo:
         report("nothing to install: the base has every requirement")
@@ -443,8 +525,11 @@ def _install_with_uv(path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str,
            + ", ".join(t.split(" --hash")[0] for t in todo))
     # no --compile-bytecode: that was three quarters of a cold start (bench/README.md); the pipeline
     # compiles while the job runs instead (start_bytecode_compile)
+    if spec.no_build_isolation:
+        report("building without build isolation, against the job env and its base: "
+               + ", ".join(spec.no_build_isolation))
     run_streaming([*uv, "pip", "install", "--no-config", "--python", str(_python(path)), "--no-deps",
-                   *offline_flags(spec.index), "-r", str(scratch / "install.txt")],
+                   *offline_flags(spec.index, vcs=vcs), *_no_isolation_flags(spec), "-r", str(scratch / "install.txt")],
                   env, deadline, report)
 
 

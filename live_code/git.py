@@ -313,9 +313,8 @@ def hardened_env(
     src = os.environ if base is None else base
     env = {k: src[k] for k in _PASS_ENV if k in src}
     env.setdefault("PATH", os.defpath)
-    # A site's own CA, given the standard way (SSL_CERT_FILE), must reach git too: Debian's and
-    # Ubuntu's git (libcurl-gnutls) ignores SSL_CERT_FILE and reads only GIT_SSL_CAINFO.
-    if env.get("SSL_CERT_FILE") and not env.get("GIT_SSL_CAINFO"):
+    if "SSL_CERT_FILE" in env and "GIT_SSL_CAINFO" not in env and "GIT_SSL_CAPATH" not in env:
+        # git linked with GnuTLS (Debian's) ignores SSL_CERT_FILE: a site CA given there must reach it
         env["GIT_SSL_CAINFO"] = env["SSL_CERT_FILE"]
     allowed = sorted(set(protocols) - {"ext", "fd"})
     env.update({
@@ -388,14 +387,27 @@ class Remote:
     env: Mapping[str, str]
     deadline: Deadline
     retry: RetryPolicy = RetryPolicy()
+    #: the URL the task gave, when ``url`` is the operator's mirror of it (``live_code.mirrors``)
+    origin: NormalisedUrl | None = None
+
+    @property
+    def repo(self) -> NormalisedUrl:
+        """The repository's identity, which pins and the cache are keyed by: the URL the task gave."""
+        return self.origin or self.url
+
+    @property
+    def display(self) -> str:
+        """The remote for messages: a mirror names the URL it stands for too (credential-free)."""
+        return f"{self.url.display}, the mirror of {self.origin.display}" if self.origin else self.url.display
 
 
 def remote(url: NormalisedUrl, *, deadline: Deadline, retry: RetryPolicy = RetryPolicy(),
-           extra_protocols: Iterable[str] = ()) -> Remote:
-    """A :class:`Remote` whose ``GIT_ALLOW_PROTOCOL`` is exactly the URL's protocol (+ extras)."""
+           extra_protocols: Iterable[str] = (), origin: NormalisedUrl | None = None) -> Remote:
+    """A :class:`Remote` whose ``GIT_ALLOW_PROTOCOL`` is exactly the URL's protocol (+ extras);
+    ``origin``: the URL the task gave when ``url`` is a mirror of it."""
     env = hardened_env(url, protocols={url.scheme, *extra_protocols},
                        low_speed_time=int(min(LOW_SPEED_TIME, max(1.0, deadline.seconds / 2))))
-    return Remote(url, env, deadline, retry)
+    return Remote(url, env, deadline, retry, origin)
 
 
 def run_git(
@@ -483,12 +495,15 @@ def _network(what: str, rem: Remote, args: Sequence[str], *, cwd: Path | None = 
             delay = rem.retry.delay(attempt - 1)
             if not failure.transient or attempt >= rem.retry.attempts or delay + 1 > rem.deadline.remaining():
                 raise _GitFailure(failure, f"{what} failed after {attempt} attempt(s): {detail}") from None
-            log.warning("%s of %s failed (%s); retrying in %.1fs", what, rem.url.display, detail, delay)
+            log.warning("%s of %s failed (%s); retrying in %.1fs", what, rem.display, detail, delay)
             time.sleep(delay)
 
 
 def _source_error(rem: Remote, e: _GitFailure) -> SourceError:
-    return SourceError(f"{e.detail} ({rem.url.display})", value=rem.url.display, hint=e.failure.hint or None)
+    hint = e.failure.hint or None
+    if rem.origin is not None:
+        hint = f"{hint + '; ' if hint else ''}the operator's LIVE_CODE_GIT_MIRRORS sends {rem.origin.display} to this mirror"
+    return SourceError(f"{e.detail} ({rem.display})", value=rem.display, hint=hint)
 
 
 def ls_remote(rem: Remote, refs: Sequence[str]) -> dict[str, str]:
@@ -550,10 +565,10 @@ def fetch_commit(rem: Remote, git_dir: Path, sha: str, ref: str, *, pass_fds: Se
     except _GitFailure as e:
         if e.failure.reason != "sha-not-allowed":
             raise _source_error(rem, e) from None
-    log.info("%s does not serve single commits; fetching its branches and tags", rem.url.display)
+    log.info("%s does not serve single commits; fetching its branches and tags", rem.display)
     fetch_all(rem, git_dir, pass_fds=pass_fds)
     if object_type(git_dir, sha) is None:
-        msg = f"commit {sha} is not on any branch or tag of {rem.url.display}"
+        msg = f"commit {sha} is not on any branch or tag of {rem.display}"
         raise SourceError(msg, value=sha, hint="check the commit id and that it was pushed")
     update_ref(git_dir, ref, sha)
     return False

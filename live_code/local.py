@@ -16,15 +16,19 @@ provenance says it was a snapshot. Local paths are allowed: the operator is the 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
+import io
+import json
 import logging
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import yaml
 
@@ -32,15 +36,22 @@ from live_code import config as config_mod
 from live_code import contract
 from live_code import datasets
 from live_code import git
+from live_code import manifest as manifest_mod
 from live_code import pipeline
 from live_code import util
 from live_code.contract import TaskKind
-from live_code.errors import ConfigError, JobError, LiveCodeError, SourceError
+from live_code.errors import ConfigError, EnvironmentBuildError, JobError, LiveCodeError, SourceError
 from live_code.store import Pin, Store
 
 log = logging.getLogger(__name__)
 
 TASK_CONFIG = "task_config.yaml"
+#: the job's own output (stdout and stderr) of a local run, next to in/ and out/
+JOB_LOG = "job.log"
+#: asset name (``<sha1>.<ext>``, as YMIR names it) -> the user's file, for a converted folder or COCO json
+NAMES = "names.tsv"
+#: the converted dataset's boxes by asset name, for the report (mining and infer tasks carry none)
+GROUND_TRUTH = "ground-truth.json"
 _PIN_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+/-]*$")
 _REPO_KEYS = ("git_url", "git_commit", "git_tag", "git_branch")
 #: a fixed identity and date: a snapshot's commit id depends on its files only
@@ -97,8 +108,8 @@ def resolve_source(spec: RepoSpec, work: Path, *, allow_branch: bool = False) ->
         if not (local and path.is_dir()):
             raise ConfigError(f"--repo {util.redact(spec.location)} has no pin", value=util.redact(spec.location),
                               hint="add @<tag or commit>, or give a local folder to run its files as they are")
-        sha, files = snapshot(path, work / "source")
-        record.update(snapshot_of=str(path.resolve()), dirty=True, files=files)
+        sha, files = snapshot(path, work / "source", exclude=work)
+        record.update(snapshot_of=str(path.resolve()), files=files, **folder_state(path))
         log.info("snapshot of %s (%d files, uncommitted changes included) is commit %s", path, files, sha[:12])
         return Source({"git_url": str(work / "source"), "git_commit": sha}, Pin("commit", sha), record)
     url, token = str(path.resolve()) if local else spec.location, None
@@ -119,15 +130,103 @@ def resolve_source(spec: RepoSpec, work: Path, *, allow_branch: bool = False) ->
         return Source({"git_url": url, "git_commit": sha, "live_code_allow_branch": True}, Pin("commit", sha), record)
     if git.is_hex(pin) and len(pin) >= 7:
         return Source({"git_url": url, "git_commit": pin}, Pin("commit", pin), record, token)
-    keys: dict[str, Any] = {"git_url": url, "git_branch": pin}  # legacy ref: a tag, or a branch if allowed
+    if local and _is_local_tag(url, pin):
+        record["pin_kind"] = "tag"
+        return Source({"git_url": url, "git_tag": pin}, Pin("tag", pin), record, token)
+    keys: dict[str, Any] = {"git_url": url, "git_branch": pin}  # a tag or branch: _peek tells which
     if allow_branch:
         keys["live_code_allow_branch"] = True
     return Source(keys, Pin("legacy-ref", pin), record, token)
 
 
-def snapshot(folder: Path, dest: Path) -> tuple[str, int]:
-    """Commit the files of ``folder`` into a new repository at ``dest``: (commit id, file count)."""
+def _is_local_tag(repo: str, name: str) -> bool:
+    rc, _, _ = util.cmd_output("git", *_GIT_SAFE, "-C", repo, "rev-parse", "-q", "--verify", f"refs/tags/{name}",
+                               env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, timeout=30, check=False)
+    return rc == 0
+
+
+def _peek(source: Source, work: Path, store: Store, allow_branch: bool) -> tuple[Source, manifest_mod.Manifest]:
+    """The repository's manifest at the pin, read before the task is built; a legacy ref that
+    turns out to be a tag becomes ``git_tag``. The fetch fills the cache the run then uses."""
+    if source.pin.kind == "commit" and source.keys["git_url"] == str(work / "source"):
+        return source, manifest_mod.load(work / "source")  # a snapshot: its files are right there
+    dest = work / ".peek"
+    try:
+        prov = store.fetch_source(source.keys["git_url"], source.pin, dest, allow_branch=allow_branch,
+                                  allow_local=True, token=source.token or os.environ.get("LIVE_CODE_GIT_TOKEN"))
+        manifest = manifest_mod.load(dest)
+    except LiveCodeError as e:
+        raise explain(e) from None
+    finally:
+        util.rmtree(dest)
+    if source.pin.kind == "legacy-ref" and prov.resolved_kind == "tag":
+        keys = {k: v for k, v in source.keys.items() if k not in ("git_branch", "live_code_allow_branch")}
+        keys["git_tag"] = source.pin.value
+        source = Source(keys, Pin("tag", source.pin.value), {**source.record, "pin_kind": "tag"}, source.token)
+    return source, manifest
+
+
+#: what a base must hold for each framework a manifest may declare (canonical distribution names)
+_FRAMEWORK_DISTS = {"torch": ("torch",), "mxnet": ("mxnet", "mxnet-cu*", "mxnet-mkl")}
+
+
+def check_base(manifest: manifest_mod.Manifest, base_python: str | None = None) -> None:
+    """Refuse, before anything is built, a base interpreter without the framework the manifest
+    declares: the job env is layered over the base, so the job could not import it."""
+    wanted = _FRAMEWORK_DISTS.get(manifest.framework)
+    if not wanted:
+        return
+    from live_code.envs import base_fingerprint
+
+    explicit = base_python or os.environ.get("LIVE_CODE_BASE_PYTHON")
+    python = explicit or sys.executable
+    names = base_fingerprint(python).versions
+    if any(fnmatch.fnmatchcase(n, w) for n in names for w in wanted):
+        return
+    which = (f"the base interpreter {python}" if explicit else
+             f"LIVE_CODE_BASE_PYTHON is unset, so the base is live-code's own interpreter {python}, which")
+    raise EnvironmentBuildError(
+        f"the repository declares framework: {manifest.framework}, and {which} has no {manifest.framework}",
+        value=python, hint=f"set LIVE_CODE_BASE_PYTHON to a python that has {manifest.framework} (e.g. make one: "
+        f"python3 -m venv ~/fw && ~/fw/bin/pip install {manifest.framework}; then export "
+        f"LIVE_CODE_BASE_PYTHON=~/fw/bin/python), or run in the live-code image of {manifest.framework}")
+
+
+def folder_state(folder: Path) -> dict[str, Any]:
+    """What an audit needs of a snapshotted folder: its git HEAD, whether it has uncommitted
+    changes (untracked files included, ignored ones not) and a hash of them; ``{"git": false}``
+    outside a git work tree."""
+    env = {**os.environ, **_SNAPSHOT_ENV}
+    def out(*args: str) -> tuple[int, str]:
+        rc, text, _ = util.cmd_output("git", *_GIT_SAFE, "-C", str(folder), *args, env=env, timeout=60, check=False)
+        return rc, text
+    rc, head = out("rev-parse", "--verify", "-q", "HEAD^{commit}")
+    if rc != 0:
+        rc, _ = out("rev-parse", "--is-inside-work-tree")
+        return {"git": rc == 0, "head": None, "dirty": True}
+    _, top = out("rev-parse", "--show-toplevel")
+    here = ("--", ".", f":(exclude){WORK_ROOT_NAME}")  # earlier runs' task dirs are not a change
+    _, status = out("status", "--porcelain=v1", "-z", "--untracked-files=all", *here)
+    _, diff = out("diff", "HEAD", "--binary", *here)
+    digest = hashlib.sha256(diff.encode() + status.encode())
+    for entry in status.split("\0"):
+        untracked = Path(top.strip()) / entry[3:]
+        if entry.startswith("?? ") and untracked.is_file():  # its bytes are part of the change
+            digest.update(untracked.read_bytes())
+    dirty = bool(status.strip("\0"))
+    return {"git": True, "head": head.strip(), "dirty": dirty, "diff_sha256": digest.hexdigest() if dirty else None}
+
+
+#: the default work root of ``live-code local``: never part of a snapshot of the folder it lies in
+WORK_ROOT_NAME = "live-code-work"
+
+
+def snapshot(folder: Path, dest: Path, *, exclude: Path | None = None) -> tuple[str, int]:
+    """Commit the files of ``folder`` into a new repository at ``dest``: (commit id, file count).
+    ``exclude`` (the run's work dir), ``live-code-work/`` at the folder's root (earlier runs) and
+    ``dest`` itself are left out."""
     folder = folder.resolve()
+    skip = [p.resolve() for p in (exclude, dest, folder / WORK_ROOT_NAME) if p is not None]
     env = {**os.environ, **_SNAPSHOT_ENV}
     rc, out, _ = util.cmd_output("git", *_GIT_SAFE, "-C", str(folder), "ls-files", "-z", "-co", "--exclude-standard",
                                  env=env, timeout=60, check=False)
@@ -138,6 +237,7 @@ def snapshot(folder: Path, dest: Path) -> tuple[str, int]:
         for dirpath, dirnames, filenames in os.walk(folder):
             dirnames[:] = [d for d in dirnames if d not in (".git", "__pycache__") and not d.startswith(".venv")]
             rels += [os.path.relpath(os.path.join(dirpath, f), folder) for f in filenames if not f.endswith(".pyc")]
+    rels = [r for r in rels if not any(s == (folder / r) or s in (folder / r).parents for s in skip)]
     if not rels:
         raise ConfigError(f"{folder} holds no files to run", value=str(folder))
     dest.mkdir(parents=True)
@@ -244,10 +344,14 @@ class LocalResult:
     def provenance(self) -> Path:
         return self.out_dir / pipeline.PROVENANCE_NAME
 
+    @property
+    def job_log(self) -> Path:
+        return self.work / JOB_LOG
+
 
 def default_work(kinds: frozenset[TaskKind], root: Path | None = None) -> Path:
     name = "-".join(k.value for k in contract.TASK_ORDER if k in kinds)
-    return (root or Path.cwd() / "live-code-work") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return (root or Path.cwd() / WORK_ROOT_NAME) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 class Prepared(NamedTuple):
@@ -259,16 +363,26 @@ class Prepared(NamedTuple):
     token: str | None
 
 
-def prepare(req: LocalRequest) -> Prepared:
-    """Write the work dir (in/, out/, task_config.yaml)."""
+def prepare(req: LocalRequest, *, store: Store | None = None, base_python: str | None = None) -> Prepared:
+    """Write the work dir (in/, out/, task_config.yaml). Before anything is built, the repository's
+    manifest is read: the user's hyper-parameter names are checked against its schema and the base
+    interpreter (``base_python``, default: as ``pipeline.Settings.from_environ``) must hold the
+    framework it declares."""
     work = (req.work or default_work(req.kinds)).absolute()
     if work.exists() and any(work.iterdir()):
         raise ConfigError(f"the work dir {work} exists and is not empty", value=str(work),
                           hint="give a new --work DIR (each run keeps its own in/ and out/)")
+    check_paths(req)
+    user = _user_config(req)
     work.mkdir(parents=True, exist_ok=True)
     with util.clean_path_on_failure(work):
-        user = _user_config(req)
         source = resolve_source(parse_repo(req.repo), work, allow_branch=req.allow_branch)
+        source, manifest = _peek(source, work, store or Store(), req.allow_branch)
+        unchecked = manifest_mod.check_user_keys(manifest, req.kinds, user, source="--set/--config")
+        if unchecked:
+            log.warning("the repository declares no hyper-parameter schema: %s passed to the job unchecked "
+                        "(a misspelt name is ignored by the job)", ", ".join(repr(k) for k in unchecked))
+        check_base(manifest, base_python)
         task_id = "t" + hashlib.sha1(f"{work} {time.time()}".encode()).hexdigest()[:29]
         model = read_model(req.model.absolute(), req.stage) if req.model else None
         classes = req.classes or (model.class_names if model and TaskKind.TRAINING not in req.kinds else ())
@@ -295,7 +409,127 @@ def prepare(req: LocalRequest) -> Prepared:
         config_mod.load_task(work / "in", out_dir=work / "out")  # the task must read back as YMIR's would
     for note in info.notes:
         log.info("dataset: %s", note)
+    write_names(req.dataset, work)
     return Prepared(work, info, extra, source.token)
+
+
+def check_paths(req: LocalRequest) -> None:
+    """Every path argument, before anything is written: what is there, and what was expected."""
+    if req.dataset != "sample" and not Path(req.dataset).expanduser().exists():
+        raise ConfigError(f"--dataset {req.dataset} does not exist", value=req.dataset,
+                          hint="give `sample`, a task dir (in/env.yaml), a folder of images (with VOC xml) or a COCO json")
+    if req.model is not None and not req.model.is_dir():
+        what = "is a file" if req.model.exists() else "does not exist"
+        raise ConfigError(f"--model {req.model} {what}", value=str(req.model),
+                          hint="give a folder: an earlier training run's out/models, or an unpacked YMIR model package")
+    if req.config_file is not None and not req.config_file.is_file():
+        what = "is a directory" if req.config_file.exists() else "does not exist"
+        raise ConfigError(f"--config {req.config_file} {what}", value=str(req.config_file),
+                          hint="give a YAML file of hyper-parameters (config.yaml keys)")
+    if req.work is not None and req.work.exists() and not req.work.is_dir():
+        raise ConfigError(f"--work {req.work} is a file", value=str(req.work),
+                          hint="give a new folder for the task dir (in/, out/)")
+    spec = parse_repo(req.repo)
+    if spec.pin is None and "://" not in spec.location and not Path(spec.location).expanduser().exists() \
+            and ":" not in spec.location:
+        raise ConfigError(f"--repo {spec.location}: no such folder", value=spec.location,
+                          hint="give a local folder, or PATH_OR_URL@PIN (a commit or tag)")
+
+
+# -- the user's names ----------------------------------------------------------------------------
+
+
+def write_names(dataset: str, work: Path) -> dict[str, Path]:
+    """``WORK/names.tsv``: each asset of a converted dataset (a folder of images, a COCO json)
+    with the file it was copied from, found by content; nothing for ``sample`` or a task dir,
+    whose names are YMIR's already. Returns asset name -> original file."""
+    path = Path(dataset).expanduser()
+    if dataset == "sample" or not path.exists() or not (work / "in" / "assets").is_dir():
+        return {}
+    root = path.parent if path.is_file() else path
+    if (root / "in" / "env.yaml").is_file() or (root / "env.yaml").is_file():
+        return {}  # a task dir: its names are YMIR's
+    by_sha1: dict[str, Path] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != WORK_ROOT_NAME)
+        for f in sorted(filenames):
+            if Path(f).suffix.lower() in contract.IMAGE_EXTENSIONS:
+                file = Path(dirpath, f)
+                by_sha1.setdefault(hashlib.sha1(file.read_bytes()).hexdigest(), file.resolve())
+    names = {a.name: by_sha1[a.stem] for a in sorted((work / "in" / "assets").rglob("*"))
+             if a.is_file() and a.stem in by_sha1}
+    if names:
+        lines = [f"{asset}\t{original}" for asset, original in sorted(names.items())]
+        util.atomic_write(work / NAMES, "# asset name\tthe original file\n" + "\n".join(lines) + "\n")
+        _write_ground_truth(path, names, work)
+    return names
+
+
+def _write_ground_truth(dataset: Path, names: Mapping[str, Path], work: Path) -> None:
+    """``WORK/ground-truth.json``: the dataset's boxes by asset name, in infer-result.json's box
+    form, so ``report`` can show them beside the predictions of a mining or infer task (whose in/
+    carries no annotations)."""
+    try:
+        coco = datasets._coco_file(dataset)
+        items, _, _ = datasets._read_coco(coco) if coco else datasets._read_voc(dataset)
+    except (LiveCodeError, OSError, ValueError) as e:
+        log.debug("no ground truth for the report: %s", e)
+        return
+    by_file = {it.image.resolve(): it.boxes for it in items if it.boxes}
+    doc = {asset: [{"class_name": b.name, "box": {"x": b.xmin, "y": b.ymin, "w": b.xmax - b.xmin + 1,
+                                                   "h": b.ymax - b.ymin + 1}} for b in by_file[original]]
+           for asset, original in sorted(names.items()) if original in by_file}
+    if doc:
+        util.atomic_write(work / GROUND_TRUTH, json.dumps(doc, indent=1, ensure_ascii=False))
+
+
+def read_names(work: Path) -> dict[str, Path]:
+    """asset name -> original file, from ``WORK/names.tsv`` (empty when there is none)."""
+    path = work / NAMES
+    if not path.is_file():
+        return {}
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        asset, tab, original = line.partition("\t")
+        if tab and not line.startswith("#"):
+            out[asset] = Path(original)
+    return out
+
+
+def export_results(work: Path, dest: Path) -> list[Path]:
+    """The infer and mining results of the task dir ``work`` with the user's own file names:
+    ``dest/infer-result.json`` keyed by each original file's path relative to the dataset folder
+    (``cat 1.jpg``, ``sub/dog.JPG``), ``dest/result.tsv`` with the same paths (an asset without an
+    original keeps its name). Returns the files written."""
+    originals = read_names(work)
+    if not originals:
+        raise ConfigError(f"{work} has no {NAMES}: its images had no other names", value=str(work),
+                          hint="export works on a task converted from a folder of images or a COCO json")
+    root = os.path.commonpath([str(p.parent) for p in originals.values()])
+    names = {asset: os.path.relpath(p, root) for asset, p in originals.items()}
+    out = work / "out"
+    written = []
+    dest.mkdir(parents=True, exist_ok=True)
+    infer = out / "infer-result.json"
+    if infer.is_file():
+        doc = json.loads(infer.read_text(encoding="utf-8"))
+        detection = doc.get("detection") if isinstance(doc, dict) else None
+        if isinstance(detection, dict):
+            doc["detection"] = {str(names.get(os.path.basename(k), k)): v for k, v in detection.items()}
+        util.atomic_write(dest / "infer-result.json", json.dumps(doc, indent=2, ensure_ascii=False))
+        written.append(dest / "infer-result.json")
+    mining = out / "result.tsv"
+    if mining.is_file():
+        rows = []
+        for line in mining.read_text(encoding="utf-8").splitlines():
+            path, tab, rest = line.partition("\t")
+            rows.append(f"{names.get(os.path.basename(path), path)}{tab}{rest}")
+        util.atomic_write(dest / "result.tsv", "\n".join(rows) + ("\n" if rows else ""))
+        written.append(dest / "result.tsv")
+    if not written:
+        raise ConfigError(f"{out} holds no infer-result.json or result.tsv to export", value=str(out),
+                          hint="export the results of a mining or infer task")
+    return written
 
 
 def _user_config(req: LocalRequest) -> dict[str, Any]:
@@ -313,7 +547,8 @@ def _user_config(req: LocalRequest) -> dict[str, Any]:
 def run(req: LocalRequest, *, store: Store | None = None) -> LocalResult:
     """Prepare the work dir and run the pipeline on it; a failed run is returned with its error
     (the work dir stays for ``replay`` and inspection)."""
-    work, info, extra, token = prepare(req)
+    store = store or Store()
+    work, info, extra, token = prepare(req, store=store)
     overrides: dict[str, Any] = {"in_dir": work / "in", "out_dir": work / "out", "allow_local": True,
                                  "work_root": work, "keep_work": req.keep_work}
     if token:
@@ -324,12 +559,53 @@ def run(req: LocalRequest, *, store: Store | None = None) -> LocalResult:
     mode = announce_sandbox(settings)
     error: LiveCodeError | None = None
     try:
-        pipeline.run(settings, store=store)
+        pipeline.run(settings, store=store, runner=job_runner(work / JOB_LOG))
     except LiveCodeError as e:
         error = explain(e)
+        if isinstance(error, JobError) and "output above" in (error.hint or ""):
+            error = JobError(error.message, value=error.value,
+                             hint=f"read the job's output in {work / JOB_LOG} (it was echoed on stderr too)")
     finally:
         annotate_provenance(work / "out", {"local": extra})
     return LocalResult(work, error is None, mode, info, error)
+
+
+class _Tee(io.RawIOBase):
+    """The job's output into its log file and, echoed, to live-code's stderr (never stdout: that
+    holds the command's results)."""
+
+    def __init__(self, log_file: BinaryIO, echo: BinaryIO | None) -> None:
+        self.log_file, self.echo = log_file, echo
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.log_file.write(data)
+        if self.echo is not None:
+            try:
+                self.echo.write(data)
+            except (OSError, ValueError):
+                self.echo = None
+        return len(data)
+
+    def flush(self) -> None:
+        self.log_file.flush()
+        if self.echo is not None:
+            self.echo.flush()
+
+
+def job_runner(log_path: Path) -> pipeline.Runner:
+    """The supervisor, with the job's output written to ``log_path`` and echoed to stderr."""
+    from live_code import supervisor
+
+    def run(request: supervisor.RunRequest) -> supervisor.RunOutcome:
+        echo = getattr(sys.stderr, "buffer", None)
+        with open(log_path, "ab") as log_file:
+            sys.stderr.flush()
+            return supervisor.run(dataclasses.replace(request, sink=_Tee(log_file, echo)))
+
+    return run
 
 
 def announce_sandbox(settings: pipeline.Settings) -> str:
@@ -386,7 +662,7 @@ def prefetch(url: str, pin: str, *, base_python: str | None = None, index: Any =
             python = base_python or os.environ.get("LIVE_CODE_BASE_PYTHON") or None
             # the key a task's run computes (a legacy repo: with what its layout implies, SDK chosen "auto")
             spec_env = envs.prepare_env(tmp / "src", manifest.requirements, base_python=python,
-                                        legacy_layout=manifest.legacy,
+                                        legacy_layout=manifest.legacy, no_build_isolation=manifest.no_build_isolation,
                                         **({"index": index} if index is not None else {}))
             with store.using("envs", spec_env.key):
                 result = envs.ensure_env(store, spec_env, installer_cache=store.root / "installer-cache",

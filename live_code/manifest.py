@@ -10,6 +10,7 @@ Manifest layout::
     code_config: configs/default.yaml  # optional default for the task's code_config
     launcher: torchrun               # optional: with gpu_count > 1 run the entry under torchrun
     submodules: false                # fetch git submodules (default false)
+    no_build_isolation: [detectron2]  # requirements built against the job env (its base's torch)
     lfs: false                       # smudge git LFS files (default false)
     hyperparameters:                 # per task kind (or `common`), each key with type/default/choices/help
       training:
@@ -22,14 +23,17 @@ with an optional ``extra-requirements.txt``; no schema.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
+import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from live_code import config
+from live_code import contract
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
 
@@ -40,9 +44,11 @@ LAUNCHERS = ("torchrun",)
 TYPES: Mapping[str, tuple[type, ...]] = {
     "int": (int,), "float": (float, int), "bool": (bool,), "str": (str,), "list": (list,),
 }
-_TOP_KEYS = ("framework", "entry", "requirements", "code_config", "launcher", "submodules", "lfs", "hyperparameters")
+_TOP_KEYS = ("framework", "entry", "requirements", "code_config", "launcher", "submodules", "lfs", "hyperparameters",
+             "no_build_isolation")
 _PARAM_KEYS = ("type", "default", "choices", "help", "min", "max")
 _SCOPES = ("common", *(k.value for k in TaskKind))
+_NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")  # a distribution name (PEP 508)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +79,9 @@ class Manifest:
     lfs: bool
     #: schema per task kind, ``common`` merged into each
     schema: Mapping[TaskKind, Mapping[str, Param]]
+    #: requirement names the installer builds without build isolation: their build imports the
+    #: base's frameworks (a C++ extension of torch, such as detectron2's)
+    no_build_isolation: tuple[str, ...] = ()
 
     def entry_for(self, kind: TaskKind) -> tuple[str, ...]:
         try:
@@ -123,6 +132,7 @@ def parse(data: Mapping[str, Any], *, source: str = MANIFEST_NAME, repo_dir: Pat
         legacy=False, framework=framework, entries=MappingProxyType(entries), requirements=requirements,
         code_config=code_config, launcher=launcher, submodules=_flag(data, "submodules", source),
         lfs=_flag(data, "lfs", source), schema=MappingProxyType(schema),
+        no_build_isolation=_names(data, "no_build_isolation", source),
     )
 
 
@@ -131,6 +141,14 @@ def _choice(data: Mapping[str, Any], key: str, allowed: tuple[str, ...], default
     if value is not None and value not in allowed:
         raise ConfigError(f"{source}: {key} must be one of {', '.join(allowed)}", value=value)
     return value
+
+
+def _names(data: Mapping[str, Any], key: str, source: str) -> tuple[str, ...]:
+    value = data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) and _NAME_RE.match(v) for v in value):
+        raise ConfigError(f"{source}: {key} must be a list of requirement names", value=value,
+                          hint=f"e.g. {key}: [detectron2]")
+    return tuple(value)
 
 
 def _flag(data: Mapping[str, Any], key: str, source: str) -> bool:
@@ -307,3 +325,32 @@ def validate(manifest: Manifest, kind: TaskKind, merged: Mapping[str, Any], *, s
         if name in out and out[name] is not None:
             out[name] = coerce(param, out[name], source)
     return out
+
+
+def check_user_keys(manifest: Manifest, kinds: Iterable[TaskKind], keys: Iterable[str], *, source: str) -> list[str]:
+    """The hyper-parameter names a user typed (``--set``, ``--config``) against the schema.
+
+    With a schema, a name it does not declare (for any task kind: one config file often serves
+    training and infer) is refused, naming the closest names declared for ``kinds`` (else for any
+    kind): a typo such as ``epoch`` for ``epochs`` would otherwise be ignored by the job. Platform
+    and live-code keys (``class_names``, ``gpu_id``, ``live_code_timeout`` ...) always pass. Without
+    a schema (the legacy layout, or none declared) nothing can be checked: the unknown names are
+    returned for a warning."""
+    kinds = list(kinds)
+    declared: set[str] = set()
+    for params in manifest.schema.values():
+        declared.update(params)
+    here = {n for kind in kinds for n in manifest.schema.get(kind, {})}
+    unknown = [k for k in keys if k not in declared and k not in contract.PLATFORM_KEYS
+               and k not in config.LIVE_CODE_KEYS]
+    if not unknown or not declared:
+        return unknown
+    known = sorted(here or declared)
+    lines = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+        lines.append(f"{key!r}" + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""))
+    what = "+".join(k.value for k in contract.TASK_ORDER if k in kinds) if here else "declared"
+    raise ConfigError(f"{source}: {', '.join(lines)} not in the {what} hyper-parameters of {MANIFEST_NAME}",
+                      value=unknown, hint=f"the declared names are {', '.join(known)}; fix the spelling, or declare "
+                      f"the key under hyperparameters: in {MANIFEST_NAME}")

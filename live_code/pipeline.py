@@ -210,7 +210,7 @@ class _Run:
                                                deadline=self.s.fetch_deadline)
                 self.record["source"].setdefault("submodules", []).append(
                     {"path": str((src / sub.path).relative_to(self.src_root)),
-                     "url": prov.url, "commit": prov.commit})
+                     "url": prov.url, "commit": prov.commit, **({"mirror": prov.mirror} if prov.mirror else {})})
                 self.fetch_submodules(task, src / sub.path, url, depth + 1)
 
     def configure(self, task: Task, src: Path, manifest: manifest_mod.Manifest) -> Path:
@@ -256,7 +256,8 @@ class _Run:
             self.secrets += [s for u in (pkg.index_url or "", *pkg.extra_index_urls) for s in _url_secrets(u)]
             spec = envs.prepare_env(src, manifest.requirements, base_python=self.s.base_python, index=index,
                                     strict_pins=task.config.options.strict_pins, legacy_layout=manifest.legacy,
-                                    sdk_option=task.config.options.ymir_exc)
+                                    sdk_option=task.config.options.ymir_exc,
+                                    no_build_isolation=manifest.no_build_isolation)
             log.info("requirements: %s", spec.requirements.reason)
             for line in spec.satisfied_by_base:
                 log.info("framework requirement satisfied by the base (nothing installed): %s", line)

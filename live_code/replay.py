@@ -15,8 +15,10 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
+import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,7 +28,6 @@ from live_code import config as config_mod
 from live_code import contract
 from live_code import local
 from live_code import pipeline
-from live_code import report as report_mod
 from live_code import util
 from live_code.contract import MonitorState
 from live_code.errors import ConfigError, LiveCodeError
@@ -57,6 +58,8 @@ class ReplayResult:
     files: tuple[FileDiff, ...]
     provenance: tuple[tuple[str, Any, Any], ...]
     error: LiveCodeError | None = None
+    #: the report of the original and the replay, side by side (None without the report extra)
+    report: Path | None = None
 
     @property
     def identical(self) -> bool:
@@ -74,6 +77,8 @@ class ReplayResult:
                              + (_short(new) if old == new else f"{_short(old)} -> {_short(new)}"))
         verdict = ("outputs identical to the original" if self.identical else
                    "the replay failed" if self.error else "outputs differ from the original")
+        if self.report is not None:
+            lines.append(f"report of both runs: {self.report}")
         lines.append(verdict)
         return "\n".join(lines)
 
@@ -99,16 +104,59 @@ def replay(work: Path, *, sandbox: str | None = None, keep_work: bool = False, s
                                  "work_root": out.parent, "keep_work": keep_work}
     if sandbox:
         overrides["sandbox"] = sandbox
+    base = recorded_base(original / pipeline.PROVENANCE_NAME)
+    if base is not None:
+        overrides["base_python"] = base
     settings = pipeline.Settings.from_environ(**overrides)
     local.announce_sandbox(settings)
     error: LiveCodeError | None = None
     try:
-        pipeline.run(settings, store=store)
+        pipeline.run(settings, store=store, runner=local.job_runner(out.parent / local.JOB_LOG))
     except LiveCodeError as e:
         error = local.explain(e)
     return ReplayResult(work, out, tuple(diff_outputs(original, out)),
                         tuple(diff_provenance(original / pipeline.PROVENANCE_NAME, out / pipeline.PROVENANCE_NAME)),
-                        error)
+                        error, _report(original, out, in_dir))
+
+
+def _report(original: Path, replayed: Path, in_dir: Path) -> Path | None:
+    """The report of both runs side by side, beside the replay's out (needs the report extra)."""
+    from live_code import report
+
+    missing = report.missing_libraries()
+    if missing:
+        log.info("no report of the two runs: %s not installed (%s)", ", ".join(missing), report.INSTALL_EXTRA)
+        return None
+    try:
+        return report.write_report([original, replayed], dest=replayed.parent / "report", in_dirs=[in_dir, in_dir]).html
+    except (OSError, LiveCodeError) as e:
+        log.warning("the report of the two runs could not be written: %s", e)
+        return None
+
+
+def recorded_base(provenance: Path) -> str | None:
+    """The base interpreter the original run was layered over (its provenance's
+    ``environment.base_python``), when it is still there; otherwise None, and a warning says why
+    the replay runs over ``LIVE_CODE_BASE_PYTHON`` (or live-code's own interpreter) instead."""
+    try:
+        record = yaml.safe_load(provenance.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        log.warning("the original provenance %s cannot be read (%s): the replay's base is LIVE_CODE_BASE_PYTHON "
+                    "or live-code's own interpreter", provenance, e)
+        return None
+    env = record.get("environment") if isinstance(record, dict) else None
+    base = env.get("base_python") if isinstance(env, dict) else None
+    if not isinstance(base, str) or not base:
+        log.warning("the original provenance records no base interpreter (the run ended before its environment): "
+                    "the replay's base is LIVE_CODE_BASE_PYTHON or live-code's own interpreter")
+        return None
+    if not os.access(base, os.X_OK):
+        log.warning("the original run's base interpreter %s is not on this machine: the replay runs over "
+                    "LIVE_CODE_BASE_PYTHON or live-code's own interpreter, so its environment may differ", base)
+        return None
+    if os.environ.get("LIVE_CODE_BASE_PYTHON") not in (None, "", base):
+        log.info("replaying over the recorded base %s, not LIVE_CODE_BASE_PYTHON", base)
+    return base
 
 
 def diff_outputs(old: Path, new: Path) -> list[FileDiff]:
@@ -139,11 +187,89 @@ def _outputs(out: Path) -> set[str]:
     return found
 
 
+# TensorBoard scalars, for the comparison only (replay runs without the report extra's tensorboard):
+# TFRecords of Event protobufs, the layout of live_code/sdk/_tensorboard.py. The report reads them
+# through tensorboard, which checks each record's CRC; here two runs' values are only compared.
+
+
+def scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """tag -> [(step, value)] of every ``*tfevents*`` file under ``path``."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    for file in sorted(p for p in path.rglob("*tfevents*") if p.is_file()):
+        data, pos = file.read_bytes(), 0
+        while pos + 12 <= len(data):
+            head = data[pos:pos + 8]
+            (length,) = struct.unpack("<Q", head)
+            if pos + 16 + length > len(data):
+                break  # a record still being written
+            body = data[pos + 12:pos + 12 + length]
+            pos += 16 + length
+            step, summaries = 0, []
+            for field, value in _fields(body):
+                if field == 2:
+                    step = value
+                elif field == 5:
+                    summaries.append(value)
+            for summary in summaries:
+                for field, value in _fields(summary):
+                    if field == 1:
+                        tag, number = _scalar(value)
+                        if tag is not None and number is not None:
+                            out.setdefault(tag, []).append((step, number))
+    return out
+
+
+def _fields(data: bytes) -> Iterator[tuple[int, Any]]:
+    """(field number, value) of a protobuf message: ints for varints, bytes for the rest."""
+    pos = 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(data, pos)
+        elif wire == 1:
+            value, pos = data[pos:pos + 8], pos + 8
+        elif wire == 2:
+            size, pos = _varint(data, pos)
+            value, pos = data[pos:pos + size], pos + size
+        elif wire == 5:
+            value, pos = data[pos:pos + 4], pos + 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        yield field, value
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    shift = value = 0
+    while True:
+        if pos >= len(data):
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def _scalar(value: bytes) -> tuple[str | None, float | None]:
+    tag, number = None, None
+    for field, item in _fields(value):
+        if field == 1:
+            tag = item.decode("utf-8", "replace")
+        elif field == 2:
+            (number,) = struct.unpack("<f", item)
+        elif field == 8:
+            for f, v in _fields(item):
+                if f == 5 and len(v) >= 4:  # packed float_val
+                    (number,) = struct.unpack("<f", v[:4])
+    return tag, number
+
+
 def _compare(rel: str, a: Path, b: Path) -> str | None:
     """None when ``a`` and ``b`` mean the same; else what differs."""
     try:
         if rel == "tensorboard":
-            sa, sb = report_mod.read_scalars(a), report_mod.read_scalars(b)
+            sa, sb = scalars(a), scalars(b)
             if sa == sb:
                 return None
             tags = sorted(t for t in set(sa) | set(sb) if sa.get(t) != sb.get(t))

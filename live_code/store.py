@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 import filelock
 
-from live_code import git, util
+from live_code import git, mirrors, util
 from live_code.errors import CacheError, SourceError
 
 log = logging.getLogger(__name__)
@@ -236,6 +236,7 @@ class Store:
         schemes: Iterable[str] = git.DEFAULT_SCHEMES,
         deadline: float = git.DEFAULT_DEADLINE,
         retry: git.RetryPolicy = git.RetryPolicy(),
+        git_mirrors: mirrors.Mirrors | None = None,
     ) -> SourceProvenance:
         """Resolve ``pin`` of the repository at ``url`` and check that commit out into ``dest``.
 
@@ -250,6 +251,10 @@ class Store:
           network schemes admitted (https and ssh). ``token`` (``git.token_from_env``) is used
           when the URL carries no credential. ``deadline`` is the budget in seconds for the whole
           step; ``retry`` governs retries of transient network failures.
+        - ``git_mirrors`` (default: the operator's ``LIVE_CODE_GIT_MIRRORS``) may send the fetch to
+          a mirror of ``url``. The mirror gets ``LIVE_CODE_GIT_TOKEN`` only where
+          ``LIVE_CODE_GIT_TOKEN_HOSTS`` allows its host, never a credential given for ``url``; pins
+          and the cache stay keyed by ``url``, and the provenance names both.
 
         Raises ``UnsafeSourceError`` before git runs for a refused URL or ref, ``SourceError``
         when the pin cannot be resolved or fetched, ``CacheError`` when the cache is unusable.
@@ -257,6 +262,7 @@ class Store:
         return _fetch_source(
             self, url, pin, Path(dest), allow_branch=allow_branch, allow_moved_tag=allow_moved_tag,
             allow_local=allow_local, token=token, schemes=schemes, deadline=deadline, retry=retry,
+            git_mirrors=mirrors.from_environ() if git_mirrors is None else git_mirrors,
         )
 
 
@@ -324,9 +330,13 @@ class SourceProvenance:
     tag_verified: bool | None  # tags: True if it matched an earlier resolution, False the first time
     tag_first_commit: str | None  # a moved tag (allowed): the commit it named first
     fetched: bool  # whether anything was fetched over the network
+    mirror: str | None = None  # the operator's mirror ``url`` was fetched from (LIVE_CODE_GIT_MIRRORS)
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        record = dataclasses.asdict(self)
+        if record["mirror"] is None:  # the record of a run without a mirror is as it always was
+            del record["mirror"]
+        return record
 
 
 class _Resolved(NamedTuple):
@@ -340,6 +350,7 @@ class _Resolved(NamedTuple):
 def _fetch_source(
     store: Store, url: str, pin: Pin, dest: Path, *, allow_branch: bool, allow_moved_tag: bool,
     allow_local: bool, token: str | None, schemes: Iterable[str], deadline: float, retry: git.RetryPolicy,
+    git_mirrors: mirrors.Mirrors,
 ) -> SourceProvenance:
     clock = git.Deadline(deadline)
     nurl = git.normalise_url(url, allow_local=allow_local, schemes=schemes)
@@ -347,8 +358,9 @@ def _fetch_source(
         nurl = nurl.with_secret(token)
     _check_pin(pin, allow_branch)
     dest = _check_dest(store, dest)
-    rem = git.remote(nurl, deadline=clock, retry=retry)
-    log.info("source: %s, %s %s", nurl.display, pin.kind, pin.value)
+    murl = _mirror_of(nurl, git_mirrors)
+    rem = git.remote(murl or nurl, deadline=clock, retry=retry, origin=nurl if murl else None)
+    log.info("source: %s, %s %s", rem.display, pin.kind, pin.value)
     with store.using("mirrors", nurl.cache_id):
         mirror, _ = store.ensure("mirrors", nurl.cache_id, lambda p: _init_mirror(p, nurl), timeout=clock.remaining())
         res = _resolve(store, rem, mirror, pin, allow_branch, allow_moved_tag)
@@ -363,8 +375,18 @@ def _fetch_source(
     log.info("source: %s %s is commit %s%s", res.kind, pin.value, res.sha, " (fetched)" if res.fetched else "")
     return SourceProvenance(
         nurl.url, pin.value, pin.kind, res.kind, res.sha, info.tree, info.time, res.tag_verified, res.tag_first,
-        res.fetched,
+        res.fetched, murl.url if murl else None,
     )
+
+
+def _mirror_of(nurl: git.NormalisedUrl, git_mirrors: mirrors.Mirrors) -> git.NormalisedUrl | None:
+    """The operator's mirror of ``nurl``, checked like any URL, with the token its host may get."""
+    target = git_mirrors.rewrite(nurl.url)
+    if target is None:
+        return None
+    murl = git.normalise_url(target, allow_local=False, schemes={"https"})
+    token = git.token_from_env(murl)
+    return murl.with_secret(token) if token else murl
 
 
 def _check_pin(pin: Pin, allow_branch: bool) -> None:
@@ -424,7 +446,7 @@ def _resolve(store: Store, rem: git.Remote, mirror: Path, pin: Pin, allow_branch
     hint = "check the name and that it was pushed"
     if pin.kind == "tag" and head_ref in refs:
         hint = "it is a branch, not a tag: tag the commit you mean, or pin the commit"
-    raise SourceError(f"no {what} {value!r} in {rem.url.display}", value=value, hint=hint)
+    raise SourceError(f"no {what} {value!r} in {rem.display}", value=value, hint=hint)
 
 
 def _check_commit(mirror: Path, sha: str, what: str) -> None:
@@ -454,7 +476,7 @@ def _resolve_commit(store: Store, rem: git.Remote, mirror: Path, sha: str) -> _R
 
 def _resolve_abbrev(store: Store, rem: git.Remote, mirror: Path, prefix: str) -> _Resolved:
     def known() -> str | None:
-        sha = _read_pins(store).get("abbrevs", {}).get(rem.url.url, {}).get(prefix)
+        sha = _read_pins(store).get("abbrevs", {}).get(rem.repo.url, {}).get(prefix)
         return sha if sha and _trusted(mirror, sha) else None
 
     earlier = known()
@@ -469,12 +491,12 @@ def _resolve_abbrev(store: Store, rem: git.Remote, mirror: Path, prefix: str) ->
         found = git.commits_with_prefix(mirror, prefix)
         if len(found) != 1:
             why = f"is ambiguous: {', '.join(found)}" if found else "matches no commit on any branch or tag"
-            raise SourceError(f"abbreviated commit {prefix} {why} ({rem.url.display})", value=prefix,
+            raise SourceError(f"abbreviated commit {prefix} {why} ({rem.display})", value=prefix,
                               hint="give the full 40-hex commit id")
         sha = found[0]
         git.update_ref(mirror, _KEEP + sha, sha)
     with _pins_locked(store, rem.deadline) as data:
-        sha = data.setdefault("abbrevs", {}).setdefault(rem.url.url, {}).setdefault(prefix, sha)
+        sha = data.setdefault("abbrevs", {}).setdefault(rem.repo.url, {}).setdefault(prefix, sha)
     return _Resolved("commit", sha, True)
 
 
@@ -483,9 +505,9 @@ def _resolve_tag(store: Store, rem: git.Remote, mirror: Path, tag: str, refs: Ma
     ref = f"refs/tags/{tag}"
     sha = refs.get(ref + "^{}", refs[ref])  # an annotated tag peels to its commit
     if expect and not sha.startswith(expect.lower()):
-        raise SourceError(f"tag {tag} of {rem.url.display} names {sha}, not the pinned commit {expect}",
+        raise SourceError(f"tag {tag} of {rem.display} names {sha}, not the pinned commit {expect}",
                           value=tag, hint="make git_commit and git_tag agree, or give only one of them")
-    first = _read_pins(store).get("tags", {}).get(rem.url.url, {}).get(tag, {}).get("commit")
+    first = _read_pins(store).get("tags", {}).get(rem.repo.url, {}).get(tag, {}).get("commit")
     if first and first != sha and not allow_moved:
         raise _tag_moved(rem, tag, first, sha)
     fetched = False
@@ -501,7 +523,7 @@ def _resolve_tag(store: Store, rem: git.Remote, mirror: Path, tag: str, refs: Ma
                 _check_commit(mirror, sha, f"tag {tag}")
                 git.update_ref(mirror, _KEEP + sha, sha)
     with _pins_locked(store, rem.deadline) as data:
-        tags = data.setdefault("tags", {}).setdefault(rem.url.url, {})
+        tags = data.setdefault("tags", {}).setdefault(rem.repo.url, {})
         known = tag in tags
         record = tags.setdefault(tag, {"commit": sha, "first_seen": time.time()})
         first = record["commit"]
@@ -512,7 +534,7 @@ def _resolve_tag(store: Store, rem: git.Remote, mirror: Path, tag: str, refs: Ma
 
 
 def _tag_moved(rem: git.Remote, tag: str, first: str, now: str) -> SourceError:
-    msg = f"tag moved: {tag} of {rem.url.display} first resolved to {first}, now it names {now}"
+    msg = f"tag moved: {tag} of {rem.display} first resolved to {first}, now it names {now}"
     hint = "pin the commit you mean (git_commit), or set live_code_allow_moved_tag: true to accept the move"
     return SourceError(msg, value=tag, hint=hint)
 
@@ -532,7 +554,7 @@ def _resolve_branch(store: Store, rem: git.Remote, mirror: Path, branch: str, sh
 @contextlib.contextmanager
 def _mirror_lock(store: Store, rem: git.Remote, mirror: Path) -> Iterator[int]:
     """Exclusive write lock of one mirror until the deadline; yields the descriptor for git."""
-    fd = os.open(store.root / "locks" / f"mirrors-{rem.url.cache_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(store.root / "locks" / f"mirrors-{rem.repo.cache_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         while True:
             try:
@@ -540,7 +562,7 @@ def _mirror_lock(store: Store, rem: git.Remote, mirror: Path) -> Iterator[int]:
                 break
             except BlockingIOError:
                 if rem.deadline.remaining() <= 0:
-                    msg = f"timed out waiting for another process fetching into the mirror of {rem.url.display}"
+                    msg = f"timed out waiting for another process fetching into the mirror of {rem.display}"
                     raise CacheError(msg, value=str(mirror), hint="retry later, or raise the deadline") from None
                 time.sleep(0.05)
         _remove_debris(mirror)

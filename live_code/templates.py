@@ -1,8 +1,9 @@
 """``live-code init``: a new repository from one of ``remote_templates/``, committed and ready to push.
 
-The templates are complete repositories kept in live-code's source tree (``remote_templates/``
-next to the ``live_code`` package), not inside the package: ``init`` works from a checkout (an
-editable install included). Elsewhere, point ``LIVE_CODE_TEMPLATES`` at a copy of that folder.
+The templates are complete repositories kept in live-code's source tree (``remote_templates/``);
+the wheel carries them as package data (``live_code/_templates``, see pyproject.toml), so ``init``
+works from an installed wheel, in the image and from a checkout alike. ``LIVE_CODE_TEMPLATES``
+points at another copy.
 """
 from __future__ import annotations
 
@@ -21,12 +22,18 @@ _FALLBACK_IDENTITY = ("-c", "user.name=live-code init", "-c", "user.email=init@l
 
 
 def templates_dir() -> Path:
-    """Where the templates are: ``$LIVE_CODE_TEMPLATES``, else ``remote_templates`` of the checkout."""
+    """Where the templates are: ``$LIVE_CODE_TEMPLATES``, else the installed package's
+    ``_templates``, else ``remote_templates`` of the checkout."""
     given = os.environ.get(TEMPLATES_ENV)
-    path = Path(given) if given else Path(__file__).resolve().parent.parent / "remote_templates"
+    if given:
+        path = Path(given)
+    else:
+        here = Path(__file__).resolve().parent
+        path = next((p for p in (here / "_templates", here.parent / "remote_templates") if p.is_dir()),
+                    here / "_templates")
     if not path.is_dir():
         raise ConfigError(f"no templates folder at {path}", value=str(path),
-                          hint=f"run live-code from a checkout of its repository, or set {TEMPLATES_ENV} "
+                          hint=f"reinstall live-code (its wheel carries the templates), or set {TEMPLATES_ENV} "
                                "to a copy of its remote_templates folder")
     return path
 

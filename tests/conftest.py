@@ -25,7 +25,7 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("LIVE_CODE_CACHE", str(tmp_path_factory.mktemp("cache")))
     for k, v in _GIT_ENV.items():
         monkeypatch.setenv(k, v)
-    for k in ("LIVE_CODE_GIT_TOKEN", "LIVE_CODE_ALLOW_LOCAL_REPOS", "PIP_INDEX_URL", "PIP_CONSTRAINT", "UV_CONSTRAINT"):
+    for k in ("LIVE_CODE_GIT_TOKEN", "LIVE_CODE_GIT_TOKEN_HOSTS", "LIVE_CODE_GIT_MIRRORS", "LIVE_CODE_ALLOW_LOCAL_REPOS", "PIP_INDEX_URL", "PIP_CONSTRAINT", "UV_CONSTRAINT"):
         monkeypatch.delenv(k, raising=False)
 
 

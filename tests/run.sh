@@ -12,7 +12,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "==> installing live-code and its test dependencies into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,report]'
 
 # bubblewrap gives jobs a read-only /in and a writable /out without docker (Debian package).
 if ! command -v bwrap >/dev/null 2>&1; then
@@ -22,6 +22,17 @@ if ! command -v bwrap >/dev/null 2>&1; then
             || echo "warning: could not install bubblewrap; tests that need it will be skipped with that reason"
     else
         echo "warning: bubblewrap (bwrap) is not installed; tests that need it will be skipped with that reason"
+    fi
+fi
+
+# Headless Chromium opens the report page in tests/test_report.py (issue 23, Debian package).
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing chromium (headless, for the report's browser test)"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) \
+            >/dev/null 2>&1 || echo "warning: could not install chromium; the report's browser test will be skipped"
+    else
+        echo "warning: chromium is not installed; the report's browser test will be skipped with that reason"
     fi
 fi
 
@@ -138,6 +149,68 @@ if [ "${LIVE_CODE_SKIP_FRAMEWORKS:-0}" != 1 ] && [ -n "${LIVE_CODE_TEST_FRAMEWOR
 fi
 # --- end of the mmdet block
 
+# --- detectron2 (issue 21) --------------------------------------------------------------------------------
+# detectron2 is not on the registry and github.com may be out of reach; ../shared/sources/detectron2.bundle
+# holds its history. Once per machine: (1) its wheel (C++ ops, CPU) at the commit the template pins, built
+# against the yolov5 base's torch + torchvision (detectron2 needs both) through a build venv that sees them
+# (a .pth, as for mmcv), into a wheelhouse named after the commit and that torch (2 min 13 s on 2 idle
+# cores); tests/test_template_detectron2.py gives it to its tasks as pip_find_links. (2) A wheelhouse of
+# the template's other requirements, for the air-gapped test: it runs with no network but 127.0.0.1, where
+# a git server serves the bundle as github.com's mirror and the installer builds detectron2 from it.
+# LIVE_CODE_SKIP_DETECTRON2_BUILD=1 skips both (those tests are then skipped, saying so).
+if [ "${LIVE_CODE_SKIP_FRAMEWORKS:-0}" != 1 ] && [ -n "${LIVE_CODE_TEST_YOLO_PYTHON:-}" ]; then
+    D2_BUNDLE=${LIVE_CODE_DETECTRON2_BUNDLE:-$(cd .. && pwd)/shared/sources/detectron2.bundle}
+    D2_REQS=remote_templates/detectron2/requirements.txt
+    D2_COMMIT=$(sed -n 's|^detectron2 @ git+https://github.com/facebookresearch/detectron2@\([0-9a-f]\{40\}\)$|\1|p' "$D2_REQS")
+    D2_TORCH=$("$LIVE_CODE_TEST_YOLO_PYTHON" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null)
+    D2_ROOT="${LIVE_CODE_TEST_WHEELS:-$HOME/.cache/live-code-tests/wheels}"
+    D2_WHEELS="$D2_ROOT/detectron2-${D2_COMMIT:0:12}-torch$D2_TORCH"
+    D2_DEPS="$D2_ROOT/detectron2-deps-$("$LIVE_CODE_TEST_YOLO_PYTHON" -c 'import sys; print("py%d.%d" % sys.version_info[:2])')-$(sha256sum "$D2_REQS" | cut -c1-12)"
+    if [ "${LIVE_CODE_SKIP_DETECTRON2_BUILD:-0}" = 1 ]; then
+        :
+    elif [ ! -f "$D2_BUNDLE" ]; then
+        echo "warning: $D2_BUNDLE is missing: no detectron2 wheel; the detectron2 end-to-end tests will be skipped"
+    else
+        if ! ls "$D2_WHEELS"/detectron2-*.whl >/dev/null 2>&1; then
+            echo "==> building the detectron2 wheel at ${D2_COMMIT:0:12} against torch $D2_TORCH (once per machine; about 2-3 min)"
+            D2_BUILD="$D2_WHEELS.build"  # a build venv seeing the base's torch, outside the repo
+            rm -rf "$D2_BUILD" "$D2_WHEELS.partial"
+            "$PY" -m venv "$D2_BUILD"
+            "$LIVE_CODE_TEST_YOLO_PYTHON" -c 'import site; print(site.getsitepackages()[0])' \
+                > "$(echo "$D2_BUILD"/lib/python3*/site-packages)/framework-base.pth"
+            "$D2_BUILD/bin/python" -m pip install -q --disable-pip-version-check "setuptools<81" wheel==0.48.0 ninja==1.13.2
+            git clone -q "$D2_BUNDLE" "$D2_BUILD/detectron2"
+            git -C "$D2_BUILD/detectron2" checkout -q "$D2_COMMIT"
+            D2_START=$(date +%s)
+            if MAX_JOBS="$(nproc)" "$D2_BUILD/bin/python" -m pip wheel -q --disable-pip-version-check --no-build-isolation \
+                    --no-deps -w "$D2_WHEELS.partial" "$D2_BUILD/detectron2" >"$D2_BUILD.log" 2>&1; then
+                mv "$D2_WHEELS.partial" "$D2_WHEELS"
+                rm -rf "$D2_BUILD" "$D2_BUILD.log"
+                echo "==> detectron2 wheel built in $(( $(date +%s) - D2_START )) s: $(ls "$D2_WHEELS")"
+            else
+                echo "warning: the detectron2 build failed (log: $D2_BUILD.log); its end-to-end tests will be skipped"
+                tail -5 "$D2_BUILD.log" || true
+            fi
+        fi
+        if [ ! -d "$D2_DEPS" ]; then
+            echo "==> collecting the detectron2 template's other requirements as wheels into $D2_DEPS"
+            rm -rf "$D2_DEPS.partial"
+            D2_LIST=$(mktemp)
+            if grep -v '^detectron2 @' "$D2_REQS" > "$D2_LIST" \
+                    && "$LIVE_CODE_TEST_YOLO_PYTHON" -m pip wheel -q --disable-pip-version-check --no-deps \
+                        -r "$D2_LIST" -w "$D2_DEPS.partial" >"$D2_DEPS.log" 2>&1; then
+                mv "$D2_DEPS.partial" "$D2_DEPS"
+                rm -f "$D2_DEPS.log"
+            else
+                echo "warning: could not collect them (log: $D2_DEPS.log); the air-gapped detectron2 test will be skipped"
+            fi
+            rm -f "$D2_LIST"
+        fi
+    fi
+    export LIVE_CODE_TEST_DETECTRON2_WHEELHOUSE="$D2_WHEELS" LIVE_CODE_TEST_DETECTRON2_DEPS="$D2_DEPS"
+    export LIVE_CODE_TEST_DETECTRON2_BUNDLE="$D2_BUNDLE"
+fi
+# --- end of the detectron2 block
 # --- the images, built and run (issue 20): tests/test_images_built.py ------------------------------------
 # buildah builds the torch, mxnet and prefetch images from their Dockerfiles, on stand-in bases made
 # from Debian packages (mmdebstrap; docker hub is out of reach), and bubblewrap runs them as YMIR

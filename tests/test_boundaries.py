@@ -19,11 +19,13 @@ ALLOWED: dict[str, set[str]] = {
     # issue 18: what the legacy layout implies (SDK choice, packages, wheelhouse)
     "legacy": {"errors"},
     "git": {"errors", "util"},
-    "store": {"git", "errors", "util"},
+    "store": {"git", "errors", "util", "mirrors"},
+    # issue 21: the operator's git mirrors, pure URL rules used by the source cache and the installer
+    "mirrors": {"errors", "util"},
     "_requirements": {"errors", "util"},
     "_installer": {"errors", "util"},
     "_base": {"errors", "util", "_installer"},
-    "envs": {"errors", "contract", "util", "_requirements", "_base", "_installer", "legacy"},
+    "envs": {"errors", "contract", "util", "_requirements", "_base", "_installer", "legacy", "mirrors"},
     "supervisor": {"errors", "util"},
     "sandbox": {"contract"},
     "fallback": {"contract", "errors", "util"},
@@ -39,11 +41,13 @@ ALLOWED: dict[str, set[str]] = {
             "local", "check", "replay", "report", "templates", "progress"},
     # issue 7, for researchers: local runs, check, replay, report, init; never the sdk
     "datasets": {"config", "contract", "errors", "sample"},
-    "local": {"pipeline", "config", "contract", "errors", "datasets", "git", "store", "util", "envs", "manifest"},
+    # issue 23: local runs the supervisor with the job's output into the task's job.log
+    "local": {"pipeline", "config", "contract", "errors", "datasets", "git", "store", "util", "envs", "manifest",
+              "supervisor"},
     "check": {"config", "contract", "envs", "errors", "legacy", "local", "manifest", "store", "util"},
     "replay": {"config", "contract", "errors", "local", "pipeline", "report", "store", "util"},
-    "report": {"_raster", "contract", "errors", "pipeline", "util"},
-    "_raster": {"sample"},
+    # issue 23: the report's libraries (the report extra) are imported by report alone
+    "report": {"contract", "errors", "pipeline", "util"},
     "templates": {"errors", "util"},
     "progress": set(),
     "__main__": {"cli"},
@@ -52,6 +56,7 @@ ALLOWED: dict[str, set[str]] = {
 # The SDK runs inside the job's env: only the standard library, PyYAML and live_code.contract.
 SDK_THIRD_PARTY = {"yaml"}
 HARNESS_THIRD_PARTY = {"yaml", "git", "filelock", "requests", "packaging", "uv"}
+REPORT_THIRD_PARTY = HARNESS_THIRD_PARTY | {"PIL", "matplotlib", "tensorboard"}
 
 
 def _module_name(path: Path) -> str:
@@ -85,7 +90,7 @@ def test_module_imports_follow_design_boundaries(path: Path) -> None:
     name = _module_name(path)
     assert name in ALLOWED, f"{path.relative_to(PKG)}: module {name!r} is not in the boundary table; add it"
     stdlib = __import__("sys").stdlib_module_names
-    third_party = SDK_THIRD_PARTY if name == "sdk" else HARNESS_THIRD_PARTY
+    third_party = SDK_THIRD_PARTY if name == "sdk" else REPORT_THIRD_PARTY if name == "report" else HARNESS_THIRD_PARTY
     problems = []
     for line, dotted in _imports(path):
         top = dotted.split(".")[0]

@@ -298,6 +298,7 @@ def test_local_run_of_a_folder_writes_a_replayable_task_dir(tmp_path: Path) -> N
     assert task_config["executor_config"]["git_url"] == str(work / "source")
     prov = yaml.safe_load(result.provenance.read_text())
     assert prov["local"]["dirty"] is True and prov["local"]["snapshot_of"] == str(folder.resolve())
+    assert prov["local"]["git"] is False and prov["local"]["head"] is None
     assert prov["source"]["commit"] == task_config["executor_config"]["git_commit"]
 
 
@@ -323,8 +324,9 @@ def test_repo_keys_in_the_config_are_refused(tmp_path: Path, make_repo: Callable
 
 def test_a_branch_pin_needs_allow_branch(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
     repo = make_repo({"start.py": GOOD_JOB})
-    result = local.run(_request(f"{repo}@main", tmp_path / "w"))
-    assert not result.ok and "--allow-branch" in (result.error.hint or "")  # type: ignore[union-attr]
+    with pytest.raises(SourceError, match="is a branch") as info:  # up front: nothing is built
+        local.run(_request(f"{repo}@main", tmp_path / "w"))
+    assert "--allow-branch" in (info.value.hint or "") and not (tmp_path / "w").exists()
     assert local.run(_request(f"{repo}@main", tmp_path / "w2", allow_branch=True)).ok
 
 

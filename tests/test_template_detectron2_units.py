@@ -1,8 +1,9 @@
-"""remote_templates/detectron2 without detectron2 (issue 9, acceptances 1 and 3): the framework-free
-parts (COCO conversion, config edits as merge_from_list pairs, model files, mining/infer glue),
-its requirements (detectron2 pinned to a full commit through a VCS requirement, which live-code
-accepts, while a floating one is refused), `live-code check --static` on the template, and the
-end-to-end test, which exists and is skipped where detectron2 cannot be installed.
+"""remote_templates/detectron2 without detectron2 (issues 9 and 21): the framework-free parts (COCO
+conversion, config edits as merge_from_list pairs, model files, mining/infer glue), its requirements
+(detectron2 pinned to a full commit through a VCS requirement, which live-code accepts, while a
+floating one is refused; the rest consistent with detectron2's setup.py at that commit, read from
+../shared/sources/detectron2.bundle), its manifest (detectron2 built without build isolation) and
+`live-code check --static` on the template. The end-to-end runs are in test_template_detectron2.py.
 """
 from __future__ import annotations
 
@@ -18,8 +19,12 @@ from types import ModuleType
 import pytest
 import yaml
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 from live_code import _requirements
 from live_code import contract
+from live_code import manifest as manifest_mod
 from live_code import sdk
 from live_code.contract import TaskKind
 from live_code.errors import RequirementError
@@ -103,6 +108,20 @@ def test_training_opts_set_datasets_classes_solver_and_output() -> None:
     assert len(opts) % 2 == 0 and all(isinstance(k, str) and k.isupper() for k in opts[::2] if "." not in k)
 
 
+def test_from_scratch_a_frozen_bn_backbone_gets_group_norm_and_no_frozen_stages() -> None:
+    scratch = dict(zip(*[iter(d2config.training_opts(_settings(), 90000, [], 1000, "FrozenBN"))] * 2))
+    assert scratch["MODEL.RESNETS.NORM"] == scratch["MODEL.FPN.NORM"] == "GN"
+    assert scratch["MODEL.BACKBONE.FREEZE_AT"] == 0
+    for opts in (d2config.training_opts(_settings(weights="/in/models/a.pth"), 90000, [], 1000, "FrozenBN"),
+                 d2config.training_opts(_settings(), 90000, [], 1000, "GN")):
+        assert "MODEL.RESNETS.NORM" not in opts[::2] and "MODEL.BACKBONE.FREEZE_AT" not in opts[::2]
+
+
+def test_the_evaluation_keeps_every_box_for_coco_ap() -> None:
+    pairs = dict(zip(*[iter(d2config.training_opts(_settings(), 90000, [], 1000))] * 2))
+    assert pairs["MODEL.RETINANET.SCORE_THRESH_TEST"] == pairs["MODEL.ROI_HEADS.SCORE_THRESH_TEST"] == 0.0
+
+
 def test_img_size_sets_train_and_test_input_sizes() -> None:
     pairs = dict(zip(*[iter(d2config.training_opts(_settings(img_size=128), 90000, [], 1000))] * 2))
     assert pairs["INPUT.MIN_SIZE_TRAIN"] == (128,) and pairs["INPUT.MAX_SIZE_TEST"] == 128
@@ -143,6 +162,12 @@ def test_stage_is_weights_plus_yaml_config(tmp_path: Path) -> None:
         == "/m/model_0000199.pth"
 
 
+def test_finetuning_takes_the_config_beside_the_weights() -> None:
+    files = ["/in/models/iter_40/iter_40.pth", "/in/models/iter_40/iter_40.yaml", "/in/models/x/other.yaml"]
+    assert modelfiles.config_beside(files[0], files) == "/in/models/iter_40/iter_40.yaml"
+    assert modelfiles.config_beside("/in/models/a.pth", files) is None
+
+
 def test_mining_offers_cald_and_entropy_not_aldd() -> None:
     assert scores.check_algorithm("cald") == "cald" and scores.check_algorithm("entropy") == "entropy"
     with pytest.raises(sdk.ConfigValueError, match="aldd"):
@@ -162,6 +187,46 @@ def test_requirements_pin_detectron2_to_a_full_commit() -> None:
     assert reqs.unpinned == ()
 
 
+def test_the_manifest_builds_detectron2_against_the_job_env() -> None:
+    manifest = manifest_mod.load(TEMPLATE)
+    assert manifest.no_build_isolation == ("detectron2",) and manifest.framework == "torch"
+    reqs = _requirements.parse_requirements(TEMPLATE / "requirements.txt", TEMPLATE, strict_pins=True)
+    assert "detectron2" in {r.name for r in reqs.lines}
+
+
+def _bundle() -> str | None:
+    path = os.environ.get("LIVE_CODE_TEST_DETECTRON2_BUNDLE") or str(ROOT.parent / "shared" / "sources"
+                                                                     / "detectron2.bundle")
+    return path if os.path.isfile(path) else None
+
+
+@pytest.mark.skipif(_bundle() is None, reason="no detectron2 bundle (LIVE_CODE_TEST_DETECTRON2_BUNDLE, default "
+                                               "../shared/sources/detectron2.bundle) to read its setup.py from")
+def test_requirements_hold_what_setup_py_asks_at_the_pinned_commit(tmp_path: Path) -> None:
+    """Every install_requires of detectron2's setup.py at the pinned commit is pinned here to a version
+    it accepts; and the commit is after the Pillow 10 fix (no PIL.Image.LINEAR), which 2dde706 lacked."""
+    reqs = _requirements.parse_requirements(TEMPLATE / "requirements.txt", TEMPLATE, strict_pins=True)
+    sha = re.search(r"@([0-9a-f]{40})$", next(r.spec for r in reqs.lines if r.name == "detectron2"))[1]  # type: ignore[index]
+    clone = tmp_path / "detectron2"
+    subprocess.run(["git", "clone", "-q", "--no-checkout", str(_bundle()), str(clone)], check=True, timeout=300)
+    show = subprocess.run(["git", "-C", str(clone), "show", f"{sha}:setup.py"], check=True, capture_output=True,
+                          text=True).stdout
+    block = show.split("install_requires=[", 1)[1].split("],", 1)[0]
+    wanted = [Requirement(m) for m in re.findall(r'^\s*"([^"]+)",', block, re.M)]
+    assert len(wanted) > 10, block
+    pinned = {r.name: r.specifier for r in reqs.lines if r.name and r.kind == "name"}
+    for req in wanted:
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        name = canonicalize_name(req.name)
+        assert name in pinned, f"setup.py asks for {req}, requirements.txt does not pin it"
+        version = pinned[name].removeprefix("==")
+        assert req.specifier.contains(version, prereleases=True), f"{name}=={version} is outside {req}"
+    grep = subprocess.run(["git", "-C", str(clone), "grep", "-n", "Image.LINEAR", sha, "--", "detectron2"],
+                          capture_output=True, text=True)
+    assert grep.stdout == "", grep.stdout
+
+
 @pytest.mark.parametrize("ref", ["main", "v0.6", "2dde706"])
 def test_a_floating_detectron2_requirement_is_refused(tmp_path: Path, ref: str) -> None:
     line = f"detectron2 @ git+https://github.com/facebookresearch/detectron2@{ref}\n"
@@ -177,68 +242,3 @@ def test_live_code_check_static_passes_on_the_template(tmp_path: Path) -> None:
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all checks passed" in proc.stdout and "all pinned" in proc.stdout
-
-
-# -- end to end -----------------------------------------------------------------------------------
-
-
-def _detectron2_missing() -> str | None:
-    """None when the job's base can import detectron2 (where it was installed by hand), else why not."""
-    python = os.environ.get("LIVE_CODE_TEST_DETECTRON2_PYTHON", "")
-    if not python:
-        return ("detectron2 cannot be installed here: it is not on the package registry and no public git host "
-                "(github.com) can be reached; set LIVE_CODE_TEST_DETECTRON2_PYTHON to an interpreter with "
-                "torch and detectron2 to run this test")
-    res = subprocess.run([python, "-c", "import detectron2, cv2"], capture_output=True, text=True, timeout=120)
-    return None if res.returncode == 0 else f"{python} cannot import detectron2: {res.stderr.strip()[-300:]}"
-
-
-@pytest.mark.slow
-@pytest.mark.framework
-@pytest.mark.skipif(_detectron2_missing() is not None, reason=str(_detectron2_missing()))
-def test_end_to_end_training_mining_infer(tmp_path: Path) -> None:  # pragma: no cover - needs detectron2
-    """Training (a few iterations on the sample), then mining with cald and entropy, and infer, through
-    ``live-code run`` from the committed template; the base already holds detectron2, so the job's
-    requirements are the template's minus the VCS line (that one needs github.com)."""
-    import shutil
-
-    from live_code import sample
-    from tests.conftest import git
-    from tests.test_template_minimal import _validate
-
-    python = os.environ["LIVE_CODE_TEST_DETECTRON2_PYTHON"]
-    repo = tmp_path / "repo"
-    shutil.copytree(TEMPLATE, repo, ignore=shutil.ignore_patterns("__pycache__"))
-    req = repo / "requirements.txt"
-    req.write_text("".join(l for l in req.read_text().splitlines(True) if not l.startswith("detectron2 @")))
-    git("init", "-q", "-b", "main", cwd=repo)
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", "detectron2 template", cwd=repo)
-    git("tag", "v1", cwd=repo)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update(LIVE_CODE_CACHE=str(tmp_path / "cache"), LIVE_CODE_ALLOW_LOCAL_REPOS="1", LIVE_CODE_BASE_PYTHON=python,
-               PYTHONPATH=str(ROOT))
-
-    def run(task: Path, **values: object) -> None:
-        path = task / "in" / "config.yaml"
-        data = yaml.safe_load(path.read_text())
-        data.update(git_url=str(repo), git_tag="v1", **values)
-        path.write_text(yaml.safe_dump(data))
-        res = subprocess.run([sys.executable, "-m", "live_code", "run", "--in", str(task / "in"), "--out",
-                              str(task / "out")], env=env, capture_output=True, text=True, timeout=1800)
-        assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
-        assert _validate(task) == []
-
-    train = tmp_path / "train"
-    sample.write_sample_dataset(train, kinds={TaskKind.TRAINING}, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
-    run(train, max_iter=40, checkpoint_period=20, img_size=128, batch_size=4, num_workers=0, learning_rate=0.005,
-        config_file="COCO-Detection/retinanet_R_50_FPN_1x.yaml")
-    result = yaml.safe_load((train / "out" / "models" / "result.yaml").read_text())
-    best = result["best_stage_name"]
-    for algorithm in ("cald", "entropy"):
-        task = tmp_path / f"mine-{algorithm}"
-        sample.write_sample_dataset(task, kinds={TaskKind.MINING, TaskKind.INFER}, fmt="voc",
-                                    protocol=contract.PROTOCOL_1_1_0)
-        shutil.copytree(train / "out" / "models" / best, task / "in" / "models" / best)
-        run(task, mining_algorithm=algorithm, num_workers=0,
-            model_params_path=[f"/in/models/{best}/{f}" for f in result["model_stages"][best]["files"]])

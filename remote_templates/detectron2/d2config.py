@@ -43,8 +43,14 @@ def scaled_steps(steps: Sequence[int], old_max_iter: int, new_max_iter: int) -> 
     return tuple(s for s in out if 0 < s < new_max_iter)
 
 
-def training_opts(s: TrainingSettings, old_max_iter: int, old_steps: Sequence[int], old_warmup: int) -> list[Any]:
-    """The ``merge_from_list`` pairs that make a config train on the registered YMIR datasets."""
+def training_opts(s: TrainingSettings, old_max_iter: int, old_steps: Sequence[int], old_warmup: int,
+                  old_norm: str = "") -> list[Any]:
+    """The ``merge_from_list`` pairs that make a config train on the registered YMIR datasets.
+
+    From scratch (no weights) a ResNet with ``FrozenBN`` (``old_norm``, the model zoo's setting for
+    ImageNet-initialised backbones) has no normalisation at all, and its loss goes to NaN within a few
+    iterations: it gets GroupNorm in the backbone and FPN and no frozen stages instead, as
+    detectron2's own from-scratch configs (``configs/Misc/scratch_*_gn.yaml``) do."""
     period = checkpoint_period(s.max_iter, s.checkpoint_period)
     opts: list[Any] = [
         "DATASETS.TRAIN", (TRAIN_DATASET,), "DATASETS.TEST", (VAL_DATASET,),
@@ -55,7 +61,12 @@ def training_opts(s: TrainingSettings, old_max_iter: int, old_steps: Sequence[in
         "SOLVER.WARMUP_ITERS", min(old_warmup, max(0, s.max_iter // 10)),
         "SOLVER.CHECKPOINT_PERIOD", period, "TEST.EVAL_PERIOD", period,
         "DATALOADER.NUM_WORKERS", s.num_workers, "OUTPUT_DIR", s.output_dir, "SEED", s.seed,
+        # the stages' AP50 is COCO's, over each image's 100 best boxes whatever their score: with the
+        # zoo's 0.05 cut a young model has no box and its AP is NaN (infer and mining set their own)
+        "MODEL.RETINANET.SCORE_THRESH_TEST", 0.0, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0,
     ]
+    if not s.weights and old_norm == "FrozenBN":
+        opts += ["MODEL.RESNETS.NORM", "GN", "MODEL.FPN.NORM", "GN", "MODEL.BACKBONE.FREEZE_AT", 0]
     if s.img_size > 0:
         opts += ["INPUT.MIN_SIZE_TRAIN", (s.img_size,), "INPUT.MAX_SIZE_TRAIN", s.img_size,
                  "INPUT.MIN_SIZE_TEST", s.img_size, "INPUT.MAX_SIZE_TEST", s.img_size]

@@ -36,6 +36,12 @@ def model_files(config: Mapping[str, Any], key: str, models_dir: str, *, need_co
                                 models_dir=models_dir)
 
 
+def config_beside(weights: str, files: list[str]) -> str | None:
+    """The stage config among ``files`` that belongs to ``weights`` (``iter_20.pth`` -> ``iter_20.yaml``)."""
+    wanted = os.path.splitext(weights)[0] + CONFIG_SUFFIX
+    return wanted if wanted in files else None
+
+
 def stage_name(iteration: int) -> str:
     """``iter_<n>``: detectron2 trains by iterations and checkpoints every ``checkpoint_period``."""
     return f"iter_{int(iteration)}"

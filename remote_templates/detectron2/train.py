@@ -68,7 +68,8 @@ class ScalarWriter(EventWriter):
 
 class StageHook(HookBase):
     """After each periodic evaluation (EvalHook runs before, in the same step): a model stage with
-    the checkpoint, the config and AP50; and the progress."""
+    the checkpoint, the config and AP50; and the progress. The last iteration's evaluation runs in
+    EvalHook's ``after_train``, so its stage is written in this hook's (registered later)."""
 
     def __init__(self, env: sdk.Env, cfg: Any, class_names: list[str]) -> None:
         self.env, self.cfg, self.class_names = env, cfg, class_names
@@ -76,9 +77,15 @@ class StageHook(HookBase):
 
     def after_step(self) -> None:
         done = self.trainer.iter + 1
-        period, last = self.cfg.TEST.EVAL_PERIOD, self.cfg.SOLVER.MAX_ITER
-        if done % period and done != last:
-            return
+        if done % self.cfg.TEST.EVAL_PERIOD == 0 and done != self.cfg.SOLVER.MAX_ITER:
+            self._stage(done)
+
+    def after_train(self) -> None:
+        if self.trainer.iter >= self.cfg.SOLVER.MAX_ITER:  # detectron2's sign of a training that finished
+            self._stage(self.cfg.SOLVER.MAX_ITER)
+
+    def _stage(self, done: int) -> None:
+        last = self.cfg.SOLVER.MAX_ITER
         latest = self.trainer.storage.latest()
         ap50 = d2config.ap50_of({"bbox": {"AP50": latest["bbox/AP50"][0]}}) if "bbox/AP50" in latest else 0.0
         stage = modelfiles.stage_name(done)
@@ -124,10 +131,13 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
         jsons[name] = path
     sdk.write_progress(0.02, task=sdk.TaskKind.TRAINING)
 
-    pretrained = modelfiles.pick_weights(modelfiles.existing_files(config, "pretrained_model_params",
-                                                                   env.input.models_dir))
+    given = modelfiles.existing_files(config, "pretrained_model_params", env.input.models_dir)
+    pretrained = modelfiles.pick_weights(given)
+    stage_config = modelfiles.config_beside(pretrained, given) if pretrained else None
     cfg = get_cfg()
-    cfg.merge_from_file(config_path(str(config.get("config_file") or "")))
+    # finetuning a stage of this template: its own config says how its model is built (GroupNorm
+    # when it was trained from scratch); else the config_file hyper-parameter
+    cfg.merge_from_file(stage_config or config_path(str(config.get("config_file") or "")))
     device = "cuda" if str(config.get("gpu_id") or "").strip() and torch.cuda.is_available() else "cpu"
     max_iter = sdk.get_int(config, "max_iter", 90000)
     settings = d2config.TrainingSettings(
@@ -138,9 +148,9 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
         device=device, weights=pretrained or str(config.get("backbone_weights") or ""),
         img_size=sdk.get_int(config, "img_size", 0), seed=sdk.get_int(config, "seed", 0))
     cfg.merge_from_list(d2config.training_opts(settings, cfg.SOLVER.MAX_ITER, list(cfg.SOLVER.STEPS),
-                                               cfg.SOLVER.WARMUP_ITERS))
+                                               cfg.SOLVER.WARMUP_ITERS, cfg.MODEL.RESNETS.NORM))
     cfg.freeze()
-    logger.info("training %s for %d iterations on %s%s", config.get("config_file"), max_iter, device,
+    logger.info("training %s for %d iterations on %s%s", stage_config or config.get("config_file"), max_iter, device,
                 f", from {settings.weights}" if settings.weights else " from scratch")
     trainer = Trainer(cfg)
     hook = StageHook(env, cfg, list(class_names))

@@ -184,13 +184,17 @@ class Harness:
 
     # -- inputs ----------------------------------------------------------------------------------
 
-    def repo(self, files: Mapping[str, str | bytes | Link], *, tag: str | None = None) -> Repo:
-        """A real git repo with one commit (``start.py`` defaults to GOOD_JOB)."""
+    def repo(self, files: Mapping[str, str | bytes | Link], *, tag: str | None = None, legacy: bool = False) -> Repo:
+        """A real git repo with one commit (``start.py`` defaults to GOOD_JOB). The jobs are written
+        against live_code.sdk, so the repo declares itself in a ``live-code.yaml`` (unless ``files``
+        has one, or ``legacy``): the legacy layout would add what the original image carried
+        (live_code/legacy.py: ymir_exc, loguru, opencv), which these jobs do not use."""
         self._repos += 1
         path = self.root / "repos" / f"r{self._repos}"
         path.mkdir(parents=True)
         git("init", "-q", "-b", "main", cwd=path)
-        tree = {"start.py": GOOD_JOB, **files}
+        manifest = {} if legacy or "live-code.yaml" in files else {"live-code.yaml": "entry: python start.py\n"}
+        tree = {"start.py": GOOD_JOB, **manifest, **files}
         write_tree(path, {k: v for k, v in tree.items() if not isinstance(v, Link)})
         for rel, link in tree.items():
             if isinstance(link, Link):

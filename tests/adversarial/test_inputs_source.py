@@ -248,7 +248,7 @@ def test_repository_that_does_not_exist_is_not_retried(harness: Harness) -> None
 
 
 def test_repository_without_entry_point_is_a_config_error(harness: Harness) -> None:
-    repo = harness.repo({"pyproject.toml": "[project]\nname = 'x'\n"})
+    repo = harness.repo({"pyproject.toml": "[project]\nname = 'x'\n"}, legacy=True)
     git("rm", "-q", "start.py", cwd=repo.path)
     git("commit", "-qm", "no entry", cwd=repo.path)
     harness.set_config(git_url=str(repo.path), git_commit=git("rev-parse", "HEAD", cwd=repo.path))

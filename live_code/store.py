@@ -153,11 +153,13 @@ class Store:
         with self.lock(kind, key, timeout=timeout):
             if self.is_complete(kind, key):  # another process finished it while we waited
                 return path, False
-            if os.path.lexists(path):
-                log.info("removing the incomplete %s entry %s left by an interrupted build", kind, key)
-                util.rmtree(path)
-            path.mkdir(parents=True)
+            # the directory is made inside the guard: a signal right after mkdir (SIGTERM raises
+            # Stopped in this thread) must not leave an entry without its marker
             with util.clean_path_on_failure(path):
+                if os.path.lexists(path):
+                    log.info("removing the incomplete %s entry %s left by an interrupted build", kind, key)
+                    util.rmtree(path)
+                path.mkdir(parents=True)
                 meta = dict(build(path) or {})
                 meta.setdefault("created", time.time())
                 util.atomic_write(self._marker(kind, key), json.dumps(meta, sort_keys=True, indent=1))

@@ -104,6 +104,15 @@ def best_stage(trained: Path) -> tuple[str, list[str]]:
     return best, list(result["model_stages"][best]["files"])  # type: ignore[index]
 
 
+def model_files(trained: Path) -> tuple[str | None, list[str]]:
+    """(stage, files) of the best model: a v2 result.yaml's best stage, or the legacy ``model`` list."""
+    result = training_result(trained)
+    if "best_stage_name" in result:
+        best = str(result["best_stage_name"])
+        return best, list(result["model_stages"][best]["files"])  # type: ignore[index]
+    return None, list(result["model"])  # type: ignore[arg-type]
+
+
 def mining_task(root: Path, trained: Path, kinds: frozenset[TaskKind] = MINING_INFER, **values: object) -> Path:
     """A mining and/or infer task (protocol 1.1.0, VOC) handed the best stage of ``trained`` as YMIR does."""
     sample.write_sample_dataset(root, kinds=kinds, fmt="voc", protocol=contract.PROTOCOL_1_1_0)

@@ -404,7 +404,7 @@ def test_legacy_repo_trains_then_mines_and_infers_in_the_torch_image_offline(
     assert implied["ymir_exc"]["sdk"] == sdk and implied["wheelhouse"] == wheelhouse
     assert {sdk, *legacy.EXTRAS.values()} <= set(environment["added"])
 
-    stage, files = _model_files(trained)
+    stage, files = runs.model_files(trained)
     mined = new_task(shared, MINING_INFER, fmt=fmt, images=8, **source,
                      model_params_path=[f"/in/models/{stage + '/' if stage else ''}{f}" for f in files])
     dest = mined / "in" / "models" / (stage or "")
@@ -416,15 +416,6 @@ def test_legacy_repo_trains_then_mines_and_infers_in_the_torch_image_offline(
     assert res.returncode == 0, output(res)
     assert runs.validate(mined) == []
     assert len((mined / "out" / "result.tsv").read_text().splitlines()) == 8
-
-
-def _model_files(trained: Path) -> tuple[str | None, list[str]]:
-    """(stage, files) of the best model: a v2 result.yaml's best stage, or the legacy ``model`` list."""
-    result = runs.training_result(trained)
-    if "best_stage_name" in result:
-        best = str(result["best_stage_name"])
-        return best, list(result["model_stages"][best]["files"])  # type: ignore[index]
-    return None, list(result["model"])  # type: ignore[arg-type]
 
 
 # -- acceptance 6: an index signed by the site's own CA, in the image ---------------------------------------

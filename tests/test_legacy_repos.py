@@ -103,18 +103,9 @@ def _run_offline(task_dir: Path, env: dict[str, str], repo: tuple[str, str]) -> 
     return res.stdout + res.stderr
 
 
-def _model_files(trained: Path) -> tuple[str | None, list[str]]:
-    """(stage, files) of the best model: a v2 result.yaml's best stage, or the legacy ``model`` list."""
-    result = runs.training_result(trained)
-    if "best_stage_name" in result:
-        best = str(result["best_stage_name"])
-        return best, list(result["model_stages"][best]["files"])  # type: ignore[index]
-    return None, list(result["model"])  # type: ignore[arg-type]
-
-
 def _mining_task(root: Path, trained: Path, protocol: str, fmt: str) -> Path:
     _task(root, MINING_INFER, protocol, fmt)
-    stage, files = _model_files(trained)
+    stage, files = runs.model_files(trained)
     models = trained / "out" / "models"
     dest = root / "in" / "models" / (stage or "")  # YMIR 1.1 hands flat files, 2.x the stage's folder
     dest.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ by more than a few ms: the YAML files are read with a line parser (the base has 
 original imported the ymir-exc SDK for this), /app is a per-run directory, and the logs go to
 stderr so that the entry's first line is the first line on stdout.
 """
+
 from __future__ import annotations
 
 import argparse

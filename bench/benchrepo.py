@@ -14,6 +14,7 @@ ids. The last commit adds what the three runners need, side by side:
 - ``live-code.yaml`` (entries: infer -> start.py, mining -> burn.py), ``MLproject`` and
   ``python_env.yaml`` (MLflow's python_env; ``python`` is the benchmark's interpreter version).
 """
+
 from __future__ import annotations
 
 import os
@@ -28,7 +29,7 @@ BURN_MARKER = "live-code-bench: burn started"
 COMMITS = 300
 TAG = "v1.0"
 
-START_PY = f'''\
+START_PY = f"""\
 print({MARKER!r}, flush=True)  # the first statement: the time to this line is what is measured
 import importlib.metadata
 import os
@@ -49,9 +50,9 @@ if sdk is not None and os.environ.get("LIVE_CODE_ENV_FILE"):
     sdk.write_infer_result({{path: [] for path in candidates}})
     sdk.write_progress(1.0)
 print("entry done:", ", ".join(f"{{n}} {{v}}" for n, v in sorted(versions.items())), flush=True)
-'''
+"""
 
-BURN_PY = f'''\
+BURN_PY = f"""\
 print({BURN_MARKER!r}, flush=True)
 import os
 import sys
@@ -78,7 +79,7 @@ if sdk is not None and os.environ.get("LIVE_CODE_ENV_FILE"):
     sdk.write_mining_result([(path, float(n)) for n, path in enumerate(candidates)])
     sdk.write_progress(1.0)
 print(f"burn done in {{elapsed:.3f}} s, cpu {{time.process_time():.3f}} s", file=sys.stderr, flush=True)
-'''
+"""
 
 LIVE_CODE_YAML = """\
 # live-code manifest of the benchmark repo: infer runs the startup entry, mining the burn job
@@ -99,8 +100,7 @@ entry_points:
 
 
 def python_env_yaml(python_version: str) -> str:
-    return (f'python: "{python_version}"\nbuild_dependencies:\n  - pip\n'
-            "dependencies:\n  - -r extra-requirements.txt\n")
+    return f'python: "{python_version}"\nbuild_dependencies:\n  - pip\ndependencies:\n  - -r extra-requirements.txt\n'
 
 
 class BenchRepo(NamedTuple):
@@ -113,8 +113,13 @@ class BenchRepo(NamedTuple):
 
 
 def _git(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> str:
-    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_CONFIG_GLOBAL": os.devnull, "LC_ALL": "C"}
+    env = {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "HOME": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "LC_ALL": "C",
+    }
     proc = subprocess.run(["git", *args], cwd=cwd, input=stdin, env=env, capture_output=True, check=True)
     return proc.stdout.decode()
 
@@ -151,10 +156,14 @@ def _stream(requirements: str, python_version: str, commits: int) -> bytes:
             if n % 60 == 0:
                 files.append(_blob(f"assets/weights{rng.randrange(4)}.bin", rng.randbytes(512 * 1024)))
         if n == commits - 1:
-            files += [_blob("start.py", START_PY.encode()), _blob("burn.py", BURN_PY.encode()),
-                      _blob("extra-requirements.txt", requirements.encode()),
-                      _blob("live-code.yaml", LIVE_CODE_YAML.encode()), _blob("MLproject", MLPROJECT.encode()),
-                      _blob("python_env.yaml", python_env_yaml(python_version).encode())]
+            files += [
+                _blob("start.py", START_PY.encode()),
+                _blob("burn.py", BURN_PY.encode()),
+                _blob("extra-requirements.txt", requirements.encode()),
+                _blob("live-code.yaml", LIVE_CODE_YAML.encode()),
+                _blob("MLproject", MLPROJECT.encode()),
+                _blob("python_env.yaml", python_env_yaml(python_version).encode()),
+            ]
         message = f"commit {n}: update {len(files)} files\n".encode()
         when += 3600
         out.append(b"commit refs/heads/main\n")

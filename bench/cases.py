@@ -6,6 +6,7 @@ Every case gets the same served repository (https on 127.0.0.1, trusted through
 (no index: the network does not dominate), and an environment scrubbed of this machine's
 PIP_*/UV_* settings (workdir.clean_env).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from benchrepo import BURN_MARKER, MARKER
 from timing import Timed, run_timed
 from workdir import Tools, clean_env
@@ -63,9 +63,14 @@ class Bench:
             extra.update(self.burn_env, LIVE_CODE_JOB_ENV=",".join(sorted(self.burn_env)))
             if idle:
                 extra["BENCH_BURN_BLOCKS"] = "0"
-        timed = run_timed([str(self.tools.harness), "run", "--in", str(task / "in"), "--out", str(out)],
-                          env=self._env(**extra), cwd=self.run_dir, marker=BURN_MARKER if burn else MARKER,
-                          log=self._log("live-code-burn" if burn else "live-code"), keep_stdout=not burn)
+        timed = run_timed(
+            [str(self.tools.harness), "run", "--in", str(task / "in"), "--out", str(out)],
+            env=self._env(**extra),
+            cwd=self.run_dir,
+            marker=BURN_MARKER if burn else MARKER,
+            log=self._log("live-code-burn" if burn else "live-code"),
+            keep_stdout=not burn,
+        )
         prov: dict[str, Any] = {}
         path = out / "live-code-provenance.yaml"
         if path.exists():
@@ -83,8 +88,20 @@ class Bench:
         where.mkdir(parents=True)
         subprocess.run(["cp", "-a", str(self.tools.base_dir), str(copy)], check=True)
         env = self._env(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(self.tools.wheelhouse), PIP_NO_CACHE_DIR="1")
-        timed = run_timed([str(copy / "bin" / "python"), str(HERE / "baseline_a.py"), "--in", str(self.a_in),
-                           "--app", str(where / "app")], env=env, cwd=where, marker=MARKER, log=self._log("baseline-a"))
+        timed = run_timed(
+            [
+                str(copy / "bin" / "python"),
+                str(HERE / "baseline_a.py"),
+                "--in",
+                str(self.a_in),
+                "--app",
+                str(where / "app"),
+            ],
+            env=env,
+            cwd=where,
+            marker=MARKER,
+            log=self._log("baseline-a"),
+        )
         shutil.rmtree(where, ignore_errors=True)
         return timed
 
@@ -97,18 +114,29 @@ class Bench:
         state.mkdir(parents=True, exist_ok=True)
         (state / "tmp").mkdir(exist_ok=True)
         extra = {
-            "MLFLOW_TRACKING_URI": t.tracking_uri, "MLFLOW_ENV_ROOT": str(state / "envs"),
-            "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(t.wheelhouse), "PIP_CACHE_DIR": str(state / "pip-cache"),
-            "UV_CACHE_DIR": str(state / "uv-cache"), "UV_FIND_LINKS": str(t.wheelhouse), "UV_NO_INDEX": "1",
-            "UV_PYTHON_DOWNLOADS": "never", "UV_NO_CONFIG": "1",
+            "MLFLOW_TRACKING_URI": t.tracking_uri,
+            "MLFLOW_ENV_ROOT": str(state / "envs"),
+            "PIP_NO_INDEX": "1",
+            "PIP_FIND_LINKS": str(t.wheelhouse),
+            "PIP_CACHE_DIR": str(state / "pip-cache"),
+            "UV_CACHE_DIR": str(state / "uv-cache"),
+            "UV_FIND_LINKS": str(t.wheelhouse),
+            "UV_NO_INDEX": "1",
+            "UV_PYTHON_DOWNLOADS": "never",
+            "UV_NO_CONFIG": "1",
             "PATH": f"{t.bin_dir}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
         }
         if t.pyenv_root:
             extra["PYENV_ROOT"] = t.pyenv_root
         env = self._env(**extra)
         env["TMPDIR"] = str(state / "tmp")  # MLflow never removes its checkout dirs
-        return run_timed([str(t.mlflow), "run", self.url, "--version", self.commit, "--env-manager", manager],
-                         env=env, cwd=state, marker=MARKER, log=self._log(f"mlflow-{manager}"))
+        return run_timed(
+            [str(t.mlflow), "run", self.url, "--version", self.commit, "--env-manager", manager],
+            env=env,
+            cwd=state,
+            marker=MARKER,
+            log=self._log(f"mlflow-{manager}"),
+        )
 
     # -- the entry without any runner --------------------------------------------------------
 
@@ -117,8 +145,14 @@ class Bench:
         under every runner."""
         script, marker = ("burn.py", BURN_MARKER) if burn else ("start.py", MARKER)
         env = self._env(PYTHONUNBUFFERED="1", **(self.burn_env if burn else {}))
-        return run_timed([str(python), script], env=env, cwd=self.checkout, marker=marker,
-                         log=self._log(f"bare-{script[:-3]}"), keep_stdout=not burn)
+        return run_timed(
+            [str(python), script],
+            env=env,
+            cwd=self.checkout,
+            marker=marker,
+            log=self._log(f"bare-{script[:-3]}"),
+            keep_stdout=not burn,
+        )
 
 
 def job_python(cache: Path) -> Path:
@@ -131,8 +165,9 @@ def job_python(cache: Path) -> Path:
 
 def make_task(harness: Path, root: Path, kind: str, config: dict[str, Any]) -> Path:
     """A task dir made by ``live-code sample-dataset`` with ``config`` merged into config.yaml."""
-    subprocess.run([str(harness), "sample-dataset", str(root), "--task", kind, "--images", "8"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(harness), "sample-dataset", str(root), "--task", kind, "--images", "8"], check=True, capture_output=True
+    )
     path = root / "in" / "config.yaml"
     data = yaml.safe_load(path.read_text())
     data.update(config)
@@ -143,7 +178,9 @@ def make_task(harness: Path, root: Path, kind: str, config: dict[str, Any]) -> P
 def calibrate_loops(python: Path, seconds: float, blocks: int) -> int:
     """Loop turns per block so that the burn job's pure-Python loop takes about ``seconds`` of CPU
     (CPU, not wall time: on a loaded machine a wall-clock calibration gives a smaller job)."""
-    code = ("import time\nn=3_000_000\nt=time.process_time()\ntotal=0\nfor i in range(n):\n    total += i\n"
-            "print(n / (time.process_time() - t))")
+    code = (
+        "import time\nn=3_000_000\nt=time.process_time()\ntotal=0\nfor i in range(n):\n    total += i\n"
+        "print(n / (time.process_time() - t))"
+    )
     rate = float(subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout)
     return max(1, int(rate * seconds / blocks))

@@ -14,6 +14,7 @@ offline, so the network is out of the comparison; ``--registry`` uses the packag
 (pip's cache is off, uv's is per case as above). The base is a fresh empty venv unless ``--base``
 names an interpreter (say, one with torch) to layer the envs over.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,8 @@ from typing import TypeVar
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from live_code import envs  # noqa: E402
-from live_code import store as store_mod  # noqa: E402
+from live_code import envs
+from live_code import store as store_mod
 
 T = TypeVar("T")
 DEFAULT_REQUIREMENTS = """\
@@ -90,16 +91,44 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
     if not args.registry:
         wheelhouse = work / "wheelhouse"
         print(f"downloading the requirements into {wheelhouse} ...", flush=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary", ":all:", "-d",
-                        str(wheelhouse), "-r", str(reqs)], check=True, env=env)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--only-binary",
+                ":all:",
+                "-d",
+                str(wheelhouse),
+                "-r",
+                str(reqs),
+            ],
+            check=True,
+            env=env,
+        )
         pip_source = ["--no-index", "--find-links", str(wheelhouse)]
         index = envs.IndexSettings(find_links=(str(wheelhouse),), offline=True)
 
     def pip_case(n: int) -> None:
         venv = work / f"pip-{n}"
         subprocess.run([python, "-m", "venv", str(venv)], check=True, env=env)
-        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-cache-dir", *pip_source,
-                        "-r", str(reqs)], check=True, env=env)
+        subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-cache-dir",
+                *pip_source,
+                "-r",
+                str(reqs),
+            ],
+            check=True,
+            env=env,
+        )
 
     def ensure(root: Path, cache: Path) -> envs.EnvResult:
         spec = envs.prepare_env(repo, base_python=base, index=index)

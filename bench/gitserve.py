@@ -9,6 +9,7 @@ place, not a repository to fetch a commit from. The clients trust the self-signe
 through ``GIT_SSL_CAINFO``. It runs as its own process so that serving does not share the
 measuring process's interpreter lock.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from tests.gitserver import HttpGitServer  # noqa: E402
+from tests.gitserver import HttpGitServer
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -28,9 +29,28 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
     if not (cert.exists() and key.exists()):
         directory.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                        "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
+        )
     return cert, key
 
 

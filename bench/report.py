@@ -1,11 +1,18 @@
 """The benchmark's table: medians, ratios ours/baseline, targets of issue 11 and their verdicts."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-TARGETS = {"warm_vs_a": 40.0, "warm_vs_b": 5.0, "cold_vs_a": 3.0, "warm_overhead_s": 0.44,
-           "running_overhead_pct": 2.0, "validation_s": 1.0}
+TARGETS = {
+    "warm_vs_a": 40.0,
+    "warm_vs_b": 5.0,
+    "cold_vs_a": 3.0,
+    "warm_overhead_s": 0.44,
+    "running_overhead_pct": 2.0,
+    "validation_s": 1.0,
+}
 
 
 def _fmt(value: float | None, unit: str = "s") -> str:
@@ -18,8 +25,9 @@ def _fmt(value: float | None, unit: str = "s") -> str:
     return f"{value:.2f} s" if value >= 0.995 else f"{value:.3f} s"
 
 
-def table(m: Callable[[str], float | None], n: Callable[[str], int], managers: list[str],
-          images: int) -> tuple[str, dict[str, Any]]:
+def table(
+    m: Callable[[str], float | None], n: Callable[[str], int], managers: list[str], images: int
+) -> tuple[str, dict[str, Any]]:
     """The printed table and the verdict per target; ``m`` gives a case's median, ``n`` its count."""
     rows: list[tuple[str, ...]] = []
     verdicts: dict[str, Any] = {}
@@ -32,76 +40,196 @@ def table(m: Callable[[str], float | None], n: Callable[[str], int], managers: l
         target = TARGETS.get(target_key) if target_key else None
         status = "" if target is None else ("met" if speedup >= target else "MISSED")
         if target_key:
-            verdicts[target_key] = {"ours": o, "baseline": bv, "ratio": o / bv, "speedup": speedup, "target": target,
-                                    "met": speedup >= target if target else None}
-        rows.append((label, _fmt(o), f"{base_label} {_fmt(bv)}", f"{o / bv:.3f} ({speedup:.1f}x faster)",
-                     f">= {target:.0f}x" if target else "", status, f"{n(ours)}/{n(base)}"))
+            verdicts[target_key] = {
+                "ours": o,
+                "baseline": bv,
+                "ratio": o / bv,
+                "speedup": speedup,
+                "target": target,
+                "met": speedup >= target if target else None,
+            }
+        rows.append(
+            (
+                label,
+                _fmt(o),
+                f"{base_label} {_fmt(bv)}",
+                f"{o / bv:.3f} ({speedup:.1f}x faster)",
+                f">= {target:.0f}x" if target else "",
+                status,
+                f"{n(ours)}/{n(base)}",
+            )
+        )
 
     b_names = {"virtualenv": "B (mlflow, virtualenv)", "uv": "B' (mlflow, uv)"}
     speed_row("warm start vs A", "lc_warm", "a_cold", "A (original)", "warm_vs_a")
     for i, manager in enumerate(managers):
-        speed_row(f"warm start vs {b_names[manager].split()[0]}", "lc_warm", f"b_{manager}_warm",
-                  f"{b_names[manager]} warm", "warm_vs_b" if i == 0 else None)
+        speed_row(
+            f"warm start vs {b_names[manager].split()[0]}",
+            "lc_warm",
+            f"b_{manager}_warm",
+            f"{b_names[manager]} warm",
+            "warm_vs_b" if i == 0 else None,
+        )
     speed_row("cold start vs A", "lc_cold", "a_cold", "A (original)", "cold_vs_a")
     for manager in managers:
-        speed_row(f"cold start vs {b_names[manager].split()[0]}", "lc_cold", f"b_{manager}_cold",
-                  f"{b_names[manager]} cold", None)
+        speed_row(
+            f"cold start vs {b_names[manager].split()[0]}",
+            "lc_cold",
+            f"b_{manager}_cold",
+            f"{b_names[manager]} cold",
+            None,
+        )
 
     warm, bare = m("lc_warm"), m("bare_start")
     if warm is not None and bare is not None:
         over = warm - bare
         ok = over <= TARGETS["warm_overhead_s"]
-        verdicts["warm_overhead_s"] = {"ours": over, "warm": warm, "bare": bare, "target": TARGETS["warm_overhead_s"],
-                                       "met": ok}
-        rows.append(("harness overhead before 1st line", _fmt(over), f"bare entry {_fmt(bare)}",
-                     f"warm {_fmt(warm)} - bare", "<= 0.44 s", "met" if ok else "MISSED",
-                     f"{n('lc_warm')}/{n('bare_start')}"))
+        verdicts["warm_overhead_s"] = {
+            "ours": over,
+            "warm": warm,
+            "bare": bare,
+            "target": TARGETS["warm_overhead_s"],
+            "met": ok,
+        }
+        rows.append(
+            (
+                "harness overhead before 1st line",
+                _fmt(over),
+                f"bare entry {_fmt(bare)}",
+                f"warm {_fmt(warm)} - bare",
+                "<= 0.44 s",
+                "met" if ok else "MISSED",
+                f"{n('lc_warm')}/{n('bare_start')}",
+            )
+        )
 
     lc_disk = m("lc_cache_bytes")
     for manager in managers:
         bd = m(f"b_{manager}_cache_bytes")
         if lc_disk is not None and bd is not None:
-            rows.append((f"disk used by caches vs {b_names[manager].split()[0]}", _fmt(lc_disk, "MiB"),
-                         f"{b_names[manager]} {_fmt(bd, 'MiB')}", f"{lc_disk / bd:.2f}", "", "",
-                         f"{n('lc_cache_bytes')}/{n(f'b_{manager}_cache_bytes')}"))
+            rows.append(
+                (
+                    f"disk used by caches vs {b_names[manager].split()[0]}",
+                    _fmt(lc_disk, "MiB"),
+                    f"{b_names[manager]} {_fmt(bd, 'MiB')}",
+                    f"{lc_disk / bd:.2f}",
+                    "",
+                    "",
+                    f"{n('lc_cache_bytes')}/{n(f'b_{manager}_cache_bytes')}",
+                )
+            )
     if lc_disk is not None:
-        rows.append(("disk used by caches vs A", _fmt(lc_disk, "MiB"), "A (original) 0 MiB (no cache)", "", "", "",
-                     f"{n('lc_cache_bytes')}"))
+        rows.append(
+            (
+                "disk used by caches vs A",
+                _fmt(lc_disk, "MiB"),
+                "A (original) 0 MiB (no cache)",
+                "",
+                "",
+                "",
+                f"{n('lc_cache_bytes')}",
+            )
+        )
 
     lc, bare_burn = m("burn_lc"), m("burn_bare")
     if lc is not None and bare_burn is not None:
         pct = (lc / bare_burn - 1) * 100
         ok = pct <= TARGETS["running_overhead_pct"]
         job_lc, job_bare = m("burn_lc_job"), m("burn_bare_job")
-        verdicts["running_overhead_pct"] = {"ours": lc, "baseline": bare_burn, "percent": pct, "met": ok,
-                                            "job_own_seconds": {"live_code": job_lc, "bare": job_bare},
-                                            "target": TARGETS["running_overhead_pct"]}
-        rows.append(("running job: marker to exit", _fmt(lc), f"bare job {_fmt(bare_burn)}", _fmt(pct, "%"),
-                     "<= +2 %", "met" if ok else "MISSED", f"{n('burn_lc')}/{n('burn_bare')}"))
+        verdicts["running_overhead_pct"] = {
+            "ours": lc,
+            "baseline": bare_burn,
+            "percent": pct,
+            "met": ok,
+            "job_own_seconds": {"live_code": job_lc, "bare": job_bare},
+            "target": TARGETS["running_overhead_pct"],
+        }
+        rows.append(
+            (
+                "running job: marker to exit",
+                _fmt(lc),
+                f"bare job {_fmt(bare_burn)}",
+                _fmt(pct, "%"),
+                "<= +2 %",
+                "met" if ok else "MISSED",
+                f"{n('burn_lc')}/{n('burn_bare')}",
+            )
+        )
         if job_lc is not None and job_bare is not None:
-            rows.append(("  (the job's own loop time)", _fmt(job_lc), f"bare job {_fmt(job_bare)}",
-                         _fmt((job_lc / job_bare - 1) * 100, "%"), "", "", f"{n('burn_lc_job')}/{n('burn_bare_job')}"))
+            rows.append(
+                (
+                    "  (the job's own loop time)",
+                    _fmt(job_lc),
+                    f"bare job {_fmt(job_bare)}",
+                    _fmt((job_lc / job_bare - 1) * 100, "%"),
+                    "",
+                    "",
+                    f"{n('burn_lc_job')}/{n('burn_bare_job')}",
+                )
+            )
         harness_cpu, job_cpu = m("burn_lc_harness_cpu"), m("burn_bare_job_cpu")
         if harness_cpu is not None and job_cpu:
             verdicts["running_overhead_pct"]["harness_cpu_pct"] = harness_cpu / job_cpu * 100
-            rows.append(("  (harness CPU while it runs)", _fmt(harness_cpu), f"job CPU {_fmt(job_cpu)}",
-                         _fmt(harness_cpu / job_cpu * 100, "%"), "", "", f"{n('burn_lc_harness_cpu')}"))
+            rows.append(
+                (
+                    "  (harness CPU while it runs)",
+                    _fmt(harness_cpu),
+                    f"job CPU {_fmt(job_cpu)}",
+                    _fmt(harness_cpu / job_cpu * 100, "%"),
+                    "",
+                    "",
+                    f"{n('burn_lc_harness_cpu')}",
+                )
+            )
 
     val, load = m("validate"), m("json_load")
     if val is not None and load is not None:
         ok = val <= TARGETS["validation_s"]
-        verdicts["validation_s"] = {"ours": val, "json_load": load, "orjson_loads": m("orjson_loads"),
-                                    "json_load_nogc": m("json_load_nogc"), "orjson_loads_nogc": m("orjson_loads_nogc"),
-                                    "target": TARGETS["validation_s"], "met": ok}
-        rows.append((f"validate infer-result, {images} images", _fmt(val), f"json.load alone {_fmt(load)}",
-                     f"{val / load:.2f}", "<= 1 s", "met" if ok else "MISSED", f"{n('validate')}/{n('json_load')}"))
+        verdicts["validation_s"] = {
+            "ours": val,
+            "json_load": load,
+            "orjson_loads": m("orjson_loads"),
+            "json_load_nogc": m("json_load_nogc"),
+            "orjson_loads_nogc": m("orjson_loads_nogc"),
+            "target": TARGETS["validation_s"],
+            "met": ok,
+        }
+        rows.append(
+            (
+                f"validate infer-result, {images} images",
+                _fmt(val),
+                f"json.load alone {_fmt(load)}",
+                f"{val / load:.2f}",
+                "<= 1 s",
+                "met" if ok else "MISSED",
+                f"{n('validate')}/{n('json_load')}",
+            )
+        )
         nogc = m("json_load_nogc")
         if nogc is not None:
-            rows.append(("  (parse only: json.load, gc paused)", "", f"json.load {_fmt(nogc)}", f"{val / nogc:.2f}",
-                         "", "", f"{n('json_load_nogc')}"))
+            rows.append(
+                (
+                    "  (parse only: json.load, gc paused)",
+                    "",
+                    f"json.load {_fmt(nogc)}",
+                    f"{val / nogc:.2f}",
+                    "",
+                    "",
+                    f"{n('json_load_nogc')}",
+                )
+            )
         if m("orjson_loads") is not None:
-            rows.append(("  (parse only: orjson.loads)", "", f"orjson {_fmt(m('orjson_loads'))}, gc paused "
-                         f"{_fmt(m('orjson_loads_nogc'))}", "", "", "", f"{n('orjson_loads')}"))
+            rows.append(
+                (
+                    "  (parse only: orjson.loads)",
+                    "",
+                    f"orjson {_fmt(m('orjson_loads'))}, gc paused {_fmt(m('orjson_loads_nogc'))}",
+                    "",
+                    "",
+                    "",
+                    f"{n('orjson_loads')}",
+                )
+            )
 
     head = ("measure", "live-code", "baseline (median)", "ours/baseline", "target", "status", "runs")
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]

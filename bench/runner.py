@@ -9,6 +9,7 @@ MLflow cold then warm with ``--env-manager virtualenv`` (MLflow's default for py
 and the validation of a 100k-image infer-result.json. Prints the table of medians and ratios and
 writes every raw number to ``<work>/run-<stamp>/results.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,9 +32,9 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import benchrepo  # noqa: E402
-import report  # noqa: E402
 import cases  # noqa: E402
 import gitserve  # noqa: E402
+import report  # noqa: E402
 import validate_infer  # noqa: E402
 import workdir  # noqa: E402
 from timing import Timed, disk_usage  # noqa: E402
@@ -67,13 +68,26 @@ def _check(timed: Timed, what: str) -> Timed:
 
 
 def _record(res: Results, case: str, timed: Timed, **more: Any) -> None:
-    res.extra["runs"].append({"case": case, "returncode": timed.returncode, "first_line": timed.first_line,
-                              "total": timed.total, "log": timed.log, **more})
+    res.extra["runs"].append(
+        {
+            "case": case,
+            "returncode": timed.returncode,
+            "first_line": timed.first_line,
+            "total": timed.total,
+            "log": timed.log,
+            **more,
+        }
+    )
 
 
 def _start_server(root: Path, cert: Path, key: Path, python: str) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen([python, str(HERE / "gitserve.py"), str(root), str(cert), str(key)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [python, str(HERE / "gitserve.py"), str(root), str(cert), str(key)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.strip().isdigit():
@@ -117,8 +131,7 @@ def _startup_round(b: cases.Bench, res: Results, r: int, with_mlflow: bool, mana
                 t = _check(b.mlflow(state, manager), f"mlflow run --env-manager {manager} ({phase})")
                 res.add(f"b_{manager}_{phase}", t.first_line)  # type: ignore[arg-type]
                 _record(res, f"b_{manager}_{phase}", t)
-            res.add(f"b_{manager}_cache_bytes",
-                    disk_usage(state / "envs", state / "pip-cache", state / "uv-cache"))
+            res.add(f"b_{manager}_cache_bytes", disk_usage(state / "envs", state / "pip-cache", state / "uv-cache"))
             shutil.rmtree(state, ignore_errors=True)
 
 
@@ -130,15 +143,32 @@ def _burn_round(b: cases.Bench, res: Results, cache: Path) -> None:
     res.add("burn_bare", t.after_marker())
     res.add("burn_bare_job", wall)
     res.add("burn_bare_job_cpu", cpu)
-    _record(res, "burn_bare", t, after_marker=t.after_marker(), stdout_bytes=t.stdout_bytes, cpu=t.cpu,
-            job_wall=wall, job_cpu=cpu)
+    _record(
+        res,
+        "burn_bare",
+        t,
+        after_marker=t.after_marker(),
+        stdout_bytes=t.stdout_bytes,
+        cpu=t.cpu,
+        job_wall=wall,
+        job_cpu=cpu,
+    )
     t, prov = b.live_code(cache, burn=True)
     _check(t, "burn job under live-code")
     wall, cpu = _job_seconds(Path(t.log), t.stdout_tail)
     res.add("burn_lc", t.after_marker())
     res.add("burn_lc_job", wall)
-    _record(res, "burn_lc", t, after_marker=t.after_marker(), stdout_bytes=t.stdout_bytes, provenance=prov,
-            cpu=t.cpu, job_wall=wall, job_cpu=cpu)
+    _record(
+        res,
+        "burn_lc",
+        t,
+        after_marker=t.after_marker(),
+        stdout_bytes=t.stdout_bytes,
+        provenance=prov,
+        cpu=t.cpu,
+        job_wall=wall,
+        job_cpu=cpu,
+    )
     idle, _ = b.live_code(cache, burn=True, idle=True)
     _check(idle, "idle burn job under live-code")
     _, idle_cpu = _job_seconds(Path(idle.log), idle.stdout_tail)
@@ -165,8 +195,19 @@ def _validation(b: cases.Bench, res: Results, images: int, repeat: int) -> None:
         res.extra["validation_bytes"] = got["bytes"]
         res.extra["validation_profile"] = validate_infer.profile(path, candidates)
         if b.tools.orjson_python is not None:
-            out = subprocess.run([str(b.tools.orjson_python), str(HERE / "validate_infer.py"), "--parse-only", path,
-                                  "--repeat", str(repeat)], capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [
+                    str(b.tools.orjson_python),
+                    str(HERE / "validate_infer.py"),
+                    "--parse-only",
+                    path,
+                    "--repeat",
+                    str(repeat),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             parsed = json.loads(out)
             for v in parsed["seconds"]:
                 res.add("orjson_loads", v)
@@ -191,12 +232,16 @@ def main() -> int:
     p.add_argument("--python", type=Path, default=Path(sys.executable), help="the interpreter for every venv")
     p.add_argument("--no-mlflow", action="store_true", help="skip baseline B (no MLflow venv is made)")
     p.add_argument("--managers", default="virtualenv,uv", help="MLflow env managers to run (default: %(default)s)")
-    p.add_argument("--requirements", default="detector",
-                   help="requirement set: detector (default), small, or a requirements file")
-    p.add_argument("--harness", type=Path, default=ROOT / ".venv" / "bin" / "live-code",
-                   help="the live-code command measured (default: .venv/bin/live-code); to measure a fix")
-    p.add_argument("--only", default="startup,running,validation",
-                   help="sections to run (default: %(default)s)")
+    p.add_argument(
+        "--requirements", default="detector", help="requirement set: detector (default), small, or a requirements file"
+    )
+    p.add_argument(
+        "--harness",
+        type=Path,
+        default=ROOT / ".venv" / "bin" / "live-code",
+        help="the live-code command measured (default: .venv/bin/live-code); to measure a fix",
+    )
+    p.add_argument("--only", default="startup,running,validation", help="sections to run (default: %(default)s)")
     p.add_argument("--keep", action="store_true", help="keep this run's caches and logs (default: logs only)")
     args = p.parse_args()
     started = time.monotonic()
@@ -221,8 +266,16 @@ def main() -> int:
                 shutil.rmtree(run_dir / sub, ignore_errors=True)
 
 
-def _bench(args: argparse.Namespace, tools: workdir.Tools, run_dir: Path, repo: benchrepo.BenchRepo, url: str,
-           cert: Path, managers: list[str], started: float) -> int:
+def _bench(
+    args: argparse.Namespace,
+    tools: workdir.Tools,
+    run_dir: Path,
+    repo: benchrepo.BenchRepo,
+    url: str,
+    cert: Path,
+    managers: list[str],
+    started: float,
+) -> int:
     res = Results()
     checkout = run_dir / "checkout"
     subprocess.run(["git", "clone", "-q", "--no-checkout", str(repo.git_dir), str(checkout)], check=True)
@@ -235,8 +288,18 @@ def _bench(args: argparse.Namespace, tools: workdir.Tools, run_dir: Path, repo: 
     a_task = cases.make_task(tools.harness, run_dir / "tasks" / "a", "infer", a_config)
     blocks = int(round(args.burn_seconds * MB_PER_S * 1e6 / BLOCK_BYTES))
     loops = cases.calibrate_loops(tools.base_python, args.burn_seconds, blocks)
-    b = cases.Bench(tools, run_dir, url, repo.commit, cert, checkout, infer, mining, a_task / "in",
-                    {"BENCH_BURN_BLOCKS": str(blocks), "BENCH_BURN_LOOPS": str(loops)})
+    b = cases.Bench(
+        tools,
+        run_dir,
+        url,
+        repo.commit,
+        cert,
+        checkout,
+        infer,
+        mining,
+        a_task / "in",
+        {"BENCH_BURN_BLOCKS": str(blocks), "BENCH_BURN_LOOPS": str(loops)},
+    )
     with_mlflow = not args.no_mlflow
 
     only = set(args.only.split(","))
@@ -251,8 +314,10 @@ def _bench(args: argparse.Namespace, tools: workdir.Tools, run_dir: Path, repo: 
             print(f"==> running-overhead round {r + 1}/{args.runs} ({time.monotonic() - started:.0f} s)", flush=True)
             _burn_round(b, res, burn_cache)
     if "validation" in only:
-        print(f"==> validation of a {args.images}-image infer-result.json ({time.monotonic() - started:.0f} s)",
-              flush=True)
+        print(
+            f"==> validation of a {args.images}-image infer-result.json ({time.monotonic() - started:.0f} s)",
+            flush=True,
+        )
         _validation(b, res, args.images, max(3, args.runs))
     res.extra["load_average_end"] = os.getloadavg()
 
@@ -272,13 +337,23 @@ def _bench(args: argparse.Namespace, tools: workdir.Tools, run_dir: Path, repo: 
         f"load average (1/5/15 min) at start {_loads(res.extra['load_average_start'])}, "
         f"at end {_loads(res.extra['load_average_end'])}",
     ]
-    text = "\n".join(header) + "\n\n" + table + f"\n\nbench finished in {elapsed:.0f} s; raw results in " \
+    text = (
+        "\n".join(header) + "\n\n" + table + f"\n\nbench finished in {elapsed:.0f} s; raw results in "
         f"{run_dir / 'results.json'}"
-    record = {"samples": res.samples, "extra": res.extra, "verdicts": verdicts, "header": header, "table": table,
-              "elapsed_s": elapsed, "repo": {"commit": repo.commit, "pack_bytes": repo.pack_bytes, "files": repo.files,
-                                             "commits": repo.commits},
-              "burn": {"blocks": blocks, "block_bytes": BLOCK_BYTES, "loops": loops},
-              "wheels": wheels, "mlflow": workdir.MLFLOW_VERSION, "argv": sys.argv}
+    )
+    record = {
+        "samples": res.samples,
+        "extra": res.extra,
+        "verdicts": verdicts,
+        "header": header,
+        "table": table,
+        "elapsed_s": elapsed,
+        "repo": {"commit": repo.commit, "pack_bytes": repo.pack_bytes, "files": repo.files, "commits": repo.commits},
+        "burn": {"blocks": blocks, "block_bytes": BLOCK_BYTES, "loops": loops},
+        "wheels": wheels,
+        "mlflow": workdir.MLFLOW_VERSION,
+        "argv": sys.argv,
+    }
     (run_dir / "results.json").write_text(json.dumps(record, indent=1, default=str))
     print("\n" + text)
     if "validation_profile" in res.extra:

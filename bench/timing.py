@@ -2,6 +2,7 @@
 marker, and to its exit. Its stdout is read as it comes (1 MiB reads, the tail kept); its stderr
 goes to a log file.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,20 +40,30 @@ class Timed:
 
     def describe(self) -> str:
         tail = "\n".join(self.stdout_tail.splitlines()[-15:])
-        return (f"{' '.join(self.argv[:6])} ... exited {self.returncode}, marker "
-                f"{'seen' if self.first_line is not None else 'never seen'}; stderr in {self.log}\n{tail}")
+        return (
+            f"{' '.join(self.argv[:6])} ... exited {self.returncode}, marker "
+            f"{'seen' if self.first_line is not None else 'never seen'}; stderr in {self.log}\n{tail}"
+        )
 
 
-def run_timed(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, marker: str, log: Path,
-              keep_stdout: bool = True) -> Timed:
+def run_timed(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, marker: str, log: Path, keep_stdout: bool = True
+) -> Timed:
     """Run ``argv`` to its end; stdout is appended to ``log`` too unless ``keep_stdout`` is False
     (the burn job's 250 MB)."""
     needle = marker.encode()
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=err, start_new_session=True)
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            start_new_session=True,
+        )
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
         first: float | None = None
@@ -70,7 +81,7 @@ def run_timed(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, marker:
                 if needle in window:
                     first = time.perf_counter() - start
                 else:
-                    window = window[-len(needle):]
+                    window = window[-len(needle) :]
             tail = (tail + chunk)[-_TAIL:]
             if keep_stdout:
                 kept.append(chunk)
@@ -81,8 +92,16 @@ def run_timed(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, marker:
         proc.returncode = returncode
         if keep_stdout:
             err.write(b"\n---- stdout ----\n" + b"".join(kept))
-    return Timed(tuple(argv), returncode, first, total, total_bytes, tail.decode(errors="replace"), str(log),
-                 usage.ru_utime + usage.ru_stime)
+    return Timed(
+        tuple(argv),
+        returncode,
+        first,
+        total,
+        total_bytes,
+        tail.decode(errors="replace"),
+        str(log),
+        usage.ru_utime + usage.ru_stime,
+    )
 
 
 def disk_usage(*paths: Path) -> int:

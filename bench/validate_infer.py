@@ -8,6 +8,7 @@ Prints the median of ``--repeat`` runs of each and their ratio. The validator pa
 parsing itself. ``--profile`` adds a cProfile of one validation (the functions taking the most
 time). ``bench/run`` calls :func:`measure` and :func:`profile`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,12 +35,21 @@ def make_file(path: str, images: int, boxes: int) -> list[str]:
     rng = random.Random(0)
     candidates = [f"/in/assets/{i % 256:02x}/{i:040x}.jpg" for i in range(images)]
     detection = {
-        os.path.basename(c): {"boxes": [
-            {"box": {"x": rng.randrange(600), "y": rng.randrange(400), "w": rng.randrange(1, 200),
-                     "h": rng.randrange(1, 200)},
-             "class_name": rng.choice(CLASSES), "score": rng.random()}
-            for _ in range(boxes)
-        ]}
+        os.path.basename(c): {
+            "boxes": [
+                {
+                    "box": {
+                        "x": rng.randrange(600),
+                        "y": rng.randrange(400),
+                        "w": rng.randrange(1, 200),
+                        "h": rng.randrange(1, 200),
+                    },
+                    "class_name": rng.choice(CLASSES),
+                    "score": rng.random(),
+                }
+                for _ in range(boxes)
+            ]
+        }
         for c in candidates
     }
     with open(path, "w") as f:
@@ -71,6 +81,7 @@ def without_gc(fn: Callable[[], object]) -> Callable[[], object]:
     """``fn`` with the cyclic garbage collector paused, as ``validate_infer_result`` does itself:
     parsing creates millions of containers and each allocation burst triggers collections that
     walk them all again."""
+
     def wrapped() -> object:
         enabled = gc.isenabled()
         gc.disable()
@@ -86,6 +97,7 @@ def without_gc(fn: Callable[[], object]) -> Callable[[], object]:
 def measure(path: str, candidates: list[str], repeat: int) -> dict[str, list[float] | int]:
     """Seconds of ``json.load`` (as is, and with the garbage collector paused) and of
     ``validate_infer_result`` (which pauses it) on ``path``, round-robin."""
+
     def baseline() -> object:
         with open(path, "rb") as f:
             return json.load(f)
@@ -120,6 +132,7 @@ def _parse_only(path: str, repeat: int) -> int:
         name, loads = "orjson.loads", orjson.loads
     except ImportError:
         name, loads = "json.loads", json.loads
+
     def parse() -> object:
         with open(path, "rb") as f:
             return loads(f.read())

@@ -1,14 +1,15 @@
 """The bench work dir (``.bench/`` in the repo root): what every case needs, made once and reused.
 
-    .bench/wheelhouse-<set>/  the requirements' wheels (+ pip), downloaded once from the registry
-    .bench/base/            the base environment: a plain venv of the bench python, with pip
-    .bench/mlflow-venv/     MLflow (pinned) in its own venv, bytecode compiled as pip would
-    .bench/orjson-venv/     orjson alone, to time a faster JSON parser for the validation row
-    .bench/bin/uv           uv on PATH for MLflow's ``--env-manager uv``
-    .bench/tls/             the self-signed certificate of the https git server
-    .bench/mlflow/          MLflow's tracking store (sqlite, created once: not a per-run cost)
-    .bench/run-<stamp>/     this run: the served repo, tasks, caches, logs, results.json
+.bench/wheelhouse-<set>/  the requirements' wheels (+ pip), downloaded once from the registry
+.bench/base/            the base environment: a plain venv of the bench python, with pip
+.bench/mlflow-venv/     MLflow (pinned) in its own venv, bytecode compiled as pip would
+.bench/orjson-venv/     orjson alone, to time a faster JSON parser for the validation row
+.bench/bin/uv           uv on PATH for MLflow's ``--env-manager uv``
+.bench/tls/             the self-signed certificate of the https git server
+.bench/mlflow/          MLflow's tracking store (sqlite, created once: not a per-run cost)
+.bench/run-<stamp>/     this run: the served repo, tasks, caches, logs, results.json
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -99,8 +100,12 @@ def prepare(work: Path, python: Path, repo_root: Path, requirements: str, *, wit
     home.mkdir(parents=True, exist_ok=True)
     env = clean_env(home)
     uv = repo_root / ".venv" / "bin" / "uv"
-    version = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    version = subprocess.run(
+        [str(python), "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
     req_name, req_text = requirements_text(requirements)
     wheelhouse = work / f"wheelhouse-{req_name}"
@@ -108,8 +113,24 @@ def prepare(work: Path, python: Path, repo_root: Path, requirements: str, *, wit
     if not _stamp(wheelhouse / ".recipe", recipe):
         req = wheelhouse.with_suffix(".txt")
         req.write_text(req_text)
-        _run([str(repo_root / ".venv" / "bin" / "python"), "-m", "pip", "download", "-q", "--only-binary", ":all:",
-              "-d", str(wheelhouse), "-r", str(req), "pip"], env, "download the requirements into a wheelhouse")
+        _run(
+            [
+                str(repo_root / ".venv" / "bin" / "python"),
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--only-binary",
+                ":all:",
+                "-d",
+                str(wheelhouse),
+                "-r",
+                str(req),
+                "pip",
+            ],
+            env,
+            "download the requirements into a wheelhouse",
+        )
         (wheelhouse / ".recipe").write_text(recipe)
 
     base = work / "base"
@@ -117,8 +138,22 @@ def prepare(work: Path, python: Path, repo_root: Path, requirements: str, *, wit
         subprocess.run(["rm", "-rf", str(base)], check=True)
         _run([str(python), "-m", "venv", str(base)], env, "create the base environment (a venv with pip)")
         # the original image upgraded pip (torch.dockerfile): the wheelhouse's pip
-        _run([str(base / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index", "--find-links", str(wheelhouse),
-              "--upgrade", "pip"], env, "upgrade pip in the base environment")
+        _run(
+            [
+                str(base / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-index",
+                "--find-links",
+                str(wheelhouse),
+                "--upgrade",
+                "pip",
+            ],
+            env,
+            "upgrade pip in the base environment",
+        )
         (base / ".recipe").write_text(str(python))
 
     mlflow_venv = work / "mlflow-venv"
@@ -126,16 +161,40 @@ def prepare(work: Path, python: Path, repo_root: Path, requirements: str, *, wit
         subprocess.run(["rm", "-rf", str(mlflow_venv)], check=True)
         _run([str(python), "-m", "venv", str(mlflow_venv)], env, "create the MLflow venv")
         # uv for speed; --compile-bytecode so that MLflow imports as fast as after a pip install
-        _run([str(uv), "pip", "install", "-q", "--python", str(mlflow_venv / "bin" / "python"), "--compile-bytecode",
-              f"mlflow=={MLFLOW_VERSION}"], env, f"install mlflow=={MLFLOW_VERSION} from the registry")
+        _run(
+            [
+                str(uv),
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                str(mlflow_venv / "bin" / "python"),
+                "--compile-bytecode",
+                f"mlflow=={MLFLOW_VERSION}",
+            ],
+            env,
+            f"install mlflow=={MLFLOW_VERSION} from the registry",
+        )
         (mlflow_venv / ".recipe").write_text(f"mlflow=={MLFLOW_VERSION} {python}")
 
     orjson_venv = work / "orjson-venv"
     if not _stamp(orjson_venv / ".recipe", f"orjson=={ORJSON_VERSION} {python}"):
         subprocess.run(["rm", "-rf", str(orjson_venv)], check=True)
         _run([str(python), "-m", "venv", "--without-pip", str(orjson_venv)], env, "create the orjson venv")
-        proc = subprocess.run([str(uv), "pip", "install", "-q", "--python", str(orjson_venv / "bin" / "python"),
-                               f"orjson=={ORJSON_VERSION}"], env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                str(uv),
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                str(orjson_venv / "bin" / "python"),
+                f"orjson=={ORJSON_VERSION}",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode == 0:
             (orjson_venv / ".recipe").write_text(f"orjson=={ORJSON_VERSION} {python}")
         else:
@@ -149,8 +208,11 @@ def prepare(work: Path, python: Path, repo_root: Path, requirements: str, *, wit
     # An image would hold live-code installed with its bytecode (pip compiles it); the editable
     # install here has none and this machine sets PYTHONDONTWRITEBYTECODE=1, so every harness
     # start would compile live_code again (~0.25 s). Compile it (only what is stale).
-    _run([str(repo_root / ".venv" / "bin" / "python"), "-m", "compileall", "-q", str(repo_root / "live_code")], env,
-         "compile live_code's bytecode (as an installed package has it)")
+    _run(
+        [str(repo_root / ".venv" / "bin" / "python"), "-m", "compileall", "-q", str(repo_root / "live_code")],
+        env,
+        "compile live_code's bytecode (as an installed package has it)",
+    )
 
     pyenv_root = None
     proc = subprocess.run(["pyenv", "root"], capture_output=True, text=True) if shutil.which("pyenv") else None
@@ -161,16 +223,28 @@ def prepare(work: Path, python: Path, repo_root: Path, requirements: str, *, wit
     tracking.mkdir(exist_ok=True)
     tracking_uri = f"sqlite:///{tracking / 'mlflow.db'}"
     if with_mlflow and not (tracking / ".ready").exists():
-        _run([str(mlflow_venv / "bin" / "python"), "-c", "import mlflow; mlflow.MlflowClient().search_experiments()"],
-             {**env, "MLFLOW_TRACKING_URI": tracking_uri}, "create MLflow's tracking store (sqlite)")
+        _run(
+            [str(mlflow_venv / "bin" / "python"), "-c", "import mlflow; mlflow.MlflowClient().search_experiments()"],
+            {**env, "MLFLOW_TRACKING_URI": tracking_uri},
+            "create MLflow's tracking store (sqlite)",
+        )
         (tracking / ".ready").write_text("")
 
     return Tools(
-        python=python, python_version=version, requirements=req_text, harness=repo_root / ".venv" / "bin" / "live-code",
-        base_python=base / "bin" / "python", base_dir=base, wheelhouse=wheelhouse,
-        mlflow=mlflow_venv / "bin" / "mlflow", mlflow_python=mlflow_venv / "bin" / "python",
+        python=python,
+        python_version=version,
+        requirements=req_text,
+        harness=repo_root / ".venv" / "bin" / "live-code",
+        base_python=base / "bin" / "python",
+        base_dir=base,
+        wheelhouse=wheelhouse,
+        mlflow=mlflow_venv / "bin" / "mlflow",
+        mlflow_python=mlflow_venv / "bin" / "python",
         orjson_python=orjson_venv / "bin" / "python" if (orjson_venv / ".recipe").exists() else None,
-        bin_dir=bin_dir, uv=uv, pyenv_root=pyenv_root, tracking_uri=tracking_uri,
+        bin_dir=bin_dir,
+        uv=uv,
+        pyenv_root=pyenv_root,
+        tracking_uri=tracking_uri,
     )
 
 

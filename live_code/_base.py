@@ -3,6 +3,7 @@ them, and the metadata-only stub wheels that let uv resolve against it.
 
 Private to ``envs`` (which re-exports what callers need).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,10 +24,25 @@ from live_code._installer import plain_env
 from live_code.errors import EnvironmentBuildError
 
 #: frameworks (and the like) never replaced when the base has them
-PROTECTED_NAMES = frozenset({
-    "torch", "torchvision", "torchaudio", "torchtext", "torchdata", "triton", "pytorch-triton", "xformers",
-    "mmcv", "mmcv-full", "tensorrt", "jax", "jaxlib", "tensorflow", "onnxruntime-gpu",
-})
+PROTECTED_NAMES = frozenset(
+    {
+        "torch",
+        "torchvision",
+        "torchaudio",
+        "torchtext",
+        "torchdata",
+        "triton",
+        "pytorch-triton",
+        "xformers",
+        "mmcv",
+        "mmcv-full",
+        "tensorrt",
+        "jax",
+        "jaxlib",
+        "tensorflow",
+        "onnxruntime-gpu",
+    }
+)
 PROTECTED_PREFIXES = ("mxnet", "nvidia-", "cupy", "pytorch-triton", "tensorrt-")
 
 
@@ -115,15 +131,23 @@ def base_fingerprint(base_python: str | os.PathLike[str], *, signatures_for: Ite
     """Run ``base_python`` (isolated mode) to list every distribution it sees; ``signatures_for``
     names the distributions whose files get a size+mtime signature (slower for big ones)."""
     try:
-        _, out, _ = util.cmd_output(str(base_python), "-I", "-c", _FINGERPRINT_SCRIPT,
-                                    json.dumps(sorted(signatures_for)), env=plain_env(), timeout=120)
+        _, out, _ = util.cmd_output(
+            str(base_python),
+            "-I",
+            "-c",
+            _FINGERPRINT_SCRIPT,
+            json.dumps(sorted(signatures_for)),
+            env=plain_env(),
+            timeout=120,
+        )
     except util.CalledProcessError as e:
         msg = f"cannot read the base interpreter {base_python}: {e}"
         hint = "set LIVE_CODE_BASE_PYTHON to a working python"
         raise EnvironmentBuildError(msg, value=str(base_python), hint=hint) from None
     doc = json.loads(out)
-    dists = tuple(Dist(n, v, loc, rec, tuple(req), rp, tuple(ex), sig)
-                  for n, v, loc, rec, req, rp, ex, sig in doc.pop("dists"))
+    dists = tuple(
+        Dist(n, v, loc, rec, tuple(req), rp, tuple(ex), sig) for n, v, loc, rec, req, rp, ex, sig in doc.pop("dists")
+    )
     return BaseInfo(**{**doc, "venv_site_dirs": tuple(doc["venv_site_dirs"]), "dists": dists})
 
 
@@ -137,11 +161,14 @@ def write_stubs(folder: Path, base: BaseInfo) -> None:
             continue
         dist = re.sub(r"[-_.]+", "_", d.name)
         info = f"{dist}-{version}.dist-info"
-        meta = "".join([
-            f"Metadata-Version: 2.1\nName: {d.name}\nVersion: {version}\n",
-            f"Requires-Python: {d.requires_python}\n" if d.requires_python else "",
-            *(f"Provides-Extra: {e}\n" for e in d.extras), *(f"Requires-Dist: {r}\n" for r in d.requires),
-        ])
+        meta = "".join(
+            [
+                f"Metadata-Version: 2.1\nName: {d.name}\nVersion: {version}\n",
+                f"Requires-Python: {d.requires_python}\n" if d.requires_python else "",
+                *(f"Provides-Extra: {e}\n" for e in d.extras),
+                *(f"Requires-Dist: {r}\n" for r in d.requires),
+            ]
+        )
         files = {
             f"{info}/METADATA": meta,
             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: live-code\nRoot-Is-Purelib: true\nTag: py3-none-any\n",

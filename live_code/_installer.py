@@ -4,6 +4,7 @@ environment it gets, and how its long runs are streamed, bounded by a deadline a
 Private to ``envs`` (which re-exports :class:`IndexSettings`, :class:`Installer` and
 :func:`find_installer`).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -27,17 +28,37 @@ from live_code.errors import EnvironmentBuildError
 #: passed through from the harness's environment; everything else (tokens, PIP_*/UV_* settings,
 #: PYTHONPATH, ...) is dropped. Proxies are kept: on many sites nothing installs without them.
 PASS_ENV = (
-    "PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "LD_LIBRARY_PATH", "SSL_CERT_FILE", "SSL_CERT_DIR",
-    "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "http_proxy", "https_proxy", "no_proxy",
-    "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "LD_LIBRARY_PATH",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "GIT_SSL_CAPATH",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
 )
 #: the git that uv and pip run for VCS requirements: no system or user config, no prompt, no
 #: credential helper, hooks off; https, plus local clones the installer makes itself (uv clones
 #: its checkouts from its own cache) but never a local path a submodule names (git sets
 #: GIT_PROTOCOL_FROM_USER=0 for submodules, which turns the "user" policy off)
 _GIT_CONFIG = (
-    ("protocol.allow", "never"), ("protocol.https.allow", "always"), ("protocol.file.allow", "user"),
-    ("core.hooksPath", os.devnull), ("credential.helper", ""), ("transfer.fsckObjects", "true"),
+    ("protocol.allow", "never"),
+    ("protocol.https.allow", "always"),
+    ("protocol.file.allow", "user"),
+    ("core.hooksPath", os.devnull),
+    ("credential.helper", ""),
+    ("transfer.fsckObjects", "true"),
     ("http.followRedirects", "initial"),
 )
 _PR_SET_PDEATHSIG = 1
@@ -126,28 +147,49 @@ def plain_env() -> dict[str, str]:
     return env
 
 
-def installer_env(scratch: Path, cache: Path, index: IndexSettings,
-                  git_config: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
+def installer_env(
+    scratch: Path, cache: Path, index: IndexSettings, git_config: Sequence[tuple[str, str]] = ()
+) -> dict[str, str]:
     """The installer's whole environment: allowlisted variables, a throwaway HOME, no user or
     system pip/uv config, the caches, the task's index settings, and a boxed git for VCS
     requirements (``git_config``: more pairs for it, e.g. the operator's mirrors as insteadOf)."""
     home = scratch / "home"
     (home / "tmp").mkdir(parents=True)
     env = plain_env()
-    env.update({
-        "HOME": str(home), "TMPDIR": str(home / "tmp"), "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_CACHE_HOME": str(home / ".cache"), "PYTHONNOUSERSITE": "1", "NO_COLOR": "1",
-        "UV_CACHE_DIR": str(cache / "uv"), "UV_NO_CONFIG": "1", "UV_PYTHON_DOWNLOADS": "never",
-        "UV_NO_PROGRESS": "1", "PIP_CACHE_DIR": str(cache / "pip"), "PIP_CONFIG_FILE": os.devnull,
-        "PIP_NO_INPUT": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_PROGRESS_BAR": "off",
-    })
+    env.update(
+        {
+            "HOME": str(home),
+            "TMPDIR": str(home / "tmp"),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "PYTHONNOUSERSITE": "1",
+            "NO_COLOR": "1",
+            "UV_CACHE_DIR": str(cache / "uv"),
+            "UV_NO_CONFIG": "1",
+            "UV_PYTHON_DOWNLOADS": "never",
+            "UV_NO_PROGRESS": "1",
+            "PIP_CACHE_DIR": str(cache / "pip"),
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_NO_INPUT": "1",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PIP_PROGRESS_BAR": "off",
+        }
+    )
     if "SSL_CERT_FILE" in env:  # pip ignores it otherwise
         env["PIP_CERT"] = env["SSL_CERT_FILE"]
         if "GIT_SSL_CAINFO" not in env and "GIT_SSL_CAPATH" not in env:  # GnuTLS git ignores SSL_CERT_FILE
             env["GIT_SSL_CAINFO"] = env["SSL_CERT_FILE"]
     pairs = [*_GIT_CONFIG, *git_config]
-    env.update({"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0",
-                "GIT_ASKPASS": "true", "GIT_LFS_SKIP_SMUDGE": "1", "GIT_CONFIG_COUNT": str(len(pairs))})
+    env.update(
+        {
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ASKPASS": "true",
+            "GIT_LFS_SKIP_SMUDGE": "1",
+            "GIT_CONFIG_COUNT": str(len(pairs)),
+        }
+    )
     for i, (key, value) in enumerate(pairs):
         env[f"GIT_CONFIG_KEY_{i}"], env[f"GIT_CONFIG_VALUE_{i}"] = key, value
     if index.index_url:
@@ -175,8 +217,9 @@ def remaining(deadline: float | None, what: str) -> float | None:
         return None
     left = deadline - time.monotonic()
     if left <= 0:
-        raise EnvironmentBuildError(f"the env build ran out of time before it could {what}",
-                                    hint="raise the install timeout")
+        raise EnvironmentBuildError(
+            f"the env build ran out of time before it could {what}", hint="raise the install timeout"
+        )
     return left
 
 
@@ -192,8 +235,15 @@ def run_streaming(argv: Sequence[str], env: Mapping[str, str], deadline: float |
     """The install itself: output streamed line by line (redacted) to ``report``; the process group
     is killed at the deadline or on Ctrl-C, and on Linux when the harness dies."""
     timeout = remaining(deadline, "install the requirements")
-    proc = subprocess.Popen(list(argv), env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent())
+    proc = subprocess.Popen(
+        list(argv),
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=die_with_parent(),
+    )
     lines: list[str] = []
 
     def _pump() -> None:
@@ -211,8 +261,10 @@ def run_streaming(argv: Sequence[str], env: Mapping[str, str], deadline: float |
         util.kill_group(proc)
         proc.wait()
         pump.join(5)
-        fail("install the requirements", util.CalledProcessError(argv, proc.returncode, "\n".join(lines), "",
-                                                                  timed_out=True))
+        fail(
+            "install the requirements",
+            util.CalledProcessError(argv, proc.returncode, "\n".join(lines), "", timed_out=True),
+        )
     except BaseException:
         util.kill_group(proc)
         proc.wait()
@@ -235,10 +287,12 @@ def fail(what: str, e: util.CalledProcessError) -> NoReturn:
     msg = f"the installer could not {what} ({status}):\n{tail}"
     hint = "check the requirements and the index settings"
     if _UNTRUSTED_CERT.search(output):
-        hint = (f"the index's TLS certificate is signed by a CA this machine does not trust: where the site signs "
-                f"its own (an internal index, a TLS-inspecting proxy), set {CA_BUNDLE_VAR} to the site's CA "
-                f"bundle (a PEM file) in the harness's environment ({CA_BUNDLE_VAR} is "
-                f"{os.environ.get(CA_BUNDLE_VAR) or 'not set'})")
+        hint = (
+            f"the index's TLS certificate is signed by a CA this machine does not trust: where the site signs "
+            f"its own (an internal index, a TLS-inspecting proxy), set {CA_BUNDLE_VAR} to the site's CA "
+            f"bundle (a PEM file) in the harness's environment ({CA_BUNDLE_VAR} is "
+            f"{os.environ.get(CA_BUNDLE_VAR) or 'not set'})"
+        )
     raise EnvironmentBuildError(msg, value=" ".join(e.cmd[:4]), hint=hint)
 
 

@@ -18,6 +18,7 @@ with credentials, and (with ``strict_pins``) anything not pinned with ``==``/``=
 The installer never reads the user's file: it gets :meth:`Requirements.installer_text`, made only of
 lines that passed these checks.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -110,7 +111,6 @@ class Requirements:
         return "".join(f"{line}\n" for line in out)
 
 
-
 # the repository URL of a checked VCS spec: git+https://host/path@<full sha>, then '#...', space or end
 _VCS_REPO_RE = re.compile(r"git\+(?P<repo>https://\S+?)@(?:[0-9a-f]{40}|[0-9a-f]{64})(?=[#\s]|$)")
 
@@ -124,14 +124,15 @@ def with_mirrors(requirements: Requirements, mirror_of: Callable[[str], str | No
         m = _VCS_REPO_RE.search(r.spec) if r.kind == "vcs" else None
         target = mirror_of(m["repo"]) if m else None
         if m and target:
-            spec = r.spec[:m.start("repo")] + target + r.spec[m.end("repo"):]
+            spec = r.spec[: m.start("repo")] + target + r.spec[m.end("repo") :]
             r = dataclasses.replace(r, spec=spec, mirror=(m["repo"], target))
         lines.append(r)
     return dataclasses.replace(requirements, lines=tuple(lines))
 
 
-def find_requirements(repo_dir: str | os.PathLike[str], manifest_requirements: str | None = None, *,
-                      legacy: bool = False) -> Path | None:
+def find_requirements(
+    repo_dir: str | os.PathLike[str], manifest_requirements: str | None = None, *, legacy: bool = False
+) -> Path | None:
     """The manifest's ``requirements`` entry, else the first of :data:`DEFAULT_FILES` (a legacy-layout
     repo: :data:`LEGACY_FILES`) at the repo root; None when the repo has none."""
     repo = Path(repo_dir).resolve()
@@ -154,8 +155,9 @@ def find_requirements(repo_dir: str | os.PathLike[str], manifest_requirements: s
     return None
 
 
-def requirements_reason(repo_dir: str | os.PathLike[str], path: Path | None, manifest_requirements: str | None,
-                        *, legacy: bool) -> str:
+def requirements_reason(
+    repo_dir: str | os.PathLike[str], path: Path | None, manifest_requirements: str | None, *, legacy: bool
+) -> str:
     """Why :func:`find_requirements` chose ``path``, in words for the log and the provenance."""
     repo = Path(repo_dir)
     if manifest_requirements:
@@ -163,7 +165,8 @@ def requirements_reason(repo_dir: str | os.PathLike[str], path: Path | None, man
     present = [n for n in (LEGACY_FILES if legacy else DEFAULT_FILES) if (repo / n).is_file()]
     if path is None:
         return "the repository has no requirements file: only the base's packages" + (
-            " and what the legacy layout implies" if legacy else "")
+            " and what the legacy layout implies" if legacy else ""
+        )
     chosen = present[0] if present else path.name
     if legacy and chosen == "extra-requirements.txt":
         other = " (requirements.txt beside it is not installed, as in the original image)" if len(present) > 1 else ""
@@ -175,7 +178,10 @@ def requirements_reason(repo_dir: str | os.PathLike[str], path: Path | None, man
 
 
 def parse_requirements(
-    path: str | os.PathLike[str] | None, repo_dir: str | os.PathLike[str], *, strict_pins: bool = False,
+    path: str | os.PathLike[str] | None,
+    repo_dir: str | os.PathLike[str],
+    *,
+    strict_pins: bool = False,
     reason: str = "",
 ) -> Requirements:
     """Check every line of ``path`` (and its ``-r`` includes); raise RequirementError naming
@@ -186,8 +192,11 @@ def parse_requirements(
     repo = Path(repo_dir).resolve()
     top = _inside(repo, Path(path))
     if top is None:
-        raise RequirementError(f"the requirements file {path} is outside the repository", value=str(path),
-                               hint="name a file inside the repo")
+        raise RequirementError(
+            f"the requirements file {path} is outside the repository",
+            value=str(path),
+            hint="name a file inside the repo",
+        )
     lines: list[RequirementLine] = []
     sources: list[tuple[str, str]] = []
     _read_file(top, repo, strict_pins, lines, sources, chain=())
@@ -204,18 +213,28 @@ def with_implied(requirements: Requirements, implied: tuple[tuple[str, str], ...
         req = Requirement(text)
         added.append(RequirementLine(origin, text, text, canonicalize_name(req.name), str(req.specifier), "name", True))
     digest = hashlib.sha256("".join(f"{t}\n" for t, _ in implied).encode()).hexdigest()
-    return Requirements(requirements.file, (*requirements.lines, *added), (*requirements.sources, (f"<{origin}>", digest)),
-                        requirements.reason)
+    return Requirements(
+        requirements.file,
+        (*requirements.lines, *added),
+        (*requirements.sources, (f"<{origin}>", digest)),
+        requirements.reason,
+    )
 
 
 def _read_file(
-    path: Path, repo: Path, strict: bool, lines: list[RequirementLine], sources: list[tuple[str, str]],
+    path: Path,
+    repo: Path,
+    strict: bool,
+    lines: list[RequirementLine],
+    sources: list[tuple[str, str]],
     chain: tuple[Path, ...],
 ) -> None:
     rel = _rel(repo, path)
     data = path.read_bytes()
     if len(data) > _MAX_BYTES:
-        raise RequirementError(f"{rel} is larger than {_MAX_BYTES >> 20} MiB", value=rel, hint="is it really a requirements file?")
+        raise RequirementError(
+            f"{rel} is larger than {_MAX_BYTES >> 20} MiB", value=rel, hint="is it really a requirements file?"
+        )
     sources.append((rel, hashlib.sha256(data).hexdigest()))
     try:
         text = data.decode("utf-8-sig")
@@ -227,8 +246,12 @@ def _read_file(
         if not line:
             continue
         if _ENV_VAR_RE.search(line):
-            _refuse(origin, line, "${...} environment variable expansion is not allowed",
-                    "write the value itself; the installer gets no secrets from the environment")
+            _refuse(
+                origin,
+                line,
+                "${...} environment variable expansion is not allowed",
+                "write the value itself; the installer gets no secrets from the environment",
+            )
         include = _include_target(line)
         if include is not None:
             _follow_include(include, path, repo, strict, lines, sources, (*chain, path), origin, line)
@@ -237,8 +260,12 @@ def _read_file(
             _refuse_option(origin, line)
         req = _check_requirement(line, origin, repo, sources)
         if strict and not req.pinned:
-            _refuse(origin, line, "it is not pinned to one version and live_code_strict_pins is on",
-                    "pin it as name==version (VCS: @<full commit sha>; URLs: #sha256=...)")
+            _refuse(
+                origin,
+                line,
+                "it is not pinned to one version and live_code_strict_pins is on",
+                "pin it as name==version (VCS: @<full commit sha>; URLs: #sha256=...)",
+            )
         lines.append(req)
 
 
@@ -272,8 +299,15 @@ def _include_target(line: str) -> str | None:
 
 
 def _follow_include(
-    target: str, including: Path, repo: Path, strict: bool, lines: list[RequirementLine],
-    sources: list[tuple[str, str]], chain: tuple[Path, ...], origin: str, line: str,
+    target: str,
+    including: Path,
+    repo: Path,
+    strict: bool,
+    lines: list[RequirementLine],
+    sources: list[tuple[str, str]],
+    chain: tuple[Path, ...],
+    origin: str,
+    line: str,
 ) -> None:
     if "://" in target or target.startswith("~"):
         _refuse(origin, line, "includes must be files inside the repository", "copy the file into the repo")
@@ -290,16 +324,32 @@ def _follow_include(
 def _refuse_option(origin: str, line: str) -> NoReturn:
     option = line.split()[0].split("=")[0]
     if option.startswith(_INDEX_OPTIONS) and not option.startswith("--index-strategy"):
-        _refuse(origin, line, f"{option} would change where packages come from",
-                "remove it; the package index, mirrors and wheelhouses come from the task's settings")
+        _refuse(
+            origin,
+            line,
+            f"{option} would change where packages come from",
+            "remove it; the package index, mirrors and wheelhouses come from the task's settings",
+        )
     if option in ("-e", "--editable") or option.startswith("-e"):
-        _refuse(origin, line, "editable installs are not allowed (the run's checkout is temporary)",
-                "install the path without -e, or import the code from the repo directly")
+        _refuse(
+            origin,
+            line,
+            "editable installs are not allowed (the run's checkout is temporary)",
+            "install the path without -e, or import the code from the repo directly",
+        )
     if option in ("-c", "--constraint") or option.startswith("-c"):
-        _refuse(origin, line, "constraint files are not allowed (the harness sets the constraints)",
-                "pin the versions in the requirements file itself")
-    _refuse(origin, line, f"the option {option} is not allowed in requirements",
-            "keep only requirement lines, -r includes and per-line --hash options")
+        _refuse(
+            origin,
+            line,
+            "constraint files are not allowed (the harness sets the constraints)",
+            "pin the versions in the requirements file itself",
+        )
+    _refuse(
+        origin,
+        line,
+        f"the option {option} is not allowed in requirements",
+        "keep only requirement lines, -r includes and per-line --hash options",
+    )
 
 
 def _check_requirement(line: str, origin: str, repo: Path, sources: list[tuple[str, str]]) -> RequirementLine:
@@ -331,10 +381,14 @@ def _parse_hashes(options: list[str], origin: str, line: str) -> tuple[str, ...]
         if opt == "--hash":
             value = next(it, "")
         elif opt.startswith("--hash="):
-            value = opt[len("--hash="):]
+            value = opt[len("--hash=") :]
         else:
-            _refuse(origin, line, f"the option {opt.split('=')[0]} is not allowed on a requirement line",
-                    "keep only --hash=sha256:<hex> options after a requirement")
+            _refuse(
+                origin,
+                line,
+                f"the option {opt.split('=')[0]} is not allowed on a requirement line",
+                "keep only --hash=sha256:<hex> options after a requirement",
+            )
         if not _HASH_RE.match(value):
             _refuse(origin, line, f"the hash {value!r} is not sha256/sha384/sha512:<hex>", "use --hash=sha256:<hex>")
         hashes.append(value)
@@ -342,7 +396,13 @@ def _parse_hashes(options: list[str], origin: str, line: str) -> tuple[str, ...]
 
 
 def _check_url(
-    url: str, name: str | None, body: str, origin: str, line: str, repo: Path, sources: list[tuple[str, str]],
+    url: str,
+    name: str | None,
+    body: str,
+    origin: str,
+    line: str,
+    repo: Path,
+    sources: list[tuple[str, str]],
     hashes: tuple[str, ...],
 ) -> RequirementLine:
     parts = urlsplit(url)
@@ -352,13 +412,21 @@ def _check_url(
     if "+" in scheme and scheme != "git+https":
         _refuse(origin, line, f"{scheme} requirements are not allowed", "use git+https://... pinned to a commit")
     if parts.username or parts.password:
-        _refuse(origin, "<line with credentials>", "URLs with credentials are not allowed",
-                "use a public URL or the task's index settings")
+        _refuse(
+            origin,
+            "<line with credentials>",
+            "URLs with credentials are not allowed",
+            "use a public URL or the task's index settings",
+        )
     if "+" in scheme:
         ref = parts.path.rsplit("@", 1)[1] if "@" in parts.path else ""
         if not _SHA_RE.match(ref):
-            _refuse(origin, line, "a VCS requirement must be pinned to a full commit SHA",
-                    "append @<40-hex commit> to the URL (a branch or tag can move)")
+            _refuse(
+                origin,
+                line,
+                "a VCS requirement must be pinned to a full commit SHA",
+                "append @<40-hex commit> to the URL (a branch or tag can move)",
+            )
         if name is None:
             egg = re.search(r"egg=([A-Za-z0-9._-]+)", parts.fragment)
             name = canonicalize_name(egg.group(1)) if egg else None
@@ -371,13 +439,21 @@ def _check_url(
 
 def _looks_like_path(body: str) -> bool:
     # pip's heuristics: a separator, a leading dot or an archive name means a path, not a name
-    return body.startswith((".", "/", "~")) or "/" in body.split(";")[0] or "\\" in body or (
-        body.lower().endswith(_ARCHIVE_SUFFIXES)
+    return (
+        body.startswith((".", "/", "~"))
+        or "/" in body.split(";")[0]
+        or "\\" in body
+        or (body.lower().endswith(_ARCHIVE_SUFFIXES))
     )
 
 
 def _check_path(
-    raw: str, name: str | None, origin: str, line: str, repo: Path, sources: list[tuple[str, str]],
+    raw: str,
+    name: str | None,
+    origin: str,
+    line: str,
+    repo: Path,
+    sources: list[tuple[str, str]],
     hashes: tuple[str, ...],
 ) -> RequirementLine:
     raw = raw.split(";")[0].strip()

@@ -10,6 +10,7 @@ the module runs, before anything reads it; the installed package is not touched.
 Then the ``sitecustomize`` this file shadows (Debian's, a base image's) runs as it would have.
 Standard library only: it runs in the job's interpreter.
 """
+
 from __future__ import annotations
 
 import importlib.machinery

@@ -5,6 +5,7 @@ non-UTF-8 text, control characters, YAML errors (problem, line and column, never
 which could hold a secret), tags, anchors and aliases (billion laughs), duplicate keys, deep
 nesting, and a top level that is not a mapping.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -35,7 +36,6 @@ def describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-
 class _Refused(yaml.MarkedYAMLError):
     pass
 
@@ -51,12 +51,17 @@ class _StrictLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
-            raise _Refused(problem="uses a YAML anchor or alias (&name / *name); they are not allowed here, "
-                           "write the values out", problem_mark=event.start_mark)
+            raise _Refused(
+                problem="uses a YAML anchor or alias (&name / *name); they are not allowed here, write the values out",
+                problem_mark=event.start_mark,
+            )
         tag = getattr(event, "tag", None)
         if tag is not None:
-            raise _Refused(problem=f"uses the YAML tag {tag!r}; tags are not allowed here, write plain values "
-                           "(put text in quotes)", problem_mark=event.start_mark)
+            raise _Refused(
+                problem=f"uses the YAML tag {tag!r}; tags are not allowed here, write plain values "
+                "(put text in quotes)",
+                problem_mark=event.start_mark,
+            )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
@@ -73,8 +78,11 @@ class _StrictLoader(yaml.SafeLoader):
             key = self.construct_object(key_node)
             if key in seen:
                 first = seen[key].line + 1
-                raise _Refused(problem=f"has the key {key!r} twice (first on line {first}); YAML would keep only "
-                               "the last one silently, remove one", problem_mark=key_node.start_mark)
+                raise _Refused(
+                    problem=f"has the key {key!r} twice (first on line {first}); YAML would keep only "
+                    "the last one silently, remove one",
+                    problem_mark=key_node.start_mark,
+                )
             seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
 
@@ -108,8 +116,11 @@ def parse_yaml(text: str, *, source: str) -> tuple[Any, dict[str, str]]:
             loader.dispose()
     spelled = {}
     if isinstance(node, yaml.MappingNode):
-        spelled = {k.value: v.value for k, v in node.value
-                   if isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode) and v.style is None}
+        spelled = {
+            k.value: v.value
+            for k, v in node.value
+            if isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode) and v.style is None
+        }
     return data, spelled
 
 
@@ -129,15 +140,18 @@ def read_yaml_mapping(path: str | os.PathLike[str], *, empty_ok: bool = True) ->
     except OSError as e:
         raise ConfigError(f"cannot read {name}: {e.strerror}") from None
     if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB; a task file is a few KiB",
-                          hint="keep only flat key: value settings in it")
+        raise ConfigError(
+            f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB; a task file is a few KiB",
+            hint="keep only flat key: value settings in it",
+        )
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ConfigError(f"{name} is UTF-16 text", hint="save it as UTF-8")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{name} is not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start})",
-                          hint="save it as UTF-8") from None
+        raise ConfigError(
+            f"{name} is not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start})", hint="save it as UTF-8"
+        ) from None
     data, spelled = parse_yaml(text, source=name)
     if data is None:
         if empty_ok:
@@ -148,5 +162,3 @@ def read_yaml_mapping(path: str | os.PathLike[str], *, empty_ok: bool = True) ->
         what = f"a string of {len(data)} characters" if isinstance(data, str) else describe(data)
         raise ConfigError(f"{name} must be a YAML mapping (key: value lines) at the top level, not {what}")
     return data, spelled
-
-

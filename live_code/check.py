@@ -8,6 +8,7 @@ local`` on a generated tiny sample dataset (training first; mining and infer get
 empty models dir when the repo does not train), in the bubblewrap sandbox where available, so a
 write into /in fails as in YMIR; every output is validated. Each problem comes with a fix.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,12 +25,8 @@ from typing import Any, NamedTuple
 import yaml
 
 from live_code import config as config_mod
-from live_code import contract
-from live_code import envs
-from live_code import legacy
-from live_code import local
+from live_code import contract, envs, legacy, local, util
 from live_code import manifest as manifest_mod
-from live_code import util
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError, EnvironmentBuildError, JobError, LiveCodeError, OutputError
 from live_code.store import Store
@@ -75,9 +72,17 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def check_repo(repo: str, *, static_only: bool = False, allow_branch: bool = False, work: Path | None = None,
-               sandbox: str | None = None, base_python: str | None = None, store: Store | None = None,
-               overrides: Mapping[str, Any] | None = None) -> CheckReport:
+def check_repo(
+    repo: str,
+    *,
+    static_only: bool = False,
+    allow_branch: bool = False,
+    work: Path | None = None,
+    sandbox: str | None = None,
+    base_python: str | None = None,
+    store: Store | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> CheckReport:
     """Check ``repo`` (``PATH_OR_URL[@PIN]``, a folder without pin is snapshotted); never raises
     for a problem of the repository: every one is a finding of the report. ``overrides`` are
     hyper-parameters of every smoke run (e.g. a small model and image size for a heavy repo)."""
@@ -89,8 +94,14 @@ def check_repo(repo: str, *, static_only: bool = False, allow_branch: bool = Fal
         spec = local.parse_repo(repo)
         source = local.resolve_source(spec, root / "fetch", allow_branch=allow_branch)
         src = root / "fetch" / "src"
-        prov = store.fetch_source(source.keys["git_url"], source.pin, src, allow_branch=allow_branch, allow_local=True,
-                                  token=source.token or os.environ.get("LIVE_CODE_GIT_TOKEN"))
+        prov = store.fetch_source(
+            source.keys["git_url"],
+            source.pin,
+            src,
+            allow_branch=allow_branch,
+            allow_local=True,
+            token=source.token or os.environ.get("LIVE_CODE_GIT_TOKEN"),
+        )
         report.commit = prov.commit
         manifest = _static(report, src, base_python)
         if static_only:
@@ -114,29 +125,45 @@ def _static(report: CheckReport, src: Path, base_python: str | None) -> manifest
     try:
         manifest = manifest_mod.load(src)
     except ConfigError as e:
-        check = "entry points" if "entry" in e.message else "schema defaults" if "default of" in e.message else "manifest"
-        report.add(check, FAIL, e.message + (f" ({e.value!r})" if e.value is not None else ""),
-                   e.hint or f"fix {manifest_mod.MANIFEST_NAME}")
+        check = (
+            "entry points" if "entry" in e.message else "schema defaults" if "default of" in e.message else "manifest"
+        )
+        report.add(
+            check,
+            FAIL,
+            e.message + (f" ({e.value!r})" if e.value is not None else ""),
+            e.hint or f"fix {manifest_mod.MANIFEST_NAME}",
+        )
         _requirements(report, src, None, base_python, legacy_layout=False)
         return None
     kinds = [k.value for k in contract.TASK_ORDER if k in manifest.entries]
     if manifest.legacy:
         report.add("manifest", OK, f"legacy layout ({' '.join(manifest.entries[TaskKind.TRAINING])}), no schema")
     else:
-        report.add("manifest", OK, f"{manifest_mod.MANIFEST_NAME}: framework {manifest.framework}, "
-                                   f"tasks {', '.join(kinds)}")
+        report.add(
+            "manifest", OK, f"{manifest_mod.MANIFEST_NAME}: framework {manifest.framework}, tasks {', '.join(kinds)}"
+        )
     _entries(report, src, manifest)
     _schema(report, src, manifest)
-    _requirements(report, src, manifest.requirements, base_python, legacy_layout=manifest.legacy,
-                  no_build_isolation=manifest.no_build_isolation)
+    _requirements(
+        report,
+        src,
+        manifest.requirements,
+        base_python,
+        legacy_layout=manifest.legacy,
+        no_build_isolation=manifest.no_build_isolation,
+    )
     return manifest
 
 
 def _entries(report: CheckReport, src: Path, manifest: manifest_mod.Manifest) -> None:
     missing = []
     for kind, argv in manifest.entries.items():
-        script = next((a for a in argv[1:] if not a.startswith("-")), None) if argv[0] in ("python", "python3", "bash",
-                                                                                         "sh") else argv[0]
+        script = (
+            next((a for a in argv[1:] if not a.startswith("-")), None)
+            if argv[0] in ("python", "python3", "bash", "sh")
+            else argv[0]
+        )
         if script and ("/" in script or script.endswith((".py", ".sh"))) and not (src / script).is_file():
             missing.append(f"{kind.value}: {' '.join(argv)} ({script} is not in the repository)")
     if missing:
@@ -157,8 +184,12 @@ def _schema(report: CheckReport, src: Path, manifest: manifest_mod.Manifest) -> 
                 merged.update(code_config)
             manifest_mod.validate(manifest, kind, merged, source=f"the {kind.value} defaults")
     except ConfigError as e:
-        report.add("schema defaults", FAIL, e.message + (f" ({e.value!r})" if e.value is not None else ""),
-                   e.hint or "make each default (and the code_config value) of the declared type")
+        report.add(
+            "schema defaults",
+            FAIL,
+            e.message + (f" ({e.value!r})" if e.value is not None else ""),
+            e.hint or "make each default (and the code_config value) of the declared type",
+        )
         return
     count = len({n for k in manifest.entries for n in manifest.schema.get(k, {})})
     report.add("schema defaults", OK, f"{count} hyper-parameters, defaults of their types")
@@ -169,8 +200,14 @@ _REFUSED_LINE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+): ")
 _MAX_REFUSED = 50
 
 
-def _every_refused_line(src: Path, declared: str | None, base_python: str | None, *, legacy_layout: bool,
-                        no_build_isolation: tuple[str, ...] = ()) -> tuple[envs.EnvSpec | None, list[LiveCodeError]]:
+def _every_refused_line(
+    src: Path,
+    declared: str | None,
+    base_python: str | None,
+    *,
+    legacy_layout: bool,
+    no_build_isolation: tuple[str, ...] = (),
+) -> tuple[envs.EnvSpec | None, list[LiveCodeError]]:
     """The installer's checks, every refused line at once: each one found is blanked in a copy of
     the repository and the checks run again (the installer itself stops at the first)."""
     problems: list[LiveCodeError] = []
@@ -178,8 +215,13 @@ def _every_refused_line(src: Path, declared: str | None, base_python: str | None
     try:
         for _ in range(_MAX_REFUSED):
             try:
-                return envs.prepare_env(tree, declared, base_python=base_python, legacy_layout=legacy_layout,
-                                        no_build_isolation=no_build_isolation), problems
+                return envs.prepare_env(
+                    tree,
+                    declared,
+                    base_python=base_python,
+                    legacy_layout=legacy_layout,
+                    no_build_isolation=no_build_isolation,
+                ), problems
             except (ConfigError, EnvironmentBuildError) as e:
                 problems.append(e)
                 m = _REFUSED_LINE.match(e.message)
@@ -202,23 +244,39 @@ def _every_refused_line(src: Path, declared: str | None, base_python: str | None
             util.rmtree(copy)
 
 
-def _requirements(report: CheckReport, src: Path, declared: str | None, base_python: str | None, *,
-                  legacy_layout: bool, no_build_isolation: tuple[str, ...] = ()) -> None:
+def _requirements(
+    report: CheckReport,
+    src: Path,
+    declared: str | None,
+    base_python: str | None,
+    *,
+    legacy_layout: bool,
+    no_build_isolation: tuple[str, ...] = (),
+) -> None:
     python = base_python or os.environ.get("LIVE_CODE_BASE_PYTHON")
-    spec, problems = _every_refused_line(src, declared, python, legacy_layout=legacy_layout,
-                                         no_build_isolation=no_build_isolation)
+    spec, problems = _every_refused_line(
+        src, declared, python, legacy_layout=legacy_layout, no_build_isolation=no_build_isolation
+    )
     if problems:
         hints = list(dict.fromkeys(e.hint for e in problems if e.hint))
-        report.add("requirements", FAIL, "\n".join(e.message for e in problems),
-                   "; ".join(hints) or "fix the requirements file")
+        report.add(
+            "requirements",
+            FAIL,
+            "\n".join(e.message for e in problems),
+            "; ".join(hints) or "fix the requirements file",
+        )
         return
     assert spec is not None
     reqs = spec.requirements
     report.add("requirements file", OK, reqs.reason)
     if legacy_layout:
         implied = "; ".join(r for r, _ in spec.implied.requirements) or "nothing"
-        report.add("legacy layout", OK, f"the job gets {implied}, and the repository root on PYTHONPATH; "
-                                        f"executor SDK: {spec.implied.sdk.requirement or 'none'} ({spec.implied.sdk.reason})")
+        report.add(
+            "legacy layout",
+            OK,
+            f"the job gets {implied}, and the repository root on PYTHONPATH; "
+            f"executor SDK: {spec.implied.sdk.requirement or 'none'} ({spec.implied.sdk.reason})",
+        )
     # the same verdict as `live-code run` (envs.framework_verdict): a line the base satisfies is fine
     framework = []
     for r in reqs.lines:
@@ -231,13 +289,22 @@ def _requirements(report: CheckReport, src: Path, declared: str | None, base_pyt
         elif r.pinned:
             report.add("requirements", WARN, verdict.message, verdict.hint)
         else:
-            report.add("requirements", FAIL, f"{r.origin}: {r.text!r} is a framework package without an exact pin, "
-                       f"and the base has no {r.name} to satisfy it", f"remove the line (an image's {r.name} is used: run over a "
-                       f"base that has it, LIVE_CODE_BASE_PYTHON) or pin {r.name}==<version>")
+            report.add(
+                "requirements",
+                FAIL,
+                f"{r.origin}: {r.text!r} is a framework package without an exact pin, "
+                f"and the base has no {r.name} to satisfy it",
+                f"remove the line (an image's {r.name} is used: run over a "
+                f"base that has it, LIVE_CODE_BASE_PYTHON) or pin {r.name}==<version>",
+            )
     loose = [r for r in reqs.lines if not r.pinned and r not in framework]
     if loose:
-        report.add("requirement pins", FAIL, "not pinned to one version: " + "; ".join(f"{r.origin}: {r.text}" for r in loose),
-                   "pin each as name==version, so a re-run gets the same environment")
+        report.add(
+            "requirement pins",
+            FAIL,
+            "not pinned to one version: " + "; ".join(f"{r.origin}: {r.text}" for r in loose),
+            "pin each as name==version, so a re-run gets the same environment",
+        )
     if not framework and not loose:
         own = [r for r in reqs.lines if r.origin != legacy.IMPLIED]
         what = f"{len(own)} in {reqs.file}, all pinned" if reqs.file else "none (the base image's packages)"
@@ -247,8 +314,17 @@ def _requirements(report: CheckReport, src: Path, declared: str | None, base_pyt
 # -- smoke runs ----------------------------------------------------------------------------------
 
 
-def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root: Path, sandbox: str | None,
-           store: Store, overrides: Mapping[str, Any], *, kept: bool = False) -> None:
+def _smoke(
+    report: CheckReport,
+    repo: str,
+    manifest: manifest_mod.Manifest,
+    root: Path,
+    sandbox: str | None,
+    store: Store,
+    overrides: Mapping[str, Any],
+    *,
+    kept: bool = False,
+) -> None:
     """One smoke run per task kind; ``kept``: the task dirs stay (``--work``), so a failure may
     point at its own."""
     declared = frozenset(manifest.entries)
@@ -264,9 +340,16 @@ def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root
     for kinds in runs:
         name = "+".join(k.value for k in contract.TASK_ORDER if k in kinds)
         training = TaskKind.TRAINING in kinds
-        req = local.LocalRequest(repo=repo, kinds=kinds, dataset="sample", work=root / name.replace("+", "-"),
-                                 model=None if training else model, sample_images=8, sandbox=sandbox,
-                                 overrides=_overrides_for(manifest, kinds, overrides))
+        req = local.LocalRequest(
+            repo=repo,
+            kinds=kinds,
+            dataset="sample",
+            work=root / name.replace("+", "-"),
+            model=None if training else model,
+            sample_images=8,
+            sandbox=sandbox,
+            overrides=_overrides_for(manifest, kinds, overrides),
+        )
         start = time.monotonic()
         try:
             result = local.run(req, store=store)
@@ -281,18 +364,28 @@ def _smoke(report: CheckReport, repo: str, manifest: manifest_mod.Manifest, root
             report.add(f"smoke {name}", OK, f"ran and wrote valid outputs in {took}{note}")
             warned = _output_warnings(result.provenance)
             if warned:
-                report.add(f"outputs of {name}", WARN, "\n".join(warned),
-                           "YMIR reads these outputs as they are; write the format of ymir-contract.md to be exact")
+                report.add(
+                    f"outputs of {name}",
+                    WARN,
+                    "\n".join(warned),
+                    "YMIR reads these outputs as they are; write the format of ymir-contract.md to be exact",
+                )
             if training:
                 model = result.out_dir / "models"
             continue
         _report_failure(report, name, result.error, training, model, result.work, trains=trains, kept=kept)
     if mode and completed < len(runs) and not any(f.check == "no writes into /in" for f in report.findings):
-        report.add("no writes into /in", SKIP, "not known: a smoke run did not complete, so its job may not "
-                                              "have reached its writes")
+        report.add(
+            "no writes into /in",
+            SKIP,
+            "not known: a smoke run did not complete, so its job may not have reached its writes",
+        )
     elif mode and not any(f.check == "no writes into /in" for f in report.findings):
-        how = ("the smoke runs saw /in read-only, as in YMIR" if mode == "bwrap" else
-               "no sandbox: in/ was compared before and after each smoke run, and was unchanged")
+        how = (
+            "the smoke runs saw /in read-only, as in YMIR"
+            if mode == "bwrap"
+            else "no sandbox: in/ was compared before and after each smoke run, and was unchanged"
+        )
         report.add("no writes into /in", OK, how)
 
 
@@ -306,8 +399,9 @@ def _output_warnings(provenance: Path) -> list[str]:
     return [str(w) for w in warned] if isinstance(warned, list) else []
 
 
-def _overrides_for(manifest: manifest_mod.Manifest, kinds: frozenset[TaskKind],
-                   overrides: Mapping[str, Any]) -> dict[str, Any]:
+def _overrides_for(
+    manifest: manifest_mod.Manifest, kinds: frozenset[TaskKind], overrides: Mapping[str, Any]
+) -> dict[str, Any]:
     """``--set`` of check for one smoke run: a key the schema declares only for other task kinds
     (``epochs`` for the mining+infer run) is left out; an unknown one stays, so the run refuses it."""
     elsewhere = {n for k, params in manifest.schema.items() if k not in kinds for n in params}
@@ -316,28 +410,55 @@ def _overrides_for(manifest: manifest_mod.Manifest, kinds: frozenset[TaskKind],
 
 
 def _without_model(trains: bool) -> str:
-    return (" (without a model: the training smoke run failed)" if trains else
-            " (without a model: the repo declares no training)")
+    return (
+        " (without a model: the training smoke run failed)"
+        if trains
+        else " (without a model: the repo declares no training)"
+    )
 
 
-def _report_failure(report: CheckReport, name: str, error: LiveCodeError | None, training: bool,
-                    model: Path | None, work: Path, *, trains: bool, kept: bool) -> None:
+def _report_failure(
+    report: CheckReport,
+    name: str,
+    error: LiveCodeError | None,
+    training: bool,
+    model: Path | None,
+    work: Path,
+    *,
+    trains: bool,
+    kept: bool,
+) -> None:
     assert error is not None
     log_file = work / local.JOB_LOG
-    where = (f"(the task is kept in {work}; the job's output is in {log_file})" if kept else
-             "(the task dir was removed: run check with --work DIR to keep it)")
+    where = (
+        f"(the task is kept in {work}; the job's output is in {log_file})"
+        if kept
+        else "(the task dir was removed: run check with --work DIR to keep it)"
+    )
     if isinstance(error, JobError) and "read-only in YMIR" in error.message:
         report.add("no writes into /in", FAIL, f"{name}: {error.message}", error.hint or "")
     elif isinstance(error, OutputError):
-        report.add(f"outputs of {name}", FAIL, error.message,
-                   "write results with live_code.sdk (write_model_stage, write_mining_result, write_infer_result), "
-                   "or follow the formats of ymir-contract.md")
+        report.add(
+            f"outputs of {name}",
+            FAIL,
+            error.message,
+            "write results with live_code.sdk (write_model_stage, write_mining_result, write_infer_result), "
+            "or follow the formats of ymir-contract.md",
+        )
     else:
         note = "" if training or model else _without_model(trains)
         hint = error.hint if error.hint and "output above" not in error.hint and "job.log" not in error.hint else ""
-        report.add(f"smoke {name}", FAIL, f"{error.one_line()}{note} {where}",
-                   hint or ("read the job's output in " + str(log_file) if kept else
-                            "run live-code check --work DIR again and read DIR/smoke/<task>/job.log"))
+        report.add(
+            f"smoke {name}",
+            FAIL,
+            f"{error.one_line()}{note} {where}",
+            hint
+            or (
+                "read the job's output in " + str(log_file)
+                if kept
+                else "run live-code check --work DIR again and read DIR/smoke/<task>/job.log"
+            ),
+        )
 
 
 __all__: Sequence[str] = ("CheckReport", "Finding", "check_repo")

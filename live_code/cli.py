@@ -1,4 +1,5 @@
 """The ``live-code`` command line. The only module that prints or chooses exit codes."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,18 +14,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from live_code import __version__
-from live_code import contract
+from live_code import __version__, contract
 from live_code import store as store_mod
-from live_code.errors import EXIT_INTERNAL
-from live_code.errors import CacheError
-from live_code.errors import ConfigError
-from live_code.errors import DatasetError
-from live_code.errors import EnvironmentBuildError
-from live_code.errors import JobError
-from live_code.errors import LiveCodeError
-from live_code.errors import OutputError
-from live_code.errors import SourceError
+from live_code.errors import (
+    EXIT_INTERNAL,
+    CacheError,
+    ConfigError,
+    DatasetError,
+    EnvironmentBuildError,
+    JobError,
+    LiveCodeError,
+    OutputError,
+    SourceError,
+)
 
 TASK_CHOICES = {
     "training": frozenset({contract.TaskKind.TRAINING}),
@@ -84,8 +86,10 @@ JSON_COMMANDS = ("local", "check", "validate", "cache ls", "report")
 
 def _epilog() -> str:
     rows = "\n".join(f"  {code:>3}  {what}" for code, what in EXIT_CODES)
-    return ("global options (-v, -q) go before or after the command. live-code's own messages go to stderr, "
-            f"results to stdout.\n\nexit codes:\n{rows}")
+    return (
+        "global options (-v, -q) go before or after the command. live-code's own messages go to stderr, "
+        f"results to stdout.\n\nexit codes:\n{rows}"
+    )
 
 
 def _global_options(top: bool) -> argparse.ArgumentParser:
@@ -95,20 +99,33 @@ def _global_options(top: bool) -> argparse.ArgumentParser:
     default = False if top else argparse.SUPPRESS
     opts = g.add_argument_group("global options")
     opts.add_argument("-v", "--verbose", action="store_true", default=default, help="log debug details (on stderr)")
-    opts.add_argument("-q", "--quiet", action="store_true", default=default,
-                      help="only warnings and errors on stderr (results still go to stdout)")
+    opts.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="only warnings and errors on stderr (results still go to stdout)",
+    )
     return g
 
 
 def _json_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", default=False,
-                   help="print one JSON document on stdout instead of text (its keys are in the README)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        default=False,
+        help="print one JSON document on stdout instead of text (its keys are in the README)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="live-code", description="Run YMIR tasks from a pinned git repository.",
-                                epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
-                                parents=[_global_options(top=True)])
+    p = argparse.ArgumentParser(
+        prog="live-code",
+        description="Run YMIR tasks from a pinned git repository.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_global_options(top=True)],
+    )
     p.add_argument("--version", action="version", version=f"live-code {__version__}")
     p.set_defaults(json=False)
     common = _global_options(top=False)
@@ -118,28 +135,63 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample-dataset", help="write a small YMIR task directory (DIR/in, DIR/out) with known boxes")
     s.add_argument("dir", type=Path, help="directory to create; DIR/in and DIR/out are written")
-    s.add_argument("--task", choices=sorted(TASK_CHOICES), default="training", help="the task kind (default: %(default)s)")
-    s.add_argument("--format", choices=("ark", "voc", "coco"), default="ark", dest="fmt",
-                   help="annotation format of the assets (default: %(default)s)")
-    s.add_argument("--protocol", choices=contract.PROTOCOL_VERSIONS, default=contract.PROTOCOL_1_1_0,
-                   help="the YMIR protocol version of env.yaml (default: %(default)s)")
+    s.add_argument(
+        "--task", choices=sorted(TASK_CHOICES), default="training", help="the task kind (default: %(default)s)"
+    )
+    s.add_argument(
+        "--format",
+        choices=("ark", "voc", "coco"),
+        default="ark",
+        dest="fmt",
+        help="annotation format of the assets (default: %(default)s)",
+    )
+    s.add_argument(
+        "--protocol",
+        choices=contract.PROTOCOL_VERSIONS,
+        default=contract.PROTOCOL_1_1_0,
+        help="the YMIR protocol version of env.yaml (default: %(default)s)",
+    )
     s.add_argument("--images", type=int, default=24, help="number of images (default: %(default)s)")
     s.add_argument("--seed", type=int, default=0, help="random seed for the drawn images")
     s.add_argument("--force", action="store_true", help="replace DIR/in and DIR/out if they are not empty")
     s.set_defaults(func=_cmd_sample_dataset)
 
-    r = sub.add_parser("run", help="run the task in /in (or --in DIR) and write /out (or --out DIR): the image's default command")
-    r.add_argument("--in", dest="in_dir", type=Path, default=Path(contract.IN_DIR), help="the task's in dir (default: %(default)s)")
-    r.add_argument("--out", dest="out_dir", type=Path, default=Path(contract.OUT_DIR), help="the task's out dir (default: %(default)s)")
-    r.add_argument("--sandbox", choices=("auto", "on", "off"), default=None,
-                   help="run the job with the dirs at /in and /out through bubblewrap (default: auto, or $LIVE_CODE_SANDBOX)")
+    r = sub.add_parser(
+        "run", help="run the task in /in (or --in DIR) and write /out (or --out DIR): the image's default command"
+    )
+    r.add_argument(
+        "--in", dest="in_dir", type=Path, default=Path(contract.IN_DIR), help="the task's in dir (default: %(default)s)"
+    )
+    r.add_argument(
+        "--out",
+        dest="out_dir",
+        type=Path,
+        default=Path(contract.OUT_DIR),
+        help="the task's out dir (default: %(default)s)",
+    )
+    r.add_argument(
+        "--sandbox",
+        choices=("auto", "on", "off"),
+        default=None,
+        help="run the job with the dirs at /in and /out through bubblewrap (default: auto, or $LIVE_CODE_SANDBOX)",
+    )
     r.add_argument("--work", type=Path, default=None, help="where the run's working dir goes (default: the temp dir)")
-    r.add_argument("--keep-work", action="store_true", help="keep the run's working dir (source checkout, HOME) for debugging")
+    r.add_argument(
+        "--keep-work", action="store_true", help="keep the run's working dir (source checkout, HOME) for debugging"
+    )
     r.set_defaults(func=_cmd_run)
 
     v = sub.add_parser("validate", help="check a task's outputs against the YMIR contract")
-    v.add_argument("--in", dest="in_dir", type=Path, default=Path(contract.IN_DIR), help="the task's in dir (default: %(default)s)")
-    v.add_argument("--out", dest="out_dir", type=Path, default=Path(contract.OUT_DIR), help="the task's out dir (default: %(default)s)")
+    v.add_argument(
+        "--in", dest="in_dir", type=Path, default=Path(contract.IN_DIR), help="the task's in dir (default: %(default)s)"
+    )
+    v.add_argument(
+        "--out",
+        dest="out_dir",
+        type=Path,
+        default=Path(contract.OUT_DIR),
+        help="the task's out dir (default: %(default)s)",
+    )
     _json_option(v)
     v.set_defaults(func=_cmd_validate)
 
@@ -174,8 +226,13 @@ def _cmd_sample_dataset(args: argparse.Namespace) -> int:
     if args.images < 1:
         raise ConfigError("--images must be at least 1", value=args.images, hint="pass --images 8 or more")
     info = sample.write_sample_dataset(
-        args.dir, kinds=TASK_CHOICES[args.task], fmt=args.fmt, protocol=args.protocol, images=args.images,
-        seed=args.seed, force=args.force,
+        args.dir,
+        kinds=TASK_CHOICES[args.task],
+        fmt=args.fmt,
+        protocol=args.protocol,
+        images=args.images,
+        seed=args.seed,
+        force=args.force,
     )
     print(info.summary())
     return 0
@@ -194,8 +251,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from live_code import config
-    from live_code import outputs
+    from live_code import config, outputs
 
     task = config.load_task(args.in_dir, out_dir=args.out_dir)
     index = task.env.input.candidate_index_file
@@ -205,9 +261,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     kinds = "+".join(k.value for k in task.ordered_kinds)
     if args.json:
         errors = [p for p in problems if p.severity != outputs.WARNING]
-        _print_json({"ok": not errors, "task_id": task.task_id, "kinds": kinds, "protocol": task.protocol,
-                     "problems": [{"severity": "warning" if p.severity == outputs.WARNING else "error",
-                                   "message": str(p)} for p in problems]})
+        _print_json(
+            {
+                "ok": not errors,
+                "task_id": task.task_id,
+                "kinds": kinds,
+                "protocol": task.protocol,
+                "problems": [
+                    {"severity": "warning" if p.severity == outputs.WARNING else "error", "message": str(p)}
+                    for p in problems
+                ],
+            }
+        )
         return OutputError.exit_code if errors else 0
     for p in problems:
         print(f"  warning: {p}" if p.severity == outputs.WARNING else f"  {p}")
@@ -222,9 +287,23 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
     st = store_mod.Store()
     entries = st.entries()
     if args.json:
-        _print_json({"root": str(st.root), "total_size": sum(e.size for e in entries), "entries": [
-            {"kind": e.kind, "key": e.key, "size": e.size, "last_used": e.last_used, "complete": e.complete,
-             "what": e.meta.get("url") or e.meta.get("summary") or ""} for e in entries]})
+        _print_json(
+            {
+                "root": str(st.root),
+                "total_size": sum(e.size for e in entries),
+                "entries": [
+                    {
+                        "kind": e.kind,
+                        "key": e.key,
+                        "size": e.size,
+                        "last_used": e.last_used,
+                        "complete": e.complete,
+                        "what": e.meta.get("url") or e.meta.get("summary") or "",
+                    }
+                    for e in entries
+                ],
+            }
+        )
         return 0
     print(f"cache: {st.root}")
     if not entries:
@@ -256,54 +335,111 @@ def _cmd_cache_gc(args: argparse.Namespace) -> int:
 
 def _add_research_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     lo = sub.add_parser("local", help="build a task dir from a dataset as YMIR would and run a repo on it")
-    lo.add_argument("--repo", required=True, help="PATH_OR_URL@PIN (a commit or tag), or a local folder without a pin "
-                    "(its files as they are now, committed into a snapshot)")
+    lo.add_argument(
+        "--repo",
+        required=True,
+        help="PATH_OR_URL@PIN (a commit or tag), or a local folder without a pin "
+        "(its files as they are now, committed into a snapshot)",
+    )
     lo.add_argument("--task", required=True, choices=sorted(TASK_CHOICES), help="the task kind to run")
-    lo.add_argument("--dataset", required=True, help="`sample`, a task dir, a folder of images (+ VOC xml) or a COCO json")
+    lo.add_argument(
+        "--dataset", required=True, help="`sample`, a task dir, a folder of images (+ VOC xml) or a COCO json"
+    )
     lo.add_argument("--config", type=Path, dest="config_file", help="YAML file of hyper-parameters (config.yaml keys)")
-    lo.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                    help="one hyper-parameter (the value is read as YAML), after --config; repeatable")
-    lo.add_argument("--model", type=Path, help="an earlier run's out/models or a YMIR model package: mining/infer use "
-                    "it (model_params_path), training finetunes from it (pretrained_model_params)")
+    lo.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="one hyper-parameter (the value is read as YAML), after --config; repeatable",
+    )
+    lo.add_argument(
+        "--model",
+        type=Path,
+        help="an earlier run's out/models or a YMIR model package: mining/infer use "
+        "it (model_params_path), training finetunes from it (pretrained_model_params)",
+    )
     lo.add_argument("--stage", help="the model stage to use (default: the best)")
     lo.add_argument("--classes", help="comma-separated class names (default: from the data or the model)")
-    lo.add_argument("--format", choices=("ark", "voc", "coco"), default="voc", dest="fmt",
-                    help="annotation format of a converted dataset (default: %(default)s)")
-    lo.add_argument("--protocol", choices=contract.PROTOCOL_VERSIONS, default=contract.PROTOCOL_1_1_0,
-                    help="the YMIR protocol version of the task dir (default: %(default)s)")
+    lo.add_argument(
+        "--format",
+        choices=("ark", "voc", "coco"),
+        default="voc",
+        dest="fmt",
+        help="annotation format of a converted dataset (default: %(default)s)",
+    )
+    lo.add_argument(
+        "--protocol",
+        choices=contract.PROTOCOL_VERSIONS,
+        default=contract.PROTOCOL_1_1_0,
+        help="the YMIR protocol version of the task dir (default: %(default)s)",
+    )
     lo.add_argument("--images", type=int, default=24, help="images of --dataset sample (default: %(default)s)")
     lo.add_argument("--work", type=Path, help="the task dir to create (default: ./live-code-work/<task>-<time>)")
-    lo.add_argument("--allow-branch", action="store_true", help="accept a branch or HEAD as the pin (recorded with its commit)")
-    lo.add_argument("--sandbox", choices=("auto", "on", "off"), default=None,
-                    help="bubblewrap for /in (read-only) and /out (default: auto, or $LIVE_CODE_SANDBOX)")
-    lo.add_argument("--keep-work", action="store_true", help="keep the run's source checkout and HOME under the task dir")
-    lo.add_argument("--export", type=Path, metavar="DIR",
-                    help="after the run, write its infer-result.json and result.tsv into DIR with the images' own names")
+    lo.add_argument(
+        "--allow-branch", action="store_true", help="accept a branch or HEAD as the pin (recorded with its commit)"
+    )
+    lo.add_argument(
+        "--sandbox",
+        choices=("auto", "on", "off"),
+        default=None,
+        help="bubblewrap for /in (read-only) and /out (default: auto, or $LIVE_CODE_SANDBOX)",
+    )
+    lo.add_argument(
+        "--keep-work", action="store_true", help="keep the run's source checkout and HOME under the task dir"
+    )
+    lo.add_argument(
+        "--export",
+        type=Path,
+        metavar="DIR",
+        help="after the run, write its infer-result.json and result.tsv into DIR with the images' own names",
+    )
     _json_option(lo)
     lo.set_defaults(func=_cmd_local)
 
-    ch = sub.add_parser("check", help="check a repo: manifest, entries, requirements, schema, and a smoke run per task kind")
+    ch = sub.add_parser(
+        "check", help="check a repo: manifest, entries, requirements, schema, and a smoke run per task kind"
+    )
     ch.add_argument("repo", help="PATH_OR_URL[@PIN]; a local folder without a pin is checked as it is now")
     ch.add_argument("--static", action="store_true", help="only the static checks (no environment, no run)")
     ch.add_argument("--allow-branch", action="store_true", help="accept a branch or HEAD as the pin")
     ch.add_argument("--work", type=Path, help="keep the smoke runs' task dirs here (default: a temp dir, removed)")
-    ch.add_argument("--sandbox", choices=("auto", "on", "off"), default=None,
-                    help="bubblewrap for the smoke runs (default: auto, or $LIVE_CODE_SANDBOX)")
-    ch.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                    help="a hyper-parameter of every smoke run (read as YAML), e.g. a small model; repeatable")
+    ch.add_argument(
+        "--sandbox",
+        choices=("auto", "on", "off"),
+        default=None,
+        help="bubblewrap for the smoke runs (default: auto, or $LIVE_CODE_SANDBOX)",
+    )
+    ch.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="a hyper-parameter of every smoke run (read as YAML), e.g. a small model; repeatable",
+    )
     _json_option(ch)
     ch.set_defaults(func=_cmd_check)
 
-    rp = sub.add_parser("replay", help="re-run a kept task dir (in/, out/) into WORKDIR/replay-<n>/out and diff the outputs")
+    rp = sub.add_parser(
+        "replay", help="re-run a kept task dir (in/, out/) into WORKDIR/replay-<n>/out and diff the outputs"
+    )
     rp.add_argument("workdir", type=Path, help="the kept task dir: in/, out/ (and task_config.yaml)")
-    rp.add_argument("--sandbox", choices=("auto", "on", "off"), default=None,
-                    help="bubblewrap for /in and /out (default: auto, or $LIVE_CODE_SANDBOX)")
+    rp.add_argument(
+        "--sandbox",
+        choices=("auto", "on", "off"),
+        default=None,
+        help="bubblewrap for /in and /out (default: auto, or $LIVE_CODE_SANDBOX)",
+    )
     rp.add_argument("--keep-work", action="store_true", help="keep the replay's source checkout and HOME")
     rp.set_defaults(func=_cmd_replay)
 
     it = sub.add_parser("init", help="a new git repo from a template, first commit made, ready to push")
     it.add_argument("dir", type=Path, nargs="?", help="the new repository's folder (must not exist or be empty)")
-    it.add_argument("--template", default="minimal", help="minimal, yolov5, mmdet, detectron2, ... (default: %(default)s)")
+    it.add_argument(
+        "--template", default="minimal", help="minimal, yolov5, mmdet, detectron2, ... (default: %(default)s)"
+    )
     it.add_argument("--list", action="store_true", help="list the templates there are")
     it.set_defaults(func=_cmd_init)
 
@@ -318,12 +454,23 @@ def _add_research_commands(sub: argparse._SubParsersAction) -> None:  # type: ig
     pf.add_argument("--offline", action="store_true", help="as pip_offline: true")
     pf.set_defaults(func=_cmd_prefetch)
 
-    rr = sub.add_parser("report", help="pictures (predictions, curves, mining, stages, timings) and an HTML page of "
-                        "task outputs; the pictures need the report extra: pip install \"live-code[report]\"")
+    rr = sub.add_parser(
+        "report",
+        help="pictures (predictions, curves, mining, stages, timings) and an HTML page of "
+        'task outputs; the pictures need the report extra: pip install "live-code[report]"',
+    )
     rr.add_argument("outs", nargs="+", type=Path, metavar="OUT", help="a task's out dir; two or more are compared")
-    rr.add_argument("--in", dest="in_dirs", action="append", type=Path, default=[],
-                    help="the task's in dir, once per OUT (default: the in next to each OUT)")
-    rr.add_argument("--dest", type=Path, help="where report.html and the PNGs go (default: report next to the task dirs)")
+    rr.add_argument(
+        "--in",
+        dest="in_dirs",
+        action="append",
+        type=Path,
+        default=[],
+        help="the task's in dir, once per OUT (default: the in next to each OUT)",
+    )
+    rr.add_argument(
+        "--dest", type=Path, help="where report.html and the PNGs go (default: report next to the task dirs)"
+    )
     rr.add_argument("--images", type=int, default=4, help="images to draw predictions on (default: %(default)s)")
     _json_option(rr)
     rr.set_defaults(func=_cmd_report)
@@ -347,10 +494,20 @@ def _cmd_local(args: argparse.Namespace) -> int:
 
     overrides = _parse_overrides(args.overrides)
     req = local.LocalRequest(
-        repo=args.repo, kinds=TASK_CHOICES[args.task], dataset=args.dataset, work=args.work,
-        config_file=args.config_file, overrides=overrides, model=args.model, stage=args.stage,
-        classes=tuple(c.strip() for c in (args.classes or "").split(",") if c.strip()), fmt=args.fmt,
-        protocol=args.protocol, sample_images=args.images, allow_branch=args.allow_branch, sandbox=args.sandbox,
+        repo=args.repo,
+        kinds=TASK_CHOICES[args.task],
+        dataset=args.dataset,
+        work=args.work,
+        config_file=args.config_file,
+        overrides=overrides,
+        model=args.model,
+        stage=args.stage,
+        classes=tuple(c.strip() for c in (args.classes or "").split(",") if c.strip()),
+        fmt=args.fmt,
+        protocol=args.protocol,
+        sample_images=args.images,
+        allow_branch=args.allow_branch,
+        sandbox=args.sandbox,
         keep_work=args.keep_work,
     )
     result = local.run(req)
@@ -358,11 +515,21 @@ def _cmd_local(args: argparse.Namespace) -> int:
     names = result.work / local.NAMES
     if args.json:
         err = result.error
-        _print_json({"ok": result.ok, "task": args.task, "task_dir": str(result.work), "out_dir": str(result.out_dir),
-                     "names": str(names) if names.is_file() else None, "exported": [str(p) for p in exported],
-                     "provenance": str(result.provenance), "job_log": str(result.job_log),
-                     "sandbox": result.sandbox, "dataset": result.dataset.summary(),
-                     "error": None if err is None else _error_doc(err)})
+        _print_json(
+            {
+                "ok": result.ok,
+                "task": args.task,
+                "task_dir": str(result.work),
+                "out_dir": str(result.out_dir),
+                "names": str(names) if names.is_file() else None,
+                "exported": [str(p) for p in exported],
+                "provenance": str(result.provenance),
+                "job_log": str(result.job_log),
+                "sandbox": result.sandbox,
+                "dataset": result.dataset.summary(),
+                "error": None if err is None else _error_doc(err),
+            }
+        )
         return 0 if err is None else err.exit_code
     print(f"task dir:   {result.work}  (replay it with: live-code replay {result.work})")
     print(f"job log:    {result.job_log}")
@@ -381,16 +548,30 @@ def _cmd_local(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from live_code import check
 
-    report = check.check_repo(args.repo, static_only=args.static, allow_branch=args.allow_branch, work=args.work,
-                              sandbox=args.sandbox, overrides=_parse_overrides(args.overrides))
+    report = check.check_repo(
+        args.repo,
+        static_only=args.static,
+        allow_branch=args.allow_branch,
+        work=args.work,
+        sandbox=args.sandbox,
+        overrides=_parse_overrides(args.overrides),
+    )
     if args.json:
-        _print_json({"ok": not report.problems, "repo": report.repo, "commit": report.commit,
-                     "findings": [f._asdict() for f in report.findings]})
+        _print_json(
+            {
+                "ok": not report.problems,
+                "repo": report.repo,
+                "commit": report.commit,
+                "findings": [f._asdict() for f in report.findings],
+            }
+        )
         return 1 if report.problems else 0
     print(report.render())
     if report.problems:
-        raise LiveCodeError(f"check found {len(report.problems)} problem(s) in {report.repo}",
-                            hint="each FAIL line above says what to fix")
+        raise LiveCodeError(
+            f"check found {len(report.problems)} problem(s) in {report.repo}",
+            hint="each FAIL line above says what to fix",
+        )
     return 0
 
 
@@ -421,11 +602,14 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_prefetch(args: argparse.Namespace) -> int:
-    from live_code import envs
-    from live_code import local
+    from live_code import envs, local
 
-    index = envs.IndexSettings(index_url=args.index_url, extra_index_urls=tuple(args.extra_index_url),
-                               find_links=tuple(args.find_links), offline=args.offline)
+    index = envs.IndexSettings(
+        index_url=args.index_url,
+        extra_index_urls=tuple(args.extra_index_url),
+        find_links=tuple(args.find_links),
+        offline=args.offline,
+    )
     cached = local.prefetch(args.url, args.pin, index=index, allow_branch=args.allow_branch, env=not args.source_only)
     print(f"source: {cached['url']} at {args.pin} = commit {cached['commit']} (mirror {cached['mirror'][:16]})")
     if "env" in cached:

@@ -11,6 +11,7 @@ Keys (contract sections 2 and 3): the platform injects ``task_id``, ``class_name
 options. Every other key is a hyper-parameter of the user's code. The web form may send booleans,
 numbers and lists as strings and drops empty values, so those are read leniently.
 """
+
 from __future__ import annotations
 
 import copy
@@ -26,14 +27,14 @@ import types
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-
-from live_code import contract
-from live_code import legacy
-from live_code._yaml import MAX_DEPTH  # noqa: F401 (re-exported)
-from live_code._yaml import MAX_FILE_BYTES  # noqa: F401 (re-exported)
+from live_code import contract, legacy
+from live_code._yaml import (
+    MAX_DEPTH,  # noqa: F401 (re-exported)
+    MAX_FILE_BYTES,  # noqa: F401 (re-exported)
+    parse_yaml,  # noqa: F401 (re-exported)
+    read_yaml_mapping,
+)
 from live_code._yaml import describe as _describe
-from live_code._yaml import parse_yaml  # noqa: F401 (re-exported)
-from live_code._yaml import read_yaml_mapping
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
 
@@ -44,16 +45,32 @@ PIN_KEYS = ("git_commit", "git_tag", "git_branch")
 _STRING_KEYS = ("git_url", *PIN_KEYS, "code_config")  # refs and paths: YAML type traps are refused
 PACKAGE_KEYS = ("pip_index_url", "pip_extra_index_urls", "pip_find_links", "pip_offline", "pypi_mirror")
 _URL_KEYS = frozenset({"git_url", "pip_index_url", "pypi_mirror", "pip_extra_index_urls", "pip_find_links"})
-OPTION_KEYS = ("live_code_allow_branch", "live_code_allow_moved_tag", "live_code_strict_pins", "live_code_timeout",
-               "live_code_ymir_exc")
+OPTION_KEYS = (
+    "live_code_allow_branch",
+    "live_code_allow_moved_tag",
+    "live_code_strict_pins",
+    "live_code_timeout",
+    "live_code_ymir_exc",
+)
 LIVE_CODE_KEYS = frozenset((*_STRING_KEYS, *PACKAGE_KEYS, *OPTION_KEYS))
 _LIVE_CODE_PREFIXES = ("git_", "pip_", "pypi_", "live_code_")
 #: Platform keys that become typed Task fields (the others of contract.PLATFORM_KEYS, e.g. max_boxes,
 #: stay hyper-parameters).
-_TYPED_PLATFORM_KEYS = frozenset({
-    "task_id", "class_names", "gpu_id", "gpu_count", "object_type", "pretrained_model_params",
-    "model_params_path", "run_mining", "run_infer", "export_format", "shm_size",
-})
+_TYPED_PLATFORM_KEYS = frozenset(
+    {
+        "task_id",
+        "class_names",
+        "gpu_id",
+        "gpu_count",
+        "object_type",
+        "pretrained_model_params",
+        "model_params_path",
+        "run_mining",
+        "run_infer",
+        "export_format",
+        "shm_size",
+    }
+)
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -76,15 +93,16 @@ class PathMap:
     roots: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def from_dirs(cls, in_dir: str | os.PathLike[str] | None = None,
-                  out_dir: str | os.PathLike[str] | None = None) -> PathMap:
+    def from_dirs(
+        cls, in_dir: str | os.PathLike[str] | None = None, out_dir: str | os.PathLike[str] | None = None
+    ) -> PathMap:
         pairs = ((contract.IN_DIR, in_dir), (contract.OUT_DIR, out_dir))
         return cls(tuple((root, os.path.abspath(d)) for root, d in pairs if d is not None))
 
     def to_host(self, path: str) -> str:
         for root, host in sorted(self.roots, key=lambda r: len(r[0]), reverse=True):
             if path == root or path.startswith(root.rstrip("/") + "/"):
-                return host + path[len(root.rstrip("/")):]
+                return host + path[len(root.rstrip("/")) :]
         return path
 
 
@@ -278,8 +296,9 @@ def parse_env(data: Mapping[Any, Any], *, source: str = "env.yaml") -> Env:
         msg = f"{source}: run_training cannot be combined with run_mining or run_infer (YMIR never does)"
         raise ConfigError(msg, hint="run training and mining/infer as separate tasks")
     used = {key for kind in kinds for key in contract.REQUIRED_INDEX[kind]}
-    in_defaults = {k: (v if not k.endswith("_index_file") or k in used else "")
-                   for k, v in contract.ENV_INPUT_DEFAULTS.items()}
+    in_defaults = {
+        k: (v if not k.endswith("_index_file") or k in used else "") for k, v in contract.ENV_INPUT_DEFAULTS.items()
+    }
     inputs = _paths(data, "input", in_defaults, source)
     for key in sorted(used):
         if not inputs[key]:
@@ -329,16 +348,20 @@ def parse_config(
     bad_keys = [k for k in data if not isinstance(k, str)]
     if bad_keys:
         key = bad_keys[0]
-        msg = (f"{source}: YAML read a key as {_describe(key)}, not as text (YAML 1.1 reads on/off/yes/no "
-               "as booleans and bare digits as numbers); put the key in quotes, e.g. \"on\": ...")
+        msg = (
+            f"{source}: YAML read a key as {_describe(key)}, not as text (YAML 1.1 reads on/off/yes/no "
+            'as booleans and bare digits as numbers); put the key in quotes, e.g. "on": ...'
+        )
         raise ConfigError(msg, value=key)
     _check_unknown_keys(data, source)
     for key in _STRING_KEYS:
         _string(data, key, source, spelled)  # refuse YAML type traps before anything else
     class_names = _class_names(data.get("class_names"), source)
     if TaskKind.TRAINING in kinds and not class_names:
-        raise ConfigError(f"{source}: class_names is empty; training needs at least one class",
-                          hint="select the labels to train on in the YMIR training form")
+        raise ConfigError(
+            f"{source}: class_names is empty; training needs at least one class",
+            hint="select the labels to train on in the YMIR training form",
+        )
     gpu_id = _gpu_id(data.get("gpu_id"), source)
     gpu_count = _int("gpu_count", data.get("gpu_count"), len(gpu_id.split(",")) if gpu_id else 0, source)
     object_type = _object_type(data.get("object_type"), source)
@@ -387,8 +410,10 @@ def _check_unknown_keys(data: Mapping[str, Any], source: str) -> None:
         ratio = difflib.SequenceMatcher(None, key.lower(), guess).ratio()
         # 0.8 .. 0.9 also matches real hyper-parameter names (model_config ~ code_config): only warn
         if ratio >= 0.9:
-            raise ConfigError(f"{source}: unknown key {key!r}; did you mean {guess!r}?",
-                              hint=f"rename it to {guess}, or give the hyper-parameter another name")
+            raise ConfigError(
+                f"{source}: unknown key {key!r}; did you mean {guess!r}?",
+                hint=f"rename it to {guess}, or give the hyper-parameter another name",
+            )
         logger.warning("%s: key %r is taken as a hyper-parameter; did you mean %r?", source, key, guess)
 
 
@@ -413,18 +438,23 @@ def _string(data: Mapping[str, Any], key: str, source: str, spelled: Mapping[str
         elif isinstance(value, int) and text is not None and text.startswith("0") and text != "0":
             msg += " (YAML 1.1 reads a leading 0 as octal)"
         example = text if text is not None else ("1.10" if isinstance(value, float) else str(value))
-        msg += f"; write it in quotes exactly as git names it, e.g. {key}: \"{example}\""
+        msg += f'; write it in quotes exactly as git names it, e.g. {key}: "{example}"'
         raise ConfigError(msg, value=value)
-    raise ConfigError(f"{source}: {key} must be a string, not {_describe(value)}", value=_shown(key, value),
-                      hint=f"write one value in quotes, e.g. {key}: \"...\"")
+    raise ConfigError(
+        f"{source}: {key} must be a string, not {_describe(value)}",
+        value=_shown(key, value),
+        hint=f'write one value in quotes, e.g. {key}: "..."',
+    )
 
 
 def _source_pin(data: Mapping[str, Any], source: str, spelled: Mapping[str, str]) -> SourcePin | None:
     url = _string(data, "git_url", source, spelled)
     commit, tag, branch = (_string(data, key, source, spelled) for key in PIN_KEYS)
     if commit is not None and not _HEX_RE.match(commit):
-        raise ConfigError(f"{source}: git_commit {commit!r} is not a commit id (4 to 64 hex digits)",
-                          hint="give a tag as git_tag and a branch as git_branch")
+        raise ConfigError(
+            f"{source}: git_commit {commit!r} is not a commit id (4 to 64 hex digits)",
+            hint="give a tag as git_tag and a branch as git_branch",
+        )
     if url is None:
         if commit or tag or branch:
             given = ", ".join(k for k, v in zip(PIN_KEYS, (commit, tag, branch)) if v)
@@ -432,7 +462,7 @@ def _source_pin(data: Mapping[str, Any], source: str, spelled: Mapping[str, str]
         return None
     if not (commit or tag or branch):
         msg = f"{source}: git_url is given without a pin (git_commit, git_tag or git_branch)"
-        raise ConfigError(msg, hint="pin the code, e.g. git_commit: \"<sha>\" or git_tag: \"v1.0\"")
+        raise ConfigError(msg, hint='pin the code, e.g. git_commit: "<sha>" or git_tag: "v1.0"')
     kind = PinKind.COMMIT if commit else PinKind.TAG if tag else PinKind.REF
     return SourcePin(url=url, commit=commit, tag=tag, branch=branch, kind=kind)
 
@@ -442,8 +472,11 @@ def _code_config(data: Mapping[str, Any], source: str, spelled: Mapping[str, str
     if path is None:
         return None
     if posixpath.isabs(path) or path.startswith("~") or ".." in path.replace("\\", "/").split("/"):
-        raise ConfigError(f"{source}: code_config must be a path inside the repository", value=path,
-                          hint="give it relative to the repository root, e.g. code_config: configs/default.yaml")
+        raise ConfigError(
+            f"{source}: code_config must be a path inside the repository",
+            value=path,
+            hint="give it relative to the repository root, e.g. code_config: configs/default.yaml",
+        )
     return path
 
 
@@ -451,8 +484,10 @@ def _package_index(data: Mapping[str, Any], source: str) -> PackageIndex:
     index_url, mirror = (_plain_str(k, data.get(k), source) for k in ("pip_index_url", "pypi_mirror"))
     if index_url and mirror and index_url.rstrip("/") != mirror.rstrip("/"):
         # the URLs are not shown: they may carry credentials
-        raise ConfigError(f"{source}: pip_index_url and the legacy pypi_mirror are both set and differ",
-                          hint="keep only pip_index_url")
+        raise ConfigError(
+            f"{source}: pip_index_url and the legacy pypi_mirror are both set and differ",
+            hint="keep only pip_index_url",
+        )
     return PackageIndex(
         index_url=index_url or mirror,
         extra_index_urls=_str_list("pip_extra_index_urls", data.get("pip_extra_index_urls"), source, spaces=True),
@@ -479,8 +514,11 @@ def _bool(key: str, value: Any, default: bool, source: str) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    raise ConfigError(f"{source}: {key} must be true or false", value=value,
-                      hint=f"write {key}: true or {key}: false (yes/no, on/off and 1/0 also work)")
+    raise ConfigError(
+        f"{source}: {key} must be true or false",
+        value=value,
+        hint=f"write {key}: true or {key}: false (yes/no, on/off and 1/0 also work)",
+    )
 
 
 def _int(key: str, value: Any, default: int, source: str, *, minimum: int = 0) -> int:
@@ -494,8 +532,9 @@ def _int(key: str, value: Any, default: int, source: str, *, minimum: int = 0) -
     elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
         number = int(value)
     if number is None or number < minimum:
-        raise ConfigError(f"{source}: {key} must be a whole number >= {minimum}", value=value,
-                          hint=f"e.g. {key}: {max(minimum, 1)}")
+        raise ConfigError(
+            f"{source}: {key} must be a whole number >= {minimum}", value=value, hint=f"e.g. {key}: {max(minimum, 1)}"
+        )
     return number
 
 
@@ -513,8 +552,11 @@ def _seconds(key: str, value: Any, source: str) -> float | None:
         if parts and whole and (len(parts) == 1 or all(u for _, u in parts)):  # "1h30m", not "1 30"
             seconds = sum(float(n) * _SECONDS[u] for n, u in parts)
     if seconds is None or not (0 < seconds < float("inf")):
-        raise ConfigError(f"{source}: {key} must be a positive duration", value=value,
-                          hint=f"e.g. {key}: 2h, 90m or 3600 (seconds); leave it out for no limit")
+        raise ConfigError(
+            f"{source}: {key} must be a positive duration",
+            value=value,
+            hint=f"e.g. {key}: 2h, 90m or 3600 (seconds); leave it out for no limit",
+        )
     return seconds
 
 
@@ -528,8 +570,11 @@ def _str_list(key: str, value: Any, source: str, *, spaces: bool = False) -> tup
     if isinstance(value, list):
         bad = [v for v in value if not isinstance(v, str)]
         if bad:
-            raise ConfigError(f"{source}: {key} must hold strings; YAML read one item as {_describe(bad[0])}",
-                              value=bad[0], hint="put that item in quotes")
+            raise ConfigError(
+                f"{source}: {key} must hold strings; YAML read one item as {_describe(bad[0])}",
+                value=bad[0],
+                hint="put that item in quotes",
+            )
         return tuple(v.strip() for v in value if v.strip())
     raise ConfigError(f"{source}: {key} must be a list of strings, not {_describe(value)}", value=_shown(key, value))
 
@@ -552,8 +597,11 @@ def _gpu_id(value: Any, source: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not re.fullmatch(r"\s*(\d+\s*(,\s*\d+\s*)*)?", value):
-        raise ConfigError(f"{source}: gpu_id must be '' or comma-separated GPU numbers", value=value,
-                          hint="e.g. gpu_id: \"0,1\", or gpu_id: '' for CPU")
+        raise ConfigError(
+            f"{source}: gpu_id must be '' or comma-separated GPU numbers",
+            value=value,
+            hint="e.g. gpu_id: \"0,1\", or gpu_id: '' for CPU",
+        )
     return ",".join(part.strip() for part in value.split(",") if part.strip())
 
 
@@ -573,8 +621,11 @@ def _export_format(value: Any, source: str) -> str:
     anno, sep, image = text.lower().partition(":")
     if anno not in contract.EXPORT_FORMATS or sep != ":" or image != "raw":
         known = ", ".join(f"{a}:raw" for a in contract.EXPORT_FORMATS)
-        raise ConfigError(f"{source}: export_format {text!r} is not <annotations>:raw with annotations one "
-                          f"of the platform's formats", value=text, hint=f"one of {known}")
+        raise ConfigError(
+            f"{source}: export_format {text!r} is not <annotations>:raw with annotations one of the platform's formats",
+            value=text,
+            hint=f"one of {known}",
+        )
     return f"{anno}:raw"
 
 
@@ -608,6 +659,7 @@ def load_task(
     config_data, spelled = read_yaml_mapping(config_path)
     run_config = parse_config(config_data, kinds=env.kinds, source=config_path, spelled=spelled)
     if run_config.task_id is not None and run_config.task_id != env.task_id:
-        logger.warning("config.yaml task_id %s differs from env.yaml's %s; using env.yaml's",
-                       run_config.task_id, env.task_id)
+        logger.warning(
+            "config.yaml task_id %s differs from env.yaml's %s; using env.yaml's", run_config.task_id, env.task_id
+        )
     return Task(env=env, config=run_config, env_file=env_path, config_file=config_path, path_map=path_map)

@@ -16,6 +16,7 @@ protocol   YMIR releases    what changes for an executor
 1.1.0      2.0.0 - 2.5.0    adds ``manifest_file`` and ``executor_log_file``
 =========  ===============  =====================================================
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -122,6 +123,7 @@ ENV_OUTPUT_DEFAULTS: Mapping[str, str] = {
     "executor_log_file": "/out/ymir-executor-out.log",
 }
 
+
 @dataclasses.dataclass(frozen=True)
 class EnvInput:
     """The ``input`` section of env.yaml. An index file the task does not use is ``''``."""
@@ -215,17 +217,29 @@ def env_yaml(
 
 
 def _rebase(path: str, old_root: str, new_root: str) -> str:
-    return new_root + path[len(old_root):] if path.startswith(old_root) else path
+    return new_root + path[len(old_root) :] if path.startswith(old_root) else path
 
 
 # -- config.yaml ---------------------------------------------------------------------------------
 
 #: Keys the platform injects into config.yaml (contract 3.1).
-PLATFORM_KEYS = frozenset({
-    "task_id", "class_names", "gpu_id", "gpu_count", "object_type", "pretrained_model_params",
-    "model_params_path", "run_mining", "run_infer", "export_format", "shm_size", "openpai_enable",
-    "max_boxes",
-})
+PLATFORM_KEYS = frozenset(
+    {
+        "task_id",
+        "class_names",
+        "gpu_id",
+        "gpu_count",
+        "object_type",
+        "pretrained_model_params",
+        "model_params_path",
+        "run_mining",
+        "run_infer",
+        "export_format",
+        "shm_size",
+        "openpai_enable",
+        "max_boxes",
+    }
+)
 
 
 class ObjectType(enum.IntEnum):
@@ -237,9 +251,12 @@ class ObjectType(enum.IntEnum):
 
 #: export_format annotation names -> the on-disk format (contract 3.1, mir/tools/exporter.py)
 EXPORT_FORMATS: Mapping[str, str] = {
-    "ark": "ark", "det-ark": "ark",
-    "voc": "voc", "det-voc": "voc",
-    "coco": "coco", "seg-coco": "coco",
+    "ark": "ark",
+    "det-ark": "ark",
+    "voc": "voc",
+    "det-voc": "voc",
+    "coco": "coco",
+    "seg-coco": "coco",
     "none": "none",
 }
 DEFAULT_EXPORT_FORMAT = "voc:raw"  # the code default when the key is empty or missing

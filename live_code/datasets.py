@@ -14,6 +14,7 @@ Converted data gets the exporter's layout (ymir-contract.md 1.2 and 4): assets a
 ``assets/<last 2 hex of sha1>/<sha1>.<ext>``, annotations in the chosen format, the index files;
 train/val split deterministically (every fifth image by asset id validates).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from live_code import config as config_mod
-from live_code import contract
-from live_code import sample
+from live_code import contract, sample
 from live_code.contract import TaskKind
 from live_code.errors import DatasetError
 
@@ -68,8 +68,17 @@ class DatasetInfo(NamedTuple):
         return f"{self.source}: {self.images} images, {self.boxes} boxes, classes {', '.join(self.class_names) or '-'}"
 
 
-def write_in_dir(dataset: str, dest: Path, *, kinds: frozenset[TaskKind], task_id: str, protocol: str, fmt: str,
-                 classes: Sequence[str] = (), sample_images: int = 24) -> DatasetInfo:
+def write_in_dir(
+    dataset: str,
+    dest: Path,
+    *,
+    kinds: frozenset[TaskKind],
+    task_id: str,
+    protocol: str,
+    fmt: str,
+    classes: Sequence[str] = (),
+    sample_images: int = 24,
+) -> DatasetInfo:
     """Write ``dest`` (must not exist) as the task's in dir with env.yaml and config.yaml for ``kinds``."""
     if fmt not in FORMATS:
         raise DatasetError(f"unknown annotation format {fmt!r}", hint=f"one of {', '.join(FORMATS)}")
@@ -77,8 +86,11 @@ def write_in_dir(dataset: str, dest: Path, *, kinds: frozenset[TaskKind], task_i
         return _from_sample(dest, kinds, task_id, protocol, fmt, sample_images)
     path = Path(dataset).expanduser()
     if not path.exists():
-        raise DatasetError(f"the dataset {dataset} does not exist", value=dataset,
-                           hint="give a task dir, a folder of images (+ VOC xml), a COCO json, or `sample`")
+        raise DatasetError(
+            f"the dataset {dataset} does not exist",
+            value=dataset,
+            hint="give a task dir, a folder of images (+ VOC xml), a COCO json, or `sample`",
+        )
     in_dir = _find_in_dir(path)
     if in_dir is not None:
         return _from_task(in_dir, dest, kinds, task_id, protocol)
@@ -89,8 +101,9 @@ def write_in_dir(dataset: str, dest: Path, *, kinds: frozenset[TaskKind], task_i
 # -- sources -----------------------------------------------------------------------------------
 
 
-def _from_sample(dest: Path, kinds: frozenset[TaskKind], task_id: str, protocol: str, fmt: str,
-                 images: int) -> DatasetInfo:
+def _from_sample(
+    dest: Path, kinds: frozenset[TaskKind], task_id: str, protocol: str, fmt: str, images: int
+) -> DatasetInfo:
     if TaskKind.TRAINING in kinds and fmt != "ark" and protocol == contract.PROTOCOL_0_0_1:
         fmt = "ark"  # YMIR 1.1 exports training data as ark only
     tmp = Path(tempfile.mkdtemp(prefix=".sample-", dir=dest.parent))
@@ -107,8 +120,9 @@ def _from_sample(dest: Path, kinds: frozenset[TaskKind], task_id: str, protocol:
 def _find_in_dir(path: Path) -> Path | None:
     if path.is_dir():
         for cand in (path / "in", path):
-            if (cand / "env.yaml").is_file() or any((cand / n).is_file() for n in (
-                    "train-index.tsv", "candidate-index.tsv", "idx-assets.tsv")):
+            if (cand / "env.yaml").is_file() or any(
+                (cand / n).is_file() for n in ("train-index.tsv", "candidate-index.tsv", "idx-assets.tsv")
+            ):
                 return cand
     return None
 
@@ -122,8 +136,11 @@ def _from_task(src: Path, dest: Path, kinds: frozenset[TaskKind], task_id: str, 
     cfg = config_mod.read_yaml_mapping(src / "config.yaml")[0] if (src / "config.yaml").is_file() else {}
     training = _index_rows(src / "train-index.tsv") + _index_rows(src / "val-index.tsv")
     if TaskKind.TRAINING in kinds and not (_index_rows(src / "train-index.tsv") and _index_rows(src / "val-index.tsv")):
-        raise DatasetError(f"{src} has no training and validation images (train-index.tsv, val-index.tsv)",
-                           value=str(src), hint="use a training export, or a folder of images with annotations")
+        raise DatasetError(
+            f"{src} has no training and validation images (train-index.tsv, val-index.tsv)",
+            value=str(src),
+            hint="use a training export, or a folder of images with annotations",
+        )
     shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns("env.yaml", "config.yaml"))
     notes = []
     candidates = _index_rows(src / "candidate-index.tsv")
@@ -131,8 +148,9 @@ def _from_task(src: Path, dest: Path, kinds: frozenset[TaskKind], task_id: str, 
         rows = _index_rows(src / "idx-assets.tsv") or training
         candidates = list(dict.fromkeys(r[0] for r in rows))
         if not candidates:
-            raise DatasetError(f"{src} lists no images (candidate-index.tsv, idx-assets.tsv or train/val index)",
-                               value=str(src))
+            raise DatasetError(
+                f"{src} lists no images (candidate-index.tsv, idx-assets.tsv or train/val index)", value=str(src)
+            )
         (dest / "candidate-index.tsv").write_text("".join(f"{c}\n" for c in candidates))
         notes.append(f"candidate-index.tsv made from the {len(candidates)} images of the training export")
     for key in ("task_id", "git_url", "git_commit", "git_tag", "git_branch", "run_mining", "run_infer"):
@@ -187,10 +205,13 @@ def _read_voc(root: Path) -> tuple[list[Item], list[str], str]:
             if not name or bb is None:
                 raise DatasetError(f"{xml}: an <object> without <name> or <bndbox>", value=str(xml))
             try:
-                xmin, ymin, xmax, ymax = (int(round(float(bb.findtext(t) or ""))) for t in ("xmin", "ymin", "xmax", "ymax"))
+                xmin, ymin, xmax, ymax = (
+                    int(round(float(bb.findtext(t) or ""))) for t in ("xmin", "ymin", "xmax", "ymax")
+                )
             except ValueError:
-                raise DatasetError(f"{xml}: <bndbox> of {name!r} holds a value that is not a number",
-                                   value=str(xml)) from None
+                raise DatasetError(
+                    f"{xml}: <bndbox> of {name!r} holds a value that is not a number", value=str(xml)
+                ) from None
             found.append(Box(name, xmin, ymin, xmax, ymax))
             names.append(name)
         boxes[image] = tuple(found)
@@ -217,11 +238,20 @@ def _read_coco(path: Path) -> tuple[list[Item], list[str], str]:
         categories = {c["id"]: str(c["name"]) for c in doc.get("categories") or []}
         images = {im["id"]: str(im["file_name"]) for im in doc["images"]}
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise DatasetError(f"{file} is not a COCO detection file ({e})", value=str(file),
-                           hint="it needs images [{id, file_name}], categories [{id, name}] and annotations") from None
+        raise DatasetError(
+            f"{file} is not a COCO detection file ({e})",
+            value=str(file),
+            hint="it needs images [{id, file_name}], categories [{id, name}] and annotations",
+        ) from None
     base = path if path.is_dir() else file.parent
-    roots = [base, base / "images", file.parent, file.parent / "images", file.parent.parent / "images",
-             file.parent.parent / file.stem.replace("instances_", "")]
+    roots = [
+        base,
+        base / "images",
+        file.parent,
+        file.parent / "images",
+        file.parent.parent / "images",
+        file.parent.parent / file.stem.replace("instances_", ""),
+    ]
     found: dict[Any, list[Box]] = {i: [] for i in images}
     for ann in doc.get("annotations") or []:
         try:
@@ -229,16 +259,20 @@ def _read_coco(path: Path) -> tuple[list[Item], list[str], str]:
             name = categories[ann["category_id"]]
             found[ann["image_id"]].append(Box(name, round(x), round(y), round(x + w) - 1, round(y + h) - 1))
         except (KeyError, TypeError, ValueError):
-            raise DatasetError(f"{file}: annotation {ann.get('id')!r} has no valid bbox, category_id or image_id",
-                               value=str(file)) from None
+            raise DatasetError(
+                f"{file}: annotation {ann.get('id')!r} has no valid bbox, category_id or image_id", value=str(file)
+            ) from None
     items = []
     for image_id, name in sorted(images.items(), key=lambda kv: kv[1]):
         image = next((r / name for r in roots if (r / name).is_file()), None)
         if image is None:
             image = next((r / Path(name).name for r in roots if (r / Path(name).name).is_file()), None)
         if image is None:
-            raise DatasetError(f"{file}: image {name} not found next to it", value=name,
-                               hint=f"put the images in {base} or {base / 'images'}")
+            raise DatasetError(
+                f"{file}: image {name} not found next to it",
+                value=name,
+                hint=f"put the images in {base} or {base / 'images'}",
+            )
         items.append(Item(image, tuple(found[image_id])))
     used = [categories[k] for k in sorted(categories)]
     return items, list(dict.fromkeys(used)), f"COCO file {file}"
@@ -247,15 +281,28 @@ def _read_coco(path: Path) -> tuple[list[Item], list[str], str]:
 # -- writing converted data ----------------------------------------------------------------------
 
 
-def _write_converted(items: list[Item], data_names: list[str], source: str, dest: Path, kinds: frozenset[TaskKind],
-                     task_id: str, protocol: str, fmt: str, classes: tuple[str, ...]) -> DatasetInfo:
+def _write_converted(
+    items: list[Item],
+    data_names: list[str],
+    source: str,
+    dest: Path,
+    kinds: frozenset[TaskKind],
+    task_id: str,
+    protocol: str,
+    fmt: str,
+    classes: tuple[str, ...],
+) -> DatasetInfo:
     names = classes or tuple(data_names)
     training = TaskKind.TRAINING in kinds
     if training and not names:
-        raise DatasetError(f"the {source} has no annotations: training needs boxes",
-                           hint="add VOC xml or a COCO json, or run mining/infer on it")
+        raise DatasetError(
+            f"the {source} has no annotations: training needs boxes",
+            hint="add VOC xml or a COCO json, or run mining/infer on it",
+        )
     if training and fmt != "ark" and protocol == contract.PROTOCOL_0_0_1:
-        raise DatasetError("YMIR 1.1 (protocol 0.0.1) exports training annotations only as ark", hint="pass --format ark")
+        raise DatasetError(
+            "YMIR 1.1 (protocol 0.0.1) exports training annotations only as ark", hint="pass --format ark"
+        )
     dropped = sum(1 for it in items for b in it.boxes if b.name not in names)
     dest.mkdir()
     for sub in ("assets", "annotations", "predictions", "models"):
@@ -294,21 +341,45 @@ def _write_converted(items: list[Item], data_names: list[str], source: str, dest
     return DatasetInfo(f"the {source}", len(assets), sum(len(it.boxes) for _, it, _ in assets), names, notes)
 
 
-def _write_annotations(dest: Path, assets: list[tuple[str, Item, tuple[int, int]]], names: Sequence[str],
-                       fmt: str, protocol: str) -> dict[str, str]:
+def _write_annotations(
+    dest: Path, assets: list[tuple[str, Item, tuple[int, int]]], names: Sequence[str], fmt: str, protocol: str
+) -> dict[str, str]:
     """Annotation files in ``fmt`` (contract 4.3 - 4.5); returns asset rel path -> annotation container path."""
     index = {n: i for i, n in enumerate(names)}
     if fmt == "coco":
-        doc: dict[str, list[Any]] = {"images": [], "annotations": [], "licenses": [],
-                                     "categories": [{"id": i, "name": n, "supercategory": "object"} for i, n in enumerate(names)]}
+        doc: dict[str, list[Any]] = {
+            "images": [],
+            "annotations": [],
+            "licenses": [],
+            "categories": [{"id": i, "name": n, "supercategory": "object"} for i, n in enumerate(names)],
+        }
         for image_id, (rel, it, (w, h)) in enumerate(assets, 1):
-            doc["images"].append({"id": image_id, "file_name": rel.rsplit("/", 1)[1], "width": w, "height": h,
-                                  "date_captured": "", "license": 0, "coco_url": "", "flickr_url": ""})
+            doc["images"].append(
+                {
+                    "id": image_id,
+                    "file_name": rel.rsplit("/", 1)[1],
+                    "width": w,
+                    "height": h,
+                    "date_captured": "",
+                    "license": 0,
+                    "coco_url": "",
+                    "flickr_url": "",
+                }
+            )
             for b in it.boxes:
                 bw, bh = b.xmax - b.xmin + 1, b.ymax - b.ymin + 1
-                doc["annotations"].append({"id": len(doc["annotations"]) + 1, "image_id": image_id,
-                                           "category_id": index[b.name], "iscrowd": 0, "bbox": [b.xmin, b.ymin, bw, bh],
-                                           "confidence": 1.0, "area": bw * bh, "segmentation": []})
+                doc["annotations"].append(
+                    {
+                        "id": len(doc["annotations"]) + 1,
+                        "image_id": image_id,
+                        "category_id": index[b.name],
+                        "iscrowd": 0,
+                        "bbox": [b.xmin, b.ymin, bw, bh],
+                        "confidence": 1.0,
+                        "area": bw * bh,
+                        "segmentation": [],
+                    }
+                )
         (dest / "annotations" / contract.COCO_ANNOTATION_FILE).write_text(json.dumps(doc, indent=1) + "\n")
         return {rel: f"{contract.IN_DIR}/annotations/{contract.COCO_ANNOTATION_FILE}" for rel, _, _ in assets}
     out = {}
@@ -351,14 +422,27 @@ def _lines(path: Path, rows: Iterable[str]) -> None:
     path.write_text("".join(f"{r}\n" for r in rows))
 
 
-def _write_task_files(dest: Path, cfg: Mapping[str, Any], kinds: frozenset[TaskKind], task_id: str, protocol: str,
-                      names: Sequence[str], export_format: str) -> None:
+def _write_task_files(
+    dest: Path,
+    cfg: Mapping[str, Any],
+    kinds: frozenset[TaskKind],
+    task_id: str,
+    protocol: str,
+    names: Sequence[str],
+    export_format: str,
+) -> None:
     """env.yaml and config.yaml as the platform writes them for ``kinds`` (contract 2 and 3.1)."""
     (dest / "models").mkdir(exist_ok=True)
     env = contract.env_yaml(protocol=protocol, task_id=task_id, kinds=kinds)
     (dest / "env.yaml").write_text(yaml.safe_dump(env, sort_keys=True))
-    config: dict[str, Any] = {"gpu_id": "", "gpu_count": 0, **dict(cfg), "task_id": task_id, "class_names": list(names),
-                              "export_format": export_format}
+    config: dict[str, Any] = {
+        "gpu_id": "",
+        "gpu_count": 0,
+        **dict(cfg),
+        "task_id": task_id,
+        "class_names": list(names),
+        "export_format": export_format,
+    }
     if protocol == contract.PROTOCOL_1_1_0:
         config.setdefault("object_type", int(contract.ObjectType.DETECTION))
     if TaskKind.TRAINING in kinds:

@@ -21,6 +21,7 @@ Typical use (the pipeline)::
     with store.using("envs", spec.key):  # gc never removes an env in use
         env = ensure_env(store, spec, installer_cache=store.root / "installer-cache", reporter=...)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,23 +41,71 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from live_code import legacy
-from live_code import mirrors
-from live_code import util
-from live_code._base import PROTECTED_NAMES, PROTECTED_PREFIXES, BaseInfo, Dist, base_fingerprint, is_protected
-from live_code._base import normal_version, own_dists, sha256_json, site_dirs, write_stubs
-from live_code._installer import IndexSettings, Installer, Reporter, find_installer, installer_env, offline_flags
-from live_code._installer import die_with_parent, run_short, run_streaming
-from live_code._requirements import RequirementLine, Requirements, find_requirements
-from live_code._requirements import parse_requirements, requirements_reason, with_implied, with_mirrors
+from live_code import legacy, mirrors, util
+from live_code._base import (
+    PROTECTED_NAMES,
+    PROTECTED_PREFIXES,
+    BaseInfo,
+    Dist,
+    base_fingerprint,
+    is_protected,
+    normal_version,
+    own_dists,
+    sha256_json,
+    site_dirs,
+    write_stubs,
+)
+from live_code._installer import (
+    IndexSettings,
+    Installer,
+    Reporter,
+    die_with_parent,
+    find_installer,
+    installer_env,
+    offline_flags,
+    run_short,
+    run_streaming,
+)
+from live_code._requirements import (
+    RequirementLine,
+    Requirements,
+    find_requirements,
+    parse_requirements,
+    requirements_reason,
+    with_implied,
+    with_mirrors,
+)
 from live_code.errors import EnvironmentBuildError, RequirementError
 
 __all__ = [
-    "DEFAULT_INDEX", "LAYOUT_VERSION", "PROTECTED_NAMES", "PROTECTED_PREFIXES", "BaseInfo", "Dist", "EnvProvenance",
-    "EnvResult", "EnvSpec", "EnvStore", "IndexSettings", "Installer", "RequirementLine", "Requirements",
-    "base_fingerprint", "build_env", "FrameworkVerdict", "framework_verdict",
-    "check_protected", "ensure_env", "env_key", "find_installer", "find_requirements", "is_protected",
-    "parse_requirements", "prepare_env", "start_bytecode_compile", "finish_bytecode_compile",
+    "DEFAULT_INDEX",
+    "LAYOUT_VERSION",
+    "PROTECTED_NAMES",
+    "PROTECTED_PREFIXES",
+    "BaseInfo",
+    "Dist",
+    "EnvProvenance",
+    "EnvResult",
+    "EnvSpec",
+    "EnvStore",
+    "IndexSettings",
+    "Installer",
+    "RequirementLine",
+    "Requirements",
+    "base_fingerprint",
+    "build_env",
+    "FrameworkVerdict",
+    "framework_verdict",
+    "check_protected",
+    "ensure_env",
+    "env_key",
+    "find_installer",
+    "find_requirements",
+    "is_protected",
+    "parse_requirements",
+    "prepare_env",
+    "start_bytecode_compile",
+    "finish_bytecode_compile",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,19 +140,27 @@ def framework_verdict(line: RequirementLine, base: BaseInfo) -> FrameworkVerdict
         return None
     have = base.protected.get(line.name)
     if have is None:
-        return FrameworkVerdict("install", f"{line.origin}: {line.text!r}: the base has no {line.name}, so it is "
-                                "installed into the job env (a compiled one must match the base's frameworks)",
-                                "better: use an image whose base has it")
+        return FrameworkVerdict(
+            "install",
+            f"{line.origin}: {line.text!r}: the base has no {line.name}, so it is "
+            "installed into the job env (a compiled one must match the base's frameworks)",
+            "better: use an image whose base has it",
+        )
     parsed = normal_version(have)
-    if line.kind == "name" and (SpecifierSet(line.specifier).contains(parsed, prereleases=True) if parsed
-                                else not line.specifier):
-        return FrameworkVerdict("base", f"{line.origin}: {line.text!r} is satisfied by the base's {line.name} {have}",
-                                base_version=have)
+    if line.kind == "name" and (
+        SpecifierSet(line.specifier).contains(parsed, prereleases=True) if parsed else not line.specifier
+    ):
+        return FrameworkVerdict(
+            "base", f"{line.origin}: {line.text!r} is satisfied by the base's {line.name} {have}", base_version=have
+        )
     what = "another version" if line.kind == "name" else f"a {line.kind} form of it"
     return FrameworkVerdict(
-        "refused", f"{line.origin}: {line.text!r} would replace the base image's {line.name} {have} ({what})",
+        "refused",
+        f"{line.origin}: {line.text!r} would replace the base image's {line.name} {have} ({what})",
         f"remove the line or pin {line.name}=={have}: the image's frameworks are never reinstalled "
-        f"(another {line.name} needs another image)", have)
+        f"(another {line.name} needs another image)",
+        have,
+    )
 
 
 def check_protected(requirements: Requirements, base: BaseInfo) -> None:
@@ -115,14 +172,24 @@ def check_protected(requirements: Requirements, base: BaseInfo) -> None:
             raise RequirementError(verdict.message, value=f"{line.origin}: {line.text}", hint=verdict.hint)
 
 
-def env_key(base: BaseInfo, requirements: Requirements, index: IndexSettings, installer: Installer,
-            no_build_isolation: tuple[str, ...] = ()) -> str:
+def env_key(
+    base: BaseInfo,
+    requirements: Requirements,
+    index: IndexSettings,
+    installer: Installer,
+    no_build_isolation: tuple[str, ...] = (),
+) -> str:
     """sha256 (first 32 hex) of sorted-key JSON of everything that changes the env. Not the git
     mirrors: a VCS requirement names its commit, which is the same code from any mirror."""
     facts: dict[str, Any] = {
-        "layout": LAYOUT_VERSION, "python": base.python_version, "implementation": base.implementation,
-        "platform": base.platform, "base": base.fingerprint(), "requirements": requirements.digest(),
-        "installer": [installer.name, installer.version], "index": index.display(),
+        "layout": LAYOUT_VERSION,
+        "python": base.python_version,
+        "implementation": base.implementation,
+        "platform": base.platform,
+        "base": base.fingerprint(),
+        "requirements": requirements.digest(),
+        "installer": [installer.name, installer.version],
+        "index": index.display(),
         "protected": [sorted(PROTECTED_NAMES), list(PROTECTED_PREFIXES)],
     }
     if no_build_isolation:  # only then, so the keys of every other env stay as they were
@@ -150,8 +217,10 @@ class EnvSpec:
     @property
     def satisfied_by_base(self) -> tuple[str, ...]:
         """``origin: text (the base's name version)`` of each framework line the base satisfies."""
-        return tuple(f"{line.origin}: {line.text} (the base's {line.name} {self.base.protected[line.name or '']})"
-                     for line in self._by_base())
+        return tuple(
+            f"{line.origin}: {line.text} (the base's {line.name} {self.base.protected[line.name or '']})"
+            for line in self._by_base()
+        )
 
     @property
     def unpinned(self) -> tuple[str, ...]:
@@ -160,8 +229,11 @@ class EnvSpec:
         return tuple(f"{r.origin}: {r.text}" for r in self.requirements.lines if not r.pinned and r not in by_base)
 
     def _by_base(self) -> list[RequirementLine]:
-        return [line for line in self.requirements.lines
-                if (v := framework_verdict(line, self.base)) is not None and v.status == "base"]
+        return [
+            line
+            for line in self.requirements.lines
+            if (v := framework_verdict(line, self.base)) is not None and v.status == "base"
+        ]
 
 
 def prepare_env(
@@ -232,14 +304,18 @@ def _with_wheelhouse(index: IndexSettings, implied: legacy.Implied, *, own_lines
             if wanted and not index.find_links:
                 raise EnvironmentBuildError(
                     f"the job needs the 2.x executor SDK ({implied.sdk.reason}), and no SDK wheelhouse is set",
-                    value=legacy.WHEELHOUSE_VAR, hint=legacy.missing_sdk2_hint())
+                    value=legacy.WHEELHOUSE_VAR,
+                    hint=legacy.missing_sdk2_hint(),
+                )
         missing = legacy.missing_wheels(wanted, index.find_links)
         if missing:
             raise EnvironmentBuildError(
                 f"no SDK wheelhouse is set and the task's wheelhouse lacks what the legacy layout implies: "
-                f"{', '.join(missing)}", value=legacy.WHEELHOUSE_VAR,
+                f"{', '.join(missing)}",
+                value=legacy.WHEELHOUSE_VAR,
                 hint=f"set {legacy.WHEELHOUSE_VAR} to the folder made by base_images/common/build-sdk-wheelhouse.sh "
-                     "(the live-code images set it), or add these wheels to pip_find_links")
+                "(the live-code images set it), or add these wheels to pip_find_links",
+            )
         return index
     find_links = (*index.find_links, implied.wheelhouse)
     offline = index.offline or not own_lines
@@ -313,8 +389,12 @@ def build_env(
     util.rmtree(scratch)
     scratch.mkdir()
     try:
-        env = installer_env(scratch, Path(installer_cache) if installer_cache else scratch / "cache", spec.index,
-                            spec.git_mirrors.insteadof_config())
+        env = installer_env(
+            scratch,
+            Path(installer_cache) if installer_cache else scratch / "cache",
+            spec.index,
+            spec.git_mirrors.insteadof_config(),
+        )
         before = base_fingerprint(base.executable, signatures_for=base.protected) if base.protected else base
         report(f"creating the env over {base.executable} (python {base.python_version}), {inst.name} {inst.version}")
         _create_venv(path, spec, env, deadline)
@@ -337,16 +417,30 @@ def build_env(
     finally:
         util.rmtree(scratch)
     for name in sorted(n for n in added if is_protected(n)):  # one the base lacks (else refused above)
-        report(f"warning: installed {name} {added[name]}, a framework package the base does not have; "
-               "a compiled one must match the base's own frameworks (better: put it in the image)")
+        report(
+            f"warning: installed {name} {added[name]}, a framework package the base does not have; "
+            "a compiled one must match the base's own frameworks (better: put it in the image)"
+        )
     prov = EnvProvenance(
-        spec.key, inst.name, inst.version, base.python_version, base.platform, base.executable, base.fingerprint(),
-        base.protected, spec.requirements.file, spec.requirements.digest(),
+        spec.key,
+        inst.name,
+        inst.version,
+        base.python_version,
+        base.platform,
+        base.executable,
+        base.fingerprint(),
+        base.protected,
+        spec.requirements.file,
+        spec.requirements.digest(),
         spec.unpinned,
-        tuple(f"{n}=={v}" for n, v in sorted(added.items())), spec.index.display(),
+        tuple(f"{n}=={v}" for n, v in sorted(added.items())),
+        spec.index.display(),
         satisfied_by_base=spec.satisfied_by_base,
-        git_mirrors=tuple({"requirement": r.origin, "url": r.mirror[0], "mirror": r.mirror[1]}
-                          for r in spec.requirements.lines if r.mirror),
+        git_mirrors=tuple(
+            {"requirement": r.origin, "url": r.mirror[0], "mirror": r.mirror[1]}
+            for r in spec.requirements.lines
+            if r.mirror
+        ),
         no_build_isolation=spec.no_build_isolation,
         seconds=round(time.monotonic() - started, 3),
     )
@@ -418,16 +512,23 @@ def start_bytecode_compile(env_path: str | os.PathLike[str]) -> subprocess.Popen
         return None  # done, nothing to do, or a read-only env (a baked image compiles at prefetch)
     argv = [str(_python(path)), "-I", "-c", _COMPILE, str(path / COMPILED_MARKER), *own]
     try:
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env={"PATH": os.environ.get("PATH", os.defpath)}, start_new_session=True,
-                                preexec_fn=die_with_parent())
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={"PATH": os.environ.get("PATH", os.defpath)},
+            start_new_session=True,
+            preexec_fn=die_with_parent(),
+        )
     except OSError as e:
         log.warning("cannot compile the env's bytecode (the job imports from source): %s", e)
         return None
 
 
-def finish_bytecode_compile(proc: subprocess.Popen[bytes] | None, timeout: float = 0.0,
-                            reporter: Reporter | None = None) -> bool:
+def finish_bytecode_compile(
+    proc: subprocess.Popen[bytes] | None, timeout: float = 0.0, reporter: Reporter | None = None
+) -> bool:
     """Wait up to ``timeout`` seconds for :func:`start_bytecode_compile`'s process, then kill it
     (a later run starts it again). True if it completed."""
     if proc is None:
@@ -476,8 +577,9 @@ def _no_isolation_flags(spec: EnvSpec) -> list[str]:
     return [flag for name in spec.no_build_isolation for flag in ("--no-build-isolation-package", name)]
 
 
-def _install_with_pip(path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None,
-                      report: Reporter) -> None:
+def _install_with_pip(
+    path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None, report: Reporter
+) -> None:
     """pip sees the base itself and gets the constraints; its ``--no-build-isolation`` is for a
     whole call, so the lines named by ``no_build_isolation`` are installed by a second call."""
     inst, lines = spec.installer, spec.requirements.lines
@@ -492,8 +594,23 @@ def _install_with_pip(path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str
         if not count:
             continue
         report(f"installing {count} requirements with pip {inst.version}{' without build isolation' if flags else ''}")
-        run_streaming([*inst.argv, "--python", str(_python(path)), "install", "--no-compile", *flags, "-c",
-                       str(scratch / "constraints.txt"), "-r", str(scratch / name)], env, deadline, report)
+        run_streaming(
+            [
+                *inst.argv,
+                "--python",
+                str(_python(path)),
+                "install",
+                "--no-compile",
+                *flags,
+                "-c",
+                str(scratch / "constraints.txt"),
+                "-r",
+                str(scratch / name),
+            ],
+            env,
+            deadline,
+            report,
+        )
 
 
 #: base distributions not offered to ``uv pip compile`` as metadata-only stubs: uv also installs from
@@ -503,34 +620,74 @@ def _install_with_pip(path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str
 _BUILD_TOOLS = frozenset({"setuptools", "wheel"})
 
 
-def _install_with_uv(path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None,
-                     report: Reporter) -> None:
+def _install_with_uv(
+    path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None, report: Reporter
+) -> None:
     base, uv, lock = spec.base, spec.installer.argv, scratch / "lock.txt"
     vcs = any(r.kind == "vcs" for r in spec.requirements.lines)
-    write_stubs(scratch / "stubs", dataclasses.replace(base, dists=tuple(d for d in base.dists
-                                                                         if canonicalize_name(d.name) not in _BUILD_TOOLS)))
+    write_stubs(
+        scratch / "stubs",
+        dataclasses.replace(base, dists=tuple(d for d in base.dists if canonicalize_name(d.name) not in _BUILD_TOOLS)),
+    )
     # uv takes the pins already in the output file as preferences: keep the base's versions if possible
     lock.write_text("".join(f"{d.name}=={d.version}\n" for d in base.dists if normal_version(d.version)))
     compile_env = {**env, "UV_FIND_LINKS": ",".join([str(scratch / "stubs"), *spec.index.find_links])}
     report(f"resolving {len(spec.requirements.lines)} requirements against the base's {len(base.dists)} distributions")
-    run_short([*uv, "pip", "compile", "--no-config", "--python", str(_python(path)), "--no-header", "--no-annotate",
-               *offline_flags(spec.index, vcs=vcs), *_no_isolation_flags(spec), "-c", str(scratch / "constraints.txt"),
-               "-o", str(lock), str(scratch / "requirements.txt")], compile_env, deadline, "resolve the requirements")
+    run_short(
+        [
+            *uv,
+            "pip",
+            "compile",
+            "--no-config",
+            "--python",
+            str(_python(path)),
+            "--no-header",
+            "--no-annotate",
+            *offline_flags(spec.index, vcs=vcs),
+            *_no_isolation_flags(spec),
+            "-c",
+            str(scratch / "constraints.txt"),
+            "-o",
+            str(lock),
+            str(scratch / "requirements.txt"),
+        ],
+        compile_env,
+        deadline,
+        "resolve the requirements",
+    )
     todo = _not_in_base(lock.read_text(), spec)
     if not todo:
         report("nothing to install: the base has every requirement")
         return
     (scratch / "install.txt").write_text("".join(f"{t}\n" for t in todo))
-    report(f"installing {len(todo)} packages with uv {spec.installer.version}: "
-           + ", ".join(t.split(" --hash")[0] for t in todo))
+    report(
+        f"installing {len(todo)} packages with uv {spec.installer.version}: "
+        + ", ".join(t.split(" --hash")[0] for t in todo)
+    )
     # no --compile-bytecode: that was three quarters of a cold start (bench/README.md); the pipeline
     # compiles while the job runs instead (start_bytecode_compile)
     if spec.no_build_isolation:
-        report("building without build isolation, against the job env and its base: "
-               + ", ".join(spec.no_build_isolation))
-    run_streaming([*uv, "pip", "install", "--no-config", "--python", str(_python(path)), "--no-deps",
-                   *offline_flags(spec.index, vcs=vcs), *_no_isolation_flags(spec), "-r", str(scratch / "install.txt")],
-                  env, deadline, report)
+        report(
+            "building without build isolation, against the job env and its base: " + ", ".join(spec.no_build_isolation)
+        )
+    run_streaming(
+        [
+            *uv,
+            "pip",
+            "install",
+            "--no-config",
+            "--python",
+            str(_python(path)),
+            "--no-deps",
+            *offline_flags(spec.index, vcs=vcs),
+            *_no_isolation_flags(spec),
+            "-r",
+            str(scratch / "install.txt"),
+        ],
+        env,
+        deadline,
+        report,
+    )
 
 
 def _not_in_base(lock: str, spec: EnvSpec) -> list[str]:
@@ -563,8 +720,10 @@ def _not_in_base(lock: str, spec: EnvSpec) -> list[str]:
 def _verify_base_kept(before: BaseInfo, added: Mapping[str, str]) -> None:
     protected = before.protected
     for name in sorted(set(protected) & set(added)):
-        msg = (f"the install put {name} {added[name]} into the job env, shadowing the base image's "
-               f"{name} {protected[name]}")
+        msg = (
+            f"the install put {name} {added[name]} into the job env, shadowing the base image's "
+            f"{name} {protected[name]}"
+        )
         raise EnvironmentBuildError(msg, value=name, hint="report this as a live-code bug; the env was removed")
     if not protected:
         return

@@ -20,6 +20,7 @@ This module imports nothing from ``live_code`` so that every other module may im
 The CLI maps anything else to exit 70 (internal error, traceback written to a log file) and Ctrl-C
 or a forwarded signal to 128 + signal number.
 """
+
 from __future__ import annotations
 
 from typing import Any

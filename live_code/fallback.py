@@ -20,6 +20,7 @@ compared with a snapshot from before the job: any change fails the run, as the r
 of the container would have. It is found after the fact (the write itself succeeded), and a file
 opened for writing but left unchanged goes unseen.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from live_code import contract
-from live_code import util
+from live_code import contract, util
 from live_code.errors import JobError
 
 #: in-dir files copied with their paths mapped; everything else at the top is linked
@@ -75,7 +75,7 @@ class View(NamedTuple):
         """``path`` as the container names it, when it is a host path of the task's in dir."""
         for host, container in self.back:
             if path == host or path.startswith(host + "/"):
-                return container + path[len(host):]
+                return container + path[len(host) :]
         return path
 
 
@@ -85,8 +85,12 @@ def prepare(in_dir: Path, out_dir: Path, work: Path, merged_config: Path) -> Vie
     mapped = root / "in"
     mapped.mkdir(parents=True)
     roots = {contract.IN_DIR: str(mapped), contract.OUT_DIR: str(out_dir)}
-    back = {str(mapped): contract.IN_DIR, os.path.realpath(mapped): contract.IN_DIR,
-            str(in_dir): contract.IN_DIR, os.path.realpath(in_dir): contract.IN_DIR}
+    back = {
+        str(mapped): contract.IN_DIR,
+        os.path.realpath(mapped): contract.IN_DIR,
+        str(in_dir): contract.IN_DIR,
+        os.path.realpath(in_dir): contract.IN_DIR,
+    }
     with os.scandir(in_dir) as entries:
         for entry in sorted(entries, key=lambda e: e.name):
             target = mapped / entry.name
@@ -129,7 +133,7 @@ def map_path(path: str, roots: Mapping[str, str]) -> str:
     """``/in/...`` or ``/out/...`` (whole components) under its host root; any other text as it is."""
     for root, host in roots.items():
         if path == root or path.startswith(root + "/"):
-            return host + path[len(root):]
+            return host + path[len(root) :]
     return path
 
 
@@ -138,7 +142,7 @@ def map_tsv(text: str, roots: Mapping[str, str]) -> str:
     lines = []
     for line in text.splitlines(keepends=True):
         body = line.rstrip("\r\n")
-        lines.append("\t".join(map_path(f, roots) for f in body.split("\t")) + line[len(body):])
+        lines.append("\t".join(map_path(f, roots) for f in body.split("\t")) + line[len(body) :])
     return "".join(lines)
 
 
@@ -199,7 +203,7 @@ def _unmap_tsv(text: str, view: View) -> str:
     for line in text.splitlines(keepends=True):
         first, tab, rest = line.partition("\t")
         body = first.rstrip("\r\n")
-        lines.append(view.to_container(body) + first[len(body):] + tab + rest)
+        lines.append(view.to_container(body) + first[len(body) :] + tab + rest)
     return "".join(lines)
 
 
@@ -310,8 +314,10 @@ def refused_write(view: View, tail: Sequence[str]) -> JobError | None:
     mapped = str(view.mapped_in)
     for line in reversed(tail):
         if mapped in line and "Permission denied" in line:
-            msg = (f"the job wrote into {contract.IN_DIR}, which is read-only in YMIR: "
-                   f"{line.strip().replace(mapped, contract.IN_DIR)}")
+            msg = (
+                f"the job wrote into {contract.IN_DIR}, which is read-only in YMIR: "
+                f"{line.strip().replace(mapped, contract.IN_DIR)}"
+            )
             return JobError(msg, hint="write caches and temporary files under /out or /tmp ($TMPDIR), never /in")
     return None
 
@@ -319,11 +325,27 @@ def refused_write(view: View, tail: Sequence[str]) -> JobError | None:
 def wrote_into_in(changes: Sequence[str]) -> JobError:
     """The error of a job that changed the in dir (``changes`` from :func:`changed_paths`)."""
     shown = ", ".join(changes[:_SHOWN]) + (f" and {len(changes) - _SHOWN} more" if len(changes) > _SHOWN else "")
-    msg = (f"the job wrote into {contract.IN_DIR}, which is read-only in YMIR: {shown} "
-           f"(found after the job: without a sandbox the write itself succeeded)")
-    return JobError(msg, value=list(changes[:_SHOWN]),
-                    hint="write caches and temporary files under /out or /tmp ($TMPDIR), never /in")
+    msg = (
+        f"the job wrote into {contract.IN_DIR}, which is read-only in YMIR: {shown} "
+        f"(found after the job: without a sandbox the write itself succeeded)"
+    )
+    return JobError(
+        msg,
+        value=list(changes[:_SHOWN]),
+        hint="write caches and temporary files under /out or /tmp ($TMPDIR), never /in",
+    )
 
 
-__all__: Sequence[str] = ("View", "changed_paths", "job_env", "map_path", "map_tsv", "map_yaml", "prepare",
-                          "refused_write", "snapshot", "unmap_outputs", "wrote_into_in")
+__all__: Sequence[str] = (
+    "View",
+    "changed_paths",
+    "job_env",
+    "map_path",
+    "map_tsv",
+    "map_yaml",
+    "prepare",
+    "refused_write",
+    "snapshot",
+    "unmap_outputs",
+    "wrote_into_in",
+)

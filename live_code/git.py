@@ -23,6 +23,7 @@ calls are plain git subprocesses this module controls, because GitPython's ``Rep
 ignores ``kill_after_timeout`` (it runs with ``as_process=True``; GitPython issue #892), so a
 stalled server would hang it forever.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -64,9 +65,22 @@ _USER_VAR, _SECRET_VAR = "LIVE_CODE_GIT_HELPER_USERNAME", "LIVE_CODE_GIT_HELPER_
 # command line holds variable names, never values.
 _HELPER = f'!f() {{ test "$1" = get && printf "username=%s\\npassword=%s\\n" "${_USER_VAR}" "${_SECRET_VAR}"; }}; f'
 _PASS_ENV = (
-    "PATH", "HOME", "TMPDIR", "SSH_AUTH_SOCK", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO",
-    "GIT_SSL_CAPATH", "http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-    "NO_PROXY", "ALL_PROXY",
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "SSH_AUTH_SOCK",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "GIT_SSL_CAINFO",
+    "GIT_SSL_CAPATH",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
 )
 # coreutils timeout kills git's group even if this process dies first (SIGKILL of the harness).
 _TIMEOUT_BIN = shutil.which("timeout")
@@ -170,7 +184,7 @@ def normalise_url(url: str, *, allow_local: bool, schemes: Iterable[str] = DEFAU
         raise _refuse(raw, "a query or fragment is not part of a git URL", "remove everything from '?' or '#'")
     m = _SCHEME_RE.match(raw)
     if m:
-        scheme, rest = m.group(1).lower(), raw[m.end():]
+        scheme, rest = m.group(1).lower(), raw[m.end() :]
     elif _SCP_RE.match(raw) and not raw.startswith(("/", ".", "~")):
         scheme, rest = "scp", raw
     else:
@@ -223,8 +237,11 @@ def _check_path(raw: str, path: str) -> str:
     path = path.rstrip("/")
     segments = path.split("/")[1:]
     if not path or not _PATH_RE.match(path) or any(s in ("..", ".") for s in segments):
-        raise _refuse(raw, "the repository path is empty or holds '..' or unusual characters",
-                      "give the repository path, e.g. /owner/repo")
+        raise _refuse(
+            raw,
+            "the repository path is empty or holds '..' or unusual characters",
+            "give the repository path, e.g. /owner/repo",
+        )
     if re.search(r"%(?![0-9A-Fa-f]{2})", path):
         raise _refuse(raw, "the path holds a bad %-escape", "check the repository path")
     return path
@@ -246,8 +263,11 @@ def _normalise_scp(raw: str) -> NormalisedUrl:
 
 def _normalise_local(raw: str, after_scheme: str | None, allow_local: bool) -> NormalisedUrl:
     if not allow_local:
-        raise _refuse(raw, "local paths and file:// URLs are disabled",
-                      f"use an https:// URL (operators enable local repositories with {ALLOW_LOCAL_ENV}=1)")
+        raise _refuse(
+            raw,
+            "local paths and file:// URLs are disabled",
+            f"use an https:// URL (operators enable local repositories with {ALLOW_LOCAL_ENV}=1)",
+        )
     if after_scheme is not None:
         host, slash, path = after_scheme.partition("/")
         if host not in ("", "localhost") or not slash:
@@ -262,9 +282,16 @@ def _normalise_local(raw: str, after_scheme: str | None, allow_local: bool) -> N
 def check_ref(name: str, what: str = "tag") -> str:
     """A tag or branch name that is safe to put in a refspec, or :class:`UnsafeSourceError`."""
     bad = (
-        not isinstance(name, str) or not _REF_RE.match(name) or len(name) > 255 or ".." in name
-        or "//" in name or "@{" in name or name.endswith(("/", ".", ".lock")) or "/." in name
-        or name.startswith("refs/") or name == "@"
+        not isinstance(name, str)
+        or not _REF_RE.match(name)
+        or len(name) > 255
+        or ".." in name
+        or "//" in name
+        or "@{" in name
+        or name.endswith(("/", ".", ".lock"))
+        or "/." in name
+        or name.startswith("refs/")
+        or name == "@"
     )
     if bad:
         msg = f"git {what} {name!r} refused: not a plain {what} name"
@@ -317,21 +344,23 @@ def hardened_env(
         # git linked with GnuTLS (Debian's) ignores SSL_CERT_FILE: a site CA given there must reach it
         env["GIT_SSL_CAINFO"] = env["SSL_CERT_FILE"]
     allowed = sorted(set(protocols) - {"ext", "fd"})
-    env.update({
-        "GIT_ALLOW_PROTOCOL": ":".join(allowed),
-        "GIT_PROTOCOL_FROM_USER": "0",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_SYSTEM": os.devnull,
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_ATTR_NOSYSTEM": "1",
-        "GIT_LFS_SKIP_SMUDGE": "1",
-        "GIT_NO_LAZY_FETCH": "1",
-        "GIT_NO_REPLACE_OBJECTS": "1",
-        "GCM_INTERACTIVE": "never",
-        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=30 -o ControlMaster=no -o ControlPath=none",
-        "LC_ALL": "C",  # stable messages: failures are classified from git's stderr
-    })
+    env.update(
+        {
+            "GIT_ALLOW_PROTOCOL": ":".join(allowed),
+            "GIT_PROTOCOL_FROM_USER": "0",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_SYSTEM": os.devnull,
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_ATTR_NOSYSTEM": "1",
+            "GIT_LFS_SKIP_SMUDGE": "1",
+            "GIT_NO_LAZY_FETCH": "1",
+            "GIT_NO_REPLACE_OBJECTS": "1",
+            "GCM_INTERACTIVE": "never",
+            "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=30 -o ControlMaster=no -o ControlPath=none",
+            "LC_ALL": "C",  # stable messages: failures are classified from git's stderr
+        }
+    )
     pairs = [
         ("protocol.allow", "never"),
         ("core.hooksPath", os.devnull),
@@ -376,7 +405,7 @@ class RetryPolicy:
     max_delay: float = 8.0
 
     def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** attempt))
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
 @dataclass(frozen=True)
@@ -401,18 +430,34 @@ class Remote:
         return f"{self.url.display}, the mirror of {self.origin.display}" if self.origin else self.url.display
 
 
-def remote(url: NormalisedUrl, *, deadline: Deadline, retry: RetryPolicy = RetryPolicy(),
-           extra_protocols: Iterable[str] = (), origin: NormalisedUrl | None = None) -> Remote:
+def remote(
+    url: NormalisedUrl,
+    *,
+    deadline: Deadline,
+    retry: RetryPolicy = RetryPolicy(),
+    extra_protocols: Iterable[str] = (),
+    origin: NormalisedUrl | None = None,
+) -> Remote:
     """A :class:`Remote` whose ``GIT_ALLOW_PROTOCOL`` is exactly the URL's protocol (+ extras);
     ``origin``: the URL the task gave when ``url`` is a mirror of it."""
-    env = hardened_env(url, protocols={url.scheme, *extra_protocols},
-                       low_speed_time=int(min(LOW_SPEED_TIME, max(1.0, deadline.seconds / 2))))
+    env = hardened_env(
+        url,
+        protocols={url.scheme, *extra_protocols},
+        low_speed_time=int(min(LOW_SPEED_TIME, max(1.0, deadline.seconds / 2))),
+    )
     return Remote(url, env, deadline, retry, origin)
 
 
 def run_git(
-    args: Sequence[str], *, env: Mapping[str, str], deadline: Deadline, cwd: str | os.PathLike[str] | None = None,
-    secrets: Iterable[str] = (), pass_fds: Sequence[int] = (), check: bool = True, network: bool = False,
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    deadline: Deadline,
+    cwd: str | os.PathLike[str] | None = None,
+    secrets: Iterable[str] = (),
+    pass_fds: Sequence[int] = (),
+    check: bool = True,
+    network: bool = False,
 ) -> tuple[int, str, str]:
     """Run ``git *args`` with ``env`` until the deadline (then its process group is killed)."""
     timeout = deadline.remaining()
@@ -435,25 +480,68 @@ class _Failure(NamedTuple):
 
 _PERMANENT = (
     ("refused", ("' not allowed", "strange pathname"), "only checked URLs of allowed schemes reach git"),
-    ("tls", ("ssl certificate problem", "certificate verify failed", "server certificate verification failed"),
-     "check the server's certificate and the CA bundle (SSL_CERT_FILE, GIT_SSL_CAINFO)"),
+    (
+        "tls",
+        ("ssl certificate problem", "certificate verify failed", "server certificate verification failed"),
+        "check the server's certificate and the CA bundle (SSL_CERT_FILE, GIT_SSL_CAINFO)",
+    ),
     ("sha-not-allowed", ("does not allow request for unadvertised object",), ""),
     # protocol v2 serves any commit by id, so there "not our ref" means the commit does not exist
-    ("no-ref", ("couldn't find remote ref", "not our ref", "no such ref", "invalid refspec"),
-     "check that the tag, branch or commit exists in the repository (was it pushed?)"),
-    ("auth", ("authentication failed", "could not read username", "could not read password",
-              "returned error: 401", "returned error: 403", "permission denied (publickey",
-              "host key verification failed", "invalid username or password", "invalid credentials"),
-     f"check the credential (https://user:TOKEN@host/... or {TOKEN_ENV}) and that it can read the repository"),
-    ("not-found", ("repository not found", "' not found", "returned error: 404", "does not appear to be a git repository",
-                   "not a git repository", "repository not exported", "no such repository"),
-     "check git_url: the repository does not exist, or it is private and needs a token"),
+    (
+        "no-ref",
+        ("couldn't find remote ref", "not our ref", "no such ref", "invalid refspec"),
+        "check that the tag, branch or commit exists in the repository (was it pushed?)",
+    ),
+    (
+        "auth",
+        (
+            "authentication failed",
+            "could not read username",
+            "could not read password",
+            "returned error: 401",
+            "returned error: 403",
+            "permission denied (publickey",
+            "host key verification failed",
+            "invalid username or password",
+            "invalid credentials",
+        ),
+        f"check the credential (https://user:TOKEN@host/... or {TOKEN_ENV}) and that it can read the repository",
+    ),
+    (
+        "not-found",
+        (
+            "repository not found",
+            "' not found",
+            "returned error: 404",
+            "does not appear to be a git repository",
+            "not a git repository",
+            "repository not exported",
+            "no such repository",
+        ),
+        "check git_url: the repository does not exist, or it is private and needs a token",
+    ),
 )
 _TRANSIENT = (
-    "could not resolve host", "temporary failure in name resolution", "connection refused", "connection reset",
-    "connection timed out", "timed out", "operation too slow", "early eof", "remote end hung up unexpectedly",
-    "rpc failed", "returned error: 5", "returned error: 429", "failed to connect", "unable to connect",
-    "network is unreachable", "unexpected disconnect", "broken pipe", "gnutls", "ssl_connect", "ssl_error",
+    "could not resolve host",
+    "temporary failure in name resolution",
+    "connection refused",
+    "connection reset",
+    "connection timed out",
+    "timed out",
+    "operation too slow",
+    "early eof",
+    "remote end hung up unexpectedly",
+    "rpc failed",
+    "returned error: 5",
+    "returned error: 429",
+    "failed to connect",
+    "unable to connect",
+    "network is unreachable",
+    "unexpected disconnect",
+    "broken pipe",
+    "gnutls",
+    "ssl_connect",
+    "ssl_error",
     "tls connection",
 )
 
@@ -477,14 +565,22 @@ class _GitFailure(Exception):
         self.failure, self.detail = failure, detail
 
 
-def _network(what: str, rem: Remote, args: Sequence[str], *, cwd: Path | None = None,
-             pass_fds: Sequence[int] = ()) -> str:
+def _network(
+    what: str, rem: Remote, args: Sequence[str], *, cwd: Path | None = None, pass_fds: Sequence[int] = ()
+) -> str:
     """Run a network git call with retries; raise :class:`_GitFailure` when it finally fails."""
     attempt = 0
     while True:
         try:
-            return run_git(args, env=rem.env, deadline=rem.deadline, cwd=cwd, secrets=rem.url.secrets,
-                           pass_fds=pass_fds, network=True)[1]
+            return run_git(
+                args,
+                env=rem.env,
+                deadline=rem.deadline,
+                cwd=cwd,
+                secrets=rem.url.secrets,
+                pass_fds=pass_fds,
+                network=True,
+            )[1]
         except util.CalledProcessError as e:
             failure = classify(e.stderr, e.timed_out)
             lines = [ln.strip() for ln in e.stderr.splitlines() if ln.strip()]
@@ -532,8 +628,9 @@ def _fetch_args(git_dir: Path, url: str, refspecs: Sequence[str], depth: int | N
     return ["--git-dir", str(git_dir), "fetch", *opts, "--", url, *refspecs]
 
 
-def fetch(rem: Remote, git_dir: Path, refspecs: Sequence[str], *, depth: int | None = None,
-          pass_fds: Sequence[int] = ()) -> None:
+def fetch(
+    rem: Remote, git_dir: Path, refspecs: Sequence[str], *, depth: int | None = None, pass_fds: Sequence[int] = ()
+) -> None:
     """Fetch ``refspecs`` from the remote into the bare repo ``git_dir``."""
     try:
         _network("fetching", rem, _fetch_args(git_dir, rem.url.url, refspecs, depth, False), pass_fds=pass_fds)
@@ -559,8 +656,9 @@ def fetch_commit(rem: Remote, git_dir: Path, sha: str, ref: str, *, pass_fds: Se
     branch and tag is fetched and the commit must be among them (False is returned).
     """
     try:
-        _network("fetching a commit", rem, _fetch_args(git_dir, rem.url.url, [f"+{sha}:{ref}"], 1, False),
-                 pass_fds=pass_fds)
+        _network(
+            "fetching a commit", rem, _fetch_args(git_dir, rem.url.url, [f"+{sha}:{ref}"], 1, False), pass_fds=pass_fds
+        )
         return True
     except _GitFailure as e:
         if e.failure.reason != "sha-not-allowed":
@@ -577,8 +675,9 @@ def fetch_commit(rem: Remote, git_dir: Path, sha: str, ref: str, *, pass_fds: Se
 # -- local calls -----------------------------------------------------------------------------
 
 
-def _local(args: Sequence[str], env: Mapping[str, str] | None = None, *, check: bool = True,
-           cwd: Path | None = None) -> tuple[int, str, str]:
+def _local(
+    args: Sequence[str], env: Mapping[str, str] | None = None, *, check: bool = True, cwd: Path | None = None
+) -> tuple[int, str, str]:
     return run_git(args, env=env or hardened_env(protocols=()), deadline=Deadline(120), cwd=cwd, check=check)
 
 
@@ -632,8 +731,22 @@ def materialise(git_dir: Path, ref: str, sha: str, dest: Path, *, tag: str | Non
         tag = None  # the commit came in for another pin: the tag is a decoration we can do without
     refspecs = [f"+{ref}:refs/live-code/pinned"] + ([f"+refs/tags/{tag}:refs/tags/{tag}"] if tag else [])
     _local(["init", "--quiet", "--template=", str(dest)], env)
-    _local(["fetch", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules", "--quiet", "--depth", "1",
-            "--", str(git_dir.resolve()), *refspecs], env, cwd=dest)
+    _local(
+        [
+            "fetch",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--no-recurse-submodules",
+            "--quiet",
+            "--depth",
+            "1",
+            "--",
+            str(git_dir.resolve()),
+            *refspecs,
+        ],
+        env,
+        cwd=dest,
+    )
     _local(["checkout", "--quiet", "--detach", sha, "--"], env, cwd=dest)
     delete_ref(dest / ".git", "refs/live-code/pinned")
     if tag and resolve(dest / ".git", f"refs/tags/{tag}^{{commit}}") != sha:
@@ -658,13 +771,16 @@ def submodules(dest: Path) -> list[Submodule]:
     """
     if not (dest / ".gitmodules").is_file():
         return []
-    rc, out, _ = _local(["config", "--file", ".gitmodules", "--null", "--get-regexp",
-                         r"^submodule\..*\.(path|url)$"], cwd=dest, check=False)
+    rc, out, _ = _local(
+        ["config", "--file", ".gitmodules", "--null", "--get-regexp", r"^submodule\..*\.(path|url)$"],
+        cwd=dest,
+        check=False,
+    )
     entries: dict[str, dict[str, str]] = {}
     for item in out.split("\0"):
         key, _, value = item.partition("\n")
         if key.count(".") >= 2:
-            name, field = key[len("submodule."):].rsplit(".", 1)
+            name, field = key[len("submodule.") :].rsplit(".", 1)
             entries.setdefault(name, {})[field] = value
     found = []
     for name, fields in sorted(entries.items()):
@@ -673,8 +789,11 @@ def submodules(dest: Path) -> list[Submodule]:
             continue
         parts = Path(path).parts
         if os.path.isabs(path) or ".." in parts or path.startswith("-") or not parts:
-            raise UnsafeSourceError(f"submodule {name!r} has the path {path!r}, which leaves the checkout",
-                                    value=path, hint="fix .gitmodules")
+            raise UnsafeSourceError(
+                f"submodule {name!r} has the path {path!r}, which leaves the checkout",
+                value=path,
+                hint="fix .gitmodules",
+            )
         _, tree, _ = _local(["ls-tree", "-z", "HEAD", "--", path], cwd=dest)
         meta, _, _ = tree.partition("\t")
         fields_ = meta.split()

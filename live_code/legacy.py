@@ -20,6 +20,7 @@ Their wheels (and their dependencies', all pinned) come from a wheelhouse baked 
 (``LIVE_CODE_SDK_WHEELHOUSE``, made by ``base_images/common/build-sdk-wheelhouse.sh``), so an
 air-gapped site gets them with no index at all.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,17 +53,30 @@ IMPLIED = "implied by the legacy layout"
 # dataset_reader, env, monitor, result_writer and settings); facts from both packages' sources.
 _SDK2_MODULES = ("util", "executor", "dataset_convert", "code", "sysinfo")
 _SDK2_NAMES = (
-    "write_model_stage", "write_monitor_logger_for_multiple_tasks", "write_tensorboard_text",
-    "write_final_executor_log", "multiple_model_stages_supportable", "items_count", "images_count",
-    "bboxes_count", "filter_broken_images", "YmirTask", "get_merged_config", "get_weight_files",
-    "write_ymir_training_result", "write_ymir_monitor_process", "YmirStage",
+    "write_model_stage",
+    "write_monitor_logger_for_multiple_tasks",
+    "write_tensorboard_text",
+    "write_final_executor_log",
+    "multiple_model_stages_supportable",
+    "items_count",
+    "images_count",
+    "bboxes_count",
+    "filter_broken_images",
+    "YmirTask",
+    "get_merged_config",
+    "get_weight_files",
+    "write_ymir_training_result",
+    "write_ymir_monitor_process",
+    "YmirStage",
 )
 _IMPORT_RE = re.compile(r"^[ \t]*(?:from[ \t]+ymir_exc\b|import[ \t]+(?:[\w.]+[ \t]*,[ \t]*)*ymir_exc\b)", re.M)
 # what follows ``import`` up to the end of the line, or of a parenthesised list
 _IMPORTED = r"\bimport[ \t]*(?:\([^)]*?|[^\n(]*?)"
 _SDK2_MODULE_RE = re.compile(
     r"ymir_exc\.(" + "|".join(_SDK2_MODULES) + r")\b"
-    r"|^[ \t]*from[ \t]+ymir_exc[ \t]+" + _IMPORTED + r"\b(" + "|".join(_SDK2_MODULES) + r")\b", re.M)
+    r"|^[ \t]*from[ \t]+ymir_exc[ \t]+" + _IMPORTED + r"\b(" + "|".join(_SDK2_MODULES) + r")\b",
+    re.M,
+)
 # a 2.x-only function or class, used as an attribute (``rw.write_model_stage``) or imported by name
 _SDK2_NAME_RE = re.compile(r"(?:\.[ \t]*|" + _IMPORTED + r"\b)(" + "|".join(_SDK2_NAMES) + r")\b")
 _SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".tox", ".mypy_cache", "site-packages"}
@@ -97,7 +111,8 @@ class Implied:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "layout": "legacy", "pythonpath": "the repository root (as the original image's PYTHONPATH=.)",
+            "layout": "legacy",
+            "pythonpath": "the repository root (as the original image's PYTHONPATH=.)",
             "ymir_exc": {"sdk": self.sdk.requirement or "none", "reason": self.sdk.reason},
             "packages": [{"requirement": r, "why": f"{IMPLIED}: {why}"} for r, why in self.requirements],
             "wheelhouse": self.wheelhouse,
@@ -114,9 +129,12 @@ def sdk_option(value: object, source: str = "config.yaml") -> str:
     text = str(value).strip().lower()
     text = {"1.x": "1", "2.x": "2", "false": "none", "no": "none", "off": "none"}.get(text, text)
     if isinstance(value, bool) or text not in CHOICES:
-        raise ConfigError(f"{source}: {TASK_KEY} must be one of {', '.join(CHOICES)}", value=value,
-                          hint=f"{TASK_KEY}: 1 for PyPI ymir-exc {SDK1_VERSION} (YMIR 1.x), 2 for the executor "
-                               "SDK 2.x, none for no SDK, auto (default) to choose from the repository's imports")
+        raise ConfigError(
+            f"{source}: {TASK_KEY} must be one of {', '.join(CHOICES)}",
+            value=value,
+            hint=f"{TASK_KEY}: 1 for PyPI ymir-exc {SDK1_VERSION} (YMIR 1.x), 2 for the executor "
+            "SDK 2.x, none for no SDK, auto (default) to choose from the repository's imports",
+        )
     return text
 
 
@@ -156,8 +174,12 @@ def choose_sdk(repo_dir: str | os.PathLike[str], option: str, own: Mapping[str, 
     return detect_sdk(repo_dir)
 
 
-def implied(repo_dir: str | os.PathLike[str], own: Mapping[str, str], option: str = "auto",
-            environ: Mapping[str, str] | None = None) -> Implied:
+def implied(
+    repo_dir: str | os.PathLike[str],
+    own: Mapping[str, str],
+    option: str = "auto",
+    environ: Mapping[str, str] | None = None,
+) -> Implied:
     """What a legacy repo is given. ``own``: canonical name -> ``file:line`` of the repo's requirements."""
     sdk = choose_sdk(repo_dir, option, own)
     reqs: list[tuple[str, str]] = []
@@ -186,9 +208,11 @@ def wheelhouse(environ: Mapping[str, str] | None = None) -> str | None:
 
 
 def missing_sdk2_hint() -> str:
-    return (f"the 2.x executor SDK is not on PyPI: set {WHEELHOUSE_VAR} to a wheelhouse made by "
-            "base_images/common/build-sdk-wheelhouse.sh (the live-code images have one), or list "
-            f"`ymir-exc @ git+{SDK2_REPO.removesuffix('.git')}@{SDK2_COMMIT}` in extra-requirements.txt")
+    return (
+        f"the 2.x executor SDK is not on PyPI: set {WHEELHOUSE_VAR} to a wheelhouse made by "
+        "base_images/common/build-sdk-wheelhouse.sh (the live-code images have one), or list "
+        f"`ymir-exc @ git+{SDK2_REPO.removesuffix('.git')}@{SDK2_COMMIT}` in extra-requirements.txt"
+    )
 
 
 def missing_wheels(requirements: Iterable[str], find_links: Iterable[str]) -> list[str]:

@@ -13,6 +13,7 @@ files as they are now (git's ignore rules applied when it lies in a git work tre
 into ``WORK/source`` with a fixed author and date, so the same files give the same commit, and the
 provenance says it was a snapshot. Local paths are allowed: the operator is the user here.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,12 +34,8 @@ from typing import Any, BinaryIO, NamedTuple
 import yaml
 
 from live_code import config as config_mod
-from live_code import contract
-from live_code import datasets
-from live_code import git
+from live_code import contract, datasets, git, pipeline, util
 from live_code import manifest as manifest_mod
-from live_code import pipeline
-from live_code import util
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError, EnvironmentBuildError, JobError, LiveCodeError, SourceError
 from live_code.store import Pin, Store
@@ -56,10 +53,15 @@ _PIN_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+/-]*$")
 _REPO_KEYS = ("git_url", "git_commit", "git_tag", "git_branch")
 #: a fixed identity and date: a snapshot's commit id depends on its files only
 _SNAPSHOT_ENV = {
-    "GIT_AUTHOR_NAME": "live-code snapshot", "GIT_AUTHOR_EMAIL": "snapshot@live-code.invalid",
-    "GIT_COMMITTER_NAME": "live-code snapshot", "GIT_COMMITTER_EMAIL": "snapshot@live-code.invalid",
-    "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000",
-    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0",
+    "GIT_AUTHOR_NAME": "live-code snapshot",
+    "GIT_AUTHOR_EMAIL": "snapshot@live-code.invalid",
+    "GIT_COMMITTER_NAME": "live-code snapshot",
+    "GIT_COMMITTER_EMAIL": "snapshot@live-code.invalid",
+    "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000",
+    "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_TERMINAL_PROMPT": "0",
 }
 _GIT_SAFE = ("-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false")
 
@@ -84,8 +86,8 @@ def parse_repo(text: str) -> RepoSpec:
         colon, slash = text.find(":"), text.find("/")
         start = colon if colon > 0 and (slash < 0 or colon < slash) else 0
     at = text.rfind("@")
-    if at >= start and at > 0 and _PIN_RE.match(text[at + 1:]):
-        return RepoSpec(text[:at], text[at + 1:])
+    if at >= start and at > 0 and _PIN_RE.match(text[at + 1 :]):
+        return RepoSpec(text[:at], text[at + 1 :])
     return RepoSpec(text, None)
 
 
@@ -106,8 +108,11 @@ def resolve_source(spec: RepoSpec, work: Path, *, allow_branch: bool = False) ->
     record: dict[str, Any] = {"repo": util.redact(spec.location) + (f"@{spec.pin}" if spec.pin else "")}
     if spec.pin is None:
         if not (local and path.is_dir()):
-            raise ConfigError(f"--repo {util.redact(spec.location)} has no pin", value=util.redact(spec.location),
-                              hint="add @<tag or commit>, or give a local folder to run its files as they are")
+            raise ConfigError(
+                f"--repo {util.redact(spec.location)} has no pin",
+                value=util.redact(spec.location),
+                hint="add @<tag or commit>, or give a local folder to run its files as they are",
+            )
         sha, files = snapshot(path, work / "source", exclude=work)
         record.update(snapshot_of=str(path.resolve()), files=files, **folder_state(path))
         log.info("snapshot of %s (%d files, uncommitted changes included) is commit %s", path, files, sha[:12])
@@ -121,10 +126,22 @@ def resolve_source(spec: RepoSpec, work: Path, *, allow_branch: bool = False) ->
         if not local:
             raise ConfigError("@HEAD is for a local repository", hint="pin a tag or a commit of the remote repository")
         if not allow_branch:
-            raise SourceError("HEAD moves with every commit, like a branch", value="HEAD",
-                              hint="pin a tag or commit, or pass --allow-branch (recorded with its commit)")
-        _, out, _ = util.cmd_output("git", *_GIT_SAFE, "-C", url, "rev-parse", "--verify", "HEAD^{commit}",
-                                    env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, timeout=30)
+            raise SourceError(
+                "HEAD moves with every commit, like a branch",
+                value="HEAD",
+                hint="pin a tag or commit, or pass --allow-branch (recorded with its commit)",
+            )
+        _, out, _ = util.cmd_output(
+            "git",
+            *_GIT_SAFE,
+            "-C",
+            url,
+            "rev-parse",
+            "--verify",
+            "HEAD^{commit}",
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            timeout=30,
+        )
         sha = out.strip()
         record.update(pin="HEAD", commit=sha)
         return Source({"git_url": url, "git_commit": sha, "live_code_allow_branch": True}, Pin("commit", sha), record)
@@ -140,8 +157,19 @@ def resolve_source(spec: RepoSpec, work: Path, *, allow_branch: bool = False) ->
 
 
 def _is_local_tag(repo: str, name: str) -> bool:
-    rc, _, _ = util.cmd_output("git", *_GIT_SAFE, "-C", repo, "rev-parse", "-q", "--verify", f"refs/tags/{name}",
-                               env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, timeout=30, check=False)
+    rc, _, _ = util.cmd_output(
+        "git",
+        *_GIT_SAFE,
+        "-C",
+        repo,
+        "rev-parse",
+        "-q",
+        "--verify",
+        f"refs/tags/{name}",
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        timeout=30,
+        check=False,
+    )
     return rc == 0
 
 
@@ -152,8 +180,14 @@ def _peek(source: Source, work: Path, store: Store, allow_branch: bool) -> tuple
         return source, manifest_mod.load(work / "source")  # a snapshot: its files are right there
     dest = work / ".peek"
     try:
-        prov = store.fetch_source(source.keys["git_url"], source.pin, dest, allow_branch=allow_branch,
-                                  allow_local=True, token=source.token or os.environ.get("LIVE_CODE_GIT_TOKEN"))
+        prov = store.fetch_source(
+            source.keys["git_url"],
+            source.pin,
+            dest,
+            allow_branch=allow_branch,
+            allow_local=True,
+            token=source.token or os.environ.get("LIVE_CODE_GIT_TOKEN"),
+        )
         manifest = manifest_mod.load(dest)
     except LiveCodeError as e:
         raise explain(e) from None
@@ -183,13 +217,18 @@ def check_base(manifest: manifest_mod.Manifest, base_python: str | None = None) 
     names = base_fingerprint(python).versions
     if any(fnmatch.fnmatchcase(n, w) for n in names for w in wanted):
         return
-    which = (f"the base interpreter {python}" if explicit else
-             f"LIVE_CODE_BASE_PYTHON is unset, so the base is live-code's own interpreter {python}, which")
+    which = (
+        f"the base interpreter {python}"
+        if explicit
+        else f"LIVE_CODE_BASE_PYTHON is unset, so the base is live-code's own interpreter {python}, which"
+    )
     raise EnvironmentBuildError(
         f"the repository declares framework: {manifest.framework}, and {which} has no {manifest.framework}",
-        value=python, hint=f"set LIVE_CODE_BASE_PYTHON to a python that has {manifest.framework} (e.g. make one: "
+        value=python,
+        hint=f"set LIVE_CODE_BASE_PYTHON to a python that has {manifest.framework} (e.g. make one: "
         f"python3 -m venv ~/fw && ~/fw/bin/pip install {manifest.framework}; then export "
-        f"LIVE_CODE_BASE_PYTHON=~/fw/bin/python), or run in the live-code image of {manifest.framework}")
+        f"LIVE_CODE_BASE_PYTHON=~/fw/bin/python), or run in the live-code image of {manifest.framework}",
+    )
 
 
 def folder_state(folder: Path) -> dict[str, Any]:
@@ -197,9 +236,11 @@ def folder_state(folder: Path) -> dict[str, Any]:
     changes (untracked files included, ignored ones not) and a hash of them; ``{"git": false}``
     outside a git work tree."""
     env = {**os.environ, **_SNAPSHOT_ENV}
+
     def out(*args: str) -> tuple[int, str]:
         rc, text, _ = util.cmd_output("git", *_GIT_SAFE, "-C", str(folder), *args, env=env, timeout=60, check=False)
         return rc, text
+
     rc, head = out("rev-parse", "--verify", "-q", "HEAD^{commit}")
     if rc != 0:
         rc, _ = out("rev-parse", "--is-inside-work-tree")
@@ -228,8 +269,19 @@ def snapshot(folder: Path, dest: Path, *, exclude: Path | None = None) -> tuple[
     folder = folder.resolve()
     skip = [p.resolve() for p in (exclude, dest, folder / WORK_ROOT_NAME) if p is not None]
     env = {**os.environ, **_SNAPSHOT_ENV}
-    rc, out, _ = util.cmd_output("git", *_GIT_SAFE, "-C", str(folder), "ls-files", "-z", "-co", "--exclude-standard",
-                                 env=env, timeout=60, check=False)
+    rc, out, _ = util.cmd_output(
+        "git",
+        *_GIT_SAFE,
+        "-C",
+        str(folder),
+        "ls-files",
+        "-z",
+        "-co",
+        "--exclude-standard",
+        env=env,
+        timeout=60,
+        check=False,
+    )
     if rc == 0:
         rels = sorted({r for r in out.split("\0") if r and (folder / r).is_file()})
     else:  # not inside a git work tree: every file but caches and version-control dirs
@@ -244,8 +296,11 @@ def snapshot(folder: Path, dest: Path, *, exclude: Path | None = None) -> tuple[
     for rel in rels:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(folder / rel, dest / rel, follow_symlinks=False)
-    for args in (("init", "-q", "-b", "main", "--template="), ("add", "-A"),
-                 ("commit", "-q", "--no-verify", "-m", "snapshot of a working folder (live-code local)")):
+    for args in (
+        ("init", "-q", "-b", "main", "--template="),
+        ("add", "-A"),
+        ("commit", "-q", "--no-verify", "-m", "snapshot of a working folder (live-code local)"),
+    ):
         util.cmd_output("git", *_GIT_SAFE, *args, cwd=dest, env=env, timeout=120)
     _, sha, _ = util.cmd_output("git", "rev-parse", "HEAD", cwd=dest, env=env, timeout=30)
     return sha.strip(), len(rels)
@@ -275,11 +330,16 @@ def read_model(model_dir: Path, stage: str | None = None) -> Model:
         else:
             stages, best = result.get("model_stages") or {}, result.get("best_stage_name")
     else:
-        raise ConfigError(f"{model_dir} holds no result.yaml or ymir-info.yaml: it is not a model", value=str(model_dir),
-                          hint="give an earlier training run's out/models, or an unpacked YMIR model package")
+        raise ConfigError(
+            f"{model_dir} holds no result.yaml or ymir-info.yaml: it is not a model",
+            value=str(model_dir),
+            hint="give an earlier training run's out/models, or an unpacked YMIR model package",
+        )
     name = stage or best
     if name not in stages:
-        raise ConfigError(f"{model_dir} has no stage {name!r}", value=sorted(stages), hint="pass --stage with one of them")
+        raise ConfigError(
+            f"{model_dir} has no stage {name!r}", value=sorted(stages), hint="pass --stage with one of them"
+        )
     files = []
     for f in stages[name].get("files") or []:
         path = next((p for p in (model_dir / name / f, model_dir / f) if p.is_file()), None)
@@ -370,8 +430,11 @@ def prepare(req: LocalRequest, *, store: Store | None = None, base_python: str |
     framework it declares."""
     work = (req.work or default_work(req.kinds)).absolute()
     if work.exists() and any(work.iterdir()):
-        raise ConfigError(f"the work dir {work} exists and is not empty", value=str(work),
-                          hint="give a new --work DIR (each run keeps its own in/ and out/)")
+        raise ConfigError(
+            f"the work dir {work} exists and is not empty",
+            value=str(work),
+            hint="give a new --work DIR (each run keeps its own in/ and out/)",
+        )
     check_paths(req)
     user = _user_config(req)
     work.mkdir(parents=True, exist_ok=True)
@@ -380,14 +443,25 @@ def prepare(req: LocalRequest, *, store: Store | None = None, base_python: str |
         source, manifest = _peek(source, work, store or Store(), req.allow_branch)
         unchecked = manifest_mod.check_user_keys(manifest, req.kinds, user, source="--set/--config")
         if unchecked:
-            log.warning("the repository declares no hyper-parameter schema: %s passed to the job unchecked "
-                        "(a misspelt name is ignored by the job)", ", ".join(repr(k) for k in unchecked))
+            log.warning(
+                "the repository declares no hyper-parameter schema: %s passed to the job unchecked "
+                "(a misspelt name is ignored by the job)",
+                ", ".join(repr(k) for k in unchecked),
+            )
         check_base(manifest, base_python)
         task_id = "t" + hashlib.sha1(f"{work} {time.time()}".encode()).hexdigest()[:29]
         model = read_model(req.model.absolute(), req.stage) if req.model else None
         classes = req.classes or (model.class_names if model and TaskKind.TRAINING not in req.kinds else ())
-        info = datasets.write_in_dir(req.dataset, work / "in", kinds=req.kinds, task_id=task_id, protocol=req.protocol,
-                                     fmt=req.fmt, classes=classes, sample_images=req.sample_images)
+        info = datasets.write_in_dir(
+            req.dataset,
+            work / "in",
+            kinds=req.kinds,
+            task_id=task_id,
+            protocol=req.protocol,
+            fmt=req.fmt,
+            classes=classes,
+            sample_images=req.sample_images,
+        )
         cfg_path = work / "in" / "config.yaml"
         cfg = yaml.safe_load(cfg_path.read_text()) or {}
         if classes and list(classes) != cfg.get("class_names"):
@@ -402,10 +476,15 @@ def prepare(req: LocalRequest, *, store: Store | None = None, base_python: str |
             extra["model"] = f"{req.model} (stage {model.stage})"
         cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         (work / "out").mkdir()
-        context = {"task_id": task_id, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "tool": "live-code local",
-                   **{k: v for k, v in extra.items() if k != "work"}}
-        util.atomic_write(work / TASK_CONFIG, yaml.safe_dump({"executor_config": cfg, "task_context": context},
-                                                             sort_keys=False))
+        context = {
+            "task_id": task_id,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "tool": "live-code local",
+            **{k: v for k, v in extra.items() if k != "work"},
+        }
+        util.atomic_write(
+            work / TASK_CONFIG, yaml.safe_dump({"executor_config": cfg, "task_context": context}, sort_keys=False)
+        )
         config_mod.load_task(work / "in", out_dir=work / "out")  # the task must read back as YMIR's would
     for note in info.notes:
         log.info("dataset: %s", note)
@@ -416,24 +495,41 @@ def prepare(req: LocalRequest, *, store: Store | None = None, base_python: str |
 def check_paths(req: LocalRequest) -> None:
     """Every path argument, before anything is written: what is there, and what was expected."""
     if req.dataset != "sample" and not Path(req.dataset).expanduser().exists():
-        raise ConfigError(f"--dataset {req.dataset} does not exist", value=req.dataset,
-                          hint="give `sample`, a task dir (in/env.yaml), a folder of images (with VOC xml) or a COCO json")
+        raise ConfigError(
+            f"--dataset {req.dataset} does not exist",
+            value=req.dataset,
+            hint="give `sample`, a task dir (in/env.yaml), a folder of images (with VOC xml) or a COCO json",
+        )
     if req.model is not None and not req.model.is_dir():
         what = "is a file" if req.model.exists() else "does not exist"
-        raise ConfigError(f"--model {req.model} {what}", value=str(req.model),
-                          hint="give a folder: an earlier training run's out/models, or an unpacked YMIR model package")
+        raise ConfigError(
+            f"--model {req.model} {what}",
+            value=str(req.model),
+            hint="give a folder: an earlier training run's out/models, or an unpacked YMIR model package",
+        )
     if req.config_file is not None and not req.config_file.is_file():
         what = "is a directory" if req.config_file.exists() else "does not exist"
-        raise ConfigError(f"--config {req.config_file} {what}", value=str(req.config_file),
-                          hint="give a YAML file of hyper-parameters (config.yaml keys)")
+        raise ConfigError(
+            f"--config {req.config_file} {what}",
+            value=str(req.config_file),
+            hint="give a YAML file of hyper-parameters (config.yaml keys)",
+        )
     if req.work is not None and req.work.exists() and not req.work.is_dir():
-        raise ConfigError(f"--work {req.work} is a file", value=str(req.work),
-                          hint="give a new folder for the task dir (in/, out/)")
+        raise ConfigError(
+            f"--work {req.work} is a file", value=str(req.work), hint="give a new folder for the task dir (in/, out/)"
+        )
     spec = parse_repo(req.repo)
-    if spec.pin is None and "://" not in spec.location and not Path(spec.location).expanduser().exists() \
-            and ":" not in spec.location:
-        raise ConfigError(f"--repo {spec.location}: no such folder", value=spec.location,
-                          hint="give a local folder, or PATH_OR_URL@PIN (a commit or tag)")
+    if (
+        spec.pin is None
+        and "://" not in spec.location
+        and not Path(spec.location).expanduser().exists()
+        and ":" not in spec.location
+    ):
+        raise ConfigError(
+            f"--repo {spec.location}: no such folder",
+            value=spec.location,
+            hint="give a local folder, or PATH_OR_URL@PIN (a commit or tag)",
+        )
 
 
 # -- the user's names ----------------------------------------------------------------------------
@@ -456,8 +552,11 @@ def write_names(dataset: str, work: Path) -> dict[str, Path]:
             if Path(f).suffix.lower() in contract.IMAGE_EXTENSIONS:
                 file = Path(dirpath, f)
                 by_sha1.setdefault(hashlib.sha1(file.read_bytes()).hexdigest(), file.resolve())
-    names = {a.name: by_sha1[a.stem] for a in sorted((work / "in" / "assets").rglob("*"))
-             if a.is_file() and a.stem in by_sha1}
+    names = {
+        a.name: by_sha1[a.stem]
+        for a in sorted((work / "in" / "assets").rglob("*"))
+        if a.is_file() and a.stem in by_sha1
+    }
     if names:
         lines = [f"{asset}\t{original}" for asset, original in sorted(names.items())]
         util.atomic_write(work / NAMES, "# asset name\tthe original file\n" + "\n".join(lines) + "\n")
@@ -476,9 +575,17 @@ def _write_ground_truth(dataset: Path, names: Mapping[str, Path], work: Path) ->
         log.debug("no ground truth for the report: %s", e)
         return
     by_file = {it.image.resolve(): it.boxes for it in items if it.boxes}
-    doc = {asset: [{"class_name": b.name, "box": {"x": b.xmin, "y": b.ymin, "w": b.xmax - b.xmin + 1,
-                                                   "h": b.ymax - b.ymin + 1}} for b in by_file[original]]
-           for asset, original in sorted(names.items()) if original in by_file}
+    doc = {
+        asset: [
+            {
+                "class_name": b.name,
+                "box": {"x": b.xmin, "y": b.ymin, "w": b.xmax - b.xmin + 1, "h": b.ymax - b.ymin + 1},
+            }
+            for b in by_file[original]
+        ]
+        for asset, original in sorted(names.items())
+        if original in by_file
+    }
     if doc:
         util.atomic_write(work / GROUND_TRUTH, json.dumps(doc, indent=1, ensure_ascii=False))
 
@@ -503,8 +610,11 @@ def export_results(work: Path, dest: Path) -> list[Path]:
     original keeps its name). Returns the files written."""
     originals = read_names(work)
     if not originals:
-        raise ConfigError(f"{work} has no {NAMES}: its images had no other names", value=str(work),
-                          hint="export works on a task converted from a folder of images or a COCO json")
+        raise ConfigError(
+            f"{work} has no {NAMES}: its images had no other names",
+            value=str(work),
+            hint="export works on a task converted from a folder of images or a COCO json",
+        )
     root = os.path.commonpath([str(p.parent) for p in originals.values()])
     names = {asset: os.path.relpath(p, root) for asset, p in originals.items()}
     out = work / "out"
@@ -527,8 +637,11 @@ def export_results(work: Path, dest: Path) -> list[Path]:
         util.atomic_write(dest / "result.tsv", "\n".join(rows) + ("\n" if rows else ""))
         written.append(dest / "result.tsv")
     if not written:
-        raise ConfigError(f"{out} holds no infer-result.json or result.tsv to export", value=str(out),
-                          hint="export the results of a mining or infer task")
+        raise ConfigError(
+            f"{out} holds no infer-result.json or result.tsv to export",
+            value=str(out),
+            hint="export the results of a mining or infer task",
+        )
     return written
 
 
@@ -539,8 +652,11 @@ def _user_config(req: LocalRequest) -> dict[str, Any]:
     cfg.update(req.overrides)
     given = [k for k in _REPO_KEYS if k in cfg]
     if given:
-        raise ConfigError(f"{', '.join(given)} in the config: the repository comes from --repo", value=given,
-                          hint="remove them from the config file; pass --repo PATH_OR_URL@PIN")
+        raise ConfigError(
+            f"{', '.join(given)} in the config: the repository comes from --repo",
+            value=given,
+            hint="remove them from the config file; pass --repo PATH_OR_URL@PIN",
+        )
     return cfg
 
 
@@ -549,8 +665,13 @@ def run(req: LocalRequest, *, store: Store | None = None) -> LocalResult:
     (the work dir stays for ``replay`` and inspection)."""
     store = store or Store()
     work, info, extra, token = prepare(req, store=store)
-    overrides: dict[str, Any] = {"in_dir": work / "in", "out_dir": work / "out", "allow_local": True,
-                                 "work_root": work, "keep_work": req.keep_work}
+    overrides: dict[str, Any] = {
+        "in_dir": work / "in",
+        "out_dir": work / "out",
+        "allow_local": True,
+        "work_root": work,
+        "keep_work": req.keep_work,
+    }
     if token:
         overrides["token"] = token
     if req.sandbox:
@@ -563,8 +684,11 @@ def run(req: LocalRequest, *, store: Store | None = None) -> LocalResult:
     except LiveCodeError as e:
         error = explain(e)
         if isinstance(error, JobError) and "output above" in (error.hint or ""):
-            error = JobError(error.message, value=error.value,
-                             hint=f"read the job's output in {work / JOB_LOG} (it was echoed on stderr too)")
+            error = JobError(
+                error.message,
+                value=error.value,
+                hint=f"read the job's output in {work / JOB_LOG} (it was echoed on stderr too)",
+            )
     finally:
         annotate_provenance(work / "out", {"local": extra})
     return LocalResult(work, error is None, mode, info, error)
@@ -613,9 +737,12 @@ def announce_sandbox(settings: pipeline.Settings) -> str:
     if mode == "bwrap":
         log.info("sandbox: bubblewrap: the job sees the task at /in (read-only) and /out, as in YMIR")
     elif mode == "fallback":
-        log.warning("sandbox: none (%s): falling back to mapped paths on this machine (env.yaml, config.yaml "
-                    "and the index files rewritten); code that hard-codes /in or /out fails here, and a write "
-                    "into /in is found after the job", reason)
+        log.warning(
+            "sandbox: none (%s): falling back to mapped paths on this machine (env.yaml, config.yaml "
+            "and the index files rewritten); code that hard-codes /in or /out fails here, and a write "
+            "into /in is found after the job",
+            reason,
+        )
     return mode
 
 
@@ -640,8 +767,16 @@ def annotate_provenance(out_dir: Path, extra: Mapping[str, Any]) -> None:
             util.atomic_write(path, util.redact(yaml.safe_dump(record, sort_keys=False, allow_unicode=True)))
 
 
-def prefetch(url: str, pin: str, *, base_python: str | None = None, index: Any = None, allow_branch: bool = False,
-             env: bool = True, store: Store | None = None) -> dict[str, str]:
+def prefetch(
+    url: str,
+    pin: str,
+    *,
+    base_python: str | None = None,
+    index: Any = None,
+    allow_branch: bool = False,
+    env: bool = True,
+    store: Store | None = None,
+) -> dict[str, str]:
     """Fetch ``url`` at ``pin`` into the cache and build its environment: what a derived image or
     an air-gapped site bakes in. Returns what was cached (source commit, mirror, env key)."""
     import tempfile
@@ -654,19 +789,34 @@ def prefetch(url: str, pin: str, *, base_python: str | None = None, index: Any =
     tmp = Path(tempfile.mkdtemp(prefix="live-code-prefetch-"))
     try:
         source = resolve_source(spec, tmp, allow_branch=allow_branch)
-        prov = store.fetch_source(source.keys["git_url"], source.pin, tmp / "src", allow_branch=allow_branch,
-                                  allow_local=git.allow_local_from_env(), token=source.token or os.environ.get("LIVE_CODE_GIT_TOKEN"))
+        prov = store.fetch_source(
+            source.keys["git_url"],
+            source.pin,
+            tmp / "src",
+            allow_branch=allow_branch,
+            allow_local=git.allow_local_from_env(),
+            token=source.token or os.environ.get("LIVE_CODE_GIT_TOKEN"),
+        )
         out = {"commit": prov.commit, "url": prov.url, "mirror": git.normalise_url(prov.url, allow_local=True).cache_id}
         if env:
             manifest = manifest_mod.load(tmp / "src")
             python = base_python or os.environ.get("LIVE_CODE_BASE_PYTHON") or None
             # the key a task's run computes (a legacy repo: with what its layout implies, SDK chosen "auto")
-            spec_env = envs.prepare_env(tmp / "src", manifest.requirements, base_python=python,
-                                        legacy_layout=manifest.legacy, no_build_isolation=manifest.no_build_isolation,
-                                        **({"index": index} if index is not None else {}))
+            spec_env = envs.prepare_env(
+                tmp / "src",
+                manifest.requirements,
+                base_python=python,
+                legacy_layout=manifest.legacy,
+                no_build_isolation=manifest.no_build_isolation,
+                **({"index": index} if index is not None else {}),
+            )
             with store.using("envs", spec_env.key):
-                result = envs.ensure_env(store, spec_env, installer_cache=store.root / "installer-cache",
-                                         reporter=lambda m: log.info("%s", m))
+                result = envs.ensure_env(
+                    store,
+                    spec_env,
+                    installer_cache=store.root / "installer-cache",
+                    reporter=lambda m: log.info("%s", m),
+                )
                 # an image bakes the bytecode in: its runs never compile (and the cache may be read-only)
                 if not envs.finish_bytecode_compile(envs.start_bytecode_compile(result.path), timeout=3600.0):
                     log.warning("the env's bytecode compile did not complete; runs will compile it again")
@@ -677,5 +827,16 @@ def prefetch(url: str, pin: str, *, base_python: str | None = None, index: Any =
         util.rmtree(tmp)
 
 
-__all__: Sequence[str] = ("LocalRequest", "LocalResult", "RepoSpec", "annotate_provenance", "parse_repo",
-                          "prefetch", "prepare", "read_model", "resolve_source", "run", "snapshot")
+__all__: Sequence[str] = (
+    "LocalRequest",
+    "LocalResult",
+    "RepoSpec",
+    "annotate_provenance",
+    "parse_repo",
+    "prefetch",
+    "prepare",
+    "read_model",
+    "resolve_source",
+    "run",
+    "snapshot",
+)

@@ -20,6 +20,7 @@ Manifest layout::
 Legacy layout (the original live-code image, run unchanged): ``start.py`` else ``ymir/start.py``
 with an optional ``extra-requirements.txt``; no schema.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,8 +33,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from live_code import config
-from live_code import contract
+from live_code import config, contract
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
 
@@ -42,10 +42,23 @@ LEGACY_ENTRIES = ("start.py", "ymir/start.py")
 FRAMEWORKS = ("torch", "mxnet", "none")
 LAUNCHERS = ("torchrun",)
 TYPES: Mapping[str, tuple[type, ...]] = {
-    "int": (int,), "float": (float, int), "bool": (bool,), "str": (str,), "list": (list,),
+    "int": (int,),
+    "float": (float, int),
+    "bool": (bool,),
+    "str": (str,),
+    "list": (list,),
 }
-_TOP_KEYS = ("framework", "entry", "requirements", "code_config", "launcher", "submodules", "lfs", "hyperparameters",
-             "no_build_isolation")
+_TOP_KEYS = (
+    "framework",
+    "entry",
+    "requirements",
+    "code_config",
+    "launcher",
+    "submodules",
+    "lfs",
+    "hyperparameters",
+    "no_build_isolation",
+)
 _PARAM_KEYS = ("type", "default", "choices", "help", "min", "max")
 _SCOPES = ("common", *(k.value for k in TaskKind))
 _NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")  # a distribution name (PEP 508)
@@ -101,16 +114,25 @@ def load(repo_dir: str | os.PathLike[str]) -> Manifest:
     path = repo / MANIFEST_NAME
     if path.is_file():
         if Path(os.path.realpath(repo)) not in Path(os.path.realpath(path)).parents:
-            raise ConfigError(f"{MANIFEST_NAME} is a link to a file outside the repository",
-                              hint=f"commit {MANIFEST_NAME} itself, not a symlink")
+            raise ConfigError(
+                f"{MANIFEST_NAME} is a link to a file outside the repository",
+                hint=f"commit {MANIFEST_NAME} itself, not a symlink",
+            )
         data, _ = config.read_yaml_mapping(path, empty_ok=False)
         return parse(data, source=MANIFEST_NAME, repo_dir=repo)
     for entry in LEGACY_ENTRIES:
         if (repo / entry).is_file():
             argv = ("python3", entry)
             return Manifest(
-                legacy=True, framework="none", entries={k: argv for k in TaskKind}, requirements=None,
-                code_config=None, launcher=None, submodules=False, lfs=False, schema={},
+                legacy=True,
+                framework="none",
+                entries={k: argv for k in TaskKind},
+                requirements=None,
+                code_config=None,
+                launcher=None,
+                submodules=False,
+                lfs=False,
+                schema={},
             )
     msg = f"the repository has neither {MANIFEST_NAME} nor a legacy entry point ({', '.join(LEGACY_ENTRIES)})"
     raise ConfigError(msg, hint=f"add a {MANIFEST_NAME} (see `live-code init`) or a start.py at the repository root")
@@ -129,9 +151,15 @@ def parse(data: Mapping[str, Any], *, source: str = MANIFEST_NAME, repo_dir: Pat
     code_config = _rel_path(data, "code_config", source, repo_dir)
     schema = _schema(data.get("hyperparameters") or {}, source)
     return Manifest(
-        legacy=False, framework=framework, entries=MappingProxyType(entries), requirements=requirements,
-        code_config=code_config, launcher=launcher, submodules=_flag(data, "submodules", source),
-        lfs=_flag(data, "lfs", source), schema=MappingProxyType(schema),
+        legacy=False,
+        framework=framework,
+        entries=MappingProxyType(entries),
+        requirements=requirements,
+        code_config=code_config,
+        launcher=launcher,
+        submodules=_flag(data, "submodules", source),
+        lfs=_flag(data, "lfs", source),
+        schema=MappingProxyType(schema),
         no_build_isolation=_names(data, "no_build_isolation", source),
     )
 
@@ -146,8 +174,9 @@ def _choice(data: Mapping[str, Any], key: str, allowed: tuple[str, ...], default
 def _names(data: Mapping[str, Any], key: str, source: str) -> tuple[str, ...]:
     value = data.get(key) or []
     if not isinstance(value, list) or not all(isinstance(v, str) and _NAME_RE.match(v) for v in value):
-        raise ConfigError(f"{source}: {key} must be a list of requirement names", value=value,
-                          hint=f"e.g. {key}: [detectron2]")
+        raise ConfigError(
+            f"{source}: {key} must be a list of requirement names", value=value, hint=f"e.g. {key}: [detectron2]"
+        )
     return tuple(value)
 
 
@@ -163,8 +192,11 @@ def _argv(value: Any, where: str, source: str) -> tuple[str, ...]:
         return tuple(shlex.split(value))
     if isinstance(value, list) and value and all(isinstance(x, str) for x in value):
         return tuple(value)
-    raise ConfigError(f"{source}: {where} must be a command line (text) or a list of strings", value=value,
-                      hint="e.g. `entry: python train.py`")
+    raise ConfigError(
+        f"{source}: {where} must be a command line (text) or a list of strings",
+        value=value,
+        hint="e.g. `entry: python train.py`",
+    )
 
 
 def _entries(value: Any, source: str, repo_dir: Path | None) -> dict[TaskKind, tuple[str, ...]]:
@@ -177,8 +209,10 @@ def _entries(value: Any, source: str, repo_dir: Path | None) -> dict[TaskKind, t
                 kind = TaskKind(key)
             except ValueError:
                 guess = config.did_you_mean(str(key), [k.value for k in TaskKind])
-                raise ConfigError(f"{source}: unknown task kind {key!r} under entry",
-                                  hint=f"did you mean {guess!r}?" if guess else "use training, mining or infer") from None
+                raise ConfigError(
+                    f"{source}: unknown task kind {key!r} under entry",
+                    hint=f"did you mean {guess!r}?" if guess else "use training, mining or infer",
+                ) from None
             out[kind] = _argv(cmd, f"entry.{key}", source)
     else:
         argv = _argv(value, "entry", source)
@@ -187,8 +221,11 @@ def _entries(value: Any, source: str, repo_dir: Path | None) -> dict[TaskKind, t
         for kind, argv in out.items():
             script = next((a for a in argv if a.endswith(".py")), None)
             if script is not None and not (repo_dir / script).is_file():
-                raise ConfigError(f"{source}: the {kind.value} entry runs {script}, which is not in the repository",
-                                  value=" ".join(argv), hint="fix the path (relative to the repository root)")
+                raise ConfigError(
+                    f"{source}: the {kind.value} entry runs {script}, which is not in the repository",
+                    value=" ".join(argv),
+                    hint="fix the path (relative to the repository root)",
+                )
     return out
 
 
@@ -210,33 +247,48 @@ def _schema(value: Any, source: str) -> dict[TaskKind, Mapping[str, Param]]:
     for scope, params in value.items():
         if scope not in _SCOPES:
             guess = config.did_you_mean(str(scope), _SCOPES)
-            raise ConfigError(f"{source}: unknown hyperparameters section {scope!r}",
-                              hint=f"did you mean {guess!r}?" if guess else f"use one of {', '.join(_SCOPES)}")
+            raise ConfigError(
+                f"{source}: unknown hyperparameters section {scope!r}",
+                hint=f"did you mean {guess!r}?" if guess else f"use one of {', '.join(_SCOPES)}",
+            )
         if not isinstance(params, Mapping):
             raise ConfigError(f"{source}: hyperparameters.{scope} must be a mapping", value=params)
-        scopes[scope] = {name: _param(f"hyperparameters.{scope}.{name}", name, spec, source)
-                         for name, spec in params.items()}
+        scopes[scope] = {
+            name: _param(f"hyperparameters.{scope}.{name}", name, spec, source) for name, spec in params.items()
+        }
     common = scopes.get("common", {})
     return {k: MappingProxyType({**common, **scopes.get(k.value, {})}) for k in TaskKind}
 
 
 def _param(where: str, name: str, spec: Any, source: str) -> Param:
     if not isinstance(spec, Mapping):
-        raise ConfigError(f"{source}: {where} must be a mapping with type and default", value=spec,
-                          hint="e.g. `epochs: {type: int, default: 10}`")
+        raise ConfigError(
+            f"{source}: {where} must be a mapping with type and default",
+            value=spec,
+            hint="e.g. `epochs: {type: int, default: 10}`",
+        )
     for key in spec:
         if key not in _PARAM_KEYS:
             guess = config.did_you_mean(str(key), _PARAM_KEYS)
-            raise ConfigError(f"{source}: {where}: unknown field {key!r}",
-                              hint=f"did you mean {guess!r}?" if guess else f"fields: {', '.join(_PARAM_KEYS)}")
+            raise ConfigError(
+                f"{source}: {where}: unknown field {key!r}",
+                hint=f"did you mean {guess!r}?" if guess else f"fields: {', '.join(_PARAM_KEYS)}",
+            )
     type_name = spec.get("type")
     if type_name not in TYPES:
         raise ConfigError(f"{source}: {where}.type must be one of {', '.join(TYPES)}", value=type_name)
     choices = spec.get("choices") or ()
     if not isinstance(choices, (list, tuple)):
         raise ConfigError(f"{source}: {where}.choices must be a list", value=choices)
-    param = Param(name=name, type=type_name, default=spec.get("default"), choices=tuple(choices),
-                  help=str(spec.get("help") or ""), min=spec.get("min"), max=spec.get("max"))
+    param = Param(
+        name=name,
+        type=type_name,
+        default=spec.get("default"),
+        choices=tuple(choices),
+        help=str(spec.get("help") or ""),
+        min=spec.get("min"),
+        max=spec.get("max"),
+    )
     for choice in param.choices:
         if _convert(type_name, choice) is _INVALID:
             raise ConfigError(f"{source}: {where}.choices holds {choice!r}, which is not of type {type_name}")
@@ -244,8 +296,9 @@ def _param(where: str, name: str, spec: Any, source: str) -> Param:
         try:
             coerce(param, param.default, "")
         except ConfigError as e:
-            raise ConfigError(f"{source}: the default of {where} is invalid: {e.message}", value=param.default,
-                              hint=e.hint) from None
+            raise ConfigError(
+                f"{source}: the default of {where} is invalid: {e.message}", value=param.default, hint=e.hint
+            ) from None
     return param
 
 
@@ -259,11 +312,16 @@ def coerce(param: Param, value: Any, source: str) -> Any:
         raise ConfigError(msg, value=value, hint=f"set {param.name} to a value of type {param.type}" + _help(param))
     if param.choices and out not in param.choices:
         allowed = ", ".join(repr(c) for c in param.choices)
-        raise ConfigError(f"{where}hyper-parameter {param.name!r} must be one of {allowed}", value=value,
-                          hint=f"pick one of the allowed values{_help(param)}")
+        raise ConfigError(
+            f"{where}hyper-parameter {param.name!r} must be one of {allowed}",
+            value=value,
+            hint=f"pick one of the allowed values{_help(param)}",
+        )
     if isinstance(out, (int, float)) and not isinstance(out, bool):
         if (param.min is not None and out < param.min) or (param.max is not None and out > param.max):
-            bounds = f"{param.min if param.min is not None else '-inf'}..{param.max if param.max is not None else 'inf'}"
+            bounds = (
+                f"{param.min if param.min is not None else '-inf'}..{param.max if param.max is not None else 'inf'}"
+            )
             raise ConfigError(f"{where}hyper-parameter {param.name!r} must be within {bounds}", value=value)
     return out
 
@@ -341,8 +399,9 @@ def check_user_keys(manifest: Manifest, kinds: Iterable[TaskKind], keys: Iterabl
     for params in manifest.schema.values():
         declared.update(params)
     here = {n for kind in kinds for n in manifest.schema.get(kind, {})}
-    unknown = [k for k in keys if k not in declared and k not in contract.PLATFORM_KEYS
-               and k not in config.LIVE_CODE_KEYS]
+    unknown = [
+        k for k in keys if k not in declared and k not in contract.PLATFORM_KEYS and k not in config.LIVE_CODE_KEYS
+    ]
     if not unknown or not declared:
         return unknown
     known = sorted(here or declared)
@@ -351,6 +410,9 @@ def check_user_keys(manifest: Manifest, kinds: Iterable[TaskKind], keys: Iterabl
         close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
         lines.append(f"{key!r}" + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""))
     what = "+".join(k.value for k in contract.TASK_ORDER if k in kinds) if here else "declared"
-    raise ConfigError(f"{source}: {', '.join(lines)} not in the {what} hyper-parameters of {MANIFEST_NAME}",
-                      value=unknown, hint=f"the declared names are {', '.join(known)}; fix the spelling, or declare "
-                      f"the key under hyperparameters: in {MANIFEST_NAME}")
+    raise ConfigError(
+        f"{source}: {', '.join(lines)} not in the {what} hyper-parameters of {MANIFEST_NAME}",
+        value=unknown,
+        hint=f"the declared names are {', '.join(known)}; fix the spelling, or declare "
+        f"the key under hyperparameters: in {MANIFEST_NAME}",
+    )

@@ -24,6 +24,7 @@ same host rule as any URL (``LIVE_CODE_GIT_TOKEN_HOSTS``), for the harness's own
 This module is pure: it parses the setting and rewrites URL strings; the callers check the result
 as they check any URL.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,10 @@ MIRRORS_ENV = "LIVE_CODE_GIT_MIRRORS"
 
 _DEFAULT_PORT = "443"
 # scheme, host (a name or a bracketed IPv6 address), optional port, path; no userinfo
-_URL_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])"
-                     r"(?::(?P<port>[0-9]{1,5}))?(?P<path>/[^\s?#]*)?$")
+_URL_RE = re.compile(
+    r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?(?P<path>/[^\s?#]*)?$"
+)
 _HOST_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
 _PATH_RE = re.compile(r"^[A-Za-z0-9._~/+=,!@%-]*$")
 _EXAMPLE = f'{MIRRORS_ENV}="https://github.com/=https://git.mirror.example/github/"'
@@ -71,7 +74,7 @@ class Mirrors:
             return None
         for rule in self.rules:  # longest first
             if norm == rule.prefix or norm.startswith(rule.prefix + "/"):
-                return rule.mirror + norm[len(rule.prefix):]
+                return rule.mirror + norm[len(rule.prefix) :]
         return None
 
     def insteadof_config(self) -> list[tuple[str, str]]:
@@ -121,11 +124,17 @@ def _checked(url: str, pair: str, what: str) -> str:
     scheme, sep, rest = url.partition("://")
     netloc, _, path = rest.partition("/")
     if "@" in netloc:
-        _refuse(pair, f"the {what} holds a credential; the setting is logged and recorded",
-                "give the mirror's token in LIVE_CODE_GIT_TOKEN, limited to its host with LIVE_CODE_GIT_TOKEN_HOSTS")
+        _refuse(
+            pair,
+            f"the {what} holds a credential; the setting is logged and recorded",
+            "give the mirror's token in LIVE_CODE_GIT_TOKEN, limited to its host with LIVE_CODE_GIT_TOKEN_HOSTS",
+        )
     if not sep or scheme.lower() != "https":
-        _refuse(pair, f"the {what} {url!r} is not an https:// URL",
-                "give https URLs (a site CA goes in SSL_CERT_FILE / GIT_SSL_CAINFO)")
+        _refuse(
+            pair,
+            f"the {what} {url!r} is not an https:// URL",
+            "give https URLs (a site CA goes in SSL_CERT_FILE / GIT_SSL_CAINFO)",
+        )
     host, _, port = netloc.rpartition(":") if not netloc.endswith("]") and ":" in netloc else (netloc, "", "")
     host = host.lower().rstrip(".")
     bad_port = port and not (port.isdigit() and 0 < int(port) < 65536)
@@ -133,12 +142,16 @@ def _checked(url: str, pair: str, what: str) -> str:
         _refuse(pair, f"the {what} {url!r} has no valid host or port")
     path = "/" + path
     if not _PATH_RE.match(path) or any(s in (".", "..") for s in path.split("/")[1:]) or "//" in path.rstrip("/"):
-        _refuse(pair, f"the {what} {url!r} has an unusual path (a query, '.', '..', '//' or characters git URLs "
-                      "do not hold)")
+        _refuse(
+            pair,
+            f"the {what} {url!r} has an unusual path (a query, '.', '..', '//' or characters git URLs do not hold)",
+        )
     norm = _normal(url)
     assert norm is not None, url
     return norm
 
 
-def _refuse(pair: str, why: str, hint: str = f"write PREFIX=MIRROR pairs separated by spaces, e.g. {_EXAMPLE}") -> NoReturn:
+def _refuse(
+    pair: str, why: str, hint: str = f"write PREFIX=MIRROR pairs separated by spaces, e.g. {_EXAMPLE}"
+) -> NoReturn:
     raise ConfigError(f"{MIRRORS_ENV}: {why}", value=util.redact(pair), hint=hint)

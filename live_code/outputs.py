@@ -5,6 +5,7 @@ enforce"): each check is a rule of ``RULES``, an *error* where a YMIR version (2
 rejects the file or silently loses data for it, a *warning* where none does. ``RULES`` names the
 parser for each; ``raise_for_problems`` refuses only errors.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -52,140 +53,232 @@ _PARSE_DICT = f"YMIR 2.5.0 {_INFER} parses 'box' with protobuf json_format.Parse
 
 RULES: dict[str, Rule] = {
     # -- every output file
-    "output-missing": Rule(ERROR, f"YMIR 2.5.0 and 1.1.0: {_TRAIN} and {_MINE} fail the task with 160011, "
-                                  f"{_INFER} with 160011 or 169999"),
-    "output-symlink": Rule(ERROR, f"YMIR 2.5.0 and 1.1.0 open the file on the host ({_TRAIN}, {_MINE}, {_INFER}), "
-                                  "where a link made in the container resolves among the host's paths: a link to "
-                                  "/in/... dangles (160011, 169999); live-code reads through no link a job made"),
-    "output-special": Rule(ERROR, f"YMIR 2.5.0 and 1.1.0 open() the file ({_TRAIN}, {_MINE}, {_INFER}): a FIFO "
-                                  "blocks the task forever, a socket fails"),
-    "output-unreadable": Rule(ERROR, "YMIR 2.5.0 and 1.1.0 open() it and fail the same way (a directory, no "
-                                     "permission)"),
-    "output-not-utf8": Rule(ERROR, "YMIR 2.5.0 and 1.1.0 read it as UTF-8 text (open(path, 'r')) and fail to "
-                                   "decode it"),
+    "output-missing": Rule(
+        ERROR, f"YMIR 2.5.0 and 1.1.0: {_TRAIN} and {_MINE} fail the task with 160011, {_INFER} with 160011 or 169999"
+    ),
+    "output-symlink": Rule(
+        ERROR,
+        f"YMIR 2.5.0 and 1.1.0 open the file on the host ({_TRAIN}, {_MINE}, {_INFER}), "
+        "where a link made in the container resolves among the host's paths: a link to "
+        "/in/... dangles (160011, 169999); live-code reads through no link a job made",
+    ),
+    "output-special": Rule(
+        ERROR,
+        f"YMIR 2.5.0 and 1.1.0 open() the file ({_TRAIN}, {_MINE}, {_INFER}): a FIFO "
+        "blocks the task forever, a socket fails",
+    ),
+    "output-unreadable": Rule(
+        ERROR, "YMIR 2.5.0 and 1.1.0 open() it and fail the same way (a directory, no permission)"
+    ),
+    "output-not-utf8": Rule(
+        ERROR, "YMIR 2.5.0 and 1.1.0 read it as UTF-8 text (open(path, 'r')) and fail to decode it"
+    ),
     # -- training: models/result.yaml
     "yaml-invalid": Rule(ERROR, f"YMIR 2.5.0 {_TRAIN} yaml.safe_load raises: the task fails (160011)"),
-    "yaml-not-mapping": Rule(ERROR, f"YMIR 2.5.0 {_TRAIN} looks up 'model' and 'model_stages' in it: nothing, "
-                                    "a list or a scalar has neither, and the task fails"),
-    "stages-on-protocol-0.0.1": Rule(ERROR, f"YMIR 1.1.0 {_TRAIN} reads only the legacy keys "
-                                            "(KeyError: 'model')"),
-    "stages-missing": Rule(ERROR, f"YMIR 2.5.0 {_TRAIN}: no non-empty model_stages mapping (and no legacy "
-                                  "'model') fails the task ('can not find model stages')"),
+    "yaml-not-mapping": Rule(
+        ERROR,
+        f"YMIR 2.5.0 {_TRAIN} looks up 'model' and 'model_stages' in it: nothing, "
+        "a list or a scalar has neither, and the task fails",
+    ),
+    "stages-on-protocol-0.0.1": Rule(ERROR, f"YMIR 1.1.0 {_TRAIN} reads only the legacy keys (KeyError: 'model')"),
+    "stages-missing": Rule(
+        ERROR,
+        f"YMIR 2.5.0 {_TRAIN}: no non-empty model_stages mapping (and no legacy "
+        "'model') fails the task ('can not find model stages')",
+    ),
     "stage-not-mapping": Rule(ERROR, f"YMIR 2.5.0 {_MODELS} ModelStageStorage.parse_obj fails"),
-    "stage-key-not-plain": Rule(WARNING, f"YMIR 2.5.0 {_MODELS} takes any key as the stage's directory in the "
-                                         "model package; identifiers are what the SDK writes (ymir-contract.md 6.1)"),
+    "stage-key-not-plain": Rule(
+        WARNING,
+        f"YMIR 2.5.0 {_MODELS} takes any key as the stage's directory in the "
+        "model package; identifiers are what the SDK writes (ymir-contract.md 6.1)",
+    ),
     "stage-name-missing": Rule(ERROR, f"YMIR 2.5.0 {_MODELS} ModelStageStorage: stage_name is a required str"),
-    "stage-name-differs": Rule(WARNING, f"YMIR 2.5.0 {_MODELS} never compares stage_name with the stage's key "
-                                        "(the key names the stage's directory)"),
-    "files-not-list": Rule(ERROR, f"YMIR 2.5.0 {_MODELS}: stage files and attachment sections are List[str] "
-                                  "(pydantic); anything else fails"),
+    "stage-name-differs": Rule(
+        WARNING,
+        f"YMIR 2.5.0 {_MODELS} never compares stage_name with the stage's key (the key names the stage's directory)",
+    ),
+    "files-not-list": Rule(
+        ERROR,
+        f"YMIR 2.5.0 {_MODELS}: stage files and attachment sections are List[str] (pydantic); anything else fails",
+    ),
     "files-empty": Rule(WARNING, f"YMIR 2.5.0 {_MODELS} accepts an empty list and packs no file for it"),
-    "file-name-invalid": Rule(ERROR, f"YMIR 2.5.0 {_MODELS}: null fails List[str], and '' or a number names no "
-                                     "file, so packing fails (160011)"),
-    "file-absolute": Rule(ERROR, f"YMIR 2.5.0 {_MODELS} looks the name up on the host, where the container's "
-                                 "absolute path is not (ymir-contract.md: absolute paths fail)"),
-    "file-not-found": Rule(ERROR, f"YMIR 2.5.0 {_MODELS} _find_model_file (stage dir, then models dir) raises "
-                                  "FileNotFoundError: packing fails (160011)"),
-    "file-symlink": Rule(ERROR, f"YMIR 2.5.0 {_MODELS} packs a link as a link (tarfile.add), which breaks the "
-                                "next task that unpacks the model"),
-    "file-not-regular": Rule(ERROR, f"YMIR 2.5.0 {_MODELS} finds only regular files (os.path.isfile): packing "
-                                    "fails (160011)"),
-    "file-not-basename": Rule(WARNING, f"YMIR 2.5.0 {_MODELS} joins the name to the stage dir or the models dir, "
-                                       "so a relative path below them is found and packed"),
+    "file-name-invalid": Rule(
+        ERROR,
+        f"YMIR 2.5.0 {_MODELS}: null fails List[str], and '' or a number names no file, so packing fails (160011)",
+    ),
+    "file-absolute": Rule(
+        ERROR,
+        f"YMIR 2.5.0 {_MODELS} looks the name up on the host, where the container's "
+        "absolute path is not (ymir-contract.md: absolute paths fail)",
+    ),
+    "file-not-found": Rule(
+        ERROR,
+        f"YMIR 2.5.0 {_MODELS} _find_model_file (stage dir, then models dir) raises "
+        "FileNotFoundError: packing fails (160011)",
+    ),
+    "file-symlink": Rule(
+        ERROR,
+        f"YMIR 2.5.0 {_MODELS} packs a link as a link (tarfile.add), which breaks the next task that unpacks the model",
+    ),
+    "file-not-regular": Rule(
+        ERROR, f"YMIR 2.5.0 {_MODELS} finds only regular files (os.path.isfile): packing fails (160011)"
+    ),
+    "file-not-basename": Rule(
+        WARNING,
+        f"YMIR 2.5.0 {_MODELS} joins the name to the stage dir or the models dir, "
+        "so a relative path below them is found and packed",
+    ),
     "timestamp-missing": Rule(ERROR, f"YMIR 2.5.0 {_MODELS} ModelStageStorage: timestamp is a required int"),
     "timestamp-invalid": Rule(ERROR, f"YMIR 2.5.0 {_MODELS} ModelStageStorage.timestamp: int() of it fails"),
     "timestamp-coerced": Rule(WARNING, f"YMIR 2.5.0 {_MODELS} (pydantic) stores int() of it"),
-    "metric-invalid": Rule(ERROR, f"YMIR 2.5.0 {_MODELS} ModelStageStorage metrics are floats within 0..1 "
-                                  f"(Field(ge=0, le=1)); {_TRAIN} reads the legacy map with float(): 72, NaN or "
-                                  "text fail"),
+    "metric-invalid": Rule(
+        ERROR,
+        f"YMIR 2.5.0 {_MODELS} ModelStageStorage metrics are floats within 0..1 "
+        f"(Field(ge=0, le=1)); {_TRAIN} reads the legacy map with float(): 72, NaN or "
+        "text fail",
+    ),
     "metric-coerced": Rule(WARNING, f"YMIR 2.5.0 {_MODELS} (pydantic) stores float() of it"),
     "main-metric-missing": Rule(WARNING, f"YMIR 2.5.0 {_MODELS} defaults a missing metric to 0"),
-    "count-invalid": Rule(ERROR, f"YMIR 2.5.0 {_MODELS} ModelStageStorage tp, fp, fn are ints >= 0 "
-                                 "(Field(ge=0))"),
+    "count-invalid": Rule(ERROR, f"YMIR 2.5.0 {_MODELS} ModelStageStorage tp, fp, fn are ints >= 0 (Field(ge=0))"),
     "count-coerced": Rule(WARNING, f"YMIR 2.5.0 {_MODELS} (pydantic) stores int() of it"),
     "best-stage-missing": Rule(ERROR, f"YMIR 2.5.0 {_TRAIN} reads result['best_stage_name'] (KeyError)"),
     "best-stage-unknown": Rule(ERROR, f"YMIR 2.5.0 {_TRAIN} looks it up in model_stages (KeyError)"),
-    "attachments-not-mapping": Rule(ERROR, f"YMIR 2.5.0 {_MODELS} ModelStorage.attachments is a "
-                                           "Dict[str, List[str]]"),
-    "evaluate-config-not-mapping": Rule(ERROR, f"YMIR 2.5.0 {_MODELS} ModelStorage.evaluate_config is a "
-                                               "Dict[str, float]"),
-    "legacy-map-missing": Rule(ERROR, f"YMIR 2.5.0 {_TRAIN} reads float(result['map']) for the legacy schema "
-                                      "(KeyError)"),
+    "attachments-not-mapping": Rule(ERROR, f"YMIR 2.5.0 {_MODELS} ModelStorage.attachments is a Dict[str, List[str]]"),
+    "evaluate-config-not-mapping": Rule(
+        ERROR, f"YMIR 2.5.0 {_MODELS} ModelStorage.evaluate_config is a Dict[str, float]"
+    ),
+    "legacy-map-missing": Rule(
+        ERROR, f"YMIR 2.5.0 {_TRAIN} reads float(result['map']) for the legacy schema (KeyError)"
+    ),
     # -- mining: result.tsv
-    "tsv-space": Rule(ERROR, f"YMIR 2.5.0 and 1.1.0 {_MINE} split a line at the TAB only: the asset id becomes "
-                             "'<sha1>.jpg 0' and nothing is selected"),
+    "tsv-space": Rule(
+        ERROR,
+        f"YMIR 2.5.0 and 1.1.0 {_MINE} split a line at the TAB only: the asset id becomes "
+        "'<sha1>.jpg 0' and nothing is selected",
+    ),
     "tsv-no-score": Rule(WARNING, f"YMIR 2.5.0 and 1.1.0 {_MINE} read only the path (column 1)"),
-    "tsv-score": Rule(WARNING, f"YMIR 2.5.0 and 1.1.0 {_MINE} never read the score: they keep the first topk "
-                               "lines as written"),
-    "tsv-not-candidate": Rule(ERROR, f"YMIR 2.5.0 and 1.1.0 {_MINE} keep the first topk lines by asset id: a "
-                                     "line that is no candidate takes a place and selects nothing"),
-    "tsv-path-differs": Rule(WARNING, f"YMIR 2.5.0 and 1.1.0 {_MINE} match a line by its asset id (basename "
-                                      "without extension), not by the whole path"),
-    "tsv-duplicate": Rule(ERROR, f"YMIR 2.5.0 and 1.1.0 {_MINE} count every line toward topk but select an asset "
-                                 "once: a repeated line shrinks the selection"),
-    "tsv-unsorted": Rule(ERROR, f"YMIR 2.5.0 and 1.1.0 {_MINE} keep the first topk lines as written (no sort): "
-                                "the wrong images are selected"),
+    "tsv-score": Rule(
+        WARNING, f"YMIR 2.5.0 and 1.1.0 {_MINE} never read the score: they keep the first topk lines as written"
+    ),
+    "tsv-not-candidate": Rule(
+        ERROR,
+        f"YMIR 2.5.0 and 1.1.0 {_MINE} keep the first topk lines by asset id: a "
+        "line that is no candidate takes a place and selects nothing",
+    ),
+    "tsv-path-differs": Rule(
+        WARNING,
+        f"YMIR 2.5.0 and 1.1.0 {_MINE} match a line by its asset id (basename "
+        "without extension), not by the whole path",
+    ),
+    "tsv-duplicate": Rule(
+        ERROR,
+        f"YMIR 2.5.0 and 1.1.0 {_MINE} count every line toward topk but select an asset "
+        "once: a repeated line shrinks the selection",
+    ),
+    "tsv-unsorted": Rule(
+        ERROR,
+        f"YMIR 2.5.0 and 1.1.0 {_MINE} keep the first topk lines as written (no sort): the wrong images are selected",
+    ),
     "tsv-empty": Rule(ERROR, f"YMIR 2.5.0 and 1.1.0 {_MINE} select nothing"),
-    "tsv-candidates-missing": Rule(ERROR, f"YMIR 2.5.0 and 1.1.0 {_MINE} select only from the lines there are: "
-                                          "fewer lines than topk select fewer images"),
+    "tsv-candidates-missing": Rule(
+        ERROR,
+        f"YMIR 2.5.0 and 1.1.0 {_MINE} select only from the lines there are: fewer lines than topk select fewer images",
+    ),
     # -- infer: infer-result.json
     "json-invalid": Rule(ERROR, f"YMIR 2.5.0 and 1.1.0 {_INFER} json.loads raises: the task fails"),
-    "json-unreadable": Rule(ERROR, f"YMIR 2.5.0 and 1.1.0 {_INFER} json.loads fails as well (bad UTF-8, "
-                                   "nesting past the recursion limit)"),
-    "json-duplicate-keys": Rule(ERROR, f"YMIR 2.5.0 and 1.1.0 {_INFER} json.loads keeps the last value of a "
-                                       "repeated key: the others are lost silently"),
-    "json-nonfinite": Rule(WARNING, f"YMIR 2.5.0 and 1.1.0 {_INFER} json.loads reads NaN and Infinity (not JSON, "
-                                    "RFC 8259) as floats; in a box field they fail (coord-invalid, angle-invalid)"),
-    "detection-missing": Rule(ERROR, f"YMIR 2.5.0 {_INFER}: no 'detection' object fails the task "
-                                     "(RC_CMD_INVALID_FILE)"),
-    "image-same-basename": Rule(ERROR, f"YMIR 2.5.0 {_INFER} keys results by basename: the later image's boxes "
-                                       "replace the earlier's"),
-    "image-not-candidate": Rule(ERROR, f"YMIR 2.5.0 {_MINE} keeps predictions of candidate assets only: the "
-                                       "others are lost"),
+    "json-unreadable": Rule(
+        ERROR, f"YMIR 2.5.0 and 1.1.0 {_INFER} json.loads fails as well (bad UTF-8, nesting past the recursion limit)"
+    ),
+    "json-duplicate-keys": Rule(
+        ERROR,
+        f"YMIR 2.5.0 and 1.1.0 {_INFER} json.loads keeps the last value of a "
+        "repeated key: the others are lost silently",
+    ),
+    "json-nonfinite": Rule(
+        WARNING,
+        f"YMIR 2.5.0 and 1.1.0 {_INFER} json.loads reads NaN and Infinity (not JSON, "
+        "RFC 8259) as floats; in a box field they fail (coord-invalid, angle-invalid)",
+    ),
+    "detection-missing": Rule(
+        ERROR, f"YMIR 2.5.0 {_INFER}: no 'detection' object fails the task (RC_CMD_INVALID_FILE)"
+    ),
+    "image-same-basename": Rule(
+        ERROR, f"YMIR 2.5.0 {_INFER} keys results by basename: the later image's boxes replace the earlier's"
+    ),
+    "image-not-candidate": Rule(
+        ERROR, f"YMIR 2.5.0 {_MINE} keeps predictions of candidate assets only: the others are lost"
+    ),
     "image-not-object": Rule(ERROR, f"YMIR 2.5.0 {_INFER} calls .get() on it: the task fails"),
-    "image-no-list": Rule(ERROR, f"YMIR 2.5.0 {_INFER} reads 'boxes' or 'annotations', YMIR 1.1.0 {_MINE} only "
-                                 "'annotations': boxes under any other key are lost"),
-    "image-empty": Rule(WARNING, f"YMIR 2.5.0 {_INFER} logs 'invalid annotations' and skips the image, which has "
-                                 "no boxes to lose"),
-    "list-both-keys": Rule(WARNING, f"YMIR 2.5.0 {_INFER} reads 'boxes' ('annotations' when 'boxes' is empty), "
-                                    f"YMIR 1.1.0 {_MINE} only 'annotations': neither rejects the file"),
-    "list-not-list": Rule(ERROR, f"YMIR 2.5.0 {_INFER} skips an image whose list is not a list: its boxes are "
-                                 "lost"),
-    "box-not-object": Rule(ERROR, f"YMIR 2.5.0 {_INFER} indexes a box as an object (box['class_name']): the "
-                                  "task fails"),
+    "image-no-list": Rule(
+        ERROR,
+        f"YMIR 2.5.0 {_INFER} reads 'boxes' or 'annotations', YMIR 1.1.0 {_MINE} only "
+        "'annotations': boxes under any other key are lost",
+    ),
+    "image-empty": Rule(
+        WARNING, f"YMIR 2.5.0 {_INFER} logs 'invalid annotations' and skips the image, which has no boxes to lose"
+    ),
+    "list-both-keys": Rule(
+        WARNING,
+        f"YMIR 2.5.0 {_INFER} reads 'boxes' ('annotations' when 'boxes' is empty), "
+        f"YMIR 1.1.0 {_MINE} only 'annotations': neither rejects the file",
+    ),
+    "list-not-list": Rule(ERROR, f"YMIR 2.5.0 {_INFER} skips an image whose list is not a list: its boxes are lost"),
+    "box-not-object": Rule(
+        ERROR, f"YMIR 2.5.0 {_INFER} indexes a box as an object (box['class_name']): the task fails"
+    ),
     "box-rect-invalid": Rule(ERROR, f"{_PARSE_DICT}: a missing or non-object 'box' fails the task"),
-    "box-extra-keys": Rule(ERROR, f"{_PARSE_DICT}, which refuses keys a Rect lacks; YMIR 1.1.0's Rect has no "
-                                  "rotate_angle"),
+    "box-extra-keys": Rule(
+        ERROR, f"{_PARSE_DICT}, which refuses keys a Rect lacks; YMIR 1.1.0's Rect has no rotate_angle"
+    ),
     "coord-missing": Rule(WARNING, f"{_PARSE_DICT}, which leaves a missing or null field 0"),
-    "coord-invalid": Rule(ERROR, f"{_PARSE_DICT}, which refuses a fraction, NaN, Infinity, true/false or text in "
-                                 "an integer field (30.5 fails with 169999); YMIR 1.1.0 likewise"),
+    "coord-invalid": Rule(
+        ERROR,
+        f"{_PARSE_DICT}, which refuses a fraction, NaN, Infinity, true/false or text in "
+        "an integer field (30.5 fails with 169999); YMIR 1.1.0 likewise",
+    ),
     "coord-negative": Rule(WARNING, f"{_PARSE_DICT} (int32) and stores negative x and y as they are"),
     "coord-empty": Rule(WARNING, f"{_PARSE_DICT} and stores a width or height <= 0 as it is"),
-    "angle-invalid": Rule(ERROR, f"{_PARSE_DICT}, which refuses NaN, Infinity and text in the float "
-                                 "rotate_angle"),
-    "box-number-string": Rule(WARNING, f"{_PARSE_DICT}, which reads a number written as a JSON string ('30' "
-                                       "passes)"),
-    "class-name-invalid": Rule(ERROR, f"YMIR 2.5.0 {_INFER} reads box['class_name'] and mir/tools/class_ids.py "
-                                      "lower-cases and strips it: a missing, non-text or blank name fails the task"),
-    "class-unknown": Rule(ERROR, f"YMIR 2.5.0 {_INFER} drops a box of an unknown class silently; YMIR 1.1.0 "
-                                 f"{_INFER} removes them"),
-    "score-missing": Rule(ERROR, f"YMIR 2.5.0 {_INFER} drops a box without score silently; YMIR 1.1.0 {_INFER} "
-                                 "sorts by it and crashes (KeyError)"),
-    "score-invalid": Rule(ERROR, f"YMIR 2.5.0 {_INFER} float(score) fails on text, null, lists; YMIR 1.1.0 "
-                                 f"{_INFER} sorts boxes by score and fails on a string among numbers"),
+    "angle-invalid": Rule(ERROR, f"{_PARSE_DICT}, which refuses NaN, Infinity and text in the float rotate_angle"),
+    "box-number-string": Rule(WARNING, f"{_PARSE_DICT}, which reads a number written as a JSON string ('30' passes)"),
+    "class-name-invalid": Rule(
+        ERROR,
+        f"YMIR 2.5.0 {_INFER} reads box['class_name'] and mir/tools/class_ids.py "
+        "lower-cases and strips it: a missing, non-text or blank name fails the task",
+    ),
+    "class-unknown": Rule(
+        ERROR, f"YMIR 2.5.0 {_INFER} drops a box of an unknown class silently; YMIR 1.1.0 {_INFER} removes them"
+    ),
+    "score-missing": Rule(
+        ERROR,
+        f"YMIR 2.5.0 {_INFER} drops a box without score silently; YMIR 1.1.0 {_INFER} "
+        "sorts by it and crashes (KeyError)",
+    ),
+    "score-invalid": Rule(
+        ERROR,
+        f"YMIR 2.5.0 {_INFER} float(score) fails on text, null, lists; YMIR 1.1.0 "
+        f"{_INFER} sorts boxes by score and fails on a string among numbers",
+    ),
     "score-coerced": Rule(WARNING, f"YMIR 2.5.0 {_INFER} stores float() of it ('0.5', true)"),
-    "score-nonfinite": Rule(WARNING, f"YMIR 2.5.0 and 1.1.0 {_INFER} read a NaN or Infinity score "
-                                     "(json.loads) and keep the box"),
+    "score-nonfinite": Rule(
+        WARNING, f"YMIR 2.5.0 and 1.1.0 {_INFER} read a NaN or Infinity score (json.loads) and keep the box"
+    ),
     # -- monitor.txt
     "monitor-missing": Rule(ERROR, "YMIR 1.1.0's monitor daemon crashes on a missing file"),
     "monitor-empty": Rule(ERROR, "YMIR 1.1.0's monitor daemon crashes on an empty file"),
-    "monitor-malformed": Rule(ERROR, "YMIR 2.5.0's monitor daemon (ymir_monitor/monitor/utils/crontab_job.py) "
-                                     "gets a ValueError from percent_log_util.py parse_percent_log and errors the "
-                                     "task (PERCENT_LOG_PARSE_ERROR, 150404)"),
-    "monitor-done": Rule(ERROR, "YMIR 2.5.0's monitor daemon (crontab_job.py) ends the task on state 3, before "
-                                "its outputs are read"),
-    "monitor-task-id": Rule(WARNING, "YMIR 2.5.0's monitor daemon (crontab_job.py) follows a task by its own id "
-                                     "and the file's path; the id in the file is not compared"),
+    "monitor-malformed": Rule(
+        ERROR,
+        "YMIR 2.5.0's monitor daemon (ymir_monitor/monitor/utils/crontab_job.py) "
+        "gets a ValueError from percent_log_util.py parse_percent_log and errors the "
+        "task (PERCENT_LOG_PARSE_ERROR, 150404)",
+    ),
+    "monitor-done": Rule(
+        ERROR, "YMIR 2.5.0's monitor daemon (crontab_job.py) ends the task on state 3, before its outputs are read"
+    ),
+    "monitor-task-id": Rule(
+        WARNING,
+        "YMIR 2.5.0's monitor daemon (crontab_job.py) follows a task by its own id "
+        "and the file's path; the id in the file is not compared",
+    ),
 }
 
 
@@ -242,8 +335,9 @@ def _not_a_file(file: str, report: _Report) -> bool:
     except OSError:
         return False
     if stat.S_ISLNK(mode):
-        report.add("output-symlink", "", "is a symlink: write the file itself (the platform reads /out outside "
-                                         "the container)")
+        report.add(
+            "output-symlink", "", "is a symlink: write the file itself (the platform reads /out outside the container)"
+        )
     elif not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
         report.add("output-special", "", "is not a regular file (a FIFO, socket or device): write a plain file")
     else:
@@ -294,8 +388,11 @@ def validate_training_result(path: str | os.PathLike[str], protocol: str) -> lis
     models_dir = os.path.dirname(file)
     if "model_stages" in data or "model" not in data:
         if not contract.uses_model_stages(protocol):
-            report.add("stages-on-protocol-0.0.1", "model_stages",
-                       f"protocol {protocol} (YMIR 1.1) reads only the legacy 'model' and 'map' keys")
+            report.add(
+                "stages-on-protocol-0.0.1",
+                "model_stages",
+                f"protocol {protocol} (YMIR 1.1) reads only the legacy 'model' and 'map' keys",
+            )
         else:
             _check_stages(data, models_dir, contract.allows_stage_dirs(protocol), report)
     else:
@@ -336,15 +433,20 @@ def _load_yaml(file: str, report: _Report) -> Any:
 def _check_stages(data: dict[Any, Any], models_dir: str, stage_dirs: bool, report: _Report) -> None:
     stages = data.get("model_stages")
     if not isinstance(stages, dict) or not stages:
-        report.add("stages-missing", "model_stages",
-                   f"must be a non-empty mapping of stage name to stage, got {stages!r}")
+        report.add(
+            "stages-missing", "model_stages", f"must be a non-empty mapping of stage name to stage, got {stages!r}"
+        )
         return
     for key, stage in stages.items():
         place = f"model_stages.{key}"
         name = str(key)  # pydantic makes a key text; YMIR packs the stage under that directory
         if not isinstance(key, str) or not key or "/" in key or key in (".", ".."):
-            report.add("stage-key-not-plain", place, "a stage name should be a plain name (it becomes a "
-                                                     "directory of the model package): letters, digits and _")
+            report.add(
+                "stage-key-not-plain",
+                place,
+                "a stage name should be a plain name (it becomes a "
+                "directory of the model package): letters, digits and _",
+            )
         if not isinstance(stage, dict):
             report.add("stage-not-mapping", place, f"must be a mapping, got {type(stage).__name__}")
             continue
@@ -352,8 +454,9 @@ def _check_stages(data: dict[Any, Any], models_dir: str, stage_dirs: bool, repor
         if not isinstance(given, (str, int, float)):
             report.add("stage-name-missing", f"{place}.stage_name", f"must be the stage's key {key!r}, got {given!r}")
         elif str(given) != name:
-            report.add("stage-name-differs", f"{place}.stage_name",
-                       f"should equal the stage's key {key!r}, got {given!r}")
+            report.add(
+                "stage-name-differs", f"{place}.stage_name", f"should equal the stage's key {key!r}, got {given!r}"
+            )
         _check_files(report, f"{place}.files", stage.get("files"), models_dir, name if stage_dirs else None)
         if "timestamp" not in stage:
             report.add("timestamp-missing", f"{place}.timestamp", "missing: integer seconds")
@@ -363,8 +466,11 @@ def _check_stages(data: dict[Any, Any], models_dir: str, stage_dirs: bool, repor
             if metric in stage:
                 _check_unit(report, f"{place}.{metric}", stage[metric])
         if not any(m in stage for m in contract.MAIN_METRICS):
-            report.add("main-metric-missing", place,
-                       f"no main metric: needs one of {', '.join(contract.MAIN_METRICS)} (YMIR records 0)")
+            report.add(
+                "main-metric-missing",
+                place,
+                f"no main metric: needs one of {', '.join(contract.MAIN_METRICS)} (YMIR records 0)",
+            )
         for count in contract.STAGE_COUNTS:
             if count in stage:
                 _check_int(report, f"{place}.{count}", stage[count], "count")
@@ -372,20 +478,27 @@ def _check_stages(data: dict[Any, Any], models_dir: str, stage_dirs: bool, repor
     if best is None:
         report.add("best-stage-missing", "best_stage_name", "missing: must name the best of model_stages")
     elif not isinstance(best, (str, int, float)) or best not in stages:  # YMIR looks the key up as written
-        report.add("best-stage-unknown", "best_stage_name",
-                   f"{best!r} is not a stage of model_stages ({', '.join(map(str, stages))})")
+        report.add(
+            "best-stage-unknown",
+            "best_stage_name",
+            f"{best!r} is not a stage of model_stages ({', '.join(map(str, stages))})",
+        )
     attachments = data.get("attachments")
     if attachments is not None:
         if not isinstance(attachments, dict):
-            report.add("attachments-not-mapping", "attachments",
-                       f"must be a mapping of section to file names, got {attachments!r}")
+            report.add(
+                "attachments-not-mapping",
+                "attachments",
+                f"must be a mapping of section to file names, got {attachments!r}",
+            )
         else:
             for section, files in attachments.items():
                 where = os.path.join(models_dir, "attachments", str(section))
                 _check_files(report, f"attachments.{section}", files, where, None)
     if "evaluate_config" in data and not isinstance(data["evaluate_config"], dict):
-        report.add("evaluate-config-not-mapping", "evaluate_config",
-                   f"must be a mapping, got {data['evaluate_config']!r}")
+        report.add(
+            "evaluate-config-not-mapping", "evaluate_config", f"must be a mapping, got {data['evaluate_config']!r}"
+        )
 
 
 def _check_int(report: _Report, place: str, value: Any, kind: str) -> None:
@@ -431,13 +544,17 @@ def _check_files(report: _Report, place: str, files: Any, base: str, stage: str 
             if found is None:
                 report.add("file-not-found", where, f"file not found: looked at {' and '.join(places)}")
             elif os.path.islink(found):
-                report.add("file-symlink", where,
-                           f"{found} is a symlink: YMIR packs it as a link, which breaks the next task")
+                report.add(
+                    "file-symlink", where, f"{found} is a symlink: YMIR packs it as a link, which breaks the next task"
+                )
             elif not os.path.isfile(found):
                 report.add("file-not-regular", where, f"{found} is not a regular file")
             elif "/" in name or "\\" in name:
-                report.add("file-not-basename", where, f"{name!r} is not a basename: list files of the stage's "
-                                                       "directory by name")
+                report.add(
+                    "file-not-basename",
+                    where,
+                    f"{name!r} is not a basename: list files of the stage's directory by name",
+                )
 
 
 # -- mining: result.tsv ---------------------------------------------------------------------------
@@ -479,8 +596,9 @@ def validate_mining_result(path: str | os.PathLike[str], candidates: Collection[
         if not tab:
             parts = line.rsplit(None, 1)
             if len(parts) == 2 and _parses_as_float(parts[1]):
-                report.add("tsv-space", place, "path and score are separated by a space, not a TAB: YMIR then "
-                                               "selects nothing")
+                report.add(
+                    "tsv-space", place, "path and score are separated by a space, not a TAB: YMIR then selects nothing"
+                )
                 continue
             image = line.strip()  # YMIR strips the line and reads it as a path
         else:
@@ -500,11 +618,18 @@ def validate_mining_result(path: str | os.PathLike[str], candidates: Collection[
             candidate = asset in by_id
             if not candidate:
                 cut = "" if tab else " (no TAB and score after it: truncated line?)"
-                report.add("tsv-not-candidate", place,
-                           f"{image!r} is not a candidate image{cut}: YMIR drops it, shrinking the selection")
+                report.add(
+                    "tsv-not-candidate",
+                    place,
+                    f"{image!r} is not a candidate image{cut}: YMIR drops it, shrinking the selection",
+                )
             else:
-                report.add("tsv-path-differs", place, f"{image!r} is not the candidate's path {by_id[asset]!r}: "
-                                                      "YMIR matches it by asset id; write the path as given")
+                report.add(
+                    "tsv-path-differs",
+                    place,
+                    f"{image!r} is not the candidate's path {by_id[asset]!r}: "
+                    "YMIR matches it by asset id; write the path as given",
+                )
         if not tab and candidate:
             report.add("tsv-no-score", place, f"no TAB and score after the path (truncated line?): {line!r}")
         if asset in first_line:
@@ -514,9 +639,13 @@ def validate_mining_result(path: str | os.PathLike[str], candidates: Collection[
         if math.isfinite(score):
             if previous is not None and score > previous[1] and not unsorted_seen:
                 unsorted_seen = True
-                report.add("tsv-unsorted", place, f"scores are not sorted high to low: {score_text} after "
-                                                  f"{previous[1]!r} at line {previous[0]} (YMIR keeps the first "
-                                                  "topk lines as written)")
+                report.add(
+                    "tsv-unsorted",
+                    place,
+                    f"scores are not sorted high to low: {score_text} after "
+                    f"{previous[1]!r} at line {previous[0]} (YMIR keeps the first "
+                    "topk lines as written)",
+                )
             previous = (number, score)
     if not first_line and not report.problems:
         report.add("tsv-empty", "", "no lines: every candidate needs a score")
@@ -524,8 +653,9 @@ def validate_mining_result(path: str | os.PathLike[str], candidates: Collection[
         missing = [c for c in candidates or () if _asset_id(c) not in first_line]
         if missing:
             shown = ", ".join(repr(m) for m in missing[:3]) + (", ..." if len(missing) > 3 else "")
-            report.add("tsv-candidates-missing", "",
-                       f"{len(missing)} of {len(wanted)} candidates have no line: {shown}")
+            report.add(
+                "tsv-candidates-missing", "", f"{len(missing)} of {len(wanted)} candidates have no line: {shown}"
+            )
     return report.done()
 
 
@@ -603,12 +733,20 @@ class _InferCheck:
                 score: Any = item.get("score")
                 name: Any = item.get("class_name")
                 if (
-                    type(box) is dict and box.keys() == box_keys
-                    and type(box["x"]) is int and type(box["y"]) is int
-                    and type(box["w"]) is int and type(box["h"]) is int
-                    and box["x"] >= 0 and box["y"] >= 0 and box["w"] > 0 and box["h"] > 0
-                    and type(score) in (float, int) and -big <= score <= big  # finite, and float() works
-                    and type(name) is str and (names is None or name in names)
+                    type(box) is dict
+                    and box.keys() == box_keys
+                    and type(box["x"]) is int
+                    and type(box["y"]) is int
+                    and type(box["w"]) is int
+                    and type(box["h"]) is int
+                    and box["x"] >= 0
+                    and box["y"] >= 0
+                    and box["w"] > 0
+                    and box["h"] > 0
+                    and type(score) in (float, int)
+                    and -big <= score <= big  # finite, and float() works
+                    and type(name) is str
+                    and (names is None or name in names)
                 ):
                     continue
             self.item(f"{place}[{i}]", item)
@@ -626,8 +764,11 @@ class _InferCheck:
             self.duplicates(f"{place}.box", box)
             extra = sorted(set(box) - self.allowed_keys)
             if extra:
-                report.add("box-extra-keys", f"{place}.box", f"unexpected keys {extra}: YMIR's parser refuses all "
-                                                             f"but {', '.join(sorted(self.allowed_keys))}")
+                report.add(
+                    "box-extra-keys",
+                    f"{place}.box",
+                    f"unexpected keys {extra}: YMIR's parser refuses all but {', '.join(sorted(self.allowed_keys))}",
+                )
             for key in contract.BOX_KEYS:
                 self.coordinate(f"{place}.box.{key}", key, box)
             if "rotate_angle" in box and "rotate_angle" in self.allowed_keys:
@@ -636,8 +777,11 @@ class _InferCheck:
         if not isinstance(name, str) or not name.strip():
             report.add("class-name-invalid", f"{place}.class_name", f"must be a class name string, got {name!r}")
         elif self.names is not None and name not in self.names:
-            report.add("class-unknown", f"{place}.class_name", f"unknown class {name!r}: not in config.yaml "
-                                                               "class_names (YMIR drops the box)")
+            report.add(
+                "class-unknown",
+                f"{place}.class_name",
+                f"unknown class {name!r}: not in config.yaml class_names (YMIR drops the box)",
+            )
         if "score" not in item:
             report.add("score-missing", f"{place}.score", "missing: YMIR 2 drops the box and YMIR 1.1 crashes")
         else:
@@ -658,8 +802,11 @@ class _InferCheck:
             if number is None:
                 report.add("coord-invalid", place, f"must be a JSON integer, got {value!r}")
                 return
-            report.add("box-number-string", place, f"{value!r} is text: YMIR's parser reads it as {number}; "
-                                                   "write a JSON integer")
+            report.add(
+                "box-number-string",
+                place,
+                f"{value!r} is text: YMIR's parser reads it as {number}; write a JSON integer",
+            )
             value = number
         elif not _is_number(value):
             report.add("coord-invalid", place, f"must be a JSON integer, got {value!r}")
@@ -681,8 +828,11 @@ class _InferCheck:
             if type(value) is float and not math.isfinite(value):
                 report.add("angle-invalid", place, f"must be finite, got {value!r}")
         elif type(value) in (str, bool) and _as_float(value) is not None:
-            report.add("box-number-string", place, f"{value!r} is not a JSON number: YMIR's parser reads it as "
-                                                   f"{_as_float(value)!r}")
+            report.add(
+                "box-number-string",
+                place,
+                f"{value!r} is not a JSON number: YMIR's parser reads it as {_as_float(value)!r}",
+            )
         else:
             report.add("angle-invalid", place, f"must be a number, got {value!r}")
 
@@ -690,27 +840,33 @@ class _InferCheck:
         report = self.report
         if isinstance(value, _NonFinite):
             self.nonfinite_seen += 1
-            report.add("score-nonfinite", place, f"{value.token} is not valid JSON: YMIR reads it and keeps the "
-                                                 f"box with a score of {value.token}")
+            report.add(
+                "score-nonfinite",
+                place,
+                f"{value.token} is not valid JSON: YMIR reads it and keeps the box with a score of {value.token}",
+            )
         elif _is_number(value):
             if type(value) is float and not math.isfinite(value):
                 report.add("score-nonfinite", place, f"must be finite, got {value!r} (YMIR keeps it)")
             elif _as_float(value) is None:
-                report.add("score-invalid", place, f"an integer of {len(str(value))} digits: YMIR's float() of it "
-                                                   "fails")
+                report.add(
+                    "score-invalid", place, f"an integer of {len(str(value))} digits: YMIR's float() of it fails"
+                )
         else:
             number = _as_float(value)
             if number is None or self.ymir_1_1:
                 why = " (YMIR 1.1 sorts boxes by score)" if number is not None else ""
                 report.add("score-invalid", place, f"must be a number, got {value!r}{why}")
             else:
-                report.add("score-coerced", place, f"must be a JSON number, got {value!r}: YMIR 2 reads it as "
-                                                   f"{number!r}")
+                report.add(
+                    "score-coerced", place, f"must be a JSON number, got {value!r}: YMIR 2 reads it as {number!r}"
+                )
 
     def duplicates(self, place: str, obj: dict[str, Any]) -> None:
         if type(obj) is _DupDict:
-            self.report.add("json-duplicate-keys", place,
-                            f"duplicate keys {obj.duplicates}: JSON readers keep only the last")
+            self.report.add(
+                "json-duplicate-keys", place, f"duplicate keys {obj.duplicates}: JSON readers keep only the last"
+            )
 
 
 def validate_infer_result(
@@ -737,8 +893,9 @@ def validate_infer_result(
         return _check_infer_file(file, report, protocol, class_names, candidates)
 
 
-def _check_infer_file(file: str, report: _Report, protocol: str, class_names: Iterable[str] | None,
-                      candidates: Iterable[str] | None) -> list[Problem]:
+def _check_infer_file(
+    file: str, report: _Report, protocol: str, class_names: Iterable[str] | None, candidates: Iterable[str] | None
+) -> list[Problem]:
     constants: list[_NonFinite] = []
 
     def _constant(token: str) -> _NonFinite:
@@ -765,14 +922,18 @@ def _check_infer_file(file: str, report: _Report, protocol: str, class_names: It
     if isinstance(data, dict):
         check.duplicates("", data)
     if not isinstance(detection, dict):
-        report.add("detection-missing", "detection",
-                   f"missing or not an object: YMIR fails the task (got {type(detection).__name__})")
+        report.add(
+            "detection-missing",
+            "detection",
+            f"missing or not an object: YMIR fails the task (got {type(detection).__name__})",
+        )
         return report.done()
     check.duplicates("detection", detection)
     seen = _check_images(check, detection, candidates)
     if len(constants) > seen:
-        report.add("json-nonfinite", "", f"{len(constants) - seen} NaN/Infinity values: not valid JSON "
-                                         "(YMIR reads them)")
+        report.add(
+            "json-nonfinite", "", f"{len(constants) - seen} NaN/Infinity values: not valid JSON (YMIR reads them)"
+        )
     return report.done()
 
 
@@ -812,10 +973,17 @@ def _check_images(check: _InferCheck, detection: dict[str, Any], candidates: Ite
         boxes, annotations = "boxes" in value, "annotations" in value
         if boxes and annotations:
             same = value["boxes"] == value["annotations"]
-            report.add("list-both-keys", place, "has both 'boxes' and 'annotations', " + (
-                "the same boxes: YMIR 2 reads 'boxes' and YMIR 1.1 'annotations'" if same else
-                "and they differ: YMIR 2 reads 'boxes' ('annotations' when 'boxes' is empty), YMIR 1.1 reads "
-                "'annotations'; keep one, or write the same boxes under both"))
+            report.add(
+                "list-both-keys",
+                place,
+                "has both 'boxes' and 'annotations', "
+                + (
+                    "the same boxes: YMIR 2 reads 'boxes' and YMIR 1.1 'annotations'"
+                    if same
+                    else "and they differ: YMIR 2 reads 'boxes' ('annotations' when 'boxes' is empty), YMIR 1.1 reads "
+                    "'annotations'; keep one, or write the same boxes under both"
+                ),
+            )
             if check.ymir_1_1:
                 newer = newer or _InferCheck(report, contract.PROTOCOL_1_1_0, check.names)
             _check_list(newer or check, f"{place}.boxes", value["boxes"])
@@ -835,8 +1003,7 @@ def _check_list(check: _InferCheck, place: str, boxes: Any) -> None:
     if isinstance(boxes, list):
         check.boxes(place, boxes)
     else:
-        check.report.add("list-not-list", place, f"must be a list, got {type(boxes).__name__}: YMIR skips the "
-                                                 "image")
+        check.report.add("list-not-list", place, f"must be a list, got {type(boxes).__name__}: YMIR skips the image")
 
 
 def _basename(path: str) -> str:
@@ -870,8 +1037,9 @@ def validate_monitor(path: str | os.PathLike[str], task_id: str | None = None) -
         report.add("monitor-malformed", "line 1", str(e))
         return report.done()
     if record.state == contract.MonitorState.DONE:
-        report.add("monitor-done", "line 1",
-                   "state 3 (done) ends the task before its outputs are read: write 2 (running)")
+        report.add(
+            "monitor-done", "line 1", "state 3 (done) ends the task before its outputs are read: write 2 (running)"
+        )
     if task_id is not None and record.task_id != task_id:
         report.add("monitor-task-id", "line 1", f"task id {record.task_id!r} is not the task's {task_id!r}")
     return report.done()
@@ -906,7 +1074,10 @@ def validate_outputs(
         problems += validate_mining_result(_out_path(out_dir, contract.MINING_RESULT_FILE), candidates)
     if TaskKind.INFER in kinds:
         problems += validate_infer_result(
-            _out_path(out_dir, contract.INFER_RESULT_FILE), protocol, class_names, candidates,
+            _out_path(out_dir, contract.INFER_RESULT_FILE),
+            protocol,
+            class_names,
+            candidates,
         )
     return problems
 

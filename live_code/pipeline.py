@@ -5,6 +5,7 @@ The only module that knows every step (design.md, "The flow of one run"). Each s
 the error state with a code and a one-line reason on any failure; a provenance record is written
 next to the outputs (and inside ``/out/models`` for training, so it travels with the model).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,27 +27,13 @@ from typing import Any
 
 import yaml
 
-from live_code import __version__
+from live_code import __version__, contract, envs, fallback, git, outputs, sandbox, supervisor, util
 from live_code import config as config_mod
-from live_code import contract
-from live_code import envs
-from live_code import fallback
-from live_code import git
 from live_code import manifest as manifest_mod
-from live_code import outputs
-from live_code import sandbox
-from live_code import supervisor
-from live_code import util
 from live_code.config import Task
-from live_code.contract import MonitorState
-from live_code.contract import TaskKind
-from live_code.errors import CacheError
-from live_code.errors import ConfigError
-from live_code.errors import JobError
-from live_code.errors import LiveCodeError
-from live_code.errors import OutputError
-from live_code.store import Pin
-from live_code.store import Store
+from live_code.contract import MonitorState, TaskKind
+from live_code.errors import CacheError, ConfigError, JobError, LiveCodeError, OutputError
+from live_code.store import Pin, Store
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +41,18 @@ CONFIG_NAME = "live-code-config.yaml"
 PROVENANCE_NAME = "live-code-provenance.yaml"
 #: environment variables passed from the harness to the job; everything else is dropped
 JOB_PASS_ENV = (
-    "PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES",
-    "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TERM",
+    "LD_LIBRARY_PATH",
+    "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_VISIBLE_DEVICES",
+    "NVIDIA_DRIVER_CAPABILITIES",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
 )
 #: the operator may name more variables for the job here (comma-separated names)
 JOB_ENV_VAR = "LIVE_CODE_JOB_ENV"
@@ -156,8 +153,9 @@ class _Run:
 
     def monitor(self, percent: float, state: MonitorState, code: int = 0, message: str = "") -> None:
         self.percent = percent
-        record = contract.MonitorRecord(self.task_id, time.time(), percent, state, code,
-                                        util.redact(message, self.secrets))
+        record = contract.MonitorRecord(
+            self.task_id, time.time(), percent, state, code, util.redact(message, self.secrets)
+        )
         try:
             _write_over(self.s.out_dir / "monitor.txt", contract.format_monitor(record))
         except OSError as e:
@@ -170,11 +168,16 @@ class _Run:
             self.task_id = _peek_task_id(self.s.in_dir) or self.task_id
             task = config_mod.load_task(self.s.in_dir, out_dir=self.s.out_dir)
             self.task, self.task_id = task, task.task_id
-            self.record["task"] = {"task_id": task.task_id, "protocol": task.protocol,
-                                   "kinds": [k.value for k in task.ordered_kinds]}
+            self.record["task"] = {
+                "task_id": task.task_id,
+                "protocol": task.protocol,
+                "kinds": [k.value for k in task.ordered_kinds],
+            }
             if task.source is None:
-                raise ConfigError("config.yaml has no git_url: live-code needs the repository to run",
-                                  hint="set git_url and git_commit (or git_tag) in the task's config")
+                raise ConfigError(
+                    "config.yaml has no git_url: live-code needs the repository to run",
+                    hint="set git_url and git_commit (or git_tag) in the task's config",
+                )
             self.secrets += [s for s in git.normalise_url(task.source.url, allow_local=True).secrets if s]
             self.monitor(_PERCENT["task"], MonitorState.RUNNING, message="reading the task")
             return task
@@ -187,9 +190,14 @@ class _Run:
         self.monitor(_PERCENT["task"], MonitorState.RUNNING, message="fetching the source")
         with self.step("fetch"):
             prov = self.store.fetch_source(
-                task.source.url, pin, src, allow_branch=task.config.options.allow_branch,
-                allow_moved_tag=task.config.options.allow_moved_tag, allow_local=self.s.allow_local,
-                token=self.s.token, deadline=self.s.fetch_deadline,
+                task.source.url,
+                pin,
+                src,
+                allow_branch=task.config.options.allow_branch,
+                allow_moved_tag=task.config.options.allow_moved_tag,
+                allow_local=self.s.allow_local,
+                token=self.s.token,
+                deadline=self.s.fetch_deadline,
             )
         self.record["source"] = prov.as_dict()
         self.monitor(_PERCENT["source"], MonitorState.RUNNING, message="source fetched")
@@ -205,12 +213,22 @@ class _Run:
         with self.step("fetch"):
             for sub in git.submodules(src):
                 url = git.resolve_submodule_url(parent, sub.url)
-                prov = self.store.fetch_source(url, Pin("commit", sub.sha), src / sub.path,
-                                               allow_local=self.s.allow_local, token=self.s.token,
-                                               deadline=self.s.fetch_deadline)
+                prov = self.store.fetch_source(
+                    url,
+                    Pin("commit", sub.sha),
+                    src / sub.path,
+                    allow_local=self.s.allow_local,
+                    token=self.s.token,
+                    deadline=self.s.fetch_deadline,
+                )
                 self.record["source"].setdefault("submodules", []).append(
-                    {"path": str((src / sub.path).relative_to(self.src_root)),
-                     "url": prov.url, "commit": prov.commit, **({"mirror": prov.mirror} if prov.mirror else {})})
+                    {
+                        "path": str((src / sub.path).relative_to(self.src_root)),
+                        "url": prov.url,
+                        "commit": prov.commit,
+                        **({"mirror": prov.mirror} if prov.mirror else {}),
+                    }
+                )
                 self.fetch_submodules(task, src / sub.path, url, depth + 1)
 
     def configure(self, task: Task, src: Path, manifest: manifest_mod.Manifest) -> Path:
@@ -224,26 +242,42 @@ class _Run:
             if code_config_rel:
                 path = src / code_config_rel
                 if not path.is_file():
-                    raise ConfigError(f"code_config {code_config_rel} is not in the repository at this commit",
-                                      value=code_config_rel, hint="fix code_config (a path relative to the repo root)")
+                    raise ConfigError(
+                        f"code_config {code_config_rel} is not in the repository at this commit",
+                        value=code_config_rel,
+                        hint="fix code_config (a path relative to the repo root)",
+                    )
                 if Path(os.path.realpath(src)) not in Path(os.path.realpath(path)).parents:
-                    raise ConfigError(f"code_config {code_config_rel} is a link to a file outside the repository",
-                                      value=code_config_rel, hint="commit the config file itself, not a symlink")
+                    raise ConfigError(
+                        f"code_config {code_config_rel} is a link to a file outside the repository",
+                        value=code_config_rel,
+                        hint="commit the config file itself, not a symlink",
+                    )
                 code_config, _ = config_mod.read_yaml_mapping(path)
             merged = config_mod.merge_hyperparameters(defaults, code_config, task.config.raw)
             for kind in task.ordered_kinds:
-                merged = manifest_mod.validate(manifest, kind, merged, source="the merged config (config.yaml over "
-                                               "code_config over live-code.yaml defaults)")
+                merged = manifest_mod.validate(
+                    manifest,
+                    kind,
+                    merged,
+                    source="the merged config (config.yaml over code_config over live-code.yaml defaults)",
+                )
             # the job and the platform read this file: no credential of git_url or an index URL in it
             text = util.redact(yaml.safe_dump(merged, sort_keys=True, allow_unicode=True), self.secrets)
             path = self.s.out_dir / CONFIG_NAME
             try:
                 util.atomic_write(path, text)
             except OSError as e:
-                raise OutputError(f"cannot write {path}: {e.strerror}", value=str(path),
-                                  hint="the out dir must be writable and have free space") from None
-            self.record["config"] = {"file": f"{contract.OUT_DIR}/{CONFIG_NAME}", "code_config": code_config_rel,
-                                     "sha256": hashlib.sha256(text.encode()).hexdigest()}
+                raise OutputError(
+                    f"cannot write {path}: {e.strerror}",
+                    value=str(path),
+                    hint="the out dir must be writable and have free space",
+                ) from None
+            self.record["config"] = {
+                "file": f"{contract.OUT_DIR}/{CONFIG_NAME}",
+                "code_config": code_config_rel,
+                "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            }
             return path
 
     def prepare_environment(self, task: Task, src: Path, manifest: manifest_mod.Manifest) -> envs.EnvSpec:
@@ -251,13 +285,23 @@ class _Run:
         self.monitor(_PERCENT["source"], MonitorState.RUNNING, message="preparing the environment")
         with self.step("environment"):
             pkg = task.config.package_index
-            index = envs.IndexSettings(index_url=pkg.index_url, extra_index_urls=pkg.extra_index_urls,
-                                       find_links=pkg.find_links, offline=pkg.offline)
+            index = envs.IndexSettings(
+                index_url=pkg.index_url,
+                extra_index_urls=pkg.extra_index_urls,
+                find_links=pkg.find_links,
+                offline=pkg.offline,
+            )
             self.secrets += [s for u in (pkg.index_url or "", *pkg.extra_index_urls) for s in _url_secrets(u)]
-            spec = envs.prepare_env(src, manifest.requirements, base_python=self.s.base_python, index=index,
-                                    strict_pins=task.config.options.strict_pins, legacy_layout=manifest.legacy,
-                                    sdk_option=task.config.options.ymir_exc,
-                                    no_build_isolation=manifest.no_build_isolation)
+            spec = envs.prepare_env(
+                src,
+                manifest.requirements,
+                base_python=self.s.base_python,
+                index=index,
+                strict_pins=task.config.options.strict_pins,
+                legacy_layout=manifest.legacy,
+                sdk_option=task.config.options.ymir_exc,
+                no_build_isolation=manifest.no_build_isolation,
+            )
             log.info("requirements: %s", spec.requirements.reason)
             for line in spec.satisfied_by_base:
                 log.info("framework requirement satisfied by the base (nothing installed): %s", line)
@@ -265,8 +309,11 @@ class _Run:
                 log.warning("unpinned requirement (recorded): %s", line)
             if manifest.legacy:  # per run: an env reused by another repo was implied by that repo's code
                 self.record["legacy"] = spec.implied.as_dict()
-                log.info("legacy layout: the repository root is on PYTHONPATH; executor SDK: %s (%s)",
-                         spec.implied.sdk.requirement or "none", spec.implied.sdk.reason)
+                log.info(
+                    "legacy layout: the repository root is on PYTHONPATH; executor SDK: %s (%s)",
+                    spec.implied.sdk.requirement or "none",
+                    spec.implied.sdk.reason,
+                )
                 for req, why in spec.implied.requirements:
                     log.info("legacy layout: %s (%s)", req, why)
             return spec
@@ -274,25 +321,37 @@ class _Run:
     def environment(self, spec: envs.EnvSpec) -> envs.EnvResult:
         """The cached env for ``spec``, built if needed (call it holding ``store.using``)."""
         start = time.monotonic()
-        env = envs.ensure_env(self.store, spec, installer_cache=self.store.root / "installer-cache",
-                              timeout=self.s.install_timeout, reporter=logging.getLogger("live_code.envs").info)
+        env = envs.ensure_env(
+            self.store,
+            spec,
+            installer_cache=self.store.root / "installer-cache",
+            timeout=self.s.install_timeout,
+            reporter=logging.getLogger("live_code.envs").info,
+        )
         self.timings["environment"] = round(self.timings.get("environment", 0.0) + time.monotonic() - start, 3)
         # why this file is the run's (another repo with the same bytes may have reused the env)
         # built: False when nothing was installed (a cached env: an earlier run's, or one baked into the image)
-        self.record["environment"] = {**env.provenance, "requirements_reason": spec.requirements.reason,
-                                      "built": env.built}
+        self.record["environment"] = {
+            **env.provenance,
+            "requirements_reason": spec.requirements.reason,
+            "built": env.built,
+        }
         self.monitor(_PERCENT["environment"], MonitorState.RUNNING, message="environment ready")
         return env
 
-    def run_job(self, task: Task, src: Path, work: Path, env: envs.EnvResult,
-                manifest: manifest_mod.Manifest, config_file: Path) -> None:
+    def run_job(
+        self, task: Task, src: Path, work: Path, env: envs.EnvResult, manifest: manifest_mod.Manifest, config_file: Path
+    ) -> None:
         mode, reason = _sandbox_mode(self.s)
         self.record["sandbox"] = {"mode": mode, **({"reason": reason} if reason else {})}
         view = None
         if mode == "fallback":
-            log.warning("not faithful to the container: %s; the job sees the task at mapped paths on this "
-                        "machine, so code that hard-codes /in or /out fails, and a write into /in is found "
-                        "only after the job", reason)
+            log.warning(
+                "not faithful to the container: %s; the job sees the task at mapped paths on this "
+                "machine, so code that hard-codes /in or /out fails, and a write into /in is found "
+                "only after the job",
+                reason,
+            )
             view = fallback.prepare(self.s.in_dir, self.s.out_dir, work, config_file)
         job_env = self._job_env(work, env, src if manifest.legacy else None)
         if view is not None:
@@ -308,12 +367,21 @@ class _Run:
                     mounts = sandbox.Mounts(self.s.in_dir, self.s.out_dir, read_only=(self.store.root,))
                     full = sandbox.wrap(argv, mounts, cwd=src)
                 log.info("running %s for %s", " ".join(argv), "+".join(k.value for k in kinds))
-                outcome = self.runner(supervisor.RunRequest(
-                    full, src, run_env, timeout=remaining, grace=self.s.grace, secrets=tuple(self.secrets)))
-                self.record.setdefault("job", []).append({
-                    "kinds": [k.value for k in kinds], "argv": list(argv), "returncode": outcome.returncode,
-                    "signal": outcome.signal, "timed_out": outcome.timed_out, "seconds": round(outcome.elapsed, 3),
-                })
+                outcome = self.runner(
+                    supervisor.RunRequest(
+                        full, src, run_env, timeout=remaining, grace=self.s.grace, secrets=tuple(self.secrets)
+                    )
+                )
+                self.record.setdefault("job", []).append(
+                    {
+                        "kinds": [k.value for k in kinds],
+                        "argv": list(argv),
+                        "returncode": outcome.returncode,
+                        "signal": outcome.signal,
+                        "timed_out": outcome.timed_out,
+                        "seconds": round(outcome.elapsed, 3),
+                    }
+                )
                 if outcome.interrupted is not None:
                     raise Stopped(outcome.interrupted)
                 if view is not None:  # what the sandbox's read-only /in would have refused
@@ -343,13 +411,19 @@ class _Run:
         tmp.mkdir(exist_ok=True)
         # the container's paths; without a sandbox run_job points the job at the mapped ones (fallback.job_env)
         env_file, config = contract.ENV_FILE, f"{contract.OUT_DIR}/{CONFIG_NAME}"
-        out.update({
-            "PATH": f"{env.path / 'bin'}{os.pathsep}{out.get('PATH', os.defpath)}",
-            "HOME": str(home), "TMPDIR": str(tmp), "PYTHONNOUSERSITE": "1", "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join([*([str(legacy_root)] if legacy_root else []), str(_sdk_shim(work))]),
-            "VIRTUAL_ENV": str(env.path),
-            contract.ENV_FILE_VAR: env_file, contract.CONFIG_FILE_VAR: config,
-        })
+        out.update(
+            {
+                "PATH": f"{env.path / 'bin'}{os.pathsep}{out.get('PATH', os.defpath)}",
+                "HOME": str(home),
+                "TMPDIR": str(tmp),
+                "PYTHONNOUSERSITE": "1",
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONPATH": os.pathsep.join([*([str(legacy_root)] if legacy_root else []), str(_sdk_shim(work))]),
+                "VIRTUAL_ENV": str(env.path),
+                contract.ENV_FILE_VAR: env_file,
+                contract.CONFIG_FILE_VAR: config,
+            }
+        )
         return out
 
     def check_outputs(self, task: Task) -> None:
@@ -357,8 +431,9 @@ class _Run:
             index = task.env.input.candidate_index_file
             use = index and task.kinds & {TaskKind.MINING, TaskKind.INFER}
             candidates = outputs.read_candidates(task.host_path(index)) if use else None
-            problems = outputs.validate_outputs(task.kinds, self.s.out_dir, task.protocol,
-                                                task.config.class_names, candidates)
+            problems = outputs.validate_outputs(
+                task.kinds, self.s.out_dir, task.protocol, task.config.class_names, candidates
+            )
             warned = outputs.log_warnings(problems)  # what YMIR accepts: kept in the provenance, not refused
             if warned:
                 self.record["warnings"] = [str(p) for p in warned]
@@ -396,11 +471,16 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
         src = r.fetch(task, work)
         _check_stopped()
         manifest = manifest_mod.load(src)
-        r.record["manifest"] = {"layout": "legacy" if manifest.legacy else "live-code.yaml",
-                                "framework": manifest.framework, "launcher": manifest.launcher}
+        r.record["manifest"] = {
+            "layout": "legacy" if manifest.legacy else "live-code.yaml",
+            "framework": manifest.framework,
+            "launcher": manifest.launcher,
+        }
         if manifest.lfs:
-            raise ConfigError("live-code.yaml asks for git LFS files (lfs: true), which live-code does not fetch",
-                              hint="commit the files, or download them in the job from a pinned URL with a checksum")
+            raise ConfigError(
+                "live-code.yaml asks for git LFS files (lfs: true), which live-code does not fetch",
+                hint="commit the files, or download them in the job from a pinned URL with a checksum",
+            )
         if manifest.submodules:
             r.fetch_submodules(task, src)
         config_file = r.configure(task, src, manifest)  # a schema error stops the run before any install
@@ -436,8 +516,9 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
         full = _disk_full(e, settings, r.store)
         if full is not None:
             r.monitor(1.0, MonitorState.ERROR, full.ymir_code, full.one_line())
-            r.write_provenance({"ok": False, "exit_code": full.exit_code, "error": full.one_line(),
-                                "return_code": full.ymir_code})
+            r.write_provenance(
+                {"ok": False, "exit_code": full.exit_code, "error": full.one_line(), "return_code": full.ymir_code}
+            )
             raise full from None
         r.monitor(1.0, MonitorState.ERROR, contract.ReturnCode.CONTAINER_ERROR, f"live-code internal error: {e!r}")
         r.write_provenance({"ok": False, "exit_code": 70, "error": f"internal error: {e!r}"})
@@ -457,11 +538,17 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
 
 def _check_dirs(s: Settings) -> None:
     if not (s.in_dir / "env.yaml").is_file():
-        raise ConfigError(f"{s.in_dir} holds no env.yaml: it is not a YMIR task's in dir", value=str(s.in_dir),
-                          hint="pass --in DIR (a task dir made by YMIR or `live-code sample-dataset`)")
+        raise ConfigError(
+            f"{s.in_dir} holds no env.yaml: it is not a YMIR task's in dir",
+            value=str(s.in_dir),
+            hint="pass --in DIR (a task dir made by YMIR or `live-code sample-dataset`)",
+        )
     if not s.out_dir.is_dir() or not os.access(s.out_dir, os.W_OK):
-        raise ConfigError(f"the out dir {s.out_dir} does not exist or is not writable", value=str(s.out_dir),
-                          hint="create it, or pass --out DIR")
+        raise ConfigError(
+            f"the out dir {s.out_dir} does not exist or is not writable",
+            value=str(s.out_dir),
+            hint="create it, or pass --out DIR",
+        )
 
 
 def _peek_task_id(in_dir: Path) -> str | None:
@@ -503,8 +590,9 @@ def _sandbox_mode(s: Settings) -> tuple[str, str | None]:
     return "fallback", reason
 
 
-def _entries(task: Task, manifest: manifest_mod.Manifest, env: envs.EnvResult,
-             gpu_count: int) -> list[tuple[tuple[TaskKind, ...], tuple[str, ...]]]:
+def _entries(
+    task: Task, manifest: manifest_mod.Manifest, env: envs.EnvResult, gpu_count: int
+) -> list[tuple[tuple[TaskKind, ...], tuple[str, ...]]]:
     """What to run, in order: one command for kinds that share an entry (mining before infer)."""
     runs: list[tuple[tuple[TaskKind, ...], tuple[str, ...]]] = []
     for kind in task.ordered_kinds:
@@ -551,8 +639,11 @@ def _sdk_shim(work: Path) -> Path:
         (shim / "live_code" / "__init__.py").write_text(_SHIM_INIT.format(version=__version__))
         shutil.copy2(pkg / "contract.py", shim / "live_code" / "contract.py")
         shutil.copytree(pkg / "sdk", shim / "live_code" / "sdk", ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(Path(yaml.__file__).parent, shim / "live_code" / "_vendor" / "yaml",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd"))
+        shutil.copytree(
+            Path(yaml.__file__).parent,
+            shim / "live_code" / "_vendor" / "yaml",
+            ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd"),
+        )
     return shim
 
 
@@ -618,8 +709,9 @@ def _gpu_info() -> list[str] | None:
     if shutil.which("nvidia-smi") is None:
         return None
     with contextlib.suppress(util.CalledProcessError):
-        _, out, _ = util.cmd_output("nvidia-smi", "--query-gpu=name,driver_version,memory.total",
-                                    "--format=csv,noheader", timeout=10)
+        _, out, _ = util.cmd_output(
+            "nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader", timeout=10
+        )
         return [line.strip() for line in out.splitlines() if line.strip()]
     return None
 

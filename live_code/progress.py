@@ -7,6 +7,7 @@ job starting) first turns the status line into a permanent one, so what was done
 and the job's own output starts on a clean line. When stderr is not a terminal (YMIR's executor
 log, CI, a pipe) every record is a plain ``live-code: message`` line, as before.
 """
+
 from __future__ import annotations
 
 import logging
@@ -60,7 +61,7 @@ class ProgressHandler(logging.Handler):
         self.frame = (self.frame + 1) % len(_SPINNER)
         elapsed = f" ({time.monotonic() - self.started:.0f}s)"
         width = shutil.get_terminal_size((100, 20)).columns - len(PREFIX) - len(elapsed) - 3
-        text = self.status if len(self.status) <= width else self.status[:max(0, width - 3)] + "..."
+        text = self.status if len(self.status) <= width else self.status[: max(0, width - 3)] + "..."
         self.stream.write(f"{_CLEAR}{PREFIX}{_SPINNER[self.frame]} {text}{elapsed}")
         self.stream.flush()
 

@@ -9,6 +9,7 @@ rows, ``infer-result.json`` as parsed JSON, ``result.yaml`` by stages, files and
 TensorBoard events by their scalars; other files by content. The provenance records are compared
 field by field (commit, tree, env key, packages, config hash, base, sandbox).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,10 +26,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from live_code import config as config_mod
-from live_code import contract
-from live_code import local
-from live_code import pipeline
-from live_code import util
+from live_code import contract, local, pipeline, util
 from live_code.contract import MonitorState
 from live_code.errors import ConfigError, LiveCodeError
 from live_code.store import Store
@@ -38,9 +36,14 @@ log = logging.getLogger(__name__)
 #: written by the platform or the harness with times in them: compared elsewhere or not at all
 _SKIP = {"monitor.txt", contract.EXECUTOR_LOG_FILE.rsplit("/", 1)[1], pipeline.PROVENANCE_NAME}
 _PROVENANCE_FIELDS = (
-    ("source.commit", "commit"), ("source.tree", "tree"), ("environment.key", "env key"),
-    ("environment.added", "packages added"), ("environment.base_fingerprint", "base"),
-    ("config.sha256", "config sha256"), ("sandbox.mode", "sandbox"), ("live_code.version", "live-code"),
+    ("source.commit", "commit"),
+    ("source.tree", "tree"),
+    ("environment.key", "env key"),
+    ("environment.added", "packages added"),
+    ("environment.base_fingerprint", "base"),
+    ("config.sha256", "config sha256"),
+    ("sandbox.mode", "sandbox"),
+    ("live_code.version", "live-code"),
     ("outcome.ok", "outcome ok"),
 )
 
@@ -73,22 +76,34 @@ class ReplayResult:
         if self.provenance:
             lines.append("provenance:")
             for name, old, new in self.provenance:
-                lines.append(f"  {name:<15} {'same' if old == new else 'CHANGED'}: "
-                             + (_short(new) if old == new else f"{_short(old)} -> {_short(new)}"))
-        verdict = ("outputs identical to the original" if self.identical else
-                   "the replay failed" if self.error else "outputs differ from the original")
+                lines.append(
+                    f"  {name:<15} {'same' if old == new else 'CHANGED'}: "
+                    + (_short(new) if old == new else f"{_short(old)} -> {_short(new)}")
+                )
+        verdict = (
+            "outputs identical to the original"
+            if self.identical
+            else "the replay failed"
+            if self.error
+            else "outputs differ from the original"
+        )
         if self.report is not None:
             lines.append(f"report of both runs: {self.report}")
         lines.append(verdict)
         return "\n".join(lines)
 
 
-def replay(work: Path, *, sandbox: str | None = None, keep_work: bool = False, store: Store | None = None) -> ReplayResult:
+def replay(
+    work: Path, *, sandbox: str | None = None, keep_work: bool = False, store: Store | None = None
+) -> ReplayResult:
     work = work.absolute()
     in_dir, original = work / "in", work / "out"
     if not (in_dir / "env.yaml").is_file():
-        raise ConfigError(f"{work} holds no in/env.yaml: it is not a kept task directory", value=str(work),
-                          hint="give the task's work dir (with in/ and out/), e.g. from YMIR's sandbox")
+        raise ConfigError(
+            f"{work} holds no in/env.yaml: it is not a kept task directory",
+            value=str(work),
+            hint="give the task's work dir (with in/ and out/), e.g. from YMIR's sandbox",
+        )
     task = config_mod.load_task(in_dir)
     n = 1
     while (work / f"replay-{n}").exists():
@@ -100,8 +115,13 @@ def replay(work: Path, *, sandbox: str | None = None, keep_work: bool = False, s
     util.atomic_write(out / "monitor.txt", contract.format_monitor(pending))
     if (work / local.TASK_CONFIG).is_file():
         log.info("replaying task %s (%s)", task.task_id, work / local.TASK_CONFIG)
-    overrides: dict[str, Any] = {"in_dir": in_dir, "out_dir": out, "allow_local": True,
-                                 "work_root": out.parent, "keep_work": keep_work}
+    overrides: dict[str, Any] = {
+        "in_dir": in_dir,
+        "out_dir": out,
+        "allow_local": True,
+        "work_root": out.parent,
+        "keep_work": keep_work,
+    }
     if sandbox:
         overrides["sandbox"] = sandbox
     base = recorded_base(original / pipeline.PROVENANCE_NAME)
@@ -114,9 +134,14 @@ def replay(work: Path, *, sandbox: str | None = None, keep_work: bool = False, s
         pipeline.run(settings, store=store, runner=local.job_runner(out.parent / local.JOB_LOG))
     except LiveCodeError as e:
         error = local.explain(e)
-    return ReplayResult(work, out, tuple(diff_outputs(original, out)),
-                        tuple(diff_provenance(original / pipeline.PROVENANCE_NAME, out / pipeline.PROVENANCE_NAME)),
-                        error, _report(original, out, in_dir))
+    return ReplayResult(
+        work,
+        out,
+        tuple(diff_outputs(original, out)),
+        tuple(diff_provenance(original / pipeline.PROVENANCE_NAME, out / pipeline.PROVENANCE_NAME)),
+        error,
+        _report(original, out, in_dir),
+    )
 
 
 def _report(original: Path, replayed: Path, in_dir: Path) -> Path | None:
@@ -141,18 +166,27 @@ def recorded_base(provenance: Path) -> str | None:
     try:
         record = yaml.safe_load(provenance.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        log.warning("the original provenance %s cannot be read (%s): the replay's base is LIVE_CODE_BASE_PYTHON "
-                    "or live-code's own interpreter", provenance, e)
+        log.warning(
+            "the original provenance %s cannot be read (%s): the replay's base is LIVE_CODE_BASE_PYTHON "
+            "or live-code's own interpreter",
+            provenance,
+            e,
+        )
         return None
     env = record.get("environment") if isinstance(record, dict) else None
     base = env.get("base_python") if isinstance(env, dict) else None
     if not isinstance(base, str) or not base:
-        log.warning("the original provenance records no base interpreter (the run ended before its environment): "
-                    "the replay's base is LIVE_CODE_BASE_PYTHON or live-code's own interpreter")
+        log.warning(
+            "the original provenance records no base interpreter (the run ended before its environment): "
+            "the replay's base is LIVE_CODE_BASE_PYTHON or live-code's own interpreter"
+        )
         return None
     if not os.access(base, os.X_OK):
-        log.warning("the original run's base interpreter %s is not on this machine: the replay runs over "
-                    "LIVE_CODE_BASE_PYTHON or live-code's own interpreter, so its environment may differ", base)
+        log.warning(
+            "the original run's base interpreter %s is not on this machine: the replay runs over "
+            "LIVE_CODE_BASE_PYTHON or live-code's own interpreter, so its environment may differ",
+            base,
+        )
         return None
     if os.environ.get("LIVE_CODE_BASE_PYTHON") not in (None, "", base):
         log.info("replaying over the recorded base %s, not LIVE_CODE_BASE_PYTHON", base)
@@ -198,11 +232,11 @@ def scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
     for file in sorted(p for p in path.rglob("*tfevents*") if p.is_file()):
         data, pos = file.read_bytes(), 0
         while pos + 12 <= len(data):
-            head = data[pos:pos + 8]
+            head = data[pos : pos + 8]
             (length,) = struct.unpack("<Q", head)
             if pos + 16 + length > len(data):
                 break  # a record still being written
-            body = data[pos + 12:pos + 12 + length]
+            body = data[pos + 12 : pos + 12 + length]
             pos += 16 + length
             step, summaries = 0, []
             for field, value in _fields(body):
@@ -228,12 +262,12 @@ def _fields(data: bytes) -> Iterator[tuple[int, Any]]:
         if wire == 0:
             value, pos = _varint(data, pos)
         elif wire == 1:
-            value, pos = data[pos:pos + 8], pos + 8
+            value, pos = data[pos : pos + 8], pos + 8
         elif wire == 2:
             size, pos = _varint(data, pos)
-            value, pos = data[pos:pos + size], pos + size
+            value, pos = data[pos : pos + size], pos + size
         elif wire == 5:
-            value, pos = data[pos:pos + 4], pos + 4
+            value, pos = data[pos : pos + 4], pos + 4
         else:
             raise ValueError(f"unsupported protobuf wire type {wire}")
         yield field, value
@@ -312,8 +346,10 @@ def _tsv(path: Path) -> list[tuple[str, float]]:
 
 def _stages(path: Path) -> dict[str, Any]:
     data = yaml.safe_load(path.read_text()) or {}
-    stages = {name: {k: v for k, v in (st or {}).items() if k != "timestamp"}
-              for name, st in (data.get("model_stages") or {}).items()}
+    stages = {
+        name: {k: v for k, v in (st or {}).items() if k != "timestamp"}
+        for name, st in (data.get("model_stages") or {}).items()
+    }
     return {"best": data.get("best_stage_name"), "stages": stages, "model": data.get("model"), "map": data.get("map")}
 
 
@@ -330,8 +366,13 @@ def diff_provenance(old: Path, new: Path) -> list[tuple[str, Any, Any]]:
     if not old.is_file() and not new.is_file():
         return []
     if not old.is_file() or not new.is_file():
-        return [("provenance", "present" if old.is_file() else "none (not run by live-code)",
-                 "present" if new.is_file() else "none")]
+        return [
+            (
+                "provenance",
+                "present" if old.is_file() else "none (not run by live-code)",
+                "present" if new.is_file() else "none",
+            )
+        ]
     a, b = yaml.safe_load(old.read_text()) or {}, yaml.safe_load(new.read_text()) or {}
     return [(label, _get(a, dotted), _get(b, dotted)) for dotted, label in _PROVENANCE_FIELDS]
 

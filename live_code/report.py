@@ -12,6 +12,7 @@ The pictures need the report extra (``pip install "live-code[report]"``: Pillow,
 tensorboard), which the harness's run path never imports. Without it the page holds the text parts
 and says which command installs the extra.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,9 +26,7 @@ from typing import Any
 
 import yaml
 
-from live_code import contract
-from live_code import pipeline
-from live_code import util
+from live_code import contract, pipeline, util
 from live_code.errors import ConfigError
 
 #: the command that installs what the pictures need
@@ -36,9 +35,24 @@ _LIBRARIES = (("PIL", "Pillow"), ("matplotlib", "matplotlib"), ("tensorboard", "
 MIN_SIDE = 256  # small images are enlarged to at least this side for drawing
 #: colours of the classes, by their place in the task's class_names (tab10, then tab20's light ones)
 PALETTE: tuple[tuple[int, int, int], ...] = (
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-    (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120),
-    (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199),
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+    (174, 199, 232),
+    (255, 187, 120),
+    (152, 223, 138),
+    (255, 152, 150),
+    (197, 176, 213),
+    (196, 156, 148),
+    (247, 182, 210),
+    (199, 199, 199),
 )
 
 
@@ -92,16 +106,19 @@ def read_scalars(path: Path, notes: list[str] | None = None) -> dict[str, list[t
                 break
             except errors.DataLossError as e:
                 if notes is not None:
-                    notes.append(f"{file}: damaged TensorBoard event file after {count} good records "
-                                 f"({e.message if hasattr(e, 'message') else e}); its curves stop there")
+                    notes.append(
+                        f"{file}: damaged TensorBoard event file after {count} good records "
+                        f"({e.message if hasattr(e, 'message') else e}); its curves stop there"
+                    )
                 break
             count += 1
             try:
                 event = event_pb2.Event.FromString(reader.record())
-            except Exception as e:  # noqa: BLE001 - protobuf's DecodeError: a record that is no Event
+            except Exception as e:
                 if notes is not None:
-                    notes.append(f"{file}: record {count} is not a TensorBoard event ({e}); the file is skipped "
-                                 "from there")
+                    notes.append(
+                        f"{file}: record {count} is not a TensorBoard event ({e}); the file is skipped from there"
+                    )
                 break
             for value in event.summary.value:
                 if value.HasField("simple_value"):
@@ -120,8 +137,9 @@ def read_scalars(path: Path, notes: list[str] | None = None) -> dict[str, list[t
 # -- the report ------------------------------------------------------------------------------------
 
 
-def write_report(outs: Sequence[Path], *, dest: Path | None = None, in_dirs: Sequence[Path] = (),
-                 images: int = 4) -> ReportResult:
+def write_report(
+    outs: Sequence[Path], *, dest: Path | None = None, in_dirs: Sequence[Path] = (), images: int = 4
+) -> ReportResult:
     """Write ``dest/report.html`` and its pictures for the runs in ``outs`` (default dest: ``report``
     in the task dir of OUT, or in the dir the task dirs of several OUTs share)."""
     outs = [Path(o).absolute() for o in outs]
@@ -193,7 +211,9 @@ def _comparison(outs: Sequence[Path], dest: Path, pngs: list[Path], *, draw: boo
         path = dest / f"compare-curve-{_safe(tag)}.png"
         fig.savefig(path)
         plt.close(fig)
-        parts.append(f"<figure>{_img(path, dest, pngs)}<figcaption>{html.escape(tag)} of every run</figcaption></figure>")
+        parts.append(
+            f"<figure>{_img(path, dest, pngs)}<figcaption>{html.escape(tag)} of every run</figcaption></figure>"
+        )
     return "<section>" + "\n".join(parts) + "</section>"
 
 
@@ -203,24 +223,38 @@ def _img(path: Path, dest: Path, pngs: list[Path]) -> str:
     return f'<img src="{html.escape(rel)}" alt="{html.escape(path.stem)}">'
 
 
-def _section(out: Path, in_dir: Path, dest: Path, prefix: str, images: int, pngs: list[Path], notes: list[str], *,
-             draw: bool) -> str:
+def _section(
+    out: Path, in_dir: Path, dest: Path, prefix: str, images: int, pngs: list[Path], notes: list[str], *, draw: bool
+) -> str:
     parts = [f"<h2>{html.escape(str(out))}</h2>"]
     prov_path = out / pipeline.PROVENANCE_NAME
     prov = yaml.safe_load(prov_path.read_text()) if prov_path.is_file() else {}
     if prov:
         src, env = prov.get("source") or {}, prov.get("environment") or {}
-        rows = [("task", "+".join((prov.get("task") or {}).get("kinds") or [])), ("source", src.get("url")),
-                ("commit", src.get("commit")), ("pin", src.get("pin")), ("environment", env.get("key")),
-                ("sandbox", (prov.get("sandbox") or {}).get("mode")), ("outcome", (prov.get("outcome") or {}).get("ok"))]
+        rows = [
+            ("task", "+".join((prov.get("task") or {}).get("kinds") or [])),
+            ("source", src.get("url")),
+            ("commit", src.get("commit")),
+            ("pin", src.get("pin")),
+            ("environment", env.get("key")),
+            ("sandbox", (prov.get("sandbox") or {}).get("mode")),
+            ("outcome", (prov.get("outcome") or {}).get("ok")),
+        ]
         parts.append(_table(rows))
     result = out / "models" / "result.yaml"
     if result.is_file():
         data = yaml.safe_load(result.read_text()) or {}
         best = data.get("best_stage_name")
         stage = (data.get("model_stages") or {}).get(best) or {}
-        parts.append(_table([("best stage", best), ("mAP", stage.get("mAP", data.get("map"))),
-                             ("files", ", ".join(stage.get("files") or data.get("model") or []))]))
+        parts.append(
+            _table(
+                [
+                    ("best stage", best),
+                    ("mAP", stage.get("mAP", data.get("map"))),
+                    ("files", ", ".join(stage.get("files") or data.get("model") or [])),
+                ]
+            )
+        )
         if draw:
             parts += _result_charts(data, dest, prefix, pngs)
     if draw and (out / "tensorboard").is_dir():
@@ -228,15 +262,19 @@ def _section(out: Path, in_dir: Path, dest: Path, prefix: str, images: int, pngs
             points = sorted(points)
             path = dest / f"{prefix}curve-{_safe(tag)}.png"
             _line_chart(points, tag, path)
-            parts.append(f"<figure>{_img(path, dest, pngs)}<figcaption>{html.escape(tag)}: {points[0][1]:.4g} at step "
-                         f"{points[0][0]}, {points[-1][1]:.4g} at step {points[-1][0]}</figcaption></figure>")
+            parts.append(
+                f"<figure>{_img(path, dest, pngs)}<figcaption>{html.escape(tag)}: {points[0][1]:.4g} at step "
+                f"{points[0][0]}, {points[-1][1]:.4g} at step {points[-1][0]}</figcaption></figure>"
+            )
     timings = prov.get("timings") or {}
     if timings:
         if draw:
             path = dest / f"{prefix}timings.png"
             _bar_chart([(str(k), float(v)) for k, v in timings.items()], "seconds per phase", path)
-            parts.append(f"<figure>{_img(path, dest, pngs)}<figcaption>seconds per phase (provenance timings)"
-                         "</figcaption></figure>")
+            parts.append(
+                f"<figure>{_img(path, dest, pngs)}<figcaption>seconds per phase (provenance timings)"
+                "</figcaption></figure>"
+            )
         else:
             parts.append("<h3>seconds per phase</h3>" + _table([(k, v) for k, v in timings.items()]))
     mining = out / "result.tsv"
@@ -248,8 +286,20 @@ def _section(out: Path, in_dir: Path, dest: Path, prefix: str, images: int, pngs
             parts += _mining_charts(ranked, in_dir, dest, prefix, pngs, notes)
     infer = out / "infer-result.json"
     if infer.is_file():
-        parts.append(_predictions(infer, in_dir, dest, prefix, images, pngs, notes, draw=draw,
-                                  originals=_originals(out.parent), truth=_ground_truth(out.parent)))
+        parts.append(
+            _predictions(
+                infer,
+                in_dir,
+                dest,
+                prefix,
+                images,
+                pngs,
+                notes,
+                draw=draw,
+                originals=_originals(out.parent),
+                truth=_ground_truth(out.parent),
+            )
+        )
     return "<section>" + "\n".join(parts) + "</section>"
 
 
@@ -275,19 +325,31 @@ def _result_charts(data: dict[str, Any], dest: Path, prefix: str, pngs: list[Pat
     if points:
         path = dest / f"{prefix}stages-mAP.png"
         _bar_chart(points, f"mAP per stage (best: {best})", path, marked=str(best))
-        parts.append(f"<figure>{_img(path, dest, pngs)}<figcaption>mAP per stage, the best ({html.escape(str(best))}) "
-                     "marked</figcaption></figure>")
-    aps = ((stages.get(best) or {}).get("class_aps") if isinstance(stages.get(best), dict) else None) \
-        or data.get("class_aps")
+        parts.append(
+            f"<figure>{_img(path, dest, pngs)}<figcaption>mAP per stage, the best ({html.escape(str(best))}) "
+            "marked</figcaption></figure>"
+        )
+    aps = ((stages.get(best) or {}).get("class_aps") if isinstance(stages.get(best), dict) else None) or data.get(
+        "class_aps"
+    )
     if isinstance(aps, dict) and aps:
         path = dest / f"{prefix}class-AP.png"
         _bar_chart([(str(k), float(v or 0.0)) for k, v in aps.items()], f"AP per class (stage {best})", path)
-        parts.append(f"<figure>{_img(path, dest, pngs)}<figcaption>AP per class of the best stage</figcaption></figure>")
+        parts.append(
+            f"<figure>{_img(path, dest, pngs)}<figcaption>AP per class of the best stage</figcaption></figure>"
+        )
     return parts
 
 
-def _mining_charts(ranked: list[tuple[str, float]], in_dir: Path, dest: Path, prefix: str, pngs: list[Path],
-                   notes: list[str], count: int = 8) -> list[str]:
+def _mining_charts(
+    ranked: list[tuple[str, float]],
+    in_dir: Path,
+    dest: Path,
+    prefix: str,
+    pngs: list[Path],
+    notes: list[str],
+    count: int = 8,
+) -> list[str]:
     """The score histogram, and the top and bottom of the ranking as thumbnails with their scores."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
@@ -306,8 +368,10 @@ def _mining_charts(ranked: list[tuple[str, float]], in_dir: Path, dest: Path, pr
             continue
         path = dest / f"{prefix}mining-{which}.png"
         grid.save(path, "PNG")
-        parts.append(f"<figure>{_img(path, dest, pngs)}<figcaption>the {which} {len(rows)} of the ranking, "
-                     "with their scores</figcaption></figure>")
+        parts.append(
+            f"<figure>{_img(path, dest, pngs)}<figcaption>the {which} {len(rows)} of the ranking, "
+            "with their scores</figcaption></figure>"
+        )
     return parts
 
 
@@ -363,9 +427,19 @@ def _ground_truth(task_dir: Path) -> dict[str, list[dict[str, Any]]]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _predictions(infer: Path, in_dir: Path, dest: Path, prefix: str, count: int, pngs: list[Path],
-                 notes: list[str], *, draw: bool, originals: dict[str, str] | None = None,
-                 truth: dict[str, list[dict[str, Any]]] | None = None) -> str:
+def _predictions(
+    infer: Path,
+    in_dir: Path,
+    dest: Path,
+    prefix: str,
+    count: int,
+    pngs: list[Path],
+    notes: list[str],
+    *,
+    draw: bool,
+    originals: dict[str, str] | None = None,
+    truth: dict[str, list[dict[str, Any]]] | None = None,
+) -> str:
     detection = (json.loads(infer.read_text()) or {}).get("detection") or {}
     files = _image_files(in_dir)
     names = sorted(detection, key=lambda n: (not _boxes(detection[n]), n))[:count]
@@ -374,9 +448,14 @@ def _predictions(infer: Path, in_dir: Path, dest: Path, prefix: str, count: int,
     for name in names:
         shown = (originals or {}).get(os.path.basename(name))
         title = html.escape(name) + (f" ({html.escape(shown)})" if shown else "")
-        rows = [(box.get("class_name", ""), f"{float(box.get('score', 0)):.3f}",
-                 ", ".join(str((box.get("box") or {}).get(k)) for k in ("x", "y", "w", "h")))
-                for box in _boxes(detection[name])]
+        rows = [
+            (
+                box.get("class_name", ""),
+                f"{float(box.get('score', 0)):.3f}",
+                ", ".join(str((box.get("box") or {}).get(k)) for k in ("x", "y", "w", "h")),
+            )
+            for box in _boxes(detection[name])
+        ]
         table = _table(rows, ("class", "score", "x, y, w, h"))
         path = files.get(os.path.basename(name))
         if path is None:
@@ -391,17 +470,21 @@ def _predictions(infer: Path, in_dir: Path, dest: Path, prefix: str, count: int,
             draw_boxes(path, _boxes(detection[name]), classes, target)
         except (OSError, ValueError) as e:  # Pillow: not an image it reads, or a damaged one
             notes.append(f"{name}: cannot draw {path}: {e}")
-            parts.append(f"<p>{html.escape(name)}: cannot draw {html.escape(str(path))}: {html.escape(str(e))}</p>{table}")
+            parts.append(
+                f"<p>{html.escape(name)}: cannot draw {html.escape(str(path))}: {html.escape(str(e))}</p>{table}"
+            )
             continue
-        figure = (f"<figure>{_img(target, dest, pngs)}<figcaption>{title}: {len(rows)} boxes predicted"
-                  "</figcaption></figure>")
+        figure = (
+            f"<figure>{_img(target, dest, pngs)}<figcaption>{title}: {len(rows)} boxes predicted</figcaption></figure>"
+        )
         gt = (truth or {}).get(os.path.basename(name))
         if gt:  # beside it: what should have been found
             gt_target = dest / f"{prefix}truth-{_safe(Path(name).stem)[:16]}.png"
             draw_boxes(path, gt, classes, gt_target, scores=False)
-            figure += (f"<figure>{_img(gt_target, dest, pngs)}<figcaption>ground truth: {len(gt)} boxes"
-                       "</figcaption></figure>")
-        parts.append(f"<div class=\"pair\">{figure}</div>{table}")
+            figure += (
+                f"<figure>{_img(gt_target, dest, pngs)}<figcaption>ground truth: {len(gt)} boxes</figcaption></figure>"
+            )
+        parts.append(f'<div class="pair">{figure}</div>{table}')
     return "\n".join(parts)
 
 
@@ -417,8 +500,9 @@ def load_image(path: Path) -> Any:
         return image.convert("RGB")
 
 
-def draw_boxes(path: Path, boxes: Sequence[dict[str, Any]], class_names: Sequence[str], target: Path, *,
-               scores: bool = True) -> Path:
+def draw_boxes(
+    path: Path, boxes: Sequence[dict[str, Any]], class_names: Sequence[str], target: Path, *, scores: bool = True
+) -> Path:
     """Draw ``boxes`` (infer-result.json's) over the image at ``path``, each in its class's colour
     with its class name and score (``scores=False``: the name only, for ground truth), into the
     PNG ``target`` (small images enlarged)."""
@@ -495,7 +579,7 @@ def _image_files(in_dir: Path) -> dict[str, Path]:
         for line in index.read_text().splitlines():
             path = line.split("\t")[0].strip()
             if path.startswith(contract.IN_DIR + "/"):
-                path = str(in_dir / path[len(contract.IN_DIR) + 1:])
+                path = str(in_dir / path[len(contract.IN_DIR) + 1 :])
             if path:
                 found[os.path.basename(path)] = Path(path)
     if not found and (in_dir / "assets").is_dir():
@@ -542,5 +626,13 @@ window.addEventListener("load", function () {{
 </body></html>
 """
 
-__all__: Sequence[str] = ("INSTALL_EXTRA", "ReportResult", "colour_of", "draw_boxes", "load_image",
-                          "missing_libraries", "read_scalars", "write_report")
+__all__: Sequence[str] = (
+    "INSTALL_EXTRA",
+    "ReportResult",
+    "colour_of",
+    "draw_boxes",
+    "load_image",
+    "missing_libraries",
+    "read_scalars",
+    "write_report",
+)

@@ -15,6 +15,7 @@ always give the same bytes. Layout and formats follow ymir-contract.md sections 
 - ``env.yaml`` with the container paths ``/in`` and ``/out``, and a ``config.yaml`` with the keys the
   platform injects.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,8 +36,7 @@ import yaml
 from live_code import contract
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
-from live_code.util import clean_path_on_failure
-from live_code.util import rmtree
+from live_code.util import clean_path_on_failure, rmtree
 
 CLASS_NAMES = ("cat", "dog", "person")
 WIDTH = HEIGHT = 128
@@ -94,7 +94,7 @@ def encode_png(width: int, height: int, rgb: bytes) -> bytes:
     if len(rgb) != width * height * 3:
         raise ValueError(f"expected {width * height * 3} bytes of RGB, got {len(rgb)}")
     stride = width * 3
-    raw = b"".join(b"\x00" + rgb[y * stride:(y + 1) * stride] for y in range(height))
+    raw = b"".join(b"\x00" + rgb[y * stride : (y + 1) * stride] for y in range(height))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -113,8 +113,10 @@ def _place_boxes(rng: random.Random) -> tuple[SampleBox, ...]:
             w, h = rng.randint(w_lo, w_hi), rng.randint(h_lo, h_hi)
             x, y = rng.randint(1, WIDTH - w - 1), rng.randint(1, HEIGHT - h - 1)
             box = SampleBox(index, CLASS_NAMES[index], x, y, x + w - 1, y + h - 1)
-            if all(box.xmin > b.xmax + 2 or b.xmin > box.xmax + 2 or box.ymin > b.ymax + 2 or b.ymin > box.ymax + 2
-                   for b in boxes):
+            if all(
+                box.xmin > b.xmax + 2 or b.xmin > box.xmax + 2 or box.ymin > b.ymax + 2 or b.ymin > box.ymax + 2
+                for b in boxes
+            ):
                 boxes.append(box)
                 break
     return tuple(boxes)
@@ -138,7 +140,7 @@ def draw_image(rng: random.Random) -> SampleImage:
             for x in range(box.xmin, box.xmax + 1):
                 if _inside(box, x, y):
                     at = (y * WIDTH + x) * 3
-                    pixels[at:at + 3] = colour
+                    pixels[at : at + 3] = colour
     png = encode_png(WIDTH, HEIGHT, bytes(pixels))
     return SampleImage(hashlib.sha1(png).hexdigest(), png, boxes)
 
@@ -152,8 +154,10 @@ def draw_images(count: int, seed: int = 0) -> tuple[SampleImage, ...]:
 def split_images(images: Sequence[SampleImage]) -> tuple[tuple[SampleImage, ...], tuple[SampleImage, ...]]:
     """(train, val): every fourth image validates, at least one."""
     val_at = {i for i in range(len(images)) if i % 4 == 3} or {len(images) - 1}
-    return (tuple(im for i, im in enumerate(images) if i not in val_at),
-            tuple(im for i, im in enumerate(images) if i in val_at))
+    return (
+        tuple(im for i, im in enumerate(images) if i not in val_at),
+        tuple(im for i, im in enumerate(images) if i in val_at),
+    )
 
 
 # -- annotation formats (contract 4.3 - 4.5) ---------------------------------------------------
@@ -191,20 +195,37 @@ def voc_text(image: SampleImage, protocol: str) -> str:
 def coco_text(images: Iterable[SampleImage]) -> str:
     """One COCO file for all images: image ids 1-based by asset id, category ids 0-based."""
     doc: dict[str, list[dict[str, object]]] = {
-        "images": [], "annotations": [], "licenses": [],
+        "images": [],
+        "annotations": [],
+        "licenses": [],
         "categories": [{"id": i, "name": name, "supercategory": "object"} for i, name in enumerate(CLASS_NAMES)],
     }
     for image_id, image in enumerate(sorted(images, key=lambda im: im.sha1), 1):
-        doc["images"].append({
-            "id": image_id, "file_name": f"{image.sha1}.png", "width": image.width, "height": image.height,
-            "date_captured": "", "license": 0, "coco_url": "", "flickr_url": "",
-        })
+        doc["images"].append(
+            {
+                "id": image_id,
+                "file_name": f"{image.sha1}.png",
+                "width": image.width,
+                "height": image.height,
+                "date_captured": "",
+                "license": 0,
+                "coco_url": "",
+                "flickr_url": "",
+            }
+        )
         for box in image.boxes:
-            doc["annotations"].append({
-                "id": len(doc["annotations"]) + 1, "image_id": image_id, "category_id": box.class_index,
-                "iscrowd": 0, "bbox": [box.xmin, box.ymin, box.w, box.h], "confidence": 1.0,
-                "area": box.w * box.h, "segmentation": [],
-            })
+            doc["annotations"].append(
+                {
+                    "id": len(doc["annotations"]) + 1,
+                    "image_id": image_id,
+                    "category_id": box.class_index,
+                    "iscrowd": 0,
+                    "bbox": [box.xmin, box.ymin, box.w, box.h],
+                    "confidence": 1.0,
+                    "area": box.w * box.h,
+                    "segmentation": [],
+                }
+            )
     return json.dumps(doc, indent=1) + "\n"
 
 
@@ -236,8 +257,10 @@ class SampleDataset:
     def summary(self) -> str:
         kinds = "+".join(k.value for k in contract.TASK_ORDER if k in self.kinds)
         boxes = sum(len(im.boxes) for im in self.images)
-        head = (f"wrote a sample {kinds} task to {self.root} (protocol {self.protocol}, {len(self.images)} images, "
-                f"{boxes} boxes of {', '.join(CLASS_NAMES)})")
+        head = (
+            f"wrote a sample {kinds} task to {self.root} (protocol {self.protocol}, {len(self.images)} images, "
+            f"{boxes} boxes of {', '.join(CLASS_NAMES)})"
+        )
         width = max(len(p) for p, _ in self.written)
         return "\n".join([head, *(f"  {p:<{width}}  {what}" for p, what in self.written)])
 
@@ -273,20 +296,26 @@ def write_sample_dataset(
 
 def _check_arguments(kinds: frozenset[TaskKind], fmt: str, protocol: str, images: int) -> None:
     if not kinds or (TaskKind.TRAINING in kinds and len(kinds) > 1):
-        raise ConfigError("a sample task is training, mining, infer or mining+infer",
-                          value=sorted(k.value for k in kinds))
+        raise ConfigError(
+            "a sample task is training, mining, infer or mining+infer", value=sorted(k.value for k in kinds)
+        )
     if fmt not in FORMATS:
         raise ConfigError(f"unknown annotation format {fmt!r}", hint=f"one of {', '.join(FORMATS)}")
     if protocol not in contract.PROTOCOL_VERSIONS:
         raise ConfigError(f"unknown protocol {protocol!r}", hint=f"one of {', '.join(contract.PROTOCOL_VERSIONS)}")
     minimum = 2 if TaskKind.TRAINING in kinds else 1
     if images < minimum:
-        raise ConfigError(f"a sample {'training' if minimum == 2 else 'mining/infer'} task needs at least "
-                          f"{minimum} image(s)", value=images, hint="pass --images 8 or more")
+        raise ConfigError(
+            f"a sample {'training' if minimum == 2 else 'mining/infer'} task needs at least {minimum} image(s)",
+            value=images,
+            hint="pass --images 8 or more",
+        )
     if TaskKind.TRAINING in kinds and fmt != "ark" and protocol == contract.PROTOCOL_0_0_1:
         # contract 3.1: YMIR 1.1 exports training data as ark txt whatever export_format says
-        raise ConfigError(f"YMIR 1.1 (protocol 0.0.1) exports training annotations only as ark txt, not {fmt}",
-                          hint="use --format ark, or --protocol 1.1.0 for voc/coco")
+        raise ConfigError(
+            f"YMIR 1.1 (protocol 0.0.1) exports training annotations only as ark txt, not {fmt}",
+            hint="use --format ark, or --protocol 1.1.0 for voc/coco",
+        )
 
 
 def _prepare(root: Path, force: bool) -> None:
@@ -296,8 +325,10 @@ def _prepare(root: Path, force: bool) -> None:
         path = root / sub
         if path.is_symlink() or (path.exists() and (not path.is_dir() or any(path.iterdir()))):
             if not force:
-                raise ConfigError(f"{path} already exists and is not empty",
-                                  hint="choose another DIR, or pass --force to replace DIR/in and DIR/out")
+                raise ConfigError(
+                    f"{path} already exists and is not empty",
+                    hint="choose another DIR, or pass --force to replace DIR/in and DIR/out",
+                )
             if path.is_dir() and not path.is_symlink():
                 rmtree(path)
             else:
@@ -347,29 +378,41 @@ def _write_in(
                 put(rel, text(im, protocol))
                 annotation[im.sha1] = f"{in_root}/{rel}"
             written.append(("in/annotations/", f"{len(drawn)} {fmt} {ext} files, one per image"))
-        pairs = {split: [f"{in_root}/{im.rel_path}\t{annotation[im.sha1]}" for im in part]
-                 for split, part in (("train", train), ("val", val))}
+        pairs = {
+            split: [f"{in_root}/{im.rel_path}\t{annotation[im.sha1]}" for im in part]
+            for split, part in (("train", train), ("val", val))
+        }
         put("train-index.tsv", lines(pairs["train"]))
         put("val-index.tsv", lines(pairs["val"]))
         put("test-index.tsv", "")
         put("idx-assets.tsv", lines(f"{in_root}/{im.rel_path}" for im in drawn))
         put("idx-gt.tsv", lines(pairs["train"] + pairs["val"]))
-        written += [("in/train-index.tsv", f"{len(train)} training images"),
-                    ("in/val-index.tsv", f"{len(val)} validation images"),
-                    ("in/test-index.tsv", "empty, as YMIR writes it"),
-                    ("in/idx-assets.tsv, in/idx-gt.tsv", "exporter by-products")]
+        written += [
+            ("in/train-index.tsv", f"{len(train)} training images"),
+            ("in/val-index.tsv", f"{len(val)} validation images"),
+            ("in/test-index.tsv", "empty, as YMIR writes it"),
+            ("in/idx-assets.tsv, in/idx-gt.tsv", "exporter by-products"),
+        ]
     else:
         put("candidate-index.tsv", lines(f"{in_root}/{im.rel_path}" for im in drawn))
         written.append(("in/candidate-index.tsv", f"{len(drawn)} candidate images"))
         if TaskKind.MINING in kinds:  # host-side paths, a by-product jobs must not use
             put("candidate-src-index.tsv", lines(str(final_in / im.rel_path) for im in drawn))
-    written.append(("in/models/", "empty (no pretrained model)" if training else
-                    "empty: no model in a sample; give the job one (model_params_path) or mine after training"))
+    written.append(
+        (
+            "in/models/",
+            "empty (no pretrained model)"
+            if training
+            else "empty: no model in a sample; give the job one (model_params_path) or mine after training",
+        )
+    )
     env = contract.env_yaml(protocol=protocol, task_id=task_id, kinds=kinds)
     put("env.yaml", yaml.safe_dump(env, sort_keys=True))
     put("config.yaml", yaml.safe_dump(_config(task_id, kinds, fmt, protocol), sort_keys=False))
-    written += [("in/env.yaml", f"protocol {protocol}, container paths /in and /out"),
-                ("in/config.yaml", "class_names, gpu_id '' (CPU), export_format and the other platform keys")]
+    written += [
+        ("in/env.yaml", f"protocol {protocol}, container paths /in and /out"),
+        ("in/config.yaml", "class_names, gpu_id '' (CPU), export_format and the other platform keys"),
+    ]
     return written
 
 

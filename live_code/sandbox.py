@@ -7,6 +7,7 @@ tmpfs holding binds of the host's top-level directories, plus ``/in`` and ``/out
 created in the host's ``/``, and it works for an unprivileged user where user namespaces are
 allowed. Paths the job must not write (the live-code cache) are bound read-only on top.
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,7 +31,7 @@ class Mounts(NamedTuple):
     read_only: tuple[Path, ...] = ()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def unavailable_reason(bwrap: str | None = None) -> str | None:
     """Why bubblewrap cannot be used here, or None when it can (probed once per process)."""
     exe = bwrap or shutil.which("bwrap")

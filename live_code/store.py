@@ -18,6 +18,7 @@ directory without a marker, which the next builder removes under the lock before
 (check, lock, check again: style.md rule 4). Entries are built in place because a venv is not
 relocatable; the marker, not a rename, is what makes the entry appear atomically.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -107,7 +108,9 @@ class Store:
                 yield
         except filelock.Timeout:
             msg = f"timed out after {timeout:.0f}s waiting for another process building {kind}/{key}"
-            raise CacheError(msg, value=str(self.root), hint="if no other live-code runs, remove the stale lock file") from None
+            raise CacheError(
+                msg, value=str(self.root), hint="if no other live-code runs, remove the stale lock file"
+            ) from None
 
     @contextlib.contextmanager
     def using(self, kind: str, key: str) -> Iterator[Path]:
@@ -262,8 +265,17 @@ class Store:
         when the pin cannot be resolved or fetched, ``CacheError`` when the cache is unusable.
         """
         return _fetch_source(
-            self, url, pin, Path(dest), allow_branch=allow_branch, allow_moved_tag=allow_moved_tag,
-            allow_local=allow_local, token=token, schemes=schemes, deadline=deadline, retry=retry,
+            self,
+            url,
+            pin,
+            Path(dest),
+            allow_branch=allow_branch,
+            allow_moved_tag=allow_moved_tag,
+            allow_local=allow_local,
+            token=token,
+            schemes=schemes,
+            deadline=deadline,
+            retry=retry,
             git_mirrors=mirrors.from_environ() if git_mirrors is None else git_mirrors,
         )
 
@@ -350,8 +362,18 @@ class _Resolved(NamedTuple):
 
 
 def _fetch_source(
-    store: Store, url: str, pin: Pin, dest: Path, *, allow_branch: bool, allow_moved_tag: bool,
-    allow_local: bool, token: str | None, schemes: Iterable[str], deadline: float, retry: git.RetryPolicy,
+    store: Store,
+    url: str,
+    pin: Pin,
+    dest: Path,
+    *,
+    allow_branch: bool,
+    allow_moved_tag: bool,
+    allow_local: bool,
+    token: str | None,
+    schemes: Iterable[str],
+    deadline: float,
+    retry: git.RetryPolicy,
     git_mirrors: mirrors.Mirrors,
 ) -> SourceProvenance:
     clock = git.Deadline(deadline)
@@ -376,8 +398,17 @@ def _fetch_source(
                 raise CacheError(msg, value=str(dest), hint="check free disk space and permissions") from None
     log.info("source: %s %s is commit %s%s", res.kind, pin.value, res.sha, " (fetched)" if res.fetched else "")
     return SourceProvenance(
-        nurl.url, pin.value, pin.kind, res.kind, res.sha, info.tree, info.time, res.tag_verified, res.tag_first,
-        res.fetched, murl.url if murl else None,
+        nurl.url,
+        pin.value,
+        pin.kind,
+        res.kind,
+        res.sha,
+        info.tree,
+        info.time,
+        res.tag_verified,
+        res.tag_first,
+        res.fetched,
+        murl.url if murl else None,
     )
 
 
@@ -455,8 +486,11 @@ def _check_commit(mirror: Path, sha: str, what: str) -> None:
     kind = git.object_type(mirror, sha)
     if kind != "commit":
         git.delete_ref(mirror, _KEEP + sha)
-        raise SourceError(f"{what} names a {kind or 'missing object'} {sha}, not a commit", value=sha,
-                          hint="pin a commit, or a tag that points to a commit")
+        raise SourceError(
+            f"{what} names a {kind or 'missing object'} {sha}, not a commit",
+            value=sha,
+            hint="pin a commit, or a tag that points to a commit",
+        )
 
 
 def _resolve_commit(store: Store, rem: git.Remote, mirror: Path, sha: str) -> _Resolved:
@@ -493,8 +527,11 @@ def _resolve_abbrev(store: Store, rem: git.Remote, mirror: Path, prefix: str) ->
         found = git.commits_with_prefix(mirror, prefix)
         if len(found) != 1:
             why = f"is ambiguous: {', '.join(found)}" if found else "matches no commit on any branch or tag"
-            raise SourceError(f"abbreviated commit {prefix} {why} ({rem.display})", value=prefix,
-                              hint="give the full 40-hex commit id")
+            raise SourceError(
+                f"abbreviated commit {prefix} {why} ({rem.display})",
+                value=prefix,
+                hint="give the full 40-hex commit id",
+            )
         sha = found[0]
         git.update_ref(mirror, _KEEP + sha, sha)
     with _pins_locked(store, rem.deadline) as data:
@@ -502,13 +539,23 @@ def _resolve_abbrev(store: Store, rem: git.Remote, mirror: Path, prefix: str) ->
     return _Resolved("commit", sha, True)
 
 
-def _resolve_tag(store: Store, rem: git.Remote, mirror: Path, tag: str, refs: Mapping[str, str],
-                 expect: str | None, allow_moved: bool) -> _Resolved:
+def _resolve_tag(
+    store: Store,
+    rem: git.Remote,
+    mirror: Path,
+    tag: str,
+    refs: Mapping[str, str],
+    expect: str | None,
+    allow_moved: bool,
+) -> _Resolved:
     ref = f"refs/tags/{tag}"
     sha = refs.get(ref + "^{}", refs[ref])  # an annotated tag peels to its commit
     if expect and not sha.startswith(expect.lower()):
-        raise SourceError(f"tag {tag} of {rem.display} names {sha}, not the pinned commit {expect}",
-                          value=tag, hint="make git_commit and git_tag agree, or give only one of them")
+        raise SourceError(
+            f"tag {tag} of {rem.display} names {sha}, not the pinned commit {expect}",
+            value=tag,
+            hint="make git_commit and git_tag agree, or give only one of them",
+        )
     first = _read_pins(store).get("tags", {}).get(rem.repo.url, {}).get(tag, {}).get("commit")
     if first and first != sha and not allow_moved:
         raise _tag_moved(rem, tag, first, sha)
@@ -520,8 +567,9 @@ def _resolve_tag(store: Store, rem: git.Remote, mirror: Path, tag: str, refs: Ma
                 fetched = True
                 got = git.resolve(mirror, ref + "^{}")
                 if got != sha:
-                    raise SourceError(f"tag {tag} moved while it was fetched ({sha} -> {got})", value=tag,
-                                      hint="run again")
+                    raise SourceError(
+                        f"tag {tag} moved while it was fetched ({sha} -> {got})", value=tag, hint="run again"
+                    )
                 _check_commit(mirror, sha, f"tag {tag}")
                 git.update_ref(mirror, _KEEP + sha, sha)
     with _pins_locked(store, rem.deadline) as data:
@@ -600,7 +648,9 @@ def _read_pins(store: Store) -> dict[str, Any]:
         return {}
     except (OSError, ValueError) as e:
         msg = f"cannot read the pin record {path}: {e}"
-        raise CacheError(msg, value=str(path), hint="restore it, or remove it to forget earlier tag resolutions") from None
+        raise CacheError(
+            msg, value=str(path), hint="restore it, or remove it to forget earlier tag resolutions"
+        ) from None
     if not isinstance(data, dict):
         raise CacheError(f"the pin record {path} is not a JSON object", value=str(path), hint="remove it")
     return data

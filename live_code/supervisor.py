@@ -15,6 +15,7 @@
 - ``hide_from_children`` makes the harness non-dumpable, so a job running as the same user cannot
   read its environment (a token) or memory through /proc.
 """
+
 from __future__ import annotations
 
 import collections
@@ -165,9 +166,15 @@ def _start_guard(pgid: int) -> tuple[subprocess.Popen[bytes] | None, int | None]
     read_fd, write_fd = os.pipe()
     try:
         # an empty environment: the guard is readable by the job (same uid), so it must hold no secret
-        guard = subprocess.Popen([sys.executable, "-I", "-c", _GUARD, str(read_fd), str(pgid)], pass_fds=(read_fd,),
-                                 env={}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL, start_new_session=True)
+        guard = subprocess.Popen(
+            [sys.executable, "-I", "-c", _GUARD, str(read_fd), str(pgid)],
+            pass_fds=(read_fd,),
+            env={},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     except OSError as e:
         log.warning("cannot start the guard that stops the job if live-code dies: %s", e)
         os.close(write_fd)
@@ -202,7 +209,7 @@ def _children_of(pid: int) -> dict[int, str]:
         except OSError:
             continue
         # the comm field may hold spaces and parentheses: parse after the last ')'
-        fields = stat[stat.rfind(b")") + 2:].split()
+        fields = stat[stat.rfind(b")") + 2 :].split()
         if len(fields) > 1 and int(fields[1]) == pid:
             kids[int(entry)] = fields[0].decode()
     return kids
@@ -276,7 +283,7 @@ class _Pump(threading.Thread):
             return
         if cut < 0:
             cut = len(data) - 1
-        self._pending = data[cut + 1:]
+        self._pending = data[cut + 1 :]
         self._emit(data[: cut + 1])
 
     def _emit(self, data: bytes, final: bool = False) -> None:
@@ -384,7 +391,9 @@ def run(request: RunRequest) -> RunOutcome:
             now = time.monotonic()
             if deadline is not None and now > deadline and not state["timed_out"]:
                 state["timed_out"] = True
-                log.warning("the job passed its %.0fs timeout: stopping it (SIGKILL in %.0fs)", request.timeout, request.grace)
+                log.warning(
+                    "the job passed its %.0fs timeout: stopping it (SIGKILL in %.0fs)", request.timeout, request.grace
+                )
                 _stop(signal.SIGTERM)
             kill_at = state["kill_at"]
             if isinstance(kill_at, float) and now > kill_at:

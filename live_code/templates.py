@@ -5,6 +5,7 @@ the wheel carries them as package data (``live_code/_templates``, see pyproject.
 works from an installed wheel, in the image and from a checkout alike. ``LIVE_CODE_TEMPLATES``
 points at another copy.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,12 +30,16 @@ def templates_dir() -> Path:
         path = Path(given)
     else:
         here = Path(__file__).resolve().parent
-        path = next((p for p in (here / "_templates", here.parent / "remote_templates") if p.is_dir()),
-                    here / "_templates")
+        path = next(
+            (p for p in (here / "_templates", here.parent / "remote_templates") if p.is_dir()), here / "_templates"
+        )
     if not path.is_dir():
-        raise ConfigError(f"no templates folder at {path}", value=str(path),
-                          hint=f"reinstall live-code (its wheel carries the templates), or set {TEMPLATES_ENV} "
-                               "to a copy of its remote_templates folder")
+        raise ConfigError(
+            f"no templates folder at {path}",
+            value=str(path),
+            hint=f"reinstall live-code (its wheel carries the templates), or set {TEMPLATES_ENV} "
+            "to a copy of its remote_templates folder",
+        )
     return path
 
 
@@ -48,8 +53,11 @@ def init(template: str, dest: Path) -> str:
     returns the commit id."""
     names = available()
     if template not in names:
-        raise ConfigError(f"there is no template {template!r} (yet) in {templates_dir()}", value=template,
-                          hint=f"choose one of: {', '.join(names)}")
+        raise ConfigError(
+            f"there is no template {template!r} (yet) in {templates_dir()}",
+            value=template,
+            hint=f"choose one of: {', '.join(names)}",
+        )
     dest = dest.absolute()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise ConfigError(f"{dest} exists and is not an empty directory", value=str(dest), hint="choose a new DIR")
@@ -61,8 +69,17 @@ def init(template: str, dest: Path) -> str:
         util.cmd_output("git", "add", "-A", cwd=dest, env=env, timeout=60)
         rc, out, _ = util.cmd_output("git", "config", "user.email", cwd=dest, env=env, timeout=30, check=False)
         identity = () if rc == 0 and out.strip() or os.environ.get("GIT_AUTHOR_EMAIL") else _FALLBACK_IDENTITY
-        util.cmd_output("git", *identity, "commit", "-q", "-m", f"Start from the live-code {template} template",
-                        cwd=dest, env=env, timeout=60)
+        util.cmd_output(
+            "git",
+            *identity,
+            "commit",
+            "-q",
+            "-m",
+            f"Start from the live-code {template} template",
+            cwd=dest,
+            env=env,
+            timeout=60,
+        )
         _, sha, _ = util.cmd_output("git", "rev-parse", "HEAD", cwd=dest, env=env, timeout=30)
     except (OSError, util.CalledProcessError) as e:
         if created:

@@ -1,4 +1,5 @@
 """Small shared pieces: the one path for short subprocesses, secret redaction, atomic writes."""
+
 from __future__ import annotations
 
 import contextlib
@@ -94,8 +95,12 @@ def cmd_output(
         kill_group(proc)
         out_b, err_b = _drain_after_kill(proc)
         raise CalledProcessError(
-            cmd, proc.returncode, out_b.decode(errors="replace"), err_b.decode(errors="replace"),
-            timed_out=True, secrets=secrets,
+            cmd,
+            proc.returncode,
+            out_b.decode(errors="replace"),
+            err_b.decode(errors="replace"),
+            timed_out=True,
+            secrets=secrets,
         ) from None
     except BaseException:  # Ctrl-C or a forwarded signal: leave no child behind
         kill_group(proc)

@@ -23,6 +23,7 @@ mount it over the image's CA bundle and give pip a config naming it (``build_mou
 ``python -m tests._images build [NAME...]`` builds (or finds) the images and prints their build
 times and sizes; tests/run.sh runs it before the tests.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -86,8 +87,9 @@ class StandIn:
     python: str = ""
 
     def key(self) -> str:
-        return _digest([LAYOUT, self.image, self.suite, *self.packages, *self.wheels, self.python,
-                        self.containerfile.read_bytes()])
+        return _digest(
+            [LAYOUT, self.image, self.suite, *self.packages, *self.wheels, self.python, self.containerfile.read_bytes()]
+        )
 
 
 def qualified(image: str) -> str:
@@ -99,11 +101,20 @@ def qualified(image: str) -> str:
 
 
 STANDINS = {
-    "torch": StandIn(qualified(dockerfiles.base_image(dockerfiles.DOCKERFILES["torch"])), "bookworm",
-                     ("python3", "python3-venv", "libpython3.11-dev", "ca-certificates"),
-                     STANDIN_DIR / "pytorch.Containerfile", wheels=("torch==2.13.0",), python="3.11"),
-    "mxnet": StandIn(qualified(dockerfiles.base_image(dockerfiles.DOCKERFILES["mxnet"])), "bullseye",
-                     ("ca-certificates",), STANDIN_DIR / "nvidia-cuda.Containerfile"),
+    "torch": StandIn(
+        qualified(dockerfiles.base_image(dockerfiles.DOCKERFILES["torch"])),
+        "bookworm",
+        ("python3", "python3-venv", "libpython3.11-dev", "ca-certificates"),
+        STANDIN_DIR / "pytorch.Containerfile",
+        wheels=("torch==2.13.0",),
+        python="3.11",
+    ),
+    "mxnet": StandIn(
+        qualified(dockerfiles.base_image(dockerfiles.DOCKERFILES["mxnet"])),
+        "bullseye",
+        ("ca-certificates",),
+        STANDIN_DIR / "nvidia-cuda.Containerfile",
+    ),
 }
 #: build arguments of each test build: the CPU MXNet wheel (the image's documented CPU option), the
 #: 2.x SDK from a clone mounted into the build
@@ -126,19 +137,29 @@ class Image:
 def unavailable_reason() -> str | None:
     """Why images cannot be built and run here, or None."""
     if os.geteuid() != 0:
-        return ("needs root: buildah builds and mounts the images as root (tests/run.sh, run as root, "
-                "installs buildah, mmdebstrap and bubblewrap and runs these tests)")
-    for tool, package in (("buildah", "buildah"), ("mmdebstrap", "mmdebstrap"), ("bwrap", "bubblewrap"),
-                          ("setpriv", "util-linux"), ("mount", "mount")):
+        return (
+            "needs root: buildah builds and mounts the images as root (tests/run.sh, run as root, "
+            "installs buildah, mmdebstrap and bubblewrap and runs these tests)"
+        )
+    for tool, package in (
+        ("buildah", "buildah"),
+        ("mmdebstrap", "mmdebstrap"),
+        ("bwrap", "bubblewrap"),
+        ("setpriv", "util-linux"),
+        ("mount", "mount"),
+    ):
         if shutil.which(tool) is None:
             return f"needs {tool} (Debian package {package}; tests/run.sh installs it as root)"
-    probe = subprocess.run(_as_run_uid(["bwrap", "--unshare-user", "--ro-bind", "/", "/", "true"]),
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        _as_run_uid(["bwrap", "--unshare-user", "--ro-bind", "/", "/", "true"]), capture_output=True, text=True
+    )
     if probe.returncode != 0:
         return f"bubblewrap cannot make a user namespace as uid {RUN_UID} here: {probe.stderr.strip()}"
     if not SDK_BUNDLE.is_file():
-        return (f"needs {SDK_BUNDLE} (LIVE_CODE_SDK_BUNDLE): the image builds cannot reach GitHub for the 2.x "
-                "executor SDK here (YMIR_EXC_SDK2_SOURCE)")
+        return (
+            f"needs {SDK_BUNDLE} (LIVE_CODE_SDK_BUNDLE): the image builds cannot reach GitHub for the 2.x "
+            "executor SDK here (YMIR_EXC_SDK2_SOURCE)"
+        )
     return None
 
 
@@ -183,8 +204,12 @@ def _build(argv: Sequence[str], log: Path, timeout: float = 1800) -> float:
     """``buildah build *argv``, its output into ``log``; the seconds it took."""
     start = time.monotonic()
     with log.open("w") as f:
-        res = subprocess.run(["buildah", "build", "--isolation", "chroot", "--pull=never", *argv], stdout=f,
-                             stderr=subprocess.STDOUT, timeout=timeout)
+        res = subprocess.run(
+            ["buildah", "build", "--isolation", "chroot", "--pull=never", *argv],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+        )
     if res.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise BuildError(f"buildah build {' '.join(argv)} failed ({res.returncode}); log {log}:\n{tail}")
@@ -271,9 +296,19 @@ def _rootfs(standin: StandIn) -> Path:
         partial = tar.with_suffix(".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.unlink(missing_ok=True)
-        res = subprocess.run(["mmdebstrap", "--variant=minbase", "--format=tar",
-                              f"--include={','.join(standin.packages)}", standin.suite, str(partial)],
-                             capture_output=True, text=True, timeout=1200)
+        res = subprocess.run(
+            [
+                "mmdebstrap",
+                "--variant=minbase",
+                "--format=tar",
+                f"--include={','.join(standin.packages)}",
+                standin.suite,
+                str(partial),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
         if res.returncode != 0:
             partial.unlink(missing_ok=True)
             raise BuildError(f"mmdebstrap {standin.suite} failed ({res.returncode}):\n{res.stderr[-3000:]}")
@@ -291,9 +326,25 @@ def _wheels(standin: StandIn, dest: Path) -> None:
     if not folder.is_dir():
         partial = folder.with_suffix(".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        res = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-                              "--only-binary=:all:", "--python-version", standin.python, "-d", str(partial),
-                              *standin.wheels], capture_output=True, text=True, timeout=1800)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--disable-pip-version-check",
+                "--only-binary=:all:",
+                "--python-version",
+                standin.python,
+                "-d",
+                str(partial),
+                *standin.wheels,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         if res.returncode != 0:
             raise BuildError(f"pip download {' '.join(standin.wheels)} failed:\n{res.stderr[-3000:]}")
         partial.rename(folder)
@@ -319,8 +370,9 @@ def ensure_standin(name: str) -> tuple[str, str]:
             context = Path(tmp)
             _link_or_copy(_rootfs(standin), context / "rootfs.tar")
             _wheels(standin, context / "wheels")
-            seconds = _build(["-f", str(standin.containerfile), "-t", own, str(context)],
-                             IMAGES_CACHE / f"standin-{name}.log")
+            seconds = _build(
+                ["-f", str(standin.containerfile), "-t", own, str(context)], IMAGES_CACHE / f"standin-{name}.log"
+            )
         _record(f"standin-{name}", key, seconds)
         _prune(own)
     buildah("tag", own, standin.image)  # the name the Dockerfile's FROM asks for: this stand-in
@@ -353,8 +405,9 @@ def _sdk_clone() -> Path:
         partial = clone.with_suffix(".partial")
         shutil.rmtree(partial, ignore_errors=True)
         subprocess.run(["git", "clone", "-q", str(SDK_BUNDLE), str(partial)], check=True, capture_output=True)
-        subprocess.run(["git", "-C", str(partial), "checkout", "-q", legacy.SDK2_COMMIT], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(partial), "checkout", "-q", legacy.SDK2_COMMIT], check=True, capture_output=True
+        )
         partial.rename(clone)
     return clone
 
@@ -366,8 +419,13 @@ def ensure_image(name: str) -> Image:
         _, standin_key = ensure_standin(name)
         files = context_files(dockerfile)
         args = BUILD_ARGS[name]
-        parts: list[str | bytes] = [LAYOUT, standin_key, dockerfile.read_bytes(), legacy.SDK2_COMMIT,
-                                    *sorted(f"{k}={v}" for k, v in args.items())]
+        parts: list[str | bytes] = [
+            LAYOUT,
+            standin_key,
+            dockerfile.read_bytes(),
+            legacy.SDK2_COMMIT,
+            *sorted(f"{k}={v}" for k, v in args.items()),
+        ]
         for rel in files:
             parts += [rel, (REPO / rel).read_bytes()]
         key = _digest(parts)
@@ -379,8 +437,15 @@ def ensure_image(name: str) -> Image:
             for rel in files:
                 (context / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(REPO / rel, context / rel)
-            argv = ["-f", str(dockerfile), "-t", ref, "-v", f"{_sdk_clone()}:{SDK_IN_BUILD}:ro",
-                    *build_mounts(Path(tmp) / "site")]
+            argv = [
+                "-f",
+                str(dockerfile),
+                "-t",
+                ref,
+                "-v",
+                f"{_sdk_clone()}:{SDK_IN_BUILD}:ro",
+                *build_mounts(Path(tmp) / "site"),
+            ]
             for k, v in args.items():
                 argv += ["--build-arg", f"{k}={v}"]
             seconds = _build([*argv, str(context)], IMAGES_CACHE / f"{name}-{key[:16]}.log")
@@ -416,10 +481,21 @@ def ensure_prefetch(base: Image, git_url: str, pin: str, *, extra_ca: bytes, lab
         with tempfile.TemporaryDirectory(dir=IMAGES_CACHE) as tmp:
             context = Path(tmp) / "context"
             context.mkdir()
-            argv = ["-f", str(dockerfile), "-t", ref, "--label", f"live-code-test.git-url={git_url}",
-                    *build_mounts(Path(tmp) / "site", extra_ca)]
-            for k, v in {"BASE_IMAGE": base.ref, "GIT_URL": git_url, "GIT_PIN": pin,
-                         "CACHE_OWNER": f"{RUN_UID}:{RUN_UID}"}.items():
+            argv = [
+                "-f",
+                str(dockerfile),
+                "-t",
+                ref,
+                "--label",
+                f"live-code-test.git-url={git_url}",
+                *build_mounts(Path(tmp) / "site", extra_ca),
+            ]
+            for k, v in {
+                "BASE_IMAGE": base.ref,
+                "GIT_URL": git_url,
+                "GIT_PIN": pin,
+                "CACHE_OWNER": f"{RUN_UID}:{RUN_UID}",
+            }.items():
                 argv += ["--build-arg", f"{k}={v}"]
             seconds = _build([*argv, str(context)], IMAGES_CACHE / f"prefetch-{key[:16]}.log")
         _record("prefetch", key, seconds)
@@ -496,16 +572,46 @@ class Container:
         else:
             target.mkdir(parents=True, exist_ok=True)
 
-    def run(self, argv: Sequence[str], *, binds: Sequence[Bind] = (), env: Mapping[str, str] = (),
-            network: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        binds: Sequence[Bind] = (),
+        env: Mapping[str, str] = (),
+        network: bool = True,
+        timeout: float = 900,
+    ) -> subprocess.CompletedProcess[str]:
         """``docker run --user 1000:1000 [-v ...] [-e ...] [--network none] IMAGE argv``."""
         binds = [*binds, Bind("/etc/resolv.conf", "/etc/resolv.conf"), Bind("/etc/hosts", "/etc/hosts")]
         for bind in binds:
             self._mountpoint(bind.inside, file=Path(bind.host).is_file())
-        args = ["bwrap", "--die-with-parent", "--unshare-user", "--uid", str(RUN_UID), "--gid", str(RUN_UID),
-                "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", self.id[-12:],
-                "--bind", str(self.root), "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-                "--perms", "01777", "--tmpfs", "/dev/shm"]
+        args = [
+            "bwrap",
+            "--die-with-parent",
+            "--unshare-user",
+            "--uid",
+            str(RUN_UID),
+            "--gid",
+            str(RUN_UID),
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--hostname",
+            self.id[-12:],
+            "--bind",
+            str(self.root),
+            "/",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--perms",
+            "01777",
+            "--tmpfs",
+            "/dev/shm",
+        ]
         if not network:
             args.append("--unshare-net")
         for bind in binds:
@@ -516,8 +622,13 @@ class Container:
         for k, v in full_env.items():
             args += ["--setenv", k, v]
         args += ["--chdir", "/", "--", *argv]
-        return subprocess.run(_as_run_uid(args), capture_output=True, text=True, timeout=timeout,
-                              env={"PATH": os.environ.get("PATH", os.defpath)})
+        return subprocess.run(
+            _as_run_uid(args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={"PATH": os.environ.get("PATH", os.defpath)},
+        )
 
 
 def main(argv: Sequence[str]) -> int:
@@ -537,8 +648,7 @@ def main(argv: Sequence[str]) -> int:
             how = f"built in {image.seconds:.0f} s ({time.monotonic() - start:.0f} s with the stand-in base)"
         else:
             how = f"reused (built earlier{f' in {image.seconds:.0f} s' if image.seconds else ''})"
-        print(f"{name}: {image.ref} {how}; {size(image.ref)} (the stand-in {standin.image}: "
-              f"{size(standin.image)})")
+        print(f"{name}: {image.ref} {how}; {size(image.ref)} (the stand-in {standin.image}: {size(standin.image)})")
     return 0
 
 

@@ -3,6 +3,7 @@ certificate only that CA signs (a static PEP 503 simple index, and git's smart h
 packages they serve, made in the test: a pure-Python wheel, and an sdist with C and C++ extensions
 (what pycocotools, mmcv and detectron2 are to an image without their wheels).
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,8 +15,7 @@ import tarfile
 import threading
 import zipfile
 from functools import partial
-from http.server import SimpleHTTPRequestHandler
-from http.server import ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +31,51 @@ class SiteCA:
         self.server_cert = folder / "server.pem"
         self.server_key = folder / "server.key"
         key = folder / "ca.key"
-        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", self.cert, "-days", "3",
-                 "-subj", "/CN=live-code test site CA", "-addext", "basicConstraints=critical,CA:TRUE",
-                 "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        _openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            self.cert,
+            "-days",
+            "3",
+            "-subj",
+            "/CN=live-code test site CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        )
         csr = folder / "server.csr"
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", self.server_key, "-out", csr,
-                 "-subj", "/CN=127.0.0.1")
+        _openssl(
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", self.server_key, "-out", csr, "-subj", "/CN=127.0.0.1"
+        )
         ext = folder / "server.ext"
-        ext.write_text("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-                       "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
-        _openssl("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", key, "-CAcreateserial", "-days", "3",
-                 "-out", self.server_cert, "-extfile", ext)
+        ext.write_text(
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            self.cert,
+            "-CAkey",
+            key,
+            "-CAcreateserial",
+            "-days",
+            "3",
+            "-out",
+            self.server_cert,
+            "-extfile",
+            ext,
+        )
         for path in folder.iterdir():
             path.chmod(0o644)  # the run uid reads the CA; the keys are test-only
 
@@ -120,7 +154,9 @@ def make_wheel(dest: Path, name: str, version: str, module: str) -> Path:
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: live-code-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
-    record = "".join(f"{path},sha256={_b64(hashlib.sha256(data).digest())},{len(data)}\n" for path, data in files.items())
+    record = "".join(
+        f"{path},sha256={_b64(hashlib.sha256(data).digest())},{len(data)}\n" for path, data in files.items()
+    )
     files[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
     dest.mkdir(parents=True, exist_ok=True)
     wheel = dest / f"{pkg}-{version}-py3-none-any.whl"
@@ -148,10 +184,14 @@ def simple_index(root: Path, files: list[Path]) -> Path:
     (root / "simple").mkdir(exist_ok=True)
     (root / "simple" / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{links}</body></html>\n")
     for project, paths in projects.items():
-        anchors = "".join(f'<a href="../../files/{p.name}#sha256={hashlib.sha256(p.read_bytes()).hexdigest()}">'
-                          f"{p.name}</a>\n" for p in paths)
+        anchors = "".join(
+            f'<a href="../../files/{p.name}#sha256={hashlib.sha256(p.read_bytes()).hexdigest()}">{p.name}</a>\n'
+            for p in paths
+        )
         (root / "simple" / project).mkdir(exist_ok=True)
-        (root / "simple" / project / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{anchors}</body></html>\n")
+        (root / "simple" / project / "index.html").write_text(
+            f"<!DOCTYPE html>\n<html><body>\n{anchors}</body></html>\n"
+        )
     return root
 
 
@@ -206,17 +246,21 @@ def make_cext_sdist(dest: Path, *, native: bool = True) -> Path:
         "PKG-INFO": f"Metadata-Version: 2.1\nName: {CEXT_NAME}\nVersion: {CEXT_VERSION}\n",
     }
     if native:
-        files.update({
-            "setup.py": _SETUP,
-            "src/c.c": _C_SOURCE,
-            "src/cpp.cpp": _CPP_SOURCE,
-            "lc_cext_probe/__init__.py": "from lc_cext_probe._c import add\nfrom lc_cext_probe._cpp import compiler\n",
-        })
+        files.update(
+            {
+                "setup.py": _SETUP,
+                "src/c.c": _C_SOURCE,
+                "src/cpp.cpp": _CPP_SOURCE,
+                "lc_cext_probe/__init__.py": "from lc_cext_probe._c import add\nfrom lc_cext_probe._cpp import compiler\n",
+            }
+        )
     else:
-        files.update({
-            "setup.py": _SETUP.split("    ext_modules=")[0] + ")\n",
-            "lc_cext_probe/__init__.py": "def add(a, b):\n    return a + b\n\n\ndef compiler():\n    return 'none'\n",
-        })
+        files.update(
+            {
+                "setup.py": _SETUP.split("    ext_modules=")[0] + ")\n",
+                "lc_cext_probe/__init__.py": "def add(a, b):\n    return a + b\n\n\ndef compiler():\n    return 'none'\n",
+            }
+        )
     dest.mkdir(parents=True, exist_ok=True)
     sdist = dest / f"{top}.tar.gz"
     with tarfile.open(sdist, "w:gz") as tf:

@@ -1,6 +1,7 @@
 """What the template tests share: a template committed as a user's repo, a task run through
 ``live-code run`` from its tag, every output validated, and the sample's ground truth to score
 predictions against. Used by tests/test_template_{minimal,mxnet,yolov5}.py."""
+
 from __future__ import annotations
 
 import os
@@ -11,10 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from live_code import config
-from live_code import contract
-from live_code import outputs
-from live_code import sample
+from live_code import config, contract, outputs, sample
 from live_code.contract import TaskKind
 from tests.conftest import git
 
@@ -48,8 +46,12 @@ def commit_template(template: Path, dest: Path, *, drop_requirement: str | None 
 def harness_env(cache: Path, base_python: str) -> dict[str, str]:
     """The harness's environment for a test module: one cache, so the job env is built once."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update(LIVE_CODE_CACHE=str(cache), LIVE_CODE_ALLOW_LOCAL_REPOS="1", LIVE_CODE_BASE_PYTHON=base_python,
-               PYTHONPATH=str(REPO))
+    env.update(
+        LIVE_CODE_CACHE=str(cache),
+        LIVE_CODE_ALLOW_LOCAL_REPOS="1",
+        LIVE_CODE_BASE_PYTHON=base_python,
+        PYTHONPATH=str(REPO),
+    )
     return env
 
 
@@ -60,12 +62,29 @@ def configure(task_dir: Path, **values: object) -> None:
     path.write_text(yaml.safe_dump(data))
 
 
-def run(task_dir: Path, env: dict[str, str], repo: tuple[str, str], *, wrap: tuple[str, ...] = (),
-        args: tuple[str, ...] = (), timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def run(
+    task_dir: Path,
+    env: dict[str, str],
+    repo: tuple[str, str],
+    *,
+    wrap: tuple[str, ...] = (),
+    args: tuple[str, ...] = (),
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
     """``live-code run`` of the task from tag v1 of ``repo``; the provenance must name its commit."""
     configure(task_dir, git_url=repo[0], git_tag="v1")
-    cmd = [*wrap, sys.executable, "-m", "live_code", "run", "--in", str(task_dir / "in"),
-           "--out", str(task_dir / "out"), *args]
+    cmd = [
+        *wrap,
+        sys.executable,
+        "-m",
+        "live_code",
+        "run",
+        "--in",
+        str(task_dir / "in"),
+        "--out",
+        str(task_dir / "out"),
+        *args,
+    ]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     prov = yaml.safe_load((task_dir / "out" / "live-code-provenance.yaml").read_text())
     assert prov["source"]["commit"] == repo[1]
@@ -83,8 +102,9 @@ def validate(task_dir: Path) -> list[outputs.Problem]:
     task = config.load_task(task_dir / "in", out_dir=task_dir / "out")
     index = task.host_path(task.env.input.candidate_index_file) if task.env.input.candidate_index_file else None
     candidates = Path(index).read_text().split() if index else None
-    problems = outputs.validate_outputs(task.kinds, task_dir / "out", task.protocol, task.config.class_names,
-                                        candidates)
+    problems = outputs.validate_outputs(
+        task.kinds, task_dir / "out", task.protocol, task.config.class_names, candidates
+    )
     return problems + outputs.validate_monitor(task_dir / "out" / "monitor.txt", task.task_id)
 
 
@@ -124,8 +144,10 @@ def mining_task(root: Path, trained: Path, kinds: frozenset[TaskKind] = MINING_I
 
 def gt_boxes(count: int = 24) -> dict[str, list[tuple[str, int, int, int, int]]]:
     """The sample dataset's true boxes by image file name: (class, x, y, w, h)."""
-    return {f"{im.sha1}.png": [(b.class_name, b.xmin, b.ymin, b.w, b.h) for b in im.boxes]
-            for im in sample.draw_images(count)}
+    return {
+        f"{im.sha1}.png": [(b.class_name, b.xmin, b.ymin, b.w, b.h) for b in im.boxes]
+        for im in sample.draw_images(count)
+    }
 
 
 def iou(a: Box, b: Box) -> float:

@@ -25,14 +25,27 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("LIVE_CODE_CACHE", str(tmp_path_factory.mktemp("cache")))
     for k, v in _GIT_ENV.items():
         monkeypatch.setenv(k, v)
-    for k in ("LIVE_CODE_GIT_TOKEN", "LIVE_CODE_GIT_TOKEN_HOSTS", "LIVE_CODE_GIT_MIRRORS", "LIVE_CODE_ALLOW_LOCAL_REPOS", "PIP_INDEX_URL", "PIP_CONSTRAINT", "UV_CONSTRAINT"):
+    for k in (
+        "LIVE_CODE_GIT_TOKEN",
+        "LIVE_CODE_GIT_TOKEN_HOSTS",
+        "LIVE_CODE_GIT_MIRRORS",
+        "LIVE_CODE_ALLOW_LOCAL_REPOS",
+        "PIP_INDEX_URL",
+        "PIP_CONSTRAINT",
+        "UV_CONSTRAINT",
+    ):
         monkeypatch.delenv(k, raising=False)
 
 
 def git(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> str:
     full_env = {**os.environ, **_GIT_ENV, **(env or {})}
     return subprocess.run(
-        ("git", *args), cwd=cwd, env=full_env, check=True, capture_output=True, text=True,
+        ("git", *args),
+        cwd=cwd,
+        env=full_env,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
 
 

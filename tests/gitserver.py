@@ -4,6 +4,7 @@ accepts connections and never answers.
 
 Every server is a context manager and ``stop()`` leaves no process or thread behind.
 """
+
 from __future__ import annotations
 
 import base64
@@ -57,9 +58,21 @@ class GitDaemon:
 
     def start(self) -> GitDaemon:
         self._proc = subprocess.Popen(
-            ["git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={self.port}",
-             f"--base-path={self.base}", "--export-all", "--informative-errors", str(self.base)],
-            env=_SERVER_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                "git",
+                "daemon",
+                "--reuseaddr",
+                "--listen=127.0.0.1",
+                f"--port={self.port}",
+                f"--base-path={self.base}",
+                "--export-all",
+                "--informative-errors",
+                str(self.base),
+            ],
+            env=_SERVER_ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         _wait_for_port(self.port)
         return self
@@ -94,7 +107,12 @@ class HttpGitServer:
     """
 
     def __init__(
-        self, root: Path, *, token: str | None = None, v2: bool = True, throttle: int | None = None,
+        self,
+        root: Path,
+        *,
+        token: str | None = None,
+        v2: bool = True,
+        throttle: int | None = None,
         fail_first: int = 0,
     ) -> None:
         self.root = root
@@ -221,7 +239,7 @@ class HttpGitServer:
                 if self.throttle is None:  # switched off mid-way: send the rest at once
                     h.wfile.write(payload[i:])
                     return
-                h.wfile.write(payload[i:i + step])
+                h.wfile.write(payload[i : i + step])
                 h.wfile.flush()
                 time.sleep(0.05)
         except (BrokenPipeError, ConnectionResetError):

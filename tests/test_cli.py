@@ -1,4 +1,5 @@
 """The live-code command line: success output, one clear paragraph and a fixed exit code on bad input."""
+
 from __future__ import annotations
 
 import subprocess
@@ -7,17 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from live_code import cli
-from live_code import config
-from live_code import contract
+from live_code import cli, config, contract
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``python -m live_code ARGS`` as a user runs it (LIVE_CODE_CACHE comes from the autouse fixture)."""
-    return subprocess.run((sys.executable, "-m", "live_code", *args), cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        (sys.executable, "-m", "live_code", *args), cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def assert_one_clear_paragraph(proc: subprocess.CompletedProcess[str], exit_code: int, *needles: str) -> None:
@@ -30,8 +30,19 @@ def assert_one_clear_paragraph(proc: subprocess.CompletedProcess[str], exit_code
 
 
 def test_sample_dataset_writes_a_task_and_lists_it(tmp_path: Path) -> None:
-    proc = run_cli("sample-dataset", "task", "--task", "mining+infer", "--format", "coco", "--protocol", "1.0.0",
-                   "--images", "4", cwd=tmp_path)
+    proc = run_cli(
+        "sample-dataset",
+        "task",
+        "--task",
+        "mining+infer",
+        "--format",
+        "coco",
+        "--protocol",
+        "1.0.0",
+        "--images",
+        "4",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"wrote a sample mining+infer task to {tmp_path / 'task'}" in proc.stdout
     assert "in/candidate-index.tsv" in proc.stdout
@@ -108,13 +119,19 @@ def test_run_without_a_task_says_what_is_missing(tmp_path: Path) -> None:
 
 def test_set_options_are_read_as_yaml_values() -> None:
     assert cli._parse_overrides(["epochs=3", "model = yolov5n", "lr=0.01", "tag="]) == {
-        "epochs": 3, "model": "yolov5n", "lr": 0.01, "tag": ""}
+        "epochs": 3,
+        "model": "yolov5n",
+        "lr": 0.01,
+        "tag": "",
+    }
 
 
-@pytest.mark.parametrize("command", [["check", "REPO"], ["local", "--repo", "REPO", "--task", "training",
-                                                            "--dataset", "sample"]])
-def test_set_without_a_key_and_value_names_the_option(tmp_path: Path, command: list[str],
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "command", [["check", "REPO"], ["local", "--repo", "REPO", "--task", "training", "--dataset", "sample"]]
+)
+def test_set_without_a_key_and_value_names_the_option(
+    tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     argv = [str(tmp_path) if a == "REPO" else a for a in command]
     assert cli.main([*argv, "--work", str(tmp_path / "w"), "--set", "epochs"]) == 2
     err = capsys.readouterr().err

@@ -1,6 +1,7 @@
 """The CLI behaves like pip, git and pytest (issue 23, acceptance 6): global options before and after
 the command, ``--json`` documents whose keys the README lists, the documented exit codes, results
 on stdout and everything else (live-code's messages, the job's output) on stderr and in the job log."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,8 +11,8 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,8 +36,9 @@ def run_cli(*args: str, cwd: Path, cache: Path | None = None) -> subprocess.Comp
     env["PYTHONPATH"] = str(ROOT)
     if cache is not None:
         env["LIVE_CODE_CACHE"] = str(cache)
-    return subprocess.run((sys.executable, "-m", "live_code", *args), cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        (sys.executable, "-m", "live_code", *args), cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def _readme_json_keys() -> dict[str, set[str]]:
@@ -49,7 +51,9 @@ def _readme_json_keys() -> dict[str, set[str]]:
     return out
 
 
-def _subparsers(p: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+def _subparsers(
+    p: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
     yield path, p
     for a in p._actions:
         if isinstance(a, argparse._SubParsersAction):
@@ -59,9 +63,17 @@ def _subparsers(p: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Itera
 
 # the least argv each command parses with (positional arguments and required options)
 REQUIRED = {
-    ("sample-dataset",): ["d"], ("run",): [], ("validate",): [], ("cache", "ls"): [], ("cache", "gc"): [],
-    ("local",): ["--repo", "r@v1", "--task", "training", "--dataset", "sample"], ("check",): ["r"],
-    ("replay",): ["w"], ("init",): [], ("prefetch",): ["u", "v1"], ("report",): ["o"],
+    ("sample-dataset",): ["d"],
+    ("run",): [],
+    ("validate",): [],
+    ("cache", "ls"): [],
+    ("cache", "gc"): [],
+    ("local",): ["--repo", "r@v1", "--task", "training", "--dataset", "sample"],
+    ("check",): ["r"],
+    ("replay",): ["w"],
+    ("init",): [],
+    ("prefetch",): ["u", "v1"],
+    ("report",): ["o"],
 }
 
 
@@ -84,14 +96,21 @@ def test_global_options_go_before_or_after_the_command(path: tuple[str, ...]) ->
 
 
 def test_every_option_and_argument_has_help() -> None:
-    missing = [(" ".join(path), a.dest) for path, p in _subparsers(cli._parser()) for a in p._actions
-               if not isinstance(a, argparse._SubParsersAction) and not a.help]
+    missing = [
+        (" ".join(path), a.dest)
+        for path, p in _subparsers(cli._parser())
+        for a in p._actions
+        if not isinstance(a, argparse._SubParsersAction) and not a.help
+    ]
     assert missing == []
 
 
 def test_json_is_offered_exactly_where_documented() -> None:
-    with_json = {" ".join(path) for path, p in _subparsers(cli._parser())
-                 if any(a.dest == "json" and a.option_strings for a in p._actions)}
+    with_json = {
+        " ".join(path)
+        for path, p in _subparsers(cli._parser())
+        if any(a.dest == "json" and a.option_strings for a in p._actions)
+    }
     assert with_json == set(cli.JSON_COMMANDS) == set(_readme_json_keys())
 
 
@@ -120,12 +139,29 @@ def task(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     repo.mkdir()
     (repo / "start.py").write_text(LOUD_JOB)
     from tests.conftest import git
+
     git("init", "-q", "-b", "main", cwd=repo)
     git("add", "-A", cwd=repo)
     git("commit", "-q", "-m", "job", cwd=repo)
     git("tag", "v1", cwd=repo)
-    proc = run_cli("local", "--repo", f"{repo}@v1", "--task", "mining+infer", "--dataset", "sample", "--images", "4",
-                   "--work", str(root / "w"), "--sandbox", "off", "--json", cwd=root, cache=root / "cache")
+    proc = run_cli(
+        "local",
+        "--repo",
+        f"{repo}@v1",
+        "--task",
+        "mining+infer",
+        "--dataset",
+        "sample",
+        "--images",
+        "4",
+        "--work",
+        str(root / "w"),
+        "--sandbox",
+        "off",
+        "--json",
+        cwd=root,
+        cache=root / "cache",
+    )
     return {"root": root, "repo": repo, "work": root / "w", "proc": proc, "cache": root / "cache"}
 
 
@@ -142,13 +178,29 @@ def test_local_json_stdout_is_one_document_without_the_jobs_output(task: dict) -
 
 
 def test_local_text_results_on_stdout_messages_on_stderr(task: dict, tmp_path: Path) -> None:
-    proc = run_cli("local", "--repo", f"{task['repo']}@v1", "--task", "infer", "--dataset", "sample", "--images",
-                   "2", "--work", str(tmp_path / "w"), "--sandbox", "off", "-q", cwd=tmp_path)
+    proc = run_cli(
+        "local",
+        "--repo",
+        f"{task['repo']}@v1",
+        "--task",
+        "infer",
+        "--dataset",
+        "sample",
+        "--images",
+        "2",
+        "--work",
+        str(tmp_path / "w"),
+        "--sandbox",
+        "off",
+        "-q",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"task dir:   {tmp_path / 'w'}" in proc.stdout and "infer succeeded" in proc.stdout
     assert MARKER not in proc.stdout and MARKER in proc.stderr
-    assert "done: outputs valid" in task["proc"].stderr and "done: outputs valid" not in proc.stderr, \
+    assert "done: outputs valid" in task["proc"].stderr and "done: outputs valid" not in proc.stderr, (
         "-q: warnings only, no info messages"
+    )
 
 
 def test_validate_json(task: dict) -> None:
@@ -222,24 +274,115 @@ def _no_outputs(root: Path) -> Path:
 
 EXIT_CASES: dict[str, tuple[int, Callable[[dict, Path], list[str]]]] = {
     "usage: unknown option": (2, lambda t, d: ["cache", "ls", "--no-such-option"]),
-    "config: a --config that is not there": (2, lambda t, d: [
-        "local", "--repo", f"{t['repo']}@v1", "--task", "infer", "--dataset", "sample",
-        "--config", str(d / "nope.yaml"), "--work", str(d / "w")]),
-    "config: a --dataset that is not there": (2, lambda t, d: [
-        "local", "--repo", f"{t['repo']}@v1", "--task", "infer", "--dataset", str(d / "no-data"), "--work", str(d / "w")]),
-    "source: a tag that is not there": (3, lambda t, d: [
-        "local", "--repo", f"{t['repo']}@v9", "--task", "infer", "--dataset", "sample", "--work", str(d / "w")]),
-    "job: the job exits 3": (5, lambda t, d: [
-        "local", "--repo", str(_bad_job(d)), "--task", "infer", "--dataset", "sample", "--images", "2",
-        "--sandbox", "off", "--work", str(d / "w")]),
-    "outputs: the job writes nothing": (6, lambda t, d: [
-        "local", "--repo", str(_no_outputs(d)), "--task", "infer", "--dataset", "sample", "--images", "2",
-        "--sandbox", "off", "--work", str(d / "w")]),
+    "config: a --config that is not there": (
+        2,
+        lambda t, d: [
+            "local",
+            "--repo",
+            f"{t['repo']}@v1",
+            "--task",
+            "infer",
+            "--dataset",
+            "sample",
+            "--config",
+            str(d / "nope.yaml"),
+            "--work",
+            str(d / "w"),
+        ],
+    ),
+    "config: a --dataset that is not there": (
+        2,
+        lambda t, d: [
+            "local",
+            "--repo",
+            f"{t['repo']}@v1",
+            "--task",
+            "infer",
+            "--dataset",
+            str(d / "no-data"),
+            "--work",
+            str(d / "w"),
+        ],
+    ),
+    "source: a tag that is not there": (
+        3,
+        lambda t, d: [
+            "local",
+            "--repo",
+            f"{t['repo']}@v9",
+            "--task",
+            "infer",
+            "--dataset",
+            "sample",
+            "--work",
+            str(d / "w"),
+        ],
+    ),
+    "job: the job exits 3": (
+        5,
+        lambda t, d: [
+            "local",
+            "--repo",
+            str(_bad_job(d)),
+            "--task",
+            "infer",
+            "--dataset",
+            "sample",
+            "--images",
+            "2",
+            "--sandbox",
+            "off",
+            "--work",
+            str(d / "w"),
+        ],
+    ),
+    "outputs: the job writes nothing": (
+        6,
+        lambda t, d: [
+            "local",
+            "--repo",
+            str(_no_outputs(d)),
+            "--task",
+            "infer",
+            "--dataset",
+            "sample",
+            "--images",
+            "2",
+            "--sandbox",
+            "off",
+            "--work",
+            str(d / "w"),
+        ],
+    ),
     "check found problems": (1, lambda t, d: ["check", str(_no_outputs(d)), "--sandbox", "off"]),
-    "dataset: a folder without images": (8, lambda t, d: [
-        "local", "--repo", f"{t['repo']}@v1", "--task", "infer", "--dataset", str(_empty(d)), "--work", str(d / "w")]),
-    "environment: a torch repo over a base without torch": (4, lambda t, d: [
-        "local", "--repo", str(_torch_repo(d)), "--task", "infer", "--dataset", "sample", "--work", str(d / "w")]),
+    "dataset: a folder without images": (
+        8,
+        lambda t, d: [
+            "local",
+            "--repo",
+            f"{t['repo']}@v1",
+            "--task",
+            "infer",
+            "--dataset",
+            str(_empty(d)),
+            "--work",
+            str(d / "w"),
+        ],
+    ),
+    "environment: a torch repo over a base without torch": (
+        4,
+        lambda t, d: [
+            "local",
+            "--repo",
+            str(_torch_repo(d)),
+            "--task",
+            "infer",
+            "--dataset",
+            "sample",
+            "--work",
+            str(d / "w"),
+        ],
+    ),
 }
 
 
@@ -270,8 +413,17 @@ def test_documented_exit_code(case: str, task: dict, tmp_path: Path) -> None:
 
 
 def test_json_error_document_on_a_refused_local(task: dict, tmp_path: Path) -> None:
-    proc = run_cli("local", "--repo", f"{task['repo']}@v1", "--task", "infer", "--dataset", str(tmp_path / "none"),
-                   "--json", cwd=tmp_path)
+    proc = run_cli(
+        "local",
+        "--repo",
+        f"{task['repo']}@v1",
+        "--task",
+        "infer",
+        "--dataset",
+        str(tmp_path / "none"),
+        "--json",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     doc = json.loads(proc.stdout)
     assert doc["ok"] is False and doc["error"]["exit_code"] == 2 and "--dataset" in doc["error"]["message"]
@@ -281,8 +433,19 @@ def test_json_error_document_on_a_refused_local(task: dict, tmp_path: Path) -> N
 def test_exit_7_when_the_cache_cannot_be_used(task: dict, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    proc = run_cli("local", "--repo", f"{task['repo']}@v1", "--task", "infer", "--dataset", "sample",
-                   "--work", str(tmp_path / "w"), cwd=tmp_path, cache=blocker / "cache")
+    proc = run_cli(
+        "local",
+        "--repo",
+        f"{task['repo']}@v1",
+        "--task",
+        "infer",
+        "--dataset",
+        "sample",
+        "--work",
+        str(tmp_path / "w"),
+        cwd=tmp_path,
+        cache=blocker / "cache",
+    )
     assert proc.returncode == 7, proc.stderr
     assert "cache-error" in proc.stderr and "LIVE_CODE_CACHE" in proc.stderr
 
@@ -294,9 +457,31 @@ def test_exit_code_of_a_stopped_run(signum: int, code: int, task: dict, tmp_path
     (repo / "start.py").write_text("import time\nprint('sleeping', flush=True)\ntime.sleep(120)\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST") and k != "LIVE_CODE_BASE_PYTHON"}
     env.update(PYTHONPATH=str(ROOT), LIVE_CODE_CACHE=str(task["cache"]))
-    proc = subprocess.Popen((sys.executable, "-m", "live_code", "local", "--repo", str(repo), "--task", "infer",
-                             "--dataset", "sample", "--images", "2", "--sandbox", "off", "--work", str(tmp_path / "w")),
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        (
+            sys.executable,
+            "-m",
+            "live_code",
+            "local",
+            "--repo",
+            str(repo),
+            "--task",
+            "infer",
+            "--dataset",
+            "sample",
+            "--images",
+            "2",
+            "--sandbox",
+            "off",
+            "--work",
+            str(tmp_path / "w"),
+        ),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         log = tmp_path / "w" / "job.log"

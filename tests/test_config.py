@@ -1,4 +1,5 @@
 """config: env.yaml + config.yaml -> Task; YAML traps, robust web-form values, refused files."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,8 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from live_code import config
-from live_code import contract
+from live_code import config, contract
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
 
@@ -114,17 +114,20 @@ def test_env_path_that_is_not_a_string_is_refused() -> None:
 # -- config.yaml: YAML 1.1 type traps in refs --------------------------------------------------
 
 
-@pytest.mark.parametrize(("line", "key", "read_as", "fix"), [
-    ("git_tag: 1.10", "git_tag", "the number 1.1", 'git_tag: "1.10"'),
-    ("git_commit: 0123456", "git_commit", "the number 42798", 'git_commit: "0123456"'),
-    ("git_commit: 1234567", "git_commit", "the number 1234567", 'git_commit: "1234567"'),
-    ("git_tag: 2024-01-01", "git_tag", "the date 2024-01-01", 'git_tag: "2024-01-01"'),
-    ("git_branch: yes", "git_branch", "the boolean True", 'git_branch: "yes"'),
-    ("git_commit: 0x1f", "git_commit", "the number 31", 'git_commit: "0x1f"'),
-    ("git_tag: 190:20:30", "git_tag", "the number 685230", 'git_tag: "190:20:30"'),
-    ("git_url: 12", "git_url", "the number 12", 'git_url: "12"'),
-    ("code_config: 1.0", "code_config", "the number 1.0", 'code_config: "1.0"'),
-])
+@pytest.mark.parametrize(
+    ("line", "key", "read_as", "fix"),
+    [
+        ("git_tag: 1.10", "git_tag", "the number 1.1", 'git_tag: "1.10"'),
+        ("git_commit: 0123456", "git_commit", "the number 42798", 'git_commit: "0123456"'),
+        ("git_commit: 1234567", "git_commit", "the number 1234567", 'git_commit: "1234567"'),
+        ("git_tag: 2024-01-01", "git_tag", "the date 2024-01-01", 'git_tag: "2024-01-01"'),
+        ("git_branch: yes", "git_branch", "the boolean True", 'git_branch: "yes"'),
+        ("git_commit: 0x1f", "git_commit", "the number 31", 'git_commit: "0x1f"'),
+        ("git_tag: 190:20:30", "git_tag", "the number 685230", 'git_tag: "190:20:30"'),
+        ("git_url: 12", "git_url", "the number 12", 'git_url: "12"'),
+        ("code_config: 1.0", "code_config", "the number 1.0", 'code_config: "1.0"'),
+    ],
+)
 def test_yaml_type_trap_in_a_ref_names_key_value_and_quoting(line: str, key: str, read_as: str, fix: str) -> None:
     e = refused(f"{line}\n")  # traps are reported before the pin is checked
     assert key in e.message and read_as in e.message
@@ -166,7 +169,8 @@ def test_key_read_as_a_boolean_is_refused_with_quoting_advice() -> None:
 def test_pin_kind_is_the_strongest_ref_given() -> None:
     sha = "a" * 40
     assert parse(f"git_url: u\ngit_commit: {sha}\ngit_tag: v1\n").source == config.SourcePin(
-        url="u", commit=sha, tag="v1", branch=None, kind=config.PinKind.COMMIT)
+        url="u", commit=sha, tag="v1", branch=None, kind=config.PinKind.COMMIT
+    )
     assert parse("git_url: u\ngit_tag: v1\ngit_branch: main\n").source.kind is config.PinKind.TAG  # type: ignore[union-attr]
     pin = parse("git_url: u\ngit_branch: main\n").source
     assert pin is not None and pin.kind is config.PinKind.REF and pin.ref == "main"
@@ -199,8 +203,10 @@ def test_url_of_the_wrong_type_is_not_shown_in_the_error() -> None:
 
 
 def test_url_with_credentials_stays_out_of_repr() -> None:
-    cfg = parse("git_url: https://user:s3cret@example.invalid/r.git\ngit_tag: v1\n"
-                "pip_index_url: https://tok:s3cret@pypi.invalid/simple\n")
+    cfg = parse(
+        "git_url: https://user:s3cret@example.invalid/r.git\ngit_tag: v1\n"
+        "pip_index_url: https://tok:s3cret@pypi.invalid/simple\n"
+    )
     assert "s3cret" not in repr(cfg.source) and "s3cret" not in repr(cfg.package_index)
 
 
@@ -217,14 +223,17 @@ def test_code_config_relative_path_is_kept() -> None:
 # -- config.yaml: unknown live-code keys -------------------------------------------------------
 
 
-@pytest.mark.parametrize(("key", "guess"), [
-    ("git_urll", "git_url"),
-    ("git_commmit", "git_commit"),
-    ("pip_extra_index_url", "pip_extra_index_urls"),
-    ("live_code_timout", "live_code_timeout"),
-    ("pypi_mirrors", "pypi_mirror"),
-    ("GIT_URL", "git_url"),
-])
+@pytest.mark.parametrize(
+    ("key", "guess"),
+    [
+        ("git_urll", "git_url"),
+        ("git_commmit", "git_commit"),
+        ("pip_extra_index_url", "pip_extra_index_urls"),
+        ("live_code_timout", "live_code_timeout"),
+        ("pypi_mirrors", "pypi_mirror"),
+        ("GIT_URL", "git_url"),
+    ],
+)
 def test_unknown_live_code_key_suggests_the_known_one(key: str, guess: str) -> None:
     e = refused(f"{key}: x\n")
     assert repr(key) in e.message and f"did you mean {guess!r}?" in e.message
@@ -235,7 +244,9 @@ def test_unknown_prefixed_key_with_nothing_close_lists_the_known_keys() -> None:
     assert "did you mean" not in e.message and "live_code_timeout" in (e.hint or "")
 
 
-@pytest.mark.parametrize(("key", "guess"), [("gitt_url", "git_url"), ("giturl", "git_url"), ("code_confg", "code_config")])
+@pytest.mark.parametrize(
+    ("key", "guess"), [("gitt_url", "git_url"), ("giturl", "git_url"), ("code_confg", "code_config")]
+)
 def test_key_very_close_to_a_live_code_key_is_refused_without_the_prefix(key: str, guess: str) -> None:
     assert f"did you mean {guess!r}?" in refused(f"{key}: x\n").message
 
@@ -256,11 +267,24 @@ def test_did_you_mean_helper() -> None:
 # -- config.yaml: robust reading of web-form values --------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("true", True), ("'True'", True), ("yes", True), ("'on'", True), ("'1'", True), ("1", True),
-    ("false", False), ("'NO'", False), ("'off'", False), ("'0'", False), ("0", False),
-    ("''", False), ("~", False),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("true", True),
+        ("'True'", True),
+        ("yes", True),
+        ("'on'", True),
+        ("'1'", True),
+        ("1", True),
+        ("false", False),
+        ("'NO'", False),
+        ("'off'", False),
+        ("'0'", False),
+        ("0", False),
+        ("''", False),
+        ("~", False),
+    ],
+)
 def test_bool_options_accept_web_form_spellings(text: str, expected: bool) -> None:
     assert parse(f"live_code_allow_branch: {text}\n").options.allow_branch is expected
 
@@ -282,7 +306,10 @@ def test_lists_accept_strings_from_the_web_form() -> None:
     assert cfg.class_names == ("cat", "dog", "person")
     assert cfg.pretrained_model_params == ("/in/models/best/a.pt",)
     assert cfg.package_index.extra_index_urls == (
-        "https://a.invalid/simple", "https://b.invalid/simple", "https://c.invalid/simple")
+        "https://a.invalid/simple",
+        "https://b.invalid/simple",
+        "https://c.invalid/simple",
+    )
     assert cfg.package_index.find_links == ("/wheels",)
 
 
@@ -318,11 +345,18 @@ def test_gpu_defaults_to_cpu_and_gpu_count_follows_gpu_id() -> None:
     assert parse("gpu_id: 0\n").gpu_id == "0"
 
 
-@pytest.mark.parametrize(("line", "key"), [
-    ("gpu_count: two", "gpu_count"), ("gpu_count: -1", "gpu_count"), ("gpu_count: 1.5", "gpu_count"),
-    ("gpu_id: cuda:0", "gpu_id"), ("object_type: 7", "object_type"), ("object_type: det", "object_type"),
-    ("shm_size: lots", "shm_size"),
-])
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ("gpu_count: two", "gpu_count"),
+        ("gpu_count: -1", "gpu_count"),
+        ("gpu_count: 1.5", "gpu_count"),
+        ("gpu_id: cuda:0", "gpu_id"),
+        ("object_type: 7", "object_type"),
+        ("object_type: det", "object_type"),
+        ("shm_size: lots", "shm_size"),
+    ],
+)
 def test_bad_platform_values_are_refused_naming_the_key(line: str, key: str) -> None:
     assert key in refused(line + "\n").message
 
@@ -331,10 +365,16 @@ def test_object_type_defaults_to_detection() -> None:
     assert parse("{}").object_type is contract.ObjectType.DETECTION
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("", contract.DEFAULT_EXPORT_FORMAT), ("ark:raw", "ark:raw"), ("det-voc:raw", "det-voc:raw"),
-    ("COCO:RAW", "coco:raw"), ("none:raw", "none:raw"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", contract.DEFAULT_EXPORT_FORMAT),
+        ("ark:raw", "ark:raw"),
+        ("det-voc:raw", "det-voc:raw"),
+        ("COCO:RAW", "coco:raw"),
+        ("none:raw", "none:raw"),
+    ],
+)
 def test_export_format_is_normalised_and_defaults_to_the_platform_default(text: str, expected: str) -> None:
     assert parse(f"export_format: '{text}'\n").export_format == expected
 
@@ -349,10 +389,19 @@ def test_annotation_format_of_export_format() -> None:
     assert parse("export_format: det-ark:raw\n").annotation_format == "ark"
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("3600", 3600.0), ("'90m'", 5400.0), ("2h", 7200.0), ("1h30m", 5400.0), ("'1.5h'", 5400.0), ("45s", 45.0),
-    ("1d", 86400.0), ("2.5", 2.5),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("3600", 3600.0),
+        ("'90m'", 5400.0),
+        ("2h", 7200.0),
+        ("1h30m", 5400.0),
+        ("'1.5h'", 5400.0),
+        ("45s", 45.0),
+        ("1d", 86400.0),
+        ("2.5", 2.5),
+    ],
+)
 def test_timeout_accepts_numbers_and_durations(text: str, seconds: float) -> None:
     assert parse(f"live_code_timeout: {text}\n").options.timeout == seconds
 
@@ -463,12 +512,15 @@ def test_top_level_that_is_not_a_mapping_is_refused(tmp_path: Path, text: str, w
     assert "must be a YAML mapping" in e.message and what in e.message
 
 
-@pytest.mark.parametrize("text", [
-    "a: !!python/object/apply:os.system ['touch /tmp/pwned']\n",
-    "a: !custom 1\n",
-    "a: !!str 1.10\n",
-    "a: !!map {b: 1}\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: !!python/object/apply:os.system ['touch /tmp/pwned']\n",
+        "a: !custom 1\n",
+        "a: !!str 1.10\n",
+        "a: !!map {b: 1}\n",
+    ],
+)
 def test_yaml_tags_are_refused(tmp_path: Path, text: str) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(text)
@@ -511,12 +563,15 @@ def test_deep_nesting_is_refused(tmp_path: Path) -> None:
     assert "deeper than" in read_refused(path).message
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("a: 1\n---\nb: 2\n", "single document"),
-    ("a:\n\t- 1\n", "'\\t'"),
-    ("a: [1, 2\n", "not valid YAML"),
-    ("a: 'x\x00'\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a: 1\n---\nb: 2\n", "single document"),
+        ("a:\n\t- 1\n", "'\\t'"),
+        ("a: [1, 2\n", "not valid YAML"),
+        ("a: 'x\x00'\n", "not valid YAML"),
+    ],
+)
 def test_yaml_syntax_errors_name_the_file(tmp_path: Path, text: str, problem: str) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(text)

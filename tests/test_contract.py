@@ -1,4 +1,5 @@
 """contract.py: the YMIR contract as data (ymir-contract.md sections 2, 5, 6, 8)."""
+
 from __future__ import annotations
 
 import math
@@ -6,9 +7,7 @@ import math
 import pytest
 
 from live_code import contract
-from live_code.contract import MonitorRecord
-from live_code.contract import MonitorState
-from live_code.contract import TaskKind
+from live_code.contract import MonitorRecord, MonitorState, TaskKind
 
 ALL = frozenset(TaskKind)
 T, M, I = TaskKind.TRAINING, TaskKind.MINING, TaskKind.INFER
@@ -37,7 +36,11 @@ def test_protocol_tuple_refuses_what_is_not_a_version(text: str) -> None:
     ],
 )
 def test_protocol_helpers_switch_formats_per_version(
-    protocol: str, stages: bool, stage_dirs: bool, list_key: str, angle: bool,
+    protocol: str,
+    stages: bool,
+    stage_dirs: bool,
+    list_key: str,
+    angle: bool,
 ) -> None:
     assert contract.uses_model_stages(protocol) is stages
     assert contract.allows_stage_dirs(protocol) is stage_dirs

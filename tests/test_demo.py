@@ -1,6 +1,7 @@
 """The README's demo (issue 7, acceptance 1): examples/demo.sh with the setup skipped (the venvs
 are what tests/run.sh provides) trains then mines+infers the minimal template on the sample dataset
 through ``live-code local``, and writes validated outputs, the provenance and the report."""
+
 from __future__ import annotations
 
 import os
@@ -12,16 +13,16 @@ import pytest
 import yaml
 from PIL import Image
 
-from live_code import config
-from live_code import outputs
-from live_code import sandbox
+from live_code import config, outputs, sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = os.environ.get("LIVE_CODE_TEST_FRAMEWORK_PYTHON", sys.executable)
 _HAS_TORCH = subprocess.run([PYTHON, "-c", "import torch"], capture_output=True).returncode == 0
 
 pytestmark = [
-    pytest.mark.slow, pytest.mark.framework, pytest.mark.registry,
+    pytest.mark.slow,
+    pytest.mark.framework,
+    pytest.mark.registry,
     pytest.mark.skipif(not _HAS_TORCH, reason=f"needs torch in {PYTHON} (set LIVE_CODE_TEST_FRAMEWORK_PYTHON)"),
 ]
 
@@ -36,10 +37,16 @@ def _valid(task_dir: Path) -> list[outputs.Problem]:
 def test_demo_script_trains_mines_infers_and_reports(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update(LIVE_CODE_DEMO_SKIP_SETUP="1", LIVE_CODE_DEMO_DIR=str(demo), LIVE_CODE_BASE_PYTHON=PYTHON,
-               LIVE_CODE=f"{sys.executable} -m live_code", PYTHONPATH=str(ROOT))
-    proc = subprocess.run(["bash", str(ROOT / "examples" / "demo.sh")], env=env, capture_output=True, text=True,
-                          timeout=900)
+    env.update(
+        LIVE_CODE_DEMO_SKIP_SETUP="1",
+        LIVE_CODE_DEMO_DIR=str(demo),
+        LIVE_CODE_BASE_PYTHON=PYTHON,
+        LIVE_CODE=f"{sys.executable} -m live_code",
+        PYTHONPATH=str(ROOT),
+    )
+    proc = subprocess.run(
+        ["bash", str(ROOT / "examples" / "demo.sh")], env=env, capture_output=True, text=True, timeout=900
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for name in ("training", "mining-infer"):
         assert _valid(demo / name) == []

@@ -5,6 +5,7 @@ The session builds, by hand (a wheel is a zip with a dist-info), a wheelhouse of
 pip for the fallback) with ``--no-index``; only the test marked ``registry`` talks to PyPI. The uv
 the builds run is a wrapper script that logs its argv and environment, then runs the real uv.
 """
+
 from __future__ import annotations
 
 import base64
@@ -36,14 +37,16 @@ REAL_UV = os.path.join(sysconfig.get_path("scripts"), "uv")
 # -- fixtures: wheels, wheelhouses, the fake base --------------------------------------------------
 
 
-def write_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = (),
-                files: Mapping[str, str] | None = None) -> Path:
+def write_wheel(
+    folder: Path, name: str, version: str, requires: tuple[str, ...] = (), files: Mapping[str, str] | None = None
+) -> Path:
     """A minimal valid wheel: the package's files plus METADATA, WHEEL and RECORD."""
     dist = name.replace("-", "_")
     contents = dict(files if files is not None else {f"{dist}/__init__.py": f"__version__ = {version!r}\n"})
     info = f"{dist}-{version}.dist-info"
-    contents[f"{info}/METADATA"] = (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-                                    + "".join(f"Requires-Dist: {r}\n" for r in requires))
+    contents[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires
+    )
     contents[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     record = []
     for path, text in contents.items():
@@ -74,8 +77,9 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # slow to install (about 2.5 s here), so a deadline or a kill lands mid-install
     slow = {f"slowpkg/m{i}.py": body for i in range(40000)}
     write_wheel(wh, "slowpkg", "1.0", files={**slow, "slowpkg/__init__.py": ""})
-    write_wheel(wh, "manymods", "1.0", files={**{f"manymods/m{i}.py": body for i in range(3000)},
-                                              "manymods/__init__.py": ""})
+    write_wheel(
+        wh, "manymods", "1.0", files={**{f"manymods/m{i}.py": body for i in range(3000)}, "manymods/__init__.py": ""}
+    )
     return wh
 
 
@@ -83,11 +87,27 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def base_python(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> str:
     """A venv (like the harness's own) holding the fake frameworks: the job's base."""
     base = tmp_path_factory.mktemp("base") / "venv"
-    run = {"env": {"PATH": os.environ["PATH"], "HOME": str(base.parent), "UV_NO_CONFIG": "1"}, "check": True,
-           "capture_output": True}
+    run = {
+        "env": {"PATH": os.environ["PATH"], "HOME": str(base.parent), "UV_NO_CONFIG": "1"},
+        "check": True,
+        "capture_output": True,
+    }
     subprocess.run([REAL_UV, "venv", "--python", sys.executable, str(base)], **run)  # type: ignore[call-overload]
-    subprocess.run([REAL_UV, "pip", "install", "--python", str(base / "bin" / "python"), "--no-index",  # type: ignore[call-overload]
-                    "--find-links", str(wheelhouse), "torch==2.13.0", "nvidia-cublas-cu12==12.4.5.8"], **run)
+    subprocess.run(
+        [
+            REAL_UV,
+            "pip",
+            "install",
+            "--python",
+            str(base / "bin" / "python"),
+            "--no-index",  # type: ignore[call-overload]
+            "--find-links",
+            str(wheelhouse),
+            "torch==2.13.0",
+            "nvidia-cublas-cu12==12.4.5.8",
+        ],
+        **run,
+    )
     return str(base / "bin" / "python")
 
 
@@ -107,11 +127,7 @@ def uv_wrapper(tmp_path: Path, uv_log: Path) -> envs.Installer:
     uv_log.mkdir()
     script = tmp_path / "uv"
     script.write_text(
-        "#!/bin/sh\n"
-        f'f="{uv_log}/$$"\n'
-        'printf "%s\\n" "$*" > "$f.argv"\n'
-        'env > "$f.env"\n'
-        f'exec "{REAL_UV}" "$@"\n'
+        f'#!/bin/sh\nf="{uv_log}/$$"\nprintf "%s\\n" "$*" > "$f.argv"\nenv > "$f.env"\nexec "{REAL_UV}" "$@"\n'
     )
     script.chmod(0o755)
     return envs.find_installer("uv", uv=str(script))
@@ -133,8 +149,9 @@ def offline(wheelhouse: Path) -> envs.IndexSettings:
     return envs.IndexSettings(find_links=(str(wheelhouse),), offline=True)
 
 
-def prepare(repo: Path, base_python: str, wheelhouse: Path, installer: envs.Installer | None = None,
-            **kw: object) -> envs.EnvSpec:
+def prepare(
+    repo: Path, base_python: str, wheelhouse: Path, installer: envs.Installer | None = None, **kw: object
+) -> envs.EnvSpec:
     kw.setdefault("index", offline(wheelhouse))
     return envs.prepare_env(repo, base_python=base_python, installer=installer, **kw)  # type: ignore[arg-type]
 
@@ -145,8 +162,11 @@ def site_packages(env: Path) -> Path:
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def base_frameworks(base_python: str) -> dict[str, str]:
@@ -160,8 +180,13 @@ def base_frameworks(base_python: str) -> dict[str, str]:
 
 
 def job_python(env: Path, code: str) -> str:
-    return subprocess.run([str(env / "bin" / "python"), "-c", code], check=True, capture_output=True,
-                          text=True, env={"PATH": os.environ["PATH"]}).stdout.strip()
+    return subprocess.run(
+        [str(env / "bin" / "python"), "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"]},
+    ).stdout.strip()
 
 
 # -- which file, and its lines ---------------------------------------------------------------------
@@ -245,8 +270,10 @@ def test_parse_follows_includes_and_refuses_cycles(repo: Path) -> None:
     (repo / "requirements.txt").write_text("tinydep==1.0\n-r more.txt\n")
     (repo / "more.txt").write_text("tinyapp==1.0  # the app\n")
     reqs = envs.parse_requirements(repo / "requirements.txt", repo)
-    assert [(r.origin, r.spec) for r in reqs.lines] == [("requirements.txt:1", "tinydep==1.0"),
-                                                         ("more.txt:1", "tinyapp==1.0")]
+    assert [(r.origin, r.spec) for r in reqs.lines] == [
+        ("requirements.txt:1", "tinydep==1.0"),
+        ("more.txt:1", "tinyapp==1.0"),
+    ]
     assert [rel for rel, _ in reqs.sources] == ["requirements.txt", "more.txt"]
     (repo / "more.txt").write_text("-r requirements.txt\n")
     with pytest.raises(RequirementError, match=r"more\.txt:1: .*cycle"):
@@ -263,7 +290,10 @@ def test_parse_accepts_pinned_vcs_and_records_unpinned_lines(repo: Path) -> None
     )
     reqs = envs.parse_requirements(repo / "requirements.txt", repo)
     assert [(r.kind, r.name, r.pinned) for r in reqs.lines] == [
-        ("vcs", "r", True), ("name", "tinyapp", False), ("name", "tinydep", True), ("name", "six", False),
+        ("vcs", "r", True),
+        ("name", "tinyapp", False),
+        ("name", "tinydep", True),
+        ("name", "six", False),
         ("url", "pkg", True),
     ]
     assert reqs.unpinned == ("requirements.txt:2: tinyapp>=1.0", "requirements.txt:4: six")
@@ -357,8 +387,9 @@ def test_second_run_reuses_the_env_and_a_one_byte_change_builds_a_new_one(
     st = store_mod.Store()
     (repo / "requirements.txt").write_text("tinyapp==1.0\n")
     lines: list[str] = []
-    first = envs.ensure_env(st, prepare(repo, base_python, wheelhouse, uv_wrapper), installer_cache=installer_cache,
-                            reporter=lines.append)
+    first = envs.ensure_env(
+        st, prepare(repo, base_python, wheelhouse, uv_wrapper), installer_cache=installer_cache, reporter=lines.append
+    )
     assert first.built and len(calls(uv_log, "install")) == 1
     assert any("installing 2 packages" in line for line in lines) and any("+ tinyapp==1.0" in line for line in lines)
     assert job_python(first.path, "import tinyapp, tinydep, torch; print(torch.__version__)") == "2.13.0"
@@ -428,7 +459,9 @@ def test_other_torch_version_fails_before_install_naming_the_line(
     assert store_mod.Store().entries() == [] and base_frameworks(base_python) == before
 
 
-@pytest.mark.parametrize("line", ["nvidia-cublas-cu12==12.1.0", "torch>=2.14", f"torch @ git+https://example.com/t@{SHA}"])
+@pytest.mark.parametrize(
+    "line", ["nvidia-cublas-cu12==12.1.0", "torch>=2.14", f"torch @ git+https://example.com/t@{SHA}"]
+)
 def test_protected_framework_forms_are_refused(repo: Path, base_python: str, wheelhouse: Path, line: str) -> None:
     (repo / "requirements.txt").write_text(f"{line}\n")
     with pytest.raises(RequirementError, match=r"^requirements.txt:1: .*would replace the base image's"):
@@ -448,8 +481,12 @@ def test_framework_package_the_base_lacks_is_installed_with_a_warning(
 ) -> None:
     (repo / "requirements.txt").write_text("torchaudio==2.13.0\n")
     lines: list[str] = []
-    result = envs.ensure_env(store_mod.Store(), prepare(repo, base_python, wheelhouse), installer_cache=installer_cache,
-                             reporter=lines.append)
+    result = envs.ensure_env(
+        store_mod.Store(),
+        prepare(repo, base_python, wheelhouse),
+        installer_cache=installer_cache,
+        reporter=lines.append,
+    )
     assert result.provenance["added"] == ["torchaudio==2.13.0"]
     assert any(line.startswith("warning: installed torchaudio 2.13.0") for line in lines)
 
@@ -525,8 +562,11 @@ class _Index:
                 parts = [p for p in self.path.split("/") if p]
                 body, ctype = b"", "text/html"
                 if parts[:1] == ["simple"] and len(parts) == 2:
-                    links = [f'<a href="/files/{w.name}">{w.name}</a>' for w in sorted(wheels.glob("*.whl"))
-                             if w.name.split("-")[0].replace("_", "-") == parts[1]]
+                    links = [
+                        f'<a href="/files/{w.name}">{w.name}</a>'
+                        for w in sorted(wheels.glob("*.whl"))
+                        if w.name.split("-")[0].replace("_", "-") == parts[1]
+                    ]
                     body = ("<html><body>" + "".join(links) + "</body></html>").encode() if links else b""
                 elif parts[:1] == ["files"] and (wheels / parts[-1]).is_file():
                     body, ctype = (wheels / parts[-1]).read_bytes(), "application/octet-stream"
@@ -556,11 +596,20 @@ def mirror(tmp_path: Path) -> Iterator[_Index]:
 
 
 def test_mirror_from_the_task_is_used_and_no_secret_reaches_the_installer(
-    repo: Path, base_python: str, mirror: _Index, uv_wrapper: envs.Installer, uv_log: Path,
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    repo: Path,
+    base_python: str,
+    mirror: _Index,
+    uv_wrapper: envs.Installer,
+    uv_log: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    canaries = {"LIVE_CODE_GIT_TOKEN": "canary-git-7f3a", "AWS_SECRET_ACCESS_KEY": "canary-aws-91c2",
-                "PIP_INDEX_URL": "https://canary-pip-index.invalid/simple", "UV_INDEX_URL": "https://canary-uv.invalid/"}
+    canaries = {
+        "LIVE_CODE_GIT_TOKEN": "canary-git-7f3a",
+        "AWS_SECRET_ACCESS_KEY": "canary-aws-91c2",
+        "PIP_INDEX_URL": "https://canary-pip-index.invalid/simple",
+        "UV_INDEX_URL": "https://canary-uv.invalid/",
+    }
     for k, v in canaries.items():
         monkeypatch.setenv(k, v)
     (repo / "requirements.txt").write_text("mirrorpkg==3.0\n")
@@ -581,7 +630,8 @@ def test_mirror_from_the_task_is_used_and_no_secret_reaches_the_installer(
     argvs = list(runs)
     everything = "\n".join([*argvs, *lines, json.dumps(result.provenance), caplog.text])
     assert "m1rr0r-t0ken" not in everything and mirror.url.replace("http://", "http://***@") in json.dumps(
-        result.provenance)
+        result.provenance
+    )
 
 
 @pytest.mark.slow
@@ -591,8 +641,16 @@ def test_killed_install_is_rebuilt_by_the_next_run(
     (repo / "requirements.txt").write_text("slowpkg==1.0\n")
     spec = prepare(repo, base_python, wheelhouse, uv_wrapper)
     st = store_mod.Store()
-    driver = subprocess.Popen([sys.executable, "-c", _DRIVER, json.dumps(_driver_args(repo, base_python, wheelhouse,
-                               uv_wrapper, st, tmp_path / "ic"))], start_new_session=True, stdout=subprocess.PIPE)
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _DRIVER,
+            json.dumps(_driver_args(repo, base_python, wheelhouse, uv_wrapper, st, tmp_path / "ic")),
+        ],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+    )
     installer = _wait_for_installer(uv_log, driver)
     time.sleep(0.3)  # let it write part of the 3000 files
     os.killpg(driver.pid, signal.SIGKILL)
@@ -634,8 +692,21 @@ def test_a_changed_base_framework_is_detected_after_install(repo: Path, wheelhou
     """The post-install check can fail: a base whose torch files change while the env is built."""
     base = tmp_path / "base"
     subprocess.run([REAL_UV, "venv", "-q", "--python", sys.executable, str(base)], check=True)
-    subprocess.run([REAL_UV, "pip", "install", "-q", "--python", str(base / "bin/python"), "--no-index",
-                    "--find-links", str(wheelhouse), "torch==2.13.0"], check=True)
+    subprocess.run(
+        [
+            REAL_UV,
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(base / "bin/python"),
+            "--no-index",
+            "--find-links",
+            str(wheelhouse),
+            "torch==2.13.0",
+        ],
+        check=True,
+    )
     (repo / "requirements.txt").write_text("tinydep==1.0\n")
     spec = prepare(repo, str(base / "bin/python"), wheelhouse)
     init = site_packages(base) / "torch" / "__init__.py"
@@ -673,10 +744,17 @@ print(json.dumps({"built": result.built, "path": str(result.path)}))
 """
 
 
-def _driver_args(repo: Path, base: str, wheelhouse: Path, uv: envs.Installer, st: store_mod.Store,
-                 cache: Path) -> dict[str, str]:
-    return {"repo": str(repo), "base": base, "wheelhouse": str(wheelhouse), "uv": uv.argv[0],
-            "cache": str(st.root), "installer_cache": str(cache)}
+def _driver_args(
+    repo: Path, base: str, wheelhouse: Path, uv: envs.Installer, st: store_mod.Store, cache: Path
+) -> dict[str, str]:
+    return {
+        "repo": str(repo),
+        "base": base,
+        "wheelhouse": str(wheelhouse),
+        "uv": uv.argv[0],
+        "cache": str(st.root),
+        "installer_cache": str(cache),
+    }
 
 
 def _wait_for_installer(uv_log: Path, driver: subprocess.Popen[bytes]) -> int:
@@ -739,4 +817,3 @@ def test_a_killed_compile_leaves_no_marker_and_the_next_run_compiles_again(
     assert again is not None and envs.finish_bytecode_compile(again, timeout=120)
     assert len(_pycs(env.path)) >= 3000
     assert job_python(env.path, "import manymods.m2999 as m; print(m.f29(1))") == "30"
-

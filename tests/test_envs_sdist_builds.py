@@ -7,6 +7,7 @@ build requirements (``setuptools``) come from the same places: the stub, preferr
 tag, was installed there, and every such build failed with "No module named 'setuptools'". The stubs
 must serve the job's resolution only, never a build env.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -16,12 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from live_code import contract
-from live_code import sample
+from live_code import contract, sample
 from live_code.contract import TaskKind
 from tests import _site
 from tests import _template_runs as runs
-from tests.conftest import write_tree
 
 JOB = {
     "live-code.yaml": "framework: none\nentry: python start.py\nrequirements: requirements.txt\n",
@@ -55,8 +54,7 @@ def test_an_sdist_builds_over_a_base_that_has_setuptools(tmp_path: Path, make_re
     _site.make_cext_sdist(sdists, native=False)
     repo = make_repo(JOB, tag="v1")
     task = tmp_path / "task"
-    sample.write_sample_dataset(task, kinds={TaskKind.TRAINING}, fmt="voc", protocol=contract.PROTOCOL_1_1_0,
-                                images=4)
+    sample.write_sample_dataset(task, kinds={TaskKind.TRAINING}, fmt="voc", protocol=contract.PROTOCOL_1_1_0, images=4)
     runs.configure(task, git_url=str(repo), git_tag="v1", pip_find_links=[str(sdists)])
     env = runs.harness_env(tmp_path / "cache", python)
     cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task / "in"), "--out", str(task / "out")]

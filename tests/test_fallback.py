@@ -13,6 +13,7 @@ process) in both ways of lacking a sandbox:
 :data:`ROWS` is the table of repos run in both ways, each task kind in turn; a row for another repo
 (the SDK's fixture repos) is appended to it (see :class:`Row`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,31 +33,25 @@ from typing import NamedTuple
 import pytest
 import yaml
 
-from live_code import contract
-from live_code import fallback
-from live_code import legacy
-from live_code import local
-from live_code import sample
-from live_code import sdk
-from live_code import util
+from live_code import contract, fallback, legacy, local, sample, sdk, util
 from live_code.contract import TaskKind
 from live_code.errors import JobError
-from tests._template_runs import commit_template
-from tests._template_runs import configure
-from tests._template_runs import harness_env
-from tests._template_runs import probe
-from tests._template_runs import provenance
-from tests._template_runs import run
-from tests._template_runs import validate
+from tests._template_runs import commit_template, configure, harness_env, probe, provenance, run, validate
 from tests.conftest import git
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "remote_templates"
-TASKS = {"training": frozenset({TaskKind.TRAINING}), "mining": frozenset({TaskKind.MINING}),
-         "infer": frozenset({TaskKind.INFER}), "mining+infer": frozenset({TaskKind.MINING, TaskKind.INFER})}
+TASKS = {
+    "training": frozenset({TaskKind.TRAINING}),
+    "mining": frozenset({TaskKind.MINING}),
+    "infer": frozenset({TaskKind.INFER}),
+    "mining+infer": frozenset({TaskKind.MINING, TaskKind.INFER}),
+}
 #: how each way of lacking a sandbox shows in the provenance's sandbox.reason
-REASONS = {"no-bwrap": "bubblewrap is not installed",
-           "bwrap-denied": "bubblewrap cannot create a sandbox here (bwrap: setting up uid map: Permission denied)"}
+REASONS = {
+    "no-bwrap": "bubblewrap is not installed",
+    "bwrap-denied": "bubblewrap cannot create a sandbox here (bwrap: setting up uid map: Permission denied)",
+}
 WAYS = sorted(REASONS)
 
 
@@ -95,29 +90,62 @@ def _template(name: str) -> Callable[[Path], tuple[str, str]]:
 
 
 ROWS: list[Row] = [
-    Row("minimal", _template("minimal"), "LIVE_CODE_TEST_FRAMEWORK_PYTHON", ("training", "mining+infer"),
-        config={"epochs": 2}, needs="import torch",
-        marks=(pytest.mark.slow, pytest.mark.framework, pytest.mark.registry)),
+    Row(
+        "minimal",
+        _template("minimal"),
+        "LIVE_CODE_TEST_FRAMEWORK_PYTHON",
+        ("training", "mining+infer"),
+        config={"epochs": 2},
+        needs="import torch",
+        marks=(pytest.mark.slow, pytest.mark.framework, pytest.mark.registry),
+    ),
     # ymir-exc 1.1.0.523 (hard-coded /in/env.yaml) writes YMIR 1.1's formats: protocol 0.0.1, ark
-    Row("legacy", _template("legacy"), None, ("training", "mining+infer"), protocol=contract.PROTOCOL_0_0_1,
-        fmt="ark", marks=(pytest.mark.registry,)),
-    Row("mxnet", _template("mxnet"), "LIVE_CODE_TEST_MXNET_PYTHON", ("training", "mining+infer"),
-        config={"epochs": 2}, needs="import mxnet",
-        marks=(pytest.mark.slow, pytest.mark.framework, pytest.mark.registry)),
+    Row(
+        "legacy",
+        _template("legacy"),
+        None,
+        ("training", "mining+infer"),
+        protocol=contract.PROTOCOL_0_0_1,
+        fmt="ark",
+        marks=(pytest.mark.registry,),
+    ),
+    Row(
+        "mxnet",
+        _template("mxnet"),
+        "LIVE_CODE_TEST_MXNET_PYTHON",
+        ("training", "mining+infer"),
+        config={"epochs": 2},
+        needs="import mxnet",
+        marks=(pytest.mark.slow, pytest.mark.framework, pytest.mark.registry),
+    ),
 ]
 
 # The SDK fixture repos of tests/test_legacy_repos.py (written as users wrote them for ymir-exc 1.x
 # and the 2.x SDK, listing nothing): given the SDK from the wheelhouse that tests/run.sh builds.
-_NEEDS_WHEELHOUSE = pytest.mark.skipif(not os.environ.get("LIVE_CODE_TEST_SDK_WHEELHOUSE"),
-                                       reason="needs the SDK wheelhouse (LIVE_CODE_TEST_SDK_WHEELHOUSE, "
-                                              "built by tests/run.sh)")
+_NEEDS_WHEELHOUSE = pytest.mark.skipif(
+    not os.environ.get("LIVE_CODE_TEST_SDK_WHEELHOUSE"),
+    reason="needs the SDK wheelhouse (LIVE_CODE_TEST_SDK_WHEELHOUSE, built by tests/run.sh)",
+)
 _USER_REPOS = Path(__file__).parent / "resources" / "user_repos"
 ROWS += [
-    Row("ymir_exc1", lambda dest: commit_template(_USER_REPOS / "ymir_exc1", dest), None, ("training", "mining+infer"),
-        protocol=contract.PROTOCOL_0_0_1, fmt="ark", config={"code_config": "configs/default.yaml"},
-        marks=(_NEEDS_WHEELHOUSE,)),
-    Row("ymir_exc2", lambda dest: commit_template(_USER_REPOS / "ymir_exc2", dest), None, ("training", "mining+infer"),
-        config={"code_config": "configs/default.yaml"}, marks=(_NEEDS_WHEELHOUSE,)),
+    Row(
+        "ymir_exc1",
+        lambda dest: commit_template(_USER_REPOS / "ymir_exc1", dest),
+        None,
+        ("training", "mining+infer"),
+        protocol=contract.PROTOCOL_0_0_1,
+        fmt="ark",
+        config={"code_config": "configs/default.yaml"},
+        marks=(_NEEDS_WHEELHOUSE,),
+    ),
+    Row(
+        "ymir_exc2",
+        lambda dest: commit_template(_USER_REPOS / "ymir_exc2", dest),
+        None,
+        ("training", "mining+infer"),
+        config={"code_config": "configs/default.yaml"},
+        marks=(_NEEDS_WHEELHOUSE,),
+    ),
 ]
 
 
@@ -185,10 +213,12 @@ def _install_model(task_dir: Path, trained: Path, protocol: str) -> list[str]:
 # -- the table, end to end ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("row", "way"), [pytest.param(r, w, id=f"{r.name}-{w}", marks=r.marks)
-                                          for r in ROWS for w in WAYS])
-def test_each_task_kind_runs_in_fallback_mode(tmp_path: Path, cache: Path, sandbox_paths: dict[str, str],
-                                             row: Row, way: str) -> None:
+@pytest.mark.parametrize(
+    ("row", "way"), [pytest.param(r, w, id=f"{r.name}-{w}", marks=r.marks) for r in ROWS for w in WAYS]
+)
+def test_each_task_kind_runs_in_fallback_mode(
+    tmp_path: Path, cache: Path, sandbox_paths: dict[str, str], row: Row, way: str
+) -> None:
     python = os.environ.get(row.python_var, "") if row.python_var else sys.executable
     if not python:
         pytest.skip(f"{row.python_var} is not set (tests/run.sh sets it)")
@@ -241,8 +271,9 @@ WRITING_JOB = textwrap.dedent("""
 
 @pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("target", ["root", "assets"])
-def test_a_job_writing_into_in_fails(tmp_path: Path, cache: Path, sandbox_paths: dict[str, str],
-                                     make_repo: Callable[..., Path], way: str, target: str) -> None:
+def test_a_job_writing_into_in_fails(
+    tmp_path: Path, cache: Path, sandbox_paths: dict[str, str], make_repo: Callable[..., Path], way: str, target: str
+) -> None:
     repo = make_repo({"start.py": WRITING_JOB}, tag="v1")
     sample.write_sample_dataset(tmp_path / "task", kinds=TASKS["mining"], images=4)
     configure(tmp_path / "task", write_into=target)
@@ -267,8 +298,9 @@ def _head(repo: Path) -> str:
 # -- the mapped view, piece by piece -----------------------------------------------------------
 
 
-def _view(tmp_path: Path, kinds: frozenset[TaskKind], merged: Mapping[str, object] | None = None,
-          **dataset: object) -> fallback.View:
+def _view(
+    tmp_path: Path, kinds: frozenset[TaskKind], merged: Mapping[str, object] | None = None, **dataset: object
+) -> fallback.View:
     sample.write_sample_dataset(tmp_path / "task", kinds=kinds, images=6, **dataset)  # type: ignore[arg-type]
     config = tmp_path / "task" / "out" / "live-code-config.yaml"  # the harness's merge: config.yaml and more
     platform = yaml.safe_load((tmp_path / "task" / "in" / "config.yaml").read_text())
@@ -303,14 +335,20 @@ def test_every_path_a_training_task_names_resolves(tmp_path: Path, monkeypatch: 
 
 
 def test_yaml_keeps_its_text_where_the_paths_map_in_place() -> None:
-    text = ("# from the web form\ngit_tag: 1.10  # a YAML float\nmodels: ['/in/models/a.pt', \"/in/models/b.pt\"]\n"
-            "root: /in\nout: {dir: /out/models}\nnot_a_path: /input/x\n")
+    text = (
+        "# from the web form\ngit_tag: 1.10  # a YAML float\nmodels: ['/in/models/a.pt', \"/in/models/b.pt\"]\n"
+        "root: /in\nout: {dir: /out/models}\nnot_a_path: /input/x\n"
+    )
     roots = {"/in": "/data/t/in", "/out": "/data/t/out"}
     mapped = fallback.map_yaml(text, roots)
     assert mapped.startswith("# from the web form\ngit_tag: 1.10  # a YAML float\n")
-    assert yaml.safe_load(mapped) == {"git_tag": 1.1, "models": ["/data/t/in/models/a.pt", "/data/t/in/models/b.pt"],
-                                      "root": "/data/t/in", "out": {"dir": "/data/t/out/models"},
-                                      "not_a_path": "/input/x"}
+    assert yaml.safe_load(mapped) == {
+        "git_tag": 1.1,
+        "models": ["/data/t/in/models/a.pt", "/data/t/in/models/b.pt"],
+        "root": "/data/t/in",
+        "out": {"dir": "/data/t/out/models"},
+        "not_a_path": "/input/x",
+    }
 
 
 @pytest.mark.parametrize("host", ["/tmp/a b: #c/in", "/tmp/it's/in", '/tmp/"q"/in'])
@@ -323,7 +361,8 @@ def test_yaml_is_written_again_where_a_host_path_needs_quoting(host: str) -> Non
 def test_index_files_map_every_field_and_keep_their_line_ends() -> None:
     text = "/in/assets/a.png\t/in/annotations/a.xml\r\n/in/assets/b.png\n\n/elsewhere/c.png\t/in\n"
     assert fallback.map_tsv(text, {"/in": "/h/in", "/out": "/h/out"}) == (
-        "/h/in/assets/a.png\t/h/in/annotations/a.xml\r\n/h/in/assets/b.png\n\n/elsewhere/c.png\t/h/in\n")
+        "/h/in/assets/a.png\t/h/in/annotations/a.xml\r\n/h/in/assets/b.png\n\n/elsewhere/c.png\t/h/in\n"
+    )
 
 
 def test_results_written_with_host_paths_get_the_container_paths(tmp_path: Path) -> None:
@@ -338,12 +377,21 @@ def test_results_written_with_host_paths_get_the_container_paths(tmp_path: Path)
     cands = (in_dir / "candidate-index.tsv").read_text().split()
     assert len(cands) == 4
     a, b, c, d = (c.removeprefix("/in/") for c in cands)
-    forms = [f"{view.mapped_in}/{a}", f"{in_dir}/{b}", f"{tmp_path}/asset-cache/{c.removeprefix('assets/')}",
-             f"/in/{d}"]
+    forms = [
+        f"{view.mapped_in}/{a}",
+        f"{in_dir}/{b}",
+        f"{tmp_path}/asset-cache/{c.removeprefix('assets/')}",
+        f"/in/{d}",
+    ]
     (out_dir / "result.tsv").write_text("".join(f"{p}\t{0.5 - n / 10}\n" for n, p in enumerate(forms)))
-    infer = {"detection": {forms[0]: {"boxes": []}, forms[1]: {"boxes": []}, os.path.basename(forms[2]): {"boxes": []},
-                           forms[3]: {"boxes": [{"box": {"x": 1, "y": 2, "w": 3, "h": 4}, "class_name": "cat",
-                                                 "score": 0.5}]}}}
+    infer = {
+        "detection": {
+            forms[0]: {"boxes": []},
+            forms[1]: {"boxes": []},
+            os.path.basename(forms[2]): {"boxes": []},
+            forms[3]: {"boxes": [{"box": {"x": 1, "y": 2, "w": 3, "h": 4}, "class_name": "cat", "score": 0.5}]},
+        }
+    }
     (out_dir / "infer-result.json").write_text(json.dumps(infer))
     assert fallback.unmap_outputs(view) == ["/out/result.tsv", "/out/infer-result.json"]
     assert (out_dir / "result.tsv").read_text() == "".join(f"{c}\t{0.5 - n / 10}\n" for n, c in enumerate(cands))
@@ -352,11 +400,14 @@ def test_results_written_with_host_paths_get_the_container_paths(tmp_path: Path)
     assert fallback.unmap_outputs(view) == []  # nothing left to map
 
 
-@pytest.mark.parametrize("text", [
-    '{"detection": {"%s": {"boxes": []}, "%s": {"boxes": []}}}',  # one image under two names
-    '{"detection": {"%s": {"boxes": []}, "%s": {"boxes": []}}, "x": NaN}',
-    '{"detection": {"%s": {"boxes": []}, "%s": {"boxes": []}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"detection": {"%s": {"boxes": []}, "%s": {"boxes": []}}}',  # one image under two names
+        '{"detection": {"%s": {"boxes": []}, "%s": {"boxes": []}}, "x": NaN}',
+        '{"detection": {"%s": {"boxes": []}, "%s": {"boxes": []}',
+    ],
+)
 def test_results_the_gate_refuses_are_left_as_written(tmp_path: Path, text: str) -> None:
     view = _view(tmp_path, TASKS["infer"])
     cand = (tmp_path / "task" / "in" / "candidate-index.tsv").read_text().split()[0]
@@ -384,9 +435,14 @@ def _first_image(view: fallback.View) -> Path:
 WRITES: dict[str, tuple[Callable[[fallback.View], object], str]] = {
     "new file next to an image": (lambda v: Path(f"{_first_image(v)}.cache").write_text("x"), "/in/assets/"),
     "index file rewritten": (lambda v: (v.in_dir / "train-index.tsv").write_text("x"), "/in/train-index.tsv (changed)"),
-    "annotation removed": (lambda v: next(p for p in (v.in_dir / "annotations").rglob("*") if p.is_file()).unlink(), "/in/annotations/"),
-    "file made and removed": (lambda v: (Path(v.in_dir / "models" / "tmp").write_text("x"),
-                                         (v.in_dir / "models" / "tmp").unlink()), "/in/models (changed)"),
+    "annotation removed": (
+        lambda v: next(p for p in (v.in_dir / "annotations").rglob("*") if p.is_file()).unlink(),
+        "/in/annotations/",
+    ),
+    "file made and removed": (
+        lambda v: (Path(v.in_dir / "models" / "tmp").write_text("x"), (v.in_dir / "models" / "tmp").unlink()),
+        "/in/models (changed)",
+    ),
     "mapped env.yaml rewritten": (lambda v: v.env_file.write_text("x"), "/in/env.yaml (changed)"),
     "new file in the mapped dir": (lambda v: (v.mapped_in / "cache.txt").write_text("x"), "/in/cache.txt (new)"),
     "mode changed": (lambda v: (v.in_dir / "val-index.tsv").chmod(0o600), "/in/val-index.tsv (changed)"),
@@ -417,8 +473,12 @@ def test_a_uid_other_than_root_is_refused_a_write_into_the_mapped_dir_at_once() 
         base.chmod(0o755)
         view = _view(base, TASKS["mining"])
         write = f"echo x > {view.mapped_in}/cache.txt"
-        res = subprocess.run(["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups", "/bin/sh", "-c", write],
-                             capture_output=True, text=True, timeout=60)
+        res = subprocess.run(
+            ["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups", "/bin/sh", "-c", write],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert res.returncode != 0 and not (view.mapped_in / "cache.txt").exists()
         err = fallback.refused_write(view, ["some output", *res.stderr.splitlines()])
         assert err is not None, res.stderr
@@ -438,10 +498,15 @@ def test_the_error_names_a_few_paths_and_counts_the_rest() -> None:
 # -- ymir-exc 1.x's hard-coded env.yaml ----------------------------------------------------------
 
 # ymir_exc/settings.py of PyPI ymir-exc 1.1.0.523, the line that matters (the real package runs in the legacy row)
-YMIR_EXC_1 = {"ymir_exc/__init__.py": "", "ymir_exc/settings.py": "DEFAULT_ENV_FILE_PATH = '/in/env.yaml'\n",
-              "ymir_exc/env.py": "from ymir_exc import settings\n\ndef path():\n    return settings.DEFAULT_ENV_FILE_PATH\n"}
-SHOW = ("import sitecustomize, ymir_exc.env\nfrom ymir_exc.settings import DEFAULT_ENV_FILE_PATH\n"
-        "print(ymir_exc.env.path(), DEFAULT_ENV_FILE_PATH, getattr(sitecustomize, 'MARK', '-'))\n")
+YMIR_EXC_1 = {
+    "ymir_exc/__init__.py": "",
+    "ymir_exc/settings.py": "DEFAULT_ENV_FILE_PATH = '/in/env.yaml'\n",
+    "ymir_exc/env.py": "from ymir_exc import settings\n\ndef path():\n    return settings.DEFAULT_ENV_FILE_PATH\n",
+}
+SHOW = (
+    "import sitecustomize, ymir_exc.env\nfrom ymir_exc.settings import DEFAULT_ENV_FILE_PATH\n"
+    "print(ymir_exc.env.path(), DEFAULT_ENV_FILE_PATH, getattr(sitecustomize, 'MARK', '-'))\n"
+)
 
 
 def _show(tmp_path: Path, pythonpath: list[Path]) -> str:
@@ -449,8 +514,12 @@ def _show(tmp_path: Path, pythonpath: list[Path]) -> str:
     for rel, text in YMIR_EXC_1.items():
         (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
         (pkg / rel).write_text(text)
-    env = {"PATH": os.environ["PATH"], "PYTHONNOUSERSITE": "1", "LIVE_CODE_ENV_FILE": "/t/fallback/in/env.yaml",
-           "PYTHONPATH": os.pathsep.join(str(p) for p in [*pythonpath, pkg])}
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONNOUSERSITE": "1",
+        "LIVE_CODE_ENV_FILE": "/t/fallback/in/env.yaml",
+        "PYTHONPATH": os.pathsep.join(str(p) for p in [*pythonpath, pkg]),
+    }
     res = subprocess.run([sys.executable, "-c", SHOW], env=env, capture_output=True, text=True, timeout=60, check=True)
     return res.stdout.strip()
 

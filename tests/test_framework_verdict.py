@@ -6,6 +6,7 @@ framework bases: the torch base of the tests (torch 2.13.0) and the mxnet one (m
 - another version (or a URL form) of what the base has: refused, naming the base's version and the fix;
 - a framework package the base does not have: installed (check warns when pinned).
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract
-from live_code import sample
+from live_code import contract, sample
 from tests import _template_runs as runs
 
 BASES = {"torch": "LIVE_CODE_TEST_FRAMEWORK_PYTHON", "mxnet": "LIVE_CODE_TEST_MXNET_PYTHON"}
@@ -30,7 +30,11 @@ TABLE = [
     ("torch", "torch>=2.0,<3", "base"),
     ("torch", "torch==1.8.1", "refused"),
     ("torch", "torch<2", "refused"),
-    ("torch", "torch @ https://download.pytorch.org/whl/cpu/torch-2.13.0%2Bcpu-cp311-cp311-linux_x86_64.whl", "refused"),
+    (
+        "torch",
+        "torch @ https://download.pytorch.org/whl/cpu/torch-2.13.0%2Bcpu-cp311-cp311-linux_x86_64.whl",
+        "refused",
+    ),
     ("torch", "nvidia-ml-py==12.560.30", "install"),
     ("mxnet", "mxnet>=1.6", "base"),
     ("mxnet", "mxnet==1.8.0", "refused"),
@@ -55,28 +59,47 @@ def _base(name: str) -> str:
 
 
 @pytest.mark.parametrize(("base", "line", "verdict"), TABLE, ids=[f"{b}:{line}" for b, line, _ in TABLE])
-def test_check_and_run_give_one_verdict(tmp_path: Path, make_repo: Callable[..., Path], base: str, line: str,
-                                        verdict: str) -> None:
+def test_check_and_run_give_one_verdict(
+    tmp_path: Path, make_repo: Callable[..., Path], base: str, line: str, verdict: str
+) -> None:
     python = _base(base)
-    version = subprocess.run([python, "-c", f"from importlib.metadata import version; print(version({base!r}))"],
-                             capture_output=True, text=True, check=True).stdout.strip()  # e.g. 2.13.0+cpu
+    version = subprocess.run(
+        [python, "-c", f"from importlib.metadata import version; print(version({base!r}))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()  # e.g. 2.13.0+cpu
     name = line.split("=")[0].split(">")[0].split("<")[0].split("@")[0].strip()
-    repo = make_repo({"live-code.yaml": f"framework: {base}\nentry: python start.py\n", "start.py": JOB,
-                      "requirements.txt": f"{line}\n"}, tag="v1")
+    repo = make_repo(
+        {
+            "live-code.yaml": f"framework: {base}\nentry: python start.py\n",
+            "start.py": JOB,
+            "requirements.txt": f"{line}\n",
+        },
+        tag="v1",
+    )
     env = runs.harness_env(tmp_path / "cache", python)
 
-    check = subprocess.run([sys.executable, "-m", "live_code", "check", f"{repo}@v1", "--static"], env=env,
-                           capture_output=True, text=True, timeout=300)
+    check = subprocess.run(
+        [sys.executable, "-m", "live_code", "check", f"{repo}@v1", "--static"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     sample.write_sample_dataset(tmp_path / "task", protocol=contract.PROTOCOL_1_1_0, fmt="voc", images=4)
     run = runs.run(tmp_path / "task", env, (str(repo), runs.git("rev-parse", "HEAD", cwd=repo)))
     prov = runs.provenance(tmp_path / "task")
     out = check.stdout
     if verdict == "base":
-        assert f"ok    requirements       requirements.txt:1: {line!r} is satisfied by the base's {name} {version}" in out, out
+        assert (
+            f"ok    requirements       requirements.txt:1: {line!r} is satisfied by the base's {name} {version}" in out
+        ), out
         assert check.returncode == 0, out
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         assert prov["environment"]["satisfied_by_base"] == [  # type: ignore[index]
-            f"requirements.txt:1: {line} (the base's {name} {version})"]
+            f"requirements.txt:1: {line} (the base's {name} {version})"
+        ]
         assert prov["environment"]["added"] == [] and prov["environment"]["unpinned"] == []  # type: ignore[index]
     elif verdict == "refused":
         message = f"requirements.txt:1: {line!r} would replace the base image's {name} {version}"
@@ -92,6 +115,11 @@ def test_check_and_run_give_one_verdict(tmp_path: Path, make_repo: Callable[...,
 
 
 def test_the_table_covers_each_verdict_on_each_base() -> None:
-    assert {(b, v) for b, _, v in TABLE} >= {("torch", "base"), ("torch", "refused"), ("torch", "install"),
-                                             ("mxnet", "base"), ("mxnet", "refused")}
+    assert {(b, v) for b, _, v in TABLE} >= {
+        ("torch", "base"),
+        ("torch", "refused"),
+        ("torch", "install"),
+        ("mxnet", "base"),
+        ("mxnet", "refused"),
+    }
     assert yaml.safe_dump(TABLE)  # plain data: the README's table can be made from it

@@ -1,5 +1,6 @@
 """live_code.git: URL and ref checks, git's hardened environment, and network calls against real
 git servers on 127.0.0.1 (git daemon, git http-backend, a server that never answers)."""
+
 from __future__ import annotations
 
 import os
@@ -35,32 +36,43 @@ def _raw_remote(url: str, protocols: set[str], deadline: float = 10) -> git.Remo
 # -- URLs ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("https://github.com/owner/repo", "https://github.com/owner/repo"),
-    ("HTTPS://GitHub.COM:443/owner/repo/", "https://github.com/owner/repo"),
-    ("https://github.com./owner/repo.git", "https://github.com/owner/repo.git"),
-    ("https://git.example.org:8443/group/sub/repo", "https://git.example.org:8443/group/sub/repo"),
-    ("ssh://git@github.com/owner/repo", "ssh://git@github.com/owner/repo"),
-    ("ssh://git@github.com:22/owner/repo", "ssh://git@github.com/owner/repo"),
-    ("git@github.com:owner/repo.git", "git@github.com:owner/repo.git"),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("https://github.com/owner/repo", "https://github.com/owner/repo"),
+        ("HTTPS://GitHub.COM:443/owner/repo/", "https://github.com/owner/repo"),
+        ("https://github.com./owner/repo.git", "https://github.com/owner/repo.git"),
+        ("https://git.example.org:8443/group/sub/repo", "https://git.example.org:8443/group/sub/repo"),
+        ("ssh://git@github.com/owner/repo", "ssh://git@github.com/owner/repo"),
+        ("ssh://git@github.com:22/owner/repo", "ssh://git@github.com/owner/repo"),
+        ("git@github.com:owner/repo.git", "git@github.com:owner/repo.git"),
+    ],
+)
 def test_normalise_url_accepts_https_and_ssh_forms(url: str, expected: str) -> None:
     assert git.normalise_url(url, allow_local=False).url == expected
 
 
 def test_cache_id_is_the_same_for_spellings_of_one_url_and_ignores_the_credential() -> None:
-    ids = {git.normalise_url(u, allow_local=False).cache_id for u in (
-        "https://github.com/o/r", "HTTPS://github.com:443/o/r/", f"https://u:{CANARY}@github.com/o/r",
-    )}
+    ids = {
+        git.normalise_url(u, allow_local=False).cache_id
+        for u in (
+            "https://github.com/o/r",
+            "HTTPS://github.com:443/o/r/",
+            f"https://u:{CANARY}@github.com/o/r",
+        )
+    }
     assert len(ids) == 1
     assert git.normalise_url("https://github.com/o/other", allow_local=False).cache_id not in ids
 
 
-@pytest.mark.parametrize("url, user", [
-    (f"https://bob:{CANARY}@example.com/o/r", "bob"),
-    (f"https://{CANARY}@example.com/o/r", git.TOKEN_USERNAME),
-    (f"https://x-access-token:{CANARY.replace('-', '%2D')}@example.com/o/r", "x-access-token"),
-])
+@pytest.mark.parametrize(
+    "url, user",
+    [
+        (f"https://bob:{CANARY}@example.com/o/r", "bob"),
+        (f"https://{CANARY}@example.com/o/r", git.TOKEN_USERNAME),
+        (f"https://x-access-token:{CANARY.replace('-', '%2D')}@example.com/o/r", "x-access-token"),
+    ],
+)
 def test_credential_is_split_off_the_url(url: str, user: str) -> None:
     n = git.normalise_url(url, allow_local=False)
     assert n.secret == CANARY and n.username == user
@@ -69,44 +81,47 @@ def test_credential_is_split_off_the_url(url: str, user: str) -> None:
     assert CANARY not in repr(n)
 
 
-@pytest.mark.parametrize("url", [
-    "ext::sh -c touch% /tmp/pwn",
-    "ext::sh",
-    "fd::17/foo",
-    "fd::0,1",
-    "something::https://example.com/x",
-    "--upload-pack=touch /tmp/pwn",
-    "-u/tmp/x",
-    "--config=protocol.ext.allow=always",
-    "-cprotocol.ext.allow=always",
-    "--template=/tmp/t",
-    "file:///etc",
-    "/abs/path",
-    "./rel",
-    "../up",
-    "http://example.com/o/r",
-    "git://example.com/o/r",
-    "ftp://example.com/o/r",
-    "data://text/plain,x",
-    "ssh://-oProxyCommand=touch%20x/y",
-    "ssh://user:password@example.com/o/r",
-    "git@-oProxyCommand=x:o/r",
-    "https:///o/r",
-    "https://exa mple.com/o/r",
-    "https://example.com/o\n/r",
-    "https://example.com/o/r\x00",
-    "https://example.com/$HOME/r",
-    "https://example.com/${AWS_SECRET_ACCESS_KEY}",
-    "https://example.com/o/r?token=abc",
-    "https://example.com/o/r#frag",
-    "https://example.com/../etc",
-    "https://example.com/",
-    "https://exämple.com/o/r",
-    "https://example.com:99999/o/r",
-    "https://user%0Ahost=evil:tok@example.com/o/r",
-    "https://" + "a" * 3000 + ".com/o/r",
-    "",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ext::sh -c touch% /tmp/pwn",
+        "ext::sh",
+        "fd::17/foo",
+        "fd::0,1",
+        "something::https://example.com/x",
+        "--upload-pack=touch /tmp/pwn",
+        "-u/tmp/x",
+        "--config=protocol.ext.allow=always",
+        "-cprotocol.ext.allow=always",
+        "--template=/tmp/t",
+        "file:///etc",
+        "/abs/path",
+        "./rel",
+        "../up",
+        "http://example.com/o/r",
+        "git://example.com/o/r",
+        "ftp://example.com/o/r",
+        "data://text/plain,x",
+        "ssh://-oProxyCommand=touch%20x/y",
+        "ssh://user:password@example.com/o/r",
+        "git@-oProxyCommand=x:o/r",
+        "https:///o/r",
+        "https://exa mple.com/o/r",
+        "https://example.com/o\n/r",
+        "https://example.com/o/r\x00",
+        "https://example.com/$HOME/r",
+        "https://example.com/${AWS_SECRET_ACCESS_KEY}",
+        "https://example.com/o/r?token=abc",
+        "https://example.com/o/r#frag",
+        "https://example.com/../etc",
+        "https://example.com/",
+        "https://exämple.com/o/r",
+        "https://example.com:99999/o/r",
+        "https://user%0Ahost=evil:tok@example.com/o/r",
+        "https://" + "a" * 3000 + ".com/o/r",
+        "",
+    ],
+)
 def test_normalise_url_refuses_unsafe_forms(url: str) -> None:
     with pytest.raises(UnsafeSourceError) as e:
         git.normalise_url(url, allow_local=False)
@@ -114,8 +129,12 @@ def test_normalise_url_refuses_unsafe_forms(url: str) -> None:
 
 
 def test_refusal_does_not_echo_the_credential() -> None:
-    for url in (f"https://u:{CANARY}@exa mple.com/o/r", f"https://u:{CANARY}@example.com/o/r?x=1",
-                f"https://example.com/o/r?token={CANARY}", f"http://u:{CANARY}@example.com/o/r"):
+    for url in (
+        f"https://u:{CANARY}@exa mple.com/o/r",
+        f"https://u:{CANARY}@example.com/o/r?x=1",
+        f"https://example.com/o/r?token={CANARY}",
+        f"http://u:{CANARY}@example.com/o/r",
+    ):
         with pytest.raises(UnsafeSourceError) as e:
             git.normalise_url(url, allow_local=False)
         assert CANARY not in e.value.render() and CANARY not in str(e.value)
@@ -134,7 +153,10 @@ def test_local_paths_need_allow_local(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_http_and_git_schemes_only_when_listed() -> None:
-    assert git.normalise_url("http://127.0.0.1:8080/r", allow_local=False, schemes={"http"}).url == "http://127.0.0.1:8080/r"
+    assert (
+        git.normalise_url("http://127.0.0.1:8080/r", allow_local=False, schemes={"http"}).url
+        == "http://127.0.0.1:8080/r"
+    )
     with pytest.raises(UnsafeSourceError):
         git.normalise_url("https://example.com/r", allow_local=False, schemes={"http"})
     with pytest.raises(UnsafeSourceError):  # ext cannot be listed in
@@ -157,11 +179,32 @@ def test_check_ref_accepts_plain_names(name: str) -> None:
     assert git.check_ref(name) == name
 
 
-@pytest.mark.parametrize("name", [
-    "--upload-pack=touch /tmp/pwn", "-u/tmp/x", "--output=/tmp/x", "/abs", "refs/heads/x", "a..b",
-    "a b", "a\nb", "a:b", "a^", "a~1", "a@{1}", "@", "x/", "x.lock", "x/.hidden", "a//b", "", "a\\b", "*",
-    "x" * 300,
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "--upload-pack=touch /tmp/pwn",
+        "-u/tmp/x",
+        "--output=/tmp/x",
+        "/abs",
+        "refs/heads/x",
+        "a..b",
+        "a b",
+        "a\nb",
+        "a:b",
+        "a^",
+        "a~1",
+        "a@{1}",
+        "@",
+        "x/",
+        "x.lock",
+        "x/.hidden",
+        "a//b",
+        "",
+        "a\\b",
+        "*",
+        "x" * 300,
+    ],
+)
 def test_check_ref_refuses_option_forms_and_odd_names(name: str) -> None:
     with pytest.raises(UnsafeSourceError):
         git.check_ref(name)
@@ -181,8 +224,15 @@ def test_check_sha() -> None:
 
 
 def test_hardened_env_is_an_allowlist_with_the_locks() -> None:
-    base = {"PATH": "/usr/bin", "HOME": "/home/x", "GIT_DIR": "/elsewhere", "GIT_SSH_COMMAND": "evil",
-            "AWS_SECRET_ACCESS_KEY": "s3cr3t", "GIT_ASKPASS": "/bin/echo", "LIVE_CODE_GIT_TOKEN": CANARY}
+    base = {
+        "PATH": "/usr/bin",
+        "HOME": "/home/x",
+        "GIT_DIR": "/elsewhere",
+        "GIT_SSH_COMMAND": "evil",
+        "AWS_SECRET_ACCESS_KEY": "s3cr3t",
+        "GIT_ASKPASS": "/bin/echo",
+        "LIVE_CODE_GIT_TOKEN": CANARY,
+    }
     env = git.hardened_env(protocols={"https", "ext", "fd"}, base=base)
     assert env["GIT_ALLOW_PROTOCOL"] == "https"
     assert env["GIT_TERMINAL_PROMPT"] == "0" and env["GIT_CONFIG_GLOBAL"] == os.devnull
@@ -204,7 +254,9 @@ def test_secret_goes_only_into_the_helper_environment() -> None:
 
 
 def test_hardened_git_ignores_global_config_and_hooks(
-    tmp_path: Path, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    make_repo: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An image-level ~/.gitconfig with an insteadOf rewrite and a template hook has no effect."""
     marker = tmp_path / "hook-ran"
@@ -213,8 +265,9 @@ def test_hardened_git_ignores_global_config_and_hooks(
     hook = home / "tpl" / "hooks" / "post-checkout"
     hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
     hook.chmod(0o755)
-    (home / ".gitconfig").write_text(f"[init]\n\ttemplateDir = {home / 'tpl'}\n[url \"ext::sh -c touch% {marker}\"]\n"
-                                     f"\tinsteadOf = file://\n")
+    (home / ".gitconfig").write_text(
+        f'[init]\n\ttemplateDir = {home / "tpl"}\n[url "ext::sh -c touch% {marker}"]\n\tinsteadOf = file://\n'
+    )
     repo = make_repo({"a.txt": "a"})
     sha = run("rev-parse", "HEAD", cwd=repo)
     monkeypatch.setenv("HOME", str(home))
@@ -222,8 +275,11 @@ def test_hardened_git_ignores_global_config_and_hooks(
     env = git.hardened_env(protocols={"file"})
     mirror = tmp_path / "m.git"
     git.init_bare(mirror)
-    git.run_git(["--git-dir", str(mirror), "fetch", "-q", "--", f"file://{repo}", f"+{sha}:refs/x"], env=env,
-                deadline=git.Deadline(10))
+    git.run_git(
+        ["--git-dir", str(mirror), "fetch", "-q", "--", f"file://{repo}", f"+{sha}:refs/x"],
+        env=env,
+        deadline=git.Deadline(10),
+    )
     git.materialise(mirror, "refs/x", sha, tmp_path / "wt")
     assert (tmp_path / "wt" / "a.txt").read_text() == "a"
     assert not marker.exists()
@@ -233,14 +289,17 @@ def test_hardened_git_ignores_global_config_and_hooks(
 # -- the validator bypassed: git's own locks still hold ----------------------------------------
 
 
-@pytest.mark.parametrize("payload", [
-    "ext::sh -c touch% {marker}",
-    "ext::sh -c 'touch {marker}'",
-    "fd::17/foo",
-    "--upload-pack=touch {marker}",
-    "-u touch {marker}",
-    "--config=protocol.ext.allow=always",
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "ext::sh -c touch% {marker}",
+        "ext::sh -c 'touch {marker}'",
+        "fd::17/foo",
+        "--upload-pack=touch {marker}",
+        "-u touch {marker}",
+        "--config=protocol.ext.allow=always",
+    ],
+)
 def test_unsafe_url_is_blocked_by_git_when_the_validator_is_bypassed(tmp_path: Path, payload: str) -> None:
     marker = tmp_path / "pwned"
     rem = _raw_remote(payload.format(marker=marker), {"https", "ssh"})
@@ -261,7 +320,9 @@ def test_ext_payload_would_run_without_the_protocol_lock(tmp_path: Path) -> None
     assert marker.exists()
 
 
-def test_option_as_ref_is_not_run_when_the_validator_is_bypassed(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
+def test_option_as_ref_is_not_run_when_the_validator_is_bypassed(
+    tmp_path: Path, make_repo: Callable[..., Path]
+) -> None:
     marker = tmp_path / "pwned"
     repo = make_repo({"a": "a"})
     rem = _remote(str(repo))
@@ -287,21 +348,32 @@ def test_file_transport_is_blocked_unless_enabled(tmp_path: Path, make_repo: Cal
 # -- failures: classification, retries, deadlines --------------------------------------------
 
 
-@pytest.mark.parametrize("stderr, reason, transient", [
-    ("fatal: unable to access 'https://h/x/': Could not resolve host: h", "network", True),
-    ("fatal: unable to access 'https://h/x/': Failed to connect to h port 443: Connection refused", "network", True),
-    ("error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502\nfatal: early EOF", "network", True),
-    ("fatal: unable to access 'https://h/x/': The requested URL returned error: 429", "network", True),
-    ("fatal: repository 'https://h/x/' not found", "not-found", False),
-    ("remote: Repository not found.\nfatal: Authentication failed for 'https://h/x/'", "auth", False),
-    ("fatal: could not read Username for 'https://h': terminal prompts disabled", "auth", False),
-    ("fatal: couldn't find remote ref refs/tags/v9", "no-ref", False),
-    ("fatal: remote error: upload-pack: not our ref 0123", "no-ref", False),
-    ("error: Server does not allow request for unadvertised object 0123", "sha-not-allowed", False),
-    ("fatal: transport 'file' not allowed", "refused", False),
-    ("fatal: unable to access 'https://h/': SSL certificate problem: unable to get local issuer", "tls", False),
-    ("fatal: something new", "error", False),
-])
+@pytest.mark.parametrize(
+    "stderr, reason, transient",
+    [
+        ("fatal: unable to access 'https://h/x/': Could not resolve host: h", "network", True),
+        (
+            "fatal: unable to access 'https://h/x/': Failed to connect to h port 443: Connection refused",
+            "network",
+            True,
+        ),
+        (
+            "error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502\nfatal: early EOF",
+            "network",
+            True,
+        ),
+        ("fatal: unable to access 'https://h/x/': The requested URL returned error: 429", "network", True),
+        ("fatal: repository 'https://h/x/' not found", "not-found", False),
+        ("remote: Repository not found.\nfatal: Authentication failed for 'https://h/x/'", "auth", False),
+        ("fatal: could not read Username for 'https://h': terminal prompts disabled", "auth", False),
+        ("fatal: couldn't find remote ref refs/tags/v9", "no-ref", False),
+        ("fatal: remote error: upload-pack: not our ref 0123", "no-ref", False),
+        ("error: Server does not allow request for unadvertised object 0123", "sha-not-allowed", False),
+        ("fatal: transport 'file' not allowed", "refused", False),
+        ("fatal: unable to access 'https://h/': SSL certificate problem: unable to get local issuer", "tls", False),
+        ("fatal: something new", "error", False),
+    ],
+)
 def test_classify(stderr: str, reason: str, transient: bool) -> None:
     failure = git.classify(stderr)
     assert (failure.reason, failure.transient) == (reason, transient)
@@ -350,10 +422,18 @@ def test_token_reaches_the_server_through_the_credential_helper(tmp_path: Path, 
     with HttpGitServer(root, token=CANARY) as srv:
         assert git.ls_remote(_remote(srv.url("proj"), secret=CANARY), ["refs/tags/v1"]) == {"refs/tags/v1": sha}
         # the helper is scoped to the URL's host: another host does not get the token
-        other = git.normalise_url(srv.url("proj").replace("127.0.0.1", "localhost"), allow_local=False, schemes={"http"})
-        rem = git.Remote(other.with_secret(CANARY), git.hardened_env(
-            git.normalise_url(srv.url("proj"), allow_local=False, schemes={"http"}).with_secret(CANARY),
-            protocols={"http"}), git.Deadline(10), FAST)
+        other = git.normalise_url(
+            srv.url("proj").replace("127.0.0.1", "localhost"), allow_local=False, schemes={"http"}
+        )
+        rem = git.Remote(
+            other.with_secret(CANARY),
+            git.hardened_env(
+                git.normalise_url(srv.url("proj"), allow_local=False, schemes={"http"}).with_secret(CANARY),
+                protocols={"http"},
+            ),
+            git.Deadline(10),
+            FAST,
+        )
         with pytest.raises(SourceError):
             git.ls_remote(rem, ["refs/tags/v1"])
 
@@ -380,8 +460,12 @@ def test_deadline_kills_the_process_group(tmp_path: Path) -> None:
         env = git.hardened_env(protocols={"git"})
         start = time.monotonic()
         with pytest.raises(util.CalledProcessError) as e:
-            git.run_git(["ls-remote", "--", f"git://127.0.0.1:{silent.port}/x"], env=env,
-                        deadline=git.Deadline(1.5), network=True)
+            git.run_git(
+                ["ls-remote", "--", f"git://127.0.0.1:{silent.port}/x"],
+                env=env,
+                deadline=git.Deadline(1.5),
+                network=True,
+            )
         assert e.value.timed_out and time.monotonic() - start < 4
         assert list(processes_mentioning(f"127.0.0.1:{silent.port}")) == []
 
@@ -404,7 +488,9 @@ def test_fetch_commit_by_sha_fetches_only_that_commit(tmp_path: Path, make_repo:
     assert info.tree == run("rev-parse", f"{first}^{{tree}}", cwd=repo) and info.time.endswith("Z")
 
 
-def test_fetch_commit_falls_back_to_branches_and_tags_on_a_v0_server(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
+def test_fetch_commit_falls_back_to_branches_and_tags_on_a_v0_server(
+    tmp_path: Path, make_repo: Callable[..., Path]
+) -> None:
     repo = make_repo({"a.txt": "1"}, name="srv/proj")
     first = run("rev-parse", "HEAD", cwd=repo)
     (repo / "a.txt").write_text("2")
@@ -450,13 +536,16 @@ def test_run_git_needs_time_left() -> None:
     assert subprocess.run(["git", "--version"], capture_output=True).returncode == 0
 
 
-@pytest.mark.parametrize(("parent", "url", "expected"), [
-    ("https://host/org/app.git", "../lib.git", "https://host/org/lib.git"),
-    ("https://host/org/app.git", "./lib.git", "https://host/org/app.git/lib.git"),
-    ("https://host/app.git", "../../lib.git", "https://host/lib.git"),
-    ("/srv/repos/app", "../lib", "/srv/repos/lib"),
-    ("https://host/org/app.git", "https://other/x.git", "https://other/x.git"),
-])
+@pytest.mark.parametrize(
+    ("parent", "url", "expected"),
+    [
+        ("https://host/org/app.git", "../lib.git", "https://host/org/lib.git"),
+        ("https://host/org/app.git", "./lib.git", "https://host/org/app.git/lib.git"),
+        ("https://host/app.git", "../../lib.git", "https://host/lib.git"),
+        ("/srv/repos/app", "../lib", "/srv/repos/lib"),
+        ("https://host/org/app.git", "https://other/x.git", "https://other/x.git"),
+    ],
+)
 def test_relative_submodule_urls_resolve_against_the_parent(parent: str, url: str, expected: str) -> None:
     assert git.resolve_submodule_url(parent, url) == expected
 

@@ -15,6 +15,7 @@ The prefetched image's task gets nothing at all, and no network.
 Each image is built once per machine and build inputs (the key), and reused by every test here and
 by later runs; tests/run.sh builds them before the tests (``python -m tests._images build``).
 """
+
 from __future__ import annotations
 
 import json
@@ -28,19 +29,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract
-from live_code import legacy
-from live_code import sample
+from live_code import contract, legacy, sample
 from live_code.contract import TaskKind
-from tests import _images
-from tests import _site
+from tests import _images, _site
 from tests import _template_runs as runs
 from tests import test_base_images as dockerfiles
-from tests.conftest import git
-from tests.conftest import write_tree
-from tests.test_site_ca import PROBE
-from tests.test_site_ca import probe_index
-from tests.test_site_ca import site_job_repo
+from tests.conftest import git, write_tree
+from tests.test_site_ca import PROBE, probe_index, site_job_repo
 
 REPO = Path(__file__).resolve().parent.parent
 USER_REPOS = REPO / "tests" / "resources" / "user_repos"
@@ -52,8 +47,13 @@ REPOS_INSIDE = "/srv/repos"
 #: where this site's CA bundle is mounted in the container (SSL_CERT_FILE)
 SITE_CA_INSIDE = "/etc/live-code-site/ca-bundle.pem"
 #: the files YMIR reads from /img-man (ymir-contract.md 1.1), by what they tell it
-YMIR_FILES = ("manifest.yaml", "training-template.yaml", "mining-template.yaml", "infer-template.yaml",
-              "code-access.yaml")
+YMIR_FILES = (
+    "manifest.yaml",
+    "training-template.yaml",
+    "mining-template.yaml",
+    "infer-template.yaml",
+    "code-access.yaml",
+)
 #: a fixed date for the test commits, so a repository's commit (a prefetch build input) is the same
 #: in every session
 COMMIT_DATE = "2026-01-01T00:00:00+00:00"
@@ -109,8 +109,15 @@ def give_to_run_uid(folder: Path) -> None:
         os.lchown(path, _images.RUN_UID, _images.RUN_UID)
 
 
-def new_task(shared: Path, kinds: frozenset[TaskKind], *, fmt: str = "voc", protocol: str = contract.PROTOCOL_1_1_0,
-             images: int = 24, **values: object) -> Path:
+def new_task(
+    shared: Path,
+    kinds: frozenset[TaskKind],
+    *,
+    fmt: str = "voc",
+    protocol: str = contract.PROTOCOL_1_1_0,
+    images: int = 24,
+    **values: object,
+) -> Path:
     task = Path(tempfile.mkdtemp(dir=shared))
     os.chmod(task, 0o755)
     sample.write_sample_dataset(task, kinds=kinds, fmt=fmt, protocol=protocol, images=images)
@@ -128,16 +135,26 @@ def site_ca() -> tuple[list[_images.Bind], dict[str, str]]:
     return [_images.Bind(str(bundle), SITE_CA_INSIDE)], {"SSL_CERT_FILE": SITE_CA_INSIDE}
 
 
-def run_task(ref: str, task: Path, *, repo: Path | None = None, env: Mapping[str, str] = (),
-             binds: Sequence[_images.Bind] = (), network: bool = True,
-             inspect: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_task(
+    ref: str,
+    task: Path,
+    *,
+    repo: Path | None = None,
+    env: Mapping[str, str] = (),
+    binds: Sequence[_images.Bind] = (),
+    network: bool = True,
+    inspect: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """``docker run --user 1000:1000 -v task/in:/in:ro -v task/out:/out IMAGE`` (its CMD), the
     repository mounted at /srv/repos/<name> when given; ``inspect``: a path in the container whose
     listing after the run goes into the result's ``listing`` (the container is gone afterwards)."""
     cmd = _images.config(ref)["Cmd"]
     assert isinstance(cmd, list)
-    mounts = [_images.Bind(str(task / "in"), contract.IN_DIR), _images.Bind(str(task / "out"), contract.OUT_DIR, False),
-              *binds]
+    mounts = [
+        _images.Bind(str(task / "in"), contract.IN_DIR),
+        _images.Bind(str(task / "out"), contract.OUT_DIR, False),
+        *binds,
+    ]
     if repo is not None:
         mounts.append(_images.Bind(str(repo), f"{REPOS_INSIDE}/{repo.name}"))
     with _images.Container(ref) as container:
@@ -165,7 +182,7 @@ def test_image_builds_from_its_dockerfile_on_the_stand_in_base(images: dict[str,
     dockerfile = dockerfiles.DOCKERFILES[name]
     base = _images.STANDINS[name].image
     base_layers = _images.layers(base)
-    assert _images.layers(image.ref)[:len(base_layers)] == base_layers
+    assert _images.layers(image.ref)[: len(base_layers)] == base_layers
     cfg = _images.config(image.ref)
     assert cfg["Cmd"] == dockerfiles._dockerfile_cmd(name)
     assert not cfg.get("Entrypoint") and not cfg.get("User")
@@ -173,9 +190,11 @@ def test_image_builds_from_its_dockerfile_on_the_stand_in_base(images: dict[str,
     for key, value in dockerfiles.env_of(dockerfile).items():
         assert env[key] == value, key
     assert env["PATH"] == _images.image_env(base)["PATH"], "the base's PATH, inherited"
-    probe = ("from live_code import envs; import os, sys; "
-             "print(envs.base_fingerprint(os.environ['LIVE_CODE_BASE_PYTHON']).protected); "
-             "print(len(os.listdir(os.environ['LIVE_CODE_SDK_WHEELHOUSE'])))")
+    probe = (
+        "from live_code import envs; import os, sys; "
+        "print(envs.base_fingerprint(os.environ['LIVE_CODE_BASE_PYTHON']).protected); "
+        "print(len(os.listdir(os.environ['LIVE_CODE_SDK_WHEELHOUSE'])))"
+    )
     with _images.Container(image.ref) as container:
         res = container.run([f"{env['LIVE_CODE_HOME']}/bin/python", "-c", probe])
     assert res.returncode == 0, res.stderr
@@ -185,16 +204,21 @@ def test_image_builds_from_its_dockerfile_on_the_stand_in_base(images: dict[str,
     log = _images.build_log(image)  # kept when this machine's cache built it
     if log:
         assert f"FROM {dockerfiles.base_image(dockerfile)}" in log
-    print(f"{name}: {image.ref}, {'reused' if image.reused else 'built'}"
-          f"{f', built in {image.seconds:.0f} s' if image.seconds else ''}, {_images.size(image.ref)}")
+    print(
+        f"{name}: {image.ref}, {'reused' if image.reused else 'built'}"
+        f"{f', built in {image.seconds:.0f} s' if image.seconds else ''}, {_images.size(image.ref)}"
+    )
 
 
 @pytest.mark.parametrize("name", ["torch", "mxnet"])
-def test_stand_in_base_has_no_gl_and_no_compiler_as_the_real_runtime_bases(images: dict[str, _images.Image],
-                                                                           name: str) -> None:
+def test_stand_in_base_has_no_gl_and_no_compiler_as_the_real_runtime_bases(
+    images: dict[str, _images.Image], name: str
+) -> None:
     """What the cv2 and C-extension test below needs comes from the Dockerfile, not the stand-in."""
-    probe = ("for f in /usr/lib/x86_64-linux-gnu/libGL.so.1 /usr/lib/x86_64-linux-gnu/libgthread-2.0.so.0; do "
-             "test -e $f && echo has $f; done; for c in gcc g++ cc make; do command -v $c && echo has $c; done; true")
+    probe = (
+        "for f in /usr/lib/x86_64-linux-gnu/libGL.so.1 /usr/lib/x86_64-linux-gnu/libgthread-2.0.so.0; do "
+        "test -e $f && echo has $f; done; for c in gcc g++ cc make; do command -v $c && echo has $c; done; true"
+    )
     with _images.Container(_images.STANDINS[name].image) as base:
         res = base.run(["/bin/sh", "-c", probe])
     assert res.returncode == 0 and "has" not in res.stdout, res.stdout + res.stderr
@@ -220,8 +244,9 @@ def _read_img_man(ref: str, folder: Path) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("name", ["torch", "mxnet", "prefetch"])
-def test_img_man_read_with_cat_as_ymir_reads_it(images: dict[str, _images.Image], prefetched: _images.Image,
-                                                 shared: Path, name: str) -> None:
+def test_img_man_read_with_cat_as_ymir_reads_it(
+    images: dict[str, _images.Image], prefetched: _images.Image, shared: Path, name: str
+) -> None:
     ref = prefetched.ref if name == "prefetch" else images[name].ref
     folder = Path(tempfile.mkdtemp(dir=shared)) / "img-man"
     read = _read_img_man(ref, folder)
@@ -244,8 +269,9 @@ def test_img_man_read_with_cat_as_ymir_reads_it(images: dict[str, _images.Image]
 
 
 @pytest.mark.parametrize(("name", "template"), [("torch", "minimal"), ("mxnet", "mxnet")])
-def test_template_trains_then_mines_and_infers_with_its_model(images: dict[str, _images.Image], shared: Path,
-                                                              name: str, template: str) -> None:
+def test_template_trains_then_mines_and_infers_with_its_model(
+    images: dict[str, _images.Image], shared: Path, name: str, template: str
+) -> None:
     ref = images[name].ref
     repo, commit = commit_repo(REPO / "remote_templates" / template, shared / template)
     ca_binds, ca_env = site_ca()
@@ -311,7 +337,8 @@ print(f"cv job: opencv-python {version('opencv-python')} cv2 {cv2.__version__} i
 
 @pytest.mark.parametrize("name", ["torch", "mxnet"])
 def test_cv_repo_imports_opencv_and_builds_a_c_and_cpp_extension_from_source(
-        images: dict[str, _images.Image], shared: Path, name: str) -> None:
+    images: dict[str, _images.Image], shared: Path, name: str
+) -> None:
     """opencv-python (not -headless) needs libGL and glib at import; the sdist builds only with a
     C and a C++ compiler and the job Python's headers: the job env gets both, and the job runs."""
     ref = images[name].ref
@@ -321,10 +348,17 @@ def test_cv_repo_imports_opencv_and_builds_a_c_and_cpp_extension_from_source(
     wheels = shared / f"sdists-{name}"
     _site.make_cext_sdist(wheels)
     ca_binds, ca_env = site_ca()
-    task = new_task(shared, TRAINING, images=4, git_url=f"{REPOS_INSIDE}/{repo.name}", git_commit=commit,
-                    pip_find_links=["/srv/sdists"])
-    res = run_task(ref, task, repo=repo, env={**ALLOW_LOCAL, **ca_env},
-                   binds=[*ca_binds, _images.Bind(str(wheels), "/srv/sdists")])
+    task = new_task(
+        shared,
+        TRAINING,
+        images=4,
+        git_url=f"{REPOS_INSIDE}/{repo.name}",
+        git_commit=commit,
+        pip_find_links=["/srv/sdists"],
+    )
+    res = run_task(
+        ref, task, repo=repo, env={**ALLOW_LOCAL, **ca_env}, binds=[*ca_binds, _images.Bind(str(wheels), "/srv/sdists")]
+    )
     out = output(res)
     assert res.returncode == 0, out
     assert "cv job: opencv-python 4.10.0.84 cv2 4.10.0 image (" in out
@@ -353,16 +387,19 @@ def prefetched(images: dict[str, _images.Image], shared: Path) -> _images.Image:
     served.mkdir()
     git("clone", "-q", "--bare", str(repo), str(served / "ymir_exc1.git"), cwd=shared)
     with _site.HttpsGitServer(served, ca) as server:
-        return _images.ensure_prefetch(images["torch"], server.url("ymir_exc1.git"), commit,
-                                       extra_ca=ca.cert.read_bytes(), label=label)
+        return _images.ensure_prefetch(
+            images["torch"], server.url("ymir_exc1.git"), commit, extra_ca=ca.cert.read_bytes(), label=label
+        )
 
 
 def test_prefetched_image_runs_its_task_with_no_network_no_fetch_and_no_install(
-        prefetched: _images.Image, shared: Path) -> None:
+    prefetched: _images.Image, shared: Path
+) -> None:
     url = _images.prefetched_url(prefetched)
     commit = git("rev-parse", "HEAD", cwd=shared / "prefetch-src" / "ymir_exc1")
-    task = new_task(shared, TRAINING, fmt="ark", images=8, git_url=url, git_commit=commit,
-                    code_config="configs/default.yaml")
+    task = new_task(
+        shared, TRAINING, fmt="ark", images=8, git_url=url, git_commit=commit, code_config="configs/default.yaml"
+    )
     cache = _images.image_env(prefetched.ref)["LIVE_CODE_CACHE"]
     res = run_task(prefetched.ref, task, network=False, inspect=f"{cache}/envs")
     assert res.returncode == 0, output(res)
@@ -382,15 +419,20 @@ def test_prefetched_image_runs_its_task_with_no_network_no_fetch_and_no_install(
 
 @pytest.mark.parametrize(("fixture", "fmt"), [("ymir_exc1", "ark"), ("ymir_exc2", "voc")])
 def test_legacy_repo_trains_then_mines_and_infers_in_the_torch_image_offline(
-        images: dict[str, _images.Image], shared: Path, fixture: str, fmt: str) -> None:
+    images: dict[str, _images.Image], shared: Path, fixture: str, fmt: str
+) -> None:
     """A repository of the original image that lists nothing: its SDK, loguru and cv2 come from the
     image's SDK wheelhouse, with the network unshared during each run."""
     ref = images["torch"].ref
     repo, commit = commit_repo(USER_REPOS / fixture, shared / fixture)
     sdk = f"{legacy.SDK_NAME}=={legacy.SDK1_VERSION if fixture == 'ymir_exc1' else legacy.SDK2_VERSION}"
     # the original image's keys: git_branch (a tag here) and the code_config its web form asks for
-    source = {"git_url": f"{REPOS_INSIDE}/{fixture}", "git_branch": "v1", "code_config": "configs/default.yaml",
-              "export_format": f"{fmt}:raw"}
+    source = {
+        "git_url": f"{REPOS_INSIDE}/{fixture}",
+        "git_branch": "v1",
+        "code_config": "configs/default.yaml",
+        "export_format": f"{fmt}:raw",
+    }
     trained = new_task(shared, TRAINING, fmt=fmt, images=8, **source)
     res = run_task(ref, trained, repo=repo, env=ALLOW_LOCAL, network=False)
     assert res.returncode == 0, output(res)
@@ -399,14 +441,24 @@ def test_legacy_repo_trains_then_mines_and_infers_in_the_torch_image_offline(
     assert prov["source"]["commit"] == commit  # type: ignore[index]
     environment, implied = prov["environment"], prov["legacy"]  # type: ignore[index]
     wheelhouse = _images.image_env(ref)[legacy.WHEELHOUSE_VAR]
-    assert environment["index"] == {"index_url": None, "extra_index_urls": [], "offline": True,
-                                    "find_links": [wheelhouse]}
+    assert environment["index"] == {
+        "index_url": None,
+        "extra_index_urls": [],
+        "offline": True,
+        "find_links": [wheelhouse],
+    }
     assert implied["ymir_exc"]["sdk"] == sdk and implied["wheelhouse"] == wheelhouse
     assert {sdk, *legacy.EXTRAS.values()} <= set(environment["added"])
 
     stage, files = runs.model_files(trained)
-    mined = new_task(shared, MINING_INFER, fmt=fmt, images=8, **source,
-                     model_params_path=[f"/in/models/{stage + '/' if stage else ''}{f}" for f in files])
+    mined = new_task(
+        shared,
+        MINING_INFER,
+        fmt=fmt,
+        images=8,
+        **source,
+        model_params_path=[f"/in/models/{stage + '/' if stage else ''}{f}" for f in files],
+    )
     dest = mined / "in" / "models" / (stage or "")
     dest.mkdir(parents=True, exist_ok=True)
     models = trained / "out" / "models"
@@ -422,7 +474,8 @@ def test_legacy_repo_trains_then_mines_and_infers_in_the_torch_image_offline(
 
 
 def test_index_of_a_site_ca_fails_without_ssl_cert_file_naming_it_and_works_with_it(
-        images: dict[str, _images.Image], shared: Path) -> None:
+    images: dict[str, _images.Image], shared: Path
+) -> None:
     """In the torch image: a task whose requirement only the site's https index has. The image's
     own CA store does not know the site's CA: the run fails saying to set SSL_CERT_FILE; with it
     (the CA alone, mounted) the same task passes."""
@@ -442,8 +495,13 @@ def test_index_of_a_site_ca_fails_without_ssl_cert_file_naming_it_and_works_with
         assert "set SSL_CERT_FILE to the site's CA bundle" in out and "(SSL_CERT_FILE is not set)" in out, out
 
         allowed = new_task(shared, TRAINING, images=4, **values)
-        res = run_task(ref, allowed, repo=repo_dir, env={**ALLOW_LOCAL, "SSL_CERT_FILE": SITE_CA_INSIDE},
-                       binds=[_images.Bind(str(ca.cert), SITE_CA_INSIDE)])
+        res = run_task(
+            ref,
+            allowed,
+            repo=repo_dir,
+            env={**ALLOW_LOCAL, "SSL_CERT_FILE": SITE_CA_INSIDE},
+            binds=[_images.Bind(str(ca.cert), SITE_CA_INSIDE)],
+        )
         assert res.returncode == 0, output(res)
     assert "job ran with the site's own index" in res.stdout
     assert runs.validate(allowed) == []

@@ -1,5 +1,6 @@
 """``live-code init`` (issue 7): a template becomes a git repository with its first commit, ready
 to push; a template that does not exist (yet) and a used directory are clear errors."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_cli(*args: str, cwd: Path, drop: tuple[str, ...] = (), **env: str) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST") and k not in drop}
     full.update(PYTHONPATH=str(ROOT), **env)
-    return subprocess.run((sys.executable, "-m", "live_code", *args), cwd=cwd, env=full, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        (sys.executable, "-m", "live_code", *args), cwd=cwd, env=full, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_init_makes_a_committed_repo_of_the_template(tmp_path: Path) -> None:
@@ -31,9 +33,11 @@ def test_init_makes_a_committed_repo_of_the_template(tmp_path: Path) -> None:
     assert git("rev-list", "--count", "HEAD", cwd=repo) == "1"
     assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=repo) == "main"
     tracked = set(git("ls-files", cwd=repo).splitlines())
-    source = {p.relative_to(ROOT / "remote_templates" / "minimal").as_posix()
-              for p in (ROOT / "remote_templates" / "minimal").rglob("*")
-              if p.is_file() and "__pycache__" not in p.parts}
+    source = {
+        p.relative_to(ROOT / "remote_templates" / "minimal").as_posix()
+        for p in (ROOT / "remote_templates" / "minimal").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     assert tracked == source
     assert "git push -u origin main" in proc.stdout and "live-code check" in proc.stdout
 

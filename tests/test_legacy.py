@@ -1,6 +1,7 @@
 """live_code/legacy.py: which executor SDK a legacy repo was written against, what its layout
 implies, and the errors when that cannot be installed. End to end (real runs, offline): tests/
 test_legacy_repos.py."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from live_code import envs
-from live_code import legacy
+from live_code import envs, legacy
 from live_code.errors import ConfigError, EnvironmentBuildError
 
 SDK1 = f"ymir-exc=={legacy.SDK1_VERSION}"
@@ -17,21 +17,33 @@ SDK2 = f"ymir-exc=={legacy.SDK2_VERSION}"
 USER_REPOS = Path(__file__).parent / "resources" / "user_repos"
 
 
-@pytest.mark.parametrize(("source", "generation", "why"), [
-    ("from ymir_exc import dataset_reader as dr, env, monitor, result_writer as rw\n"
-     "rw.write_training_result(model_names=['m'], mAP=0.5, classAPs={})\n", "1", "start.py:1 imports ymir_exc"),
-    ("import os\nfrom ymir_exc.util import get_merged_config\n", "2", "start.py:2 uses ymir_exc.util"),
-    ("from ymir_exc import (\n    env,\n    util,\n)\n", "2", "start.py:1 uses ymir_exc.util"),
-    ("import ymir_exc.result_writer as rw\n\nrw.write_model_stage('a', [], {})\n", "2",
-     "start.py:3 uses write_model_stage"),
-    ("from ymir_exc import monitor\nmonitor.write_monitor_logger_for_multiple_tasks(cfg, 'mining', 0.1)\n", "2",
-     "uses write_monitor_logger_for_multiple_tasks"),
-    ("from ymir_exc import env\nitems_count = 3  # a name of the user's own\n", "1", "imports ymir_exc"),
-    ("import os, ymir_exc\n", "1", "start.py:1 imports ymir_exc"),
-    ("import cv2\nprint('no sdk')\n", None, "no Python file of the repository imports ymir_exc"),
-    ("# from ymir_exc.util import get_merged_config (a comment is no import)\n", None,
-     "no Python file"),
-])
+@pytest.mark.parametrize(
+    ("source", "generation", "why"),
+    [
+        (
+            "from ymir_exc import dataset_reader as dr, env, monitor, result_writer as rw\n"
+            "rw.write_training_result(model_names=['m'], mAP=0.5, classAPs={})\n",
+            "1",
+            "start.py:1 imports ymir_exc",
+        ),
+        ("import os\nfrom ymir_exc.util import get_merged_config\n", "2", "start.py:2 uses ymir_exc.util"),
+        ("from ymir_exc import (\n    env,\n    util,\n)\n", "2", "start.py:1 uses ymir_exc.util"),
+        (
+            "import ymir_exc.result_writer as rw\n\nrw.write_model_stage('a', [], {})\n",
+            "2",
+            "start.py:3 uses write_model_stage",
+        ),
+        (
+            "from ymir_exc import monitor\nmonitor.write_monitor_logger_for_multiple_tasks(cfg, 'mining', 0.1)\n",
+            "2",
+            "uses write_monitor_logger_for_multiple_tasks",
+        ),
+        ("from ymir_exc import env\nitems_count = 3  # a name of the user's own\n", "1", "imports ymir_exc"),
+        ("import os, ymir_exc\n", "1", "start.py:1 imports ymir_exc"),
+        ("import cv2\nprint('no sdk')\n", None, "no Python file of the repository imports ymir_exc"),
+        ("# from ymir_exc.util import get_merged_config (a comment is no import)\n", None, "no Python file"),
+    ],
+)
 def test_detect_sdk(tmp_path: Path, source: str, generation: str | None, why: str) -> None:
     (tmp_path / "start.py").write_text(source)
     choice = legacy.detect_sdk(tmp_path)
@@ -51,10 +63,20 @@ def test_a_2x_name_in_another_file_than_the_import_counts(tmp_path: Path) -> Non
     assert legacy.detect_sdk(tmp_path).reason == "pkg/b.py:1 uses ymir_exc.util, which only the 2.x SDK has"
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (None, "auto"), ("", "auto"), (1, "1"), (2, "2"), ("2.x", "2"), ("none", "none"), ("NONE", "none"),
-    ("off", "none"), ("auto", "auto"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, "auto"),
+        ("", "auto"),
+        (1, "1"),
+        (2, "2"),
+        ("2.x", "2"),
+        ("none", "none"),
+        ("NONE", "none"),
+        ("off", "none"),
+        ("auto", "auto"),
+    ],
+)
 def test_sdk_option(value: object, expected: str) -> None:
     assert legacy.sdk_option(value) == expected
 
@@ -68,8 +90,11 @@ def test_a_bad_sdk_option_names_the_choices(value: object) -> None:
 
 def test_the_repos_own_lines_win(tmp_path: Path) -> None:
     (tmp_path / "start.py").write_text("from ymir_exc.util import get_merged_config\nimport cv2, loguru\n")
-    own = {"ymir-exc": "extra-requirements.txt:1", "opencv-contrib-python-headless": "extra-requirements.txt:2",
-           "loguru": "extra-requirements.txt:3"}
+    own = {
+        "ymir-exc": "extra-requirements.txt:1",
+        "opencv-contrib-python-headless": "extra-requirements.txt:2",
+        "loguru": "extra-requirements.txt:3",
+    }
     implied = legacy.implied(tmp_path, own, "2", environ={})
     assert implied.requirements == ()
     assert implied.sdk.reason == "the repository lists its own ymir-exc (extra-requirements.txt:1)"
@@ -123,8 +148,9 @@ def test_an_offline_task_without_a_wheelhouse_names_what_is_missing(tmp_path: Pa
 def test_an_offline_task_whose_wheelhouse_has_them_needs_no_sdk_wheelhouse(tmp_path: Path, make_repo) -> None:  # type: ignore[no-untyped-def]
     repo = _legacy(make_repo, "from ymir_exc import env\n")
     wheels = _wheels(tmp_path / "w", SDK1, *legacy.EXTRAS.values())
-    spec = envs.prepare_env(repo, legacy_layout=True, index=envs.IndexSettings(find_links=(wheels,), offline=True),
-                            environ={})
+    spec = envs.prepare_env(
+        repo, legacy_layout=True, index=envs.IndexSettings(find_links=(wheels,), offline=True), environ={}
+    )
     assert spec.index.find_links == (wheels,) and spec.implied.wheelhouse is None
 
 

@@ -12,6 +12,7 @@ protocols its SDK writes, with the network shut off during the run (a network na
 loopback): everything it is given comes from the SDK wheelhouse that tests/run.sh builds. Every
 output is validated.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,9 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract
-from live_code import legacy
-from live_code import sample
+from live_code import contract, legacy, sample
 from live_code.contract import TaskKind
 from tests import _template_runs as runs
 from tests.conftest import git
@@ -58,9 +57,11 @@ def _no_network_reason() -> str | None:
 NO_NET = ("unshare", "--net") if os.geteuid() == 0 else ("unshare", "-rn")
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not os.environ.get("LIVE_CODE_TEST_SDK_WHEELHOUSE"),
-                       reason="needs the SDK wheelhouse: tests/run.sh builds it from "
-                              "../shared/sources/ymir-executor-sdk.bundle (LIVE_CODE_TEST_SDK_WHEELHOUSE)"),
+    pytest.mark.skipif(
+        not os.environ.get("LIVE_CODE_TEST_SDK_WHEELHOUSE"),
+        reason="needs the SDK wheelhouse: tests/run.sh builds it from "
+        "../shared/sources/ymir-executor-sdk.bundle (LIVE_CODE_TEST_SDK_WHEELHOUSE)",
+    ),
     pytest.mark.skipif(_no_network_reason() is not None, reason=str(_no_network_reason())),
 ]
 
@@ -95,8 +96,17 @@ def _task(root: Path, kinds: frozenset[TaskKind], protocol: str, fmt: str) -> Pa
 
 def _run_offline(task_dir: Path, env: dict[str, str], repo: tuple[str, str]) -> str:
     runs.configure(task_dir, git_url=repo[0], git_branch="v1")
-    cmd = [*NO_NET, sys.executable, "-m", "live_code", "run", "--in", str(task_dir / "in"),
-           "--out", str(task_dir / "out")]
+    cmd = [
+        *NO_NET,
+        sys.executable,
+        "-m",
+        "live_code",
+        "run",
+        "--in",
+        str(task_dir / "in"),
+        "--out",
+        str(task_dir / "out"),
+    ]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-4000:]
     assert runs.validate(task_dir) == []
@@ -125,8 +135,8 @@ def test_the_run_has_no_network(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("name", "protocol", "fmt"), CASES)
 def test_a_repo_written_for_the_original_image_trains_then_mines_and_infers_offline(
-        tmp_path: Path, repos: dict[str, tuple[str, str]], harness: dict[str, str], name: str, protocol: str,
-        fmt: str) -> None:
+    tmp_path: Path, repos: dict[str, tuple[str, str]], harness: dict[str, str], name: str, protocol: str, fmt: str
+) -> None:
     trained = _task(tmp_path / "train", TRAINING, protocol, fmt)
     log = _run_offline(trained, harness, repos[name])
     prov = runs.provenance(trained)
@@ -181,13 +191,18 @@ print("job ran with easydict", easydict.__name__)
 
 @pytest.mark.registry
 def test_a_legacy_repo_with_both_requirement_files_gets_extra_requirements_txt(
-        tmp_path: Path, make_repo, harness: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, make_repo, harness: dict[str, str]
+) -> None:  # type: ignore[no-untyped-def]
     """The original image installed extra-requirements.txt only: requirements.txt beside it (here a
     line no index serves, so installing it would fail) is upstream's list, not the job's."""
-    repo = _legacy_repo(make_repo, {
-        "start.py": JOB, "extra-requirements.txt": "easydict==1.13\n",
-        "requirements.txt": "live-code-no-such-package==9.9.9\n",
-    })
+    repo = _legacy_repo(
+        make_repo,
+        {
+            "start.py": JOB,
+            "extra-requirements.txt": "easydict==1.13\n",
+            "requirements.txt": "live-code-no-such-package==9.9.9\n",
+        },
+    )
     res = _run(_plain_task(tmp_path), harness, repo)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     assert "job ran with easydict" in res.stdout
@@ -197,13 +212,19 @@ def test_a_legacy_repo_with_both_requirement_files_gets_extra_requirements_txt(
     assert "requirements: extra-requirements.txt" in res.stderr + res.stdout  # said in the log
     assert "easydict==1.13" in env["added"]
     # check reports the same file, with the same reason
-    check = subprocess.run([sys.executable, "-m", "live_code", "check", f"{repo[0]}@v1", "--static"],
-                           env=harness, capture_output=True, text=True, timeout=300)
+    check = subprocess.run(
+        [sys.executable, "-m", "live_code", "check", f"{repo[0]}@v1", "--static"],
+        env=harness,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "requirements file" in check.stdout and env["requirements_reason"] in check.stdout, check.stdout
 
 
 def test_a_manifest_repo_that_forgets_a_package_still_fails_naming_it(
-        tmp_path: Path, make_repo, harness: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, make_repo, harness: dict[str, str]
+) -> None:  # type: ignore[no-untyped-def]
     """Only the legacy layout is given loguru and the rest: a live-code.yaml repo lists what it needs."""
     repo = _legacy_repo(make_repo, {"live-code.yaml": "entry: python start.py\n", "start.py": JOB})
     res = _run(_plain_task(tmp_path), harness, repo)
@@ -215,8 +236,9 @@ def test_a_manifest_repo_that_forgets_a_package_still_fails_naming_it(
 
 
 @pytest.mark.parametrize(("option", "expected"), [(2, SDK["ymir_exc2"]), ("none", None)])
-def test_the_task_key_overrides_the_sdk_detected(tmp_path: Path, repos: dict[str, tuple[str, str]],
-                                                 harness: dict[str, str], option: object, expected: str | None) -> None:
+def test_the_task_key_overrides_the_sdk_detected(
+    tmp_path: Path, repos: dict[str, tuple[str, str]], harness: dict[str, str], option: object, expected: str | None
+) -> None:
     """live_code_ymir_exc forces an SDK: here on the 1.x repo, the 2.x SDK or none."""
     task = _task(tmp_path, TRAINING, contract.PROTOCOL_0_0_1, "ark")
     runs.configure(task, live_code_ymir_exc=option)
@@ -230,11 +252,14 @@ def test_the_task_key_overrides_the_sdk_detected(tmp_path: Path, repos: dict[str
 
 def test_a_ymir_exc_line_of_the_repo_wins(tmp_path: Path, make_repo, harness: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
     """A repo that lists ymir-exc itself gets its own line, not the one detected (2.x here)."""
-    repo = _legacy_repo(make_repo, {
-        "start.py": "from ymir_exc.util import get_merged_config\nimport ymir_exc.result_writer as rw\n"
-                    "print('has write_model_stage:', hasattr(rw, 'write_model_stage'))\n",
-        "extra-requirements.txt": "ymir-exc==1.1.0.523\n",
-    })
+    repo = _legacy_repo(
+        make_repo,
+        {
+            "start.py": "from ymir_exc.util import get_merged_config\nimport ymir_exc.result_writer as rw\n"
+            "print('has write_model_stage:', hasattr(rw, 'write_model_stage'))\n",
+            "extra-requirements.txt": "ymir-exc==1.1.0.523\n",
+        },
+    )
     res = _run(_plain_task(tmp_path), harness, repo)
     assert "No module named 'ymir_exc.util'" in res.stdout + res.stderr  # the 1.x it asked for
     implied = runs.provenance(tmp_path)["legacy"]  # type: ignore[index]
@@ -242,14 +267,20 @@ def test_a_ymir_exc_line_of_the_repo_wins(tmp_path: Path, make_repo, harness: di
     assert "lists its own ymir-exc (extra-requirements.txt:1)" in implied["ymir_exc"]["reason"]
 
 
-def test_prefetch_builds_the_env_a_legacy_task_then_reuses(tmp_path: Path, repos: dict[str, tuple[str, str]],
-                                                          harness: dict[str, str]) -> None:
+def test_prefetch_builds_the_env_a_legacy_task_then_reuses(
+    tmp_path: Path, repos: dict[str, tuple[str, str]], harness: dict[str, str]
+) -> None:
     """``live-code prefetch`` (a derived image's recipe) computes the key the run computes, the
     implied packages included: the offline run installs nothing."""
     env = {**harness, "LIVE_CODE_CACHE": str(tmp_path / "cache")}
     url, commit = repos["ymir_exc2"]
-    res = subprocess.run([sys.executable, "-m", "live_code", "prefetch", url, commit], env=env, capture_output=True,
-                         text=True, timeout=600)
+    res = subprocess.run(
+        [sys.executable, "-m", "live_code", "prefetch", url, commit],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     log = _run_offline(_task(tmp_path / "task", TRAINING, contract.PROTOCOL_1_1_0, "voc"), env, (url, commit))
     assert "reusing env" in log and "installing" not in log

@@ -1,6 +1,7 @@
 """``live-code local`` (issue 7): repo specs, snapshots, datasets in every accepted form, models,
 and runs through the real pipeline, faithful to the container with bubblewrap and announced
 without it (acceptance 2). Jobs are small legacy-layout repos run over the harness's own python."""
+
 from __future__ import annotations
 
 import json
@@ -14,12 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import config
-from live_code import contract
-from live_code import datasets
-from live_code import local
-from live_code import sample
-from live_code import sandbox
+from live_code import config, contract, datasets, local, sample, sandbox
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError, DatasetError, JobError, SourceError
 from tests.conftest import git
@@ -27,8 +23,9 @@ from tests.conftest import git
 ROOT = Path(__file__).resolve().parent.parent
 TRAINING = frozenset({TaskKind.TRAINING})
 MINING_INFER = frozenset({TaskKind.MINING, TaskKind.INFER})
-needs_bwrap = pytest.mark.skipif(sandbox.unavailable_reason() is not None,
-                                 reason=f"needs bubblewrap: {sandbox.unavailable_reason()}")
+needs_bwrap = pytest.mark.skipif(
+    sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
+)
 
 # A legacy-layout job writing valid outputs for any task through the SDK (deterministic).
 GOOD_JOB = textwrap.dedent("""
@@ -57,21 +54,30 @@ def _cli_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run((sys.executable, "-m", "live_code", *args), cwd=cwd, env=env or _cli_env(),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        (sys.executable, "-m", "live_code", *args),
+        cwd=cwd,
+        env=env or _cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 # -- repo specs and snapshots --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "location", "pin"), [
-    ("git@host:org/repo.git@v1", "git@host:org/repo.git", "v1"),
-    ("git@host:org/repo.git", "git@host:org/repo.git", None),
-    ("https://tok@host/r.git@abc123", "https://tok@host/r.git", "abc123"),
-    ("https://tok@host/r.git", "https://tok@host/r.git", None),
-    ("ssh://git@host/org/r@release/2.0", "ssh://git@host/org/r", "release/2.0"),
-    ("./remote_templates/minimal@HEAD", "./remote_templates/minimal", "HEAD"),
-])
+@pytest.mark.parametrize(
+    ("text", "location", "pin"),
+    [
+        ("git@host:org/repo.git@v1", "git@host:org/repo.git", "v1"),
+        ("git@host:org/repo.git", "git@host:org/repo.git", None),
+        ("https://tok@host/r.git@abc123", "https://tok@host/r.git", "abc123"),
+        ("https://tok@host/r.git", "https://tok@host/r.git", None),
+        ("ssh://git@host/org/r@release/2.0", "ssh://git@host/org/r", "release/2.0"),
+        ("./remote_templates/minimal@HEAD", "./remote_templates/minimal", "HEAD"),
+    ],
+)
 def test_repo_spec_splits_on_the_last_at_after_the_host(text: str, location: str, pin: str | None) -> None:
     assert local.parse_repo(text) == (location, pin)
 
@@ -82,8 +88,9 @@ def test_an_existing_path_with_an_at_is_taken_whole(tmp_path: Path) -> None:
     assert local.parse_repo(str(folder)) == (str(folder), None)
 
 
-def test_snapshot_commits_the_files_as_they_are_and_respects_gitignore(tmp_path: Path,
-                                                                     make_repo: Callable[..., Path]) -> None:
+def test_snapshot_commits_the_files_as_they_are_and_respects_gitignore(
+    tmp_path: Path, make_repo: Callable[..., Path]
+) -> None:
     repo = make_repo({"start.py": "print(1)\n", ".gitignore": "*.log\n"})
     (repo / "start.py").write_text("print(2)\n")  # uncommitted change: part of the snapshot
     (repo / "new.py").write_text("x = 1\n")  # untracked: part of it too
@@ -140,8 +147,14 @@ def _load(in_dir: Path) -> config.Task:
 @pytest.mark.parametrize("fmt", ["voc", "ark", "coco"])
 def test_voc_folder_becomes_a_ymir_training_export(tmp_path: Path, pascal: bool, fmt: str) -> None:
     drawn = _voc_folder(tmp_path / "data", images=10, pascal=pascal)
-    info = datasets.write_in_dir(str(tmp_path / "data"), tmp_path / "in", kinds=TRAINING, task_id="t" * 30,
-                                 protocol=contract.PROTOCOL_1_1_0, fmt=fmt)
+    info = datasets.write_in_dir(
+        str(tmp_path / "data"),
+        tmp_path / "in",
+        kinds=TRAINING,
+        task_id="t" * 30,
+        protocol=contract.PROTOCOL_1_1_0,
+        fmt=fmt,
+    )
     names = tuple(sorted({b.class_name for im in drawn for b in im.boxes}))
     assert info.class_names == names and info.images == 10
     assert info.boxes == sum(len(im.boxes) for im in drawn)
@@ -160,16 +173,29 @@ def test_voc_folder_becomes_a_ymir_training_export(tmp_path: Path, pascal: bool,
 def test_conversion_is_deterministic(tmp_path: Path) -> None:
     _voc_folder(tmp_path / "data")
     for name in ("a", "b"):
-        datasets.write_in_dir(str(tmp_path / "data"), tmp_path / name, kinds=TRAINING, task_id="t" * 30,
-                              protocol=contract.PROTOCOL_1_1_0, fmt="voc")
+        datasets.write_in_dir(
+            str(tmp_path / "data"),
+            tmp_path / name,
+            kinds=TRAINING,
+            task_id="t" * 30,
+            protocol=contract.PROTOCOL_1_1_0,
+            fmt="voc",
+        )
     for index in ("train-index.tsv", "val-index.tsv"):
         assert (tmp_path / "a" / index).read_text() == (tmp_path / "b" / index).read_text()
 
 
 def test_classes_option_keeps_only_those_boxes(tmp_path: Path) -> None:
     drawn = _voc_folder(tmp_path / "data", images=8)
-    info = datasets.write_in_dir(str(tmp_path / "data"), tmp_path / "in", kinds=TRAINING, task_id="t" * 30,
-                                 protocol=contract.PROTOCOL_1_1_0, fmt="ark", classes=("dog",))
+    info = datasets.write_in_dir(
+        str(tmp_path / "data"),
+        tmp_path / "in",
+        kinds=TRAINING,
+        task_id="t" * 30,
+        protocol=contract.PROTOCOL_1_1_0,
+        fmt="ark",
+        classes=("dog",),
+    )
     assert info.class_names == ("dog",)
     assert info.boxes == sum(1 for im in drawn for b in im.boxes if b.class_name == "dog")
     lines = [line for f in (tmp_path / "in" / "annotations").rglob("*.txt") for line in f.read_text().splitlines()]
@@ -188,8 +214,9 @@ def test_coco_json_becomes_a_ymir_export(tmp_path: Path, layout: str) -> None:
     ann.parent.mkdir(exist_ok=True)
     ann.write_text(json.dumps(doc))
     given = str(ann) if layout == "file" else str(data)
-    info = datasets.write_in_dir(given, tmp_path / "in", kinds=TRAINING, task_id="t" * 30,
-                                 protocol=contract.PROTOCOL_1_1_0, fmt="coco")
+    info = datasets.write_in_dir(
+        given, tmp_path / "in", kinds=TRAINING, task_id="t" * 30, protocol=contract.PROTOCOL_1_1_0, fmt="coco"
+    )
     assert info.class_names == sample.CLASS_NAMES
     assert info.boxes == sum(len(im.boxes) for im in drawn)
     written = json.loads((tmp_path / "in" / "annotations" / "coco-annotations.json").read_text())
@@ -201,8 +228,14 @@ def test_coco_with_a_missing_image_names_it(tmp_path: Path) -> None:
     drawn = sample.draw_images(2)
     (tmp_path / "a.json").write_text(sample.coco_text(drawn))
     with pytest.raises(DatasetError, match="not found next to it"):
-        datasets.write_in_dir(str(tmp_path / "a.json"), tmp_path / "in", kinds=TRAINING, task_id="t" * 30,
-                              protocol=contract.PROTOCOL_1_1_0, fmt="voc")
+        datasets.write_in_dir(
+            str(tmp_path / "a.json"),
+            tmp_path / "in",
+            kinds=TRAINING,
+            task_id="t" * 30,
+            protocol=contract.PROTOCOL_1_1_0,
+            fmt="voc",
+        )
 
 
 def test_images_without_annotations_serve_mining_but_not_training(tmp_path: Path) -> None:
@@ -212,21 +245,35 @@ def test_images_without_annotations_serve_mining_but_not_training(tmp_path: Path
 
     Image.new("RGB", (40, 30), (10, 200, 30)).save(data / "a.jpeg")
     (data / "b.png").write_bytes(sample.draw_images(1)[0].png)
-    info = datasets.write_in_dir(str(data), tmp_path / "in", kinds=MINING_INFER, task_id="t" * 30,
-                                 protocol=contract.PROTOCOL_1_1_0, fmt="voc", classes=("cat",))
+    info = datasets.write_in_dir(
+        str(data),
+        tmp_path / "in",
+        kinds=MINING_INFER,
+        task_id="t" * 30,
+        protocol=contract.PROTOCOL_1_1_0,
+        fmt="voc",
+        classes=("cat",),
+    )
     assert info.images == 2
     cands = (tmp_path / "in" / "candidate-index.tsv").read_text().split()
     assert sorted(Path(c).suffix for c in cands) == [".jpg", ".png"]
     assert datasets.image_size(tmp_path / "in" / cands[0][4:]) in ((40, 30), (128, 128))
     with pytest.raises(DatasetError, match="no annotations"):
-        datasets.write_in_dir(str(data), tmp_path / "in2", kinds=TRAINING, task_id="t" * 30,
-                              protocol=contract.PROTOCOL_1_1_0, fmt="voc")
+        datasets.write_in_dir(
+            str(data), tmp_path / "in2", kinds=TRAINING, task_id="t" * 30, protocol=contract.PROTOCOL_1_1_0, fmt="voc"
+        )
 
 
 def test_a_training_export_serves_mining_through_a_candidate_index(tmp_path: Path) -> None:
     sample.write_sample_dataset(tmp_path / "task", kinds=TRAINING, fmt="voc", images=8)
-    info = datasets.write_in_dir(str(tmp_path / "task"), tmp_path / "in", kinds=MINING_INFER, task_id="t" * 30,
-                                 protocol=contract.PROTOCOL_1_1_0, fmt="voc")
+    info = datasets.write_in_dir(
+        str(tmp_path / "task"),
+        tmp_path / "in",
+        kinds=MINING_INFER,
+        task_id="t" * 30,
+        protocol=contract.PROTOCOL_1_1_0,
+        fmt="voc",
+    )
     task = _load(tmp_path / "in")
     assert task.kinds == MINING_INFER and task.task_id == "t" * 30
     assert len((tmp_path / "in" / "candidate-index.tsv").read_text().split()) == 8
@@ -236,8 +283,14 @@ def test_a_training_export_serves_mining_through_a_candidate_index(tmp_path: Pat
 def test_a_mining_export_cannot_train(tmp_path: Path) -> None:
     sample.write_sample_dataset(tmp_path / "task", kinds=MINING_INFER, images=4)
     with pytest.raises(DatasetError, match="no training and validation images"):
-        datasets.write_in_dir(str(tmp_path / "task"), tmp_path / "in", kinds=TRAINING, task_id="t" * 30,
-                              protocol=contract.PROTOCOL_1_1_0, fmt="voc")
+        datasets.write_in_dir(
+            str(tmp_path / "task"),
+            tmp_path / "in",
+            kinds=TRAINING,
+            task_id="t" * 30,
+            protocol=contract.PROTOCOL_1_1_0,
+            fmt="voc",
+        )
 
 
 # -- models --------------------------------------------------------------------------------------
@@ -248,8 +301,17 @@ def test_read_model_takes_the_best_stage_or_the_one_asked(tmp_path: Path) -> Non
     for stage in ("epoch_1", "epoch_2"):
         (models / stage).mkdir(parents=True)
         (models / stage / f"{stage}.pt").write_text(stage)
-    (models / "result.yaml").write_text(yaml.safe_dump({"best_stage_name": "epoch_2", "model_stages": {
-        s: {"stage_name": s, "files": [f"{s}.pt"], "timestamp": 1, "mAP": 0.1} for s in ("epoch_1", "epoch_2")}}))
+    (models / "result.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "best_stage_name": "epoch_2",
+                "model_stages": {
+                    s: {"stage_name": s, "files": [f"{s}.pt"], "timestamp": 1, "mAP": 0.1}
+                    for s in ("epoch_1", "epoch_2")
+                },
+            }
+        )
+    )
     (tmp_path / "out" / "live-code-config.yaml").write_text("class_names: [a, b]\n")
     model = local.read_model(models)
     assert (model.stage, [f.name for f in model.files], model.class_names) == ("epoch_2", ["epoch_2.pt"], ("a", "b"))
@@ -266,9 +328,15 @@ def test_read_model_of_a_legacy_result_and_a_ymir_package(tmp_path: Path) -> Non
     pkg = tmp_path / "pkg"
     (pkg / "best").mkdir(parents=True)
     (pkg / "best" / "w.pt").write_text("x")
-    (pkg / "ymir-info.yaml").write_text(yaml.safe_dump({
-        "executor_config": {"class_names": ["car"]}, "best_stage_name": "best",
-        "stages": {"best": {"files": ["w.pt"], "mAP": 0.3}}}))
+    (pkg / "ymir-info.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "executor_config": {"class_names": ["car"]},
+                "best_stage_name": "best",
+                "stages": {"best": {"files": ["w.pt"], "mAP": 0.3}},
+            }
+        )
+    )
     model = local.read_model(pkg)
     assert model.class_names == ("car",) and model.files == (pkg / "best" / "w.pt",)
     with pytest.raises(ConfigError, match="not a model"):
@@ -342,8 +410,20 @@ def test_a_non_empty_work_dir_is_refused(tmp_path: Path, make_repo: Callable[...
 @needs_bwrap
 def test_a_job_writing_into_in_fails_with_a_clear_message(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
     repo = make_repo({"start.py": "open('/in/cache.txt', 'w').write('x')\n" + GOOD_JOB}, tag="v1")
-    proc = run_cli("local", "--repo", f"{repo}@v1", "--task", "mining", "--dataset", "sample", "--images", "4",
-                   "--work", str(tmp_path / "w"), cwd=tmp_path)
+    proc = run_cli(
+        "local",
+        "--repo",
+        f"{repo}@v1",
+        "--task",
+        "mining",
+        "--dataset",
+        "sample",
+        "--images",
+        "4",
+        "--work",
+        str(tmp_path / "w"),
+        cwd=tmp_path,
+    )
     assert proc.returncode == JobError.exit_code, proc.stderr
     assert "sandbox: bubblewrap" in proc.stderr
     assert "the job wrote into /in, which is read-only in YMIR" in proc.stderr
@@ -359,13 +439,28 @@ def test_without_bubblewrap_the_fallback_is_taken_and_announced(tmp_path: Path, 
     (fake / "bwrap").chmod(0o755)
     repo = make_repo({"start.py": GOOD_JOB}, tag="v1")
     env = _cli_env(PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
-    proc = run_cli("local", "--repo", f"{repo}@v1", "--task", "mining+infer", "--dataset", "sample", "--images", "4",
-                   "--work", str(tmp_path / "w"), cwd=tmp_path, env=env)
+    proc = run_cli(
+        "local",
+        "--repo",
+        f"{repo}@v1",
+        "--task",
+        "mining+infer",
+        "--dataset",
+        "sample",
+        "--images",
+        "4",
+        "--work",
+        str(tmp_path / "w"),
+        cwd=tmp_path,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "sandbox: none (bubblewrap cannot create a sandbox here" in proc.stderr
     assert "falling back to mapped paths on this machine" in proc.stderr
     prov = yaml.safe_load((tmp_path / "w" / "out" / "live-code-provenance.yaml").read_text())
-    assert prov["sandbox"]["mode"] == "fallback" and "No permissions to create new namespace" in prov["sandbox"]["reason"]
+    assert (
+        prov["sandbox"]["mode"] == "fallback" and "No permissions to create new namespace" in prov["sandbox"]["reason"]
+    )
     assert "in_written" not in prov["sandbox"]  # tests/test_fallback.py runs the templates and a job writing into in/
     rows = (tmp_path / "w" / "out" / "result.tsv").read_text().splitlines()
     assert rows and all(r.startswith("/in/assets/") for r in rows)  # container paths, as YMIR wants
@@ -390,8 +485,14 @@ def test_a_credential_in_the_repo_url_stays_out_of_the_task_files(tmp_path: Path
 
 def test_a_task_dir_is_reused_for_the_same_kind(tmp_path: Path) -> None:
     made = sample.write_sample_dataset(tmp_path / "task", kinds=TRAINING, fmt="coco", images=8)
-    info = datasets.write_in_dir(str(tmp_path / "task"), tmp_path / "in", kinds=TRAINING, task_id="t" * 30,
-                                 protocol=contract.PROTOCOL_1_1_0, fmt="voc")
+    info = datasets.write_in_dir(
+        str(tmp_path / "task"),
+        tmp_path / "in",
+        kinds=TRAINING,
+        task_id="t" * 30,
+        protocol=contract.PROTOCOL_1_1_0,
+        fmt="voc",
+    )
     assert info.class_names == sample.CLASS_NAMES
     for name in ("train-index.tsv", "val-index.tsv", "annotations/coco-annotations.json"):
         assert (tmp_path / "in" / name).read_bytes() == (made.in_dir / name).read_bytes()

@@ -1,6 +1,7 @@
 """The user's own image names (issue 23, acceptance 5): a folder of images becomes YMIR's
 ``<sha1>.<ext>`` assets, ``names.tsv`` maps them back, and ``local --export DIR`` writes the infer and
 mining results under the names the user had."""
+
 from __future__ import annotations
 
 import json
@@ -29,17 +30,39 @@ def _images(folder: Path) -> dict[str, Path]:
     return made
 
 
-def test_local_exports_infer_and_mining_results_under_the_original_names(tmp_path: Path,
-                                                                       make_repo) -> None:  # noqa: ANN001
+def test_local_exports_infer_and_mining_results_under_the_original_names(tmp_path: Path, make_repo) -> None:
     data = tmp_path / "my photos"
     made = _images(data)
     repo = make_repo({"start.py": GOOD_JOB}, tag="v1")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST") and k != "LIVE_CODE_BASE_PYTHON"}
     env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run((sys.executable, "-m", "live_code", "local", "--repo", f"{repo}@v1", "--task",
-                           "mining+infer", "--dataset", str(data), "--classes", "cat,dog", "--sandbox", "off",
-                           "--work", str(tmp_path / "w"), "--export", str(tmp_path / "export"), "--json"),
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        (
+            sys.executable,
+            "-m",
+            "live_code",
+            "local",
+            "--repo",
+            f"{repo}@v1",
+            "--task",
+            "mining+infer",
+            "--dataset",
+            str(data),
+            "--classes",
+            "cat,dog",
+            "--sandbox",
+            "off",
+            "--work",
+            str(tmp_path / "w"),
+            "--export",
+            str(tmp_path / "export"),
+            "--json",
+        ),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["names"] == str(tmp_path / "w" / local.NAMES)

@@ -2,6 +2,7 @@
 and 8): a misspelt hyper-parameter against the repo's schema, a framework the base interpreter
 lacks; ``replay`` runs over the base its provenance recorded; a folder run from inside itself
 snapshots the same tree each time; a tag is recorded as a tag."""
+
 from __future__ import annotations
 
 import os
@@ -14,9 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import local
+from live_code import local, replay
 from live_code import manifest as manifest_mod
-from live_code import replay
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError, EnvironmentBuildError
 from live_code.store import Store
@@ -39,28 +39,57 @@ SCHEMA_MANIFEST = textwrap.dedent("""
 def _cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST") and k != "LIVE_CODE_BASE_PYTHON"}
     full.update(PYTHONPATH=str(ROOT), **env)
-    return subprocess.run((sys.executable, "-m", "live_code", *args), cwd=cwd, env=full, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        (sys.executable, "-m", "live_code", *args), cwd=cwd, env=full, capture_output=True, text=True, timeout=300
+    )
 
 
 # -- acceptance 4: --set against the schema ------------------------------------------------------
 
 
 def test_a_misspelt_set_against_a_schema_fails_naming_the_declared_key(
-        tmp_path: Path, make_repo: Callable[..., Path]) -> None:
+    tmp_path: Path, make_repo: Callable[..., Path]
+) -> None:
     repo = make_repo({"live-code.yaml": SCHEMA_MANIFEST, "start.py": GOOD_JOB}, tag="v1")
-    proc = _cli("local", "--repo", f"{repo}@v1", "--task", "training", "--dataset", "sample", "--images", "4",
-                "--work", str(tmp_path / "w"), "--set", "epoch=3", cwd=tmp_path)
+    proc = _cli(
+        "local",
+        "--repo",
+        f"{repo}@v1",
+        "--task",
+        "training",
+        "--dataset",
+        "sample",
+        "--images",
+        "4",
+        "--work",
+        str(tmp_path / "w"),
+        "--set",
+        "epoch=3",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "'epoch' (did you mean 'epochs'?)" in proc.stderr and "learning_rate" in proc.stderr
     assert not (tmp_path / "w").exists(), "refused before the task dir was kept"
 
 
-def test_a_set_without_a_schema_passes_with_a_warning_naming_it(
-        tmp_path: Path, make_repo: Callable[..., Path]) -> None:
+def test_a_set_without_a_schema_passes_with_a_warning_naming_it(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
     repo = make_repo({"start.py": GOOD_JOB}, tag="v1")
-    proc = _cli("local", "--repo", f"{repo}@v1", "--task", "training", "--dataset", "sample", "--images", "4",
-                "--work", str(tmp_path / "w"), "--set", "my_epoch=3", cwd=tmp_path)
+    proc = _cli(
+        "local",
+        "--repo",
+        f"{repo}@v1",
+        "--task",
+        "training",
+        "--dataset",
+        "sample",
+        "--images",
+        "4",
+        "--work",
+        str(tmp_path / "w"),
+        "--set",
+        "my_epoch=3",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "no hyper-parameter schema: 'my_epoch' passed to the job unchecked" in proc.stderr
     cfg = yaml.safe_load((tmp_path / "w" / "in" / "config.yaml").read_text())
@@ -86,14 +115,34 @@ def test_check_user_keys_passes_declared_platform_and_live_code_keys() -> None:
 
 
 def test_a_torch_repo_over_a_base_without_torch_fails_before_any_install(
-        tmp_path: Path, make_repo: Callable[..., Path]) -> None:
-    repo = make_repo({"live-code.yaml": "framework: torch\nentry: python start.py\n", "start.py": GOOD_JOB,
-                      "requirements.txt": "six==1.16.0\n"}, tag="v1")
+    tmp_path: Path, make_repo: Callable[..., Path]
+) -> None:
+    repo = make_repo(
+        {
+            "live-code.yaml": "framework: torch\nentry: python start.py\n",
+            "start.py": GOOD_JOB,
+            "requirements.txt": "six==1.16.0\n",
+        },
+        tag="v1",
+    )
     probe = subprocess.run((sys.executable, "-c", "import torch"), capture_output=True)
     if probe.returncode == 0:
         pytest.skip("live-code's own interpreter has torch here: it is a valid base for a torch repo")
-    proc = _cli("local", "--repo", f"{repo}@v1", "--task", "training", "--dataset", "sample", "--images", "4",
-                "--work", str(tmp_path / "w"), cwd=tmp_path, LIVE_CODE_CACHE=str(tmp_path / "cache"))
+    proc = _cli(
+        "local",
+        "--repo",
+        f"{repo}@v1",
+        "--task",
+        "training",
+        "--dataset",
+        "sample",
+        "--images",
+        "4",
+        "--work",
+        str(tmp_path / "w"),
+        cwd=tmp_path,
+        LIVE_CODE_CACHE=str(tmp_path / "cache"),
+    )
     assert proc.returncode == 4, proc.stderr
     assert "framework: torch" in proc.stderr and "LIVE_CODE_BASE_PYTHON is unset" in proc.stderr
     assert "export LIVE_CODE_BASE_PYTHON=" in proc.stderr
@@ -114,13 +163,17 @@ def test_check_base_accepts_a_base_that_has_the_framework() -> None:
 
 
 def test_replay_runs_over_the_recorded_base_and_reports_the_environment_identical(
-        tmp_path: Path, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     base = tmp_path / "base"
     subprocess.run((sys.executable, "-m", "venv", "--without-pip", str(base)), check=True)
     repo = make_repo({"start.py": GOOD_JOB}, tag="v1")
     monkeypatch.setenv("LIVE_CODE_BASE_PYTHON", str(base / "bin" / "python"))
-    result = local.run(local.LocalRequest(repo=f"{repo}@v1", kinds=TRAINING, dataset="sample", sample_images=4,
-                                          work=tmp_path / "w", sandbox="off"))
+    result = local.run(
+        local.LocalRequest(
+            repo=f"{repo}@v1", kinds=TRAINING, dataset="sample", sample_images=4, work=tmp_path / "w", sandbox="off"
+        )
+    )
     assert result.ok, result.error
     recorded = yaml.safe_load(result.provenance.read_text())["environment"]["base_python"]
     assert recorded == str(base / "bin" / "python")
@@ -145,18 +198,32 @@ def test_replay_says_why_when_the_recorded_base_is_gone(tmp_path: Path, caplog: 
 
 
 def test_two_runs_of_repo_dot_from_inside_the_repo_record_the_same_tree(
-        tmp_path: Path, make_repo: Callable[..., Path]) -> None:
+    tmp_path: Path, make_repo: Callable[..., Path]
+) -> None:
     repo = make_repo({"start.py": GOOD_JOB, ".gitignore": "*.log\n"}, name="me")
     head = git("rev-parse", "HEAD", cwd=repo)
     provs = []
     for _ in range(2):
-        proc = _cli("local", "--repo", ".", "--task", "training", "--dataset", "sample", "--images", "4",
-                    "--sandbox", "off", cwd=repo)
+        proc = _cli(
+            "local",
+            "--repo",
+            ".",
+            "--task",
+            "training",
+            "--dataset",
+            "sample",
+            "--images",
+            "4",
+            "--sandbox",
+            "off",
+            cwd=repo,
+        )
         assert proc.returncode == 0, proc.stderr
         provs.append(sorted((repo / local.WORK_ROOT_NAME).glob("training-*/out/live-code-provenance.yaml"))[-1])
         if len(provs) == 2 and provs[0] == provs[1]:  # the same second: the second run refused its work dir
             pytest.fail("both runs got the same default work dir")
         import time
+
         time.sleep(1.1)
     a, b = (yaml.safe_load(p.read_text()) for p in provs)
     assert a["source"]["tree"] == b["source"]["tree"] and a["local"]["files"] == b["local"]["files"] == 2
@@ -180,8 +247,11 @@ def test_a_folder_with_an_edit_is_dirty_with_a_hash_of_the_change(make_repo: Cal
 
 def test_a_tag_pin_is_recorded_as_git_tag(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
     repo = make_repo({"start.py": GOOD_JOB}, tag="v1")
-    result = local.run(local.LocalRequest(repo=f"{repo}@v1", kinds=TRAINING, dataset="sample", sample_images=4,
-                                          work=tmp_path / "w", sandbox="off"))
+    result = local.run(
+        local.LocalRequest(
+            repo=f"{repo}@v1", kinds=TRAINING, dataset="sample", sample_images=4, work=tmp_path / "w", sandbox="off"
+        )
+    )
     assert result.ok, result.error
     cfg = yaml.safe_load((tmp_path / "w" / "in" / "config.yaml").read_text())
     assert cfg["git_tag"] == "v1" and "git_branch" not in cfg

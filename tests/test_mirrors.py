@@ -2,24 +2,19 @@
 fetch, a ``live-code run`` with a submodule, and the installer's VCS requirements, each against a real
 git server over https on 127.0.0.1 that stands in for github.com, with a certificate made here and
 handed to git the way an operator hands a site CA (``GIT_SSL_CAINFO`` / ``SSL_CERT_FILE``)."""
+
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from live_code import _installer
-from live_code import contract
-from live_code import envs
-from live_code import git
-from live_code import mirrors
-from live_code import sample
+from live_code import _installer, contract, envs, git, mirrors, sample
 from live_code.errors import ConfigError, EnvironmentBuildError, SourceError
 from live_code.store import Pin, Store
 from tests.adversarial.servers import TlsGitServer, make_cert
@@ -35,27 +30,32 @@ FAST = git.RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.05)
 
 # -- the rules --------------------------------------------------------------------------------------
 
-RULES = mirrors.parse("https://github.com/=https://mirror.example/gh/\n"
-                      "  https://github.com/special-org=https://special.example/so "
-                      "https://gitlab.example.com:8443/group/=https://mirror.example/gl")
+RULES = mirrors.parse(
+    "https://github.com/=https://mirror.example/gh/\n"
+    "  https://github.com/special-org=https://special.example/so "
+    "https://gitlab.example.com:8443/group/=https://mirror.example/gl"
+)
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("https://github.com/o/r", "https://mirror.example/gh/o/r"),
-    ("https://github.com/o/r.git", "https://mirror.example/gh/o/r.git"),
-    ("HTTPS://GitHub.com:443/o/r/", "https://mirror.example/gh/o/r"),  # as git.normalise_url spells it
-    ("https://github.com/special-org/r", "https://special.example/so/r"),  # the longest prefix wins
-    ("https://github.com/special-org", "https://special.example/so"),  # the prefix itself
-    ("https://github.com/special-orgs/r", "https://mirror.example/gh/special-orgs/r"),  # whole segments only
-    ("https://gitlab.example.com:8443/group/sub/r", "https://mirror.example/gl/sub/r"),
-    ("https://gitlab.example.com/group/r", None),  # another port is another server
-    ("https://github.com.evil/o/r", None),  # no partial host match
-    ("https://evilgithub.com/o/r", None),
-    ("https://sub.github.com/o/r", None),
-    ("http://github.com/o/r", None),  # only https URLs are rewritten
-    ("ssh://git@github.com/o/r", None),
-    ("https://user@github.com/o/r", None),  # a URL with userinfo is not a checked URL
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://github.com/o/r", "https://mirror.example/gh/o/r"),
+        ("https://github.com/o/r.git", "https://mirror.example/gh/o/r.git"),
+        ("HTTPS://GitHub.com:443/o/r/", "https://mirror.example/gh/o/r"),  # as git.normalise_url spells it
+        ("https://github.com/special-org/r", "https://special.example/so/r"),  # the longest prefix wins
+        ("https://github.com/special-org", "https://special.example/so"),  # the prefix itself
+        ("https://github.com/special-orgs/r", "https://mirror.example/gh/special-orgs/r"),  # whole segments only
+        ("https://gitlab.example.com:8443/group/sub/r", "https://mirror.example/gl/sub/r"),
+        ("https://gitlab.example.com/group/r", None),  # another port is another server
+        ("https://github.com.evil/o/r", None),  # no partial host match
+        ("https://evilgithub.com/o/r", None),
+        ("https://sub.github.com/o/r", None),
+        ("http://github.com/o/r", None),  # only https URLs are rewritten
+        ("ssh://git@github.com/o/r", None),
+        ("https://user@github.com/o/r", None),  # a URL with userinfo is not a checked URL
+    ],
+)
 def test_rewrite_matches_whole_hosts_and_segments_and_the_longest_prefix_wins(url: str, expected: str | None) -> None:
     assert RULES.rewrite(url) == expected
 
@@ -67,23 +67,27 @@ def test_unset_or_empty_setting_has_no_rules() -> None:
 
 def test_insteadof_config_keeps_path_boundaries() -> None:
     assert mirrors.parse("https://github.com=https://m.example/gh/").insteadof_config() == [
-        ("url.https://m.example/gh/.insteadOf", "https://github.com/")]
+        ("url.https://m.example/gh/.insteadOf", "https://github.com/")
+    ]
 
 
-@pytest.mark.parametrize(("setting", "words"), [
-    ("https://github.com/", "each entry is PREFIX=MIRROR"),
-    ("=https://m.example/", "each entry is PREFIX=MIRROR"),
-    ("https://github.com/=", "each entry is PREFIX=MIRROR"),
-    ("http://github.com/=https://m.example/", "is not an https:// URL"),
-    ("https://github.com/=git://m.example/", "is not an https:// URL"),
-    ("https://github.com/=/srv/mirror", "is not an https:// URL"),
-    ("https://github.com/=https://m.example/a https://GITHUB.com=https://m.example/b", "given twice"),
-    ("https://github.com/=https://github.com", "the mirror is the prefix itself"),
-    ("https://github.com/=https://m_x.example/", "no valid host"),
-    ("https://github.com/=https://m.example:99999/", "no valid host"),
-    ("https://github.com/=https://m.example/../x", "unusual path"),
-    ("https://github.com/=https://m.example/a?b=c", "unusual path"),
-])
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ("https://github.com/", "each entry is PREFIX=MIRROR"),
+        ("=https://m.example/", "each entry is PREFIX=MIRROR"),
+        ("https://github.com/=", "each entry is PREFIX=MIRROR"),
+        ("http://github.com/=https://m.example/", "is not an https:// URL"),
+        ("https://github.com/=git://m.example/", "is not an https:// URL"),
+        ("https://github.com/=/srv/mirror", "is not an https:// URL"),
+        ("https://github.com/=https://m.example/a https://GITHUB.com=https://m.example/b", "given twice"),
+        ("https://github.com/=https://github.com", "the mirror is the prefix itself"),
+        ("https://github.com/=https://m_x.example/", "no valid host"),
+        ("https://github.com/=https://m.example:99999/", "no valid host"),
+        ("https://github.com/=https://m.example/../x", "unusual path"),
+        ("https://github.com/=https://m.example/a?b=c", "unusual path"),
+    ],
+)
 def test_a_bad_setting_is_refused_naming_the_entry_and_the_fix(setting: str, words: str) -> None:
     with pytest.raises(ConfigError, match=mirrors.MIRRORS_ENV) as err:
         mirrors.parse(setting)
@@ -154,15 +158,15 @@ def _rules(srv: TlsGitServer) -> mirrors.Mirrors:
 
 
 def _fetch(url: str, dest: Path, rules: mirrors.Mirrors, pin: Pin | None = None, **kw: object):  # type: ignore[no-untyped-def]
-    return Store().fetch_source(url, pin or Pin("tag", "v1"), dest, git_mirrors=rules, retry=FAST, deadline=30,
-                                **kw)  # type: ignore[arg-type]
+    return Store().fetch_source(url, pin or Pin("tag", "v1"), dest, git_mirrors=rules, retry=FAST, deadline=30, **kw)  # type: ignore[arg-type]
 
 
 # -- the source fetch -------------------------------------------------------------------------------
 
 
-def test_source_comes_from_the_mirror_and_provenance_names_both(tmp_path: Path, served: Served,
-                                                                 server: TlsGitServer, trust: Path) -> None:
+def test_source_comes_from_the_mirror_and_provenance_names_both(
+    tmp_path: Path, served: Served, server: TlsGitServer, trust: Path
+) -> None:
     sha = served.add("org/app", {"app.py": "print('from the mirror')\n"})
     prov = _fetch("https://github.com/org/app", tmp_path / "run", _rules(server))
     assert (tmp_path / "run" / "app.py").read_text() == "print('from the mirror')\n"
@@ -173,8 +177,9 @@ def test_source_comes_from_the_mirror_and_provenance_names_both(tmp_path: Path, 
     assert server.requests and all(r.split()[1].startswith("/org/app/") for r in server.requests)
 
 
-def test_pins_and_the_cache_are_keyed_by_the_url_the_task_gave(tmp_path: Path, served: Served,
-                                                                server: TlsGitServer, trust: Path) -> None:
+def test_pins_and_the_cache_are_keyed_by_the_url_the_task_gave(
+    tmp_path: Path, served: Served, server: TlsGitServer, trust: Path
+) -> None:
     served.add("org/app", {"app.py": "1\n"})
     _fetch("https://github.com/org/app", tmp_path / "a", _rules(server))
     pins = yaml.safe_load((Store().root / "pins.json").read_text())
@@ -183,8 +188,12 @@ def test_pins_and_the_cache_are_keyed_by_the_url_the_task_gave(tmp_path: Path, s
     assert Store().is_complete("mirrors", cache_id)
     before = len(server.requests)
     # a full commit the cache holds needs no network, whichever mirror (or none) is set
-    prov = _fetch("https://github.com/org/app", tmp_path / "b", mirrors.NO_MIRRORS,
-                  pin=Pin("commit", pins["tags"]["https://github.com/org/app"]["v1"]["commit"]))
+    prov = _fetch(
+        "https://github.com/org/app",
+        tmp_path / "b",
+        mirrors.NO_MIRRORS,
+        pin=Pin("commit", pins["tags"]["https://github.com/org/app"]["v1"]["commit"]),
+    )
     assert not prov.fetched and prov.mirror is None and len(server.requests) == before
 
 
@@ -200,7 +209,11 @@ def test_a_mirror_that_is_down_fails_naming_the_mirror_and_the_url(tmp_path: Pat
 
 
 def test_the_mirror_gets_the_token_only_where_the_token_hosts_allow(
-    tmp_path: Path, served: Served, tls_cert: tuple[Path, Path], trust: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    served: Served,
+    tls_cert: tuple[Path, Path],
+    trust: Path,
+    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     served.add("org/private", {"app.py": "secret code\n"})
@@ -222,7 +235,10 @@ def test_the_mirror_gets_the_token_only_where_the_token_hosts_allow(
 
 
 def test_a_credential_in_the_task_url_is_not_sent_to_the_mirror(
-    tmp_path: Path, served: Served, tls_cert: tuple[Path, Path], trust: Path,
+    tmp_path: Path,
+    served: Served,
+    tls_cert: tuple[Path, Path],
+    trust: Path,
 ) -> None:
     served.add("org/private", {"app.py": "x\n"})
     with TlsGitServer(served.root, tls_cert, token="the-mirror-wants-another") as srv:
@@ -238,8 +254,9 @@ def _decoded(headers: list[str]) -> list[str]:
     return [base64.b64decode(h.split()[1]).decode() if h.startswith("Basic ") else h for h in headers]
 
 
-def test_ssl_cert_file_alone_reaches_git(tmp_path: Path, served: Served, server: TlsGitServer,
-                                         tls_cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ssl_cert_file_alone_reaches_git(
+    tmp_path: Path, served: Served, server: TlsGitServer, tls_cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Debian's git (GnuTLS) reads only GIT_SSL_CAINFO: an operator's SSL_CERT_FILE is handed on."""
     served.add("org/app", {"app.py": "1\n"})
     monkeypatch.delenv("GIT_SSL_CAINFO", raising=False)
@@ -261,33 +278,53 @@ print(open("vendor/lib/data.txt").read().strip())
 
 
 def test_live_code_run_fetches_the_repository_and_its_submodule_from_the_mirror(
-    tmp_path: Path, served: Served, server: TlsGitServer, trust: Path,
+    tmp_path: Path,
+    served: Served,
+    server: TlsGitServer,
+    trust: Path,
 ) -> None:
     lib = served.add("org/lib", {"data.txt": "from the mirrored submodule\n"})
     gitmodules = '[submodule "lib"]\n\tpath = vendor/lib\n\turl = https://github.com/org/lib\n'
     manifest = "entry: python start.py\nsubmodules: true\n"
-    app = served.add("org/app", {"start.py": JOB, "live-code.yaml": manifest, ".gitmodules": gitmodules},
-                     gitlinks={"vendor/lib": lib})
+    app = served.add(
+        "org/app",
+        {"start.py": JOB, "live-code.yaml": manifest, ".gitmodules": gitmodules},
+        gitlinks={"vendor/lib": lib},
+    )
     task = tmp_path / "task"
-    sample.write_sample_dataset(task, kinds=frozenset({contract.TaskKind.MINING}), fmt="voc",
-                                protocol=contract.PROTOCOL_1_1_0, images=3)
+    sample.write_sample_dataset(
+        task, kinds=frozenset({contract.TaskKind.MINING}), fmt="voc", protocol=contract.PROTOCOL_1_1_0, images=3
+    )
     config = yaml.safe_load((task / "in" / "config.yaml").read_text())
     config.update(git_url="https://github.com/org/app", git_commit=app)
     (task / "in" / "config.yaml").write_text(yaml.safe_dump(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update(PYTHONPATH=str(ROOT), GIT_SSL_CAINFO=str(trust), LIVE_CODE_GIT_TOKEN=CANARY,
-               LIVE_CODE_GIT_MIRRORS=f"https://github.com/=https://127.0.0.1:{server.port}/")
+    env.update(
+        PYTHONPATH=str(ROOT),
+        GIT_SSL_CAINFO=str(trust),
+        LIVE_CODE_GIT_TOKEN=CANARY,
+        LIVE_CODE_GIT_MIRRORS=f"https://github.com/=https://127.0.0.1:{server.port}/",
+    )
     env.pop("LIVE_CODE_ALLOW_LOCAL_REPOS", None)
-    res = subprocess.run([sys.executable, "-m", "live_code", "run", "--in", str(task / "in"), "--out",
-                          str(task / "out")], env=env, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "live_code", "run", "--in", str(task / "in"), "--out", str(task / "out")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "from the mirrored submodule" in res.stdout
     prov = yaml.safe_load((task / "out" / "live-code-provenance.yaml").read_text())
     assert prov["source"]["url"] == "https://github.com/org/app" and prov["source"]["commit"] == app
     assert prov["source"]["mirror"] == f"https://127.0.0.1:{server.port}/org/app"
     (sub,) = prov["source"]["submodules"]
-    assert sub == {"path": "vendor/lib", "url": "https://github.com/org/lib", "commit": lib,
-                   "mirror": f"https://127.0.0.1:{server.port}/org/lib"}
+    assert sub == {
+        "path": "vendor/lib",
+        "url": "https://github.com/org/lib",
+        "commit": lib,
+        "mirror": f"https://127.0.0.1:{server.port}/org/lib",
+    }
     assert {r.split()[1].split("/")[2] for r in server.requests} == {"app", "lib"}
     for text in (res.stdout, res.stderr, *(p.read_text() for p in (task / "out").rglob("*") if p.is_file())):
         assert CANARY not in text
@@ -307,8 +344,15 @@ def _toyext(served: Served) -> str:
 
 @pytest.mark.parametrize("ca_variable", ["GIT_SSL_CAINFO", "SSL_CERT_FILE"])
 def test_a_vcs_requirement_and_its_submodule_come_from_the_mirror(
-    tmp_path: Path, served: Served, server: TlsGitServer, tls_cert: tuple[Path, Path], base_python: str,  # noqa: F811
-    wheelhouse: Path, uv_wrapper: envs.Installer, uv_log: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    tmp_path: Path,
+    served: Served,
+    server: TlsGitServer,
+    tls_cert: tuple[Path, Path],
+    base_python: str,  # noqa: F811
+    wheelhouse: Path,
+    uv_wrapper: envs.Installer,
+    uv_log: Path,
+    monkeypatch: pytest.MonkeyPatch,
     ca_variable: str,
 ) -> None:
     sha = _toyext(served)
@@ -320,13 +364,18 @@ def test_a_vcs_requirement_and_its_submodule_come_from_the_mirror(
     monkeypatch.setenv(ca_variable, str(tls_cert[0]))  # the operator's site CA, one way or the other
     monkeypatch.setenv(git.TOKEN_ENV, CANARY)  # the installer runs build scripts: it never gets a token
     mirror = f"https://127.0.0.1:{server.port}"
-    spec = envs.prepare_env(repo, base_python=base_python, index=offline(wheelhouse), installer=uv_wrapper,
-                            environ={mirrors.MIRRORS_ENV: f"https://github.com/={mirror}/"})
+    spec = envs.prepare_env(
+        repo,
+        base_python=base_python,
+        index=offline(wheelhouse),
+        installer=uv_wrapper,
+        environ={mirrors.MIRRORS_ENV: f"https://github.com/={mirror}/"},
+    )
     result = envs.ensure_env(Store(), spec, installer_cache=tmp_path / "installer-cache")
     assert job_python(result.path, "import toyext; print(toyext.VENDORED)") == "from the mirrored submodule"
-    assert result.provenance["git_mirrors"] == [{"requirement": "requirements.txt:1",
-                                                 "url": "https://github.com/org/toyext",
-                                                 "mirror": f"{mirror}/org/toyext"}]
+    assert result.provenance["git_mirrors"] == [
+        {"requirement": "requirements.txt:1", "url": "https://github.com/org/toyext", "mirror": f"{mirror}/org/toyext"}
+    ]
     assert {r.split()[1].split("/")[2] for r in server.requests} == {"toyext", "toysub"}
     logged = [p.read_text() for p in uv_log.iterdir()]
     assert logged and not any(CANARY in text for text in logged)
@@ -343,14 +392,21 @@ def test_a_vcs_requirement_and_its_submodule_come_from_the_mirror(
 
 
 def test_an_installer_mirror_that_is_down_fails_naming_the_mirror_and_the_url(
-    tmp_path: Path, base_python: str, wheelhouse: Path, trust: Path,  # noqa: F811
+    tmp_path: Path,
+    base_python: str,
+    wheelhouse: Path,
+    trust: Path,
 ) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "requirements.txt").write_text(f"toyext @ git+https://github.com/org/toyext@{'a' * 40}\n")
     mirror = f"https://127.0.0.1:{free_port()}"  # nothing listens there
-    spec = envs.prepare_env(repo, base_python=base_python, index=offline(wheelhouse),
-                            environ={mirrors.MIRRORS_ENV: f"https://github.com/={mirror}/"})
+    spec = envs.prepare_env(
+        repo,
+        base_python=base_python,
+        index=offline(wheelhouse),
+        environ={mirrors.MIRRORS_ENV: f"https://github.com/={mirror}/"},
+    )
     with pytest.raises(EnvironmentBuildError) as err:
         envs.ensure_env(Store(), spec, installer_cache=tmp_path / "installer-cache")
     text = err.value.render()
@@ -359,8 +415,12 @@ def test_an_installer_mirror_that_is_down_fails_naming_the_mirror_and_the_url(
 
 
 def test_the_installers_git_reads_no_user_or_system_config(tmp_path: Path) -> None:
-    env = _installer.installer_env(tmp_path / "scratch", tmp_path / "cache", envs.IndexSettings(),
-                                   mirrors.parse("https://github.com/=https://m.example/").insteadof_config())
+    env = _installer.installer_env(
+        tmp_path / "scratch",
+        tmp_path / "cache",
+        envs.IndexSettings(),
+        mirrors.parse("https://github.com/=https://m.example/").insteadof_config(),
+    )
     assert env["GIT_CONFIG_NOSYSTEM"] == "1" and env["GIT_CONFIG_GLOBAL"] == os.devnull
     assert env["GIT_TERMINAL_PROMPT"] == "0" and env["HOME"].startswith(str(tmp_path))
     pairs = {env[f"GIT_CONFIG_KEY_{i}"]: env[f"GIT_CONFIG_VALUE_{i}"] for i in range(int(env["GIT_CONFIG_COUNT"]))}
@@ -371,7 +431,11 @@ def test_the_installers_git_reads_no_user_or_system_config(tmp_path: Path) -> No
 
 
 def test_a_mirror_serving_another_commit_for_a_known_tag_stops_the_run(
-    tmp_path: Path, served: Served, server: TlsGitServer, tls_cert: tuple[Path, Path], trust: Path,
+    tmp_path: Path,
+    served: Served,
+    server: TlsGitServer,
+    tls_cert: tuple[Path, Path],
+    trust: Path,
     make_repo: Callable[..., Path],
 ) -> None:
     served.add("org/app", {"app.py": "1\n"})

@@ -2,6 +2,7 @@
 run`` whose job writes an infer-result.json that YMIR accepts but the contract frowns on (both
 ``boxes`` and ``annotations``) succeeds, prints the warning and lists it in the provenance; the
 ``validate`` command prints warnings as warnings and exits 0 on them alone; ``check`` names them."""
+
 from __future__ import annotations
 
 import json
@@ -12,15 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import check
-from live_code import cli
-from live_code import contract
-from live_code import sample
+from live_code import check, cli, contract, sample
 from tests.conftest import git
 from tests.test_local import GOOD_JOB as LOCAL_JOB
-from tests.test_pipeline import GOOD_JOB
-from tests.test_pipeline import Task
-from tests.test_pipeline import run_cli
+from tests.test_pipeline import GOOD_JOB, Task, run_cli
 
 # after the SDK wrote infer-result.json: the same boxes under 'annotations' too (YMIR 1.1 reads those)
 BOTH_KEYS = """
@@ -43,8 +39,13 @@ def _both_keys(job: str, more: str = "pass") -> str:
 
 @pytest.fixture
 def task(tmp_path: Path) -> Task:
-    sample.write_sample_dataset(tmp_path / "task", kinds=frozenset({contract.TaskKind.MINING, contract.TaskKind.INFER}),
-                                fmt="voc", protocol=contract.PROTOCOL_1_1_0, images=3)
+    sample.write_sample_dataset(
+        tmp_path / "task",
+        kinds=frozenset({contract.TaskKind.MINING, contract.TaskKind.INFER}),
+        fmt="voc",
+        protocol=contract.PROTOCOL_1_1_0,
+        images=3,
+    )
     return Task(tmp_path / "task")
 
 
@@ -54,7 +55,8 @@ def _use(task: Task, make_repo: Callable[..., Path], start_py: str) -> None:
 
 
 def test_a_run_with_both_list_keys_succeeds_and_records_the_warnings(
-    task: Task, make_repo: Callable[..., Path],
+    task: Task,
+    make_repo: Callable[..., Path],
 ) -> None:
     _use(task, make_repo, _both_keys(GOOD_JOB))
     res = run_cli(task)
@@ -68,7 +70,8 @@ def test_a_run_with_both_list_keys_succeeds_and_records_the_warnings(
 
 
 def test_a_refused_run_keeps_its_warnings_in_the_provenance_and_out_of_the_error(
-    task: Task, make_repo: Callable[..., Path],
+    task: Task,
+    make_repo: Callable[..., Path],
 ) -> None:
     unknown = 'next(iter(data["detection"].values()))["boxes"][0]["class_name"] = "zebra"'
     _use(task, make_repo, _both_keys(GOOD_JOB, unknown))
@@ -95,8 +98,7 @@ def test_a_run_without_warnings_has_no_warnings_key(task: Task, make_repo: Calla
 def _task_outputs(root: Path, boxes: dict[str, object]) -> tuple[Path, Path]:
     """A sample mining+infer task and outputs for it: every candidate in result.tsv, ``boxes`` as
     the object of every image of infer-result.json, a running monitor.txt."""
-    sample.write_sample_dataset(root, kinds=frozenset({contract.TaskKind.MINING, contract.TaskKind.INFER}),
-                                images=3)
+    sample.write_sample_dataset(root, kinds=frozenset({contract.TaskKind.MINING, contract.TaskKind.INFER}), images=3)
     in_dir, out_dir = root / "in", root / "out"
     out_dir.mkdir(exist_ok=True)
     candidates = (in_dir / "candidate-index.tsv").read_text().split()
@@ -112,7 +114,8 @@ BOX = {"box": {"x": 1, "y": 1, "w": 5, "h": 5}, "class_name": "cat", "score": 0.
 
 
 def test_validate_prints_warnings_and_exits_0_on_warnings_alone(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     in_dir, out_dir = _task_outputs(tmp_path / "t", {"boxes": [BOX], "annotations": [BOX]})
     assert cli.main(["validate", "--in", str(in_dir), "--out", str(out_dir)]) == 0
@@ -122,7 +125,8 @@ def test_validate_prints_warnings_and_exits_0_on_warnings_alone(
 
 
 def test_validate_fails_on_an_error_and_still_shows_the_warnings(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     in_dir, out_dir = _task_outputs(tmp_path / "t", {"boxes": [BOX], "annotations": [{**BOX, "box": [1, 1, 5, 5]}]})
     assert cli.main(["validate", "--in", str(in_dir), "--out", str(out_dir)]) == 6

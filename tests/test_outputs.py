@@ -1,5 +1,6 @@
 """live_code.outputs: validators agree with the SDK writers, and every planted defect is reported
 with its file and place (issue 3, acceptance 2)."""
+
 from __future__ import annotations
 
 import json
@@ -10,15 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract
-from live_code import outputs
-from live_code import sdk
+from live_code import contract, outputs, sdk
 from live_code.contract import TaskKind
 from live_code.errors import OutputError
 from live_code.outputs import Problem
-from tests.test_sdk import CLASSES
-from tests.test_sdk import TASK_ID
-from tests.test_sdk import make_task
+from tests.test_sdk import CLASSES, TASK_ID, make_task
 
 T, M, I = TaskKind.TRAINING, TaskKind.MINING, TaskKind.INFER
 CANDIDATES = [f"/in/assets/{i:02x}/{i:040x}.jpg" for i in range(4)]
@@ -56,8 +53,15 @@ def write_training(tmp_path: Path, protocol: str, monkeypatch: pytest.MonkeyPatc
         sdk.write_model_stage(f"epoch_{i}", files, {"mAP": 0.5 + i / 10, "tp": 3}, timestamp=i, env=given)
     if contract.uses_model_stages(protocol):
         _model(env, "attachments", "images", "pr.png")
-        sdk.write_model_stage("epoch_3", ["config.py"], 0.1, timestamp=3, env=given,
-                              attachments={"images": ["pr.png"]}, evaluate_config={"iou_thr": 0.5})
+        sdk.write_model_stage(
+            "epoch_3",
+            ["config.py"],
+            0.1,
+            timestamp=3,
+            env=given,
+            attachments={"images": ["pr.png"]},
+            evaluate_config={"iou_thr": 0.5},
+        )
     return env
 
 
@@ -65,11 +69,14 @@ def write_mining_infer(tmp_path: Path, protocol: str, monkeypatch: pytest.Monkey
     given = _point_sdk(make_task(tmp_path, protocol, (M, I)), monkeypatch)
     env = given or sdk.read_env()
     sdk.write_mining_result([(c, i / 10) for i, c in enumerate(CANDIDATES)], env=given)
-    sdk.write_infer_result({
-        CANDIDATES[0]: [sdk.Detection("cat", 0.9, 1.2, 2, 30, 40.4), sdk.Detection("dog", 0.1, 0, 0, 5, 5, 0.5)],
-        CANDIDATES[1]: [],
-        CANDIDATES[2]: [sdk.Detection.from_xyxy("person", 0.5, -1, -1, 100, 200)],
-    }, env=given)
+    sdk.write_infer_result(
+        {
+            CANDIDATES[0]: [sdk.Detection("cat", 0.9, 1.2, 2, 30, 40.4), sdk.Detection("dog", 0.1, 0, 0, 5, 5, 0.5)],
+            CANDIDATES[1]: [],
+            CANDIDATES[2]: [sdk.Detection.from_xyxy("person", 0.5, -1, -1, 100, 200)],
+        },
+        env=given,
+    )
     for percent in (0.0, 1.0):
         sdk.write_progress(percent, task=M, env=given)
         sdk.write_progress(percent, task=I, env=given)
@@ -81,7 +88,9 @@ def write_mining_infer(tmp_path: Path, protocol: str, monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize("protocol", contract.PROTOCOL_VERSIONS)
 def test_what_the_sdk_writes_for_training_validates(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    protocol: str,
 ) -> None:
     env = write_training(tmp_path, protocol, monkeypatch)
     assert outputs.validate_outputs({T}, env.output.root_dir, protocol, CLASSES, None) == []
@@ -90,7 +99,9 @@ def test_what_the_sdk_writes_for_training_validates(
 
 @pytest.mark.parametrize("protocol", contract.PROTOCOL_VERSIONS)
 def test_what_the_sdk_writes_for_mining_and_infer_validates(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    protocol: str,
 ) -> None:
     env = write_mining_infer(tmp_path, protocol, monkeypatch)
     assert outputs.validate_outputs({M, I}, env.output.root_dir, protocol, CLASSES, CANDIDATES) == []
@@ -155,12 +166,22 @@ def test_a_missing_main_metric_is_reported_on_the_stage(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("protocol", contract.PROTOCOL_VERSIONS)
-@pytest.mark.parametrize(("value", "severity"), [
-    (float("nan"), outputs.ERROR), (float("inf"), outputs.ERROR), (72, outputs.ERROR), (-0.1, outputs.ERROR),
-    ("0.5", outputs.WARNING), (True, outputs.WARNING),  # YMIR reads float() of them
-])
+@pytest.mark.parametrize(
+    ("value", "severity"),
+    [
+        (float("nan"), outputs.ERROR),
+        (float("inf"), outputs.ERROR),
+        (72, outputs.ERROR),
+        (-0.1, outputs.ERROR),
+        ("0.5", outputs.WARNING),
+        (True, outputs.WARNING),  # YMIR reads float() of them
+    ],
+)
 def test_a_metric_that_is_not_a_finite_fraction_is_reported(
-    tmp_path: Path, protocol: str, value: object, severity: str,
+    tmp_path: Path,
+    protocol: str,
+    value: object,
+    severity: str,
 ) -> None:
     env = write_training(tmp_path, protocol)
     _, _, stage = _stage_two(env)
@@ -215,7 +236,9 @@ def test_an_absolute_path_in_files_is_reported(tmp_path: Path, protocol: str) ->
     ],
 )
 def test_stage_defects_are_reported_with_their_key(
-    tmp_path: Path, change: Callable[[dict[str, object]], None], place: str,
+    tmp_path: Path,
+    change: Callable[[dict[str, object]], None],
+    place: str,
 ) -> None:
     env = write_training(tmp_path, "1.1.0")
     _edit_yaml(env, lambda d: change(d["model_stages"]["epoch_1"]))
@@ -257,8 +280,11 @@ def test_a_missing_result_yaml_is_reported(tmp_path: Path) -> None:
 def test_stage_dirs_are_not_searched_before_protocol_1_1_0(tmp_path: Path, protocol: str) -> None:
     env = write_training(tmp_path, protocol)
     # 0.0.1 keeps only the better stage, epoch_2
-    stage, name, place = ("epoch_2", "w2.pt", "model[0]") if protocol == "0.0.1" else \
-        ("epoch_1", "w1.pt", "model_stages.epoch_1.files[0]")
+    stage, name, place = (
+        ("epoch_2", "w2.pt", "model[0]")
+        if protocol == "0.0.1"
+        else ("epoch_1", "w1.pt", "model_stages.epoch_1.files[0]")
+    )
     os.rename(Path(env.output.models_dir, name), tmp_path / name)
     _model(env, stage, name)
     assert _training_problems(env) == {("result.yaml", place)}
@@ -273,7 +299,8 @@ def test_protocol_0_0_1_refuses_model_stages(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("protocol", contract.PROTOCOL_VERSIONS)
 def test_the_legacy_schema_is_accepted_by_every_protocol_and_its_defects_reported(
-    tmp_path: Path, protocol: str,
+    tmp_path: Path,
+    protocol: str,
 ) -> None:
     path = tmp_path / "result.yaml"
     (tmp_path / "a.pt").write_bytes(b"w")
@@ -322,7 +349,11 @@ E, W = outputs.ERROR, outputs.WARNING
     ],
 )
 def test_mining_defects_are_reported_on_their_line(
-    tmp_path: Path, rows: list[str], place: str, match: str, severity: str,
+    tmp_path: Path,
+    rows: list[str],
+    place: str,
+    match: str,
+    severity: str,
 ) -> None:
     problems = [p for p in _mining(tmp_path, _tsv(*rows)) if p.rule != "tsv-path-differs"]
     assert (os.path.basename(problems[0].file), problems[0].place) == ("result.tsv", place)
@@ -417,7 +448,12 @@ PLACE = f"detection[{A!r}].boxes[1]"
 )
 @pytest.mark.parametrize("protocol", contract.PROTOCOL_VERSIONS)
 def test_box_defects_are_reported_with_their_place(
-    tmp_path: Path, item: object, place: str, match: str, severity: str, protocol: str,
+    tmp_path: Path,
+    item: object,
+    place: str,
+    match: str,
+    severity: str,
+    protocol: str,
 ) -> None:
     key = contract.infer_list_key(protocol)
     problems = _one(tmp_path, item, protocol, key)
@@ -437,8 +473,10 @@ def test_a_score_that_overflows_to_infinity_is_reported(tmp_path: Path) -> None:
 def test_nan_and_infinity_are_reported_where_they_are(tmp_path: Path, token: str) -> None:
     text = json.dumps({"detection": {A: {"boxes": [_item(score="S"), _item(_box(x="X"))]}}})
     problems = _infer(tmp_path, text.replace('"S"', token).replace('"X"', token))
-    assert places(problems) == {("infer-result.json", f"detection[{A!r}].boxes[0].score"),
-                                ("infer-result.json", f"detection[{A!r}].boxes[1].box.x")}
+    assert places(problems) == {
+        ("infer-result.json", f"detection[{A!r}].boxes[0].score"),
+        ("infer-result.json", f"detection[{A!r}].boxes[1].box.x"),
+    }
     assert all(f"{token} is not valid JSON" in p.message for p in problems)
     # YMIR's json.loads reads the score; its protobuf parser refuses the coordinate
     assert {p.place.rpartition(".")[2]: p.severity for p in problems} == {"score": W, "x": E}
@@ -454,8 +492,10 @@ def test_duplicate_json_keys_are_reported(tmp_path: Path) -> None:
     text = f'{{"detection": {{"{A}": {boxes}, "{B}": {boxes}, "{A}": {boxes}}}}}'
     (problem,) = _infer(tmp_path, text)
     assert (problem.place, A in problem.message) == ("detection", True)
-    text = f'{{"detection": {{"{A}": {{"boxes": [{{"box": {{"x": 1, "x": 2, "y": 1, "w": 1, "h": 1}}, ' \
-           f'"class_name": "cat", "score": 0.5}}]}}}}}}'
+    text = (
+        f'{{"detection": {{"{A}": {{"boxes": [{{"box": {{"x": 1, "x": 2, "y": 1, "w": 1, "h": 1}}, '
+        f'"class_name": "cat", "score": 0.5}}]}}}}}}'
+    )
     (problem,) = _infer(tmp_path, text)
     assert problem.place == f"detection[{A!r}].boxes[0].box" and "['x']" in problem.message
 
@@ -565,10 +605,17 @@ STAGE = {"stage_name": "s", "files": ["w.pt"], "timestamp": 1, "mAP": 0.5}
 DROP = "<drop this key>"
 
 
-def _result_yaml(stage: dict[str, object] | None = None, protocol: str = "1.1.0", *, key: str = "s",
-                 file: str = "w.pt", **top: object) -> Check:
+def _result_yaml(
+    stage: dict[str, object] | None = None,
+    protocol: str = "1.1.0",
+    *,
+    key: str = "s",
+    file: str = "w.pt",
+    **top: object,
+) -> Check:
     """A result.yaml with one stage ``key`` (``STAGE`` changed by ``stage``; DROP removes a key) and
     its model file."""
+
     def check(tmp_path: Path) -> list[Problem]:
         models = tmp_path / "models"
         (models / key).mkdir(parents=True)
@@ -594,6 +641,7 @@ def _yaml_text(text: str, protocol: str = "1.1.0", files: tuple[str, ...] = ()) 
 
 def _model_file(make: Callable[[Path], None], name: str = "w.pt") -> Check:
     """A valid result.yaml whose model file ``make`` writes instead of a regular file."""
+
     def check(tmp_path: Path) -> list[Problem]:
         (tmp_path / "models" / "s").mkdir(parents=True)
         make(tmp_path / "models" / "s" / name)
@@ -700,8 +748,11 @@ REFUSALS: list[tuple[str, Check, str]] = [
     ("json-duplicate-keys", _json('{"detection": {}, "detection": {}}'), "keeps the last value"),
     ("detection-missing", _json({"detection": []}), "mir/commands/infer.py"),
     ("detection-missing", _json([]), "mir/commands/infer.py"),
-    ("image-same-basename", _json({"detection": {A: {"boxes": []}, CANDIDATES[0]: {"boxes": []}}}),
-     "mir/commands/infer.py"),
+    (
+        "image-same-basename",
+        _json({"detection": {A: {"boxes": []}, CANDIDATES[0]: {"boxes": []}}}),
+        "mir/commands/infer.py",
+    ),
     ("image-not-candidate", _json({"detection": {"zzz.jpg": {"boxes": []}}}), "mir/commands/mining.py"),
     ("image-not-object", _json({"detection": {A: []}}), "mir/commands/infer.py"),
     ("image-no-list", _json({"detection": {A: {"results": [_item()]}}}), "mir/commands/infer.py"),
@@ -715,8 +766,11 @@ REFUSALS: list[tuple[str, Check, str]] = [
     ("coord-invalid", _boxes(_item(_box(x=30.5))), "ParseDict"),
     ("coord-invalid", _boxes(_item(_box(h=True))), "ParseDict"),
     ("coord-invalid", _boxes(_item(_box(w="3 0"))), "ParseDict"),
-    ("coord-invalid", _json(json.dumps({"detection": {A: {"boxes": [_item(_box(x="X"))]}}}).replace('"X"', "NaN")),
-     "ParseDict"),
+    (
+        "coord-invalid",
+        _json(json.dumps({"detection": {A: {"boxes": [_item(_box(x="X"))]}}}).replace('"X"', "NaN")),
+        "ParseDict",
+    ),
     ("angle-invalid", _boxes(_item(_box(rotate_angle="left"))), "ParseDict"),
     ("angle-invalid", _boxes(_item(_box(rotate_angle=[0]))), "ParseDict"),
     ("class-name-invalid", _boxes(_item(class_name=None)), "mir/tools/class_ids.py"),
@@ -737,8 +791,14 @@ REFUSALS: list[tuple[str, Check, str]] = [
 # (rule, what breaks it): YMIR reads these files; the gate passes them and says what is off
 WARNED: list[tuple[str, Check]] = [
     ("stage-key-not-plain", _result_yaml(key="a/b")),
-    ("stage-key-not-plain", _yaml_text("best_stage_name: 7\nmodel_stages:\n  7: {stage_name: 7, files: [w.pt], "
-                                       "timestamp: 1, mAP: 0.5}\n", protocol="1.0.0", files=("w.pt",))),
+    (
+        "stage-key-not-plain",
+        _yaml_text(
+            "best_stage_name: 7\nmodel_stages:\n  7: {stage_name: 7, files: [w.pt], timestamp: 1, mAP: 0.5}\n",
+            protocol="1.0.0",
+            files=("w.pt",),
+        ),
+    ),
     ("stage-name-differs", _result_yaml({"stage_name": "other"})),
     ("files-empty", _result_yaml({"files": []})),
     ("files-empty", _result_yaml(attachments={"images": []})),
@@ -760,7 +820,7 @@ WARNED: list[tuple[str, Check]] = [
     ("coord-missing", _boxes(_item({"x": 1, "y": 1, "w": 1}))),
     ("coord-missing", _boxes(_item(_box(y=None)))),
     ("coord-negative", _boxes(_item(_box(x=-1)))),
-    ("coord-negative", _boxes(_item(_box(y=-10**400)))),  # compared as an integer
+    ("coord-negative", _boxes(_item(_box(y=-(10**400))))),  # compared as an integer
     ("coord-empty", _boxes(_item(_box(h=0)))),
     ("coord-empty", _boxes(_item(_box(w=-2)))),
     ("box-number-string", _boxes(_item(_box(w="30")))),
@@ -823,14 +883,19 @@ def test_both_keys_with_the_same_boxes_pass_with_a_warning_that_says_so(tmp_path
     assert "the same boxes" in next(p.message for p in problems if p.rule == "list-both-keys")
 
 
-@pytest.mark.parametrize(("boxes", "annotations"), [
-    ([_item()], [_item(score=0.5)]),
-    ([_item()], []),
-    ([], [_item()]),
-    ([_item(), _item()], [_item()]),
-])
+@pytest.mark.parametrize(
+    ("boxes", "annotations"),
+    [
+        ([_item()], [_item(score=0.5)]),
+        ([_item()], []),
+        ([], [_item()]),
+        ([_item(), _item()], [_item()]),
+    ],
+)
 def test_both_keys_that_differ_pass_with_a_warning_that_says_so(
-    tmp_path: Path, boxes: list[object], annotations: list[object],
+    tmp_path: Path,
+    boxes: list[object],
+    annotations: list[object],
 ) -> None:
     (problem,) = _both(tmp_path, boxes, annotations)
     assert (problem.rule, problem.severity) == ("list-both-keys", W)
@@ -853,8 +918,10 @@ def test_in_a_protocol_0_0_1_file_boxes_are_judged_as_ymir_2_and_annotations_as_
     problems = _both(tmp_path, [angled], [_item()], "0.0.1")  # YMIR 2 reads rotate_angle in 'boxes'
     assert [p.rule for p in problems] == ["list-both-keys"]
     problems = _both(tmp_path, [_item()], [angled], "0.0.1")  # YMIR 1.1's Rect has no rotate_angle
-    assert [(p.place, p.rule) for p in problems] == [(f"detection[{A!r}]", "list-both-keys"),
-                                                     (f"detection[{A!r}].annotations[0].box", "box-extra-keys")]
+    assert [(p.place, p.rule) for p in problems] == [
+        (f"detection[{A!r}]", "list-both-keys"),
+        (f"detection[{A!r}].annotations[0].box", "box-extra-keys"),
+    ]
 
 
 def test_a_sdk_file_with_both_keys_passes_the_whole_gate(tmp_path: Path) -> None:
@@ -878,7 +945,9 @@ def test_warnings_are_capped_apart_from_errors(tmp_path: Path) -> None:
     listed = [p for p in problems if p.rule]
     assert sum(p.severity == W for p in listed) == sum(p.severity == E for p in listed) == outputs.MAX_PROBLEMS_PER_FILE
     assert [(p.message, p.severity) for p in problems if not p.rule] == [
-        ("... and 10 more problems", E), ("... and 30 more warnings", W)]
+        ("... and 10 more problems", E),
+        ("... and 30 more warnings", W),
+    ]
     with pytest.raises(OutputError, match="51 problem"):
         outputs.raise_for_problems(problems)
 

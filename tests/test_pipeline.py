@@ -3,6 +3,7 @@ CLI in a subprocess, and checked for its outcome, monitor state, message and lef
 
 Issue 6, acceptance 2-5 (the templates' runs, acceptance 1, are in test_templates.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -18,16 +19,14 @@ from typing import Any
 import pytest
 import yaml
 
-from live_code import contract
-from live_code import sample
-from live_code import sandbox
+from live_code import contract, sample, sandbox
 from tests.conftest import git
-from tests.gitserver import SilentServer
-from tests.gitserver import processes_mentioning
+from tests.gitserver import SilentServer, processes_mentioning
 
 ROOT = Path(__file__).resolve().parent.parent
-needs_bwrap = pytest.mark.skipif(sandbox.unavailable_reason() is not None,
-                                 reason=f"needs bubblewrap: {sandbox.unavailable_reason()}")
+needs_bwrap = pytest.mark.skipif(
+    sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
+)
 
 # A job in the legacy layout that writes valid outputs for whatever the task asks, through the SDK.
 GOOD_JOB = """
@@ -74,8 +73,13 @@ def job_repo(make_repo: Callable[..., Path]) -> Callable[..., tuple[Path, str]]:
 
 @pytest.fixture
 def task(tmp_path: Path) -> Task:
-    sample.write_sample_dataset(tmp_path / "task", kinds=frozenset({contract.TaskKind.MINING, contract.TaskKind.INFER}),
-                                fmt="voc", protocol=contract.PROTOCOL_1_1_0, images=4)
+    sample.write_sample_dataset(
+        tmp_path / "task",
+        kinds=frozenset({contract.TaskKind.MINING, contract.TaskKind.INFER}),
+        fmt="voc",
+        protocol=contract.PROTOCOL_1_1_0,
+        images=4,
+    )
     return Task(tmp_path / "task")
 
 
@@ -85,7 +89,9 @@ def _cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(task: Task, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    task: Task, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task.in_dir), "--out", str(task.out_dir), *args]
     return subprocess.run(cmd, env=env or _cli_env(), capture_output=True, text=True, timeout=timeout)
 
@@ -115,18 +121,37 @@ def test_good_job_succeeds_and_records_the_commit(task: Task, job_repo: Callable
     assert set(prov["timings"]) >= {"task", "fetch", "configure", "environment", "run", "outputs"}
 
 
-@pytest.mark.parametrize(("name", "job", "exit_code", "code", "words"), [
-    ("no outputs", "print('did nothing')", 6, 160011, "result.tsv"),
-    ("invalid infer result", GOOD_JOB + "\nopen('/out/infer-result.json', 'w').write('{\"detection\": 3}')\n",
-     6, 160011, "infer-result.json"),
-    ("exit 3", "import sys\nprint('failing')\nsys.exit(3)", 5, 160004, "exited with code 3"),
-    ("writes 100% then fails", "from live_code import sdk\nsdk.write_progress(1.0)\nraise SystemExit(2)",
-     5, 160004, "exited with code 2"),
-    ("own error code", "from live_code import sdk\nsdk.write_error(300002, 'no data')\nraise SystemExit(1)",
-     5, 300002, "exited with code 1"),
-])
-def test_failing_jobs_end_in_the_error_state(task: Task, job_repo: Callable[..., tuple[Path, str]], name: str,
-                                             job: str, exit_code: int, code: int, words: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "job", "exit_code", "code", "words"),
+    [
+        ("no outputs", "print('did nothing')", 6, 160011, "result.tsv"),
+        (
+            "invalid infer result",
+            GOOD_JOB + "\nopen('/out/infer-result.json', 'w').write('{\"detection\": 3}')\n",
+            6,
+            160011,
+            "infer-result.json",
+        ),
+        ("exit 3", "import sys\nprint('failing')\nsys.exit(3)", 5, 160004, "exited with code 3"),
+        (
+            "writes 100% then fails",
+            "from live_code import sdk\nsdk.write_progress(1.0)\nraise SystemExit(2)",
+            5,
+            160004,
+            "exited with code 2",
+        ),
+        (
+            "own error code",
+            "from live_code import sdk\nsdk.write_error(300002, 'no data')\nraise SystemExit(1)",
+            5,
+            300002,
+            "exited with code 1",
+        ),
+    ],
+)
+def test_failing_jobs_end_in_the_error_state(
+    task: Task, job_repo: Callable[..., tuple[Path, str]], name: str, job: str, exit_code: int, code: int, words: str
+) -> None:
     repo, sha = job_repo(job)
     task.set_config(git_url=str(repo), git_commit=sha)
     res = run_cli(task)
@@ -155,14 +180,18 @@ def test_job_ignoring_sigterm_is_killed_at_its_timeout(task: Task, job_repo: Cal
     _no_leftovers("time.sleep(120)")
 
 
-def test_setsid_grandchild_holding_stdout_does_not_hang_the_run(task: Task, job_repo: Callable[..., tuple[Path, str]],
-                                                               tmp_path: Path) -> None:
+def test_setsid_grandchild_holding_stdout_does_not_hang_the_run(
+    task: Task, job_repo: Callable[..., tuple[Path, str]], tmp_path: Path
+) -> None:
     pidfile = tmp_path / "grandchild.pid"
-    repo, sha = job_repo(GOOD_JOB + textwrap.dedent(f"""
+    repo, sha = job_repo(
+        GOOD_JOB
+        + textwrap.dedent(f"""
     import subprocess, sys
     p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], start_new_session=True)
     open({str(pidfile)!r}, 'w').write(str(p.pid))
-    """))
+    """)
+    )
     task.set_config(git_url=str(repo), git_commit=sha)
     res = run_cli(task, "--sandbox", "off", timeout=60)
     assert res.returncode == 0, res.stderr
@@ -171,12 +200,15 @@ def test_setsid_grandchild_holding_stdout_does_not_hang_the_run(task: Task, job_
 
 
 def test_chatty_job_printing_100mb(task: Task, job_repo: Callable[..., tuple[Path, str]]) -> None:
-    repo, sha = job_repo(GOOD_JOB + textwrap.dedent("""
+    repo, sha = job_repo(
+        GOOD_JOB
+        + textwrap.dedent("""
     import sys
     block = (b'y' * 1023 + b'\\n') * 1024
     for _ in range(100):
         sys.stdout.buffer.write(block)
-    """))
+    """)
+    )
     task.set_config(git_url=str(repo), git_commit=sha)
     cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task.in_dir), "--out", str(task.out_dir)]
     proc = subprocess.Popen(cmd, env=_cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -190,10 +222,13 @@ def test_chatty_job_printing_100mb(task: Task, job_repo: Callable[..., tuple[Pat
 
 
 def test_schema_violation_stops_before_any_install(task: Task, job_repo: Callable[..., tuple[Path, str]]) -> None:
-    manifest = yaml.safe_dump({
-        "entry": "python start.py", "requirements": "requirements.txt",
-        "hyperparameters": {"mining": {"batch": {"type": "int", "default": 4}}},
-    })
+    manifest = yaml.safe_dump(
+        {
+            "entry": "python start.py",
+            "requirements": "requirements.txt",
+            "hyperparameters": {"mining": {"batch": {"type": "int", "default": 4}}},
+        }
+    )
     repo, sha = job_repo(GOOD_JOB, **{"live-code.yaml": manifest, "requirements.txt": "tinything==1.0\n"})
     task.set_config(git_url=str(repo), git_commit=sha, batch="lots")
     res = run_cli(task)
@@ -275,8 +310,9 @@ def _python_for_others(base: Path) -> str:
     if all(p.stat().st_mode & 0o001 for p in real.parents):  # every parent is searchable by others
         return sys.executable
     system = "/usr/bin/python3"
-    version = subprocess.run([system, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
-                             text=True, check=True).stdout.strip()
+    version = subprocess.run(
+        [system, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     if version != str(tuple(sys.version_info[:2])):
         pytest.skip(f"the harness's python is not readable by other users and {system} is {version}")
     venv_dir = base / "venv"
@@ -289,7 +325,9 @@ def _python_for_others(base: Path) -> str:
 
 @needs_bwrap
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching to another uid needs root")
-def test_runs_as_a_non_root_uid_without_passwd_entry_or_writable_home(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
+def test_runs_as_a_non_root_uid_without_passwd_entry_or_writable_home(
+    tmp_path: Path, make_repo: Callable[..., Path]
+) -> None:
     """As YMIR runs containers: --user <uid>:<gid> with no passwd entry, /in read-only, /out 777."""
     import tempfile
 
@@ -299,8 +337,13 @@ def test_runs_as_a_non_root_uid_without_passwd_entry_or_writable_home(tmp_path: 
         repo = make_repo({"start.py": GOOD_JOB})
         shared_repo = base / "repo"
         subprocess.run(["cp", "-r", str(repo), str(shared_repo)], check=True)
-        sample.write_sample_dataset(base / "task", kinds=frozenset({contract.TaskKind.MINING}), fmt="voc",
-                                    protocol=contract.PROTOCOL_1_1_0, images=4)
+        sample.write_sample_dataset(
+            base / "task",
+            kinds=frozenset({contract.TaskKind.MINING}),
+            fmt="voc",
+            protocol=contract.PROTOCOL_1_1_0,
+            images=4,
+        )
         t = Task(base / "task")
         t.set_config(git_url=str(shared_repo), git_commit=git("rev-parse", "HEAD", cwd=repo))
         for d in (base / "cache", t.out_dir):
@@ -310,8 +353,20 @@ def test_runs_as_a_non_root_uid_without_passwd_entry_or_writable_home(tmp_path: 
         # git refuses a repository owned by another user ("dubious ownership"): the repo is the user's
         subprocess.run(["chown", "-R", "54321:54321", str(shared_repo)], check=True)
         python = _python_for_others(base)
-        cmd = ["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups", python, "-m", "live_code", "run",
-               "--in", str(t.in_dir), "--out", str(t.out_dir)]
+        cmd = [
+            "setpriv",
+            "--reuid=54321",
+            "--regid=54321",
+            "--clear-groups",
+            python,
+            "-m",
+            "live_code",
+            "run",
+            "--in",
+            str(t.in_dir),
+            "--out",
+            str(t.out_dir),
+        ]
         env = _cli_env(LIVE_CODE_CACHE=str(base / "cache"), HOME="/nonexistent", LIVE_CODE_BASE_PYTHON=python)
         env["GIT_CONFIG_GLOBAL"] = os.devnull
         res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)

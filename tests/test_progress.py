@@ -1,5 +1,6 @@
 """Progress of fetch and install (issue 7): one live status line in a terminal (checked through a
 real pseudo-terminal), plain ``live-code:`` lines when stderr is not a terminal."""
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,11 @@ logging.getLogger("live_code.envs").info("reusing env abc")
 
 
 def _records(handler: logging.Handler) -> None:
-    for name, message in (("live_code.store", "source: fetching"), ("live_code.envs", "installing 2 packages"),
-                          ("live_code.pipeline", "running job")):
+    for name, message in (
+        ("live_code.store", "source: fetching"),
+        ("live_code.envs", "installing 2 packages"),
+        ("live_code.pipeline", "running job"),
+    ):
         handler.handle(logging.LogRecord(name, logging.INFO, __file__, 1, message, None, None))
 
 
@@ -38,8 +42,9 @@ def test_plain_lines_when_not_a_terminal() -> None:
     handler = progress.ProgressHandler(stream, tty=False)
     _records(handler)
     handler.close()
-    assert stream.getvalue() == ("live-code: source: fetching\nlive-code: installing 2 packages\n"
-                                 "live-code: running job\n")
+    assert stream.getvalue() == (
+        "live-code: source: fetching\nlive-code: installing 2 packages\nlive-code: running job\n"
+    )
 
 
 def test_status_line_in_a_terminal() -> None:
@@ -90,5 +95,7 @@ def test_a_pseudo_terminal_gets_a_redrawn_status_line_and_a_pipe_plain_lines() -
     assert text.rstrip().endswith("live-code: reusing env abc"), "the last status is settled at exit"
 
     piped = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=30)
-    assert piped.stderr == ("live-code: source: fetching\nlive-code:   + pyyaml==6.0.4\nlive-code: running job\n"
-                            "live-code: reusing env abc\n")
+    assert piped.stderr == (
+        "live-code: source: fetching\nlive-code:   + pyyaml==6.0.4\nlive-code: running job\n"
+        "live-code: reusing env abc\n"
+    )

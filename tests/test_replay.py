@@ -1,6 +1,7 @@
 """``live-code replay`` (issue 7, acceptance 4): a kept task directory runs again into
 ``replay-<n>/out``, the original out/ stays byte for byte, and the diff says identical for a
 deterministic job and names what changed for one that is not."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,9 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import local
-from live_code import replay
-from live_code import sample
+from live_code import local, replay, sample
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
 from tests.test_local import GOOD_JOB
@@ -26,21 +25,26 @@ RANDOM_JOB = GOOD_JOB.replace("float(n)", "__import__('random').random()")
 
 
 def _tree(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _kept(tmp_path: Path, make_repo: Callable[..., Path], job: str, kinds: frozenset[TaskKind] = MINING_INFER) -> Path:
     repo = make_repo({"start.py": job}, tag="v1")
-    result = local.run(local.LocalRequest(repo=f"{repo}@v1", kinds=kinds, dataset="sample", work=tmp_path / "work",
-                                          sample_images=4))
+    result = local.run(
+        local.LocalRequest(repo=f"{repo}@v1", kinds=kinds, dataset="sample", work=tmp_path / "work", sample_images=4)
+    )
     assert result.ok, result.error
     return result.work
 
 
 @pytest.mark.parametrize("kinds", [MINING_INFER, frozenset({TaskKind.TRAINING})], ids=["mining+infer", "training"])
 def test_replay_of_a_deterministic_job_is_identical_and_keeps_the_original(
-        tmp_path: Path, make_repo: Callable[..., Path], kinds: frozenset[TaskKind]) -> None:
+    tmp_path: Path, make_repo: Callable[..., Path], kinds: frozenset[TaskKind]
+) -> None:
     work = _kept(tmp_path, make_repo, GOOD_JOB, kinds)
     before = _tree(work / "out")
     result = replay.replay(work)
@@ -73,11 +77,11 @@ def test_replay_of_a_ymir_sandbox_without_provenance(tmp_path: Path, make_repo: 
     cfg = yaml.safe_load((made.in_dir / "config.yaml").read_text())
     cfg.update(git_url=str(repo), git_tag="v1")
     (made.in_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
-    (made.out_dir / "result.tsv").write_text("".join(f"/in/{im.rel_path}\t{n}\n"
-                                                     for n, im in reversed(list(enumerate(made.images)))))
+    (made.out_dir / "result.tsv").write_text(
+        "".join(f"/in/{im.rel_path}\t{n}\n" for n, im in reversed(list(enumerate(made.images))))
+    )
     (made.out_dir / "monitor.txt").write_text(f"{cfg['task_id']}\t1.0\t1.00\t4\t160004\n")
-    (tmp_path / "sandbox" / "task_config.yaml").write_text(yaml.safe_dump({"executor_config": cfg,
-                                                                           "task_context": {}}))
+    (tmp_path / "sandbox" / "task_config.yaml").write_text(yaml.safe_dump({"executor_config": cfg, "task_context": {}}))
     result = replay.replay(tmp_path / "sandbox")
     files = {f.path: f for f in result.files}
     assert files["result.tsv"].status == "identical"
@@ -94,17 +98,23 @@ def test_diff_compares_meaning_not_bytes(tmp_path: Path) -> None:
     (a / "infer-result.json").write_text('{"detection": {"x.png": {"boxes": []}}}')
     (b / "infer-result.json").write_text('{\n  "detection": {"x.png": {"boxes": []}}\n}\n')
     stage = {"stage_name": "s", "files": ["w.pt"], "mAP": 0.5}
-    (a / "models" / "result.yaml").write_text(yaml.safe_dump({"best_stage_name": "s", "model_stages": {
-        "s": {**stage, "timestamp": 1}}}))
-    (b / "models" / "result.yaml").write_text(yaml.safe_dump({"best_stage_name": "s", "model_stages": {
-        "s": {**stage, "timestamp": 2}}}))
+    (a / "models" / "result.yaml").write_text(
+        yaml.safe_dump({"best_stage_name": "s", "model_stages": {"s": {**stage, "timestamp": 1}}})
+    )
+    (b / "models" / "result.yaml").write_text(
+        yaml.safe_dump({"best_stage_name": "s", "model_stages": {"s": {**stage, "timestamp": 2}}})
+    )
     (a / "monitor.txt").write_text("t\t1\t1\t2\n")
     diffs = replay.diff_outputs(a, b)
-    assert {(f.path, f.status) for f in diffs} == {("result.tsv", "identical"), ("infer-result.json", "identical"),
-                                                   ("models/result.yaml", "identical")}
+    assert {(f.path, f.status) for f in diffs} == {
+        ("result.tsv", "identical"),
+        ("infer-result.json", "identical"),
+        ("models/result.yaml", "identical"),
+    }
     (b / "result.tsv").write_text("x.png\t1\ny.png\t0.4\n")
-    (b / "models" / "result.yaml").write_text(yaml.safe_dump({"best_stage_name": "s", "model_stages": {
-        "s": {**stage, "mAP": 0.6}}}))
+    (b / "models" / "result.yaml").write_text(
+        yaml.safe_dump({"best_stage_name": "s", "model_stages": {"s": {**stage, "mAP": 0.6}}})
+    )
     diffs = {f.path: f for f in replay.diff_outputs(a, b)}
     assert diffs["result.tsv"].detail == "same order, scores differ by up to 0.1"
     assert diffs["models/result.yaml"].status == "different"
@@ -120,8 +130,13 @@ def test_cli_replay_exit_codes(tmp_path: Path, make_repo: Callable[..., Path]) -
     env["PYTHONPATH"] = str(ROOT)
     for job, code, tsv in ((GOOD_JOB, 0, "identical"), (RANDOM_JOB, 1, "different")):
         work = _kept(tmp_path / str(code), make_repo, job)
-        proc = subprocess.run([sys.executable, "-m", "live_code", "replay", str(work)], env=env,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-m", "live_code", "replay", str(work)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == code, proc.stderr
         (line,) = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("result.tsv")]
         assert line.split()[1].rstrip(":") == tsv

@@ -2,6 +2,7 @@
 with Pillow over real JPEG, EXIF-rotated JPEG, BMP and 16-bit PNG images after a ``local`` training
 then infer; curves from tensorboard's CRC-checked reader, a damaged event file named and the rest
 written; without the report extra the page has the text and says how to install it."""
+
 from __future__ import annotations
 
 import json
@@ -17,12 +18,14 @@ pytest.importorskip("PIL", reason="the report extra (pip install -e '.[dev,repor
 pytest.importorskip("matplotlib", reason="the report extra (pip install -e '.[dev,report]', as tests/run.sh does)")
 pytest.importorskip("tensorboard", reason="the report extra (pip install -e '.[dev,report]', as tests/run.sh does)")
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from live_code import local  # noqa: E402
-from live_code import report  # noqa: E402
-from live_code import sdk  # noqa: E402
-from live_code.contract import TaskKind  # noqa: E402
+from live_code import (
+    local,
+    report,
+    sdk,
+)
+from live_code.contract import TaskKind
 
 ROOT = Path(__file__).resolve().parent.parent
 CLASSES = ("cat", "dog", "bird")
@@ -51,9 +54,11 @@ JOB = textwrap.dedent(f"""
 
 
 def _voc(name: str, size: tuple[int, int], cls: str) -> str:
-    return (f"<annotation><filename>{name}</filename><size><width>{size[0]}</width><height>{size[1]}</height>"
-            f"<depth>3</depth></size><object><name>{cls}</name><bndbox><xmin>5</xmin><ymin>5</ymin>"
-            f"<xmax>40</xmax><ymax>30</ymax></bndbox></object></annotation>")
+    return (
+        f"<annotation><filename>{name}</filename><size><width>{size[0]}</width><height>{size[1]}</height>"
+        f"<depth>3</depth></size><object><name>{cls}</name><bndbox><xmin>5</xmin><ymin>5</ymin>"
+        f"<xmax>40</xmax><ymax>30</ymax></bndbox></object></annotation>"
+    )
 
 
 def _dataset(root: Path) -> dict[str, str]:
@@ -91,11 +96,27 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     cache = root / "cache"
     os.environ["LIVE_CODE_CACHE"] = str(cache)
     try:
-        train = local.run(local.LocalRequest(repo=str(repo), kinds=frozenset({TaskKind.TRAINING}), dataset=str(data),
-                                             work=root / "train", classes=CLASSES, sandbox="off"))
+        train = local.run(
+            local.LocalRequest(
+                repo=str(repo),
+                kinds=frozenset({TaskKind.TRAINING}),
+                dataset=str(data),
+                work=root / "train",
+                classes=CLASSES,
+                sandbox="off",
+            )
+        )
         assert train.ok, train.error
-        infer = local.run(local.LocalRequest(repo=str(repo), kinds=frozenset({TaskKind.INFER}), dataset=str(data),
-                                             work=root / "infer", model=train.out_dir / "models", sandbox="off"))
+        infer = local.run(
+            local.LocalRequest(
+                repo=str(repo),
+                kinds=frozenset({TaskKind.INFER}),
+                dataset=str(data),
+                work=root / "infer",
+                model=train.out_dir / "models",
+                sandbox="off",
+            )
+        )
         assert infer.ok, infer.error
     finally:
         del os.environ["LIVE_CODE_CACHE"]
@@ -148,8 +169,9 @@ def test_a_damaged_event_file_is_named_and_the_report_written(runs: dict, tmp_pa
     events[0].write_bytes(bytes(data))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run((sys.executable, "-m", "live_code", "report", str(out)), env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        (sys.executable, "-m", "live_code", "report", str(out)), env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"warning: {events[0]}: damaged TensorBoard event file" in proc.stderr
     page = (tmp_path / "task" / "report" / "report.html").read_text()
@@ -171,8 +193,13 @@ def test_without_the_report_extra_the_text_is_written_and_the_install_named(runs
     """)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run((sys.executable, "-c", blocker, "report", str(runs["infer"]), "--dest", str(tmp_path / "r")),
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        (sys.executable, "-c", blocker, "report", str(runs["infer"]), "--dest", str(tmp_path / "r")),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert report.INSTALL_EXTRA in proc.stderr and "Pillow, matplotlib, tensorboard not installed" in proc.stderr
     page = (tmp_path / "r" / "report.html").read_text()
@@ -182,11 +209,18 @@ def test_without_the_report_extra_the_text_is_written_and_the_install_named(runs
 
 
 def test_the_harness_run_path_imports_none_of_the_report_libraries() -> None:
-    code = ("import sys; import live_code.cli, live_code.pipeline, live_code.local, live_code.replay, "
-            "live_code.check; bad = [m for m in ('PIL', 'matplotlib', 'tensorboard') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    proc = subprocess.run((sys.executable, "-c", code), env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; import live_code.cli, live_code.pipeline, live_code.local, live_code.replay, "
+        "live_code.check; bad = [m for m in ('PIL', 'matplotlib', 'tensorboard') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run(
+        (sys.executable, "-c", code),
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -223,9 +257,22 @@ def _chromium() -> str:
 
 def _open(page: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     """The page in headless Chromium, all of it loaded (virtual time runs until nothing is pending)."""
-    return subprocess.run((_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                           "--allow-file-access-from-files", "--virtual-time-budget=10000", *flags,
-                           page.as_uri()), capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        (
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=10000",
+            *flags,
+            page.as_uri(),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _loaded(page: Path) -> dict[str, str]:
@@ -324,8 +371,12 @@ def test_draw_boxes_reads_palette_webp_and_other_modes(tmp_path: Path, fmt: str,
         pytest.skip("this Pillow was built without WebP")
     source = tmp_path / f"img.{fmt.lower()}"
     Image.new("RGB", (64, 48), GREY).convert(mode).save(source, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
-    target = report.draw_boxes(source, [{"class_name": "dog", "score": 0.8, "box": {"x": 8, "y": 10, "w": 20, "h": 16}}],
-                               CLASSES, tmp_path / "drawn.png")
+    target = report.draw_boxes(
+        source,
+        [{"class_name": "dog", "score": 0.8, "box": {"x": 8, "y": 10, "w": 20, "h": 16}}],
+        CLASSES,
+        tmp_path / "drawn.png",
+    )
     drawn = Image.open(target).convert("RGB")
     factor = drawn.width // 64
     assert drawn.size == (64 * factor, 48 * factor)

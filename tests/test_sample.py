@@ -1,4 +1,5 @@
 """sample: a YMIR task directory laid out as the contract says, with boxes that read back exactly."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,9 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from live_code import config
-from live_code import contract
-from live_code import sample
+from live_code import config, contract, sample
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
 
@@ -31,7 +30,9 @@ COLOURS = {name: looks[0] for name, looks in sample._LOOKS.items()}
 def combos() -> list[tuple[str, str, str]]:
     return [
         (task, fmt, protocol)
-        for task in TASKS for fmt in sample.FORMATS for protocol in contract.PROTOCOL_VERSIONS
+        for task in TASKS
+        for fmt in sample.FORMATS
+        for protocol in contract.PROTOCOL_VERSIONS
         # YMIR 1.1 exports training data only as ark (refusal tested below)
         if not (task == "training" and fmt != "ark" and protocol == contract.PROTOCOL_0_0_1)
     ]
@@ -39,7 +40,7 @@ def combos() -> list[tuple[str, str, str]]:
 
 def host(ds: sample.SampleDataset, container_path: str) -> Path:
     assert container_path.startswith("/in/"), container_path
-    return ds.in_dir / container_path[len("/in/"):]
+    return ds.in_dir / container_path[len("/in/") :]
 
 
 def read_lines(path: Path) -> list[str]:
@@ -138,8 +139,12 @@ def test_images_show_their_boxes_in_class_colours_and_the_boxes_are_tight() -> N
         px = pil.load()
         for box in image.boxes:
             colour = COLOURS[box.class_name]
-            inside = {(x, y) for x in range(box.xmin, box.xmax + 1) for y in range(box.ymin, box.ymax + 1)
-                      if px[x, y] == colour}
+            inside = {
+                (x, y)
+                for x in range(box.xmin, box.xmax + 1)
+                for y in range(box.ymin, box.ymax + 1)
+                if px[x, y] == colour
+            }
             assert px[(box.xmin + box.xmax) // 2, (box.ymin + box.ymax) // 2] == colour
             # the shape touches all four sides of its box (so the box is the tight box)...
             assert {x for x, _ in inside} >= {box.xmin, box.xmax}
@@ -153,8 +158,12 @@ def test_images_show_their_boxes_in_class_colours_and_the_boxes_are_tight() -> N
         # the background never takes a class colour
         in_boxes = {(x, y) for b in image.boxes for x in range(b.xmin, b.xmax + 1) for y in range(b.ymin, b.ymax + 1)}
         colours = set(COLOURS.values())
-        assert all(px[x, y] not in colours for x in range(0, sample.WIDTH, 3) for y in range(0, sample.HEIGHT, 3)
-                   if (x, y) not in in_boxes)
+        assert all(
+            px[x, y] not in colours
+            for x in range(0, sample.WIDTH, 3)
+            for y in range(0, sample.HEIGHT, 3)
+            if (x, y) not in in_boxes
+        )
 
 
 def test_same_seed_same_bytes_other_seed_other_images() -> None:
@@ -166,8 +175,11 @@ def test_same_seed_same_bytes_other_seed_other_images() -> None:
 
 def test_written_dataset_is_deterministic(tmp_path: Path) -> None:
     def tree(root: Path) -> dict[str, bytes]:
-        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-                and p.name != "candidate-src-index.tsv"}
+        return {
+            str(p.relative_to(root)): p.read_bytes()
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != "candidate-src-index.tsv"
+        }
 
     a = sample.write_sample_dataset(tmp_path / "a", images=5, seed=2)
     b = sample.write_sample_dataset(tmp_path / "b", images=5, seed=2)
@@ -228,8 +240,16 @@ def test_coco_file_reads_back_to_the_known_boxes(tmp_path: Path, protocol: str) 
     by_file = {im["file_name"]: im["id"] for im in images}
     for image in ds.images:
         anns = [a for a in doc["annotations"] if a["image_id"] == by_file[f"{image.sha1}.png"]]
-        got = sorted((a["category_id"], a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2] - 1,
-                      a["bbox"][1] + a["bbox"][3] - 1) for a in anns)
+        got = sorted(
+            (
+                a["category_id"],
+                a["bbox"][0],
+                a["bbox"][1],
+                a["bbox"][0] + a["bbox"][2] - 1,
+                a["bbox"][1] + a["bbox"][3] - 1,
+            )
+            for a in anns
+        )
         assert got == boxes_of(image)
         assert all(a["area"] == a["bbox"][2] * a["bbox"][3] for a in anns)
     assert sorted(a["id"] for a in doc["annotations"]) == list(range(1, len(doc["annotations"]) + 1))
@@ -240,8 +260,9 @@ def test_sdk_reads_the_known_boxes(tmp_path: Path, fmt: str) -> None:
     """The SDK user code imports reads the same boxes (index rewritten onto the tmp dir)."""
     sdk = pytest.importorskip("live_code.sdk")
     ds = training_set(tmp_path, fmt, contract.PROTOCOL_1_1_0)
-    env = contract.env_yaml(protocol=ds.protocol, task_id="t1", kinds=ds.kinds, in_dir=str(ds.in_dir),
-                            out_dir=str(ds.out_dir))
+    env = contract.env_yaml(
+        protocol=ds.protocol, task_id="t1", kinds=ds.kinds, in_dir=str(ds.in_dir), out_dir=str(ds.out_dir)
+    )
     for key, name in (("training_index_file", "train-index.tsv"), ("val_index_file", "val-index.tsv")):
         text = (ds.in_dir / name).read_text().replace("/in/", f"{ds.in_dir}/")
         (tmp_path / name).write_text(text)
@@ -295,14 +316,17 @@ def test_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
         sample.write_sample_dataset(tmp_path / "f")
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"images": 1}, "at least 2 image"),
-    ({"images": 0, "kinds": frozenset({TaskKind.INFER})}, "at least 1 image"),
-    ({"fmt": "yolo"}, "unknown annotation format"),
-    ({"protocol": "2.0.0"}, "unknown protocol"),
-    ({"kinds": frozenset({TaskKind.TRAINING, TaskKind.MINING})}, "training, mining, infer or mining+infer"),
-    ({"kinds": frozenset()}, "training, mining, infer or mining+infer"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"images": 1}, "at least 2 image"),
+        ({"images": 0, "kinds": frozenset({TaskKind.INFER})}, "at least 1 image"),
+        ({"fmt": "yolo"}, "unknown annotation format"),
+        ({"protocol": "2.0.0"}, "unknown protocol"),
+        ({"kinds": frozenset({TaskKind.TRAINING, TaskKind.MINING})}, "training, mining, infer or mining+infer"),
+        ({"kinds": frozenset()}, "training, mining, infer or mining+infer"),
+    ],
+)
 def test_bad_arguments_are_refused_before_writing(tmp_path: Path, kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         sample.write_sample_dataset(tmp_path / "t", **kwargs)  # type: ignore[arg-type]

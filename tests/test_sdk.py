@@ -1,4 +1,5 @@
 """live_code.sdk: reading the task (env, config, dataset) and writing progress and results."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,10 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract
-from live_code import sdk
-from live_code.contract import MonitorState
-from live_code.contract import TaskKind
+from live_code import contract, sdk
+from live_code.contract import MonitorState, TaskKind
 
 CLASSES = ["cat", "dog", "person"]
 TASK_ID = "t0000001000000000000000000001"
@@ -29,7 +28,11 @@ def make_task(root: Path, protocol: str, kinds: Iterable[TaskKind], config: dict
     (in_dir / "assets").mkdir(parents=True, exist_ok=True)
     (out_dir / "models").mkdir(parents=True, exist_ok=True)
     env = contract.env_yaml(
-        protocol=protocol, task_id=TASK_ID, kinds=frozenset(kinds), in_dir=str(in_dir), out_dir=str(out_dir),
+        protocol=protocol,
+        task_id=TASK_ID,
+        kinds=frozenset(kinds),
+        in_dir=str(in_dir),
+        out_dir=str(out_dir),
     )
     (in_dir / "env.yaml").write_text(yaml.safe_dump(env))
     (in_dir / "config.yaml").write_text(yaml.safe_dump(config if config is not None else {"class_names": CLASSES}))
@@ -42,7 +45,9 @@ def task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., sdk.E
     monkeypatch.delenv(contract.CONFIG_FILE_VAR, raising=False)
 
     def _make(
-        protocol: str = "1.1.0", kinds: Iterable[TaskKind] = (T,), config: dict[str, object] | None = None,
+        protocol: str = "1.1.0",
+        kinds: Iterable[TaskKind] = (T,),
+        config: dict[str, object] | None = None,
     ) -> sdk.Env:
         env_file = make_task(tmp_path, protocol, kinds, config)
         monkeypatch.setenv(contract.ENV_FILE_VAR, str(env_file))
@@ -56,7 +61,8 @@ def task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., sdk.E
 
 def test_all_lists_exactly_the_public_names_sorted() -> None:
     public = {
-        name for name, value in vars(sdk).items()
+        name
+        for name, value in vars(sdk).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType) and name != "annotations"
     }
     assert sdk.__all__ == sorted(public)
@@ -159,8 +165,9 @@ def test_read_env_refuses_a_malformed_env_file(tmp_path: Path, text: str, match:
 # -- config ---------------------------------------------------------------------------------------
 
 
-def test_read_config_prefers_the_harness_merged_file(task: Callable[..., sdk.Env], tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_config_prefers_the_harness_merged_file(
+    task: Callable[..., sdk.Env], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env = task(config={"epochs": 3})
     assert sdk.read_config() == {"epochs": 3}
     merged = tmp_path / "merged.yaml"
@@ -253,7 +260,9 @@ def test_get_float_refuses_text() -> None:
     ],
 )
 def test_get_list_reads_lists_as_the_web_form_sends_them(
-    value: object, item_type: type | None, expected: list[object],
+    value: object,
+    item_type: type | None,
+    expected: list[object],
 ) -> None:
     assert sdk.get_list({"k": value}, "k", item_type=item_type) == expected
 
@@ -299,14 +308,21 @@ def test_iter_items_reads_ark_txt_of_both_versions(task: Callable[..., sdk.Env])
     a, b = _image(env, "aaaa01.jpg"), _image(env, "bbbb02.png")
     ark_v2 = "0, 242, 61, 424, 249, -1.0, 0.0\n\n2, 1, 2, 3, 4, 0.9, 0.5\n7, 1, 1, 5, 5, -1.0, 0.0\n"
     ark_v1 = "1,10,20,30,40\n"
-    _index(env, "training_index_file", [(a, _annotation(env, "aaaa01.txt", ark_v2)),
-                                        (b, _annotation(env, "bbbb02.txt", ark_v1))])
+    _index(
+        env,
+        "training_index_file",
+        [(a, _annotation(env, "aaaa01.txt", ark_v2)), (b, _annotation(env, "bbbb02.txt", ark_v1))],
+    )
     items = list(sdk.iter_items(sdk.Split.TRAINING))
     assert items == [
-        sdk.DatasetItem(a, str(Path(env.input.annotations_dir) / "aaaa01.txt"), (
-            sdk.Box(0, "cat", 242, 61, 424, 249, 0.0),
-            sdk.Box(2, "person", 1, 2, 3, 4, 0.5),  # class 7 is not in class_names: skipped
-        )),
+        sdk.DatasetItem(
+            a,
+            str(Path(env.input.annotations_dir) / "aaaa01.txt"),
+            (
+                sdk.Box(0, "cat", 242, 61, 424, 249, 0.0),
+                sdk.Box(2, "person", 1, 2, 3, 4, 0.5),  # class 7 is not in class_names: skipped
+            ),
+        ),
         sdk.DatasetItem(b, str(Path(env.input.annotations_dir) / "bbbb02.txt"), (sdk.Box(1, "dog", 10, 20, 30, 40),)),
     ]
     box = items[0].boxes[0]
@@ -332,8 +348,11 @@ def test_iter_items_reads_one_coco_file_for_every_image(task: Callable[..., sdk.
     env = task()
     a, b, c = _image(env, "dddd04.jpg"), _image(env, "eeee05.jpg"), _image(env, "ffff06.jpg")
     coco = {
-        "images": [{"id": 1, "file_name": "dddd04.jpg"}, {"id": 2, "file_name": "eeee05.jpg"},
-                   {"id": 3, "file_name": "ffff06.jpg"}],
+        "images": [
+            {"id": 1, "file_name": "dddd04.jpg"},
+            {"id": 2, "file_name": "eeee05.jpg"},
+            {"id": 3, "file_name": "ffff06.jpg"},
+        ],
         "categories": [{"id": i, "name": n, "supercategory": "object"} for i, n in enumerate(CLASSES)],
         "annotations": [
             {"id": 1, "image_id": 1, "category_id": 2, "bbox": [10, 20, 30, 40], "iscrowd": 0},
@@ -358,8 +377,10 @@ def test_iter_items_matches_coco_categories_by_name(task: Callable[..., sdk.Env]
     coco = {
         "images": [{"id": 5, "file_name": "gggg07.jpg"}],
         "categories": [{"id": 1, "name": "dog"}, {"id": 2, "name": "horse"}],  # 1-based, another order
-        "annotations": [{"image_id": 5, "category_id": 1, "bbox": [1, 1, 2, 2]},
-                        {"image_id": 5, "category_id": 2, "bbox": [1, 1, 2, 2]}],
+        "annotations": [
+            {"image_id": 5, "category_id": 1, "bbox": [1, 1, 2, 2]},
+            {"image_id": 5, "category_id": 2, "bbox": [1, 1, 2, 2]},
+        ],
     }
     _index(env, "training_index_file", [(a, _annotation(env, "c.json", json.dumps(coco)))])
     (item,) = sdk.iter_items(sdk.Split.TRAINING)
@@ -369,8 +390,10 @@ def test_iter_items_matches_coco_categories_by_name(task: Callable[..., sdk.Env]
 def test_iter_items_uses_the_coco_category_id_as_index_without_categories(task: Callable[..., sdk.Env]) -> None:
     env = task()
     a = _image(env, "hhhh08.jpg")
-    coco = {"images": [{"id": 1, "file_name": "x/hhhh08.jpg"}],
-            "annotations": [{"image_id": 1, "category_id": 2, "bbox": [0, 0, 1, 1]}]}
+    coco = {
+        "images": [{"id": 1, "file_name": "x/hhhh08.jpg"}],
+        "annotations": [{"image_id": 1, "category_id": 2, "bbox": [0, 0, 1, 1]}],
+    }
     _index(env, "training_index_file", [(a, _annotation(env, "c.json", json.dumps(coco)))])
     assert next(sdk.iter_items(sdk.Split.TRAINING)).boxes == (sdk.Box(2, "person", 0, 0, 0, 0),)
 
@@ -422,19 +445,35 @@ def test_a_split_the_task_has_no_index_for_is_an_env_error(task: Callable[..., s
         ("a.txt", "0, 1, 2, 3, nan\n", "line 1", "not a number"),
         ("a.xml", "<annotation>\n<object><name>cat</name>\n</annotation>", "line 3", "not valid XML"),
         ("a.xml", "<annotation><object><name>cat</name></object></annotation>", "object 1", "no <bndbox>"),
-        ("a.xml", "<annotation><object><name>cat</name><bndbox><xmin>1</xmin></bndbox></object></annotation>",
-         "object 1", "<ymin> is missing"),
+        (
+            "a.xml",
+            "<annotation><object><name>cat</name><bndbox><xmin>1</xmin></bndbox></object></annotation>",
+            "object 1",
+            "<ymin> is missing",
+        ),
         ("a.xml", "<annotation><object><bndbox/></object></annotation>", "object 1", "no <name>"),
         ("a.json", '{"images": [\n{"id": 1, "file_name": "a.jpg"}\n', "line 3", "not valid JSON"),
-        ("a.json", '{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": 9}]}',
-         "annotations[0]", "not in images"),
-        ("a.json", '{"images": [{"id": 1, "file_name": "a.jpg"}], '
-                   '"annotations": [{"image_id": 1, "category_id": 0, "bbox": [1, 2]}]}',
-         "annotations[0]", "bbox"),
+        (
+            "a.json",
+            '{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": 9}]}',
+            "annotations[0]",
+            "not in images",
+        ),
+        (
+            "a.json",
+            '{"images": [{"id": 1, "file_name": "a.jpg"}], '
+            '"annotations": [{"image_id": 1, "category_id": 0, "bbox": [1, 2]}]}',
+            "annotations[0]",
+            "bbox",
+        ),
     ],
 )
 def test_a_broken_annotation_names_the_file_and_the_place(
-    task: Callable[..., sdk.Env], name: str, text: str, place: str, match: str,
+    task: Callable[..., sdk.Env],
+    name: str,
+    text: str,
+    place: str,
+    match: str,
 ) -> None:
     env = task()
     ann = _annotation(env, name, text)
@@ -458,7 +497,8 @@ def test_training_lines_without_an_annotation_column_have_no_boxes(task: Callabl
     env = task()
     Path(env.input.training_index_file).write_text("/in/assets/a.jpg\n/in/assets/b.jpg\t\n")
     assert list(sdk.iter_items(sdk.Split.TRAINING)) == [
-        sdk.DatasetItem("/in/assets/a.jpg", None), sdk.DatasetItem("/in/assets/b.jpg", None),
+        sdk.DatasetItem("/in/assets/a.jpg", None),
+        sdk.DatasetItem("/in/assets/b.jpg", None),
     ]
 
 
@@ -506,10 +546,14 @@ def test_write_progress_refuses_nan(task: Callable[..., sdk.Env]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "percent", "written"), [(M, 0.5, 0.25), (M, 1.0, 0.5), (I, 0.0, 0.5), ("infer", 0.5, 0.75)],
+    ("kind", "percent", "written"),
+    [(M, 0.5, 0.25), (M, 1.0, 0.5), (I, 0.0, 0.5), ("infer", 0.5, 0.75)],
 )
 def test_write_progress_maps_each_kind_into_its_half_when_mining_and_infer_run(
-    task: Callable[..., sdk.Env], kind: TaskKind | str, percent: float, written: float,
+    task: Callable[..., sdk.Env],
+    kind: TaskKind | str,
+    percent: float,
+    written: float,
 ) -> None:
     env = task(kinds=(M, I))
     sdk.write_progress(percent, task=kind)
@@ -568,14 +612,30 @@ def test_write_model_stage_merges_stages_and_picks_the_best(task: Callable[..., 
     _model(env, "epoch_2", "w.pt")
     _model(env, "config.py")
     assert sdk.write_model_stage("epoch_1", ["w.pt", "config.py"], 0.7, timestamp=100) == "epoch_1"
-    assert sdk.write_model_stage("epoch_2", ["w.pt"], {"mAP": 0.5, "mAR": 0.6, "tp": 3, "fp": 1, "fn": 0},
-                                 timestamp=200, evaluate_config={"iou_thr": 0.5}) == "epoch_1"
+    assert (
+        sdk.write_model_stage(
+            "epoch_2",
+            ["w.pt"],
+            {"mAP": 0.5, "mAR": 0.6, "tp": 3, "fp": 1, "fn": 0},
+            timestamp=200,
+            evaluate_config={"iou_thr": 0.5},
+        )
+        == "epoch_1"
+    )
     result = _result(env)
     assert result["best_stage_name"] == "epoch_1"
     assert result["model_stages"] == {
         "epoch_1": {"stage_name": "epoch_1", "files": ["w.pt", "config.py"], "timestamp": 100, "mAP": 0.7},
-        "epoch_2": {"stage_name": "epoch_2", "files": ["w.pt"], "timestamp": 200, "mAP": 0.5, "mAR": 0.6,
-                    "tp": 3, "fp": 1, "fn": 0},
+        "epoch_2": {
+            "stage_name": "epoch_2",
+            "files": ["w.pt"],
+            "timestamp": 200,
+            "mAP": 0.5,
+            "mAR": 0.6,
+            "tp": 3,
+            "fp": 1,
+            "fn": 0,
+        },
     }
     assert result["evaluate_config"] == {"iou_thr": 0.5}
 
@@ -641,7 +701,11 @@ def test_write_model_stage_writes_attachments(task: Callable[..., sdk.Env]) -> N
     ],
 )
 def test_write_model_stage_refuses_what_ymir_would_reject(
-    task: Callable[..., sdk.Env], name: str, files: object, metrics: object, match: str,
+    task: Callable[..., sdk.Env],
+    name: str,
+    files: object,
+    metrics: object,
+    match: str,
 ) -> None:
     env = task("1.1.0")
     _model(env, "a.pt")
@@ -711,7 +775,9 @@ def test_write_mining_result_sorts_high_to_low_and_keeps_ties_in_order(task: Cal
     ],
 )
 def test_write_mining_result_refuses_bad_rows(
-    task: Callable[..., sdk.Env], rows: list[tuple[str, object]], match: str,
+    task: Callable[..., sdk.Env],
+    rows: list[tuple[str, object]],
+    match: str,
 ) -> None:
     env = task(kinds=(M,))
     with pytest.raises(sdk.ResultError, match=match):
@@ -730,28 +796,40 @@ def _infer(env: sdk.Env) -> dict[str, object]:
 
 @pytest.mark.parametrize(("protocol", "key"), [("0.0.1", "annotations"), ("1.0.0", "boxes"), ("1.1.0", "boxes")])
 def test_write_infer_result_uses_the_list_key_of_the_protocol(
-    task: Callable[..., sdk.Env], protocol: str, key: str,
+    task: Callable[..., sdk.Env],
+    protocol: str,
+    key: str,
 ) -> None:
     env = task(protocol, kinds=(I,))
-    n = sdk.write_infer_result({"/in/assets/aa/x.jpg": [sdk.Detection("cat", 0.8, 30.4, 30.6, 50.2, 49.6, 0.1)],
-                                "/in/assets/bb/y.jpg": []})
+    n = sdk.write_infer_result(
+        {"/in/assets/aa/x.jpg": [sdk.Detection("cat", 0.8, 30.4, 30.6, 50.2, 49.6, 0.1)], "/in/assets/bb/y.jpg": []}
+    )
     assert n == 1
     box = {"x": 30, "y": 31, "w": 51, "h": 49}
     if protocol != "0.0.1":
         box["rotate_angle"] = 0.1  # type: ignore[assignment]
-    assert _infer(env) == {"detection": {"x.jpg": {key: [{"box": box, "class_name": "cat", "score": 0.8}]},
-                                         "y.jpg": {key: []}}}
+    assert _infer(env) == {
+        "detection": {"x.jpg": {key: [{"box": box, "class_name": "cat", "score": 0.8}]}, "y.jpg": {key: []}}
+    }
 
 
 def test_write_infer_result_clips_at_the_top_left_and_drops_empty_boxes(task: Callable[..., sdk.Env]) -> None:
     env = task(kinds=(I,))
-    sdk.write_infer_result({"a.jpg": [
-        sdk.Detection.from_xyxy("dog", 0.5, -3.2, -0.4, 10.0, 20.0),
-        sdk.Detection("dog", 0.4, 5, 5, 0.2, 10),
-    ]})
-    assert _infer(env)["detection"] == {"a.jpg": {"boxes": [
-        {"box": {"x": 0, "y": 0, "w": 10, "h": 20}, "class_name": "dog", "score": 0.5},
-    ]}}
+    sdk.write_infer_result(
+        {
+            "a.jpg": [
+                sdk.Detection.from_xyxy("dog", 0.5, -3.2, -0.4, 10.0, 20.0),
+                sdk.Detection("dog", 0.4, 5, 5, 0.2, 10),
+            ]
+        }
+    )
+    assert _infer(env)["detection"] == {
+        "a.jpg": {
+            "boxes": [
+                {"box": {"x": 0, "y": 0, "w": 10, "h": 20}, "class_name": "dog", "score": 0.5},
+            ]
+        }
+    }
 
 
 @pytest.mark.parametrize(
@@ -765,7 +843,9 @@ def test_write_infer_result_clips_at_the_top_left_and_drops_empty_boxes(task: Ca
     ],
 )
 def test_write_infer_result_refuses_what_would_not_be_valid(
-    task: Callable[..., sdk.Env], detections: dict[str, list[object]], match: str,
+    task: Callable[..., sdk.Env],
+    detections: dict[str, list[object]],
+    match: str,
 ) -> None:
     env = task(kinds=(I,))
     with pytest.raises(sdk.ResultError, match=match):

@@ -3,6 +3,7 @@ sdk.image_size (PNG/JPEG/BMP/GIF sizes from the file header; other formats are a
 
 Images are written by Pillow (a test dependency; the SDK itself never needs it for these formats).
 """
+
 from __future__ import annotations
 
 import io
@@ -13,8 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from live_code import contract
-from live_code import sdk
+from live_code import contract, sdk
 from live_code.contract import TaskKind
 from live_code.sdk._imagesize import header_size
 
@@ -29,16 +29,20 @@ def _pillow_image(path: Path, size: tuple[int, int], fmt: str, mode: str = "RGB"
     return path
 
 
-@pytest.mark.parametrize(("name", "mode", "save"), [
-    ("png", "RGB", {}),
-    ("png", "L", {}),
-    ("jpeg", "RGB", {}),
-    ("jpeg", "RGB", {"progressive": True, "quality": 50}),
-    ("jpeg", "L", {"exif": b"Exif\x00\x00" + b"\x00" * 64, "icc_profile": b"\x01" * 300}),
-    ("bmp", "RGB", {}),
-    ("bmp", "1", {}),
-    ("gif", "P", {}),
-], ids=["png", "png-grey", "jpeg", "jpeg-progressive", "jpeg-exif-icc", "bmp", "bmp-1bit", "gif"])
+@pytest.mark.parametrize(
+    ("name", "mode", "save"),
+    [
+        ("png", "RGB", {}),
+        ("png", "L", {}),
+        ("jpeg", "RGB", {}),
+        ("jpeg", "RGB", {"progressive": True, "quality": 50}),
+        ("jpeg", "L", {"exif": b"Exif\x00\x00" + b"\x00" * 64, "icc_profile": b"\x01" * 300}),
+        ("bmp", "RGB", {}),
+        ("bmp", "1", {}),
+        ("gif", "P", {}),
+    ],
+    ids=["png", "png-grey", "jpeg", "jpeg-progressive", "jpeg-exif-icc", "bmp", "bmp-1bit", "gif"],
+)
 def test_image_size_reads_the_header_like_pillow(tmp_path: Path, name: str, mode: str, save: dict[str, object]) -> None:
     path = _pillow_image(tmp_path / f"x.{name}", (37, 21), name.upper(), mode, **save)
     with open(path, "rb") as f:
@@ -64,8 +68,11 @@ def test_other_formats_name_the_file_and_the_fix(tmp_path: Path) -> None:
         sdk.image_size(str(path))
 
 
-@pytest.mark.parametrize("content", [b"not an image", b"", b"\x89PNG\r\n\x1a\n\x00\x00", b"\xff\xd8\xff\xe0\x00"],
-                         ids=["text", "empty", "cut-png", "cut-jpeg"])
+@pytest.mark.parametrize(
+    "content",
+    [b"not an image", b"", b"\x89PNG\r\n\x1a\n\x00\x00", b"\xff\xd8\xff\xe0\x00"],
+    ids=["text", "empty", "cut-png", "cut-jpeg"],
+)
 def test_unreadable_image_is_an_image_format_error(tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "x.png"
     bad.write_bytes(content)
@@ -92,8 +99,9 @@ def task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> sdk.Env:
     (in_dir / "assets").mkdir(parents=True)
     (in_dir / "annotations").mkdir()
     (out_dir / "models").mkdir(parents=True)
-    env = contract.env_yaml(protocol="1.1.0", task_id="t1", kinds=frozenset({TaskKind.TRAINING}),
-                            in_dir=str(in_dir), out_dir=str(out_dir))
+    env = contract.env_yaml(
+        protocol="1.1.0", task_id="t1", kinds=frozenset({TaskKind.TRAINING}), in_dir=str(in_dir), out_dir=str(out_dir)
+    )
     (in_dir / "env.yaml").write_text(yaml.safe_dump(env))
     (in_dir / "config.yaml").write_text(yaml.safe_dump({"class_names": list(CLASSES)}))
     rows = []
@@ -117,9 +125,11 @@ def test_coco_file_has_every_image_boxes_clipped_and_ids_from_one(task: sdk.Env,
     assert [i["id"] for i in data["images"]] == [1, 2]
     assert [(i["width"], i["height"]) for i in data["images"]] == [(20, 10), (20, 10)]
     assert data["images"][0]["file_name"] == str(Path(task.input.root_dir) / "assets" / "a0.png")
-    assert data["categories"] == [{"id": 1, "name": "cat", "supercategory": "object"},
-                                  {"id": 2, "name": "dog", "supercategory": "object"},
-                                  {"id": 3, "name": "person", "supercategory": "object"}]
+    assert data["categories"] == [
+        {"id": 1, "name": "cat", "supercategory": "object"},
+        {"id": 2, "name": "dog", "supercategory": "object"},
+        {"id": 3, "name": "person", "supercategory": "object"},
+    ]
     anns = data["annotations"]
     # inclusive xmax/ymax -> far edge + 1; clipped to the 20x10 image; the 1-pixel box is kept
     assert [a["category_id"] for a in anns] == [2, 1, 3]

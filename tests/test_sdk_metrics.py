@@ -1,5 +1,6 @@
 """sdk.mean_average_precision: VOC "all points" AP with greedy matching, checked on cases small
 enough to work out by hand."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,6 +34,7 @@ def test_a_second_detection_of_the_same_box_is_a_false_positive() -> None:
     dup_first = [[(0, 0, 10, 10, 0.9, CAT), (0, 0, 10, 10, 0.8, CAT), (50, 50, 60, 60, 0.7, CAT)]]
     # the duplicate ranks before the second hit: a false positive there costs precision
     assert sdk.mean_average_precision(dup_first, truth2, 1)[0] == pytest.approx(0.5 + 0.5 * 2 / 3)
+
 
 def test_overlap_below_the_threshold_is_a_miss_and_the_threshold_is_a_parameter() -> None:
     truth = [[(CAT, 0, 0, 10, 10)]]

@@ -1,4 +1,5 @@
 """live_code.sdk mining scores: random, entropy, ALDD, CALD and the class weights, against hand-computed values."""
+
 from __future__ import annotations
 
 import math
@@ -33,12 +34,15 @@ def test_random_score_is_uniform_in_the_unit_interval() -> None:
 # -- entropy --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("confidences", "expected"), [
-    ([0.5, 0.5], 1.0),             # 2 * (-0.5 * log2 0.5)
-    ([0.25], 0.5),                 # -0.25 * log2 0.25
-    ([0.125, 0.5], 0.375 + 0.5),   # 0.125 * 3 + 0.5 * 1
-    ([1.0, 0.0], 0.0),             # sure predictions carry no entropy
-])
+@pytest.mark.parametrize(
+    ("confidences", "expected"),
+    [
+        ([0.5, 0.5], 1.0),  # 2 * (-0.5 * log2 0.5)
+        ([0.25], 0.5),  # -0.25 * log2 0.25
+        ([0.125, 0.5], 0.375 + 0.5),  # 0.125 * 3 + 0.5 * 1
+        ([1.0, 0.0], 0.0),  # sure predictions carry no entropy
+    ],
+)
 def test_entropy_score_sums_minus_p_log2_p(confidences: list[float], expected: float) -> None:
     assert sdk.entropy_score(confidences) == pytest.approx(expected)
 
@@ -199,14 +203,17 @@ def test_augment_box_geometry() -> None:
 # -- class weights --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("", [1.0, 1.0, 1.0]),
-    (None, [1.0, 1.0, 1.0]),
-    ("0.5, 2", [0.5, 2.0, 1.0]),         # padded with 1.0
-    ("[1, 2, 3, 4]", [1.0, 2.0, 3.0]),   # cut to the classes
-    ([0, 1, 2], [0.0, 1.0, 2.0]),
-    (3, [3.0, 1.0, 1.0]),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", [1.0, 1.0, 1.0]),
+        (None, [1.0, 1.0, 1.0]),
+        ("0.5, 2", [0.5, 2.0, 1.0]),  # padded with 1.0
+        ("[1, 2, 3, 4]", [1.0, 2.0, 3.0]),  # cut to the classes
+        ([0, 1, 2], [0.0, 1.0, 2.0]),
+        (3, [3.0, 1.0, 1.0]),
+    ],
+)
 def test_class_weights_from_config(value: object, expected: list[float]) -> None:
     assert sdk.class_weights_from_config(value, ["cat", "dog", "person"]) == expected
 

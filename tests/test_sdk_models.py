@@ -1,5 +1,6 @@
 """sdk.model_paths / pick_checkpoint / find_model_files / model_class_names: the model files a task
 names (shared by the mmdet and detectron2 templates, whose modelfiles.py wrap them)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,8 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract
-from live_code import sdk
+from live_code import contract, sdk
 from live_code.contract import TaskKind
 
 
@@ -21,8 +21,9 @@ def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     out_dir.mkdir()
     for name in ("iter_100.ckpt", "iter_200.ckpt", "iter_200.cfg", "notes.txt"):
         (stage / name).write_text("x")
-    env = contract.env_yaml(protocol="1.1.0", task_id="t1", kinds=frozenset({TaskKind.INFER}),
-                            in_dir=str(in_dir), out_dir=str(out_dir))
+    env = contract.env_yaml(
+        protocol="1.1.0", task_id="t1", kinds=frozenset({TaskKind.INFER}), in_dir=str(in_dir), out_dir=str(out_dir)
+    )
     (in_dir / "env.yaml").write_text(yaml.safe_dump(env))
     monkeypatch.setenv(contract.ENV_FILE_VAR, str(in_dir / "env.yaml"))
     assert sdk.read_env().input.models_dir == str(in_dir / "models")
@@ -31,10 +32,13 @@ def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_model_paths_looks_bare_names_up_in_the_env_models_dir(models_dir: Path) -> None:
     config = {"model_params_path": ["s1/iter_200.ckpt", str(models_dir / "s1" / "iter_100.ckpt"), "s1/gone.ckpt"]}
-    assert sdk.model_paths(config, "model_params_path") == [str(models_dir / "s1" / "iter_200.ckpt"),
-                                                            str(models_dir / "s1" / "iter_100.ckpt")]
+    assert sdk.model_paths(config, "model_params_path") == [
+        str(models_dir / "s1" / "iter_200.ckpt"),
+        str(models_dir / "s1" / "iter_100.ckpt"),
+    ]
     assert sdk.model_paths(config, "model_params_path", models_dir="/nowhere") == [
-        str(models_dir / "s1" / "iter_100.ckpt")]
+        str(models_dir / "s1" / "iter_100.ckpt")
+    ]
     assert sdk.model_paths({}, "model_params_path") == []
 
 
@@ -53,8 +57,9 @@ def test_missing_model_is_a_model_not_found_error_naming_the_key(models_dir: Pat
         sdk.find_model_files(config, "model_params_path")
     config = {"model_params_path": ["s1/iter_100.ckpt"]}
     with pytest.raises(sdk.SdkError, match=r"no \.cfg config beside .*iter_100\.ckpt"):
-        sdk.find_model_files(config, "model_params_path", weights_suffix=".ckpt", config_suffix=".cfg",
-                             need_config=True)
+        sdk.find_model_files(
+            config, "model_params_path", weights_suffix=".ckpt", config_suffix=".cfg", need_config=True
+        )
     files = sdk.find_model_files(config, "model_params_path", weights_suffix=".ckpt", config_suffix=".cfg")
     assert files.config is None
 

@@ -1,4 +1,5 @@
 """live_code.sdk.ScalarWriter: TensorBoard event files decoded back by a small independent reader."""
+
 from __future__ import annotations
 
 import os
@@ -23,6 +24,7 @@ class Scalar(NamedTuple):
 
 # -- a reader written from the format description, independent of the writer's helpers ---------
 
+
 def _crc32c_bitwise(data: bytes) -> int:
     crc = 0xFFFFFFFF
     for byte in data:
@@ -41,12 +43,12 @@ def read_records(path: Path) -> list[bytes]:
     data = path.read_bytes()
     records, at = [], 0
     while at < len(data):
-        header = data[at:at + 8]
+        header = data[at : at + 8]
         (length,) = struct.unpack("<Q", header)
-        (length_crc,) = struct.unpack("<I", data[at + 8:at + 12])
+        (length_crc,) = struct.unpack("<I", data[at + 8 : at + 12])
         assert _unmasked(length_crc) == _crc32c_bitwise(header), f"bad length CRC at byte {at}"
-        body = data[at + 12:at + 12 + length]
-        (body_crc,) = struct.unpack("<I", data[at + 12 + length:at + 16 + length])
+        body = data[at + 12 : at + 12 + length]
+        (body_crc,) = struct.unpack("<I", data[at + 12 + length : at + 16 + length])
         assert _unmasked(body_crc) == _crc32c_bitwise(body), f"bad data CRC at byte {at}"
         records.append(body)
         at += 16 + length
@@ -75,12 +77,12 @@ def decode_message(data: bytes) -> dict[int, list[Any]]:
         if wire == 0:
             value, at = _read_varint(data, at)
         elif wire == 1:
-            value, at = data[at:at + 8], at + 8
+            value, at = data[at : at + 8], at + 8
         elif wire == 5:
-            value, at = data[at:at + 4], at + 4
+            value, at = data[at : at + 4], at + 4
         elif wire == 2:
             length, at = _read_varint(data, at)
-            value, at = data[at:at + length], at + length
+            value, at = data[at : at + length], at + length
         else:
             raise AssertionError(f"unexpected wire type {wire}")
         fields.setdefault(field, []).append(value)
@@ -139,10 +141,10 @@ def test_each_add_is_on_disk_before_close(tmp_path: Path) -> None:
 
 def test_large_steps_and_values_round_trip(tmp_path: Path) -> None:
     with sdk.ScalarWriter(tmp_path) as writer:
-        writer.add_scalar("a/b", 3, 2 ** 40)
-        writer.add_scalar("ünï", -1.5 * 2 ** 33, 300)  # float32-exact
+        writer.add_scalar("a/b", 3, 2**40)
+        writer.add_scalar("ünï", -1.5 * 2**33, 300)  # float32-exact
     _, scalars = read_events(Path(writer.path))
-    assert scalars == [Scalar(2 ** 40, "a/b", 3.0), Scalar(300, "ünï", -1.5 * 2 ** 33)]
+    assert scalars == [Scalar(2**40, "a/b", 3.0), Scalar(300, "ünï", -1.5 * 2**33)]
 
 
 def test_two_writers_in_one_directory_get_their_own_files(tmp_path: Path) -> None:
@@ -153,10 +155,18 @@ def test_two_writers_in_one_directory_get_their_own_files(tmp_path: Path) -> Non
     assert read_events(Path(two.path))[1] == [Scalar(1, "x", 2.0)]
 
 
-@pytest.mark.parametrize(("tag", "value", "step"), [
-    ("", 1.0, 0), ("loss", float("nan"), 0), ("loss", float("inf"), 0), ("loss", "1", 0),
-    ("loss", True, 0), ("loss", 1.0, -1), ("loss", 1.0, 1.5),
-])
+@pytest.mark.parametrize(
+    ("tag", "value", "step"),
+    [
+        ("", 1.0, 0),
+        ("loss", float("nan"), 0),
+        ("loss", float("inf"), 0),
+        ("loss", "1", 0),
+        ("loss", True, 0),
+        ("loss", 1.0, -1),
+        ("loss", 1.0, 1.5),
+    ],
+)
 def test_add_scalar_refuses_bad_input(tmp_path: Path, tag: str, value: Any, step: Any) -> None:
     with sdk.ScalarWriter(tmp_path) as writer, pytest.raises(ValueError):
         writer.add_scalar(tag, value, step)
@@ -171,8 +181,10 @@ def _has_tensorboard(python: str) -> bool:
 
 
 @pytest.mark.registry
-@pytest.mark.skipif(not _has_tensorboard(_TB_PYTHON),
-                    reason=f"tensorboard is not installed for {_TB_PYTHON} (set LIVE_CODE_TEST_TENSORBOARD_PYTHON)")
+@pytest.mark.skipif(
+    not _has_tensorboard(_TB_PYTHON),
+    reason=f"tensorboard is not installed for {_TB_PYTHON} (set LIVE_CODE_TEST_TENSORBOARD_PYTHON)",
+)
 def test_tensorboard_itself_reads_the_file(tmp_path: Path) -> None:
     with sdk.ScalarWriter(tmp_path) as writer:
         writer.add_scalar("loss", 0.75, 3)

@@ -8,6 +8,7 @@ A CA is made in the test; a static PEP 503 index and a git smart-http server run
 setting of this machine removed from its environment: each task fails without ``SSL_CERT_FILE``,
 naming it, and passes with it. tests/test_images_built.py does the same inside the torch image.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,21 +21,25 @@ from pathlib import Path
 
 import pytest
 
-from live_code import _installer
-from live_code import contract
+from live_code import _installer, contract, sample, util
 from live_code import git as git_mod
-from live_code import sample
-from live_code import util
 from live_code.contract import TaskKind
 from live_code.errors import EnvironmentBuildError
 from tests import _site
 from tests import _template_runs as runs
-from tests.conftest import git
-from tests.conftest import write_tree
+from tests.conftest import git, write_tree
 
 #: every variable by which this machine's CA settings could reach the harness or its children
-CA_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "PIP_CERT", "GIT_SSL_CAINFO", "GIT_SSL_CAPATH",
-           "CURL_CA_BUNDLE", "UV_NATIVE_TLS")
+CA_VARS = (
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "PIP_CERT",
+    "GIT_SSL_CAINFO",
+    "GIT_SSL_CAPATH",
+    "CURL_CA_BUNDLE",
+    "UV_NATIVE_TLS",
+)
 PROBE = "site-ca-probe"
 #: a manifest-layout repository whose one requirement only the site's index has
 JOB = {
@@ -55,8 +60,9 @@ print("job ran with", site_ca_probe.WHERE)
 """,
 }
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl (Debian package openssl) "
-                                "to make the site's CA")
+pytestmark = pytest.mark.skipif(
+    shutil.which("openssl") is None, reason="needs openssl (Debian package openssl) to make the site's CA"
+)
 
 
 def site_job_repo(dest: Path) -> Path:
@@ -98,8 +104,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def _task(root: Path, **values: object) -> Path:
-    sample.write_sample_dataset(root, kinds={TaskKind.TRAINING}, fmt="voc", protocol=contract.PROTOCOL_1_1_0,
-                                images=4)
+    sample.write_sample_dataset(root, kinds={TaskKind.TRAINING}, fmt="voc", protocol=contract.PROTOCOL_1_1_0, images=4)
     runs.configure(root, git_tag="v1", **values)
     return root
 
@@ -111,7 +116,8 @@ def _run(task: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_an_index_signed_by_the_site_ca_needs_ssl_cert_file_and_works_with_it(
-        tmp_path: Path, ca: _site.SiteCA, index: _site.HttpsStaticServer, harness: dict[str, str]) -> None:
+    tmp_path: Path, ca: _site.SiteCA, index: _site.HttpsStaticServer, harness: dict[str, str]
+) -> None:
     repo = site_job_repo(tmp_path / "repo")
     denied = _task(tmp_path / "denied", git_url=str(repo), pip_index_url=index.url("simple"))
     res = _run(denied, harness)
@@ -133,7 +139,8 @@ def test_an_index_signed_by_the_site_ca_needs_ssl_cert_file_and_works_with_it(
 
 @pytest.mark.slow
 def test_a_git_server_signed_by_the_site_ca_needs_ssl_cert_file_and_works_with_it(
-        tmp_path: Path, ca: _site.SiteCA, index: _site.HttpsStaticServer, harness: dict[str, str]) -> None:
+    tmp_path: Path, ca: _site.SiteCA, index: _site.HttpsStaticServer, harness: dict[str, str]
+) -> None:
     """git gets the bundle as GIT_SSL_CAINFO: only SSL_CERT_FILE is set, and the fetch works."""
     served = tmp_path / "served"
     served.mkdir()
@@ -163,11 +170,14 @@ def test_git_gets_ssl_cert_file_as_its_ca_bundle_unless_it_has_its_own() -> None
     assert "GIT_SSL_CAINFO" not in git_mod.hardened_env(protocols={"https"}, base={"PATH": "/usr/bin"})
 
 
-@pytest.mark.parametrize("output", [
-    "error: Request failed after 3 retries\n  Caused by: invalid peer certificate: UnknownIssuer",
-    "SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
-    "unable to get local issuer certificate (_ssl.c:1006)'))",
-])
+@pytest.mark.parametrize(
+    "output",
+    [
+        "error: Request failed after 3 retries\n  Caused by: invalid peer certificate: UnknownIssuer",
+        "SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+        "unable to get local issuer certificate (_ssl.c:1006)'))",
+    ],
+)
 def test_an_untrusted_index_certificate_names_the_setting(output: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", "/etc/site/ca.pem")
     with pytest.raises(EnvironmentBuildError) as info:
@@ -179,8 +189,10 @@ def test_an_untrusted_index_certificate_names_the_setting(output: str, monkeypat
 
 def test_other_installer_failures_keep_their_hint() -> None:
     with pytest.raises(EnvironmentBuildError) as info:
-        _installer.fail("install the requirements", util.CalledProcessError(
-            ["uv"], 1, "No solution found when resolving dependencies", ""))
+        _installer.fail(
+            "install the requirements",
+            util.CalledProcessError(["uv"], 1, "No solution found when resolving dependencies", ""),
+        )
     assert info.value.hint == "check the requirements and the index settings"
 
 

@@ -1,6 +1,7 @@
 """The generic cache core: ensure (check, lock, check, build in place, marker), locks across
 processes, entries in use, gc, and the ``live-code cache ls|gc`` commands. Real processes and
 signals; the source part of the store (mirrors, pins) is tested in test_store_source.py."""
+
 from __future__ import annotations
 
 import json
@@ -118,8 +119,12 @@ print(json.dumps(built))
 def test_four_processes_build_an_entry_once(tmp_path: Path) -> None:
     st = store_mod.Store()
     counter = tmp_path / "builds"
-    procs = [subprocess.Popen([sys.executable, "-c", _CONCURRENT_BUILDER, str(st.root), str(counter)],
-                              stdout=subprocess.PIPE) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CONCURRENT_BUILDER, str(st.root), str(counter)], stdout=subprocess.PIPE
+        )
+        for _ in range(4)
+    ]
     results = sorted(json.loads(p.communicate(timeout=60)[0]) for p in procs)
     assert results == [False, False, False, True]
     assert len(counter.read_text().splitlines()) == 1 and st.is_complete("envs", "k1")
@@ -237,8 +242,9 @@ def test_default_root_is_live_code_cache_else_xdg(monkeypatch: pytest.MonkeyPatc
     assert store_mod.default_root() == tmp_path / "xdg" / "live-code"
 
 
-@pytest.mark.parametrize(("kind", "key"), [("envs", "../escape"), ("envs", ".hidden"), ("envs", "x.done"),
-                                           ("wheels", "k1"), ("envs", "")])
+@pytest.mark.parametrize(
+    ("kind", "key"), [("envs", "../escape"), ("envs", ".hidden"), ("envs", "x.done"), ("wheels", "k1"), ("envs", "")]
+)
 def test_bad_kind_or_key_is_a_bug(kind: str, key: str) -> None:
     with pytest.raises(AssertionError, match="BUG"):
         store_mod.Store().ensure(kind, key, _build_with("x"))

@@ -1,5 +1,6 @@
 """Store.fetch_source: mirrors, pins and per-run working trees, against real repositories served as
 local paths, by ``git daemon`` and by ``git http-backend`` on 127.0.0.1."""
+
 from __future__ import annotations
 
 import base64
@@ -83,7 +84,8 @@ def assert_tree_is(dest: Path, project: Project, sha: str) -> None:
     assert files == sorted(expected)
     for rel in files:
         assert (dest / rel).read_bytes() == subprocess.run(
-            ["git", "show", f"{sha}:{rel}"], cwd=project.repo, capture_output=True, check=True).stdout
+            ["git", "show", f"{sha}:{rel}"], cwd=project.repo, capture_output=True, check=True
+        ).stdout
     assert run("status", "--porcelain", cwd=dest) == ""
 
 
@@ -136,9 +138,16 @@ def test_provenance_record(tmp_path: Path, project: Project, local: None) -> Non
     prov = fetch(str(project.repo), Pin("tag", "v2"), tmp_path / "a")
     record = prov.as_dict()
     assert record == {
-        "url": f"file://{os.path.realpath(project.repo)}", "pin": "v2", "pin_kind": "tag", "resolved_kind": "tag",
-        "commit": project.c2, "tree": run("rev-parse", "v2^{tree}", cwd=project.repo),
-        "commit_time": record["commit_time"], "tag_verified": False, "tag_first_commit": None, "fetched": True,
+        "url": f"file://{os.path.realpath(project.repo)}",
+        "pin": "v2",
+        "pin_kind": "tag",
+        "resolved_kind": "tag",
+        "commit": project.c2,
+        "tree": run("rev-parse", "v2^{tree}", cwd=project.repo),
+        "commit_time": record["commit_time"],
+        "tag_verified": False,
+        "tag_first_commit": None,
+        "fetched": True,
     }
     stamp = run("log", "-1", "--format=%cI", project.c2, cwd=project.repo)
     assert record["commit_time"][:19] == stamp[:19]
@@ -219,7 +228,9 @@ def test_moved_tag_is_detected_on_the_next_run(tmp_path: Path, project: Project,
 
 
 def test_annotated_tag_moved_to_a_new_tag_object_on_the_same_commit_is_not_a_move(
-    tmp_path: Path, project: Project, local: None,
+    tmp_path: Path,
+    project: Project,
+    local: None,
 ) -> None:
     fetch(str(project.repo), Pin("tag", "v2"), tmp_path / "a")
     run("tag", "-f", "-a", "-m", "re-tagged", "v2", project.c2, cwd=project.repo)
@@ -271,14 +282,24 @@ def _colliding_commits(repo: Path) -> tuple[str, str]:
     seen: dict[str, bytes] = {}
     i = 0
     while True:
-        body = (f"tree {tree}\nparent {parent}\nauthor t <t@t> 0 +0000\ncommitter t <t@t> 0 +0000\n\n"
-                f"collide {i}\n").encode()
+        body = (
+            f"tree {tree}\nparent {parent}\nauthor t <t@t> 0 +0000\ncommitter t <t@t> 0 +0000\n\ncollide {i}\n"
+        ).encode()
         sha = hashlib.sha1(b"commit %d\0" % len(body) + body).hexdigest()
         if sha[:7] in seen:
             ids = []
             for raw in (seen[sha[:7]], body):
-                ids.append(subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--stdin"], cwd=repo,
-                                          input=raw, capture_output=True, check=True).stdout.decode().strip())
+                ids.append(
+                    subprocess.run(
+                        ["git", "hash-object", "-t", "commit", "-w", "--stdin"],
+                        cwd=repo,
+                        input=raw,
+                        capture_output=True,
+                        check=True,
+                    )
+                    .stdout.decode()
+                    .strip()
+                )
             return ids[0], ids[1]
         seen[sha[:7]] = body
         i += 1
@@ -323,15 +344,18 @@ def _no_git_ran() -> None:
     assert not mirrors.exists() or not any(mirrors.iterdir())
 
 
-@pytest.mark.parametrize("url", [
-    "ext::sh -c touch% {marker}",
-    "fd::17/foo",
-    "--upload-pack=touch {marker}",
-    "-u{marker}",
-    "--config=core.sshCommand=touch {marker}",
-    "file://{repo}",
-    "{repo}",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ext::sh -c touch% {marker}",
+        "fd::17/foo",
+        "--upload-pack=touch {marker}",
+        "-u{marker}",
+        "--config=core.sshCommand=touch {marker}",
+        "file://{repo}",
+        "{repo}",
+    ],
+)
 def test_unsafe_url_is_refused_before_git_runs(tmp_path: Path, project: Project, url: str) -> None:
     marker = tmp_path / "pwned"
     with pytest.raises(UnsafeSourceError):
@@ -340,15 +364,20 @@ def test_unsafe_url_is_refused_before_git_runs(tmp_path: Path, project: Project,
     _no_git_ran()
 
 
-@pytest.mark.parametrize("pin", [
-    Pin("tag", "--upload-pack=touch {marker}"),
-    Pin("branch", "-u{marker}"),
-    Pin("legacy-ref", "--output={marker}"),
-    Pin("commit", "--upload-pack=touch {marker}"),
-    Pin("tag", "v1", commit="--output={marker}"),
-    Pin("tag", "refs/../../x"),
-])
-def test_option_as_ref_is_refused_before_git_runs(tmp_path: Path, project: Project, daemon: GitDaemon, pin: Pin) -> None:
+@pytest.mark.parametrize(
+    "pin",
+    [
+        Pin("tag", "--upload-pack=touch {marker}"),
+        Pin("branch", "-u{marker}"),
+        Pin("legacy-ref", "--output={marker}"),
+        Pin("commit", "--upload-pack=touch {marker}"),
+        Pin("tag", "v1", commit="--output={marker}"),
+        Pin("tag", "refs/../../x"),
+    ],
+)
+def test_option_as_ref_is_refused_before_git_runs(
+    tmp_path: Path, project: Project, daemon: GitDaemon, pin: Pin
+) -> None:
     marker = tmp_path / "pwned"
     pin = Pin(pin.kind, pin.value.format(marker=marker), pin.commit and pin.commit.format(marker=marker))
     with pytest.raises(UnsafeSourceError):
@@ -377,8 +406,10 @@ def test_canary_token_appears_nowhere(tmp_path: Path, project: Project, caplog: 
     with HttpGitServer(project.root, token=CANARY) as srv:
         srv.on_request = check_processes
         url = srv.url("proj", userinfo=f"x-access-token:{CANARY}")
-        records = [fetch(url, Pin("tag", "v2"), tmp_path / "a").as_dict(),
-                   fetch(srv.url("proj"), Pin("commit", project.c3), tmp_path / "b", token=CANARY).as_dict()]
+        records = [
+            fetch(url, Pin("tag", "v2"), tmp_path / "a").as_dict(),
+            fetch(srv.url("proj"), Pin("commit", project.c3), tmp_path / "b", token=CANARY).as_dict(),
+        ]
         errors = []
         for pin in (Pin("tag", "v9"), Pin("commit", "0" * 40)):
             with pytest.raises(SourceError) as e:
@@ -403,7 +434,9 @@ def test_canary_token_appears_nowhere(tmp_path: Path, project: Project, caplog: 
 
 
 def test_token_from_env_is_used_for_a_url_without_credential(
-    tmp_path: Path, project: Project, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    project: Project,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(git.TOKEN_ENV, CANARY)
     with HttpGitServer(project.root, token=CANARY) as srv:
@@ -442,12 +475,21 @@ def _env(**extra: str) -> dict[str, str]:
 @pytest.mark.slow
 def test_concurrent_processes_share_one_mirror(tmp_path: Path, project: Project, daemon: GitDaemon) -> None:
     url = daemon.url("proj")
-    pins = [("commit", project.c1, project.c1), ("commit", project.c2, project.c2), ("tag", "v1", project.c1),
-            ("tag", "v2", project.c2)] * 2
+    pins = [
+        ("commit", project.c1, project.c1),
+        ("commit", project.c2, project.c2),
+        ("tag", "v1", project.c1),
+        ("tag", "v2", project.c2),
+    ] * 2
     script = _script(tmp_path)
     procs = [
-        subprocess.Popen([sys.executable, str(script), url, kind, value, str(tmp_path / f"run{i}")],
-                         env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, str(script), url, kind, value, str(tmp_path / f"run{i}")],
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i, (kind, value, _) in enumerate(pins)
     ]
     outs = [p.communicate(timeout=120) for p in procs]
@@ -502,14 +544,21 @@ def _lock_is_held(path: Path) -> bool:
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_git_too", [True, False], ids=["whole-job", "harness-only"])
 def test_fetch_killed_mid_way_is_followed_by_a_clean_fetch(
-    tmp_path: Path, project: Project, kill_git_too: bool,
+    tmp_path: Path,
+    project: Project,
+    kill_git_too: bool,
 ) -> None:
     sha = _big_project(project)
     with HttpGitServer(project.root, throttle=200_000) as srv:
         url = srv.url("proj")
         mirror = Store().root / "mirrors" / git.normalise_url(url, allow_local=False, schemes=NET).cache_id
-        proc = subprocess.Popen([sys.executable, str(_script(tmp_path)), url, "commit", sha, str(tmp_path / "a")],
-                                env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(_script(tmp_path)), url, "commit", sha, str(tmp_path / "a")],
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         _kill_when_receiving(proc, mirror, str(mirror) if kill_git_too else None)
         assert proc.returncode == -signal.SIGKILL
         assert git.resolve(mirror, f"refs/live-code/{sha}") is None  # nothing a later run would trust
@@ -570,7 +619,7 @@ def test_threads_in_one_process_fetch_the_same_pin(tmp_path: Path, project: Proj
     def one(i: int) -> None:
         try:
             results.append(fetch(url, Pin("tag", "v2"), tmp_path / f"t{i}").commit)
-        except Exception as e:  # noqa: BLE001 - reported below
+        except Exception as e:
             errors.append(e)
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]

@@ -1,4 +1,5 @@
 """The supervisor against small misbehaving child processes (real processes and signals)."""
+
 from __future__ import annotations
 
 import io
@@ -134,23 +135,28 @@ def test_chatty_child_printing_100mb_does_not_block(tmp_path: Path) -> None:
 def test_sigterm_to_the_harness_is_forwarded_then_escalated(tmp_path: Path) -> None:
     """A driver process runs the supervisor in its main thread; SIGTERM goes to the driver."""
     got = tmp_path / "child-got-sigterm"
-    child = _child(tmp_path, f"""
+    child = _child(
+        tmp_path,
+        f"""
     import signal, time
     def on_term(*a):
         open({str(got)!r}, 'w').write('yes')
     signal.signal(signal.SIGTERM, on_term)
     print('up', flush=True)
     time.sleep(60)
-    """)
+    """,
+    )
     driver = tmp_path / "driver.py"
-    driver.write_text(textwrap.dedent(f"""
+    driver.write_text(
+        textwrap.dedent(f"""
     import json, os, sys
     from pathlib import Path
     from live_code import supervisor
     out = supervisor.run(supervisor.RunRequest({child!r}, Path({str(tmp_path)!r}),
         {{'PATH': os.environ['PATH'], 'PYTHONUNBUFFERED': '1'}}, grace=1.0))
     print(json.dumps({{'interrupted': out.interrupted, 'signal': out.signal}}), flush=True)
-    """))
+    """)
+    )
     proc = subprocess.Popen([sys.executable, str(driver)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "up"

@@ -18,6 +18,7 @@ detectron2, which is not on the registry:
   (``LIVE_CODE_TEST_DETECTRON2_DEPS``, also made by tests/run.sh). Nothing else can be reached, so
   a run that passes asked no other host; the server's log shows what it served.
 """
+
 from __future__ import annotations
 
 import glob
@@ -33,18 +34,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract
-from live_code import sample
-from live_code import sandbox
+from live_code import contract, sample, sandbox
 from live_code.contract import TaskKind
-from tests._template_runs import MINING_INFER
-from tests._template_runs import configure
-from tests._template_runs import harness_env
-from tests._template_runs import mining_task
-from tests._template_runs import probe
-from tests._template_runs import run_ok
-from tests._template_runs import training_result
-from tests._template_runs import validate
+from tests._template_runs import (
+    MINING_INFER,
+    configure,
+    harness_env,
+    mining_task,
+    probe,
+    run_ok,
+    training_result,
+    validate,
+)
 from tests.adversarial.servers import make_cert
 from tests.conftest import git
 from tests.test_sdk_tensorboard import read_events
@@ -60,29 +61,40 @@ VCS_LINE = re.compile(r"^detectron2 @ git\+https://github\.com/facebookresearch/
 #: a stage (and an evaluation) every 20 iterations, no loader processes; about 2 s an iteration on 2
 #: cores. 40 iterations teach little (AP50 0.31 then 0.11 where this was written): the run, the stages
 #: and their metric being the evaluator's are what is tested, not the model
-TRAINING = {"config_file": "COCO-Detection/retinanet_R_50_FPN_1x.yaml", "img_size": 128, "batch_size": 4,
-            "learning_rate": 0.01, "num_workers": 0}
+TRAINING = {
+    "config_file": "COCO-Detection/retinanet_R_50_FPN_1x.yaml",
+    "img_size": 128,
+    "batch_size": 4,
+    "learning_rate": 0.01,
+    "num_workers": 0,
+}
 
 
 def _no_wheel() -> str | None:
     if not WHEELHOUSE:
-        return ("LIVE_CODE_TEST_DETECTRON2_WHEELHOUSE is not set (tests/run.sh builds detectron2's wheel from "
-                "../shared/sources/detectron2.bundle and sets it)")
+        return (
+            "LIVE_CODE_TEST_DETECTRON2_WHEELHOUSE is not set (tests/run.sh builds detectron2's wheel from "
+            "../shared/sources/detectron2.bundle and sets it)"
+        )
     if not glob.glob(os.path.join(WHEELHOUSE, "detectron2-*.whl")):
         return f"no detectron2 wheel in {WHEELHOUSE} (tests/run.sh builds it)"
     return None
 
 
-_NO_FRAMEWORK = probe(PYTHON, "import torch, torchvision", timeout=300) if PYTHON else (
-    "LIVE_CODE_TEST_YOLO_PYTHON is not set (tests/run.sh makes .venv-yolo with torch and torchvision)")
+_NO_FRAMEWORK = (
+    probe(PYTHON, "import torch, torchvision", timeout=300)
+    if PYTHON
+    else ("LIVE_CODE_TEST_YOLO_PYTHON is not set (tests/run.sh makes .venv-yolo with torch and torchvision)")
+)
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.framework,
     pytest.mark.timeout(2400),
     pytest.mark.skipif(_NO_FRAMEWORK is not None, reason=f"needs torch and torchvision: {_NO_FRAMEWORK}"),
-    pytest.mark.skipif(sandbox.unavailable_reason() is not None,
-                       reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"),
+    pytest.mark.skipif(
+        sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
+    ),
 ]
 needs_wheel = pytest.mark.skipif(_no_wheel() is not None, reason=str(_no_wheel()))
 
@@ -119,7 +131,9 @@ def _run(task_dir: Path, env: dict[str, str], repo: tuple[str, str], **values: o
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, run_env: dict[str, str], template: tuple[str, str]) -> tuple[Path, str]:
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, run_env: dict[str, str], template: tuple[str, str]
+) -> tuple[Path, str]:
     task_dir = tmp_path_factory.mktemp("train")
     sample.write_sample_dataset(task_dir, kinds={TaskKind.TRAINING}, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
     start = time.monotonic()
@@ -146,15 +160,19 @@ def test_training_writes_a_stage_per_evaluation_with_ap50_and_scalars(trained: t
     prov = yaml.safe_load((task_dir / "out" / "live-code-provenance.yaml").read_text())
     assert f"detectron2=={_wheel_version()}" in prov["environment"]["added"]
     assert prov["environment"]["no_build_isolation"] == ["detectron2"]
-    tags = {scalar.tag for path in (task_dir / "out" / "tensorboard").glob("events.out.tfevents.*")
-            for scalar in read_events(path)[1]}
+    tags = {
+        scalar.tag
+        for path in (task_dir / "out" / "tensorboard").glob("events.out.tfevents.*")
+        for scalar in read_events(path)[1]
+    }
     assert {"total_loss", "lr", "bbox/AP50"} <= tags
 
 
 @pytest.mark.registry
 @needs_wheel
-def test_finetuning_loads_the_best_stage(tmp_path: Path, run_env: dict[str, str], template: tuple[str, str],
-                                         trained: tuple[Path, str]) -> None:
+def test_finetuning_loads_the_best_stage(
+    tmp_path: Path, run_env: dict[str, str], template: tuple[str, str], trained: tuple[Path, str]
+) -> None:
     task = mining_task(tmp_path / "ft", trained[0], frozenset({TaskKind.TRAINING}))
     files = yaml.safe_load((task / "in" / "config.yaml").read_text()).pop("model_params_path")
     out = _run(task, run_env, template, pretrained_model_params=files, max_iter=2, checkpoint_period=2, **TRAINING)
@@ -166,8 +184,9 @@ def test_finetuning_loads_the_best_stage(tmp_path: Path, run_env: dict[str, str]
 @pytest.mark.registry
 @needs_wheel
 @pytest.mark.parametrize("algorithm", ["random", "entropy"])
-def test_mining_scores_every_candidate(tmp_path: Path, run_env: dict[str, str], template: tuple[str, str],
-                                       trained: tuple[Path, str], algorithm: str) -> None:
+def test_mining_scores_every_candidate(
+    tmp_path: Path, run_env: dict[str, str], template: tuple[str, str], trained: tuple[Path, str], algorithm: str
+) -> None:
     task = mining_task(tmp_path / algorithm, trained[0], frozenset({TaskKind.MINING}))
     _run(task, run_env, template, mining_algorithm=algorithm, conf_thres=0.05, num_workers=0)
     assert validate(task) == []
@@ -177,8 +196,9 @@ def test_mining_scores_every_candidate(tmp_path: Path, run_env: dict[str, str], 
 
 @pytest.mark.registry
 @needs_wheel
-def test_cald_mining_and_infer_in_one_run(tmp_path: Path, run_env: dict[str, str], template: tuple[str, str],
-                                          trained: tuple[Path, str]) -> None:
+def test_cald_mining_and_infer_in_one_run(
+    tmp_path: Path, run_env: dict[str, str], template: tuple[str, str], trained: tuple[Path, str]
+) -> None:
     task = mining_task(tmp_path / "cald", trained[0], MINING_INFER)
     out = _run(task, run_env, template, mining_algorithm="cald", conf_thres=0.05, num_workers=0)
     assert f"mining {len((task / 'in' / 'candidate-index.tsv').read_text().split())} images with cald" in out
@@ -227,13 +247,16 @@ def _no_air_gap() -> str | None:
     if not BUNDLE or not os.path.isfile(BUNDLE):
         return "LIVE_CODE_TEST_DETECTRON2_BUNDLE names no bundle (tests/run.sh sets it to ../shared/sources/detectron2.bundle)"
     if not DEPS or not os.path.isdir(DEPS):
-        return "LIVE_CODE_TEST_DETECTRON2_DEPS is not set or missing (tests/run.sh collects the template's other wheels)"
+        return (
+            "LIVE_CODE_TEST_DETECTRON2_DEPS is not set or missing (tests/run.sh collects the template's other wheels)"
+        )
     if shutil.which("openssl") is None:
         return "needs the openssl CLI to make the mirror's certificate"
     if shutil.which("bwrap") is None:
         return "needs bubblewrap for a network namespace"
-    probe_ns = subprocess.run(["bwrap", "--dev-bind", "/", "/", "--unshare-net", "--", "true"], capture_output=True,
-                              timeout=60)
+    probe_ns = subprocess.run(
+        ["bwrap", "--dev-bind", "/", "/", "--unshare-net", "--", "true"], capture_output=True, timeout=60
+    )
     if probe_ns.returncode != 0:
         return "bubblewrap cannot make a network namespace here (--unshare-net)"
     return None
@@ -265,37 +288,73 @@ def test_air_gapped_site_builds_detectron2_from_the_mirror_of_github(tmp_path: P
     bundle.write_text((system.read_text() if system.is_file() else "") + cert[0].read_text())
     task = tmp_path / "task"
     sample.write_sample_dataset(task, kinds={TaskKind.TRAINING}, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
-    configure(task, git_url="https://github.com/live-code-tests/detectron2", git_commit=commit,
-              pip_find_links=[DEPS], pip_offline=True, max_iter=2, checkpoint_period=2,
-              **{**TRAINING, "batch_size": 2})
+    configure(
+        task,
+        git_url="https://github.com/live-code-tests/detectron2",
+        git_commit=commit,
+        pip_find_links=[DEPS],
+        pip_offline=True,
+        max_iter=2,
+        checkpoint_period=2,
+        **{**TRAINING, "batch_size": 2},
+    )
     env = harness_env(tmp_path / "cache", PYTHON)
     env.pop("LIVE_CODE_ALLOW_LOCAL_REPOS")
     env.update(SSL_CERT_FILE=str(bundle), GIT_SSL_CAINFO=str(bundle))
-    args = {"root": str(served), "cert": str(cert[0]), "key": str(cert[1]), "env": env, "log": str(tmp_path / "served.json"),
-            "cmd": [sys.executable, "-m", "live_code", "run", "--in", str(task / "in"), "--out", str(task / "out")]}
+    args = {
+        "root": str(served),
+        "cert": str(cert[0]),
+        "key": str(cert[1]),
+        "env": env,
+        "log": str(tmp_path / "served.json"),
+        "cmd": [sys.executable, "-m", "live_code", "run", "--in", str(task / "in"), "--out", str(task / "out")],
+    }
     (tmp_path / "args.json").write_text(json.dumps(args))
     (tmp_path / "driver.py").write_text(_DRIVER.format(repo=str(REPO)))
     start = time.monotonic()
-    res = subprocess.run(["bwrap", "--dev-bind", "/", "/", "--unshare-net", "--die-with-parent", "--",
-                          sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "args.json")],
-                         capture_output=True, text=True, timeout=2400)
+    res = subprocess.run(
+        [
+            "bwrap",
+            "--dev-bind",
+            "/",
+            "/",
+            "--unshare-net",
+            "--die-with-parent",
+            "--",
+            sys.executable,
+            str(tmp_path / "driver.py"),
+            str(tmp_path / "args.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=2400,
+    )
     print(f"air-gapped detectron2 training task (detectron2 built from the mirror): {time.monotonic() - start:.0f} s")
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-4000:]
     log = json.loads((tmp_path / "served.json").read_text())
     assert log["isolated"], "the namespace reached a host other than 127.0.0.1"
     mirror = f"https://127.0.0.1:{log['port']}"
     assert {"/".join(r.split()[1].split("/")[1:3]) for r in log["requests"]} == {
-        "live-code-tests/detectron2", "facebookresearch/detectron2"}
+        "live-code-tests/detectron2",
+        "facebookresearch/detectron2",
+    }
     assert validate(task) == []
     prov = yaml.safe_load((task / "out" / "live-code-provenance.yaml").read_text())
     assert prov["source"]["url"] == "https://github.com/live-code-tests/detectron2"
     assert prov["source"]["mirror"] == f"{mirror}/live-code-tests/detectron2" and prov["source"]["commit"] == commit
     environment = prov["environment"]
-    line = next(n for n, t in enumerate((TEMPLATE / "requirements.txt").read_text().splitlines(), 1)
-                if t.startswith("detectron2 @"))
-    assert environment["git_mirrors"] == [{"requirement": f"requirements.txt:{line}",
-                                           "url": "https://github.com/facebookresearch/detectron2",
-                                           "mirror": f"{mirror}/facebookresearch/detectron2"}]
+    line = next(
+        n
+        for n, t in enumerate((TEMPLATE / "requirements.txt").read_text().splitlines(), 1)
+        if t.startswith("detectron2 @")
+    )
+    assert environment["git_mirrors"] == [
+        {
+            "requirement": f"requirements.txt:{line}",
+            "url": "https://github.com/facebookresearch/detectron2",
+            "mirror": f"{mirror}/facebookresearch/detectron2",
+        }
+    ]
     assert environment["no_build_isolation"] == ["detectron2"] and environment["index"]["offline"] is True
     assert any(a.startswith("detectron2==") for a in environment["added"])
     assert "building without build isolation, against the job env and its base: detectron2" in res.stdout + res.stderr

@@ -5,6 +5,7 @@ floating one is refused; the rest consistent with detectron2's setup.py at that 
 ../shared/sources/detectron2.bundle), its manifest (detectron2 built without build isolation) and
 `live-code check --static` on the template. The end-to-end runs are in test_template_detectron2.py.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -18,14 +19,11 @@ from types import ModuleType
 
 import pytest
 import yaml
-
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from live_code import _requirements
-from live_code import contract
+from live_code import _requirements, contract, sdk
 from live_code import manifest as manifest_mod
-from live_code import sdk
 from live_code.contract import TaskKind
 from live_code.errors import RequirementError
 from live_code.sample import encode_png
@@ -64,8 +62,9 @@ def test_coco_files_for_registration_are_written_under_out(tmp_path: Path, monke
     in_dir, out_dir = tmp_path / "in", tmp_path / "out"
     (in_dir / "assets").mkdir(parents=True)
     out_dir.mkdir()
-    env = contract.env_yaml(protocol="1.1.0", task_id="t1", kinds=frozenset({TaskKind.TRAINING}),
-                            in_dir=str(in_dir), out_dir=str(out_dir))
+    env = contract.env_yaml(
+        protocol="1.1.0", task_id="t1", kinds=frozenset({TaskKind.TRAINING}), in_dir=str(in_dir), out_dir=str(out_dir)
+    )
     (in_dir / "env.yaml").write_text(yaml.safe_dump(env))
     (in_dir / "config.yaml").write_text(yaml.safe_dump({"class_names": list(CLASSES)}))
     img, ann = in_dir / "assets" / "a.png", in_dir / "assets" / "a.txt"
@@ -88,8 +87,17 @@ def test_coco_files_for_registration_are_written_under_out(tmp_path: Path, monke
 
 
 def _settings(**kw: object) -> object:
-    base = dict(num_classes=3, output_dir="/out/detectron2-work", max_iter=900, ims_per_batch=2, base_lr=0.001,
-                checkpoint_period=0, num_workers=0, device="cpu", weights="")
+    base = dict(
+        num_classes=3,
+        output_dir="/out/detectron2-work",
+        max_iter=900,
+        ims_per_batch=2,
+        base_lr=0.001,
+        checkpoint_period=0,
+        num_workers=0,
+        device="cpu",
+        weights="",
+    )
     base.update(kw)
     return d2config.TrainingSettings(**base)
 
@@ -112,8 +120,10 @@ def test_from_scratch_a_frozen_bn_backbone_gets_group_norm_and_no_frozen_stages(
     scratch = dict(zip(*[iter(d2config.training_opts(_settings(), 90000, [], 1000, "FrozenBN"))] * 2))
     assert scratch["MODEL.RESNETS.NORM"] == scratch["MODEL.FPN.NORM"] == "GN"
     assert scratch["MODEL.BACKBONE.FREEZE_AT"] == 0
-    for opts in (d2config.training_opts(_settings(weights="/in/models/a.pth"), 90000, [], 1000, "FrozenBN"),
-                 d2config.training_opts(_settings(), 90000, [], 1000, "GN")):
+    for opts in (
+        d2config.training_opts(_settings(weights="/in/models/a.pth"), 90000, [], 1000, "FrozenBN"),
+        d2config.training_opts(_settings(), 90000, [], 1000, "GN"),
+    ):
         assert "MODEL.RESNETS.NORM" not in opts[::2] and "MODEL.BACKBONE.FREEZE_AT" not in opts[::2]
 
 
@@ -127,8 +137,9 @@ def test_img_size_sets_train_and_test_input_sizes() -> None:
     assert pairs["INPUT.MIN_SIZE_TRAIN"] == (128,) and pairs["INPUT.MAX_SIZE_TEST"] == 128
 
 
-@pytest.mark.parametrize(("max_iter", "requested", "expected"),
-                         [(900, 0, 90), (5, 0, 1), (100, 500, 100), (100, 30, 30)])
+@pytest.mark.parametrize(
+    ("max_iter", "requested", "expected"), [(900, 0, 90), (5, 0, 1), (100, 500, 100), (100, 30, 30)]
+)
 def test_checkpoint_period_gives_at_least_one_stage(max_iter: int, requested: int, expected: int) -> None:
     assert d2config.checkpoint_period(max_iter, requested) == expected
 
@@ -139,9 +150,15 @@ def test_steps_past_the_end_are_dropped() -> None:
     assert d2config.scaled_steps([5, 50], 0, 10) == (5,)
 
 
-@pytest.mark.parametrize(("results", "expected"), [({"bbox": {"AP50": 61.5}}, 0.615),
-                                                   ({"bbox": {"AP50": float("nan")}}, 0.0),
-                                                   ({}, 0.0), ({"bbox": {"AP": 3.0}}, 0.0)])
+@pytest.mark.parametrize(
+    ("results", "expected"),
+    [
+        ({"bbox": {"AP50": 61.5}}, 0.615),
+        ({"bbox": {"AP50": float("nan")}}, 0.0),
+        ({}, 0.0),
+        ({"bbox": {"AP": 3.0}}, 0.0),
+    ],
+)
 def test_ap50_is_a_fraction(results: dict[str, object], expected: float) -> None:
     assert d2config.ap50_of(results) == pytest.approx(expected)
 
@@ -154,12 +171,18 @@ def test_stage_is_weights_plus_yaml_config(tmp_path: Path) -> None:
     stage.mkdir()
     (stage / "iter_90.pth").write_text("x")
     (stage / "iter_90.yaml").write_text("x")
-    files = modelfiles.model_files({"model_params_path": ["iter_90/iter_90.pth", "iter_90/iter_90.yaml"]},
-                                   "model_params_path", str(tmp_path), need_config=True)
+    files = modelfiles.model_files(
+        {"model_params_path": ["iter_90/iter_90.pth", "iter_90/iter_90.yaml"]},
+        "model_params_path",
+        str(tmp_path),
+        need_config=True,
+    )
     assert files.config == str(stage / "iter_90.yaml")
     assert modelfiles.stage_name(90) == "iter_90"
-    assert modelfiles.pick_weights(["/m/model_0000099.pth", "/m/model_final.pth", "/m/model_0000199.pth"]) \
+    assert (
+        modelfiles.pick_weights(["/m/model_0000099.pth", "/m/model_final.pth", "/m/model_0000199.pth"])
         == "/m/model_0000199.pth"
+    )
 
 
 def test_finetuning_takes_the_config_beside_the_weights() -> None:
@@ -195,13 +218,17 @@ def test_the_manifest_builds_detectron2_against_the_job_env() -> None:
 
 
 def _bundle() -> str | None:
-    path = os.environ.get("LIVE_CODE_TEST_DETECTRON2_BUNDLE") or str(ROOT.parent / "shared" / "sources"
-                                                                     / "detectron2.bundle")
+    path = os.environ.get("LIVE_CODE_TEST_DETECTRON2_BUNDLE") or str(
+        ROOT.parent / "shared" / "sources" / "detectron2.bundle"
+    )
     return path if os.path.isfile(path) else None
 
 
-@pytest.mark.skipif(_bundle() is None, reason="no detectron2 bundle (LIVE_CODE_TEST_DETECTRON2_BUNDLE, default "
-                                               "../shared/sources/detectron2.bundle) to read its setup.py from")
+@pytest.mark.skipif(
+    _bundle() is None,
+    reason="no detectron2 bundle (LIVE_CODE_TEST_DETECTRON2_BUNDLE, default "
+    "../shared/sources/detectron2.bundle) to read its setup.py from",
+)
 def test_requirements_hold_what_setup_py_asks_at_the_pinned_commit(tmp_path: Path) -> None:
     """Every install_requires of detectron2's setup.py at the pinned commit is pinned here to a version
     it accepts; and the commit is after the Pillow 10 fix (no PIL.Image.LINEAR), which 2dde706 lacked."""
@@ -209,8 +236,9 @@ def test_requirements_hold_what_setup_py_asks_at_the_pinned_commit(tmp_path: Pat
     sha = re.search(r"@([0-9a-f]{40})$", next(r.spec for r in reqs.lines if r.name == "detectron2"))[1]  # type: ignore[index]
     clone = tmp_path / "detectron2"
     subprocess.run(["git", "clone", "-q", "--no-checkout", str(_bundle()), str(clone)], check=True, timeout=300)
-    show = subprocess.run(["git", "-C", str(clone), "show", f"{sha}:setup.py"], check=True, capture_output=True,
-                          text=True).stdout
+    show = subprocess.run(
+        ["git", "-C", str(clone), "show", f"{sha}:setup.py"], check=True, capture_output=True, text=True
+    ).stdout
     block = show.split("install_requires=[", 1)[1].split("],", 1)[0]
     wanted = [Requirement(m) for m in re.findall(r'^\s*"([^"]+)",', block, re.M)]
     assert len(wanted) > 10, block
@@ -222,8 +250,9 @@ def test_requirements_hold_what_setup_py_asks_at_the_pinned_commit(tmp_path: Pat
         assert name in pinned, f"setup.py asks for {req}, requirements.txt does not pin it"
         version = pinned[name].removeprefix("==")
         assert req.specifier.contains(version, prereleases=True), f"{name}=={version} is outside {req}"
-    grep = subprocess.run(["git", "-C", str(clone), "grep", "-n", "Image.LINEAR", sha, "--", "detectron2"],
-                          capture_output=True, text=True)
+    grep = subprocess.run(
+        ["git", "-C", str(clone), "grep", "-n", "Image.LINEAR", sha, "--", "detectron2"], capture_output=True, text=True
+    )
     assert grep.stdout == "", grep.stdout
 
 
@@ -238,7 +267,13 @@ def test_a_floating_detectron2_requirement_is_refused(tmp_path: Path, ref: str) 
 def test_live_code_check_static_passes_on_the_template(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.update(PYTHONPATH=str(ROOT), LIVE_CODE_CACHE=str(tmp_path / "cache"), LIVE_CODE_BASE_PYTHON=PYTHON)
-    proc = subprocess.run([sys.executable, "-m", "live_code", "check", str(TEMPLATE), "--static"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "live_code", "check", str(TEMPLATE), "--static"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all checks passed" in proc.stdout and "all pinned" in proc.stdout

@@ -5,6 +5,7 @@ into a temp git repo, tagged, and run for each task kind; outputs validated, pro
 ymir-exc 1.1.0.523 writes YMIR 1.1's formats, so the tasks are protocol 0.0.1 with ark annotations.
 Its pinned requirements come from the registry, installed once for the module.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,9 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract
-from live_code import sample
-from live_code import sandbox
+from live_code import contract, sample, sandbox
 from live_code.contract import TaskKind
 from tests.conftest import git
 
@@ -32,8 +31,10 @@ TASKS = {
 
 pytestmark = [
     pytest.mark.registry,
-    pytest.mark.skipif(sandbox.unavailable_reason() is not None,
-                       reason=f"runs in the sandbox (tests/test_fallback.py runs it without): {sandbox.unavailable_reason()}"),
+    pytest.mark.skipif(
+        sandbox.unavailable_reason() is not None,
+        reason=f"runs in the sandbox (tests/test_fallback.py runs it without): {sandbox.unavailable_reason()}",
+    ),
 ]
 
 
@@ -51,14 +52,16 @@ def legacy_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def run_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update(LIVE_CODE_CACHE=str(tmp_path_factory.mktemp("cache")), LIVE_CODE_ALLOW_LOCAL_REPOS="1",
-               PYTHONPATH=str(REPO))
+    env.update(
+        LIVE_CODE_CACHE=str(tmp_path_factory.mktemp("cache")), LIVE_CODE_ALLOW_LOCAL_REPOS="1", PYTHONPATH=str(REPO)
+    )
     return env
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))
-def test_legacy_repo_runs_unchanged(tmp_path: Path, legacy_repo: tuple[str, str], run_env: dict[str, str],
-                                   task: str) -> None:
+def test_legacy_repo_runs_unchanged(
+    tmp_path: Path, legacy_repo: tuple[str, str], run_env: dict[str, str], task: str
+) -> None:
     sample.write_sample_dataset(tmp_path, kinds=TASKS[task], fmt="ark", protocol=contract.PROTOCOL_0_0_1, images=6)
     config_path = tmp_path / "in" / "config.yaml"
     data = yaml.safe_load(config_path.read_text())
@@ -72,6 +75,10 @@ def test_legacy_repo_runs_unchanged(tmp_path: Path, legacy_repo: tuple[str, str]
     assert prov["source"]["commit"] == legacy_repo[1]
     assert prov["manifest"]["layout"] == "legacy"
     assert any(p.startswith("ymir-exc==1.1.0.523") for p in prov["environment"]["added"])
-    res = subprocess.run([sys.executable, "-m", "live_code", "validate", "--in", str(tmp_path / "in"),
-                          "--out", str(tmp_path / "out")], env=run_env, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "live_code", "validate", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out")],
+        env=run_env,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stdout + res.stderr

@@ -7,6 +7,7 @@ The job env is layered over the framework interpreter of ``LIVE_CODE_TEST_FRAMEW
 (tests/run.sh makes one with torch); the template's requirements (Pillow, onnx) come from the
 registry, installed once for the module into its shared cache.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,20 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from live_code import contract
-from live_code import sample
-from live_code import sandbox
+from live_code import contract, sample, sandbox
 from live_code.contract import TaskKind
-from tests._template_runs import MINING_INFER
-from tests._template_runs import commit_template
+from tests._template_runs import MINING_INFER, commit_template, harness_env, probe, run, run_ok
 from tests._template_runs import configure as _configure
 from tests._template_runs import gt_boxes as _gt_boxes
-from tests._template_runs import harness_env
 from tests._template_runs import iou as _iou
 from tests._template_runs import mining_task as _mining_task
-from tests._template_runs import probe
-from tests._template_runs import run
-from tests._template_runs import run_ok
 from tests._template_runs import training_result as _training_result
 from tests._template_runs import validate as _validate
 from tests.test_sdk_tensorboard import read_events
@@ -47,20 +41,25 @@ _NO_FRAMEWORK = _probe(PYTHON, "import torch")
 pytestmark = [
     pytest.mark.framework,
     pytest.mark.registry,
-    pytest.mark.skipif(_NO_FRAMEWORK is not None,
-                       reason=f"needs torch in {PYTHON} (set LIVE_CODE_TEST_FRAMEWORK_PYTHON): {_NO_FRAMEWORK}"),
-    pytest.mark.skipif(sandbox.unavailable_reason() is not None,
-                       reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"),
+    pytest.mark.skipif(
+        _NO_FRAMEWORK is not None,
+        reason=f"needs torch in {PYTHON} (set LIVE_CODE_TEST_FRAMEWORK_PYTHON): {_NO_FRAMEWORK}",
+    ),
+    pytest.mark.skipif(
+        sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
+    ),
 ]
 
 
 def _commit_template(dest: Path, *, drop_requirement: str | None = None) -> tuple[str, str]:
     return commit_template(TEMPLATE, dest, drop_requirement=drop_requirement)
 
+
 @pytest.fixture(scope="module")
 def run_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The harness's environment for the module: one cache, so the job env is built once."""
     return harness_env(tmp_path_factory.mktemp("cache"), PYTHON)
+
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
@@ -70,6 +69,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 _run = run
 
 _run_ok = run_ok
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, run_env: dict[str, str], template: tuple[str, str]) -> Path:
@@ -106,8 +106,9 @@ def test_training_writes_loss_and_map_to_tensorboard(trained: Path) -> None:
 
 
 @pytest.mark.parametrize("algorithm", ["random", "entropy", "aldd", "cald"])
-def test_mining_and_infer_with_each_algorithm(tmp_path: Path, trained: Path, run_env: dict[str, str],
-                                           template: tuple[str, str], algorithm: str) -> None:
+def test_mining_and_infer_with_each_algorithm(
+    tmp_path: Path, trained: Path, run_env: dict[str, str], template: tuple[str, str], algorithm: str
+) -> None:
     task_dir = _mining_task(tmp_path, trained, mining_algorithm=algorithm)
     _run_ok(task_dir, run_env, template)
     assert _validate(task_dir) == []
@@ -123,10 +124,13 @@ def test_mining_and_infer_with_each_algorithm(tmp_path: Path, trained: Path, run
     detection = json.loads((task_dir / "out" / "infer-result.json").read_text())["detection"]
     truth = _gt_boxes()
     found = sum(
-        any(d["class_name"] == name and _iou((d["box"]["x"], d["box"]["y"], d["box"]["w"], d["box"]["h"]),
-                                             (x, y, w, h)) >= 0.5
-            for d in detection[image]["boxes"])
-        for image, boxes in truth.items() for name, x, y, w, h in boxes
+        any(
+            d["class_name"] == name
+            and _iou((d["box"]["x"], d["box"]["y"], d["box"]["w"], d["box"]["h"]), (x, y, w, h)) >= 0.5
+            for d in detection[image]["boxes"]
+        )
+        for image, boxes in truth.items()
+        for name, x, y, w, h in boxes
     )
     assert found >= 0.5 * sum(len(b) for b in truth.values())
     record = contract.parse_monitor((task_dir / "out" / "monitor.txt").read_text())
@@ -134,8 +138,9 @@ def test_mining_and_infer_with_each_algorithm(tmp_path: Path, trained: Path, run
 
 
 @pytest.mark.parametrize("kind", [TaskKind.MINING, TaskKind.INFER])
-def test_mining_alone_and_infer_alone(tmp_path: Path, trained: Path, run_env: dict[str, str],
-                                     template: tuple[str, str], kind: TaskKind) -> None:
+def test_mining_alone_and_infer_alone(
+    tmp_path: Path, trained: Path, run_env: dict[str, str], template: tuple[str, str], kind: TaskKind
+) -> None:
     task_dir = _mining_task(tmp_path, trained, frozenset({kind}))
     _run_ok(task_dir, run_env, template)
     assert _validate(task_dir) == []
@@ -144,8 +149,9 @@ def test_mining_alone_and_infer_alone(tmp_path: Path, trained: Path, run_env: di
     assert (out / "infer-result.json").exists() == (kind is TaskKind.INFER)
 
 
-def test_mining_scores_follow_the_algorithm(tmp_path: Path, trained: Path, run_env: dict[str, str],
-                                            template: tuple[str, str]) -> None:
+def test_mining_scores_follow_the_algorithm(
+    tmp_path: Path, trained: Path, run_env: dict[str, str], template: tuple[str, str]
+) -> None:
     """aldd with every class weighted 0 scores 0 everywhere: the weights reach the SDK's score."""
     task_dir = _mining_task(tmp_path, trained, mining_algorithm="aldd", class_distribution_scores="0,0,0")
     _run_ok(task_dir, run_env, template)
@@ -153,8 +159,9 @@ def test_mining_scores_follow_the_algorithm(tmp_path: Path, trained: Path, run_e
     assert scores == {0.0}
 
 
-def test_finetuning_starts_from_the_pretrained_model(tmp_path: Path, trained: Path, run_env: dict[str, str],
-                                                     template: tuple[str, str]) -> None:
+def test_finetuning_starts_from_the_pretrained_model(
+    tmp_path: Path, trained: Path, run_env: dict[str, str], template: tuple[str, str]
+) -> None:
     sample.write_sample_dataset(tmp_path, kinds={TaskKind.TRAINING}, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
     best = str(_training_result(trained)["best_stage_name"])
     shutil.copytree(trained / "out" / "models" / best, tmp_path / "in" / "models" / best)
@@ -166,7 +173,9 @@ def test_finetuning_starts_from_the_pretrained_model(tmp_path: Path, trained: Pa
     assert _validate(tmp_path) == []
 
 
-def test_protocol_0_0_1_gets_flat_model_files(tmp_path: Path, run_env: dict[str, str], template: tuple[str, str]) -> None:
+def test_protocol_0_0_1_gets_flat_model_files(
+    tmp_path: Path, run_env: dict[str, str], template: tuple[str, str]
+) -> None:
     sample.write_sample_dataset(tmp_path, kinds={TaskKind.TRAINING}, fmt="ark", protocol=contract.PROTOCOL_0_0_1)
     _configure(tmp_path, epochs=2)
     _run_ok(tmp_path, run_env, template)
@@ -192,8 +201,9 @@ def test_failed_onnx_export_reports_a_config_error(tmp_path: Path, run_env: dict
     assert "export_onnx: false" in res.stdout
 
 
-def test_mining_without_a_model_reports_model_not_found(tmp_path: Path, run_env: dict[str, str],
-                                                        template: tuple[str, str]) -> None:
+def test_mining_without_a_model_reports_model_not_found(
+    tmp_path: Path, run_env: dict[str, str], template: tuple[str, str]
+) -> None:
     sample.write_sample_dataset(tmp_path, kinds=MINING_INFER, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
     res = _run(tmp_path, run_env, template)
     assert res.returncode == 5

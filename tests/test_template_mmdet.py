@@ -7,6 +7,7 @@ release against the framework base's torch (``.venv-fw``, torch 2.13.0), once pe
 ``LIVE_CODE_TEST_MMCV_WHEELHOUSE``; the tasks name that folder in ``pip_find_links``, so the job's
 environment installs mmcv from it and everything else from the registry.
 """
+
 from __future__ import annotations
 
 import glob
@@ -19,14 +20,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract
-from live_code import sample
-from live_code import sandbox
+from live_code import contract, sample, sandbox
 from live_code.contract import TaskKind
 from tests.conftest import git
 from tests.test_sdk_tensorboard import read_events
-from tests.test_template_minimal import _probe
-from tests.test_template_minimal import _validate
+from tests.test_template_minimal import _probe, _validate
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "remote_templates" / "mmdet"
@@ -52,16 +50,21 @@ pytestmark = [
     pytest.mark.registry,
     pytest.mark.skipif(_NO_TORCH is not None, reason=f"needs torch in {PYTHON}: {_NO_TORCH}"),
     pytest.mark.skipif(_no_wheel() is not None, reason=str(_no_wheel())),
-    pytest.mark.skipif(sandbox.unavailable_reason() is not None,
-                       reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"),
+    pytest.mark.skipif(
+        sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
+    ),
 ]
 
 
 @pytest.fixture(scope="module")
 def run_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update(LIVE_CODE_CACHE=str(tmp_path_factory.mktemp("cache")), LIVE_CODE_ALLOW_LOCAL_REPOS="1",
-               LIVE_CODE_BASE_PYTHON=PYTHON, PYTHONPATH=str(REPO))
+    env.update(
+        LIVE_CODE_CACHE=str(tmp_path_factory.mktemp("cache")),
+        LIVE_CODE_ALLOW_LOCAL_REPOS="1",
+        LIVE_CODE_BASE_PYTHON=PYTHON,
+        PYTHONPATH=str(REPO),
+    )
     return env
 
 
@@ -120,13 +123,15 @@ def test_training_writes_a_stage_per_evaluation_with_config_and_scalars(trained:
         assert (trained / "out" / "models" / name / f"{name}.py").read_text().count("num_classes=3") >= 1
     assert result["mAP"] > 0.1, "YOLOX-tiny should find some of the sample's shapes after 30 epochs"
     assert not (trained / "in" / "mmdet-work").exists() and (trained / "out" / "mmdet-work" / "train.json").is_file()
-    tags = {scalar.tag for path in (trained / "out" / "tensorboard").glob("events.out.tfevents.*")
-            for scalar in read_events(path)[1]}
+    tags = {
+        scalar.tag
+        for path in (trained / "out" / "tensorboard").glob("events.out.tfevents.*")
+        for scalar in read_events(path)[1]
+    }
     assert {"mAP", "loss", "lr"} <= tags
 
 
-def test_finetuning_loads_the_best_stage(tmp_path: Path, run_env: dict[str, str], template: str,
-                                         trained: Path) -> None:
+def test_finetuning_loads_the_best_stage(tmp_path: Path, run_env: dict[str, str], template: str, trained: Path) -> None:
     task, files = _with_model(tmp_path / "ft", trained, frozenset({TaskKind.TRAINING}), "pretrained_model_params")
     out = _run(task, run_env, template, pretrained_model_params=files, max_epochs=1, **TRAINING)
     assert "finetuning from /in/models/" in out and "Load checkpoint from /in/models/" in out
@@ -134,8 +139,9 @@ def test_finetuning_loads_the_best_stage(tmp_path: Path, run_env: dict[str, str]
 
 
 @pytest.mark.parametrize("algorithm", ["random", "entropy", "aldd"])
-def test_mining_scores_every_candidate(tmp_path: Path, run_env: dict[str, str], template: str, trained: Path,
-                                       algorithm: str) -> None:
+def test_mining_scores_every_candidate(
+    tmp_path: Path, run_env: dict[str, str], template: str, trained: Path, algorithm: str
+) -> None:
     task, files = _with_model(tmp_path / algorithm, trained, frozenset({TaskKind.MINING}), "model_params_path")
     _run(task, run_env, template, model_params_path=files, mining_algorithm=algorithm, num_workers=0)
     assert _validate(task) == []
@@ -145,10 +151,12 @@ def test_mining_scores_every_candidate(tmp_path: Path, run_env: dict[str, str], 
         assert len({r.split("\t")[1] for r in rows}) > 1, "aldd should tell the images apart"
 
 
-def test_cald_mining_and_infer_in_one_run(tmp_path: Path, run_env: dict[str, str], template: str,
-                                          trained: Path) -> None:
-    task, files = _with_model(tmp_path / "cald", trained, frozenset({TaskKind.MINING, TaskKind.INFER}),
-                              "model_params_path")
+def test_cald_mining_and_infer_in_one_run(
+    tmp_path: Path, run_env: dict[str, str], template: str, trained: Path
+) -> None:
+    task, files = _with_model(
+        tmp_path / "cald", trained, frozenset({TaskKind.MINING, TaskKind.INFER}), "model_params_path"
+    )
     _run(task, run_env, template, model_params_path=files, mining_algorithm="cald", conf_thres=0.05, num_workers=0)
     assert _validate(task) == []
     assert (task / "out" / "infer-result.json").is_file() and (task / "out" / "result.tsv").is_file()

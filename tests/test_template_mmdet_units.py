@@ -3,6 +3,7 @@ the config edits, model-file choice and the mining/infer glue over the SDK.
 
 The template's modules are imported by path, as the job imports them (its folder on sys.path).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -47,24 +48,47 @@ def test_framework_free_modules_import_no_framework() -> None:
 def _yolox_like() -> dict[str, object]:
     """The parts of mmdet 3.3's yolox_tiny config the edits touch (key names from that file)."""
     return {
-        "model": {"type": "YOLOX", "bbox_head": {"type": "YOLOXHead", "num_classes": 80},
-                  "data_preprocessor": {"batch_augments": [{"type": "BatchSyncRandomResize",
-                                                            "random_size_range": (320, 640)}]}},
-        "train_dataloader": {"batch_size": 8, "num_workers": 4, "dataset": {
-            "type": "MultiImageMixDataset", "pipeline": [
-                {"type": "Mosaic", "img_scale": (640, 640)}, {"type": "RandomAffine", "border": (-320, -320)},
-                {"type": "Resize", "scale": (640, 640), "keep_ratio": True}],
-            "dataset": {"type": "CocoDataset", "data_root": "data/coco/", "ann_file": "annotations/x.json",
-                        "data_prefix": {"img": "train2017/"}}}},
-        "val_dataloader": {"batch_size": 8, "dataset": {"type": "CocoDataset", "ann_file": "a.json",
-                                                        "pipeline": [{"type": "Resize", "scale": (416, 416)}]}},
+        "model": {
+            "type": "YOLOX",
+            "bbox_head": {"type": "YOLOXHead", "num_classes": 80},
+            "data_preprocessor": {
+                "batch_augments": [{"type": "BatchSyncRandomResize", "random_size_range": (320, 640)}]
+            },
+        },
+        "train_dataloader": {
+            "batch_size": 8,
+            "num_workers": 4,
+            "dataset": {
+                "type": "MultiImageMixDataset",
+                "pipeline": [
+                    {"type": "Mosaic", "img_scale": (640, 640)},
+                    {"type": "RandomAffine", "border": (-320, -320)},
+                    {"type": "Resize", "scale": (640, 640), "keep_ratio": True},
+                ],
+                "dataset": {
+                    "type": "CocoDataset",
+                    "data_root": "data/coco/",
+                    "ann_file": "annotations/x.json",
+                    "data_prefix": {"img": "train2017/"},
+                },
+            },
+        },
+        "val_dataloader": {
+            "batch_size": 8,
+            "dataset": {
+                "type": "CocoDataset",
+                "ann_file": "a.json",
+                "pipeline": [{"type": "Resize", "scale": (416, 416)}],
+            },
+        },
         "val_evaluator": {"type": "CocoMetric", "ann_file": "data/coco/a.json"},
         "train_cfg": {"max_epochs": 300, "val_interval": 10, "dynamic_intervals": [(285, 1)]},
         "optim_wrapper": {"optimizer": {"type": "SGD", "lr": 0.01}},
         "param_scheduler": [
             {"type": "mmdet.QuadraticWarmupLR", "by_epoch": True, "begin": 0, "end": 5},
             {"type": "CosineAnnealingLR", "eta_min": 0.0005, "begin": 5, "T_max": 285, "end": 285, "by_epoch": True},
-            {"type": "ConstantLR", "by_epoch": True, "factor": 1, "begin": 285, "end": 300}],
+            {"type": "ConstantLR", "by_epoch": True, "factor": 1, "begin": 285, "end": 300},
+        ],
         "custom_hooks": [{"type": "YOLOXModeSwitchHook", "num_last_epochs": 15}, {"type": "EMAHook", "priority": 49}],
         "default_hooks": {"checkpoint": {"type": "CheckpointHook", "interval": 10}, "logger": {"interval": 50}},
         "visualizer": {"type": "DetLocalVisualizer", "vis_backends": [{"type": "LocalVisBackend"}]},
@@ -73,8 +97,17 @@ def _yolox_like() -> dict[str, object]:
 
 
 def _settings(**kw: object) -> object:
-    base = dict(class_names=CLASSES, train_json="/out/w/train.json", val_json="/out/w/val.json", work_dir="/out/w",
-                tensorboard_dir="/out/tensorboard", max_epochs=30, batch_size=4, num_workers=0, val_interval=2)
+    base = dict(
+        class_names=CLASSES,
+        train_json="/out/w/train.json",
+        val_json="/out/w/val.json",
+        work_dir="/out/w",
+        tensorboard_dir="/out/tensorboard",
+        max_epochs=30,
+        batch_size=4,
+        num_workers=0,
+        val_interval=2,
+    )
     base.update(kw)
     return cfgedit.TrainingSettings(**base)
 
@@ -101,8 +134,10 @@ def test_configure_training_points_everything_at_the_task() -> None:
 
 
 def test_num_classes_is_set_in_every_head() -> None:
-    model = {"rpn_head": {"type": "RPNHead"}, "roi_head": {"bbox_head": [{"num_classes": 80}, {"num_classes": 80}],
-                                                           "mask_head": {"num_classes": 80}}}
+    model = {
+        "rpn_head": {"type": "RPNHead"},
+        "roi_head": {"bbox_head": [{"num_classes": 80}, {"num_classes": 80}], "mask_head": {"num_classes": 80}},
+    }
     assert cfgedit.set_num_classes(model, 2) == 3
     assert model["roi_head"]["bbox_head"][1]["num_classes"] == 2 and model["roi_head"]["mask_head"]["num_classes"] == 2
 
@@ -130,9 +165,14 @@ def test_schedule_and_yolox_hooks_scale_to_the_epochs() -> None:
 
 
 def test_multistep_milestones_scale_and_iteration_warmup_stays() -> None:
-    out = cfgedit.scale_schedule([{"type": "LinearLR", "by_epoch": False, "begin": 0, "end": 500},
-                                  {"type": "MultiStepLR", "by_epoch": True, "begin": 0, "end": 12,
-                                   "milestones": [8, 11]}], 12, 24)
+    out = cfgedit.scale_schedule(
+        [
+            {"type": "LinearLR", "by_epoch": False, "begin": 0, "end": 500},
+            {"type": "MultiStepLR", "by_epoch": True, "begin": 0, "end": 12, "milestones": [8, 11]},
+        ],
+        12,
+        24,
+    )
     assert out[0]["end"] == 500 and out[1]["milestones"] == [16, 22] and out[1]["end"] == 24
 
 
@@ -147,19 +187,24 @@ def test_img_size_and_learning_rate_reach_every_transform() -> None:
 
 
 def test_concatenated_datasets_are_all_pointed_at_the_task() -> None:
-    dataset = {"type": "ConcatDataset", "datasets": [{"type": "VOCDataset"}, {"type": "RepeatDataset",
-                                                                            "dataset": {"type": "VOCDataset"}}]}
+    dataset = {
+        "type": "ConcatDataset",
+        "datasets": [{"type": "VOCDataset"}, {"type": "RepeatDataset", "dataset": {"type": "VOCDataset"}}],
+    }
     cfgedit.point_dataset(dataset, "/out/t.json", CLASSES, test_mode=False)
     assert [d["ann_file"] for d in cfgedit.innermost_dataset(dataset)] == ["/out/t.json", "/out/t.json"]
     assert all(d["type"] == "CocoDataset" for d in cfgedit.innermost_dataset(dataset))
 
 
-@pytest.mark.parametrize(("metrics", "expected"), [
-    ({"coco/bbox_mAP": 0.3, "coco/bbox_mAP_50": 0.6}, 0.6),
-    ({"coco/bbox_mAP": 0.3}, 0.3),
-    ({"coco/bbox_mAP_50": -1.0}, 0.0),
-    ({}, 0.0),
-])
+@pytest.mark.parametrize(
+    ("metrics", "expected"),
+    [
+        ({"coco/bbox_mAP": 0.3, "coco/bbox_mAP_50": 0.6}, 0.6),
+        ({"coco/bbox_mAP": 0.3}, 0.3),
+        ({"coco/bbox_mAP_50": -1.0}, 0.0),
+        ({}, 0.0),
+    ],
+)
 def test_metric_of_prefers_map50(metrics: dict[str, float], expected: float) -> None:
     assert cfgedit.metric_of(metrics) == expected
 
@@ -228,8 +273,9 @@ def test_aldd_regroups_levels_by_class() -> None:
     spiky = [[0.9 if (x + y) % 2 else 0.1 for x in range(8)] for y in range(8)]
     small = [[0.2] * 4 for _ in range(4)]
     levels = [[flat, spiky], [small, small]]  # level -> class -> map
-    assert scores.aldd(levels, [1.0, 1.0], 32) == sdk.aldd_score([[flat, small], [spiky, small]], [1.0, 1.0],
-                                                                  input_size=32)
+    assert scores.aldd(levels, [1.0, 1.0], 32) == sdk.aldd_score(
+        [[flat, small], [spiky, small]], [1.0, 1.0], input_size=32
+    )
     assert scores.aldd(levels, [1.0, 1.0], 32) > 0
     with pytest.raises(ValueError, match="map per class"):
         scores.aldd([[flat], [small, small]], [1.0], 32)
@@ -255,7 +301,11 @@ def test_check_algorithm_names_the_choices() -> None:
 
 def test_detections_threshold_clip_and_name_classes() -> None:
     inf = float("inf")
-    boxes = [(-3.0, 2.0, 10.0, 50.0, 0.9, 1), (1.0, 1.0, 2.0, 2.0, 0.1, 0), (1.0, 1.0, 5.0, 5.0, 0.8, 7),
-             (-inf, -inf, inf, inf, 1.0, 0)]  # a diverged model decodes such boxes
+    boxes = [
+        (-3.0, 2.0, 10.0, 50.0, 0.9, 1),
+        (1.0, 1.0, 2.0, 2.0, 0.1, 0),
+        (1.0, 1.0, 5.0, 5.0, 0.8, 7),
+        (-inf, -inf, inf, inf, 1.0, 0),
+    ]  # a diverged model decodes such boxes
     out = scores.detections(boxes, CLASSES, 0.2, 20, 40)
     assert out == [sdk.Detection.from_xyxy("dog", 0.9, 0.0, 2.0, 10.0, 40.0)]

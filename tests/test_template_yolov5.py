@@ -10,6 +10,7 @@ The job env is layered over the interpreter of ``LIVE_CODE_TEST_YOLO_PYTHON`` (t
 ``.venv-yolo`` with torch and torchvision); ultralytics, onnx and onnxruntime come from the
 template's requirements.txt, installed once for the module from the registry.
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,20 +28,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract
-from live_code import sample
-from live_code import sandbox
+from live_code import contract, sample, sandbox
 from live_code.contract import TaskKind
-from tests._template_runs import MINING_INFER
-from tests._template_runs import commit_template
+from tests._template_runs import MINING_INFER, commit_template, harness_env, mining_task, probe, run, run_ok
 from tests._template_runs import configure as _configure
 from tests._template_runs import gt_boxes as _gt_boxes
-from tests._template_runs import harness_env
 from tests._template_runs import iou as _iou
-from tests._template_runs import mining_task
-from tests._template_runs import probe
-from tests._template_runs import run
-from tests._template_runs import run_ok
 from tests._template_runs import training_result as _training_result
 from tests._template_runs import validate as _validate
 from tests.test_sdk_tensorboard import read_events
@@ -50,13 +43,21 @@ TEMPLATE = REPO / "remote_templates" / "yolov5"
 PYTHON = os.environ.get("LIVE_CODE_TEST_YOLO_PYTHON", "")
 #: small enough for a CPU, long enough that the sample's shapes are learnt (deterministic on CPU:
 #: mAP50 0.45 at epoch 50 on the machine this was written on)
-TRAINING = {"model": "yolov5n", "epochs": 60, "img_size": 128, "batch_size_per_gpu": 4, "num_workers_per_gpu": 0,
-            "save_period": 30, "ultralytics_args": "{warmup_epochs: 1}"}
+TRAINING = {
+    "model": "yolov5n",
+    "epochs": 60,
+    "img_size": 128,
+    "batch_size_per_gpu": 4,
+    "num_workers_per_gpu": 0,
+    "save_period": 30,
+    "ultralytics_args": "{warmup_epochs: 1}",
+}
 PREDICTION = {"batch_size_per_gpu": 8, "num_workers_per_gpu": 0}
 
 
 def _probe(python: str, code: str) -> str | None:
     return probe(python, code, timeout=300)
+
 
 _NO_FRAMEWORK = _probe(PYTHON, "import torch, torchvision")
 
@@ -66,29 +67,36 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(1800),
     pytest.mark.skipif(_NO_FRAMEWORK is not None, reason=f"needs torch and torchvision: {_NO_FRAMEWORK}"),
-    pytest.mark.skipif(sandbox.unavailable_reason() is not None,
-                       reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"),
+    pytest.mark.skipif(
+        sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
+    ),
 ]
 
 
 def _commit_template(dest: Path) -> tuple[str, str]:
     return commit_template(TEMPLATE, dest)
 
+
 @pytest.fixture(scope="module")
 def run_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The harness's environment for the module: one cache, so the job env is built once."""
     return harness_env(tmp_path_factory.mktemp("cache"), PYTHON)
+
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return _commit_template(tmp_path_factory.mktemp("template") / "yolov5")
 
 
-def _run(task_dir: Path, env: dict[str, str], repo: tuple[str, str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def _run(
+    task_dir: Path, env: dict[str, str], repo: tuple[str, str], **kwargs: object
+) -> subprocess.CompletedProcess[str]:
     return run(task_dir, env, repo, timeout=1500, **kwargs)  # type: ignore[arg-type]
+
 
 def _run_ok(task_dir: Path, env: dict[str, str], repo: tuple[str, str], **kwargs: object) -> str:
     return run_ok(task_dir, env, repo, timeout=1500, **kwargs)
+
 
 def _monitor(task_dir: Path) -> contract.MonitorRecord:
     return contract.parse_monitor((task_dir / "out" / "monitor.txt").read_text())
@@ -100,8 +108,9 @@ def _scores(task_dir: Path) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, run_env: dict[str, str],
-            template: tuple[str, str]) -> tuple[Path, str]:
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, run_env: dict[str, str], template: tuple[str, str]
+) -> tuple[Path, str]:
     """A training task (protocol 1.1.0, VOC) from scratch; its work dir (with the job's HOME) is
     kept. Returns (task dir, the run's stdout)."""
     task_dir = tmp_path_factory.mktemp("train")
@@ -115,6 +124,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, run_env: dict[str, str],
 def _mining_task(root: Path, trained: Path, kinds: frozenset[TaskKind] = MINING_INFER, **values: object) -> Path:
     """A mining and/or infer task handed the best stage of ``trained``, at the prediction settings."""
     return mining_task(root, trained, kinds, **{**PREDICTION, **values})
+
 
 # -- training -------------------------------------------------------------------------------------
 
@@ -190,18 +200,29 @@ print(float(np.abs(got - want).max()))
 """
 
 
-def test_onnx_model_passes_the_checker_and_matches_torch(trained: tuple[Path, str], run_env: dict[str, str],
-                                                         tmp_path: Path) -> None:
+def test_onnx_model_passes_the_checker_and_matches_torch(
+    trained: tuple[Path, str], run_env: dict[str, str], tmp_path: Path
+) -> None:
     """Checked here too, in the job's env, on an image of its own choice."""
     task_dir, _ = trained
     key = yaml.safe_load((task_dir / "out" / "live-code-provenance.yaml").read_text())["environment"]["key"]
     python = Path(run_env["LIVE_CODE_CACHE"]) / "envs" / key / "bin" / "python"
     image = next((task_dir / "in" / "assets").rglob("*.png"))
     best = task_dir / "out" / "models" / "best"
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "YOLO_CONFIG_DIR": str(tmp_path), "YOLO_OFFLINE": "1",
-           "MPLCONFIGDIR": str(tmp_path)}
-    res = subprocess.run([str(python), "-c", _ONNX_CHECK, str(best / "best.onnx"), str(best / "best.pt"), str(image)],
-                         capture_output=True, text=True, env=env, timeout=300)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "YOLO_CONFIG_DIR": str(tmp_path),
+        "YOLO_OFFLINE": "1",
+        "MPLCONFIGDIR": str(tmp_path),
+    }
+    res = subprocess.run(
+        [str(python), "-c", _ONNX_CHECK, str(best / "best.onnx"), str(best / "best.pt"), str(image)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert float(res.stdout.strip().splitlines()[-1]) < 1e-2
 
@@ -240,26 +261,45 @@ def test_ultralytics_downloads_are_refused(trained: tuple[Path, str], run_env: d
     home = tmp_path / "home"
     home.mkdir()
     closed = "http://127.0.0.1:9"  # the discard port: nothing listens there
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": f"{TEMPLATE}{os.pathsep}{REPO}",
-           "HTTP_PROXY": closed, "HTTPS_PROXY": closed, "http_proxy": closed, "https_proxy": closed}
-    res = subprocess.run([str(python), "-c", _GUARD_CHECK, str(tmp_path / "work")], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, timeout=300)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "PYTHONPATH": f"{TEMPLATE}{os.pathsep}{REPO}",
+        "HTTP_PROXY": closed,
+        "HTTPS_PROXY": closed,
+        "http_proxy": closed,
+        "https_proxy": closed,
+    }
+    res = subprocess.run(
+        [str(python), "-c", _GUARD_CHECK, str(tmp_path / "work")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     got = dict(line[7:].split("=", 1) for line in res.stdout.splitlines() if line.startswith("result "))
     assert got == {"weights": "refused", "other asset": "refused", "dataset": "refused", "font": "None"}, res.stdout
     assert [p for p in home.rglob("*")] == [], "ultralytics wrote into HOME"
     assert (tmp_path / "work" / "config" / "Ultralytics" / "settings.json").is_file()
-    assert f"missing path '{tmp_path / 'work' / 'datasets'}" in res.stdout + res.stderr, "datasets_dir is not the work dir"
+    assert f"missing path '{tmp_path / 'work' / 'datasets'}" in res.stdout + res.stderr, (
+        "datasets_dir is not the work dir"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "work"], "ultralytics wrote into the cwd"
 
 
-def test_finetuning_starts_from_the_trained_model(tmp_path: Path, trained: tuple[Path, str],
-                                                  run_env: dict[str, str], template: tuple[str, str]) -> None:
+def test_finetuning_starts_from_the_trained_model(
+    tmp_path: Path, trained: tuple[Path, str], run_env: dict[str, str], template: tuple[str, str]
+) -> None:
     task_dir, _ = trained
     sample.write_sample_dataset(tmp_path, kinds={TaskKind.TRAINING}, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
     shutil.copytree(task_dir / "out" / "models" / "best", tmp_path / "in" / "models" / "best")
-    _configure(tmp_path, **{**TRAINING, "epochs": 3, "save_period": 0},
-               pretrained_model_params=["/in/models/best/best.pt", "/in/models/best/best.onnx"])
+    _configure(
+        tmp_path,
+        **{**TRAINING, "epochs": 3, "save_period": 0},
+        pretrained_model_params=["/in/models/best/best.pt", "/in/models/best/best.onnx"],
+    )
     out = _run_ok(tmp_path, run_env, template)
     assert "finetuning from /in/models/best/best.pt (pretrained_model_params)" in out
     assert "Transferred 427/427 items from pretrained weights" in out
@@ -273,8 +313,9 @@ def test_finetuning_starts_from_the_trained_model(tmp_path: Path, trained: tuple
 
 
 @pytest.mark.parametrize("algorithm", ["random", "entropy", "aldd", "cald"])
-def test_mining_with_each_algorithm(tmp_path: Path, trained: tuple[Path, str], run_env: dict[str, str],
-                                    template: tuple[str, str], algorithm: str) -> None:
+def test_mining_with_each_algorithm(
+    tmp_path: Path, trained: tuple[Path, str], run_env: dict[str, str], template: tuple[str, str], algorithm: str
+) -> None:
     task_dir = _mining_task(tmp_path, trained[0], frozenset({TaskKind.MINING}), mining_algorithm=algorithm)
     out = _run_ok(task_dir, run_env, template)
     assert _validate(task_dir) == []
@@ -290,8 +331,9 @@ def test_mining_with_each_algorithm(tmp_path: Path, trained: tuple[Path, str], r
     assert (record.percent, record.state) == (1.0, contract.MonitorState.RUNNING)
 
 
-def test_mining_and_infer_in_one_run(tmp_path: Path, trained: tuple[Path, str], run_env: dict[str, str],
-                                     template: tuple[str, str]) -> None:
+def test_mining_and_infer_in_one_run(
+    tmp_path: Path, trained: tuple[Path, str], run_env: dict[str, str], template: tuple[str, str]
+) -> None:
     """At 96 px the 128 px images are scaled by 0.75: boxes found must be mapped back to pixels."""
     task_dir = _mining_task(tmp_path, trained[0], mining_algorithm="entropy", img_size=96)
     out = _run_ok(task_dir, run_env, template)
@@ -306,33 +348,40 @@ def test_mining_and_infer_in_one_run(tmp_path: Path, trained: tuple[Path, str], 
     assert all(d["box"]["x"] + d["box"]["w"] <= 128 and d["box"]["y"] + d["box"]["h"] <= 128 for d in boxes)
     assert {d["class_name"] for d in boxes} <= set(sample.CLASS_NAMES)
     found = sum(
-        any(d["class_name"] == name and _iou((d["box"]["x"], d["box"]["y"], d["box"]["w"], d["box"]["h"]),
-                                             (x, y, w, h)) >= 0.5
-            for d in detection[image]["boxes"])
-        for image, gt in truth.items() for name, x, y, w, h in gt
+        any(
+            d["class_name"] == name
+            and _iou((d["box"]["x"], d["box"]["y"], d["box"]["w"], d["box"]["h"]), (x, y, w, h)) >= 0.5
+            for d in detection[image]["boxes"]
+        )
+        for image, gt in truth.items()
+        for name, x, y, w, h in gt
     )
     assert found >= 4, f"only {found} true boxes found: are boxes mapped back from the 96 px input?"
     record = _monitor(task_dir)
     assert (record.percent, record.state) == (1.0, contract.MonitorState.RUNNING)
 
 
-def test_class_distribution_scores_weight_aldd(tmp_path: Path, trained: tuple[Path, str], run_env: dict[str, str],
-                                               template: tuple[str, str]) -> None:
+def test_class_distribution_scores_weight_aldd(
+    tmp_path: Path, trained: tuple[Path, str], run_env: dict[str, str], template: tuple[str, str]
+) -> None:
     """Every class weighted 0 scores 0 everywhere: the weights reach the SDK's score."""
-    task_dir = _mining_task(tmp_path, trained[0], frozenset({TaskKind.MINING}), mining_algorithm="aldd",
-                            class_distribution_scores="0,0,0")
+    task_dir = _mining_task(
+        tmp_path, trained[0], frozenset({TaskKind.MINING}), mining_algorithm="aldd", class_distribution_scores="0,0,0"
+    )
     _run_ok(task_dir, run_env, template)
     assert set(_scores(task_dir).values()) == {0.0}
 
 
-def test_mining_on_two_processes_scores_as_one(tmp_path: Path, trained: tuple[Path, str], run_env: dict[str, str],
-                                               template: tuple[str, str]) -> None:
+def test_mining_on_two_processes_scores_as_one(
+    tmp_path: Path, trained: tuple[Path, str], run_env: dict[str, str], template: tuple[str, str]
+) -> None:
     """gpu_count 2 starts two processes under torchrun (gloo on the CPU); each scores half of the
     candidates and rank 0 writes them all, as one process would."""
     one = _mining_task(tmp_path / "one", trained[0], frozenset({TaskKind.MINING}), mining_algorithm="entropy")
     _run_ok(one, run_env, template)
-    two = _mining_task(tmp_path / "two", trained[0], frozenset({TaskKind.MINING}), mining_algorithm="entropy",
-                       gpu_count=2)
+    two = _mining_task(
+        tmp_path / "two", trained[0], frozenset({TaskKind.MINING}), mining_algorithm="entropy", gpu_count=2
+    )
     out = _run_ok(two, run_env, template)
     assert "mining 24 images with entropy on 2 processes" in out
     (job,) = yaml.safe_load((two / "out" / "live-code-provenance.yaml").read_text())["job"]
@@ -343,8 +392,9 @@ def test_mining_on_two_processes_scores_as_one(tmp_path: Path, trained: tuple[Pa
     assert all(abs(got[k] - expected[k]) < 1e-6 for k in got)
 
 
-def test_mining_without_a_model_reports_model_not_found(tmp_path: Path, run_env: dict[str, str],
-                                                        template: tuple[str, str]) -> None:
+def test_mining_without_a_model_reports_model_not_found(
+    tmp_path: Path, run_env: dict[str, str], template: tuple[str, str]
+) -> None:
     sample.write_sample_dataset(tmp_path, kinds=MINING_INFER, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
     _configure(tmp_path, mining_algorithm="entropy")
     res = _run(tmp_path, run_env, template)
@@ -376,12 +426,17 @@ def weights_server(trained: tuple[Path, str], tmp_path: Path) -> Iterator[tuple[
 
 
 def test_pretrained_weights_by_url_are_downloaded_checked_and_cached(
-        tmp_path: Path, weights_server: tuple[str, str], run_env: dict[str, str], template: tuple[str, str]) -> None:
+    tmp_path: Path, weights_server: tuple[str, str], run_env: dict[str, str], template: tuple[str, str]
+) -> None:
     url, digest = weights_server
     first = tmp_path / "first"
     sample.write_sample_dataset(first, kinds={TaskKind.TRAINING}, fmt="ark", protocol=contract.PROTOCOL_1_1_0)
-    _configure(first, **{**TRAINING, "epochs": 1, "save_period": 0, "export_onnx": False},
-               pretrained_weights=url, pretrained_sha256=digest)
+    _configure(
+        first,
+        **{**TRAINING, "epochs": 1, "save_period": 0, "export_onnx": False},
+        pretrained_weights=url,
+        pretrained_sha256=digest,
+    )
     out = _run_ok(first, run_env, template)
     cache = first / "out" / "yolov5-work" / "weights-cache"
     assert f"downloaded to /out/yolov5-work/weights-cache/{digest}/yolov5n-sample.pt (sha256 ok)" in out
@@ -392,15 +447,20 @@ def test_pretrained_weights_by_url_are_downloaded_checked_and_cached(
     second = tmp_path / "second"
     sample.write_sample_dataset(second, kinds={TaskKind.TRAINING}, fmt="ark", protocol=contract.PROTOCOL_1_1_0)
     shutil.copytree(cache, second / "in" / "weights-cache")
-    _configure(second, **{**TRAINING, "epochs": 1, "save_period": 0, "export_onnx": False},
-               pretrained_weights=url.replace("127.0.0.1", "127.0.0.1.invalid"), pretrained_sha256=digest,
-               weights_cache_dir="/in/weights-cache")
+    _configure(
+        second,
+        **{**TRAINING, "epochs": 1, "save_period": 0, "export_onnx": False},
+        pretrained_weights=url.replace("127.0.0.1", "127.0.0.1.invalid"),
+        pretrained_sha256=digest,
+        weights_cache_dir="/in/weights-cache",
+    )
     out = _run_ok(second, run_env, template)
     assert f"cached at /in/weights-cache/{digest}/" in out and "Transferred 427/427 items" in out
 
 
 def test_pretrained_weights_with_a_wrong_checksum_are_refused(
-        tmp_path: Path, weights_server: tuple[str, str], run_env: dict[str, str], template: tuple[str, str]) -> None:
+    tmp_path: Path, weights_server: tuple[str, str], run_env: dict[str, str], template: tuple[str, str]
+) -> None:
     url, _ = weights_server
     sample.write_sample_dataset(tmp_path, kinds={TaskKind.TRAINING}, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
     _configure(tmp_path, **TRAINING, pretrained_weights=url, pretrained_sha256="0" * 64)
@@ -417,13 +477,17 @@ def _no_network_wrapper() -> tuple[str, ...] | None:
     wrap = ("bwrap", "--dev-bind", "/", "/", "--unshare-net", "--")
     if shutil.which("bwrap") is None:
         return None
-    probe = subprocess.run([*wrap, "bwrap", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-                            "--unshare-pid", "true"], capture_output=True, timeout=60)
+    probe = subprocess.run(
+        [*wrap, "bwrap", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--unshare-pid", "true"],
+        capture_output=True,
+        timeout=60,
+    )
     return wrap if probe.returncode == 0 else None
 
 
-def test_training_from_scratch_works_without_a_network(tmp_path: Path, trained: tuple[Path, str],
-                                                       run_env: dict[str, str], template: tuple[str, str]) -> None:
+def test_training_from_scratch_works_without_a_network(
+    tmp_path: Path, trained: tuple[Path, str], run_env: dict[str, str], template: tuple[str, str]
+) -> None:
     """The job env is already cached (by ``trained``), so with the network cut off the whole run must
     work: no download, no update check, no analytics; a pretrained URL that cannot be reached
     means from scratch with a warning. Protocol 1.0.0 puts the model files flat in /out/models;
@@ -432,9 +496,13 @@ def test_training_from_scratch_works_without_a_network(tmp_path: Path, trained: 
     if wrap is None:
         pytest.skip("bubblewrap cannot give the harness a network namespace of its own (--unshare-net) here")
     sample.write_sample_dataset(tmp_path, kinds={TaskKind.TRAINING}, fmt="ark", protocol=contract.PROTOCOL_1_0_0)
-    _configure(tmp_path, **{**TRAINING, "epochs": 12, "save_period": 1, "img_size": 64},
-               pretrained_weights="https://github.com/ultralytics/assets/releases/download/v8.3.0/yolov5nu.pt",
-               pretrained_sha256="1" * 64, download_retries=1)
+    _configure(
+        tmp_path,
+        **{**TRAINING, "epochs": 12, "save_period": 1, "img_size": 64},
+        pretrained_weights="https://github.com/ultralytics/assets/releases/download/v8.3.0/yolov5nu.pt",
+        pretrained_sha256="1" * 64,
+        download_retries=1,
+    )
     out = _run_ok(tmp_path, run_env, template, wrap=wrap)
     assert "cannot download https://github.com/ultralytics/assets/releases/download/v8.3.0/yolov5nu.pt" in out
     assert "training starts from scratch" in out and "training yolov5n from scratch" in out
@@ -448,31 +516,54 @@ def test_training_from_scratch_works_without_a_network(tmp_path: Path, trained: 
 
 
 #: the smoke runs of `live-code check` on 8 sample images: the smallest model, a few epochs at 64 px
-CHECK_SETTINGS = ("model=yolov5n", "epochs=3", "img_size=64", "batch_size_per_gpu=4", "num_workers_per_gpu=0",
-                  "save_period=0")
+CHECK_SETTINGS = (
+    "model=yolov5n",
+    "epochs=3",
+    "img_size=64",
+    "batch_size_per_gpu=4",
+    "num_workers_per_gpu=0",
+    "save_period=0",
+)
 
 
-def test_live_code_check_passes(tmp_path: Path, trained: tuple[Path, str], run_env: dict[str, str],
-                                template: tuple[str, str]) -> None:
+def test_live_code_check_passes(
+    tmp_path: Path, trained: tuple[Path, str], run_env: dict[str, str], template: tuple[str, str]
+) -> None:
     """`live-code check` on the tagged template: static checks, then a training and a mining+infer
     smoke run in the sandbox (the job env is the module's, already cached by ``trained``).
     ``--set`` makes the smoke runs small; the template's defaults (yolov5s, 100 epochs at 640 px)
     are for a GPU."""
-    cmd = [sys.executable, "-m", "live_code", "check", f"{template[0]}@v1", "--work", str(tmp_path / "check"),
-           *(arg for setting in CHECK_SETTINGS for arg in ("--set", setting))]
+    cmd = [
+        sys.executable,
+        "-m",
+        "live_code",
+        "check",
+        f"{template[0]}@v1",
+        "--work",
+        str(tmp_path / "check"),
+        *(arg for setting in CHECK_SETTINGS for arg in ("--set", setting)),
+    ]
     res = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-4000:]
     report = res.stdout
-    for check in ("manifest", "entry points", "schema defaults", "requirements", "smoke training",
-                  "smoke mining+infer", "no writes into /in"):
+    for check in (
+        "manifest",
+        "entry points",
+        "schema defaults",
+        "requirements",
+        "smoke training",
+        "smoke mining+infer",
+        "no writes into /in",
+    ):
         assert any(line.split()[:1] == ["ok"] and check in line for line in report.splitlines()), report
     assert report.rstrip().endswith("all checks passed")
     smoke = yaml.safe_load((tmp_path / "check" / "smoke" / "training" / "in" / "config.yaml").read_text())
     assert (smoke["model"], smoke["epochs"], smoke["img_size"]) == ("yolov5n", 3, 64), "--set must reach the runs"
 
 
-def test_foreign_ultralytics_args_are_a_config_error(tmp_path: Path, run_env: dict[str, str],
-                                                     template: tuple[str, str]) -> None:
+def test_foreign_ultralytics_args_are_a_config_error(
+    tmp_path: Path, run_env: dict[str, str], template: tuple[str, str]
+) -> None:
     sample.write_sample_dataset(tmp_path, kinds={TaskKind.TRAINING}, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
     _configure(tmp_path, **{**TRAINING, "ultralytics_args": "{epochs: 5, mosaic: 0.5}"})
     res = _run(tmp_path, run_env, template)
@@ -482,12 +573,18 @@ def test_foreign_ultralytics_args_are_a_config_error(tmp_path: Path, run_env: di
     assert "ultralytics_args' sets epochs" in res.stdout
 
 
-def test_a_missing_system_library_is_reported(tmp_path: Path, trained: tuple[Path, str], run_env: dict[str, str],
-                                              template: tuple[str, str]) -> None:
+def test_a_missing_system_library_is_reported(
+    tmp_path: Path, trained: tuple[Path, str], run_env: dict[str, str], template: tuple[str, str]
+) -> None:
     """opencv-python (an ultralytics dependency) links libGL: an image without it gets a clear
     error in monitor.txt, not a bare traceback. The library is hidden by a bind mount of /dev/null."""
-    found = sorted({p.resolve() for pattern in ("/usr/lib/*/libGL.so.1", "/lib/*/libGL.so.1", "/usr/lib*/libGL.so.1")
-                    for p in Path("/").glob(pattern.lstrip("/"))})
+    found = sorted(
+        {
+            p.resolve()
+            for pattern in ("/usr/lib/*/libGL.so.1", "/lib/*/libGL.so.1", "/usr/lib*/libGL.so.1")
+            for p in Path("/").glob(pattern.lstrip("/"))
+        }
+    )
     if not found or shutil.which("bwrap") is None:
         pytest.skip("no libGL.so.1 to hide (or no bubblewrap)")
     wrap = ("bwrap", "--dev-bind", "/", "/", *(a for lib in found for a in ("--ro-bind", "/dev/null", str(lib))), "--")
@@ -497,4 +594,3 @@ def test_a_missing_system_library_is_reported(tmp_path: Path, trained: tuple[Pat
     record = _monitor(task_dir)
     assert (record.state, record.return_code) == (contract.MonitorState.ERROR, contract.ReturnCode.CONTAINER_ERROR)
     assert "install libgl1 and libglib2.0-0" in res.stdout
-

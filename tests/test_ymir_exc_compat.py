@@ -4,6 +4,7 @@
 Both jobs run in a bubblewrap sandbox with the task's dirs at /in (read-only) and /out, as in the
 container: ymir-exc hard-codes ``/in/env.yaml``. The ymir-exc venv is installed from the registry.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,9 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from live_code import contract
-from live_code import sample
-from live_code import sandbox
+from live_code import contract, sample, sandbox
 from tests._template_runs import validate as _validate
 
 RESOURCES = Path(__file__).parent / "resources"
@@ -26,8 +25,9 @@ TASKS = {
     "mining+infer": frozenset({contract.TaskKind.MINING, contract.TaskKind.INFER}),
 }
 
-pytestmark = pytest.mark.skipif(sandbox.unavailable_reason() is not None,
-                                reason=f"needs bubblewrap: {sandbox.unavailable_reason()}")
+pytestmark = pytest.mark.skipif(
+    sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,9 @@ def ymir_exc_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     venv.create(env_dir, with_pip=True)
     py = str(env_dir / "bin" / "python")
     requirements = TEMPLATES / "legacy" / "extra-requirements.txt"
-    subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", str(requirements)],
-                   check=True)
+    subprocess.run(
+        [py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", str(requirements)], check=True
+    )
     return py
 
 

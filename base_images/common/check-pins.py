@@ -6,6 +6,7 @@ A pin is ``name==version``, optionally ``; python_version <op> "X.Y"`` (the only
 image's pin files use). Pins for another Python are skipped. Standard library only: it runs with
 the image's framework interpreter before anything else is installed there.
 """
+
 from __future__ import annotations
 
 import operator
@@ -65,7 +66,9 @@ def problems(pins: dict[str, str], ignore: set[str]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     args = [a for a in argv if not a.startswith("--ignore=")]
-    ignore = _ALWAYS_IGNORED | {canonical(n) for a in argv if a.startswith("--ignore=") for n in a.split("=", 1)[1].split(",") if n}
+    ignore = _ALWAYS_IGNORED | {
+        canonical(n) for a in argv if a.startswith("--ignore=") for n in a.split("=", 1)[1].split(",") if n
+    }
     if not args:
         print(__doc__, file=sys.stderr)
         return 2

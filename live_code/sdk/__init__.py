@@ -23,66 +23,43 @@ Errors are :class:`SdkError` subclasses, themselves ``ValueError``.
 The SDK imports only the standard library, PyYAML and ``live_code.contract``, so it runs in a
 job's environment without the harness's dependencies.
 """
+
 from __future__ import annotations
 
-from live_code.contract import ReturnCode
-from live_code.contract import TaskKind
-from live_code.sdk._coco import CocoCounts
-from live_code.sdk._coco import coco_box
-from live_code.sdk._coco import coco_categories
-from live_code.sdk._coco import coco_dataset
-from live_code.sdk._coco import write_coco
-from live_code.sdk._config import config_file_path
-from live_code.sdk._config import get_bool
-from live_code.sdk._config import get_float
-from live_code.sdk._config import get_int
-from live_code.sdk._config import get_list
-from live_code.sdk._config import read_config
-from live_code.sdk._dataset import Box
-from live_code.sdk._dataset import DatasetItem
-from live_code.sdk._dataset import Split
-from live_code.sdk._dataset import count_items
-from live_code.sdk._dataset import index_file
-from live_code.sdk._dataset import iter_items
-from live_code.sdk._env import Env
-from live_code.sdk._env import EnvInput
-from live_code.sdk._env import EnvOutput
-from live_code.sdk._env import env_file_path
-from live_code.sdk._env import parse_env
-from live_code.sdk._env import read_env
-from live_code.sdk._errors import ConfigValueError
-from live_code.sdk._errors import DatasetFormatError
-from live_code.sdk._errors import EnvFileError
-from live_code.sdk._errors import ImageFormatError
-from live_code.sdk._errors import ModelNotFoundError
-from live_code.sdk._errors import ResultError
-from live_code.sdk._errors import SdkError
+from live_code.contract import ReturnCode, TaskKind
+from live_code.sdk._coco import CocoCounts, coco_box, coco_categories, coco_dataset, write_coco
+from live_code.sdk._config import config_file_path, get_bool, get_float, get_int, get_list, read_config
+from live_code.sdk._dataset import Box, DatasetItem, Split, count_items, index_file, iter_items
+from live_code.sdk._env import Env, EnvInput, EnvOutput, env_file_path, parse_env, read_env
+from live_code.sdk._errors import (
+    ConfigValueError,
+    DatasetFormatError,
+    EnvFileError,
+    ImageFormatError,
+    ModelNotFoundError,
+    ResultError,
+    SdkError,
+)
 from live_code.sdk._imagesize import image_size
-from live_code.sdk._metrics import average_precision
-from live_code.sdk._metrics import mean_average_precision
-from live_code.sdk._mining import CALD_AUGMENTATIONS
-from live_code.sdk._mining import CALD_BETA
-from live_code.sdk._mining import CALD_RESIZE_SCALE
-from live_code.sdk._mining import CALD_ROTATE_DEGREES
-from live_code.sdk._mining import ENTROPY_EMPTY_SCORE
-from live_code.sdk._mining import aldd_score
-from live_code.sdk._mining import augment_box
-from live_code.sdk._mining import box_iou
-from live_code.sdk._mining import cald_score
-from live_code.sdk._mining import class_weights_from_config
-from live_code.sdk._mining import entropy_score
-from live_code.sdk._mining import random_score
-from live_code.sdk._mining import unaugment_box
-from live_code.sdk._models import ModelFiles
-from live_code.sdk._models import find_model_files
-from live_code.sdk._models import model_class_names
-from live_code.sdk._models import model_paths
-from live_code.sdk._models import pick_checkpoint
-from live_code.sdk._monitor import write_error
-from live_code.sdk._monitor import write_progress
-from live_code.sdk._results import Detection
-from live_code.sdk._results import write_infer_result
-from live_code.sdk._results import write_mining_result
+from live_code.sdk._metrics import average_precision, mean_average_precision
+from live_code.sdk._mining import (
+    CALD_AUGMENTATIONS,
+    CALD_BETA,
+    CALD_RESIZE_SCALE,
+    CALD_ROTATE_DEGREES,
+    ENTROPY_EMPTY_SCORE,
+    aldd_score,
+    augment_box,
+    box_iou,
+    cald_score,
+    class_weights_from_config,
+    entropy_score,
+    random_score,
+    unaugment_box,
+)
+from live_code.sdk._models import ModelFiles, find_model_files, model_class_names, model_paths, pick_checkpoint
+from live_code.sdk._monitor import write_error, write_progress
+from live_code.sdk._results import Detection, write_infer_result, write_mining_result
 from live_code.sdk._tensorboard import ScalarWriter
 from live_code.sdk._training import write_model_stage
 

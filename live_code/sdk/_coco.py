@@ -7,6 +7,7 @@ absolute path, so the framework's image root does not matter. YMIR boxes have in
 ``xmax + 1``, clipped to the image. Image, annotation and category ids start at 1 (category
 ``i + 1`` is ``class_names[i]``; id 0 is unused by COCO tools). Format: cocodataset.org "Data format".
 """
+
 from __future__ import annotations
 
 import json
@@ -14,16 +15,10 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple, Optional, Tuple
 
-from live_code.sdk._config import get_list
-from live_code.sdk._config import read_config
-from live_code.sdk._dataset import Box
-from live_code.sdk._dataset import DatasetItem
-from live_code.sdk._dataset import Split
-from live_code.sdk._dataset import iter_items
-from live_code.sdk._env import Env
-from live_code.sdk._env import read_env
-from live_code.sdk._errors import ConfigValueError
-from live_code.sdk._errors import ResultError
+from live_code.sdk._config import get_list, read_config
+from live_code.sdk._dataset import Box, DatasetItem, Split, iter_items
+from live_code.sdk._env import Env, read_env
+from live_code.sdk._errors import ConfigValueError, ResultError
 from live_code.sdk._imagesize import image_size
 from live_code.sdk._io import replace_file
 
@@ -53,25 +48,32 @@ def coco_box(box: Box, width: int, height: int) -> Optional[list[float]]:
     return [float(x1), float(y1), float(x2 - x1), float(y2 - y1)]
 
 
-def coco_dataset(items: Iterable[DatasetItem], class_names: Sequence[str],
-                 size_of: SizeOf = image_size) -> dict[str, Any]:
+def coco_dataset(
+    items: Iterable[DatasetItem], class_names: Sequence[str], size_of: SizeOf = image_size
+) -> dict[str, Any]:
     """The COCO dict of ``items``: one image per item (also those without boxes), one annotation
     per box of a known class that stays non-empty inside its image."""
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for image_id, item in enumerate(items, start=1):
         width, height = size_of(item.image_path)
-        images.append({"id": image_id, "file_name": os.path.abspath(item.image_path), "width": width,
-                       "height": height})
+        images.append({"id": image_id, "file_name": os.path.abspath(item.image_path), "width": width, "height": height})
         for box in item.boxes:
             if not 0 <= box.class_index < len(class_names):
                 continue
             xywh = coco_box(box, width, height)
             if xywh is None:
                 continue
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id,
-                                "category_id": box.class_index + 1, "bbox": xywh, "area": xywh[2] * xywh[3],
-                                "iscrowd": 0})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": box.class_index + 1,
+                    "bbox": xywh,
+                    "area": xywh[2] * xywh[3],
+                    "iscrowd": 0,
+                }
+            )
     return {"images": images, "annotations": annotations, "categories": coco_categories(class_names)}
 
 

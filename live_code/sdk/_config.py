@@ -4,6 +4,7 @@ The web form edits numbers as numbers and everything else as free text, so boole
 often arrive as strings (``'true'``, ``'a,b'``, ``'[640, 640]'``); the mining/infer form drops falsy
 values, so every key needs an in-code default (contract section 3.1).
 """
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,7 @@ from typing import Any, TypeVar
 import yaml
 
 from live_code import contract
-from live_code.sdk._env import Env
-from live_code.sdk._env import read_env
+from live_code.sdk._env import Env, read_env
 from live_code.sdk._errors import ConfigValueError
 
 T = TypeVar("T")

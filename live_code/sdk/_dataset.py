@@ -5,6 +5,7 @@ the annotation file's extension, so ``export_format`` is not needed. Coordinates
 with an **inclusive** max (``xmax = x + w - 1``); fractional values, which YMIR does not write, are
 rounded. Boxes of classes not in ``class_names`` are skipped, as the exporter does.
 """
+
 from __future__ import annotations
 
 import enum
@@ -15,13 +16,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from live_code.sdk._config import get_list
-from live_code.sdk._config import read_config
-from live_code.sdk._env import Env
-from live_code.sdk._env import read_env
-from live_code.sdk._errors import ConfigValueError
-from live_code.sdk._errors import DatasetFormatError
-from live_code.sdk._errors import EnvFileError
+from live_code.sdk._config import get_list, read_config
+from live_code.sdk._env import Env, read_env
+from live_code.sdk._errors import ConfigValueError, DatasetFormatError, EnvFileError
 
 
 class Split(str, enum.Enum):
@@ -196,8 +193,7 @@ def _parse_ark(path: str, text: str, names: tuple[str, ...]) -> tuple[Box, ...]:
             continue
         cols = [c.strip() for c in line.split(",")]
         if len(cols) not in (5, 7):
-            msg = (f"expected 5 (YMIR 1.1) or 7 (YMIR 2) comma-separated columns, "
-                   f"found {len(cols)}: {line!r}")
+            msg = f"expected 5 (YMIR 1.1) or 7 (YMIR 2) comma-separated columns, found {len(cols)}: {line!r}"
             raise DatasetFormatError(path, f"line {number}", msg)
         try:
             index = int(cols[0])

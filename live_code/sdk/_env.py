@@ -1,4 +1,5 @@
 """Reading ``env.yaml``: the task's kinds and every input and output path (contract section 2)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,9 +11,7 @@ from typing import Any
 import yaml
 
 from live_code import contract
-from live_code.contract import EnvInput
-from live_code.contract import EnvOutput
-from live_code.contract import TaskKind
+from live_code.contract import EnvInput, EnvOutput, TaskKind
 from live_code.sdk._errors import EnvFileError
 
 
@@ -36,8 +35,11 @@ class Env:
     @property
     def kinds(self) -> frozenset[TaskKind]:
         """The task kinds this container runs."""
-        flags = ((TaskKind.TRAINING, self.run_training), (TaskKind.MINING, self.run_mining),
-                 (TaskKind.INFER, self.run_infer))
+        flags = (
+            (TaskKind.TRAINING, self.run_training),
+            (TaskKind.MINING, self.run_mining),
+            (TaskKind.INFER, self.run_infer),
+        )
         return frozenset(kind for kind, on in flags if on)
 
 
@@ -55,8 +57,10 @@ def read_env(path: str | os.PathLike[str] | None = None) -> Env:
     try:
         st = os.stat(file)
     except OSError as e:
-        msg = (f"cannot read env.yaml {file!r}: {e.strerror}; inside YMIR it is /in/env.yaml, "
-               f"elsewhere set {contract.ENV_FILE_VAR} to its path")
+        msg = (
+            f"cannot read env.yaml {file!r}: {e.strerror}; inside YMIR it is /in/env.yaml, "
+            f"elsewhere set {contract.ENV_FILE_VAR} to its path"
+        )
         raise EnvFileError(msg) from None
     # cached by (path, mtime, size): write_progress may be called every iteration
     return _read_env_cached(os.path.abspath(file), st.st_mtime_ns, st.st_size)

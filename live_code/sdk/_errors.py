@@ -1,13 +1,14 @@
 """The SDK's errors. All are ``ValueError`` subclasses, so ``except ValueError`` catches them too.
 
-    SdkError                 a task input or output the SDK cannot read or write
-    +-- EnvFileError         env.yaml missing or malformed
-    +-- ConfigValueError     config.yaml malformed, or a hyper-parameter of the wrong type
-    +-- DatasetFormatError   an index or annotation file cannot be parsed (names file and line)
-    +-- ResultError          a result the SDK refuses to write (it would break the platform)
-    +-- ImageFormatError     an image whose size cannot be read (ReturnCode.UNKNOWN_IMAGE_FORMAT)
-    +-- ModelNotFoundError   no usable model among the files the task names (ReturnCode.MODEL_NOT_FOUND)
+SdkError                 a task input or output the SDK cannot read or write
++-- EnvFileError         env.yaml missing or malformed
++-- ConfigValueError     config.yaml malformed, or a hyper-parameter of the wrong type
++-- DatasetFormatError   an index or annotation file cannot be parsed (names file and line)
++-- ResultError          a result the SDK refuses to write (it would break the platform)
++-- ImageFormatError     an image whose size cannot be read (ReturnCode.UNKNOWN_IMAGE_FORMAT)
++-- ModelNotFoundError   no usable model among the files the task names (ReturnCode.MODEL_NOT_FOUND)
 """
+
 from __future__ import annotations
 
 

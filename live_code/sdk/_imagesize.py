@@ -8,6 +8,7 @@ negative height means top-down rows); a JPEG's size is in its first start-of-fra
 as Pillow's ``Image.size`` reports them. Other formats are an ImageFormatError: a job that has them
 passes its own reader (``size_of=`` of ``write_coco``), e.g. Pillow's.
 """
+
 from __future__ import annotations
 
 import struct
@@ -33,8 +34,10 @@ def image_size(path: str) -> tuple[int, int]:
     except OSError as e:
         raise ImageFormatError(f"cannot read the image {path}: {e.strerror}") from None
     if size is None:
-        msg = (f"cannot read the size of the image {path}: not a PNG, JPEG, BMP or GIF file (or a damaged one); "
-               "for other formats pass a reader of your own (size_of=), e.g. with Pillow")
+        msg = (
+            f"cannot read the size of the image {path}: not a PNG, JPEG, BMP or GIF file (or a damaged one); "
+            "for other formats pass a reader of your own (size_of=), e.g. with Pillow"
+        )
         raise ImageFormatError(msg)
     return size
 
@@ -92,4 +95,3 @@ def _jpeg_size(f: IO[bytes]) -> _Size:
         if length < 2:
             return None
         f.seek(length - 2, 1)
-

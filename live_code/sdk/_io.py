@@ -3,6 +3,7 @@
 A copy of the idea in ``live_code.util.atomic_write``: the SDK runs inside the job's environment and
 may import nothing from live_code but ``contract``.
 """
+
 from __future__ import annotations
 
 import contextlib

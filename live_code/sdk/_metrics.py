@@ -5,6 +5,7 @@ highest IoU; a match at or above the threshold is a true positive. AP is the are
 precision envelope at every recall point (the PASCAL VOC 2010+ "all points" rule, as in the VOC
 devkit's ``VOCap``); mAP is the mean over the classes that have ground truth.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -42,8 +43,10 @@ def mean_average_precision(
             per_class.append(None)
             continue
         used = {i: [False] * len(v) for i, v in truth.items()}
-        scored = sorted(((p[4], i, p[:4]) for i, preds in enumerate(predictions) for p in preds if int(p[5]) == cls),
-                        key=lambda t: -t[0])
+        scored = sorted(
+            ((p[4], i, p[:4]) for i, preds in enumerate(predictions) for p in preds if int(p[5]) == cls),
+            key=lambda t: -t[0],
+        )
         tp = fp = 0
         recalls, precisions = [], []
         for _, i, box in scored:

@@ -13,6 +13,7 @@ and passes them here. Every score is "higher = more worth labelling", the order
 
 Boxes are ``(x1, y1, x2, y2[, confidence[, class_index]])`` in pixels of one image frame.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,7 +54,7 @@ def random_score(seed_key: str, seed: int | str = 0) -> float:
     the order of the candidates does not matter.
     """
     digest = hashlib.sha256(f"{seed}\0{seed_key}".encode("utf-8", "surrogatepass")).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0 ** 64
+    return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
 # -- entropy --------------------------------------------------------------------------------------
@@ -110,8 +111,9 @@ def aldd_score(
     weights = [1.0] * len(prob_maps) if class_weights is None else [float(w) for w in class_weights]
     if len(weights) != len(prob_maps):
         raise ValueError(f"{len(weights)} class weights for {len(prob_maps)} classes")
-    checked = [[_check_map(m, f"prob_maps[{c}][{s}]") for s, m in enumerate(scales)]
-               for c, scales in enumerate(prob_maps)]
+    checked = [
+        [_check_map(m, f"prob_maps[{c}][{s}]") for s, m in enumerate(scales)] for c, scales in enumerate(prob_maps)
+    ]
     if any(not scales for scales in checked):
         raise ValueError("every class needs at least one probability map")
     height = max(len(m) for scales in checked for m in scales)
@@ -296,6 +298,7 @@ def _agreement(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 def _js_binary(p: float, q: float) -> float:
     """Jensen-Shannon divergence (bits, 0..1) of the distributions [p, 1-p] and [q, 1-q]."""
+
     def kl(a: float, m: float) -> float:
         return a * math.log2(a / m) if a > 0.0 else 0.0
 
@@ -317,8 +320,7 @@ def _check_box(box: Any, what: str) -> tuple[float, ...]:
     except (TypeError, ValueError):
         raise ValueError(f"a {what} must be numbers (x1, y1, x2, y2[, confidence[, class]]), got {box!r}") from None
     if not 4 <= len(values) <= 6 or not all(math.isfinite(v) for v in values):
-        raise ValueError(f"a {what} must be 4 to 6 finite numbers (x1, y1, x2, y2[, confidence[, class]]), "
-                         f"got {box!r}")
+        raise ValueError(f"a {what} must be 4 to 6 finite numbers (x1, y1, x2, y2[, confidence[, class]]), got {box!r}")
     if len(values) > 4:
         _probability(values[4], f"confidence of a {what}")
     return values

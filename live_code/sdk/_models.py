@@ -5,6 +5,7 @@ infer task those of one stage in ``model_params_path`` (contract: absolute paths
 ``/in/models``, or names relative to it). A template's stage is a checkpoint (``<stage>.pth``)
 with, for some frameworks, the config it was trained with beside it (``<stage>.py``, ``.yaml``).
 """
+
 from __future__ import annotations
 
 import os
@@ -13,10 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Optional
 
 from live_code.sdk._config import get_list
-from live_code.sdk._env import Env
-from live_code.sdk._env import read_env
-from live_code.sdk._errors import ConfigValueError
-from live_code.sdk._errors import ModelNotFoundError
+from live_code.sdk._env import Env, read_env
+from live_code.sdk._errors import ConfigValueError, ModelNotFoundError
 
 _NUMBER_RE = re.compile(r"(?:epoch|iter|model)_(\d+)")
 
@@ -28,8 +27,9 @@ class ModelFiles(NamedTuple):
     config: Optional[str]
 
 
-def model_paths(config: Mapping[str, Any], key: str, *, models_dir: str | None = None,
-                env: Env | None = None) -> list[str]:
+def model_paths(
+    config: Mapping[str, Any], key: str, *, models_dir: str | None = None, env: Env | None = None
+) -> list[str]:
     """The files named by ``config[key]`` that exist, in order; a bare name is looked up in
     ``models_dir`` (default: env.yaml's ``input.models_dir``)."""
     if models_dir is None:
@@ -58,9 +58,16 @@ def pick_checkpoint(paths: Sequence[str], suffix: str = ".pth") -> str | None:
     return max(candidates, key=rank)
 
 
-def find_model_files(config: Mapping[str, Any], key: str, *, weights_suffix: str = ".pth",
-                     config_suffix: str | None = None, need_config: bool = False, models_dir: str | None = None,
-                     env: Env | None = None) -> ModelFiles:
+def find_model_files(
+    config: Mapping[str, Any],
+    key: str,
+    *,
+    weights_suffix: str = ".pth",
+    config_suffix: str | None = None,
+    need_config: bool = False,
+    models_dir: str | None = None,
+    env: Env | None = None,
+) -> ModelFiles:
     """The checkpoint named by ``config[key]`` (see :func:`pick_checkpoint`) and the
     ``config_suffix`` file beside it (``<stem><config_suffix>`` first, else the first one named).
 
@@ -78,8 +85,10 @@ def find_model_files(config: Mapping[str, Any], key: str, *, weights_suffix: str
     own = f"{os.path.splitext(weights)[0]}{config_suffix}"
     cfg = own if own in configs else (configs[0] if configs else None)
     if need_config and cfg is None:
-        msg = (f"no {config_suffix} config beside {weights} in {key}: a model of this template has "
-               f"<stage>{weights_suffix} and <stage>{config_suffix}")
+        msg = (
+            f"no {config_suffix} config beside {weights} in {key}: a model of this template has "
+            f"<stage>{weights_suffix} and <stage>{config_suffix}"
+        )
         raise ModelNotFoundError(msg)
     return ModelFiles(weights, cfg)
 

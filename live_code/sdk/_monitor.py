@@ -4,17 +4,15 @@ The executor writes state 2 (running) while it works and 4 (error) with a return
 before it exits non-zero. It never writes 3 (done): the platform treats 3 as terminal as soon as
 it polls it and would finish the task before the outputs exist.
 """
+
 from __future__ import annotations
 
 import math
 import time
 
 from live_code import contract
-from live_code.contract import MonitorRecord
-from live_code.contract import MonitorState
-from live_code.contract import TaskKind
-from live_code.sdk._env import Env
-from live_code.sdk._env import read_env
+from live_code.contract import MonitorRecord, MonitorState, TaskKind
+from live_code.sdk._env import Env, read_env
 from live_code.sdk._io import replace_file
 
 

@@ -1,4 +1,5 @@
 """Mining and inference results: ``/out/result.tsv`` and ``/out/infer-result.json`` (contract 7, 8)."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from live_code import contract
-from live_code.sdk._env import Env
-from live_code.sdk._env import read_env
+from live_code.sdk._env import Env, read_env
 from live_code.sdk._errors import ResultError
 from live_code.sdk._io import replace_file
 
@@ -34,7 +34,13 @@ class Detection(NamedTuple):
 
     @classmethod
     def from_xyxy(
-        cls, class_name: str, score: float, x1: float, y1: float, x2: float, y2: float,
+        cls,
+        class_name: str,
+        score: float,
+        x1: float,
+        y1: float,
+        x2: float,
+        y2: float,
     ) -> Detection:
         """From corner coordinates as detectors output them (``w = x2 - x1``, no ``+ 1``)."""
         return cls(class_name, score, x1, y1, x2 - x1, y2 - y1)
@@ -62,7 +68,9 @@ def write_mining_result(scores: Iterable[tuple[str, float]], *, env: Env | None 
 
 
 def write_infer_result(
-    detections: Mapping[str, Iterable[Detection]], *, env: Env | None = None,
+    detections: Mapping[str, Iterable[Detection]],
+    *,
+    env: Env | None = None,
 ) -> int:
     """Write ``{"detection": {<image basename>: {<list key>: [boxes]}}}``; returns the boxes written.
 

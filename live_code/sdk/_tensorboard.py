@@ -14,6 +14,7 @@ from TensorFlow's sources:
 - files are named ``events.out.tfevents.<unix seconds>.<hostname>``; TensorBoard reads every file
   whose name contains ``tfevents``.
 """
+
 from __future__ import annotations
 
 import math

@@ -3,6 +3,7 @@
 Protocol >= 1.0.0 keeps one entry per model stage under ``model_stages`` and names the best one;
 protocol 0.0.1 (YMIR 1.1) reads only the legacy ``{model: [files], map: x}``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,8 +17,7 @@ from typing import Any
 import yaml
 
 from live_code import contract
-from live_code.sdk._env import Env
-from live_code.sdk._env import read_env
+from live_code.sdk._env import Env, read_env
 from live_code.sdk._errors import ResultError
 from live_code.sdk._io import replace_file
 
@@ -83,8 +83,7 @@ def write_model_stage(
 def _check_stage_name(stage_name: str) -> str:
     name = str(stage_name).replace("-", "_")
     if not contract.STAGE_NAME_RE.match(name):
-        msg = (f"stage name {stage_name!r} must be letters, digits and '_' and not start with a digit, "
-               "e.g. 'epoch_10'")
+        msg = f"stage name {stage_name!r} must be letters, digits and '_' and not start with a digit, e.g. 'epoch_10'"
         raise ResultError(msg)
     return name
 
@@ -184,7 +183,7 @@ def _prune(stages: dict[str, Any], best: str) -> dict[str, Any]:
     if len(stages) <= contract.MAX_STAGES:
         return stages
     newest = sorted((k for k in stages if k != best), key=lambda k: int(stages[k].get("timestamp", 0)))
-    keep = set(newest[-(contract.MAX_STAGES - 1):]) | {best}
+    keep = set(newest[-(contract.MAX_STAGES - 1) :]) | {best}
     return {k: v for k, v in stages.items() if k in keep}
 
 

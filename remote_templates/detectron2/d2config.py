@@ -4,6 +4,7 @@ Key names are detectron2's (``detectron2/config/defaults.py``): ``DATASETS.TRAIN
 ``MODEL.RETINANET.NUM_CLASSES``, ``MODEL.ROI_HEADS.NUM_CLASSES``, ``SOLVER.*``, ``TEST.EVAL_PERIOD``,
 ``OUTPUT_DIR``. Both class counts are set: a config uses the one of its meta-architecture.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -43,8 +44,9 @@ def scaled_steps(steps: Sequence[int], old_max_iter: int, new_max_iter: int) -> 
     return tuple(s for s in out if 0 < s < new_max_iter)
 
 
-def training_opts(s: TrainingSettings, old_max_iter: int, old_steps: Sequence[int], old_warmup: int,
-                  old_norm: str = "") -> list[Any]:
+def training_opts(
+    s: TrainingSettings, old_max_iter: int, old_steps: Sequence[int], old_warmup: int, old_norm: str = ""
+) -> list[Any]:
     """The ``merge_from_list`` pairs that make a config train on the registered YMIR datasets.
 
     From scratch (no weights) a ResNet with ``FrozenBN`` (``old_norm``, the model zoo's setting for
@@ -53,23 +55,58 @@ def training_opts(s: TrainingSettings, old_max_iter: int, old_steps: Sequence[in
     detectron2's own from-scratch configs (``configs/Misc/scratch_*_gn.yaml``) do."""
     period = checkpoint_period(s.max_iter, s.checkpoint_period)
     opts: list[Any] = [
-        "DATASETS.TRAIN", (TRAIN_DATASET,), "DATASETS.TEST", (VAL_DATASET,),
-        "MODEL.RETINANET.NUM_CLASSES", s.num_classes, "MODEL.ROI_HEADS.NUM_CLASSES", s.num_classes,
-        "MODEL.WEIGHTS", s.weights, "MODEL.DEVICE", s.device,
-        "SOLVER.IMS_PER_BATCH", s.ims_per_batch, "SOLVER.BASE_LR", s.base_lr, "SOLVER.MAX_ITER", s.max_iter,
-        "SOLVER.STEPS", scaled_steps(old_steps, old_max_iter, s.max_iter),
-        "SOLVER.WARMUP_ITERS", min(old_warmup, max(0, s.max_iter // 10)),
-        "SOLVER.CHECKPOINT_PERIOD", period, "TEST.EVAL_PERIOD", period,
-        "DATALOADER.NUM_WORKERS", s.num_workers, "OUTPUT_DIR", s.output_dir, "SEED", s.seed,
+        "DATASETS.TRAIN",
+        (TRAIN_DATASET,),
+        "DATASETS.TEST",
+        (VAL_DATASET,),
+        "MODEL.RETINANET.NUM_CLASSES",
+        s.num_classes,
+        "MODEL.ROI_HEADS.NUM_CLASSES",
+        s.num_classes,
+        "MODEL.WEIGHTS",
+        s.weights,
+        "MODEL.DEVICE",
+        s.device,
+        "SOLVER.IMS_PER_BATCH",
+        s.ims_per_batch,
+        "SOLVER.BASE_LR",
+        s.base_lr,
+        "SOLVER.MAX_ITER",
+        s.max_iter,
+        "SOLVER.STEPS",
+        scaled_steps(old_steps, old_max_iter, s.max_iter),
+        "SOLVER.WARMUP_ITERS",
+        min(old_warmup, max(0, s.max_iter // 10)),
+        "SOLVER.CHECKPOINT_PERIOD",
+        period,
+        "TEST.EVAL_PERIOD",
+        period,
+        "DATALOADER.NUM_WORKERS",
+        s.num_workers,
+        "OUTPUT_DIR",
+        s.output_dir,
+        "SEED",
+        s.seed,
         # the stages' AP50 is COCO's, over each image's 100 best boxes whatever their score: with the
         # zoo's 0.05 cut a young model has no box and its AP is NaN (infer and mining set their own)
-        "MODEL.RETINANET.SCORE_THRESH_TEST", 0.0, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0,
+        "MODEL.RETINANET.SCORE_THRESH_TEST",
+        0.0,
+        "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+        0.0,
     ]
     if not s.weights and old_norm == "FrozenBN":
         opts += ["MODEL.RESNETS.NORM", "GN", "MODEL.FPN.NORM", "GN", "MODEL.BACKBONE.FREEZE_AT", 0]
     if s.img_size > 0:
-        opts += ["INPUT.MIN_SIZE_TRAIN", (s.img_size,), "INPUT.MAX_SIZE_TRAIN", s.img_size,
-                 "INPUT.MIN_SIZE_TEST", s.img_size, "INPUT.MAX_SIZE_TEST", s.img_size]
+        opts += [
+            "INPUT.MIN_SIZE_TRAIN",
+            (s.img_size,),
+            "INPUT.MAX_SIZE_TRAIN",
+            s.img_size,
+            "INPUT.MIN_SIZE_TEST",
+            s.img_size,
+            "INPUT.MAX_SIZE_TEST",
+            s.img_size,
+        ]
     return opts
 
 

@@ -1,4 +1,5 @@
 """Inference: boxes above ``conf_thres`` for every candidate image, in the image's own pixels."""
+
 from __future__ import annotations
 
 import logging
@@ -6,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import cv2
-
 import predict
 import scores
+
 from live_code import sdk
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
 """Mining: one score per candidate image with cald (the original executor's), entropy or random."""
+
 from __future__ import annotations
 
 import logging
@@ -7,9 +8,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-
 import predict
 import scores
+
 from live_code import sdk
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def augment(kind: str, image: np.ndarray, seed: int) -> np.ndarray:
         side = max(1, min(width, height) // 8)
         for _ in range(4):
             y, x = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
-            out[y:y + side, x:x + side] = _FILL
+            out[y : y + side, x : x + side] = _FILL
         return out
     raise ValueError(f"unknown augmentation {kind!r}")
 
@@ -60,8 +61,10 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
                 score = scores.entropy([b[4] for b in base], conf_thres)
             else:
                 height, width = image.shape[:2]
-                augmented = {kind: predict.boxes_of(predictor, augment(kind, image, seed=i), conf_thres)
-                             for kind in sdk.CALD_AUGMENTATIONS}
+                augmented = {
+                    kind: predict.boxes_of(predictor, augment(kind, image, seed=i), conf_thres)
+                    for kind in sdk.CALD_AUGMENTATIONS
+                }
                 score = scores.cald(base, augmented, width, height)
         results.append((path, score))
         if i % 10 == 0:

@@ -6,6 +6,7 @@ mining or infer task those of one stage in ``model_params_path`` (absolute paths
 ``model`` weights) plus ``<stage>.yaml`` (the detectron2 config it was trained with, class names included).
 The choice itself is ``live_code.sdk``'s (``find_model_files``); this module fixes the suffixes.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,9 @@ def existing_files(config: Mapping[str, Any], key: str, models_dir: str) -> list
 
 def model_files(config: Mapping[str, Any], key: str, models_dir: str, *, need_config: bool) -> ModelFiles:
     """The ``.pth`` weights (and the ``CONFIG_SUFFIX`` config beside them) named by ``config[key]``."""
-    return sdk.find_model_files(config, key, config_suffix=CONFIG_SUFFIX, need_config=need_config,
-                                models_dir=models_dir)
+    return sdk.find_model_files(
+        config, key, config_suffix=CONFIG_SUFFIX, need_config=need_config, models_dir=models_dir
+    )
 
 
 def config_beside(weights: str, files: list[str]) -> str | None:
@@ -50,4 +52,3 @@ def stage_name(iteration: int) -> str:
 def stage_dir(models_dir: str, stage: str, stage_dirs: bool) -> str:
     """``/out/models/<stage>`` from protocol 1.1.0 (``stage_dirs``), else ``/out/models``."""
     return os.path.join(models_dir, stage) if stage_dirs else models_dir
-

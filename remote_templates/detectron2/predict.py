@@ -1,4 +1,5 @@
 """A trained stage as a detectron2 ``DefaultPredictor``, shared by mining and infer."""
+
 from __future__ import annotations
 
 import logging
@@ -6,11 +7,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import modelfiles
 import torch
 from detectron2.config import get_cfg
 from detectron2.engine import DefaultPredictor
 
-import modelfiles
 from live_code import sdk
 
 logger = logging.getLogger(__name__)
@@ -25,8 +26,18 @@ def load_predictor(env: sdk.Env, config: Mapping[str, Any]) -> tuple[DefaultPred
     except (OSError, RuntimeError, ValueError, KeyError) as e:
         raise modelfiles.ModelNotFound(f"cannot load {files.weights} with {files.config}: {e}") from None
     gpu = str(config.get("gpu_id") or "").strip() and torch.cuda.is_available()
-    cfg.merge_from_list(["MODEL.WEIGHTS", files.weights, "MODEL.DEVICE", "cuda" if gpu else "cpu",
-                         "MODEL.RETINANET.SCORE_THRESH_TEST", 0.01, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.01])
+    cfg.merge_from_list(
+        [
+            "MODEL.WEIGHTS",
+            files.weights,
+            "MODEL.DEVICE",
+            "cuda" if gpu else "cpu",
+            "MODEL.RETINANET.SCORE_THRESH_TEST",
+            0.01,
+            "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+            0.01,
+        ]
+    )
     names = modelfiles.class_names_for(config, [str(c) for c in saved.get("class_names", [])])
     logger.info("loaded %s (%d classes)", files.weights, len(names))
     return DefaultPredictor(cfg), names
@@ -37,8 +48,9 @@ def boxes_of(predictor: DefaultPredictor, image: Any, conf_thres: float) -> list
     (non-finite boxes dropped)."""
     instances = predictor(image)["instances"].to("cpu")
     rows = []
-    for box, score, label in zip(instances.pred_boxes.tensor.tolist(), instances.scores.tolist(),
-                                 instances.pred_classes.tolist()):
+    for box, score, label in zip(
+        instances.pred_boxes.tensor.tolist(), instances.scores.tolist(), instances.pred_classes.tolist()
+    ):
         if score > conf_thres and all(math.isfinite(v) for v in (*box, score)):
             rows.append((*box, score, int(label)))
     return rows

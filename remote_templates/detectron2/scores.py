@@ -1,6 +1,7 @@
 """Mining scores from a detector's outputs, framework-free: the algorithms are the SDK's shared
 implementations (``live_code.sdk``); this module only reshapes what mmdet gives into their input.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,13 +32,13 @@ def cald(base: Sequence[Box], augmented: Mapping[str, Sequence[Box]], width: int
     missing = [k for k in sdk.CALD_AUGMENTATIONS if k not in augmented]
     if missing:
         raise ValueError(f"cald needs the predictions on every augmentation; missing {', '.join(missing)}")
-    back = [[sdk.unaugment_box(kind, box, width, height) for box in augmented[kind]]
-            for kind in sdk.CALD_AUGMENTATIONS]
+    back = [[sdk.unaugment_box(kind, box, width, height) for box in augmented[kind]] for kind in sdk.CALD_AUGMENTATIONS]
     return sdk.cald_score([tuple(float(v) for v in b) for b in base], back)
 
 
-def detections(boxes: Sequence[Box], class_names: Sequence[str], conf_thres: float, width: int,
-               height: int) -> list[sdk.Detection]:
+def detections(
+    boxes: Sequence[Box], class_names: Sequence[str], conf_thres: float, width: int, height: int
+) -> list[sdk.Detection]:
     """Infer results: boxes scoring at least ``conf_thres``, clipped to the image, as SDK detections
     (non-finite boxes dropped)."""
     out = []

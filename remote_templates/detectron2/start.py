@@ -2,6 +2,7 @@
 env.yaml asks. Failures the platform should show go to /out/monitor.txt with a YMIR return code
 and the process exits 1; anything else is a crash with its traceback.
 """
+
 from __future__ import annotations
 
 import logging
@@ -9,6 +10,7 @@ import os
 import sys
 
 import modelfiles
+
 from live_code import sdk
 
 logger = logging.getLogger("detectron2-template")

@@ -2,6 +2,7 @@
 config edited for it, ``DefaultTrainer`` with a stage per periodic checkpoint (AP50 of the
 COCOEvaluator on the validation split) and TensorBoard scalars through ``live_code.sdk``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -9,22 +10,18 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import d2config
+import modelfiles
 import torch
-from PIL import Image
 from detectron2 import model_zoo
 from detectron2.config import get_cfg
 from detectron2.data.datasets import register_coco_instances
-from detectron2.engine import DefaultTrainer
-from detectron2.engine import HookBase
+from detectron2.engine import DefaultTrainer, HookBase
 from detectron2.evaluation import COCOEvaluator
-from detectron2.utils.events import CommonMetricPrinter
-from detectron2.utils.events import EventWriter
-from detectron2.utils.events import get_event_storage
+from detectron2.utils.events import CommonMetricPrinter, EventWriter, get_event_storage
+from PIL import Image
 
-import d2config
-import modelfiles
-from live_code import contract
-from live_code import sdk
+from live_code import contract, sdk
 
 logger = logging.getLogger(__name__)
 
@@ -89,14 +86,17 @@ class StageHook(HookBase):
         latest = self.trainer.storage.latest()
         ap50 = d2config.ap50_of({"bbox": {"AP50": latest["bbox/AP50"][0]}}) if "bbox/AP50" in latest else 0.0
         stage = modelfiles.stage_name(done)
-        directory = modelfiles.stage_dir(self.env.output.models_dir, stage,
-                                         contract.allows_stage_dirs(self.env.protocol_version))
+        directory = modelfiles.stage_dir(
+            self.env.output.models_dir, stage, contract.allows_stage_dirs(self.env.protocol_version)
+        )
         os.makedirs(directory, exist_ok=True)
         model = self.trainer.model
         model = model.module if hasattr(model, "module") else model
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        torch.save({"model": state, "class_names": list(self.class_names), "iteration": done, "AP50": ap50},
-                   os.path.join(directory, f"{stage}.pth"))
+        torch.save(
+            {"model": state, "class_names": list(self.class_names), "iteration": done, "AP50": ap50},
+            os.path.join(directory, f"{stage}.pth"),
+        )
         with open(os.path.join(directory, f"{stage}.yaml"), "w", encoding="utf-8") as f:
             f.write(self.cfg.dump())
         sdk.write_model_stage(stage, [f"{stage}.pth", f"{stage}.yaml"], ap50, env=self.env)
@@ -141,17 +141,31 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     device = "cuda" if str(config.get("gpu_id") or "").strip() and torch.cuda.is_available() else "cpu"
     max_iter = sdk.get_int(config, "max_iter", 90000)
     settings = d2config.TrainingSettings(
-        num_classes=len(class_names), output_dir=work, max_iter=max_iter,
-        ims_per_batch=sdk.get_int(config, "batch_size", 2), base_lr=sdk.get_float(config, "learning_rate", 0.001),
+        num_classes=len(class_names),
+        output_dir=work,
+        max_iter=max_iter,
+        ims_per_batch=sdk.get_int(config, "batch_size", 2),
+        base_lr=sdk.get_float(config, "learning_rate", 0.001),
         checkpoint_period=sdk.get_int(config, "checkpoint_period", 0),
         num_workers=sdk.get_int(config, "num_workers", 2),
-        device=device, weights=pretrained or str(config.get("backbone_weights") or ""),
-        img_size=sdk.get_int(config, "img_size", 0), seed=sdk.get_int(config, "seed", 0))
-    cfg.merge_from_list(d2config.training_opts(settings, cfg.SOLVER.MAX_ITER, list(cfg.SOLVER.STEPS),
-                                               cfg.SOLVER.WARMUP_ITERS, cfg.MODEL.RESNETS.NORM))
+        device=device,
+        weights=pretrained or str(config.get("backbone_weights") or ""),
+        img_size=sdk.get_int(config, "img_size", 0),
+        seed=sdk.get_int(config, "seed", 0),
+    )
+    cfg.merge_from_list(
+        d2config.training_opts(
+            settings, cfg.SOLVER.MAX_ITER, list(cfg.SOLVER.STEPS), cfg.SOLVER.WARMUP_ITERS, cfg.MODEL.RESNETS.NORM
+        )
+    )
     cfg.freeze()
-    logger.info("training %s for %d iterations on %s%s", stage_config or config.get("config_file"), max_iter, device,
-                f", from {settings.weights}" if settings.weights else " from scratch")
+    logger.info(
+        "training %s for %d iterations on %s%s",
+        stage_config or config.get("config_file"),
+        max_iter,
+        device,
+        f", from {settings.weights}" if settings.weights else " from scratch",
+    )
     trainer = Trainer(cfg)
     hook = StageHook(env, cfg, list(class_names))
     trainer.register_hooks([hook])

@@ -2,11 +2,11 @@
 
 It reads /in/env.yaml itself (ymir-exc hard-codes the path) and writes the legacy formats.
 """
+
 import os
 
 from ymir_exc import dataset_reader as dr
-from ymir_exc import env
-from ymir_exc import monitor
+from ymir_exc import env, monitor
 from ymir_exc import result_writer as rw
 
 cfg = env.get_executor_config()

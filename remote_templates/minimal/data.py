@@ -1,4 +1,5 @@
 """Images as tensors: read with Pillow, stretched to the square network input, no numpy needed."""
+
 from __future__ import annotations
 
 import math
@@ -60,8 +61,9 @@ def augment(kind: str, image: torch.Tensor, seed: int) -> torch.Tensor:
     if kind == "resize":
         small = round(size * sdk.CALD_RESIZE_SCALE)
         out = torch.full_like(image, _FILL)
-        out[:, :small, :small] = F.interpolate(image[None], size=(small, small), mode="bilinear",
-                                               align_corners=False)[0]
+        out[:, :small, :small] = F.interpolate(image[None], size=(small, small), mode="bilinear", align_corners=False)[
+            0
+        ]
         return out
     if kind == "rotate":
         angle = torch.tensor(math.radians(sdk.CALD_ROTATE_DEGREES))
@@ -77,6 +79,6 @@ def augment(kind: str, image: torch.Tensor, seed: int) -> torch.Tensor:
         side = max(1, size // 8)
         for _ in range(4):
             y, x = (int(v) for v in torch.randint(0, size - side + 1, (2,), generator=gen))
-            out[:, y:y + side, x:x + side] = _FILL
+            out[:, y : y + side, x : x + side] = _FILL
         return out
     raise ValueError(f"unknown augmentation {kind!r}")

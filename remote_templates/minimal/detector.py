@@ -8,6 +8,7 @@ logit per class:
 
 Training assigns each ground-truth box to the cell holding its centre.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -106,7 +107,7 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_thres: float) -> list[int
         if not order:
             break
         rest = torch.tensor(order)
-        ious = box_iou(boxes[i:i + 1], boxes[rest])[0]
+        ious = box_iou(boxes[i : i + 1], boxes[rest])[0]
         order = [j for j, iou in zip(order, ious.tolist()) if iou <= iou_thres]
     return keep
 

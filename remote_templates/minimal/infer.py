@@ -1,4 +1,5 @@
 """Inference: boxes for every candidate image, in the image's own pixels."""
+
 from __future__ import annotations
 
 import logging
@@ -6,12 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-
 import weights
 from data import load_image
 from detector import predict
-from live_code import sdk
 from train import read_img_size
+
+from live_code import sdk
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,14 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
             found = predict(model(image[None].to(device)).cpu(), conf_thres, iou_thres)[0]
             sx, sy = width / img_size, height / img_size
             results[path] = [
-                sdk.Detection.from_xyxy(class_names[int(c)], score, max(0.0, x1 * sx), max(0.0, y1 * sy),
-                                        min(width, x2 * sx), min(height, y2 * sy))
+                sdk.Detection.from_xyxy(
+                    class_names[int(c)],
+                    score,
+                    max(0.0, x1 * sx),
+                    max(0.0, y1 * sy),
+                    min(width, x2 * sx),
+                    min(height, y2 * sy),
+                )
                 for x1, y1, x2, y2, score, c in found.tolist()
             ]
             if i % 10 == 0:

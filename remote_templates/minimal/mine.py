@@ -4,6 +4,7 @@ The scores come from the SDK (``sdk.entropy_score`` and friends); this file only
 model's outputs: raw pre-NMS confidences (entropy), the per-class probability maps (aldd), the
 predictions on the plain and the augmented image (cald).
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,15 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-
 import weights
-from data import augment
-from data import load_image
-from detector import class_probability_maps
-from detector import decode
-from detector import predict
-from live_code import sdk
+from data import augment, load_image
+from detector import class_probability_maps, decode, predict
 from train import read_img_size
+
+from live_code import sdk
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +27,9 @@ ALGORITHMS = ("random", "entropy", "aldd", "cald")
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     algorithm = str(config.get("mining_algorithm") or "entropy").strip().lower()
     if algorithm not in ALGORITHMS:
-        raise sdk.ConfigValueError(f"config key 'mining_algorithm': {algorithm!r} is not one of "
-                                   f"{', '.join(ALGORITHMS)}")
+        raise sdk.ConfigValueError(
+            f"config key 'mining_algorithm': {algorithm!r} is not one of {', '.join(ALGORITHMS)}"
+        )
     model, ckpt = weights.load_model(env, config)
     device = weights.pick_device(config)
     model.to(device)

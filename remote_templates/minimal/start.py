@@ -3,6 +3,7 @@
 Failures the platform should show are reported in /out/monitor.txt with a YMIR return code and
 the process exits 1; anything else is a crash with its traceback.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,12 +14,12 @@ import warnings
 # a base image without numpy makes torch warn at import; nothing here needs numpy
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
-import torch  # noqa: E402
-
 import infer  # noqa: E402
 import mine  # noqa: E402
+import torch  # noqa: E402
 import train  # noqa: E402
 import weights  # noqa: E402
+
 from live_code import sdk  # noqa: E402
 
 logger = logging.getLogger("minimal")

@@ -1,5 +1,6 @@
 """Training: fit the tiny detector, evaluate mAP@0.5 on the validation split after every epoch,
 save a model stage whenever it improves, export the best one as ONNX at the end."""
+
 from __future__ import annotations
 
 import logging
@@ -10,15 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-
 import weights
-from data import Sample
-from data import load_split
-from detector import STRIDE
-from detector import TinyDetector
-from detector import loss_fn
-from detector import predict
-from detector import targets_for
+from data import Sample, load_split
+from detector import STRIDE, TinyDetector, loss_fn, predict, targets_for
+
 from live_code import sdk
 
 logger = logging.getLogger(__name__)
@@ -33,8 +29,9 @@ def read_img_size(config: Mapping[str, Any], default: int) -> int:
     return size
 
 
-def evaluate(model: TinyDetector, samples: list[Sample], num_classes: int, iou_thres: float,
-             device: torch.device) -> tuple[float, list[float | None]]:
+def evaluate(
+    model: TinyDetector, samples: list[Sample], num_classes: int, iou_thres: float, device: torch.device
+) -> tuple[float, list[float | None]]:
     model.eval()
     with torch.no_grad():
         images = torch.stack([s.image for s in samples]).to(device)
@@ -67,8 +64,9 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     seed = sdk.get_int(config, "seed", 0)
     export = sdk.get_bool(config, "export_onnx", True)
     if epochs < 1 or batch_size < 1 or not learning_rate > 0:
-        raise sdk.ConfigValueError(f"epochs ({epochs}), batch_size ({batch_size}) and learning_rate "
-                                   f"({learning_rate}) must be positive")
+        raise sdk.ConfigValueError(
+            f"epochs ({epochs}), batch_size ({batch_size}) and learning_rate ({learning_rate}) must be positive"
+        )
     device = weights.pick_device(config)
     torch.manual_seed(seed)
     started = time.monotonic()
@@ -76,10 +74,18 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     train = load_split(sdk.Split.TRAINING, img_size, class_names)
     val = load_split(sdk.Split.VALIDATION, img_size, class_names)
     if not train or not val:
-        raise sdk.DatasetFormatError(sdk.index_file(sdk.Split.TRAINING if not train else sdk.Split.VALIDATION),
-                                     "", "the split has no images")
-    logger.info("training on %d images, validating on %d, %d classes, %d px, %d epochs on %s",
-                len(train), len(val), len(class_names), img_size, epochs, device)
+        raise sdk.DatasetFormatError(
+            sdk.index_file(sdk.Split.TRAINING if not train else sdk.Split.VALIDATION), "", "the split has no images"
+        )
+    logger.info(
+        "training on %d images, validating on %d, %d classes, %d px, %d epochs on %s",
+        len(train),
+        len(val),
+        len(class_names),
+        img_size,
+        epochs,
+        device,
+    )
     sdk.write_progress(0.05, task=sdk.TaskKind.TRAINING)
 
     model = TinyDetector(len(class_names))
@@ -89,8 +95,9 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     model.to(device)
     steps_per_epoch = math.ceil(len(train) / batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=epochs * steps_per_epoch,
-                                                   pct_start=0.1)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=learning_rate, total_steps=epochs * steps_per_epoch, pct_start=0.1
+    )
     grid = img_size // STRIDE
     shuffle = torch.Generator().manual_seed(seed)
     best_map, best_stage = -1.0, ""
@@ -100,14 +107,13 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
             order = torch.randperm(len(train), generator=shuffle).tolist()
             total = 0.0
             for start in range(0, len(order), batch_size):
-                batch = [train[i] for i in order[start:start + batch_size]]
+                batch = [train[i] for i in order[start : start + batch_size]]
                 images = torch.stack([s.image for s in batch])
                 boxes = _flip(images, [s.boxes for s in batch], torch.rand(len(batch), generator=shuffle) < 0.5)
                 target = targets_for(boxes, grid, len(class_names))
                 loss = loss_fn(model(images.to(device)), target.to(device))
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"the loss became {loss.item()} at epoch {epoch}; "
-                                             "lower learning_rate")
+                    raise FloatingPointError(f"the loss became {loss.item()} at epoch {epoch}; lower learning_rate")
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -116,8 +122,14 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
             m_ap, per_class = evaluate(model, val, len(class_names), iou_thres, device)
             board.add_scalar("loss", total / len(train), epoch)
             board.add_scalar("mAP", m_ap, epoch)
-            logger.info("epoch %d/%d: loss %.4f, mAP@0.5 %.4f (%s)", epoch, epochs, total / len(train), m_ap,
-                        ", ".join(f"{n} {'-' if ap is None else f'{ap:.3f}'}" for n, ap in zip(class_names, per_class)))
+            logger.info(
+                "epoch %d/%d: loss %.4f, mAP@0.5 %.4f (%s)",
+                epoch,
+                epochs,
+                total / len(train),
+                m_ap,
+                ", ".join(f"{n} {'-' if ap is None else f'{ap:.3f}'}" for n, ap in zip(class_names, per_class)),
+            )
             if m_ap > best_map:
                 best_map, best_stage = m_ap, f"epoch_{epoch}"
                 weights.save_stage(env, best_stage, model, class_names, img_size, m_ap)

@@ -1,4 +1,5 @@
 """Model files: finding the ones YMIR hands in, loading them, saving stages, exporting ONNX."""
+
 from __future__ import annotations
 
 import inspect
@@ -9,13 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from detector import TinyDetector, checkpoint, load_checkpoint, model_from_checkpoint
 
-from detector import TinyDetector
-from detector import checkpoint
-from detector import load_checkpoint
-from detector import model_from_checkpoint
-from live_code import contract
-from live_code import sdk
+from live_code import contract, sdk
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +47,9 @@ def load_model(env: sdk.Env, config: Mapping[str, Any]) -> tuple[TinyDetector, d
     path = find_weights(env, config, "model_params_path")
     if path is None:
         named = sdk.get_list(config, "model_params_path", item_type=str)
-        raise ModelNotFound(f"no .pt file of this template among model_params_path {named!r}; "
-                            "choose a model trained with this template")
+        raise ModelNotFound(
+            f"no .pt file of this template among model_params_path {named!r}; choose a model trained with this template"
+        )
     try:
         data = load_checkpoint(path)
         model = model_from_checkpoint(data)
@@ -66,8 +64,9 @@ def class_names_for(config: Mapping[str, Any], data: dict[str, Any]) -> list[str
     must be as many as the model has outputs."""
     names = sdk.get_list(config, "class_names", item_type=str) or list(data["class_names"])
     if len(names) != int(data["num_classes"]):
-        raise sdk.ConfigValueError(f"class_names {names} do not fit the model's {data['num_classes']} classes "
-                                   f"{data['class_names']}")
+        raise sdk.ConfigValueError(
+            f"class_names {names} do not fit the model's {data['num_classes']} classes {data['class_names']}"
+        )
     return names
 
 
@@ -82,8 +81,12 @@ def load_pretrained(model: TinyDetector, path: str) -> None:
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(usable, strict=False)
     skipped = sorted(set(own) - set(usable))
-    logger.info("finetuning from %s (%d tensors loaded%s)", path, len(usable),
-                f", {len(skipped)} new: {', '.join(skipped)}" if skipped else "")
+    logger.info(
+        "finetuning from %s (%d tensors loaded%s)",
+        path,
+        len(usable),
+        f", {len(skipped)} new: {', '.join(skipped)}" if skipped else "",
+    )
 
 
 def stage_dir(env: sdk.Env, stage: str) -> str:
@@ -96,8 +99,9 @@ def stage_dir(env: sdk.Env, stage: str) -> str:
     return path
 
 
-def save_stage(env: sdk.Env, stage: str, model: TinyDetector, class_names: list[str], img_size: int,
-               m_ap: float) -> str:
+def save_stage(
+    env: sdk.Env, stage: str, model: TinyDetector, class_names: list[str], img_size: int, m_ap: float
+) -> str:
     """Save ``<stage>.pt`` and record the stage in result.yaml; returns the file's path."""
     path = os.path.join(stage_dir(env, stage), f"{stage}.pt")
     torch.save(checkpoint(model, class_names, img_size, m_ap), path)
@@ -114,10 +118,19 @@ def export_onnx(model: TinyDetector, img_size: int, path: str) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the legacy exporter warns that it is legacy
-            torch.onnx.export(model.cpu().eval(), (dummy,), path, opset_version=13,
-                              input_names=["images"], output_names=["raw"],
-                              dynamic_axes={"images": {0: "batch"}, "raw": {0: "batch"}}, **legacy)
+            torch.onnx.export(
+                model.cpu().eval(),
+                (dummy,),
+                path,
+                opset_version=13,
+                input_names=["images"],
+                output_names=["raw"],
+                dynamic_axes={"images": {0: "batch"}, "raw": {0: "batch"}},
+                **legacy,
+            )
     except Exception as e:  # torch raises several types (OnnxExporterError, RuntimeError, ImportError)
-        msg = (f"ONNX export to {path} failed: {type(e).__name__}: {e}; install onnx (requirements.txt) "
-               "or set export_onnx: false")
+        msg = (
+            f"ONNX export to {path} failed: {type(e).__name__}: {e}; install onnx (requirements.txt) "
+            "or set export_onnx: false"
+        )
         raise ExportFailed(msg) from e

@@ -5,6 +5,7 @@ builds the runner from the result. Key names are mmdet 3.3 / mmengine 0.10's (fa
 their config files: ``train_dataloader.dataset``, ``val_evaluator``, ``train_cfg.max_epochs``,
 ``param_scheduler``, ``custom_hooks``, ``visualizer.vis_backends``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -66,8 +67,13 @@ def innermost_dataset(dataset: dict[str, Any]) -> list[dict[str, Any]]:
 def point_dataset(dataset: dict[str, Any], ann_file: str, class_names: Sequence[str], *, test_mode: bool) -> None:
     """Make the real datasets inside ``dataset`` read ``ann_file`` (COCO, absolute image paths)."""
     for inner in innermost_dataset(dataset):
-        inner.update(type="CocoDataset", data_root="", ann_file=ann_file, data_prefix={"img": ""},
-                     metainfo={"classes": tuple(class_names)})
+        inner.update(
+            type="CocoDataset",
+            data_root="",
+            ann_file=ann_file,
+            data_prefix={"img": ""},
+            metainfo={"classes": tuple(class_names)},
+        )
         if test_mode:
             inner["test_mode"] = True
         else:  # keep images without boxes out of training only when the config asked to

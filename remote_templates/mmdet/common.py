@@ -1,4 +1,5 @@
 """What train, mine and infer share once mmdet is imported: the device, loading a model stage."""
+
 from __future__ import annotations
 
 import logging
@@ -6,9 +7,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import modelfiles
 import torch
 
-import modelfiles
 from live_code import sdk
 
 logger = logging.getLogger(__name__)

@@ -2,6 +2,7 @@
 (no tensorboard package needed) and the hook that reports progress and saves a model stage after
 every evaluation. Importing this module registers both (the names cfgedit.py puts in the config).
 """
+
 from __future__ import annotations
 
 import logging
@@ -10,18 +11,15 @@ import os
 from collections import OrderedDict
 from typing import Any
 
+import cfgedit
+import modelfiles
 import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmengine.registry import HOOKS
-from mmengine.registry import VISBACKENDS
-from mmengine.visualization.vis_backend import BaseVisBackend
-from mmengine.visualization.vis_backend import force_init_env
+from mmengine.registry import HOOKS, VISBACKENDS
+from mmengine.visualization.vis_backend import BaseVisBackend, force_init_env
 
-import cfgedit
-import modelfiles
-from live_code import contract
-from live_code import sdk
+from live_code import contract, sdk
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +50,9 @@ class LiveCodeScalarBackend(BaseVisBackend):
             self._writer.add_scalar(name, number, max(0, int(step)))
 
     @force_init_env
-    def add_scalars(self, scalar_dict: dict[str, Any], step: int = 0, file_path: str | None = None,
-                    **kwargs: Any) -> None:
+    def add_scalars(
+        self, scalar_dict: dict[str, Any], step: int = 0, file_path: str | None = None, **kwargs: Any
+    ) -> None:
         for name, value in scalar_dict.items():
             self.add_scalar(name, value, step)
 
@@ -77,19 +76,25 @@ class LiveCodeStageHook(Hook):
     def after_val_epoch(self, runner: Any, metrics: dict[str, Any] | None = None) -> None:
         m_ap = cfgedit.metric_of(metrics or {})
         stage = modelfiles.stage_name(runner.epoch)
-        directory = modelfiles.stage_dir(self.env.output.models_dir, stage,
-                                         contract.allows_stage_dirs(self.env.protocol_version))
+        directory = modelfiles.stage_dir(
+            self.env.output.models_dir, stage, contract.allows_stage_dirs(self.env.protocol_version)
+        )
         os.makedirs(directory, exist_ok=True)
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         state = OrderedDict((k, v.detach().cpu()) for k, v in model.state_dict().items())
-        meta = {"dataset_meta": {"classes": tuple(self.class_names)}, "epoch": int(runner.epoch), "mAP": m_ap,
-                "template": "live-code mmdet"}
+        meta = {
+            "dataset_meta": {"classes": tuple(self.class_names)},
+            "epoch": int(runner.epoch),
+            "mAP": m_ap,
+            "template": "live-code mmdet",
+        }
         torch.save({"state_dict": state, "meta": meta}, os.path.join(directory, f"{stage}.pth"))
         runner.cfg.dump(os.path.join(directory, f"{stage}.py"))
         sdk.write_model_stage(stage, [f"{stage}.pth", f"{stage}.py"], m_ap, env=self.env)
         self.stages.append((stage, m_ap))
         # the stage's metric as its own curve (CocoMetric reports nothing when there are no detections)
         runner.visualizer.add_scalars({"mAP": m_ap}, step=int(runner.epoch))
-        sdk.write_progress(0.05 + 0.9 * runner.epoch / max(1, runner.max_epochs), task=sdk.TaskKind.TRAINING,
-                           env=self.env)
+        sdk.write_progress(
+            0.05 + 0.9 * runner.epoch / max(1, runner.max_epochs), task=sdk.TaskKind.TRAINING, env=self.env
+        )
         logger.info("stage %s: mAP@0.5 %.4f", stage, m_ap)

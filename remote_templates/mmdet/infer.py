@@ -1,4 +1,5 @@
 """Inference: boxes above ``conf_thres`` for every candidate image, in the image's own pixels."""
+
 from __future__ import annotations
 
 import logging
@@ -7,6 +8,7 @@ from typing import Any
 
 import common
 import scores
+
 from live_code import sdk
 
 logger = logging.getLogger(__name__)

@@ -1,14 +1,15 @@
 """Mining: one score per candidate image with random, entropy, aldd (dense heads) or cald."""
+
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 import common
+import numpy as np
 import scores
+
 from live_code import sdk
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def augment(kind: str, image: np.ndarray, seed: int) -> np.ndarray:
         side = max(1, min(width, height) // 8)
         for _ in range(4):
             y, x = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
-            out[y:y + side, x:x + side] = _FILL
+            out[y : y + side, x : x + side] = _FILL
         return out
     raise ValueError(f"unknown augmentation {kind!r}")
 
@@ -52,12 +53,15 @@ def dense_maps(model: Any, path: str) -> tuple[list[list[list[list[float]]]], in
 
     head = getattr(model, "bbox_head", None)
     if head is None or not hasattr(model, "extract_feat"):
-        raise sdk.ConfigValueError("mining_algorithm aldd needs a single-stage detector with a dense head "
-                                   f"({type(model).__name__} has none); use entropy or cald")
+        raise sdk.ConfigValueError(
+            "mining_algorithm aldd needs a single-stage detector with a dense head "
+            f"({type(model).__name__} has none); use entropy or cald"
+        )
     if not getattr(head, "use_sigmoid_cls", True):
         raise sdk.ConfigValueError(f"aldd needs sigmoid class scores; {type(head).__name__} uses softmax")
-    steps = [s for s in get_test_pipeline_cfg(model.cfg)
-             if s.get("type") not in ("LoadAnnotations", "mmdet.LoadAnnotations")]
+    steps = [
+        s for s in get_test_pipeline_cfg(model.cfg) if s.get("type") not in ("LoadAnnotations", "mmdet.LoadAnnotations")
+    ]
     data = Compose(steps)({"img_path": path, "img_id": 0})
     batch = model.data_preprocessor({"inputs": [data["inputs"]], "data_samples": [data["data_samples"]]}, False)
     with torch.no_grad():
@@ -99,8 +103,10 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
             image = imread(path)
             height, width = image.shape[:2]
             base = common.boxes_of(inference_detector(model, image), conf_thres)
-            augmented = {kind: common.boxes_of(inference_detector(model, augment(kind, image, seed=i)), conf_thres)
-                         for kind in sdk.CALD_AUGMENTATIONS}
+            augmented = {
+                kind: common.boxes_of(inference_detector(model, augment(kind, image, seed=i)), conf_thres)
+                for kind in sdk.CALD_AUGMENTATIONS
+            }
             score = scores.cald(base, augmented, width, height)
         results.append((path, score))
         if i % 10 == 0:

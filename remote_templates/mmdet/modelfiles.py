@@ -6,6 +6,7 @@ mining or infer task those of one stage in ``model_params_path`` (absolute paths
 class names) plus ``<stage>.py`` (the mmdet config it was trained with).
 The choice itself is ``live_code.sdk``'s (``find_model_files``); this module fixes the suffixes.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,9 @@ def existing_files(config: Mapping[str, Any], key: str, models_dir: str) -> list
 
 def model_files(config: Mapping[str, Any], key: str, models_dir: str, *, need_config: bool) -> ModelFiles:
     """The ``.pth`` weights (and the ``CONFIG_SUFFIX`` config beside them) named by ``config[key]``."""
-    return sdk.find_model_files(config, key, config_suffix=CONFIG_SUFFIX, need_config=need_config,
-                                models_dir=models_dir)
+    return sdk.find_model_files(
+        config, key, config_suffix=CONFIG_SUFFIX, need_config=need_config, models_dir=models_dir
+    )
 
 
 def stage_name(epoch: int) -> str:
@@ -55,5 +57,6 @@ def find_config(name: str, repo_dir: str, package_configs_dir: str | None) -> st
         if root and os.path.isfile(os.path.join(root, name)):
             return os.path.join(root, name)
     where = f"{repo_dir}" + (f" or {package_configs_dir}" if package_configs_dir else "")
-    raise sdk.ConfigValueError(f"config key 'config_file': {name!r} is neither in {where}; use e.g. "
-                               "yolox/yolox_tiny_8xb8-300e_coco.py")
+    raise sdk.ConfigValueError(
+        f"config key 'config_file': {name!r} is neither in {where}; use e.g. yolox/yolox_tiny_8xb8-300e_coco.py"
+    )

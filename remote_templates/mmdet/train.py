@@ -2,6 +2,7 @@
 
 Stages, progress and TensorBoard scalars come from hooks.py (registered in the config by cfgedit).
 """
+
 from __future__ import annotations
 
 import logging
@@ -9,12 +10,12 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-from PIL import Image
-
 import cfgedit
 import common
 import modelfiles
+import yaml
+from PIL import Image
+
 from live_code import sdk
 
 logger = logging.getLogger(__name__)
@@ -49,11 +50,10 @@ def read_cfg_options(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
+    import hooks
+    from mmdet.utils import register_all_modules
     from mmengine.config import Config
     from mmengine.runner import Runner
-    from mmdet.utils import register_all_modules
-
-    import hooks  # noqa: F401  (registers the stage hook and the scalar backend)
 
     register_all_modules(init_default_scope=True)
     class_names = tuple(sdk.get_list(config, "class_names", item_type=str))
@@ -72,21 +72,32 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     if not n_train or not n_val:
         split = sdk.Split.TRAINING if not n_train else sdk.Split.VALIDATION
         raise sdk.DatasetFormatError(sdk.index_file(split, env), "", "the split has no images")
-    logger.info("COCO files: %d training images (%d boxes), %d validation images (%d boxes)",
-                n_train, b_train, n_val, b_val)
+    logger.info(
+        "COCO files: %d training images (%d boxes), %d validation images (%d boxes)", n_train, b_train, n_val, b_val
+    )
     sdk.write_progress(0.02, task=sdk.TaskKind.TRAINING)
 
-    pretrained = modelfiles.pick_weights(modelfiles.existing_files(config, "pretrained_model_params",
-                                                                   env.input.models_dir))
+    pretrained = modelfiles.pick_weights(
+        modelfiles.existing_files(config, "pretrained_model_params", env.input.models_dir)
+    )
     if pretrained:
         logger.info("finetuning from %s", pretrained)
     source = modelfiles.find_config(str(config.get("config_file") or ""), HERE, package_configs_dir())
     settings = cfgedit.TrainingSettings(
-        class_names=class_names, train_json=train_json, val_json=val_json, work_dir=work,
-        tensorboard_dir=env.output.tensorboard_dir, max_epochs=epochs, batch_size=batch_size,
-        num_workers=sdk.get_int(config, "num_workers", 2), val_interval=max(1, sdk.get_int(config, "val_interval", 1)),
-        img_size=sdk.get_int(config, "img_size", 0), learning_rate=sdk.get_float(config, "learning_rate", 0.0),
-        load_from=pretrained, seed=sdk.get_int(config, "seed", 0))
+        class_names=class_names,
+        train_json=train_json,
+        val_json=val_json,
+        work_dir=work,
+        tensorboard_dir=env.output.tensorboard_dir,
+        max_epochs=epochs,
+        batch_size=batch_size,
+        num_workers=sdk.get_int(config, "num_workers", 2),
+        val_interval=max(1, sdk.get_int(config, "val_interval", 1)),
+        img_size=sdk.get_int(config, "img_size", 0),
+        learning_rate=sdk.get_float(config, "learning_rate", 0.0),
+        load_from=pretrained,
+        seed=sdk.get_int(config, "seed", 0),
+    )
     try:
         edited = cfgedit.configure_training(Config.fromfile(source).to_dict(), settings)
     except ValueError as e:

@@ -1,4 +1,5 @@
 """Images as arrays: read with Pillow, stretched to the square network input; the CALD augmentations."""
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -74,6 +75,6 @@ def augment(kind: str, img: Image.Image, seed: int) -> Image.Image:
         side = max(1, size // 8)
         for _ in range(4):
             y, x = (int(v) for v in rng.integers(0, size - side + 1, size=2))
-            pixels[y:y + side, x:x + side] = _FILL
+            pixels[y : y + side, x : x + side] = _FILL
         return Image.fromarray(pixels)
     raise ValueError(f"unknown augmentation {kind!r}")

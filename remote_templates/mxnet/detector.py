@@ -9,6 +9,7 @@ logit per class:
 Training assigns each ground-truth box to the cell holding its centre. The network runs in MXNet
 (a hybridizable block, so it exports as a symbol graph); decoding, NMS and the targets are numpy.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,7 @@ from typing import Any
 
 import mxnet as mx
 import numpy as np
-from mxnet import gluon
-from mxnet import nd
+from mxnet import gluon, nd
 from mxnet.gluon import nn
 
 STRIDE = 8
@@ -35,19 +35,26 @@ class TinyDetector(gluon.HybridBlock):
         super().__init__(**kwargs)
         self.num_classes = num_classes
         self.width = width
-        layers = ((3, width // 2, 2), (width // 2, width, 2), (width, width * 2, 2),
-                  (width * 2, width * 2, 1), (width * 2, width * 2, 1))
+        layers = (
+            (3, width // 2, 2),
+            (width // 2, width, 2),
+            (width, width * 2, 2),
+            (width * 2, width * 2, 1),
+            (width * 2, width * 2, 1),
+        )
         with self.name_scope():
             self.body = nn.HybridSequential()
             for c_in, c_out, stride in layers:
                 # in_channels given: every shape is known at once (no deferred init), so the head's
                 # bias can be set right after initialize()
-                self.body.add(nn.Conv2D(c_out, 3, strides=stride, padding=1, use_bias=False, in_channels=c_in),
-                              nn.BatchNorm(in_channels=c_out),
-                              nn.Swish())
+                self.body.add(
+                    nn.Conv2D(c_out, 3, strides=stride, padding=1, use_bias=False, in_channels=c_in),
+                    nn.BatchNorm(in_channels=c_out),
+                    nn.Swish(),
+                )
             self.head = nn.Conv2D(5 + num_classes, 1, in_channels=width * 2)
 
-    def hybrid_forward(self, F: Any, x: Any) -> Any:  # noqa: N803 (gluon's name for the op namespace)
+    def hybrid_forward(self, F: Any, x: Any) -> Any:
         return self.head(self.body(x))
 
 
@@ -64,13 +71,20 @@ def build(num_classes: int, width: int = 32, ctx: mx.Context | None = None) -> T
 # -- checkpoints: <stage>.params (gluon parameters) + <stage>.json (what rebuilding the model needs)
 
 
-def save_checkpoint(model: TinyDetector, params_path: str, class_names: list[str], img_size: int,
-                    m_ap: float) -> list[str]:
+def save_checkpoint(
+    model: TinyDetector, params_path: str, class_names: list[str], img_size: int, m_ap: float
+) -> list[str]:
     """Write ``<name>.params`` and its ``<name>.json``; returns both basenames."""
     model.save_parameters(params_path)
     meta_path = meta_path_for(params_path)
-    meta = {"format": CHECKPOINT_FORMAT, "num_classes": model.num_classes, "width": model.width,
-            "class_names": list(class_names), "img_size": img_size, "mAP": m_ap}
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "num_classes": model.num_classes,
+        "width": model.width,
+        "class_names": list(class_names),
+        "img_size": img_size,
+        "mAP": m_ap,
+    }
     with open(meta_path, "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=1)
     return [os.path.basename(params_path), os.path.basename(meta_path)]
@@ -140,7 +154,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_thres: float) -> list[int]:
         keep.append(int(i))
         if not order:
             break
-        ious = box_iou(boxes[i:i + 1], boxes[order])[0]
+        ious = box_iou(boxes[i : i + 1], boxes[order])[0]
         order = [j for j, iou in zip(order, ious) if iou <= iou_thres]
     return keep
 

@@ -4,6 +4,7 @@ The scores come from the SDK (``sdk.entropy_score`` and friends); this file only
 model's outputs: raw pre-NMS confidences (entropy), the per-class probability maps (aldd), the
 predictions on the plain and the augmented image (cald).
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,17 +13,13 @@ from typing import Any
 
 import mxnet as mx
 import numpy as np
-from mxnet import nd
-
 import weights
-from data import augment
-from data import load_rgb
-from data import to_array
-from detector import class_probability_maps
-from detector import decode
-from detector import predict
-from live_code import sdk
+from data import augment, load_rgb, to_array
+from detector import class_probability_maps, decode, predict
+from mxnet import nd
 from train import read_img_size
+
+from live_code import sdk
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +29,9 @@ ALGORITHMS = ("random", "entropy", "aldd", "cald")
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     algorithm = str(config.get("mining_algorithm") or "entropy").strip().lower()
     if algorithm not in ALGORITHMS:
-        raise sdk.ConfigValueError(f"config key 'mining_algorithm': {algorithm!r} is not one of "
-                                   f"{', '.join(ALGORITHMS)}")
+        raise sdk.ConfigValueError(
+            f"config key 'mining_algorithm': {algorithm!r} is not one of {', '.join(ALGORITHMS)}"
+        )
     ctx = weights.pick_context(config)
     model, meta = weights.load_model(env, config, ctx)
     class_names = weights.class_names_for(config, meta)

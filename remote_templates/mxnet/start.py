@@ -3,6 +3,7 @@
 Failures the platform should show are reported in /out/monitor.txt with a YMIR return code and
 the process exits 1; anything else is a crash with its traceback.
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,12 +15,12 @@ _THREADS = str(max(1, min(4, os.cpu_count() or 1)))
 os.environ.setdefault("OMP_NUM_THREADS", _THREADS)
 os.environ.setdefault("MXNET_CPU_WORKER_NTHREADS", _THREADS)
 
-import mxnet as mx  # noqa: E402
-
 import infer  # noqa: E402
 import mine  # noqa: E402
+import mxnet as mx  # noqa: E402
 import train  # noqa: E402
 import weights  # noqa: E402
+
 from live_code import sdk  # noqa: E402
 
 logger = logging.getLogger("mxnet-template")
@@ -32,8 +33,13 @@ def main() -> int:
     env = sdk.read_env()
     config = sdk.read_config(env)
     kinds = [kind for kind in RUNNERS if kind in env.kinds]
-    logger.info("task %s: %s (protocol %s), MXNet %s", env.task_id, ", ".join(k.value for k in kinds),
-                env.protocol_version, mx.__version__)
+    logger.info(
+        "task %s: %s (protocol %s), MXNet %s",
+        env.task_id,
+        ", ".join(k.value for k in kinds),
+        env.protocol_version,
+        mx.__version__,
+    )
     try:
         for kind in kinds:
             RUNNERS[kind](env, config)

@@ -1,5 +1,6 @@
 """Training: fit the tiny detector, evaluate mAP@0.5 on the validation split after every epoch,
 save a model stage whenever it improves, export the best one as a symbol graph at the end."""
+
 from __future__ import annotations
 
 import logging
@@ -11,19 +12,11 @@ from typing import Any
 
 import mxnet as mx
 import numpy as np
-from mxnet import autograd
-from mxnet import gluon
-from mxnet import nd
-
 import weights
-from data import Sample
-from data import load_split
-from detector import STRIDE
-from detector import TinyDetector
-from detector import build
-from detector import loss_fn
-from detector import predict
-from detector import targets_for
+from data import Sample, load_split
+from detector import STRIDE, TinyDetector, build, loss_fn, predict, targets_for
+from mxnet import autograd, gluon, nd
+
 from live_code import sdk
 
 logger = logging.getLogger(__name__)
@@ -49,8 +42,9 @@ def one_cycle(step: int, total: int, peak: float) -> float:
     return peak * (0.5 * (1 + math.cos(math.pi * min(1.0, done)))) + peak * 1e-4
 
 
-def evaluate(model: TinyDetector, samples: list[Sample], num_classes: int, iou_thres: float,
-             ctx: mx.Context) -> tuple[float, list[float | None]]:
+def evaluate(
+    model: TinyDetector, samples: list[Sample], num_classes: int, iou_thres: float, ctx: mx.Context
+) -> tuple[float, list[float | None]]:
     images = nd.array(np.stack([s.image for s in samples]), ctx=ctx)
     raw = model(images).asnumpy()  # outside autograd.record: BatchNorm uses its running statistics
     preds = [p.tolist() for p in predict(raw, EVAL_CONF_THRES, iou_thres)]
@@ -82,8 +76,9 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     seed = sdk.get_int(config, "seed", 0)
     export = sdk.get_bool(config, "export_symbol", True)
     if epochs < 1 or batch_size < 1 or not learning_rate > 0:
-        raise sdk.ConfigValueError(f"epochs ({epochs}), batch_size ({batch_size}) and learning_rate "
-                                   f"({learning_rate}) must be positive")
+        raise sdk.ConfigValueError(
+            f"epochs ({epochs}), batch_size ({batch_size}) and learning_rate ({learning_rate}) must be positive"
+        )
     ctx = weights.pick_context(config)
     mx.random.seed(seed)
     np.random.seed(seed)
@@ -92,10 +87,18 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     train = load_split(sdk.Split.TRAINING, img_size, class_names)
     val = load_split(sdk.Split.VALIDATION, img_size, class_names)
     if not train or not val:
-        raise sdk.DatasetFormatError(sdk.index_file(sdk.Split.TRAINING if not train else sdk.Split.VALIDATION),
-                                     "", "the split has no images")
-    logger.info("training on %d images, validating on %d, %d classes, %d px, %d epochs on %s",
-                len(train), len(val), len(class_names), img_size, epochs, ctx)
+        raise sdk.DatasetFormatError(
+            sdk.index_file(sdk.Split.TRAINING if not train else sdk.Split.VALIDATION), "", "the split has no images"
+        )
+    logger.info(
+        "training on %d images, validating on %d, %d classes, %d px, %d epochs on %s",
+        len(train),
+        len(val),
+        len(class_names),
+        img_size,
+        epochs,
+        ctx,
+    )
     sdk.write_progress(0.05, task=sdk.TaskKind.TRAINING)
 
     model = build(len(class_names), ctx=ctx)
@@ -117,7 +120,7 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
             order = rng.permutation(len(train))
             total = 0.0
             for start in range(0, len(order), batch_size):
-                batch = [train[i] for i in order[start:start + batch_size]]
+                batch = [train[i] for i in order[start : start + batch_size]]
                 images = np.stack([s.image for s in batch])
                 boxes = _flip(images, [s.boxes for s in batch], rng.random(len(batch)) < 0.5)
                 target = nd.array(targets_for(boxes, grid, len(class_names)), ctx=ctx)
@@ -134,8 +137,14 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
             m_ap, per_class = evaluate(model, val, len(class_names), iou_thres, ctx)
             board.add_scalar("loss", total / len(train), epoch)
             board.add_scalar("mAP", m_ap, epoch)
-            logger.info("epoch %d/%d: loss %.4f, mAP@0.5 %.4f (%s)", epoch, epochs, total / len(train), m_ap,
-                        ", ".join(f"{n} {'-' if ap is None else f'{ap:.3f}'}" for n, ap in zip(class_names, per_class)))
+            logger.info(
+                "epoch %d/%d: loss %.4f, mAP@0.5 %.4f (%s)",
+                epoch,
+                epochs,
+                total / len(train),
+                m_ap,
+                ", ".join(f"{n} {'-' if ap is None else f'{ap:.3f}'}" for n, ap in zip(class_names, per_class)),
+            )
             if m_ap > best_map:
                 best_map, best_stage = m_ap, f"epoch_{epoch}"
                 weights.save_stage(env, best_stage, model, class_names, img_size, m_ap)

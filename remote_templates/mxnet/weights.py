@@ -1,4 +1,5 @@
 """Model files: finding the ones YMIR hands in, loading them, saving stages, exporting the symbol graph."""
+
 from __future__ import annotations
 
 import logging
@@ -7,14 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import mxnet as mx
+from detector import TinyDetector, load_checkpoint, meta_path_for, save_checkpoint
 from mxnet import nd
 
-from detector import TinyDetector
-from detector import load_checkpoint
-from detector import meta_path_for
-from detector import save_checkpoint
-from live_code import contract
-from live_code import sdk
+from live_code import contract, sdk
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +50,10 @@ def load_model(env: sdk.Env, config: Mapping[str, Any], ctx: mx.Context) -> tupl
     path = find_weights(env, config, "model_params_path")
     if path is None:
         named = sdk.get_list(config, "model_params_path", item_type=str)
-        raise ModelNotFound(f"no .params checkpoint of this template (with its .json) among model_params_path "
-                            f"{named!r}; choose a model trained with this template")
+        raise ModelNotFound(
+            f"no .params checkpoint of this template (with its .json) among model_params_path "
+            f"{named!r}; choose a model trained with this template"
+        )
     try:
         model, meta = load_checkpoint(path, ctx)
     except (ValueError, KeyError, mx.base.MXNetError) as e:
@@ -68,8 +67,9 @@ def class_names_for(config: Mapping[str, Any], meta: dict[str, Any]) -> list[str
     must be as many as the model has outputs."""
     names = sdk.get_list(config, "class_names", item_type=str) or list(meta["class_names"])
     if len(names) != int(meta["num_classes"]):
-        raise sdk.ConfigValueError(f"class_names {names} do not fit the model's {meta['num_classes']} classes "
-                                   f"{meta['class_names']}")
+        raise sdk.ConfigValueError(
+            f"class_names {names} do not fit the model's {meta['num_classes']} classes {meta['class_names']}"
+        )
     return names
 
 
@@ -89,8 +89,12 @@ def load_pretrained(model: TinyDetector, path: str, ctx: mx.Context) -> None:
             used += 1
         else:
             skipped.append(name)
-    logger.info("finetuning from %s (%d parameters loaded%s)", path, used,
-                f", {len(skipped)} new: {', '.join(skipped)}" if skipped else "")
+    logger.info(
+        "finetuning from %s (%d parameters loaded%s)",
+        path,
+        used,
+        f", {len(skipped)} new: {', '.join(skipped)}" if skipped else "",
+    )
 
 
 def stage_dir(env: sdk.Env, stage: str) -> str:
@@ -103,8 +107,9 @@ def stage_dir(env: sdk.Env, stage: str) -> str:
     return path
 
 
-def save_stage(env: sdk.Env, stage: str, model: TinyDetector, class_names: list[str], img_size: int,
-               m_ap: float) -> list[str]:
+def save_stage(
+    env: sdk.Env, stage: str, model: TinyDetector, class_names: list[str], img_size: int, m_ap: float
+) -> list[str]:
     """Save ``<stage>.params`` + ``<stage>.json`` and record the stage in result.yaml; returns the
     files' basenames."""
     files = save_checkpoint(model, os.path.join(stage_dir(env, stage), f"{stage}.params"), class_names, img_size, m_ap)

@@ -7,6 +7,7 @@ boxes are written to ``<work>/dataset/<split>/labels/<same stem>.txt`` as YOLO r
 ``live_code.sdk.iter_items`` (ark, VOC and COCO alike); their inclusive ``xmax``/``ymax`` become
 the box's far edge ``xmax + 1``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,16 +17,23 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import yaml
-from PIL import Image
-from PIL import UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from live_code import sdk
 
 logger = logging.getLogger(__name__)
 
 #: Pillow format -> a suffix ultralytics accepts (ultralytics.data.utils.IMG_FORMATS)
-_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp", "WEBP": ".webp", "TIFF": ".tif", "MPO": ".mpo",
-           "DNG": ".dng", "PFM": ".pfm"}
+_SUFFIX = {
+    "JPEG": ".jpg",
+    "PNG": ".png",
+    "BMP": ".bmp",
+    "WEBP": ".webp",
+    "TIFF": ".tif",
+    "MPO": ".mpo",
+    "DNG": ".dng",
+    "PFM": ".pfm",
+}
 
 
 class ImageFormatError(Exception):
@@ -97,10 +105,22 @@ def convert(class_names: Sequence[str], dest: str) -> Converted:
     train_list, train_count, train_boxes = _write_split(sdk.Split.TRAINING, os.path.join(dest, "train"), class_names)
     val_list, val_count, val_boxes = _write_split(sdk.Split.VALIDATION, os.path.join(dest, "val"), class_names)
     data_yaml = os.path.join(dest, "data.yaml")
-    data = {"path": dest, "train": train_list, "val": val_list, "nc": len(class_names),
-            "names": dict(enumerate(class_names))}
+    data = {
+        "path": dest,
+        "train": train_list,
+        "val": val_list,
+        "nc": len(class_names),
+        "names": dict(enumerate(class_names)),
+    }
     with open(data_yaml, "w", encoding="utf-8") as f:
         yaml.safe_dump(data, f, sort_keys=False, allow_unicode=True)
-    logger.info("dataset: %d training images (%d boxes), %d validation images (%d boxes), %d classes, in %s",
-                train_count, train_boxes, val_count, val_boxes, len(class_names), dest)
+    logger.info(
+        "dataset: %d training images (%d boxes), %d validation images (%d boxes), %d classes, in %s",
+        train_count,
+        train_boxes,
+        val_count,
+        val_boxes,
+        len(class_names),
+        dest,
+    )
     return Converted(data_yaml, train_count, val_count, train_boxes + val_boxes)

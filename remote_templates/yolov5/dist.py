@@ -5,6 +5,7 @@ live-code starts ``python -m torch.distributed.run --nproc_per_node=<gpu_count> 
 ``WORLD_SIZE``. Training hands that to ultralytics (which joins the process group itself);
 mining and infer split the candidates by rank and gather the results on rank 0.
 """
+
 from __future__ import annotations
 
 import logging
@@ -64,8 +65,10 @@ def check_gpus(config: Mapping[str, Any]) -> list[str]:
     if ids:
         have = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if have < len(ids):
-            raise NoGpu(f"gpu_id {','.join(ids)!r} asks for {len(ids)} GPU(s) but torch {torch.__version__} sees "
-                        f"{have} CUDA device(s); run on a GPU node or leave gpu_id empty for the CPU")
+            raise NoGpu(
+                f"gpu_id {','.join(ids)!r} asks for {len(ids)} GPU(s) but torch {torch.__version__} sees "
+                f"{have} CUDA device(s); run on a GPU node or leave gpu_id empty for the CPU"
+            )
     return ids
 
 

@@ -4,6 +4,7 @@ A URL alone does not pin a file (the server may change it), so a download needs 
 SHA-256. Failures are bounded: a connect timeout, a read timeout per chunk, a few retries with
 back-off; a network that is not there fails within seconds, never hangs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -76,8 +77,9 @@ def fetch(url: str, sha256: str, cache_dir: str, *, retries: int = 3) -> str:
     for attempt in range(retries + 1):
         if attempt:
             delay = min(30.0, 2.0 ** (attempt - 1))
-            logger.warning("download of %s failed (%s); retry %d/%d in %.0f s", shown, last_error, attempt, retries,
-                           delay)
+            logger.warning(
+                "download of %s failed (%s); retry %d/%d in %.0f s", shown, last_error, attempt, retries, delay
+            )
             time.sleep(delay)
         try:
             got = _download(url, part, shown)
@@ -90,8 +92,10 @@ def fetch(url: str, sha256: str, cache_dir: str, *, retries: int = 3) -> str:
             continue
         if got != sha256:
             _remove(part)
-            msg = (f"{shown} has SHA-256 {got}, not the {sha256} that pretrained_sha256 names; "
-                   "the file changed or the checksum is wrong")
+            msg = (
+                f"{shown} has SHA-256 {got}, not the {sha256} that pretrained_sha256 names; "
+                "the file changed or the checksum is wrong"
+            )
             raise ChecksumMismatch(msg)
         os.replace(part, path)
         logger.info("pretrained weights %s: downloaded to %s (sha256 ok)", shown, path)
@@ -121,8 +125,13 @@ def _download(url: str, dest: str, shown: str) -> str:
                 if now - logged >= _LOG_EVERY_S:
                     logged = now
                     share = f" ({100.0 * done / total:.0f}%)" if total else ""
-                    logger.info("downloading %s: %.1f MB%s, %.1f MB/s", shown, done / 1e6, share,
-                                done / 1e6 / max(now - started, 1e-6))
+                    logger.info(
+                        "downloading %s: %.1f MB%s, %.1f MB/s",
+                        shown,
+                        done / 1e6,
+                        share,
+                        done / 1e6 / max(now - started, 1e-6),
+                    )
     if total and done != total:
         raise requests.ConnectionError(f"got {done} of {total} bytes")
     return digest.hexdigest()

@@ -1,5 +1,6 @@
 """ONNX export of a model stage, checked twice: ``onnx.checker`` on the file, and one image run
 through onnxruntime and through torch, whose outputs must agree."""
+
 from __future__ import annotations
 
 import logging
@@ -7,9 +8,8 @@ import os
 from typing import NamedTuple
 
 import numpy as np
-import torch
-
 import predict
+import torch
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +34,9 @@ def export_onnx(checkpoint: str, img_size: int, opset: int, sample_image: str) -
     from ultralytics import YOLO
 
     try:
-        written = YOLO(checkpoint).export(format="onnx", imgsz=img_size, opset=opset, simplify=False, dynamic=False,
-                                          nms=False, device="cpu")
+        written = YOLO(checkpoint).export(
+            format="onnx", imgsz=img_size, opset=opset, simplify=False, dynamic=False, nms=False, device="cpu"
+        )
     except Exception as e:  # ultralytics and torch.onnx raise many types
         raise ExportFailed(f"ONNX export of {checkpoint} failed: {type(e).__name__}: {e}") from e
     path = str(written)
@@ -43,9 +44,16 @@ def export_onnx(checkpoint: str, img_size: int, opset: int, sample_image: str) -
         raise ExportFailed(f"ultralytics reported {path!r} but wrote no ONNX file")
     check_model(path)
     parity = check_parity(checkpoint, path, img_size, sample_image)
-    logger.info("ONNX %s: onnx.checker passed; onnxruntime matches torch on %s (max |diff| %.3g, output %s, "
-                "tolerance %g + %g*|torch|)", path, os.path.basename(sample_image), parity.max_abs_diff,
-                "x".join(map(str, parity.shape)), ATOL, RTOL)
+    logger.info(
+        "ONNX %s: onnx.checker passed; onnxruntime matches torch on %s (max |diff| %.3g, output %s, "
+        "tolerance %g + %g*|torch|)",
+        path,
+        os.path.basename(sample_image),
+        parity.max_abs_diff,
+        "x".join(map(str, parity.shape)),
+        ATOL,
+        RTOL,
+    )
     return path
 
 
@@ -75,6 +83,8 @@ def check_parity(checkpoint: str, onnx_path: str, img_size: int, sample_image: s
     excess = diff - (ATOL + RTOL * np.abs(expected))
     parity = Parity(float(diff.max()), float(excess.max()), tuple(got.shape))
     if not parity.worst_excess <= 0:
-        raise ExportFailed(f"onnxruntime and torch disagree on {sample_image}: max |diff| {parity.max_abs_diff:.4g} "
-                           f"exceeds the tolerance {ATOL} + {RTOL}*|torch| by {parity.worst_excess:.4g}")
+        raise ExportFailed(
+            f"onnxruntime and torch disagree on {sample_image}: max |diff| {parity.max_abs_diff:.4g} "
+            f"exceeds the tolerance {ATOL} + {RTOL}*|torch| by {parity.worst_excess:.4g}"
+        )
     return parity

@@ -1,4 +1,5 @@
 """Inference: boxes for every candidate image, in the image's own pixels, named by the task's classes."""
+
 from __future__ import annotations
 
 import logging
@@ -8,8 +9,9 @@ from typing import Any
 import dist
 import predict
 import weights
-from live_code import sdk
 from train import read_img_size
+
+from live_code import sdk
 
 logger = logging.getLogger(__name__)
 
@@ -25,19 +27,28 @@ def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks) -> None:
     batch_size = max(1, sdk.get_int(config, "batch_size_per_gpu", 16))
     workers = max(0, sdk.get_int(config, "num_workers_per_gpu", 4))
     paths = [item.image_path for item in sdk.iter_items(sdk.Split.CANDIDATE, env=env)]
-    mine = paths[ranks.rank::ranks.world]
+    mine = paths[ranks.rank :: ranks.world]
     if ranks.main:
-        logger.info("inferring %d images at %d px%s", len(paths), img_size,
-                    f" on {ranks.world} processes" if ranks.world > 1 else "")
+        logger.info(
+            "inferring %d images at %d px%s",
+            len(paths),
+            img_size,
+            f" on {ranks.world} processes" if ranks.world > 1 else "",
+        )
     results: list[tuple[str, list[sdk.Detection]]] = []
     for batch in predict.batches(mine, img_size, batch_size, workers):
         found = predict.nms(predict.forward(loaded.model, batch.images).decoded, conf_thres, iou_thres, max_det)
         for path, box, dets in zip(batch.paths, batch.boxes, found):
             corners = predict.to_image(dets, box).tolist()
-            results.append((path, [
-                sdk.Detection.from_xyxy(class_names[int(cls)], float(score), x1, y1, x2, y2)
-                for (x1, y1, x2, y2), score, cls in zip(corners, dets[:, 4].tolist(), dets[:, 5].tolist())
-            ]))
+            results.append(
+                (
+                    path,
+                    [
+                        sdk.Detection.from_xyxy(class_names[int(cls)], float(score), x1, y1, x2, y2)
+                        for (x1, y1, x2, y2), score, cls in zip(corners, dets[:, 4].tolist(), dets[:, 5].tolist())
+                    ],
+                )
+            )
         if ranks.main:
             sdk.write_progress(len(results) / max(1, len(mine)), task=sdk.TaskKind.INFER, env=env)
     everything = dict(dist.gather(ranks, results))

@@ -9,6 +9,7 @@ outputs. The head is anchor-free (no objectness), so where the original yolov5 m
 - cald: the boxes after NMS on the letterboxed image and on its four augmentations (flip,
   cutout, 5 degree rotation, 0.8 resize), mapped back with ``sdk.unaugment_box``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,14 +17,14 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
-import torch.nn.functional as F
-
 import dist
 import predict
+import torch
+import torch.nn.functional as F
 import weights
-from live_code import sdk
 from train import read_img_size
+
+from live_code import sdk
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def augment(kind: str, images: torch.Tensor, seeds: Sequence[int]) -> torch.Tens
             gen = torch.Generator().manual_seed(seed)
             for _ in range(4):
                 y, x = (int(v) for v in torch.randint(0, size - side + 1, (2,), generator=gen))
-                out[i, :, y:y + side, x:x + side] = _FILL
+                out[i, :, y : y + side, x : x + side] = _FILL
         return out
     raise ValueError(f"unknown augmentation {kind!r}")
 
@@ -66,7 +67,7 @@ def class_maps(raw: predict.Raw, index: int) -> list[list[list[list[float]]]]:
     maps: list[list[list[list[float]]]] = [[] for _ in range(probs.shape[0])]
     start = 0
     for height, width in raw.levels:
-        level = probs[:, start:start + height * width].reshape(-1, height, width)
+        level = probs[:, start : start + height * width].reshape(-1, height, width)
         start += height * width
         for c, grid in enumerate(level.tolist()):
             maps[c].append(grid)
@@ -76,12 +77,18 @@ def class_maps(raw: predict.Raw, index: int) -> list[list[list[list[float]]]]:
 def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks) -> None:
     algorithm = str(config.get("mining_algorithm") or "aldd").strip().lower()
     if algorithm not in ALGORITHMS:
-        raise sdk.ConfigValueError(f"config key 'mining_algorithm': {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+        raise sdk.ConfigValueError(
+            f"config key 'mining_algorithm': {algorithm!r} is not one of {', '.join(ALGORITHMS)}"
+        )
     paths = [item.image_path for item in sdk.iter_items(sdk.Split.CANDIDATE, env=env)]
-    mine = paths[ranks.rank::ranks.world]
+    mine = paths[ranks.rank :: ranks.world]
     if ranks.main:
-        logger.info("mining %d images with %s%s", len(paths), algorithm,
-                    f" on {ranks.world} processes" if ranks.world > 1 else "")
+        logger.info(
+            "mining %d images with %s%s",
+            len(paths),
+            algorithm,
+            f" on {ranks.world} processes" if ranks.world > 1 else "",
+        )
     if algorithm == "random":  # needs no model
         scores = [(path, sdk.random_score(path)) for path in mine]
     else:
@@ -93,12 +100,14 @@ def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks) -> None:
         logger.info("wrote %d mining scores", len(everything))
 
 
-def _score_with_model(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks, algorithm: str,
-                      paths: list[str]) -> list[tuple[str, float]]:
+def _score_with_model(
+    env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks, algorithm: str, paths: list[str]
+) -> list[tuple[str, float]]:
     device = dist.device_for(config, ranks)
     loaded = weights.load_for_prediction(env, config, device)
-    class_weights = sdk.class_weights_from_config(config.get("class_distribution_scores"),
-                                                  weights.task_class_names(config, loaded))
+    class_weights = sdk.class_weights_from_config(
+        config.get("class_distribution_scores"), weights.task_class_names(config, loaded)
+    )
     img_size = read_img_size(config, loaded.img_size)
     conf_thres = sdk.get_float(config, "conf_thres", 0.25)
     iou_thres = sdk.get_float(config, "iou_thres", 0.45)
@@ -111,15 +120,17 @@ def _score_with_model(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks
             best = raw.decoded[:, 4:, :].max(dim=1).values
             batch_scores = [sdk.entropy_score(row[row > conf_thres].tolist()) for row in best]
         elif algorithm == "aldd":
-            batch_scores = [sdk.aldd_score(class_maps(raw, i), class_weights, input_size=img_size)
-                            for i in range(len(batch.paths))]
+            batch_scores = [
+                sdk.aldd_score(class_maps(raw, i), class_weights, input_size=img_size) for i in range(len(batch.paths))
+            ]
         else:
             base = predict.nms(raw.decoded, conf_thres, iou_thres)
-            seeds = [int(sdk.random_score(path, "cutout") * 2 ** 31) for path in batch.paths]
+            seeds = [int(sdk.random_score(path, "cutout") * 2**31) for path in batch.paths]
             augmented: list[list[list[tuple[float, ...]]]] = [[] for _ in batch.paths]
             for kind in sdk.CALD_AUGMENTATIONS:
-                found = predict.nms(predict.forward(loaded.model, augment(kind, batch.images, seeds)).decoded,
-                                    conf_thres, iou_thres)
+                found = predict.nms(
+                    predict.forward(loaded.model, augment(kind, batch.images, seeds)).decoded, conf_thres, iou_thres
+                )
                 for i, boxes in enumerate(found):
                     augmented[i].append([sdk.unaugment_box(kind, b, img_size, img_size) for b in boxes.tolist()])
             batch_scores = [sdk.cald_score(b.tolist(), a) for b, a in zip(base, augmented)]

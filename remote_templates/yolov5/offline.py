@@ -7,6 +7,7 @@ calling anybody, so before ultralytics is first imported :func:`prepare` points 
 cache dir under the job's work dir and switches the framework offline, and :func:`guard` (after
 the import) turns off what the environment variables do not reach.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,18 @@ _OFFLINE_ENV = {
     "MPLBACKEND": "Agg",  # matplotlib without a display
 }
 # integrations ultralytics would enable when their packages happen to be installed
-_SETTINGS_OFF = ("sync", "clearml", "comet", "dvc", "mlflow", "raytune", "tensorboard", "wandb",
-                 "vscode_msg", "openvino_msg")
+_SETTINGS_OFF = (
+    "sync",
+    "clearml",
+    "comet",
+    "dvc",
+    "mlflow",
+    "raytune",
+    "tensorboard",
+    "wandb",
+    "vscode_msg",
+    "openvino_msg",
+)
 
 
 class DownloadsDisabled(ConnectionError):
@@ -70,11 +81,13 @@ def guard(work: str) -> None:
     import ultralytics.data.utils as data_utils
     import ultralytics.engine.trainer as trainer_module
     import ultralytics.utils as utils_module
-    from ultralytics.utils import SETTINGS
-    from ultralytics.utils import downloads
+    from ultralytics.utils import SETTINGS, downloads
 
-    dirs = {"datasets_dir": os.path.join(work, "datasets"), "weights_dir": os.path.join(work, "weights"),
-            "runs_dir": os.path.join(work, "runs")}
+    dirs = {
+        "datasets_dir": os.path.join(work, "datasets"),
+        "weights_dir": os.path.join(work, "weights"),
+        "runs_dir": os.path.join(work, "runs"),
+    }
     SETTINGS.update({**{key: False for key in _SETTINGS_OFF if key in SETTINGS}, **dirs})
     # the module globals ultralytics derived from the settings at import (the default is the cwd)
     for module in (utils_module, data_utils):
@@ -83,8 +96,10 @@ def guard(work: str) -> None:
                 setattr(module, name, Path(dirs[key]))
 
     def refuse(url: Any = "", *args: Any, **kwargs: Any) -> Any:
-        msg = (f"ultralytics tried to download {url!s}; this template runs offline. Give model files "
-               "through pretrained_model_params or pretrained_weights (see README.md)")
+        msg = (
+            f"ultralytics tried to download {url!s}; this template runs offline. Give model files "
+            "through pretrained_model_params or pretrained_weights (see README.md)"
+        )
         raise DownloadsDisabled(msg)
 
     real_is_url = downloads.is_url

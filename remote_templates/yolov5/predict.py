@@ -6,6 +6,7 @@ model in eval mode gives, per anchor point of its anchor-free head (ultralytics 
 decoded box ``cx, cy, w, h`` in input pixels and a sigmoid probability per class; the raw class
 logits per stride level come along for mining.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -14,10 +15,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
-from torch.utils.data import Dataset
-
 from dataset import ImageFormatError
+from torch.utils.data import DataLoader, Dataset
 
 PAD_VALUE = 114
 
@@ -49,8 +48,15 @@ def letterbox(pixels: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
         pixels = cv2.resize(pixels, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     pad_x, pad_y = (size - new_w) / 2, (size - new_h) / 2
     top, left = round(pad_y - 0.1), round(pad_x - 0.1)
-    canvas = cv2.copyMakeBorder(pixels, top, size - new_h - top, left, size - new_w - left, cv2.BORDER_CONSTANT,
-                                value=(PAD_VALUE, PAD_VALUE, PAD_VALUE))
+    canvas = cv2.copyMakeBorder(
+        pixels,
+        top,
+        size - new_h - top,
+        left,
+        size - new_w - left,
+        cv2.BORDER_CONSTANT,
+        value=(PAD_VALUE, PAD_VALUE, PAD_VALUE),
+    )
     return canvas, Letterbox(ratio, float(left), float(top), width, height)
 
 
@@ -82,8 +88,11 @@ def batches(paths: Sequence[str], size: int, batch_size: int, workers: int) -> I
     """The images of ``paths`` letterboxed to ``size``, ``batch_size`` at a time, in order."""
     loader = DataLoader(_Images(paths, size), batch_size=batch_size, shuffle=False, num_workers=workers)
     for indices, images, boxes in loader:
-        yield Batch([paths[int(i)] for i in indices], images,
-                    [Letterbox(float(r), float(px), float(py), int(w), int(h)) for r, px, py, w, h in boxes.tolist()])
+        yield Batch(
+            [paths[int(i)] for i in indices],
+            images,
+            [Letterbox(float(r), float(px), float(py), int(w), int(h)) for r, px, py, w, h in boxes.tolist()],
+        )
 
 
 class Raw(NamedTuple):
@@ -101,14 +110,18 @@ def forward(model: torch.nn.Module, images: torch.Tensor) -> Raw:
     with torch.inference_mode():
         out = model(images.to(device))
     if not (isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[1], dict)):
-        raise ValueError("the model's head gives no raw outputs; this template needs an anchor-free YOLO "
-                         "detection head (ultralytics v5u/v8/11), not an end-to-end one")
+        raise ValueError(
+            "the model's head gives no raw outputs; this template needs an anchor-free YOLO "
+            "detection head (ultralytics v5u/v8/11), not an end-to-end one"
+        )
     decoded, extra = out
     raw = extra.get("one2many", extra)
     logits = raw["scores"]
     if decoded.dim() != 3 or decoded.shape[1] != 4 + logits.shape[1]:
-        raise ValueError(f"unexpected detection output of shape {tuple(decoded.shape)}; this template needs an "
-                         "anchor-free, not an end-to-end, detection head")
+        raise ValueError(
+            f"unexpected detection output of shape {tuple(decoded.shape)}; this template needs an "
+            "anchor-free, not an end-to-end, detection head"
+        )
     levels = [(int(f.shape[-2]), int(f.shape[-1])) for f in raw["feats"]]
     return Raw(decoded.float().cpu(), logits.float().cpu(), levels)
 
@@ -118,8 +131,7 @@ def nms(decoded: torch.Tensor, conf_thres: float, iou_thres: float, max_det: int
     per class)."""
     from ultralytics.utils.nms import non_max_suppression
 
-    return [d.cpu() for d in non_max_suppression(decoded, conf_thres=conf_thres, iou_thres=iou_thres,
-                                                  max_det=max_det)]
+    return [d.cpu() for d in non_max_suppression(decoded, conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det)]
 
 
 def to_image(boxes: torch.Tensor, box: Letterbox) -> torch.Tensor:

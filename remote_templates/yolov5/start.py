@@ -4,6 +4,7 @@ Failures the platform should show are reported in /out/monitor.txt with a YMIR r
 the process exits 1; anything else is a crash with its traceback. Under torchrun (gpu_count > 1)
 every process runs this file; only rank 0 writes progress and results.
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,10 +12,10 @@ import os
 import re
 import sys
 
-import torch
-
 import dist
 import offline
+import torch
+
 from live_code import sdk
 
 logger = logging.getLogger("yolov5")
@@ -24,9 +25,11 @@ ORDER = (sdk.TaskKind.TRAINING, sdk.TaskKind.MINING, sdk.TaskKind.INFER)
 
 def main() -> int:
     ranks = dist.from_environ()
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
-                        format=f"%(asctime)s {'' if ranks.main else f'[rank {ranks.rank}] '}%(name)s %(levelname)s "
-                               "%(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stdout,
+        format=f"%(asctime)s {'' if ranks.main else f'[rank {ranks.rank}] '}%(name)s %(levelname)s %(message)s",
+    )
     env = sdk.read_env()
     config = sdk.read_config(env)
     kinds = [kind for kind in ORDER if kind in env.kinds]
@@ -35,28 +38,31 @@ def main() -> int:
         if not ranks.main:
             logger.info("no GPU: rank %d leaves the training to rank 0", ranks.rank)
             return 0
-        logger.warning("%d processes were started but torch sees no GPU: training in one process on the CPU",
-                       ranks.world)
+        logger.warning(
+            "%d processes were started but torch sees no GPU: training in one process on the CPU", ranks.world
+        )
         ranks = dist.leave_launcher()
     work = offline.work_dir(env)
     offline.prepare(work, ranks.rank)  # before the first import of ultralytics (by the modules below)
 
     try:
-        import infer  # noqa: PLC0415
-        import mine  # noqa: PLC0415
-        import train  # noqa: PLC0415
-        import weights  # noqa: PLC0415
-        from dataset import ImageFormatError  # noqa: PLC0415
-        from download import DownloadFailed  # noqa: PLC0415
-        from export import ExportFailed  # noqa: PLC0415
+        import infer
+        import mine
+        import train
+        import weights
+        from dataset import ImageFormatError
+        from download import DownloadFailed
+        from export import ExportFailed
 
         offline.guard(work)
     except ImportError as e:
         if ".so" not in str(e):
             raise
         # opencv-python (cv2, which ultralytics requires) links libGL and glib: slim images lack them
-        msg = (f"the image lacks a system library: {e}; opencv-python (needed by ultralytics) wants libGL.so.1 "
-               "and libglib-2.0.so.0: install libgl1 and libglib2.0-0 (Debian/Ubuntu) in the image")
+        msg = (
+            f"the image lacks a system library: {e}; opencv-python (needed by ultralytics) wants libGL.so.1 "
+            "and libglib-2.0.so.0: install libgl1 and libglib2.0-0 (Debian/Ubuntu) in the image"
+        )
         return _fail(sdk.ReturnCode.CONTAINER_ERROR, msg, env)
     torch.set_num_threads(max(1, min(8, os.cpu_count() or 1)))
     if ranks.main:
@@ -88,8 +94,9 @@ def main() -> int:
     except ExportFailed as e:
         return _fail(sdk.ReturnCode.CONFIG_ERROR, f"{e}; set export_onnx: false to skip the export", env)
     except torch.cuda.OutOfMemoryError as e:
-        return _fail(sdk.ReturnCode.OUT_OF_MEMORY, f"CUDA out of memory ({e}); lower batch_size_per_gpu or img_size",
-                     env)
+        return _fail(
+            sdk.ReturnCode.OUT_OF_MEMORY, f"CUDA out of memory ({e}); lower batch_size_per_gpu or img_size", env
+        )
     except RuntimeError as e:
         if not re.search(r"\bnan\b", str(e), re.IGNORECASE):  # ultralytics: "NaN persisted for 3 epochs"
             raise

@@ -1,5 +1,6 @@
 """Training and finetuning with ultralytics: stages per new best and per save period, progress and
 TensorBoard scalars per epoch, the best stage exported as ONNX at the end."""
+
 from __future__ import annotations
 
 import logging
@@ -9,12 +10,12 @@ import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-import yaml
-
 import dataset
 import dist
 import export
 import weights
+import yaml
+
 from live_code import sdk
 
 logger = logging.getLogger(__name__)
@@ -25,10 +26,33 @@ BEST_STAGE = "best"
 #: the metric recorded as a stage's mAP (YMIR's main metric): ultralytics' box mAP at IoU 0.5
 MAP_KEY = "metrics/mAP50(B)"
 #: arguments this template sets itself; ultralytics_args may not override them
-OWNED_ARGS = frozenset({
-    "data", "epochs", "imgsz", "batch", "workers", "device", "project", "name", "exist_ok", "save", "save_period",
-    "plots", "val", "optimizer", "lr0", "patience", "seed", "amp", "pretrained", "resume", "model", "task", "mode",
-})
+OWNED_ARGS = frozenset(
+    {
+        "data",
+        "epochs",
+        "imgsz",
+        "batch",
+        "workers",
+        "device",
+        "project",
+        "name",
+        "exist_ok",
+        "save",
+        "save_period",
+        "plots",
+        "val",
+        "optimizer",
+        "lr0",
+        "patience",
+        "seed",
+        "amp",
+        "pretrained",
+        "resume",
+        "model",
+        "task",
+        "mode",
+    }
+)
 # share of the progress bar before the first epoch (conversion, model set-up) and after the last (export)
 _BEFORE, _AFTER = 0.03, 0.05
 
@@ -67,18 +91,23 @@ def read_extra_args(config: Mapping[str, Any]) -> dict[str, Any]:
     except yaml.YAMLError as e:
         raise sdk.ConfigValueError(f"config key 'ultralytics_args' is not YAML: {e}") from None
     if not isinstance(extra, dict) or not all(isinstance(k, str) for k in extra):
-        raise sdk.ConfigValueError(f"config key 'ultralytics_args' must be a mapping such as '{{mosaic: 0.5}}', "
-                                   f"got {text!r}")
+        raise sdk.ConfigValueError(
+            f"config key 'ultralytics_args' must be a mapping such as '{{mosaic: 0.5}}', got {text!r}"
+        )
     owned = sorted(set(extra) & OWNED_ARGS)
     if owned:
-        raise sdk.ConfigValueError(f"config key 'ultralytics_args' sets {', '.join(owned)}, which this template "
-                                   "sets from its own hyper-parameters; use those instead (see README.md)")
+        raise sdk.ConfigValueError(
+            f"config key 'ultralytics_args' sets {', '.join(owned)}, which this template "
+            "sets from its own hyper-parameters; use those instead (see README.md)"
+        )
     from ultralytics.cfg import DEFAULT_CFG_DICT
 
     unknown = sorted(k for k in extra if k not in DEFAULT_CFG_DICT)
     if unknown:
-        raise sdk.ConfigValueError(f"config key 'ultralytics_args': {', '.join(unknown)} is not an ultralytics "
-                                   "argument (see https://docs.ultralytics.com/usage/cfg/)")
+        raise sdk.ConfigValueError(
+            f"config key 'ultralytics_args': {', '.join(unknown)} is not an ultralytics "
+            "argument (see https://docs.ultralytics.com/usage/cfg/)"
+        )
     return extra
 
 
@@ -103,8 +132,10 @@ def read_settings(config: Mapping[str, Any]) -> Settings:
         extra=read_extra_args(config),
     )
     if settings.epochs < 1 or settings.batch_size_per_gpu < 1 or settings.num_workers_per_gpu < 0:
-        raise sdk.ConfigValueError(f"epochs ({settings.epochs}) and batch_size_per_gpu ({settings.batch_size_per_gpu}) "
-                                   f"must be >= 1, num_workers_per_gpu ({settings.num_workers_per_gpu}) >= 0")
+        raise sdk.ConfigValueError(
+            f"epochs ({settings.epochs}) and batch_size_per_gpu ({settings.batch_size_per_gpu}) "
+            f"must be >= 1, num_workers_per_gpu ({settings.num_workers_per_gpu}) >= 0"
+        )
     if not (settings.learning_rate > 0 and math.isfinite(settings.learning_rate)):
         raise sdk.ConfigValueError(f"config key 'learning_rate': {settings.learning_rate} must be positive")
     if settings.opset < 9:
@@ -139,10 +170,17 @@ class _Epochs:
             weights.save_stage(self.env, f"epoch_{epoch}", str(trainer.last), m_ap)
             saved.append(f"epoch_{epoch}")
         total = max(int(trainer.epochs), 1)
-        sdk.write_progress(_BEFORE + (1.0 - _BEFORE - _AFTER) * min(epoch, total) / total,
-                           task=sdk.TaskKind.TRAINING, env=self.env)
-        logger.info("epoch %d/%d: mAP50 %.4f, mAP50-95 %.4f%s", epoch, total, m_ap,
-                    metrics.get("metrics/mAP50-95(B)", 0.0), f"; stages {', '.join(saved)}" if saved else "")
+        sdk.write_progress(
+            _BEFORE + (1.0 - _BEFORE - _AFTER) * min(epoch, total) / total, task=sdk.TaskKind.TRAINING, env=self.env
+        )
+        logger.info(
+            "epoch %d/%d: mAP50 %.4f, mAP50-95 %.4f%s",
+            epoch,
+            total,
+            m_ap,
+            metrics.get("metrics/mAP50-95(B)", 0.0),
+            f"; stages {', '.join(saved)}" if saved else "",
+        )
 
 
 def _device(config: Mapping[str, Any], ranks: dist.Ranks) -> str:
@@ -152,12 +190,18 @@ def _device(config: Mapping[str, Any], ranks: dist.Ranks) -> str:
         return "cpu"
     if ranks.world > 1:
         if ranks.world != len(ids):
-            raise sdk.ConfigValueError(f"gpu_id {','.join(ids)!r} names {len(ids)} GPUs but {ranks.world} processes "
-                                       "were started; set gpu_count to the number of GPUs")
+            raise sdk.ConfigValueError(
+                f"gpu_id {','.join(ids)!r} names {len(ids)} GPUs but {ranks.world} processes "
+                "were started; set gpu_count to the number of GPUs"
+            )
         return ",".join(ids)
     if len(ids) > 1:
-        logger.warning("gpu_id %s names %d GPUs but one process runs (gpu_count 1): training on GPU %s only",
-                       ",".join(ids), len(ids), ids[0])
+        logger.warning(
+            "gpu_id %s names %d GPUs but one process runs (gpu_count 1): training on GPU %s only",
+            ",".join(ids),
+            len(ids),
+            ids[0],
+        )
     return ids[0]
 
 
@@ -180,8 +224,12 @@ def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks, work: str) -
     from ultralytics import YOLO
 
     if initial.path:
-        logger.info("finetuning from %s (%s); the architecture is the checkpoint's, config key 'model' (%s) is not "
-                    "used", initial.path, initial.source, settings.model)
+        logger.info(
+            "finetuning from %s (%s); the architecture is the checkpoint's, config key 'model' (%s) is not used",
+            initial.path,
+            initial.source,
+            settings.model,
+        )
         model = YOLO(initial.path, task="detect")
     else:
         logger.info("no initial weights: training %s from scratch (random initialisation)", settings.model)
@@ -189,13 +237,27 @@ def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks, work: str) -
 
     args = {
         **settings.extra,
-        "data": data.data_yaml, "epochs": settings.epochs, "imgsz": settings.img_size,
-        "batch": settings.batch_size_per_gpu * max(1, ranks.world), "workers": settings.num_workers_per_gpu,
-        "device": device, "project": os.path.join(work, "runs"), "name": "train", "exist_ok": True,
-        "save": True, "save_period": -1, "plots": False, "val": True, "optimizer": settings.optimizer,
-        "lr0": settings.learning_rate, "patience": settings.patience, "seed": settings.seed, "amp": settings.amp,
+        "data": data.data_yaml,
+        "epochs": settings.epochs,
+        "imgsz": settings.img_size,
+        "batch": settings.batch_size_per_gpu * max(1, ranks.world),
+        "workers": settings.num_workers_per_gpu,
+        "device": device,
+        "project": os.path.join(work, "runs"),
+        "name": "train",
+        "exist_ok": True,
+        "save": True,
+        "save_period": -1,
+        "plots": False,
+        "val": True,
+        "optimizer": settings.optimizer,
+        "lr0": settings.learning_rate,
+        "patience": settings.patience,
+        "seed": settings.seed,
+        "amp": settings.amp,
         # with a checkpoint model, pretrained=False would drop its weights (ultralytics Model.train)
-        "pretrained": bool(initial.path), "verbose": True,
+        "pretrained": bool(initial.path),
+        "verbose": True,
     }
     if not ranks.main:  # a DDP worker: rank 0 saves, reports and exports
         model.train(**args)
@@ -212,8 +274,8 @@ def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks, work: str) -
     if settings.export_onnx:
         sample = next(sdk.iter_items(sdk.Split.VALIDATION, class_names=class_names)).image_path
         onnx_path = export.export_onnx(best_pt, settings.img_size, settings.opset, sample)
-        sdk.write_model_stage(BEST_STAGE, [os.path.basename(best_pt), os.path.basename(onnx_path)], epochs.best_map,
-                              env=env)
+        sdk.write_model_stage(
+            BEST_STAGE, [os.path.basename(best_pt), os.path.basename(onnx_path)], epochs.best_map, env=env
+        )
     sdk.write_progress(1.0, task=sdk.TaskKind.TRAINING, env=env)
     logger.info("best stage %r: mAP50 %.4f; %.1f s", BEST_STAGE, epochs.best_map, time.monotonic() - started)
-

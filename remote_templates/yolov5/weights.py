@@ -4,6 +4,7 @@ A model of this template is an ultralytics checkpoint (``.pt``, optimizer stripp
 (EMA weights, fp16) with its class names, and its training arguments (``train_args.imgsz`` is
 the size mining and infer default to).
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,12 +14,11 @@ import shutil
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+import download
 import torch
 import yaml
 
-import download
-from live_code import contract
-from live_code import sdk
+from live_code import contract, sdk
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,10 @@ def initial_weights(env: sdk.Env, config: Mapping[str, Any], cache_dir: str) -> 
         raise sdk.ConfigValueError(f"config key 'pretrained_sha256': {sha256!r} is not 64 hex digits")
     if download.is_url(value):
         if not sha256:
-            msg = ("config key 'pretrained_weights' is a URL, which does not pin a file: set pretrained_sha256 "
-                   "to the file's SHA-256 (the output of `sha256sum FILE`)")
+            msg = (
+                "config key 'pretrained_weights' is a URL, which does not pin a file: set pretrained_sha256 "
+                "to the file's SHA-256 (the output of `sha256sum FILE`)"
+            )
             raise sdk.ConfigValueError(msg)
         retries = sdk.get_int(config, "download_retries", 3)
         try:
@@ -105,8 +107,7 @@ def load_for_prediction(env: sdk.Env, config: Mapping[str, Any], device: torch.d
     path = find_model_file(env, config, "model_params_path")
     if path is None:
         named = sdk.get_list(config, "model_params_path", item_type=str)
-        raise ModelNotFound(f"no .pt file among model_params_path {named!r}; choose a model trained with "
-                            "this template")
+        raise ModelNotFound(f"no .pt file among model_params_path {named!r}; choose a model trained with this template")
     try:
         model, ckpt = load_checkpoint(path, device=device, fuse=True)
     except Exception as e:  # torch.load and ultralytics raise many types for a foreign file
@@ -117,8 +118,9 @@ def load_for_prediction(env: sdk.Env, config: Mapping[str, Any], device: torch.d
     img_size = train_args.get("imgsz", 640)
     img_size = int(img_size if isinstance(img_size, int) else max(img_size))
     stride = int(max(getattr(model, "stride", torch.tensor([32])).tolist()))
-    logger.info("loaded %s: %d classes, trained at %d px, stride %d, on %s", path, len(class_names), img_size,
-                stride, device)
+    logger.info(
+        "loaded %s: %d classes, trained at %d px, stride %d, on %s", path, len(class_names), img_size, stride, device
+    )
     return Loaded(model.eval(), path, class_names, img_size, stride)
 
 
@@ -127,8 +129,9 @@ def task_class_names(config: Mapping[str, Any], loaded: Loaded) -> list[str]:
     must be as many as the model has classes."""
     names = sdk.get_list(config, "class_names", item_type=str) or list(loaded.class_names)
     if len(names) != len(loaded.class_names):
-        raise sdk.ConfigValueError(f"class_names {names} do not fit the model's {len(loaded.class_names)} classes "
-                                   f"{loaded.class_names}")
+        raise sdk.ConfigValueError(
+            f"class_names {names} do not fit the model's {len(loaded.class_names)} classes {loaded.class_names}"
+        )
     return names
 
 

@@ -17,6 +17,7 @@ against the https server) a token in the URL. After a run, ``expect_failure`` /
 - the cache intact: every mirror passes ``git fsck`` and its ``refs/live-code/<sha>`` name their
   commits; every env and mirror has its completion marker and nothing half-built is left.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,14 +38,10 @@ from typing import Any
 import pytest
 import yaml
 
-from live_code import contract
-from live_code import errors
-from live_code import sample
+from live_code import contract, errors, sample
 from tests.adversarial.launch import SETTINGS_VAR
 from tests.adversarial.servers import make_cert
-from tests.conftest import _GIT_ENV
-from tests.conftest import git
-from tests.conftest import write_tree
+from tests.conftest import _GIT_ENV, git, write_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY_TOKEN = "lccanarytok7Q2f9X"  # LIVE_CODE_GIT_TOKEN
@@ -53,14 +50,35 @@ CANARY_ENV = "lccanaryaws3H6v0W"  # AWS_SECRET_ACCESS_KEY: any secret of the har
 CANARIES = (CANARY_TOKEN, CANARY_URL, CANARY_ENV)
 JOB_ENV_DUMP = "job-environ.json"
 #: what a job's environment may hold: pipeline.JOB_PASS_ENV and what the harness sets itself
-JOB_ENV_ALLOWED = frozenset({
-    "PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES",
-    "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "HOME",
-    "TMPDIR", "PYTHONNOUSERSITE", "PYTHONUNBUFFERED", "PYTHONPATH", "VIRTUAL_ENV", contract.ENV_FILE_VAR,
-    contract.CONFIG_FILE_VAR, "LIVE_CODE_TASK", "PWD",  # bubblewrap sets PWD (--chdir)
-    # without a sandbox: the mapped env.yaml and config.yaml for the 2.x executor SDK (fallback.job_env)
-    "DEFAULT_ENV_FILE_PATH", "DEFAULT_CONFIG_FILE_PATH",
-})
+JOB_ENV_ALLOWED = frozenset(
+    {
+        "PATH",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TZ",
+        "TERM",
+        "LD_LIBRARY_PATH",
+        "CUDA_VISIBLE_DEVICES",
+        "NVIDIA_VISIBLE_DEVICES",
+        "NVIDIA_DRIVER_CAPABILITIES",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "HOME",
+        "TMPDIR",
+        "PYTHONNOUSERSITE",
+        "PYTHONUNBUFFERED",
+        "PYTHONPATH",
+        "VIRTUAL_ENV",
+        contract.ENV_FILE_VAR,
+        contract.CONFIG_FILE_VAR,
+        "LIVE_CODE_TASK",
+        "PWD",  # bubblewrap sets PWD (--chdir)
+        # without a sandbox: the mapped env.yaml and config.yaml for the 2.x executor SDK (fallback.job_env)
+        "DEFAULT_ENV_FILE_PATH",
+        "DEFAULT_CONFIG_FILE_PATH",
+    }
+)
 
 # A legacy-layout job that dumps its environment into /out, then writes valid outputs for what
 # the task asks through the SDK. Jobs below are built from these pieces.
@@ -179,8 +197,13 @@ class Harness:
         self.env: dict[str, str] = {}
         self.settings: dict[str, Any] = {}
         self._repos = 0
-        sample.write_sample_dataset(self.task_dir, kinds=frozenset({contract.TaskKind.MINING, contract.TaskKind.INFER}),
-                                    fmt="voc", protocol=contract.PROTOCOL_1_1_0, images=4)
+        sample.write_sample_dataset(
+            self.task_dir,
+            kinds=frozenset({contract.TaskKind.MINING, contract.TaskKind.INFER}),
+            fmt="voc",
+            protocol=contract.PROTOCOL_1_1_0,
+            images=4,
+        )
 
     # -- inputs ----------------------------------------------------------------------------------
 
@@ -227,8 +250,15 @@ class Harness:
 
     def cli_env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-        env.update({"PYTHONPATH": str(ROOT), "LIVE_CODE_GIT_TOKEN": CANARY_TOKEN, "AWS_SECRET_ACCESS_KEY": CANARY_ENV,
-                    "LIVE_CODE_GRACE": "2", "TMPDIR": str(self.tmp)})
+        env.update(
+            {
+                "PYTHONPATH": str(ROOT),
+                "LIVE_CODE_GIT_TOKEN": CANARY_TOKEN,
+                "AWS_SECRET_ACCESS_KEY": CANARY_ENV,
+                "LIVE_CODE_GRACE": "2",
+                "TMPDIR": str(self.tmp),
+            }
+        )
         if self.allow_local:
             env["LIVE_CODE_ALLOW_LOCAL_REPOS"] = "1"
         if self.settings:
@@ -239,18 +269,40 @@ class Harness:
 
     def argv(self, *args: str) -> list[str]:
         entry = ["-m", "tests.adversarial.launch"] if self.settings else ["-m", "live_code"]
-        return [sys.executable, *entry, "run", "--in", str(self.in_dir), "--out", str(self.out_dir),
-                "--work", str(self.work), *args]
+        return [
+            sys.executable,
+            *entry,
+            "run",
+            "--in",
+            str(self.in_dir),
+            "--out",
+            str(self.out_dir),
+            "--work",
+            str(self.work),
+            *args,
+        ]
 
-    def run(self, *args: str, timeout: float = 180, preexec: Callable[[], None] | None = None,
-            **env: str) -> Outcome:
-        res = subprocess.run(self.argv(*args), env=self.cli_env(**env), capture_output=True, text=True,
-                             timeout=timeout, preexec_fn=preexec, cwd=self.root)
+    def run(self, *args: str, timeout: float = 180, preexec: Callable[[], None] | None = None, **env: str) -> Outcome:
+        res = subprocess.run(
+            self.argv(*args),
+            env=self.cli_env(**env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            preexec_fn=preexec,
+            cwd=self.root,
+        )
         return Outcome(res.returncode, res.stdout, res.stderr)
 
     def start(self, *args: str, **env: str) -> Live:
-        proc = subprocess.Popen(self.argv(*args), env=self.cli_env(**env), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, cwd=self.root)
+        proc = subprocess.Popen(
+            self.argv(*args),
+            env=self.cli_env(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=self.root,
+        )
         return Live(proc)
 
     # -- reading the results ---------------------------------------------------------------------
@@ -267,8 +319,15 @@ class Harness:
 
     # -- the invariants --------------------------------------------------------------------------
 
-    def expect_failure(self, out: Outcome, error: type[errors.LiveCodeError], *words: str, code: int | None = None,
-                       exit_code: int | None = None, debris_ok: bool = False) -> contract.MonitorRecord:
+    def expect_failure(
+        self,
+        out: Outcome,
+        error: type[errors.LiveCodeError],
+        *words: str,
+        code: int | None = None,
+        exit_code: int | None = None,
+        debris_ok: bool = False,
+    ) -> contract.MonitorRecord:
         """A classified failure of ``error``'s class whose message names the problem (``words``),
         with every invariant of a run kept."""
         want = error.exit_code if exit_code is None else exit_code
@@ -398,16 +457,30 @@ def check_cache(cache: Path, *, debris_ok: bool = False, incomplete_ok: bool = F
 
 def _check_mirror(mirror: Path, debris_ok: bool) -> None:
     env = _git_env()
-    res = subprocess.run(["git", "--git-dir", str(mirror), "fsck", "--no-progress", "--no-dangling"], env=env,
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        ["git", "--git-dir", str(mirror), "fsck", "--no-progress", "--no-dangling"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, f"git fsck {mirror}:\n{res.stdout}{res.stderr}"
-    refs = subprocess.run(["git", "--git-dir", str(mirror), "for-each-ref", "--format=%(objectname) %(refname)",
-                           "refs/live-code/"], env=env, capture_output=True, text=True, check=True).stdout
+    refs = subprocess.run(
+        ["git", "--git-dir", str(mirror), "for-each-ref", "--format=%(objectname) %(refname)", "refs/live-code/"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for line in refs.splitlines():
         sha, ref = line.split()
         assert ref == f"refs/live-code/{sha}", line
-        kind = subprocess.run(["git", "--git-dir", str(mirror), "cat-file", "-t", sha], env=env, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        kind = subprocess.run(
+            ["git", "--git-dir", str(mirror), "cat-file", "-t", sha],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         assert kind == "commit", line
     if not debris_ok:
         debris = [p for p in mirror.rglob("*") if p.name.endswith(".lock") or p.name.startswith("tmp_")]
@@ -470,14 +543,28 @@ def fake_torch_base(tmp_path_factory: pytest.TempPathFactory) -> str:
     write_wheel(wheels, "torch", "2.13.0")
     env = {"PATH": os.environ["PATH"], "HOME": str(base), "UV_NO_CONFIG": "1"}
     subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(base / "venv")], env=env, check=True)
-    subprocess.run([uv, "pip", "install", "-q", "--python", str(base / "venv" / "bin" / "python"), "--no-index",
-                    "--find-links", str(wheels), "torch==2.13.0"], env=env, check=True)
+    subprocess.run(
+        [
+            uv,
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(base / "venv" / "bin" / "python"),
+            "--no-index",
+            "--find-links",
+            str(wheels),
+            "torch==2.13.0",
+        ],
+        env=env,
+        check=True,
+    )
     return str(base / "venv" / "bin" / "python")
 
 
-def wheel_bytes(folder: Path, name: str, version: str, files: Mapping[str, str] | None = None,
-                requires: tuple[str, ...] = ()) -> bytes:
+def wheel_bytes(
+    folder: Path, name: str, version: str, files: Mapping[str, str] | None = None, requires: tuple[str, ...] = ()
+) -> bytes:
     from tests.test_envs import write_wheel
 
     return write_wheel(folder, name, version, requires, files).read_bytes()
-

@@ -3,6 +3,7 @@ test-only overrides of the harness's settings, for deadlines no environment vari
 (``fetch_deadline``, ``install_timeout``). The overrides come as JSON in ``LIVE_CODE_TEST_SETTINGS``
 (removed from the environment before the harness reads it); without it this is ``live-code`` itself.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,7 @@ import os
 import sys
 from typing import Any
 
-from live_code import cli
-from live_code import pipeline
+from live_code import cli, pipeline
 
 SETTINGS_VAR = "LIVE_CODE_TEST_SETTINGS"
 

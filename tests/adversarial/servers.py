@@ -4,6 +4,7 @@ the connection half-way through a response, and a package index that never answe
 
 Every server is a context manager; leaving it stops its threads and closes its sockets.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,9 +27,28 @@ def make_cert(folder: Path) -> tuple[Path, Path] | None:
     if openssl is None:
         return None
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -181,8 +201,10 @@ class ResetServer:
                 if not chunk:
                     return
                 data += chunk
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-advertisement\r\n"
-                         b"Content-Length: 100000\r\n\r\n001e# service=git-upload-pack\n")
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-advertisement\r\n"
+                b"Content-Length: 100000\r\n\r\n001e# service=git-upload-pack\n"
+            )
         except (OSError, ssl.SSLError):
             pass
         finally:

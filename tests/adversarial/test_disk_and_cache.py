@@ -4,6 +4,7 @@ same repo and SHA at the same moment). The disk is a small tmpfs mounted over th
 dir for the test (root with CAP_SYS_ADMIN only; skipped with the reason elsewhere, where the
 RLIMIT_FSIZE case still runs); after the failure the tmpfs is grown (``mount -o remount``) and a
 rerun on the same cache must succeed."""
+
 from __future__ import annotations
 
 import contextlib
@@ -14,14 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from live_code import errors
-from live_code import util
-from tests.adversarial.conftest import JOB_OUTPUTS
-from tests.adversarial.conftest import Harness
-from tests.adversarial.conftest import check_cache
-from tests.adversarial.conftest import file_size_limit
-from tests.adversarial.conftest import job
-from tests.adversarial.conftest import wheel_bytes
+from live_code import errors, util
+from tests.adversarial.conftest import JOB_OUTPUTS, Harness, check_cache, file_size_limit, job, wheel_bytes
 from tests.conftest import git
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs (a full disk) needs root")
@@ -36,8 +31,9 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
             util.rmtree(entry)
         else:
             entry.unlink()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0777", "tmpfs", str(path)],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0777", "tmpfs", str(path)], capture_output=True, text=True
+    )
     if res.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
     try:
@@ -168,9 +164,16 @@ def test_eight_concurrent_runs_with_mixed_pins_share_one_cache(tmp_path: Path) -
     first = repo.sha
     second = repo.commit({"note.txt": "second"})
     git("tag", "v2", cwd=repo.path)
-    pins = [{"git_commit": first}, {"git_commit": second}, {"git_tag": "v1"}, {"git_commit": first[:7]},
-            {"git_tag": "v2"}, {"git_commit": second.upper()}, {"git_tag": "v1", "git_commit": first},
-            {"git_commit": first}]
+    pins = [
+        {"git_commit": first},
+        {"git_commit": second},
+        {"git_tag": "v1"},
+        {"git_commit": first[:7]},
+        {"git_tag": "v2"},
+        {"git_commit": second.upper()},
+        {"git_tag": "v1", "git_commit": first},
+        {"git_commit": first},
+    ]
     want = [first, second, first, first, second, second, first, first]
     for h, pin in zip(harnesses, pins):
         h.set_config(**{"git_url": str(repo.path), "git_commit": None, **pin})

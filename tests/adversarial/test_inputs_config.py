@@ -1,6 +1,7 @@
 """Bad ``/in/config.yaml`` (security-research.md section 3, "config.yaml — syntax and size" and
 "types and keys"; threats 29-30): each stops ``live-code run`` before any network or disk work
 with a config error naming the problem, and leaves nothing behind."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,7 @@ import pytest
 import yaml
 
 from live_code import errors
-from tests.adversarial.conftest import CANARIES
-from tests.adversarial.conftest import Harness
+from tests.adversarial.conftest import CANARIES, Harness
 
 
 def _base(harness: Harness) -> str:
@@ -30,18 +30,32 @@ SYNTAX = {
     "only comments": (lambda good: b"# nothing here\n# at all\n", ["no git_url"]),
     "a bare scalar": (lambda good: b"just some text\n", ["must be a YAML mapping", "a string of 14 characters"]),
     "a list at top level": (lambda good: b"- a\n- b\n", ["must be a YAML mapping", "a list"]),
-    "several YAML documents": (lambda good: good.encode() + b"---\nother: doc\n", ["not valid YAML", "single document"]),
+    "several YAML documents": (
+        lambda good: good.encode() + b"---\nother: doc\n",
+        ["not valid YAML", "single document"],
+    ),
     "not UTF-8": (lambda good: good.encode() + b"note: caf\xe9\n", ["not UTF-8"]),
     "UTF-16 with BOM": (lambda good: good.encode("utf-16"), ["UTF-16"]),
     "a NUL byte": (lambda good: good.encode() + b"note: a\x00b\n", ["character 0x0000"]),
-    "tabs for indentation": (lambda good: good.encode() + b"nested:\n\tkey: 1\n", ["not valid YAML", "found character '\\t'"]),
+    "tabs for indentation": (
+        lambda good: good.encode() + b"nested:\n\tkey: 1\n",
+        ["not valid YAML", "found character '\\t'"],
+    ),
     "10^5-deep nesting": (lambda good: good.encode() + b"deep: " + b"[" * 100_000 + b"\n", ["nests deeper"]),
-    "billion laughs": (lambda good: good.encode() + b"".join(
-        b"l%d: &l%d [%s]\n" % (i, i, b",".join([b"*l%d" % (i - 1)] * 9 if i else [b"'lol'"])) for i in range(10)),
-        ["anchor or alias"]),
+    "billion laughs": (
+        lambda good: (
+            good.encode()
+            + b"".join(
+                b"l%d: &l%d [%s]\n" % (i, i, b",".join([b"*l%d" % (i - 1)] * 9 if i else [b"'lol'"])) for i in range(10)
+            )
+        ),
+        ["anchor or alias"],
+    ),
     "anchor referenced in a cycle": (lambda good: good.encode() + b"a: &x [*x]\n", ["anchor or alias"]),
-    "python tag": (lambda good: good.encode() + b"x: !!python/object/apply:os.system ['touch /tmp/lc-pwned-tag']\n",
-                   ["tag"]),
+    "python tag": (
+        lambda good: good.encode() + b"x: !!python/object/apply:os.system ['touch /tmp/lc-pwned-tag']\n",
+        ["tag"],
+    ),
     "duplicate key": (lambda good: good.encode() + b"git_url: https://example.com/other/repo\n", ["'git_url' twice"]),
     "keys read as booleans": (lambda good: good.encode() + b"on: yes\n", ["boolean"]),
 }

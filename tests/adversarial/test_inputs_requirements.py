@@ -1,6 +1,7 @@
 """Hostile ``requirements.txt`` (security-research.md section 3, "requirements.txt"; threats 23-28):
 a refused line stops ``live-code run`` before any install, naming ``file:line``; what is accepted is
 installed offline from wheels inside the test. No test here talks to a package index."""
+
 from __future__ import annotations
 
 import json
@@ -9,10 +10,7 @@ import textwrap
 import pytest
 
 from live_code import errors
-from tests.adversarial.conftest import CANARIES
-from tests.adversarial.conftest import CANARY_URL
-from tests.adversarial.conftest import Harness
-from tests.adversarial.conftest import wheel_bytes
+from tests.adversarial.conftest import CANARIES, CANARY_URL, Harness, wheel_bytes
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -59,11 +57,16 @@ def test_hostile_requirement_line_is_refused_before_any_install(harness: Harness
     assert not list((harness.cache / "envs").glob("*/bin"))  # no env was even created
 
 
-@pytest.mark.parametrize(("data", "words"), [
-    ("numpy==1.26.4\n".encode("utf-16"), ["not UTF-8"]),
-    (b"numpy==1.26.4\n" * 80_000, ["larger than 1 MiB"]),
-])
-def test_requirements_file_that_is_not_small_utf8_text_is_refused(harness: Harness, data: bytes, words: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        ("numpy==1.26.4\n".encode("utf-16"), ["not UTF-8"]),
+        (b"numpy==1.26.4\n" * 80_000, ["larger than 1 MiB"]),
+    ],
+)
+def test_requirements_file_that_is_not_small_utf8_text_is_refused(
+    harness: Harness, data: bytes, words: list[str]
+) -> None:
     harness.use(harness.repo({"requirements.txt": data}))
     harness.expect_failure(harness.run(timeout=60), errors.RequirementError, *words)
 
@@ -73,12 +76,22 @@ def test_unpinned_requirement_is_refused_with_strict_pins(harness: Harness) -> N
     harness.expect_failure(harness.run(timeout=60), errors.RequirementError, "requirements.txt:1", "not pinned")
 
 
-@pytest.mark.parametrize("line", ["torch==2.0.0", "torch>=2.14", "torch<2", "torch @ https://download.pytorch.org/whl/torch.whl",
-                                  f"torch @ git+https://github.com/pytorch/pytorch@{SHA}"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "torch==2.0.0",
+        "torch>=2.14",
+        "torch<2",
+        "torch @ https://download.pytorch.org/whl/torch.whl",
+        f"torch @ git+https://github.com/pytorch/pytorch@{SHA}",
+    ],
+)
 def test_requirement_replacing_the_base_framework_is_refused(harness: Harness, fake_torch_base: str, line: str) -> None:
     harness.env["LIVE_CODE_BASE_PYTHON"] = fake_torch_base
     harness.use(harness.repo({"requirements.txt": line + "\n"}))
-    harness.expect_failure(harness.run(timeout=60), errors.RequirementError, "would replace the base image's torch 2.13.0")
+    harness.expect_failure(
+        harness.run(timeout=60), errors.RequirementError, "would replace the base image's torch 2.13.0"
+    )
 
 
 def _offline(harness: Harness) -> dict[str, object]:
@@ -90,8 +103,12 @@ def _offline(harness: Harness) -> dict[str, object]:
 def test_dependency_on_another_torch_fails_resolution_and_leaves_no_env(harness: Harness, fake_torch_base: str) -> None:
     harness.env["LIVE_CODE_BASE_PYTHON"] = fake_torch_base
     wheel = wheel_bytes(harness.root / "w", "needs-new-torch", "1.0", requires=("torch==2.14.0",))
-    repo = harness.repo({"wheels/needs_new_torch-1.0-py3-none-any.whl": wheel,
-                         "requirements.txt": "./wheels/needs_new_torch-1.0-py3-none-any.whl\n"})
+    repo = harness.repo(
+        {
+            "wheels/needs_new_torch-1.0-py3-none-any.whl": wheel,
+            "requirements.txt": "./wheels/needs_new_torch-1.0-py3-none-any.whl\n",
+        }
+    )
     harness.use(repo, **_offline(harness))
     harness.expect_failure(harness.run(), errors.EnvironmentBuildError, "could not resolve the requirements", "torch")
 
@@ -104,7 +121,7 @@ def test_ten_thousand_requirements_fail_offline_resolution_cleanly(harness: Harn
 
 # An in-tree PEP 517 backend (no build requirements, so nothing is downloaded) that records the
 # environment it runs in: code from the repository runs at install time.
-_BACKEND = '''
+_BACKEND = """
 import base64, hashlib, json, os, zipfile
 
 NAME, VERSION = "hostilepkg", "1.0"
@@ -146,7 +163,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
         for path, text in files.items():
             zf.writestr(path, text)
     return name
-'''
+"""
 
 
 def test_source_build_runs_repository_code_at_install_without_secrets(harness: Harness) -> None:
@@ -160,8 +177,13 @@ def test_source_build_runs_repository_code_at_install_without_secrets(harness: H
         build-backend = "backend"
         backend-path = ["."]
         """)
-    repo = harness.repo({"pkg/pyproject.toml": pyproject, "pkg/backend.py": _BACKEND % {"dump": str(dump)},
-                         "requirements.txt": "./pkg\n"})
+    repo = harness.repo(
+        {
+            "pkg/pyproject.toml": pyproject,
+            "pkg/backend.py": _BACKEND % {"dump": str(dump)},
+            "requirements.txt": "./pkg\n",
+        }
+    )
     harness.use(repo, **_offline(harness))
     prov = harness.expect_success(harness.run())
     assert "hostilepkg==1.0" in prov["environment"]["added"]
@@ -173,8 +195,9 @@ def test_source_build_runs_repository_code_at_install_without_secrets(harness: H
 def test_local_wheel_inside_the_repository_is_installed_offline(harness: Harness) -> None:
     """Documented success: a pinned local wheel in the repo, with an offline wheelhouse."""
     wheel = wheel_bytes(harness.root / "w", "tinyapp", "1.0")
-    repo = harness.repo({"wheels/tinyapp-1.0-py3-none-any.whl": wheel,
-                         "requirements.txt": "./wheels/tinyapp-1.0-py3-none-any.whl\n"})
+    repo = harness.repo(
+        {"wheels/tinyapp-1.0-py3-none-any.whl": wheel, "requirements.txt": "./wheels/tinyapp-1.0-py3-none-any.whl\n"}
+    )
     harness.use(repo, **_offline(harness))
     prov = harness.expect_success(harness.run())
     assert prov["environment"]["added"] == ["tinyapp==1.0"]

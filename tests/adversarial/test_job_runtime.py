@@ -1,28 +1,25 @@
 """User code at runtime (security-research.md section 3, "User code at runtime"; threats 31-39):
 what a hostile or broken job does inside ``live-code run``, and what the harness guarantees
 afterwards. Every case runs the real CLI and checks the suite's invariants (conftest.py)."""
+
 from __future__ import annotations
 
 import json
 import os
-import textwrap
 import socket
 import subprocess
+import textwrap
 import threading
 from pathlib import Path
 
 import pytest
 
-from live_code import contract
-from live_code import errors
-from live_code import sandbox
-from tests.adversarial.conftest import CANARY_TOKEN
-from tests.adversarial.conftest import JOB_OUTPUTS
-from tests.adversarial.conftest import Harness
-from tests.adversarial.conftest import job
+from live_code import contract, errors, sandbox
+from tests.adversarial.conftest import CANARY_TOKEN, JOB_OUTPUTS, Harness, job
 
-needs_bwrap = pytest.mark.skipif(sandbox.unavailable_reason() is not None,
-                                 reason=f"needs bubblewrap: {sandbox.unavailable_reason()}")
+needs_bwrap = pytest.mark.skipif(
+    sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
+)
 
 # writes the mining result through the SDK, then the given infer-result.json bytes
 _BAD_INFER = """
@@ -48,42 +45,74 @@ BOX_X = b'{"box": {"x": %s, "y": 1, "w": 5, "h": 5}, "class_name": "dog", "score
 # (job, error class, words the message must hold)
 FAILING_JOBS = {
     "exits 0 without outputs": (job("print('did nothing')"), errors.OutputError, ["result.tsv", "missing"]),
-    "exits 0 with partial outputs": (job("""
+    "exits 0 with partial outputs": (
+        job("""
         cands = [i.image_path for i in sdk.iter_items(sdk.Split.CANDIDATE)]
         sdk.write_mining_result([(c, float(n)) for n, c in enumerate(cands)])
-        """), errors.OutputError, ["infer-result.json", "missing"]),
+        """),
+        errors.OutputError,
+        ["infer-result.json", "missing"],
+    ),
     "exits 1 after valid outputs": (job(JOB_OUTPUTS, "raise SystemExit(1)"), errors.JobError, ["exited with code 1"]),
-    "killed by SIGKILL (as by the OOM killer)": (job("import signal; os.kill(os.getpid(), signal.SIGKILL)"),
-                                                 errors.JobError, ["SIGKILL"]),
+    "killed by SIGKILL (as by the OOM killer)": (
+        job("import signal; os.kill(os.getpid(), signal.SIGKILL)"),
+        errors.JobError,
+        ["SIGKILL"],
+    ),
     "waits on stdin": (job("input('password: ')"), errors.JobError, ["exited with code 1", "EOFError"]),
     "empty infer-result.json": (_bytes(b""), errors.OutputError, ["infer-result.json", "not valid JSON"]),
     "truncated infer-result.json": (_bytes(b'{"detection": {"a'), errors.OutputError, ["not valid JSON (truncated?)"]),
     "infer-result.json not JSON": (_bytes(b"<html>oops</html>"), errors.OutputError, ["not valid JSON"]),
-    "NaN coordinate": (_bytes(b'{"detection": {"x.jpg": {"boxes": [' + BOX_X % b"NaN" + b"]}}}"),
-                       errors.OutputError, ["NaN is not valid JSON"]),
-    "Infinity coordinate": (_bytes(b'{"detection": {"x.jpg": {"boxes": [' + BOX_X % b"-Infinity" + b"]}}}"),
-                            errors.OutputError, ["-Infinity is not valid JSON"]),
+    "NaN coordinate": (
+        _bytes(b'{"detection": {"x.jpg": {"boxes": [' + BOX_X % b"NaN" + b"]}}}"),
+        errors.OutputError,
+        ["NaN is not valid JSON"],
+    ),
+    "Infinity coordinate": (
+        _bytes(b'{"detection": {"x.jpg": {"boxes": [' + BOX_X % b"-Infinity" + b"]}}}"),
+        errors.OutputError,
+        ["-Infinity is not valid JSON"],
+    ),
     "duplicate keys": (_bytes(b'{"detection": {}, "detection": {}}'), errors.OutputError, ["duplicate keys"]),
-    "lone surrogate image name": (_bytes(b'{"detection": {"\\ud800.jpg": {"boxes": [' + BOX % b"0.5" + b"]}}}"),
-                                  errors.OutputError, ["infer-result.json", "candidate"]),
+    "lone surrogate image name": (
+        _bytes(b'{"detection": {"\\ud800.jpg": {"boxes": [' + BOX % b"0.5" + b"]}}}"),
+        errors.OutputError,
+        ["infer-result.json", "candidate"],
+    ),
     "deeply nested": (_bytes(b"[" * 100_000), errors.OutputError, ["not readable JSON"]),
     "wrong schema": (_bytes(b'{"detection": 3}'), errors.OutputError, ["detection: missing or not an object"]),
     "infer-result.json is a directory": (_infer("os.mkdir(path)"), errors.OutputError, ["Is a directory"]),
-    "infer-result.json is a symlink into /in": (_infer("os.symlink('/in/env.yaml', path)"), errors.OutputError,
-                                                 ["infer-result.json", "symlink"]),
-    "infer-result.json is a FIFO": (_infer("os.mkfifo(path)"), errors.OutputError,
-                                    ["infer-result.json", "not a regular file"]),
-    "result.tsv is a FIFO": (job("os.mkfifo(os.path.join(OUT, 'result.tsv'))"), errors.OutputError,
-                             ["result.tsv", "not a regular file"]),
-    "infer-result.json still being written by a daemon when the job exits": (_infer("""
+    "infer-result.json is a symlink into /in": (
+        _infer("os.symlink('/in/env.yaml', path)"),
+        errors.OutputError,
+        ["infer-result.json", "symlink"],
+    ),
+    "infer-result.json is a FIFO": (
+        _infer("os.mkfifo(path)"),
+        errors.OutputError,
+        ["infer-result.json", "not a regular file"],
+    ),
+    "result.tsv is a FIFO": (
+        job("os.mkfifo(os.path.join(OUT, 'result.tsv'))"),
+        errors.OutputError,
+        ["result.tsv", "not a regular file"],
+    ),
+    "infer-result.json still being written by a daemon when the job exits": (
+        _infer("""
         import subprocess, time
         subprocess.Popen([sys.executable, '-c', 'import sys, time; f = open(sys.argv[1], "w"); '
                           'f.write("{\\\\"detection\\\\": {"); f.flush(); time.sleep(300)', path], start_new_session=True)
         time.sleep(1)
-        """), errors.OutputError, ["infer-result.json", "not valid JSON (truncated?)"]),
+        """),
+        errors.OutputError,
+        ["infer-result.json", "not valid JSON (truncated?)"],
+    ),
     "never ends (timeout)": (job("import time; time.sleep(300)"), errors.JobError, ["timed out after 2s"]),
-    "traps SIGTERM and never ends": (job("import signal, time", "signal.signal(signal.SIGTERM, signal.SIG_IGN)",
-                                         "time.sleep(300)"), errors.JobError, ["timed out after 2s"]),
+    "traps SIGTERM and never ends": (
+        job("import signal, time", "signal.signal(signal.SIGTERM, signal.SIG_IGN)", "time.sleep(300)"),
+        errors.JobError,
+        ["timed out after 2s"],
+    ),
 }
 
 
@@ -97,12 +126,17 @@ def test_failing_job_is_a_classified_failure(harness: Harness, name: str) -> Non
 
 
 SUCCEEDING_JOBS = {
-    "forks children that keep running": job(JOB_OUTPUTS, """
+    "forks children that keep running": job(
+        JOB_OUTPUTS,
+        """
         import subprocess
         for _ in range(3):
             subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])
-        """),
-    "double-forked setsid daemon holding stdout": job(JOB_OUTPUTS, """
+        """,
+    ),
+    "double-forked setsid daemon holding stdout": job(
+        JOB_OUTPUTS,
+        """
         if os.fork() == 0:
             os.setsid()
             if os.fork() == 0:
@@ -111,10 +145,14 @@ SUCCEEDING_JOBS = {
                     print('daemon still here', flush=True)
                     time.sleep(0.2)
             os._exit(0)
-        """),
-    "prints terminal escapes and NUL bytes": job(JOB_OUTPUTS, r"""
+        """,
+    ),
+    "prints terminal escapes and NUL bytes": job(
+        JOB_OUTPUTS,
+        r"""
         sys.stdout.buffer.write(b'\x1b[2J\x1b]0;pwned\x07\x00\x00 raw\r\n' * 100)
-        """),
+        """,
+    ),
     "changes directory and writes outputs by relative paths": job("""
         cands = [i.image_path for i in sdk.iter_items(sdk.Split.CANDIDATE)]
         os.chdir(OUT)
@@ -150,7 +188,9 @@ ENV_ID = open(MON).read().split('\\t')[0]
 
 @pytest.mark.parametrize("how", list(_TAMPER))
 @pytest.mark.parametrize("ends", ["success", "failure"])
-def test_harness_final_monitor_write_wins_over_a_job_that_tampers_with_it(harness: Harness, how: str, ends: str) -> None:
+def test_harness_final_monitor_write_wins_over_a_job_that_tampers_with_it(
+    harness: Harness, how: str, ends: str
+) -> None:
     env_yaml = (harness.in_dir / "env.yaml").read_bytes()
     tail = "raise SystemExit(1)" if ends == "failure" else ""
     harness.use(harness.job_repo(job(JOB_OUTPUTS, _TAMPER_HEAD, _TAMPER[how], tail)))
@@ -195,8 +235,11 @@ def test_unsandboxed_job_of_the_same_uid_cannot_read_the_harness_environment(har
     itself non-dumpable. Run as an unprivileged uid, as YMIR runs containers (--user)."""
     from tests.test_pipeline import _python_for_others
 
-    shared = Path(subprocess.run(["mktemp", "-d", "/tmp/live-code-adv-XXXXXX"], capture_output=True, text=True,
-                                 check=True).stdout.strip())
+    shared = Path(
+        subprocess.run(
+            ["mktemp", "-d", "/tmp/live-code-adv-XXXXXX"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     try:
         shared.chmod(0o755)
         h = Harness(shared / "h")  # pytest's tmp dirs are private to root: this task must not be
@@ -210,8 +253,24 @@ def test_unsandboxed_job_of_the_same_uid_cannot_read_the_harness_environment(har
         subprocess.run(["chown", "-R", "54321:54321", str(shared / "repo")], check=True)
         python = _python_for_others(shared)
         env = h.cli_env(LIVE_CODE_CACHE=str(shared / "cache"), HOME="/nonexistent", LIVE_CODE_BASE_PYTHON=python)
-        cmd = ["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups", python, "-m", "live_code", "run",
-               "--in", str(h.in_dir), "--out", str(h.out_dir), "--work", str(h.work), "--sandbox", "off"]
+        cmd = [
+            "setpriv",
+            "--reuid=54321",
+            "--regid=54321",
+            "--clear-groups",
+            python,
+            "-m",
+            "live_code",
+            "run",
+            "--in",
+            str(h.in_dir),
+            "--out",
+            str(h.out_dir),
+            "--work",
+            str(h.work),
+            "--sandbox",
+            "off",
+        ]
         res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         assert res.returncode == 0, res.stdout + res.stderr
         assert "stolen:" in res.stdout
@@ -242,10 +301,17 @@ def test_job_can_still_use_the_network_during_its_run(harness: Harness) -> None:
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    harness.use(harness.job_repo(job(f"""
+    harness.use(
+        harness.job_repo(
+            job(
+                f"""
         import socket
         socket.create_connection(('127.0.0.1', {port}), timeout=10).sendall(b'exfiltrated')
-        """, JOB_OUTPUTS)))
+        """,
+                JOB_OUTPUTS,
+            )
+        )
+    )
     try:
         harness.expect_success(harness.run())
         thread.join(10)
@@ -257,7 +323,10 @@ def test_job_can_still_use_the_network_during_its_run(harness: Harness) -> None:
 @needs_bwrap
 def test_sandboxed_job_cannot_write_the_cache_or_in(harness: Harness) -> None:
     """In the sandbox the cache (its own env included) and /in are read-only for the job."""
-    harness.use(harness.job_repo(job("""
+    harness.use(
+        harness.job_repo(
+            job(
+                """
         import glob
         denied = []
         for target in glob.glob(os.environ['VIRTUAL_ENV'] + '/bin/python*')[:1] + ['/in/env.yaml']:
@@ -271,7 +340,11 @@ def test_sandboxed_job_cannot_write_the_cache_or_in(harness: Harness) -> None:
             denied.append(e.strerror)
         print('denied', denied, flush=True)
         assert len(denied) == 3, denied
-        """, JOB_OUTPUTS)))
+        """,
+                JOB_OUTPUTS,
+            )
+        )
+    )
     harness.expect_success(harness.run())
     assert not (harness.cache / "envs" / "planted").exists()
 
@@ -280,9 +353,16 @@ def test_unsandboxed_job_can_write_the_cache(harness: Harness) -> None:
     """Documented limit: without bubblewrap (``--sandbox off``, or an image without it) nothing
     stops a job from writing into the cache of the same uid: use the sandbox or a read-only cache
     volume when jobs are not trusted."""
-    harness.use(harness.job_repo(job("""
+    harness.use(
+        harness.job_repo(
+            job(
+                """
         open(os.path.join(os.path.dirname(os.environ['VIRTUAL_ENV']), 'planted'), 'w').write('x')
-        """, JOB_OUTPUTS)))
+        """,
+                JOB_OUTPUTS,
+            )
+        )
+    )
     harness.expect_success(harness.run("--sandbox", "off"))
     assert (harness.cache / "envs" / "planted").exists()
 
@@ -290,12 +370,16 @@ def test_unsandboxed_job_can_write_the_cache(harness: Harness) -> None:
 def test_killed_harness_takes_an_unsandboxed_job_and_its_children_with_it(harness: Harness) -> None:
     """SIGKILL of the harness (OOM killer, kill -9) while the job runs: the job runs in its own
     session, so nothing would deliver a signal to it; live-code's guard kills its group."""
-    harness.use(harness.job_repo(job("""
+    harness.use(
+        harness.job_repo(
+            job("""
         import subprocess, time
         subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])
         print('started', flush=True)
         time.sleep(300)
-        """)))
+        """)
+        )
+    )
     live = harness.start("--sandbox", "off")
     live.wait_for("started")
     live.signal(9)
@@ -308,8 +392,9 @@ def test_killed_harness_takes_an_unsandboxed_job_and_its_children_with_it(harnes
 def test_job_output_with_secret_shaped_text_is_redacted_in_the_log(harness: Harness) -> None:
     """The harness redacts URL credentials from the job's output stream (best effort: it cannot
     know secrets the job makes up, only those it was given)."""
-    harness.use(harness.job_repo(job(JOB_OUTPUTS, "print('clone from https://bob:hunter2x@example.com/o/r', flush=True)")))
+    harness.use(
+        harness.job_repo(job(JOB_OUTPUTS, "print('clone from https://bob:hunter2x@example.com/o/r', flush=True)"))
+    )
     out = harness.run()
     harness.expect_success(out)
     assert "hunter2x" not in out.output and "https://***@example.com/o/r" in out.stdout
-

@@ -8,6 +8,7 @@ SIGTERM: exit 143, monitor.txt state 4 "stopped by SIGTERM", nothing left behind
 SIGKILL: no process of the run survives (git may finish its fetch, holding the mirror's lock),
 and a rerun succeeds on the same cache, which is then intact.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,15 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from live_code import contract
-from live_code import errors
-from tests.adversarial.conftest import JOB_OUTPUTS
-from tests.adversarial.conftest import Harness
-from tests.adversarial.conftest import assert_no_processes
-from tests.adversarial.conftest import check_cache
-from tests.adversarial.conftest import job
-from tests.adversarial.conftest import served
-from tests.adversarial.conftest import wheel_bytes
+from live_code import contract, errors
+from tests.adversarial.conftest import JOB_OUTPUTS, Harness, assert_no_processes, check_cache, job, served, wheel_bytes
 from tests.adversarial.servers import TlsGitServer
 
 pytestmark = pytest.mark.slow
@@ -64,15 +58,23 @@ class Phase:
         wheel = wheel_bytes(self.harness.root / "w", "slowpkg", "1.0", files=files)
         wheels = self.harness.root / "wheelhouse"
         wheels.mkdir()
-        repo = self.harness.repo({"wheels/slowpkg-1.0-py3-none-any.whl": wheel,
-                                  "requirements.txt": "./wheels/slowpkg-1.0-py3-none-any.whl\n"})
+        repo = self.harness.repo(
+            {
+                "wheels/slowpkg-1.0-py3-none-any.whl": wheel,
+                "requirements.txt": "./wheels/slowpkg-1.0-py3-none-any.whl\n",
+            }
+        )
         self.harness.use(repo, pip_offline=True, pip_find_links=str(wheels))
         return "installing 1 packages"
 
     def run(self) -> str:
         # sleeps as long as the task says: the rerun after a SIGKILL gets 0 (see after_kill)
-        sleeper = job("import time", "print('started', flush=True)",
-                      "time.sleep(float(sdk.read_config().get('test_sleep', 0)))", JOB_OUTPUTS)
+        sleeper = job(
+            "import time",
+            "print('started', flush=True)",
+            "time.sleep(float(sdk.read_config().get('test_sleep', 0)))",
+            JOB_OUTPUTS,
+        )
         self.harness.use(self.harness.job_repo(sleeper), test_sleep=300)
         return "started"
 
@@ -106,8 +108,13 @@ def test_sigterm_at_each_phase_stops_cleanly(harness: Harness, tls_cert: tuple[P
         if phase == "outputs" and out.returncode == 0:  # the check was already over: a plain success
             harness.expect_success(out)
             return
-        rec = harness.expect_failure(out, errors.LiveCodeError, "stopped by", exit_code=128 + signal.SIGTERM,
-                                     code=contract.ReturnCode.CONTAINER_ERROR)
+        rec = harness.expect_failure(
+            out,
+            errors.LiveCodeError,
+            "stopped by",
+            exit_code=128 + signal.SIGTERM,
+            code=contract.ReturnCode.CONTAINER_ERROR,
+        )
         assert "stopped by SIGTERM" in rec.message and "stopped by signal 15" in out.stderr
         assert harness.provenance()["outcome"]["exit_code"] == 143
         p.after_kill()
@@ -139,17 +146,25 @@ def test_sigkill_at_each_phase_then_a_clean_rerun(harness: Harness, tls_cert: tu
 
 def test_second_sigterm_during_the_grace_period_does_not_orphan_the_job(harness: Harness) -> None:
     """The platform may signal twice (docker stop, then a retry): still one clean stop."""
-    harness.use(harness.job_repo(job("import signal, time", "signal.signal(signal.SIGTERM, signal.SIG_IGN)",
-                                     "print('started', flush=True)", "time.sleep(300)")))
+    harness.use(
+        harness.job_repo(
+            job(
+                "import signal, time",
+                "signal.signal(signal.SIGTERM, signal.SIG_IGN)",
+                "print('started', flush=True)",
+                "time.sleep(300)",
+            )
+        )
+    )
     live = harness.start()
     live.wait_for("started")
     live.signal(signal.SIGTERM)
     live.signal(signal.SIGTERM)
     out = live.finish(timeout=60)
-    rec = harness.expect_failure(out, errors.LiveCodeError, "stopped by", exit_code=143,
-                                 code=contract.ReturnCode.CONTAINER_ERROR)
+    rec = harness.expect_failure(
+        out, errors.LiveCodeError, "stopped by", exit_code=143, code=contract.ReturnCode.CONTAINER_ERROR
+    )
     assert "stopped by SIGTERM" in rec.message
-
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")

@@ -1,8 +1,8 @@
 """The same job written against live_code.sdk: reads boxes, writes the format of the task's protocol."""
+
 import os
 
-from live_code import contract
-from live_code import sdk
+from live_code import contract, sdk
 
 env = sdk.read_env()
 config = sdk.read_config()
@@ -15,7 +15,9 @@ if sdk.TaskKind.TRAINING in env.kinds:
     stage_dir = os.path.join(env.output.models_dir, "last")
     os.makedirs(stage_dir, exist_ok=True)
     # stage sub-directories exist from protocol 1.1.0 (YMIR 2.0); before, model files sit flat in models/
-    path = os.path.join(stage_dir if contract.allows_stage_dirs(env.protocol_version) else env.output.models_dir, "model.txt")
+    path = os.path.join(
+        stage_dir if contract.allows_stage_dirs(env.protocol_version) else env.output.models_dir, "model.txt"
+    )
     with open(path, "w") as f:
         f.write(f"{sum(len(i.boxes) for i in items)} boxes\n")
     sdk.write_model_stage("last", ["model.txt"], 0.5)

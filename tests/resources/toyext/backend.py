@@ -1,6 +1,7 @@
 """An in-tree PEP 517 backend (no setuptools, no index): the wheel's ``toyext`` module records whether
 ``torch`` was importable while it was built, and the text of ``vendor/data.txt`` when a submodule
 put that file there."""
+
 from __future__ import annotations
 
 import base64

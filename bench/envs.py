@@ -31,8 +31,8 @@ from typing import TypeVar
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from live_code import envs
-from live_code import store as store_mod
+from live_code.envs import builder as envs
+from live_code.source import store as store_mod
 
 T = TypeVar("T")
 DEFAULT_REQUIREMENTS = """\

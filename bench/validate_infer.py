@@ -67,7 +67,7 @@ def median_seconds(fn: Callable[[], object], repeat: int) -> tuple[float, list[f
 
 
 def _validator(path: str, candidates: list[str]) -> Callable[[], object]:
-    from live_code import outputs
+    from live_code.run import outputs
 
     def validate() -> object:
         problems = outputs.validate_infer_result(path, "1.1.0", CLASSES, candidates)

@@ -23,7 +23,7 @@ if [ "${LIVE_CODE_DEMO_SKIP_SETUP:-0}" != 1 ]; then
         echo "==> creating .venv with $($PY --version)"
         "$PY" -m venv .venv
     fi
-    if ! .venv/bin/python -c 'import live_code.local, PIL, matplotlib, tensorboard' >/dev/null 2>&1; then
+    if ! .venv/bin/python -c 'import live_code.commands.local, PIL, matplotlib, tensorboard' >/dev/null 2>&1; then
         echo "==> installing live-code and its report extra into .venv"
         .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[report]'
     fi

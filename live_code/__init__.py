@@ -1,4 +1,30 @@
-"""live-code: run a YMIR task from a git repository pinned to a commit or tag."""
+"""live-code: run a YMIR task from a git repository pinned to a commit or tag.
+
+The package is layered; a module imports its own package and the layers below it, never one above
+(``tests/test_boundaries.py`` holds the rule). Lowest first:
+
+- **foundation** (``errors``, ``contract``, ``util``, ``_yaml``, ``progress``): one error hierarchy,
+  the harness's side of YMIR's /in -> /out contract (paths, task kinds, monitor states), small helpers
+  and the YAML reader. They import nothing of the layers above.
+- ``task/``: what a task asks for. YMIR's env.yaml and config.yaml with the task keys
+  (``config``), the repository's ``live-code.yaml`` (``manifest``), and what a repository written for
+  the original image implies (``legacy``: which executor SDK, which packages).
+- ``source/``: where the code comes from. Hardened git (``git``), the operator's mirrors
+  (``mirrors``) and the cache of checkouts and pins, with the entry lifecycle that envs share
+  (``store``).
+- ``envs/``: what the code runs in. Requirements (``requirements``), the base image's interpreter
+  and its fingerprint (``base``), the installers (``installer``), and the env builder and its key
+  (``builder``).
+- ``run/``: one task, start to end. The pipeline's steps (``pipeline``), the job's process group
+  (``supervisor``), bubblewrap (``sandbox``) or the mapped-path fallback (``fallback``), and the gate
+  that checks every output against what YMIR parses (``outputs``).
+- ``commands/``: one module per researcher command (``local``, ``check``, ``replay``, ``report``,
+  ``init``, ``sample``, and ``datasets`` for the datasets ``local`` converts). Commands may use each
+  other; nothing below them imports a command.
+- ``cli``: parses arguments, dispatches to a command and turns errors into exit codes.
+- ``sdk/``: what user code imports inside the job (the standard library and PyYAML only). It is
+  copied into every job, so it is also the one home of the dataset formats the harness needs.
+"""
 
 from __future__ import annotations
 

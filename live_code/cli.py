@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from live_code import __version__, contract
-from live_code import store as store_mod
 from live_code.errors import (
     EXIT_INTERNAL,
     CacheError,
@@ -27,6 +26,7 @@ from live_code.errors import (
     OutputError,
     SourceError,
 )
+from live_code.source import store as store_mod
 
 TASK_CHOICES = {
     "training": frozenset({contract.TaskKind.TRAINING}),
@@ -221,7 +221,7 @@ class _SubParser(argparse.ArgumentParser):
 
 
 def _cmd_sample_dataset(args: argparse.Namespace) -> int:
-    from live_code import sample
+    from live_code.commands import sample
 
     if args.images < 1:
         raise ConfigError("--images must be at least 1", value=args.images, hint="pass --images 8 or more")
@@ -239,7 +239,7 @@ def _cmd_sample_dataset(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from live_code import pipeline
+    from live_code.run import pipeline
 
     overrides = {"in_dir": args.in_dir, "out_dir": args.out_dir, "work_root": args.work, "keep_work": args.keep_work}
     if args.sandbox:
@@ -251,7 +251,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from live_code import config, outputs
+    from live_code.run import outputs
+    from live_code.task import config
 
     task = config.load_task(args.in_dir, out_dir=args.out_dir)
     index = task.env.input.candidate_index_file
@@ -330,7 +331,7 @@ def _cmd_cache_gc(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- for researchers: local, check, replay, init, prefetch, report (live_code.local and friends) --
+# -- for researchers: local, check, replay, init, prefetch, report (live_code.commands.local and friends) --
 
 
 def _add_research_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -490,7 +491,7 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def _cmd_local(args: argparse.Namespace) -> int:
-    from live_code import local
+    from live_code.commands import local
 
     overrides = _parse_overrides(args.overrides)
     req = local.LocalRequest(
@@ -546,7 +547,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from live_code import check
+    from live_code.commands import check
 
     report = check.check_repo(
         args.repo,
@@ -576,7 +577,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from live_code import replay
+    from live_code.commands import replay
 
     result = replay.replay(args.workdir, sandbox=args.sandbox, keep_work=args.keep_work)
     print(result.render())
@@ -586,7 +587,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from live_code import templates
+    from live_code.commands import init as templates
 
     if args.list:
         print("templates: " + ", ".join(templates.available()) + f"  (in {templates.templates_dir()})")
@@ -602,7 +603,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_prefetch(args: argparse.Namespace) -> int:
-    from live_code import envs, local
+    from live_code.commands import local
+    from live_code.envs import builder as envs
 
     index = envs.IndexSettings(
         index_url=args.index_url,
@@ -619,7 +621,7 @@ def _cmd_prefetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from live_code import report
+    from live_code.commands import report
 
     result = report.write_report(args.outs, dest=args.dest, in_dirs=args.in_dirs, images=args.images)
     if args.json:

@@ -19,7 +19,13 @@ from collections.abc import Sequence
 from typing import TextIO
 
 #: loggers whose INFO lines are progress of fetching and installing
-PROGRESS_LOGGERS = ("live_code.git", "live_code.store", "live_code.envs", "live_code._installer", "live_code._base")
+PROGRESS_LOGGERS = (
+    "live_code.source.git",
+    "live_code.source.store",
+    "live_code.envs.builder",
+    "live_code.envs.installer",
+    "live_code.envs.base",
+)
 PREFIX = "live-code: "
 _SPINNER = "|/-\\"
 _CLEAR = "\r\x1b[K"

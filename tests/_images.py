@@ -43,7 +43,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from live_code import legacy
+from live_code.task import legacy
 from tests import test_base_images as dockerfiles
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import yaml
 
-from live_code import config, contract, outputs, sample
+from live_code import contract
+from live_code.commands import sample
 from live_code.contract import TaskKind
+from live_code.run import outputs
+from live_code.task import config
 from tests.conftest import git
 
 REPO = Path(__file__).resolve().parent.parent

@@ -36,7 +36,7 @@ if ! command -v chromium >/dev/null 2>&1; then
     fi
 fi
 
-# The SDK wheelhouse of the images (issue 18, live_code/legacy.py): the executor SDKs ymir-exc 1.x and
+# The SDK wheelhouse of the images (issue 18, live_code/task/legacy.py): the executor SDKs ymir-exc 1.x and
 # 2.x (2.x built from ../shared/sources/ymir-executor-sdk.bundle at the pinned commit, as the images
 # build it from GitHub), loguru, opencv-python-headless and their pinned dependencies, as wheels for
 # this Python. Made once per machine (keyed by the pins and the script); tests give it to legacy jobs

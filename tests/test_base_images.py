@@ -38,8 +38,11 @@ from packaging import tags
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from live_code import config, contract, legacy, outputs, sample, sandbox
+from live_code import contract
+from live_code.commands import sample
 from live_code.contract import TaskKind
+from live_code.run import outputs, sandbox
+from live_code.task import config, legacy
 from tests.conftest import git, write_tree
 
 REPO = Path(__file__).resolve().parent.parent
@@ -391,7 +394,7 @@ def _pins() -> dict[str, str]:
 
 
 def test_sdk_wheelhouse_holds_what_the_harness_gives_a_legacy_repo() -> None:
-    """The script, its pins and live_code/legacy.py name the same SDKs and extras: the harness asks
+    """The script, its pins and live_code/task/legacy.py name the same SDKs and extras: the harness asks
     the wheelhouse for exactly these, with no index."""
     script = SDK_SCRIPT.read_text()
     assert f"sdk2_commit={legacy.SDK2_COMMIT}\n" in script

@@ -1,169 +1,178 @@
-"""Module boundaries of design.md, held by parsing every import in the package."""
+"""The layers of live_code/ (its __init__.py), held by parsing every import in the package.
+
+``check_tree`` is the checker; it runs on the real tree and on fixture trees that break each rule,
+so that it is seen to fail."""
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "live_code"
 
-# design.md "Module boundaries": which live_code modules each module may import. Modules not in the
-# design table (util, _requirements, _base, _installer, sample, __main__) are listed with the rule they follow.
-ALLOWED: dict[str, set[str]] = {
+# Lowest first: a module may import its own package and the layers below it, never one above.
+# The foundation modules sit at the top of live_code/ and have rules of their own (FOUNDATION).
+LAYERS: dict[str, int] = {
+    "foundation": 0,
+    "task": 1,
+    "source": 2,
+    "envs": 2,
+    "run": 3,
+    "commands": 4,
+    "cli": 5,
+    "__main__": 6,
+}
+# Packages of one layer that may import each other, and in which direction.
+SIDEWAYS = {("envs", "source")}  # the installer follows the operator's git mirrors (source/mirrors.py)
+FOUNDATION: dict[str, set[str]] = {
     "errors": set(),
     "contract": set(),
+    "progress": set(),
     "util": {"errors"},
     "_yaml": {"errors"},
-    "config": {"errors", "contract", "_yaml", "legacy"},
-    # issue 18: what the legacy layout implies (SDK choice, packages, wheelhouse)
-    "legacy": {"errors"},
-    "git": {"errors", "util"},
-    "store": {"git", "errors", "util", "mirrors"},
-    # issue 21: the operator's git mirrors, pure URL rules used by the source cache and the installer
-    "mirrors": {"errors", "util"},
-    "_requirements": {"errors", "util"},
-    "_installer": {"errors", "util"},
-    "_base": {"errors", "util", "_installer"},
-    "envs": {"errors", "contract", "util", "_requirements", "_base", "_installer", "legacy", "mirrors"},
-    "supervisor": {"errors", "util"},
-    "sandbox": {"contract"},
-    "fallback": {"contract", "errors", "util"},
-    # copied into a job run without a sandbox as its sitecustomize: the standard library only
-    "_sitecustomize": set(),
-    "outputs": {"contract", "errors"},
-    "sample": {"contract", "errors", "util"},
-    "sdk": {"contract"},
-    "pipeline": {
-        "errors",
-        "contract",
-        "config",
-        "git",
-        "store",
-        "envs",
-        "supervisor",
-        "outputs",
-        "util",
-        "_requirements",
-        "manifest",
-        "sandbox",
-        "fallback",
-        "_base",
-    },
-    "manifest": {"errors", "contract", "config"},
-    "cli": {
-        "pipeline",
-        "config",
-        "store",
-        "errors",
-        "contract",
-        "util",
-        "sample",
-        "git",
-        "envs",
-        "outputs",
-        "local",
-        "check",
-        "replay",
-        "report",
-        "templates",
-        "progress",
-    },
-    # issue 7, for researchers: local runs, check, replay, report, init; never the sdk
-    "datasets": {"config", "contract", "errors", "sample"},
-    # issue 23: local runs the supervisor with the job's output into the task's job.log
-    "local": {
-        "pipeline",
-        "config",
-        "contract",
-        "errors",
-        "datasets",
-        "git",
-        "store",
-        "util",
-        "envs",
-        "manifest",
-        "supervisor",
-    },
-    "check": {"config", "contract", "envs", "errors", "legacy", "local", "manifest", "store", "util"},
-    "replay": {"config", "contract", "errors", "local", "pipeline", "report", "store", "util"},
-    # issue 23: the report's libraries (the report extra) are imported by report alone
-    "report": {"contract", "errors", "pipeline", "util"},
-    "templates": {"errors", "util"},
-    "progress": set(),
-    "__main__": {"cli"},
     "__init__": set(),
 }
-# The SDK runs inside the job's env: only the standard library, PyYAML and live_code.contract.
+# The SDK runs inside the job's env: its own modules, live_code.contract, the standard library, PyYAML.
+SDK_ALLOWED = {"contract"}
 SDK_THIRD_PARTY = {"yaml"}
-HARNESS_THIRD_PARTY = {"yaml", "git", "filelock", "requests", "packaging", "uv"}
+# run/_sitecustomize.py is copied into a job as its sitecustomize: the standard library only.
+STDLIB_ONLY = {"run/_sitecustomize.py"}
+HARNESS_THIRD_PARTY = {"yaml", "git", "filelock", "packaging", "uv"}
+# issue 23: the report's libraries (the report extra) are imported by commands/report.py alone
 REPORT_THIRD_PARTY = HARNESS_THIRD_PARTY | {"PIL", "matplotlib", "tensorboard"}
 
 
-def _module_name(path: Path) -> str:
-    rel = path.relative_to(PKG)
-    return rel.parts[0].removesuffix(".py") if len(rel.parts) > 1 or rel.name != "__init__.py" else "__init__"
+def _unit(rel: Path) -> str:
+    """The package (``task``, ``run``...) or foundation module (``errors``...) a file belongs to."""
+    if len(rel.parts) > 1:
+        return rel.parts[0]
+    return rel.name.removesuffix(".py")
+
+
+def _layer(unit: str) -> tuple[str, int]:
+    if unit in FOUNDATION:
+        return "foundation", 0
+    if unit == "sdk":
+        return "sdk", 0
+    return unit, LAYERS[unit]
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
-    """(line, dotted name) of every absolute import in a file, including ones inside functions."""
+    """(line, dotted name) of every absolute import in a file, including ones inside functions;
+    ``from live_code.x import y`` counts as ``live_code.x.y``; a relative import is the file's own package."""
     tree = ast.parse(path.read_text(), str(path))
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [(node.lineno, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative import inside a subpackage (sdk): resolve to live_code.sdk
-                found.append((node.lineno, "live_code.sdk"))
-            elif node.module == "live_code":
-                found += [(node.lineno, f"live_code.{a.name}") for a in node.names]
+            if node.level:
+                found.append((node.lineno, "."))
+            elif node.module == "live_code" or (node.module or "").startswith("live_code."):
+                found += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
             elif node.module:
                 found.append((node.lineno, node.module))
     return found
 
 
-def _files() -> list[Path]:
-    return sorted(p for p in PKG.rglob("*.py"))
+def _target(pkg: Path, dotted: str) -> str:
+    """The unit a ``live_code...`` import reaches; ``__init__`` for a name of the package itself."""
+    parts = dotted.split(".")
+    if len(parts) == 1:
+        return "__init__"
+    name = parts[1]
+    return name if (pkg / f"{name}.py").exists() or (pkg / name).is_dir() else "__init__"
 
 
-@pytest.mark.parametrize("path", _files(), ids=lambda p: str(p.relative_to(PKG)))
-def test_module_imports_follow_design_boundaries(path: Path) -> None:
-    name = _module_name(path)
-    assert name in ALLOWED, f"{path.relative_to(PKG)}: module {name!r} is not in the boundary table; add it"
-    stdlib = __import__("sys").stdlib_module_names
-    third_party = SDK_THIRD_PARTY if name == "sdk" else REPORT_THIRD_PARTY if name == "report" else HARNESS_THIRD_PARTY
+def _allowed(unit: str, target: str) -> bool:
+    if target == unit or target == "__init__":
+        return True
+    if unit == "sdk":
+        return target in SDK_ALLOWED
+    if target == "sdk":
+        return False  # the harness never imports the SDK: it is what jobs import
+    if unit in FOUNDATION:
+        return target in FOUNDATION[unit]
+    (_, mine), (kind, theirs) = _layer(unit), _layer(target)
+    return kind == "foundation" or theirs < mine or (unit, target) in SIDEWAYS
+
+
+def check_tree(pkg: Path) -> list[str]:
+    """Every import of ``pkg`` (a live_code/ tree) that breaks a layer rule, as ``file:line: why``."""
     problems = []
-    for line, dotted in _imports(path):
-        top = dotted.split(".")[0]
-        if top == "live_code":
-            parts = dotted.split(".")
-            target = parts[1] if len(parts) > 1 else "__init__"
-            if not ((PKG / f"{target}.py").exists() or (PKG / target).is_dir()):
-                target = "__init__"  # a name from the package itself, e.g. __version__
-            if target == name or (target == "__init__" and name != "__init__"):
-                continue  # the package itself (__version__) and a subpackage's own modules
-            if target not in ALLOWED[name]:
-                problems.append(f"line {line}: {name} must not import live_code.{target}")
-        elif top not in stdlib and top != "__future__" and top not in third_party:
-            problems.append(f"line {line}: {name} must not import third-party {top!r}")
-    assert not problems, f"{path.relative_to(PKG)}:\n" + "\n".join(problems)
+    stdlib = sys.stdlib_module_names
+    for path in sorted(pkg.rglob("*.py")):
+        rel = path.relative_to(pkg)
+        unit = _unit(rel)
+        if unit not in FOUNDATION and unit not in LAYERS and unit != "sdk":
+            problems.append(f"{rel}: {unit!r} is in no layer; add it to LAYERS or FOUNDATION")
+            continue
+        if rel.as_posix() in STDLIB_ONLY:
+            third_party: set[str] = set()
+        elif unit == "sdk":
+            third_party = SDK_THIRD_PARTY
+        elif rel.as_posix() == "commands/report.py":
+            third_party = REPORT_THIRD_PARTY
+        else:
+            third_party = HARNESS_THIRD_PARTY
+        for line, dotted in _imports(path):
+            top = dotted.split(".")[0]
+            if dotted == ".":
+                continue
+            if top == "live_code":
+                target = _target(pkg, dotted)
+                if rel.as_posix() in STDLIB_ONLY or not _allowed(unit, target):
+                    problems.append(f"{rel}:{line}: {unit} must not import {dotted}")
+            elif top not in stdlib and top != "__future__" and top not in third_party:
+                problems.append(f"{rel}:{line}: {unit} must not import third-party {top!r}")
+    return problems
 
 
-def test_harness_never_imports_the_sdk() -> None:
-    offenders = [
-        f"{p.relative_to(PKG)}:{line}"
-        for p in _files()
-        if _module_name(p) != "sdk"
-        for line, dotted in _imports(p)
-        if dotted == "live_code.sdk" or dotted.startswith("live_code.sdk.")
-    ]
-    assert offenders == []
+def test_the_tree_keeps_its_layers() -> None:
+    assert check_tree(PKG) == []
 
 
-def test_boundary_check_catches_a_forbidden_import(tmp_path: Path) -> None:
-    """The checker itself must be able to fail: an sdk module importing live_code.git is caught."""
-    bad = tmp_path / "bad.py"
-    bad.write_text("from live_code import git\nimport requests\n")
-    assert (1, "live_code.git") in _imports(bad)
-    assert "git" not in ALLOWED["sdk"] and "requests" not in SDK_THIRD_PARTY
+def _fixture(tmp_path: Path, files: dict[str, str]) -> Path:
+    pkg = tmp_path / "live_code"
+    for unit in ("task", "source", "envs", "run", "commands", "sdk"):
+        (pkg / unit).mkdir(parents=True, exist_ok=True)
+        (pkg / unit / "__init__.py").write_text("")
+    for name in ("errors", "contract", "util", "cli"):
+        (pkg / f"{name}.py").write_text("")
+    for rel, text in files.items():
+        (pkg / rel).write_text(text)
+    return pkg
+
+
+@pytest.mark.parametrize(
+    ("rel", "text", "why"),
+    [
+        ("task/config.py", "from live_code.run import pipeline\n", "task must not import live_code.run.pipeline"),
+        ("source/git.py", "from live_code.envs import builder\n", "source must not import live_code.envs.builder"),
+        ("run/pipeline.py", "from live_code.commands import local\n", "run must not import live_code.commands"),
+        ("commands/local.py", "import live_code.cli\n", "commands must not import live_code.cli"),
+        ("errors.py", "from live_code import util\n", "errors must not import live_code.util"),
+        ("sdk/_io.py", "from live_code.source import git\n", "sdk must not import live_code.source.git"),
+        ("run/outputs.py", "from live_code.sdk import Box\n", "run must not import live_code.sdk"),
+        ("sdk/_env.py", "import requests\n", "sdk must not import third-party 'requests'"),
+        ("run/_sitecustomize.py", "from live_code import contract\n", "run must not import live_code.contract"),
+        ("commands/check.py", "import matplotlib\n", "commands must not import third-party 'matplotlib'"),
+        ("plugins.py", "", "'plugins' is in no layer"),
+    ],
+)
+def test_the_checker_fails_on_a_tree_that_breaks_a_rule(tmp_path: Path, rel: str, text: str, why: str) -> None:
+    problems = check_tree(_fixture(tmp_path, {rel: text}))
+    assert len(problems) == 1 and why in problems[0], problems
+
+
+def test_the_checker_passes_imports_that_keep_the_rules(tmp_path: Path) -> None:
+    ok = {
+        "run/pipeline.py": "from live_code.envs import builder\nfrom live_code.task import config\nimport yaml\n",
+        "envs/builder.py": "from live_code.source import mirrors\nfrom live_code import util, errors\n",
+        "commands/report.py": "import matplotlib\nfrom live_code.commands import local\n",
+        "sdk/_io.py": "from live_code import contract\nfrom . import _env\n",
+    }
+    assert check_tree(_fixture(tmp_path, ok)) == []

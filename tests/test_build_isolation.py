@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from live_code import envs
-from live_code import manifest as manifest_mod
-from live_code import store as store_mod
+from live_code.envs import builder as envs
 from live_code.errors import ConfigError, RequirementError
+from live_code.source import store as store_mod
+from live_code.task import manifest as manifest_mod
 from tests.test_envs import REAL_UV, base_python, installer_cache, job_python, offline, wheelhouse, write_wheel  # noqa: F401 (fixtures)
 
 TOYEXT = Path(__file__).resolve().parent / "resources" / "toyext"

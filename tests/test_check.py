@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import check, sandbox
+from live_code.commands import check
+from live_code.run import sandbox
 from tests.test_local import GOOD_JOB
 
 ROOT = Path(__file__).resolve().parent.parent

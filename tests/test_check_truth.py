@@ -8,7 +8,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from live_code import check, local
+from live_code.commands import check, local
 
 DIES_ON_IMPORT = "import no_such_module_for_live_code_tests\n"
 MANIFEST = textwrap.dedent("""

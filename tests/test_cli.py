@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from live_code import cli, config, contract
+from live_code import cli, contract
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
+from live_code.task import config
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

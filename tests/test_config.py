@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from live_code import config, contract
+from live_code import contract
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
+from live_code.task import config
 
 TRAINING = frozenset({TaskKind.TRAINING})
 
@@ -252,7 +253,7 @@ def test_key_very_close_to_a_live_code_key_is_refused_without_the_prefix(key: st
 
 
 def test_key_somewhat_close_to_a_live_code_key_is_only_warned_about(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="live_code.config"):
+    with caplog.at_level(logging.WARNING, logger="live_code.task.config"):
         cfg = parse("model_config: yolov5s.yaml\nepochs: 3\n")
     assert dict(cfg.hyperparameters) == {"model_config": "yolov5s.yaml", "epochs": 3}
     assert "did you mean 'code_config'?" in caplog.text
@@ -634,7 +635,7 @@ def test_load_task_refuses_an_empty_env_file(tmp_path: Path) -> None:
 
 def test_load_task_warns_when_task_ids_differ(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     in_dir = write_task(tmp_path, env_of(), {"class_names": ["cat"], "task_id": "other"})
-    with caplog.at_level(logging.WARNING, logger="live_code.config"):
+    with caplog.at_level(logging.WARNING, logger="live_code.task.config"):
         task = config.load_task(in_dir)
     assert task.task_id == "t" + "0" * 29 and "differs" in caplog.text
 

@@ -13,7 +13,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from live_code import config, outputs, sandbox
+from live_code.run import outputs, sandbox
+from live_code.task import config
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = os.environ.get("LIVE_CODE_TEST_FRAMEWORK_PYTHON", sys.executable)

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from live_code import envs
-from live_code import store as store_mod
+from live_code.envs import builder as envs
 from live_code.errors import ConfigError, EnvironmentBuildError, RequirementError
+from live_code.source import store as store_mod
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 REAL_UV = os.path.join(sysconfig.get_path("scripts"), "uv")
@@ -734,7 +734,8 @@ def test_installs_a_small_pinned_package_from_the_real_registry(repo: Path, base
 
 _DRIVER = """
 import json, sys
-from live_code import envs, store
+from live_code.envs import builder as envs
+from live_code.source import store
 a = json.loads(sys.argv[1])
 spec = envs.prepare_env(a["repo"], base_python=a["base"], installer=envs.find_installer("uv", uv=a["uv"]),
                         index=envs.IndexSettings(find_links=(a["wheelhouse"],), offline=True))

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from live_code import contract, sample
+from live_code import contract
+from live_code.commands import sample
 from live_code.contract import TaskKind
 from tests import _site
 from tests import _template_runs as runs

@@ -33,9 +33,12 @@ from typing import NamedTuple
 import pytest
 import yaml
 
-from live_code import contract, fallback, legacy, local, sample, sdk, util
+from live_code import contract, sdk, util
+from live_code.commands import local, sample
 from live_code.contract import TaskKind
 from live_code.errors import JobError
+from live_code.run import fallback
+from live_code.task import legacy
 from tests._template_runs import commit_template, configure, harness_env, probe, provenance, run, validate
 from tests.conftest import git
 

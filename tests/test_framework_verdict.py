@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract, sample
+from live_code import contract
+from live_code.commands import sample
 from tests import _template_runs as runs
 
 BASES = {"torch": "LIVE_CODE_TEST_FRAMEWORK_PYTHON", "mxnet": "LIVE_CODE_TEST_MXNET_PYTHON"}

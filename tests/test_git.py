@@ -1,4 +1,4 @@
-"""live_code.git: URL and ref checks, git's hardened environment, and network calls against real
+"""live_code.source.git: URL and ref checks, git's hardened environment, and network calls against real
 git servers on 127.0.0.1 (git daemon, git http-backend, a server that never answers)."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from live_code import git, util
+from live_code import util
 from live_code.errors import SourceError, UnsafeSourceError
+from live_code.source import git
 from tests.conftest import git as run
 from tests.gitserver import GitDaemon, HttpGitServer, SilentServer, processes_mentioning
 

@@ -29,8 +29,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract, legacy, sample
+from live_code import contract
+from live_code.commands import sample
 from live_code.contract import TaskKind
+from live_code.task import legacy
 from tests import _images, _site
 from tests import _template_runs as runs
 from tests import test_base_images as dockerfiles

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from live_code import templates
+from live_code.commands import init as templates
 from live_code.errors import ConfigError
 from tests.conftest import git
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from live_code import templates
+from live_code.commands import init as templates
 from tests.conftest import git
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""live_code/legacy.py: which executor SDK a legacy repo was written against, what its layout
+"""live_code/task/legacy.py: which executor SDK a legacy repo was written against, what its layout
 implies, and the errors when that cannot be installed. End to end (real runs, offline): tests/
 test_legacy_repos.py."""
 
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from live_code import envs, legacy
+from live_code.envs import builder as envs
 from live_code.errors import ConfigError, EnvironmentBuildError
+from live_code.task import legacy
 
 SDK1 = f"ymir-exc=={legacy.SDK1_VERSION}"
 SDK2 = f"ymir-exc=={legacy.SDK2_VERSION}"

@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import config, contract, datasets, local, sample, sandbox
+from live_code import contract
+from live_code.commands import datasets, local, sample
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError, DatasetError, JobError, SourceError
+from live_code.run import sandbox
+from live_code.task import config
 from tests.conftest import git
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from live_code import local
+from live_code.commands import local
 from live_code.errors import ConfigError
 from tests.test_local import GOOD_JOB
 

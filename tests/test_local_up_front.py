@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import local, replay
-from live_code import manifest as manifest_mod
+from live_code.commands import local, replay
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError, EnvironmentBuildError
-from live_code.store import Store
+from live_code.source.store import Store
+from live_code.task import manifest as manifest_mod
 from tests.conftest import git
 from tests.test_local import GOOD_JOB
 

@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import _installer, contract, envs, git, mirrors, sample
+from live_code import contract
+from live_code.commands import sample
+from live_code.envs import builder as envs
+from live_code.envs import installer as _installer
 from live_code.errors import ConfigError, EnvironmentBuildError, SourceError
-from live_code.store import Pin, Store
+from live_code.source import git, mirrors
+from live_code.source.store import Pin, Store
 from tests.adversarial.servers import TlsGitServer, make_cert
 from tests.conftest import git as run_git
 from tests.gitserver import free_port

@@ -1,4 +1,4 @@
-"""Warnings of the output gate outside live_code.outputs (issue 18, acceptance 5): a real ``live-code
+"""Warnings of the output gate outside live_code.run.outputs (issue 18, acceptance 5): a real ``live-code
 run`` whose job writes an infer-result.json that YMIR accepts but the contract frowns on (both
 ``boxes`` and ``annotations``) succeeds, prints the warning and lists it in the provenance; the
 ``validate`` command prints warnings as warnings and exits 0 on them alone; ``check`` names them."""
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import check, cli, contract, sample
+from live_code import cli, contract
+from live_code.commands import check, sample
 from tests.conftest import git
 from tests.test_local import GOOD_JOB as LOCAL_JOB
 from tests.test_pipeline import GOOD_JOB, Task, run_cli

@@ -1,4 +1,4 @@
-"""live_code.outputs: validators agree with the SDK writers, and every planted defect is reported
+"""live_code.run.outputs: validators agree with the SDK writers, and every planted defect is reported
 with its file and place (issue 3, acceptance 2)."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract, outputs, sdk
+from live_code import contract, sdk
 from live_code.contract import TaskKind
 from live_code.errors import OutputError
-from live_code.outputs import Problem
+from live_code.run import outputs
+from live_code.run.outputs import Problem
 from tests.test_sdk import CLASSES, TASK_ID, make_task
 
 T, M, I = TaskKind.TRAINING, TaskKind.MINING, TaskKind.INFER
@@ -963,6 +964,6 @@ def test_raise_for_problems_ignores_warnings_and_lists_only_errors() -> None:
 
 def test_log_warnings_logs_one_line_per_warning_with_file_and_place(caplog: pytest.LogCaptureFixture) -> None:
     warning = Problem("/out/infer-result.json", "detection['a.jpg']", "has both", W, "list-both-keys")
-    with caplog.at_level("WARNING", logger="live_code.outputs"):
+    with caplog.at_level("WARNING", logger="live_code.run.outputs"):
         assert outputs.log_warnings([warning, Problem("/out/x", "", "bad")]) == [warning]
     assert caplog.messages == ["warning: /out/infer-result.json: detection['a.jpg']: has both"]

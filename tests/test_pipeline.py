@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-from live_code import contract, sample, sandbox
+from live_code import contract
+from live_code.commands import sample
+from live_code.run import sandbox
 from tests.conftest import git
 from tests.gitserver import SilentServer, processes_mentioning
 

@@ -20,19 +20,19 @@ SCRIPT = """
 import logging, time
 from live_code import progress
 progress.install()
-logging.getLogger("live_code.store").info("source: fetching")
+logging.getLogger("live_code.source.store").info("source: fetching")
 time.sleep(0.5)
-logging.getLogger("live_code._installer").info("  + pyyaml==6.0.4")
-logging.getLogger("live_code.pipeline").info("running job")
-logging.getLogger("live_code.envs").info("reusing env abc")
+logging.getLogger("live_code.envs.installer").info("  + pyyaml==6.0.4")
+logging.getLogger("live_code.run.pipeline").info("running job")
+logging.getLogger("live_code.envs.builder").info("reusing env abc")
 """
 
 
 def _records(handler: logging.Handler) -> None:
     for name, message in (
-        ("live_code.store", "source: fetching"),
-        ("live_code.envs", "installing 2 packages"),
-        ("live_code.pipeline", "running job"),
+        ("live_code.source.store", "source: fetching"),
+        ("live_code.envs.builder", "installing 2 packages"),
+        ("live_code.run.pipeline", "running job"),
     ):
         handler.handle(logging.LogRecord(name, logging.INFO, __file__, 1, message, None, None))
 
@@ -62,11 +62,13 @@ def test_status_line_in_a_terminal() -> None:
 def test_env_lines_from_the_pipelines_reporter_are_progress() -> None:
     stream = io.StringIO()
     handler = progress.ProgressHandler(stream, tty=True, interval=60)
-    # pipeline.py hands ensure_env the live_code.envs logger as its reporter
-    record = logging.LogRecord("live_code.envs", logging.INFO, __file__, 1, "resolving 3 requirements", None, None)
+    # pipeline.py hands ensure_env the live_code.envs.builder logger as its reporter
+    record = logging.LogRecord(
+        "live_code.envs.builder", logging.INFO, __file__, 1, "resolving 3 requirements", None, None
+    )
     handler.handle(record)
     assert "\n" not in stream.getvalue() and "resolving 3 requirements" in stream.getvalue()
-    handler.handle(logging.LogRecord("live_code.pipeline", logging.INFO, __file__, 1, "running job", None, None))
+    handler.handle(logging.LogRecord("live_code.run.pipeline", logging.INFO, __file__, 1, "running job", None, None))
     assert stream.getvalue().endswith("live-code: resolving 3 requirements\nlive-code: running job\n")
     handler.close()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import local, replay, sample
+from live_code.commands import local, replay, sample
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
 from tests.test_local import GOOD_JOB

@@ -20,11 +20,8 @@ pytest.importorskip("tensorboard", reason="the report extra (pip install -e '.[d
 
 from PIL import Image
 
-from live_code import (
-    local,
-    report,
-    sdk,
-)
+from live_code import sdk
+from live_code.commands import local, report
 from live_code.contract import TaskKind
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,8 +207,8 @@ def test_without_the_report_extra_the_text_is_written_and_the_install_named(runs
 
 def test_the_harness_run_path_imports_none_of_the_report_libraries() -> None:
     code = (
-        "import sys; import live_code.cli, live_code.pipeline, live_code.local, live_code.replay, "
-        "live_code.check; bad = [m for m in ('PIL', 'matplotlib', 'tensorboard') if m in sys.modules]; "
+        "import sys; import live_code.cli, live_code.run.pipeline, live_code.commands.local, live_code.commands.replay, "
+        "live_code.commands.check; bad = [m for m in ('PIL', 'matplotlib', 'tensorboard') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
     proc = subprocess.run(

@@ -14,9 +14,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from live_code import config, contract, sample
+from live_code import contract
+from live_code.commands import sample
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
+from live_code.task import config
 
 TASKS = {
     "training": frozenset({TaskKind.TRAINING}),

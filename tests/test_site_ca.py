@@ -21,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from live_code import _installer, contract, sample, util
-from live_code import git as git_mod
+from live_code import contract, util
+from live_code.commands import sample
 from live_code.contract import TaskKind
+from live_code.envs import installer as _installer
 from live_code.errors import EnvironmentBuildError
+from live_code.source import git as git_mod
 from tests import _site
 from tests import _template_runs as runs
 from tests.conftest import git, write_tree

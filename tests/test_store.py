@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from live_code import cli
-from live_code import store as store_mod
 from live_code.errors import CacheError
+from live_code.source import store as store_mod
 
 DAY = 86400.0
 
@@ -80,7 +80,7 @@ def test_ensure_rebuilds_an_entry_left_without_its_marker() -> None:
 
 _KILLED_BUILDER = """
 import pathlib, sys, time
-from live_code import store
+from live_code.source import store
 def build(path):
     (path / "partial").write_text("x")
     pathlib.Path(sys.argv[2]).write_text("started")
@@ -106,7 +106,7 @@ def test_killed_builder_leaves_an_untrusted_entry_that_the_next_run_rebuilds(tmp
 
 _CONCURRENT_BUILDER = """
 import json, os, sys, time
-from live_code import store
+from live_code.source import store
 def build(path):
     with open(sys.argv[2], "a") as f:
         f.write(f"{os.getpid()}\\n")

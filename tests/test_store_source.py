@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from live_code import git
 from live_code.errors import CacheError, SourceError, UnsafeSourceError
-from live_code.store import Pin, SourceProvenance, Store
+from live_code.source import git
+from live_code.source.store import Pin, SourceProvenance, Store
 from tests.conftest import git as run
 from tests.gitserver import GitDaemon, HttpGitServer, SilentServer, processes_mentioning
 
@@ -453,8 +453,8 @@ def test_token_from_env_is_used_for_a_url_without_credential(
 
 _SCRIPT = """
 import json, sys
-from live_code import git
-from live_code.store import Pin, Store
+from live_code.source import git
+from live_code.source.store import Pin, Store
 url, kind, value, dest = sys.argv[1:5]
 prov = Store().fetch_source(url, Pin(kind, value), dest, allow_local=git.allow_local_from_env(),
                             schemes={"https", "ssh", "http", "git"}, deadline=60)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from live_code import supervisor
-from live_code.supervisor import RunRequest
+from live_code.run import supervisor
+from live_code.run.supervisor import RunRequest
 
 
 class CountingSink(io.RawIOBase):
@@ -151,7 +151,7 @@ def test_sigterm_to_the_harness_is_forwarded_then_escalated(tmp_path: Path) -> N
         textwrap.dedent(f"""
     import json, os, sys
     from pathlib import Path
-    from live_code import supervisor
+    from live_code.run import supervisor
     out = supervisor.run(supervisor.RunRequest({child!r}, Path({str(tmp_path)!r}),
         {{'PATH': os.environ['PATH'], 'PYTHONUNBUFFERED': '1'}}, grace=1.0))
     print(json.dumps({{'interrupted': out.interrupted, 'signal': out.signal}}), flush=True)

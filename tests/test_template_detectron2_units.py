@@ -22,11 +22,12 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from live_code import _requirements, contract, sdk
-from live_code import manifest as manifest_mod
+from live_code import contract, sdk
+from live_code.commands.sample import encode_png
 from live_code.contract import TaskKind
+from live_code.envs import requirements as _requirements
 from live_code.errors import RequirementError
-from live_code.sample import encode_png
+from live_code.task import manifest as manifest_mod
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "remote_templates" / "detectron2"

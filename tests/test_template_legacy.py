@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract, sample, sandbox
+from live_code import contract
+from live_code.commands import sample
 from live_code.contract import TaskKind
+from live_code.run import sandbox
 from tests.conftest import git
 
 REPO = Path(__file__).resolve().parent.parent

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract, sample, sandbox
+from live_code import contract
+from live_code.commands import sample
 from live_code.contract import TaskKind
+from live_code.run import sandbox
 from tests.conftest import git
 from tests.test_sdk_tensorboard import read_events
 from tests.test_template_minimal import _probe, _validate

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from live_code import contract, sample, sandbox
+from live_code import contract
+from live_code.commands import sample
 from live_code.contract import TaskKind
+from live_code.run import sandbox
 from tests._template_runs import MINING_INFER, commit_template, harness_env, probe, run, run_ok
 from tests._template_runs import best_stage as _best
 from tests._template_runs import configure as _configure

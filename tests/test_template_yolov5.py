@@ -28,8 +28,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_code import contract, sample, sandbox
+from live_code import contract
+from live_code.commands import sample
 from live_code.contract import TaskKind
+from live_code.run import sandbox
 from tests._template_runs import MINING_INFER, commit_template, harness_env, mining_task, probe, run, run_ok
 from tests._template_runs import configure as _configure
 from tests._template_runs import gt_boxes as _gt_boxes

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from live_code import contract, sample, sandbox
+from live_code import contract
+from live_code.commands import sample
+from live_code.run import sandbox
 from tests._template_runs import validate as _validate
 
 RESOURCES = Path(__file__).parent / "resources"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the SDK wheelhouse (live_code/legacy.py): the executor SDKs ymir-exc 1.x and 2.x, loguru,
+# Build the SDK wheelhouse (live_code/task/legacy.py): the executor SDKs ymir-exc 1.x and 2.x, loguru,
 # opencv-python-headless and every dependency, as wheels for one Python, checked to install with no
 # index. The images run it with their framework interpreter and set LIVE_CODE_SDK_WHEELHOUSE to
 # DEST; tests/run.sh runs it once per machine with the 2.x source from ../shared/sources.

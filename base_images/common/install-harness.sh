@@ -44,7 +44,7 @@ pip=("$home/bin/python" -m pip install --no-cache-dir --disable-pip-version-chec
 "$home/bin/python" - "$base" "$framework" <<'PY'
 import sys
 
-from live_code import envs
+from live_code.envs import builder as envs
 
 base, framework = sys.argv[1], sys.argv[2]
 info = envs.base_fingerprint(base)

@@ -38,7 +38,8 @@ from typing import Any
 import pytest
 import yaml
 
-from live_code import contract, errors, sample
+from live_code import contract, errors
+from live_code.commands import sample
 from tests.adversarial.launch import SETTINGS_VAR
 from tests.adversarial.servers import make_cert
 from tests.conftest import _GIT_ENV, git, write_tree
@@ -211,7 +212,7 @@ class Harness:
         """A real git repo with one commit (``start.py`` defaults to GOOD_JOB). The jobs are written
         against live_code.sdk, so the repo declares itself in a ``live-code.yaml`` (unless ``files``
         has one, or ``legacy``): the legacy layout would add what the original image carried
-        (live_code/legacy.py: ymir_exc, loguru, opencv), which these jobs do not use."""
+        (live_code/task/legacy.py: ymir_exc, loguru, opencv), which these jobs do not use."""
         self._repos += 1
         path = self.root / "repos" / f"r{self._repos}"
         path.mkdir(parents=True)

@@ -11,7 +11,8 @@ import os
 import sys
 from typing import Any
 
-from live_code import cli, pipeline
+from live_code import cli
+from live_code.run import pipeline
 
 SETTINGS_VAR = "LIVE_CODE_TEST_SETTINGS"
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from live_code import contract, errors, sandbox
+from live_code import contract, errors
+from live_code.run import sandbox
 from tests.adversarial.conftest import CANARY_TOKEN, JOB_OUTPUTS, Harness, job
 
 needs_bwrap = pytest.mark.skipif(

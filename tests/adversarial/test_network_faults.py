@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from live_code import errors, git
+from live_code import errors
+from live_code.source import git
 from tests.adversarial.conftest import (
     CANARIES,
     CANARY_TOKEN,

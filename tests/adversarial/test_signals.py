@@ -173,7 +173,7 @@ def test_sigterm_whose_exception_python_ignores_still_stops_the_run() -> None:
     handled while a subprocess is being forked runs the handler inside an at-fork hook, where
     Python prints "Exception ignored" and drops its Stopped. The handler also records the signal
     and the pipeline checks for it between phases. Here a finaliser plays the at-fork hook."""
-    from live_code import pipeline
+    from live_code.run import pipeline
 
     class Finaliser:
         def __del__(self) -> None:

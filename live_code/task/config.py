@@ -27,7 +27,7 @@ import types
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from live_code import contract, legacy
+from live_code import contract
 from live_code._yaml import (
     MAX_DEPTH,  # noqa: F401 (re-exported)
     MAX_FILE_BYTES,  # noqa: F401 (re-exported)
@@ -37,6 +37,7 @@ from live_code._yaml import (
 from live_code._yaml import describe as _describe
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
+from live_code.task import legacy
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ class Options:
     allow_moved_tag: bool = False
     strict_pins: bool = False
     timeout: float | None = None  # seconds; None: no limit
-    #: the executor SDK a legacy-layout repo gets: auto, 1, 2 or none (live_code.legacy)
+    #: the executor SDK a legacy-layout repo gets: auto, 1, 2 or none (live_code.task.legacy)
     ymir_exc: str = "auto"
 
 

@@ -25,11 +25,13 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from live_code import config as config_mod
-from live_code import contract, local, pipeline, util
+from live_code import contract, util
+from live_code.commands import local
 from live_code.contract import MonitorState
 from live_code.errors import ConfigError, LiveCodeError
-from live_code.store import Store
+from live_code.run import pipeline
+from live_code.source.store import Store
+from live_code.task import config as config_mod
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +148,7 @@ def replay(
 
 def _report(original: Path, replayed: Path, in_dir: Path) -> Path | None:
     """The report of both runs side by side, beside the replay's out (needs the report extra)."""
-    from live_code import report
+    from live_code.commands import report
 
     missing = report.missing_libraries()
     if missing:

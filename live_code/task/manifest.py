@@ -33,9 +33,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from live_code import config, contract
+from live_code import contract
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
+from live_code.task import config
 
 MANIFEST_NAME = "live-code.yaml"
 LEGACY_ENTRIES = ("start.py", "ymir/start.py")

@@ -35,8 +35,9 @@ from typing import Any, NamedTuple
 
 import filelock
 
-from live_code import git, mirrors, util
+from live_code import util
 from live_code.errors import CacheError, SourceError
+from live_code.source import git, mirrors
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 ``live-code local --dataset`` takes:
 
-- ``sample``: the drawn sample dataset (:mod:`live_code.sample`);
+- ``sample``: the drawn sample dataset (:mod:`live_code.commands.sample`);
 - a task dir (``DIR/in/env.yaml``) or an in dir (``env.yaml`` or index files next to ``assets/``),
   made by YMIR or ``live-code sample-dataset``: its files are reused; a training export serves a
   mining/infer task through a candidate index of all its images;
@@ -30,10 +30,11 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from live_code import config as config_mod
-from live_code import contract, sample
+from live_code import contract
+from live_code.commands import sample
 from live_code.contract import TaskKind
 from live_code.errors import DatasetError
+from live_code.task import config as config_mod
 
 FORMATS = ("ark", "voc", "coco")
 _IMAGE_EXTS = frozenset(contract.IMAGE_EXTENSIONS)

@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from live_code import util
-from live_code._installer import plain_env
+from live_code.envs.installer import plain_env
 from live_code.errors import EnvironmentBuildError
 
 #: frameworks (and the like) never replaced when the base has them

@@ -14,7 +14,7 @@ and whole path segments: ``https://github.com/`` is not a prefix of ``https://gi
 nor ``https://github.com/org`` of ``https://github.com/organisation/x``.
 
 Where it applies: the task's ``git_url`` and its submodules (``store.fetch_source``, with the
-hardened git of ``live_code.git``), and the ``git+https`` requirement lines that the installer gets
+hardened git of ``live_code.source.git``), and the ``git+https`` requirement lines that the installer gets
 (``envs``; the installer's git also gets the rules as ``url.<MIRROR>.insteadOf``, so submodules of a
 VCS requirement come from the mirror too). Provenance keeps the URL the task or the requirements file
 gave, next to the mirror it was fetched from.

@@ -27,13 +27,16 @@ from typing import Any
 
 import yaml
 
-from live_code import __version__, contract, envs, fallback, git, outputs, sandbox, supervisor, util
-from live_code import config as config_mod
-from live_code import manifest as manifest_mod
-from live_code.config import Task
+from live_code import __version__, contract, util
 from live_code.contract import MonitorState, TaskKind
+from live_code.envs import builder as envs
 from live_code.errors import CacheError, ConfigError, JobError, LiveCodeError, OutputError
-from live_code.store import Pin, Store
+from live_code.run import fallback, outputs, sandbox, supervisor
+from live_code.source import git
+from live_code.source.store import Pin, Store
+from live_code.task import config as config_mod
+from live_code.task import manifest as manifest_mod
+from live_code.task.config import Task
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +329,7 @@ class _Run:
             spec,
             installer_cache=self.store.root / "installer-cache",
             timeout=self.s.install_timeout,
-            reporter=logging.getLogger("live_code.envs").info,
+            reporter=logging.getLogger("live_code.envs.builder").info,
         )
         self.timings["environment"] = round(self.timings.get("environment", 0.0) + time.monotonic() - start, 3)
         # why this file is the run's (another repo with the same bytes may have reused the env)
@@ -633,7 +636,7 @@ def _sdk_shim(work: Path) -> Path:
     job may import of live-code, without the harness and its dependencies. PyYAML's pure-Python
     part comes along for a base that lacks it (used only then)."""
     shim = work / "sdk"
-    pkg = Path(__file__).resolve().parent
+    pkg = Path(__file__).resolve().parent.parent  # live_code/
     if not shim.exists():
         (shim / "live_code").mkdir(parents=True)
         (shim / "live_code" / "__init__.py").write_text(_SHIM_INIT.format(version=__version__))

@@ -29,7 +29,7 @@ def templates_dir() -> Path:
     if given:
         path = Path(given)
     else:
-        here = Path(__file__).resolve().parent
+        here = Path(__file__).resolve().parent.parent  # live_code/
         path = next(
             (p for p in (here / "_templates", here.parent / "remote_templates") if p.is_dir()), here / "_templates"
         )

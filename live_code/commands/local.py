@@ -33,12 +33,15 @@ from typing import Any, BinaryIO, NamedTuple
 
 import yaml
 
-from live_code import config as config_mod
-from live_code import contract, datasets, git, pipeline, util
-from live_code import manifest as manifest_mod
+from live_code import contract, util
+from live_code.commands import datasets
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError, EnvironmentBuildError, JobError, LiveCodeError, SourceError
-from live_code.store import Pin, Store
+from live_code.run import pipeline
+from live_code.source import git
+from live_code.source.store import Pin, Store
+from live_code.task import config as config_mod
+from live_code.task import manifest as manifest_mod
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +213,7 @@ def check_base(manifest: manifest_mod.Manifest, base_python: str | None = None) 
     wanted = _FRAMEWORK_DISTS.get(manifest.framework)
     if not wanted:
         return
-    from live_code.envs import base_fingerprint
+    from live_code.envs.builder import base_fingerprint
 
     explicit = base_python or os.environ.get("LIVE_CODE_BASE_PYTHON")
     python = explicit or sys.executable
@@ -721,7 +724,7 @@ class _Tee(io.RawIOBase):
 
 def job_runner(log_path: Path) -> pipeline.Runner:
     """The supervisor, with the job's output written to ``log_path`` and echoed to stderr."""
-    from live_code import supervisor
+    from live_code.run import supervisor
 
     def run(request: supervisor.RunRequest) -> supervisor.RunOutcome:
         echo = getattr(sys.stderr, "buffer", None)
@@ -781,8 +784,8 @@ def prefetch(
     an air-gapped site bakes in. Returns what was cached (source commit, mirror, env key)."""
     import tempfile
 
-    from live_code import envs
-    from live_code import manifest as manifest_mod
+    from live_code.envs import builder as envs
+    from live_code.task import manifest as manifest_mod
 
     store = store or Store()
     spec = RepoSpec(url, pin)

@@ -26,8 +26,9 @@ from typing import Any
 
 import yaml
 
-from live_code import contract, pipeline, util
+from live_code import contract, util
 from live_code.errors import ConfigError
+from live_code.run import pipeline
 
 #: the command that installs what the pictures need
 INSTALL_EXTRA = 'pip install "live-code[report]"'

@@ -24,12 +24,15 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from live_code import config as config_mod
-from live_code import contract, envs, legacy, local, util
-from live_code import manifest as manifest_mod
+from live_code import contract, util
+from live_code.commands import local
 from live_code.contract import TaskKind
+from live_code.envs import builder as envs
 from live_code.errors import ConfigError, EnvironmentBuildError, JobError, LiveCodeError, OutputError
-from live_code.store import Store
+from live_code.source.store import Store
+from live_code.task import config as config_mod
+from live_code.task import legacy
+from live_code.task import manifest as manifest_mod
 
 log = logging.getLogger(__name__)
 

@@ -416,7 +416,7 @@ class Remote:
     env: Mapping[str, str]
     deadline: Deadline
     retry: RetryPolicy = RetryPolicy()
-    #: the URL the task gave, when ``url`` is the operator's mirror of it (``live_code.mirrors``)
+    #: the URL the task gave, when ``url`` is the operator's mirror of it (``live_code.source.mirrors``)
     origin: NormalisedUrl | None = None
 
     @property

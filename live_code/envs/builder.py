@@ -41,8 +41,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from live_code import legacy, mirrors, util
-from live_code._base import (
+from live_code import util
+from live_code.envs.base import (
     PROTECTED_NAMES,
     PROTECTED_PREFIXES,
     BaseInfo,
@@ -55,7 +55,7 @@ from live_code._base import (
     site_dirs,
     write_stubs,
 )
-from live_code._installer import (
+from live_code.envs.installer import (
     IndexSettings,
     Installer,
     Reporter,
@@ -66,7 +66,7 @@ from live_code._installer import (
     run_short,
     run_streaming,
 )
-from live_code._requirements import (
+from live_code.envs.requirements import (
     RequirementLine,
     Requirements,
     find_requirements,
@@ -76,6 +76,8 @@ from live_code._requirements import (
     with_mirrors,
 )
 from live_code.errors import EnvironmentBuildError, RequirementError
+from live_code.source import mirrors
+from live_code.task import legacy
 
 __all__ = [
     "DEFAULT_INDEX",
@@ -251,7 +253,7 @@ def prepare_env(
 ) -> EnvSpec:
     """Find and check the repo's requirements, read the base (default: the interpreter running the
     harness; the caller reads ``LIVE_CODE_BASE_PYTHON``) and compute the key. A legacy-layout repo
-    (``legacy_layout``) also gets what :mod:`live_code.legacy` implies, from the operator's SDK
+    (``legacy_layout``) also gets what :mod:`live_code.task.legacy` implies, from the operator's SDK
     wheelhouse when there is one (with no index at all when the repo lists nothing else).
     ``git+https`` lines are fetched through the operator's mirrors (``LIVE_CODE_GIT_MIRRORS`` of
     ``environ``); ``no_build_isolation`` (live-code.yaml) names requirements to build against the

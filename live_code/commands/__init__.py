@@ -1,0 +1,1 @@
+"""One module per researcher command: local, check, replay, report, init, sample (and datasets)."""

@@ -163,6 +163,8 @@ MINING_RESULT_FILE = ENV_OUTPUT_DEFAULTS["mining_result_file"]
 INFER_RESULT_FILE = ENV_OUTPUT_DEFAULTS["infer_result_file"]
 MONITOR_FILE = ENV_OUTPUT_DEFAULTS["monitor_file"]
 EXECUTOR_LOG_FILE = ENV_OUTPUT_DEFAULTS["executor_log_file"]
+#: live-code's own record of a run, beside YMIR's outputs in the out dir (and in models/ after training)
+PROVENANCE_NAME = "live-code-provenance.yaml"
 
 #: The output each task kind must leave (env.yaml ``output`` key).
 REQUIRED_OUTPUT: Mapping[TaskKind, str] = {

@@ -38,11 +38,14 @@ FOUNDATION: dict[str, set[str]] = {
 # The SDK runs inside the job's env: its own modules, live_code.contract, the standard library, PyYAML.
 SDK_ALLOWED = {"contract"}
 SDK_THIRD_PARTY = {"yaml"}
+# The one part of the SDK the harness may import (issue 19): the dataset formats, shared with jobs.
+SDK_FOR_HARNESS = "live_code.sdk.formats"
 # run/_sitecustomize.py is copied into a job as its sitecustomize: the standard library only.
 STDLIB_ONLY = {"run/_sitecustomize.py"}
 HARNESS_THIRD_PARTY = {"yaml", "git", "filelock", "packaging", "uv"}
-# issue 23: the report's libraries (the report extra) are imported by commands/report.py alone
+# issue 23: the report's libraries (the report extra) are imported by the report's modules alone
 REPORT_THIRD_PARTY = HARNESS_THIRD_PARTY | {"PIL", "matplotlib", "tensorboard"}
+REPORT_MODULES = {"commands/report.py", "commands/report_pictures.py"}
 
 
 def _unit(rel: Path) -> str:
@@ -87,13 +90,13 @@ def _target(pkg: Path, dotted: str) -> str:
     return name if (pkg / f"{name}.py").exists() or (pkg / name).is_dir() else "__init__"
 
 
-def _allowed(unit: str, target: str) -> bool:
+def _allowed(unit: str, target: str, dotted: str) -> bool:
     if target == unit or target == "__init__":
         return True
     if unit == "sdk":
         return target in SDK_ALLOWED
-    if target == "sdk":
-        return False  # the harness never imports the SDK: it is what jobs import
+    if target == "sdk":  # the harness never imports the SDK, what jobs import, but for its formats
+        return dotted == SDK_FOR_HARNESS or dotted.startswith(SDK_FOR_HARNESS + ".")
     if unit in FOUNDATION:
         return target in FOUNDATION[unit]
     (_, mine), (kind, theirs) = _layer(unit), _layer(target)
@@ -110,11 +113,11 @@ def check_tree(pkg: Path) -> list[str]:
         if unit not in FOUNDATION and unit not in LAYERS and unit != "sdk":
             problems.append(f"{rel}: {unit!r} is in no layer; add it to LAYERS or FOUNDATION")
             continue
-        if rel.as_posix() in STDLIB_ONLY:
+        if rel.as_posix() in STDLIB_ONLY or rel.as_posix().startswith("sdk/formats/"):  # formats: the harness's too
             third_party: set[str] = set()
         elif unit == "sdk":
             third_party = SDK_THIRD_PARTY
-        elif rel.as_posix() == "commands/report.py":
+        elif rel.as_posix() in REPORT_MODULES:
             third_party = REPORT_THIRD_PARTY
         else:
             third_party = HARNESS_THIRD_PARTY
@@ -124,7 +127,7 @@ def check_tree(pkg: Path) -> list[str]:
                 continue
             if top == "live_code":
                 target = _target(pkg, dotted)
-                if rel.as_posix() in STDLIB_ONLY or not _allowed(unit, target):
+                if rel.as_posix() in STDLIB_ONLY or not _allowed(unit, target, dotted):
                     problems.append(f"{rel}:{line}: {unit} must not import {dotted}")
             elif top not in stdlib and top != "__future__" and top not in third_party:
                 problems.append(f"{rel}:{line}: {unit} must not import third-party {top!r}")
@@ -137,7 +140,7 @@ def test_the_tree_keeps_its_layers() -> None:
 
 def _fixture(tmp_path: Path, files: dict[str, str]) -> Path:
     pkg = tmp_path / "live_code"
-    for unit in ("task", "source", "envs", "run", "commands", "sdk"):
+    for unit in ("task", "source", "envs", "run", "commands", "sdk", "sdk/formats"):
         (pkg / unit).mkdir(parents=True, exist_ok=True)
         (pkg / unit / "__init__.py").write_text("")
     for name in ("errors", "contract", "util", "cli"):
@@ -157,7 +160,15 @@ def _fixture(tmp_path: Path, files: dict[str, str]) -> Path:
         ("errors.py", "from live_code import util\n", "errors must not import live_code.util"),
         ("sdk/_io.py", "from live_code.source import git\n", "sdk must not import live_code.source.git"),
         ("run/outputs.py", "from live_code.sdk import Box\n", "run must not import live_code.sdk"),
+        (
+            "commands/sample.py",
+            "from live_code.sdk import _dataset\n",
+            "commands must not import live_code.sdk._dataset",
+        ),
+        ("commands/report.py", "import live_code.sdk._tensorboard\n", "must not import live_code.sdk._tensorboard"),
+        ("commands/datasets.py", "from live_code.sdk.formatsx import Box\n", "must not import live_code.sdk.formatsx"),
         ("sdk/_env.py", "import requests\n", "sdk must not import third-party 'requests'"),
+        ("sdk/formats/images.py", "import yaml\n", "sdk must not import third-party 'yaml'"),
         ("run/_sitecustomize.py", "from live_code import contract\n", "run must not import live_code.contract"),
         ("commands/check.py", "import matplotlib\n", "commands must not import third-party 'matplotlib'"),
         ("plugins.py", "", "'plugins' is in no layer"),
@@ -174,5 +185,9 @@ def test_the_checker_passes_imports_that_keep_the_rules(tmp_path: Path) -> None:
         "envs/builder.py": "from live_code.source import mirrors\nfrom live_code import util, errors\n",
         "commands/report.py": "import matplotlib\nfrom live_code.commands import local\n",
         "sdk/_io.py": "from live_code import contract\nfrom . import _env\n",
+        "commands/datasets.py": "from live_code.sdk import formats\nfrom live_code.sdk.formats import Box\n",
+        "commands/replay.py": "import live_code.sdk.formats.tfrecord\n",
+        "commands/report_pictures.py": "import PIL\nfrom live_code.sdk.formats import read_records\n",
+        "run/outputs.py": "from live_code.sdk.formats import image_size\n",
     }
     assert check_tree(_fixture(tmp_path, ok)) == []

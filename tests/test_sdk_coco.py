@@ -16,7 +16,7 @@ from PIL import Image
 
 from live_code import contract, sdk
 from live_code.contract import TaskKind
-from live_code.sdk._imagesize import header_size
+from live_code.sdk.formats import header_size
 
 CLASSES = ("cat", "dog", "person")
 

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from live_code import sdk
-from live_code.sdk import _tensorboard
+from live_code.sdk.formats import tfrecord
 
 
 class Scalar(NamedTuple):
@@ -106,10 +106,10 @@ def read_events(path: Path) -> tuple[dict[int, list[Any]], list[Scalar]]:
 
 
 def test_crc32c_matches_the_standard_check_value() -> None:
-    assert _tensorboard.crc32c(b"123456789") == 0xE3069283  # RFC 3720 B.4 / the "check" value of CRC-32C
-    assert _tensorboard.crc32c(b"") == 0
+    assert tfrecord.crc32c(b"123456789") == 0xE3069283  # RFC 3720 B.4 / the "check" value of CRC-32C
+    assert tfrecord.crc32c(b"") == 0
     blob = bytes(range(256)) * 3
-    assert _tensorboard.crc32c(blob) == _crc32c_bitwise(blob)
+    assert tfrecord.crc32c(blob) == _crc32c_bitwise(blob)
 
 
 def test_scalars_are_written_as_tfrecords_of_events(tmp_path: Path) -> None:

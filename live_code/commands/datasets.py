@@ -18,12 +18,9 @@ train/val split deterministically (every fifth image by asset id validates).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
-import struct
 import tempfile
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -34,21 +31,13 @@ from live_code import contract
 from live_code.commands import sample
 from live_code.contract import TaskKind
 from live_code.errors import DatasetError
+from live_code.sdk import formats
+from live_code.sdk.formats import Box
 from live_code.task import config as config_mod
 
 FORMATS = ("ark", "voc", "coco")
 _IMAGE_EXTS = frozenset(contract.IMAGE_EXTENSIONS)
 _SKIP_DIRS = frozenset({".git", "__pycache__"})
-
-
-class Box(NamedTuple):
-    """A ground-truth box; ``xmax``/``ymax`` inclusive, as in ark and VOC."""
-
-    name: str
-    xmin: int
-    ymin: int
-    xmax: int
-    ymax: int
 
 
 class Item(NamedTuple):
@@ -192,30 +181,14 @@ def _read_voc(root: Path) -> tuple[list[Item], list[str], str]:
     xmls = sorted(p for p in root.rglob("*.xml") if not any(part in _SKIP_DIRS for part in p.parts))
     for xml in xmls:
         try:
-            tree = ET.parse(xml).getroot()
-        except ET.ParseError as e:
-            raise DatasetError(f"{xml} is not valid XML: {e}", value=str(xml)) from None
-        filename = Path((tree.findtext("filename") or "").strip()).name
-        image = by_name.get(filename) or by_stem.get(xml.stem)
+            voc = formats.read_voc(str(xml), xml.read_bytes())
+        except formats.DatasetFormatError as e:
+            raise DatasetError(str(e), value=str(xml)) from None
+        image = by_name.get(Path(voc.filename).name) or by_stem.get(xml.stem)
         if image is None:
             continue
-        found = []
-        for obj in tree.iter("object"):
-            name = (obj.findtext("name") or "").strip()
-            bb = obj.find("bndbox")
-            if not name or bb is None:
-                raise DatasetError(f"{xml}: an <object> without <name> or <bndbox>", value=str(xml))
-            try:
-                xmin, ymin, xmax, ymax = (
-                    int(round(float(bb.findtext(t) or ""))) for t in ("xmin", "ymin", "xmax", "ymax")
-                )
-            except ValueError:
-                raise DatasetError(
-                    f"{xml}: <bndbox> of {name!r} holds a value that is not a number", value=str(xml)
-                ) from None
-            found.append(Box(name, xmin, ymin, xmax, ymax))
-            names.append(name)
-        boxes[image] = tuple(found)
+        boxes[image] = voc.boxes
+        names += [b.class_name for b in voc.boxes]
     source = f"{'VOC' if xmls else 'image'} folder {root}"
     return [Item(p, boxes.get(p, ())) for p in images], sorted(set(names)), source
 
@@ -235,10 +208,8 @@ def _read_coco(path: Path) -> tuple[list[Item], list[str], str]:
     file = _coco_file(path)
     assert file is not None
     try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-        categories = {c["id"]: str(c["name"]) for c in doc.get("categories") or []}
-        images = {im["id"]: str(im["file_name"]) for im in doc["images"]}
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        coco = formats.read_coco(str(file), file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, formats.DatasetFormatError) as e:
         raise DatasetError(
             f"{file} is not a COCO detection file ({e})",
             value=str(file),
@@ -253,18 +224,11 @@ def _read_coco(path: Path) -> tuple[list[Item], list[str], str]:
         file.parent.parent / "images",
         file.parent.parent / file.stem.replace("instances_", ""),
     ]
-    found: dict[Any, list[Box]] = {i: [] for i in images}
-    for ann in doc.get("annotations") or []:
-        try:
-            x, y, w, h = (float(v) for v in ann["bbox"])
-            name = categories[ann["category_id"]]
-            found[ann["image_id"]].append(Box(name, round(x), round(y), round(x + w) - 1, round(y + h) - 1))
-        except (KeyError, TypeError, ValueError):
-            raise DatasetError(
-                f"{file}: annotation {ann.get('id')!r} has no valid bbox, category_id or image_id", value=str(file)
-            ) from None
+    found: dict[Any, list[Box]] = {i: [] for i in coco.images}
+    for image_id, box in coco.annotations:
+        found[image_id].append(box)
     items = []
-    for image_id, name in sorted(images.items(), key=lambda kv: kv[1]):
+    for image_id, name in sorted(coco.images.items(), key=lambda kv: kv[1]):
         image = next((r / name for r in roots if (r / name).is_file()), None)
         if image is None:
             image = next((r / Path(name).name for r in roots if (r / Path(name).name).is_file()), None)
@@ -275,8 +239,7 @@ def _read_coco(path: Path) -> tuple[list[Item], list[str], str]:
                 hint=f"put the images in {base} or {base / 'images'}",
             )
         items.append(Item(image, tuple(found[image_id])))
-    used = [categories[k] for k in sorted(categories)]
-    return items, list(dict.fromkeys(used)), f"COCO file {file}"
+    return items, list(coco.class_names), f"COCO file {file}"
 
 
 # -- writing converted data ----------------------------------------------------------------------
@@ -304,7 +267,8 @@ def _write_converted(
         raise DatasetError(
             "YMIR 1.1 (protocol 0.0.1) exports training annotations only as ark", hint="pass --format ark"
         )
-    dropped = sum(1 for it in items for b in it.boxes if b.name not in names)
+    dropped = sum(1 for it in items for b in it.boxes if b.class_name not in names)
+    index = {n: i for i, n in enumerate(names)}
     dest.mkdir()
     for sub in ("assets", "annotations", "predictions", "models"):
         (dest / sub).mkdir()
@@ -320,7 +284,9 @@ def _write_converted(
         rel = f"assets/{sha1[-2:]}/{sha1}{ext}"
         (dest / rel).parent.mkdir(exist_ok=True)
         (dest / rel).write_bytes(data)
-        kept = Item(it.image, tuple(b for b in it.boxes if b.name in names))
+        kept = Item(
+            it.image, tuple(b._replace(class_index=index[b.class_name]) for b in it.boxes if b.class_name in index)
+        )
         assets.append((rel, kept, image_size(dest / rel)))
     assets.sort(key=lambda a: a[0].rsplit("/", 1)[1])
     in_root = contract.IN_DIR
@@ -346,42 +312,9 @@ def _write_annotations(
     dest: Path, assets: list[tuple[str, Item, tuple[int, int]]], names: Sequence[str], fmt: str, protocol: str
 ) -> dict[str, str]:
     """Annotation files in ``fmt`` (contract 4.3 - 4.5); returns asset rel path -> annotation container path."""
-    index = {n: i for i, n in enumerate(names)}
     if fmt == "coco":
-        doc: dict[str, list[Any]] = {
-            "images": [],
-            "annotations": [],
-            "licenses": [],
-            "categories": [{"id": i, "name": n, "supercategory": "object"} for i, n in enumerate(names)],
-        }
-        for image_id, (rel, it, (w, h)) in enumerate(assets, 1):
-            doc["images"].append(
-                {
-                    "id": image_id,
-                    "file_name": rel.rsplit("/", 1)[1],
-                    "width": w,
-                    "height": h,
-                    "date_captured": "",
-                    "license": 0,
-                    "coco_url": "",
-                    "flickr_url": "",
-                }
-            )
-            for b in it.boxes:
-                bw, bh = b.xmax - b.xmin + 1, b.ymax - b.ymin + 1
-                doc["annotations"].append(
-                    {
-                        "id": len(doc["annotations"]) + 1,
-                        "image_id": image_id,
-                        "category_id": index[b.name],
-                        "iscrowd": 0,
-                        "bbox": [b.xmin, b.ymin, bw, bh],
-                        "confidence": 1.0,
-                        "area": bw * bh,
-                        "segmentation": [],
-                    }
-                )
-        (dest / "annotations" / contract.COCO_ANNOTATION_FILE).write_text(json.dumps(doc, indent=1) + "\n")
+        images = (formats.ImageBoxes(rel.rsplit("/", 1)[1], w, h, it.boxes) for rel, it, (w, h) in assets)
+        (dest / "annotations" / contract.COCO_ANNOTATION_FILE).write_text(formats.exported_coco_text(images, names))
         return {rel: f"{contract.IN_DIR}/annotations/{contract.COCO_ANNOTATION_FILE}" for rel, _, _ in assets}
     out = {}
     rotate = contract.allows_rotate_angle(protocol)
@@ -390,33 +323,12 @@ def _write_annotations(
         ann = f"annotations/{sha1[-2:]}/{sha1}{'.txt' if fmt == 'ark' else '.xml'}"
         (dest / ann).parent.mkdir(exist_ok=True)
         if fmt == "ark":
-            extra = ", -1.0, 0.0" if rotate else ""
-            text = "".join(f"{index[b.name]}, {b.xmin}, {b.ymin}, {b.xmax}, {b.ymax}{extra}\n" for b in it.boxes)
+            text = formats.ark_text(it.boxes, rotate=rotate)
         else:
-            text = _voc_xml(f"{contract.IN_DIR}/{rel}", w, h, it.boxes, rotate)
+            text = formats.voc_text(f"{contract.IN_DIR}/{rel}", w, h, it.boxes, rotate=rotate)
         (dest / ann).write_text(text)
         out[rel] = f"{contract.IN_DIR}/{ann}"
     return out
-
-
-def _voc_xml(filename: str, width: int, height: int, boxes: Iterable[Box], rotate: bool) -> str:
-    root = ET.Element("annotation")
-    ET.SubElement(root, "filename").text = filename
-    size = ET.SubElement(root, "size")
-    for tag, value in (("width", width), ("height", height), ("depth", 3)):
-        ET.SubElement(size, tag).text = str(value)
-    ET.SubElement(root, "segmented").text = "0"
-    for b in boxes:
-        obj = ET.SubElement(root, "object")
-        ET.SubElement(obj, "name").text = b.name
-        bb = ET.SubElement(obj, "bndbox")
-        for tag in ("xmin", "ymin", "xmax", "ymax"):
-            ET.SubElement(bb, tag).text = str(getattr(b, tag))
-        if rotate:
-            ET.SubElement(bb, "rotate_angle").text = "0.0"
-        ET.SubElement(obj, "difficult").text = "0"
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode") + "\n"
 
 
 def _lines(path: Path, rows: Iterable[str]) -> None:
@@ -463,23 +375,6 @@ def _set_task_id(in_dir: Path, task_id: str) -> None:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from a PNG, JPEG or BMP header; (0, 0) when unknown."""
+    """(width, height) from the image's header (:func:`live_code.sdk.formats.header_size`); (0, 0) when unknown."""
     with open(path, "rb") as f:
-        head = f.read(26)
-        if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
-            return struct.unpack(">II", head[16:24])
-        if head.startswith(b"BM") and len(head) >= 26:
-            w, h = struct.unpack("<ii", head[18:26])
-            return w, abs(h)
-        if head.startswith(b"\xff\xd8"):
-            f.seek(2)
-            while True:
-                marker = f.read(4)
-                if len(marker) < 4 or marker[0] != 0xFF:
-                    return 0, 0
-                length = struct.unpack(">H", marker[2:])[0]
-                if 0xC0 <= marker[1] <= 0xCF and marker[1] not in (0xC4, 0xC8, 0xCC):
-                    h, w = struct.unpack(">HH", f.read(5)[1:])
-                    return w, h
-                f.seek(length - 2, os.SEEK_CUR)
-    return 0, 0
+        return formats.header_size(f) or (0, 0)

@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import random
 import struct
 import tempfile
-import xml.etree.ElementTree as ET
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -36,6 +34,8 @@ import yaml
 from live_code import contract
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
+from live_code.sdk import formats
+from live_code.sdk.formats import Box
 from live_code.util import clean_path_on_failure, rmtree
 
 CLASS_NAMES = ("cat", "dog", "person")
@@ -52,31 +52,12 @@ _SIZES = {"cat": (20, 36, 20, 36), "dog": (30, 48, 18, 28), "person": (14, 22, 3
 _BACKGROUND = bytes(96 + 2 * (b % 16) for b in range(256))  # byte -> grey-ish level 96..126 (16 levels: small PNGs)
 
 
-class SampleBox(NamedTuple):
-    """A drawn object; ``xmax``/``ymax`` are inclusive, as in YMIR's ark and VOC files."""
-
-    class_index: int
-    class_name: str
-    xmin: int
-    ymin: int
-    xmax: int
-    ymax: int
-
-    @property
-    def w(self) -> int:
-        return self.xmax - self.xmin + 1
-
-    @property
-    def h(self) -> int:
-        return self.ymax - self.ymin + 1
-
-
 class SampleImage(NamedTuple):
     """One drawn image: its PNG bytes, asset id and the boxes drawn into it."""
 
     sha1: str
     png: bytes
-    boxes: tuple[SampleBox, ...]
+    boxes: tuple[Box, ...]
     width: int = WIDTH
     height: int = HEIGHT
 
@@ -103,16 +84,16 @@ def encode_png(width: int, height: int, rgb: bytes) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
 
 
-def _place_boxes(rng: random.Random) -> tuple[SampleBox, ...]:
+def _place_boxes(rng: random.Random) -> tuple[Box, ...]:
     count = rng.choices((0, 1, 2, 3), weights=(1, 4, 4, 2))[0]
-    boxes: list[SampleBox] = []
+    boxes: list[Box] = []
     for _ in range(count):
         for _attempt in range(50):  # non-overlapping, 2 px apart, fully inside the image
             index = rng.randrange(len(CLASS_NAMES))
             w_lo, w_hi, h_lo, h_hi = _SIZES[CLASS_NAMES[index]]
             w, h = rng.randint(w_lo, w_hi), rng.randint(h_lo, h_hi)
             x, y = rng.randint(1, WIDTH - w - 1), rng.randint(1, HEIGHT - h - 1)
-            box = SampleBox(index, CLASS_NAMES[index], x, y, x + w - 1, y + h - 1)
+            box = Box(index, CLASS_NAMES[index], x, y, x + w - 1, y + h - 1)
             if all(
                 box.xmin > b.xmax + 2 or b.xmin > box.xmax + 2 or box.ymin > b.ymax + 2 or b.ymin > box.ymax + 2
                 for b in boxes
@@ -122,7 +103,7 @@ def _place_boxes(rng: random.Random) -> tuple[SampleBox, ...]:
     return tuple(boxes)
 
 
-def _inside(box: SampleBox, x: int, y: int) -> bool:
+def _inside(box: Box, x: int, y: int) -> bool:
     """Whether pixel (x, y) belongs to the shape; an ellipse touches all four sides of its box."""
     if _LOOKS[box.class_name][1] == "rectangle":
         return True
@@ -166,67 +147,21 @@ def split_images(images: Sequence[SampleImage]) -> tuple[tuple[SampleImage, ...]
 def ark_text(image: SampleImage, protocol: str) -> str:
     """``class_index, xmin, ymin, xmax, ymax[, anno_quality, rotate_angle]`` per box (7 columns when
     the protocol knows rotate_angle)."""
-    extra = ", -1.0, 0.0" if contract.allows_rotate_angle(protocol) else ""
-    return "".join(f"{b.class_index}, {b.xmin}, {b.ymin}, {b.xmax}, {b.ymax}{extra}\n" for b in image.boxes)
+    return formats.ark_text(image.boxes, rotate=contract.allows_rotate_angle(protocol))
 
 
 def voc_text(image: SampleImage, protocol: str) -> str:
     """A VOC ``<annotation>``; ``<filename>`` is the in-container image path, as YMIR writes it."""
-    root = ET.Element("annotation")
-    ET.SubElement(root, "filename").text = f"{contract.IN_DIR}/{image.rel_path}"
-    size = ET.SubElement(root, "size")
-    for tag, value in (("width", image.width), ("height", image.height), ("depth", 3)):
-        ET.SubElement(size, tag).text = str(value)
-    ET.SubElement(root, "segmented").text = "0"
-    for box in image.boxes:
-        obj = ET.SubElement(root, "object")
-        for tag, text in (("name", box.class_name), ("pose", "Unspecified"), ("truncated", "0"), ("occluded", "0")):
-            ET.SubElement(obj, tag).text = text
-        bndbox = ET.SubElement(obj, "bndbox")
-        for tag in ("xmin", "ymin", "xmax", "ymax"):
-            ET.SubElement(bndbox, tag).text = str(getattr(box, tag))
-        if contract.allows_rotate_angle(protocol):
-            ET.SubElement(bndbox, "rotate_angle").text = "0.0"
-        ET.SubElement(obj, "difficult").text = "0"
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode") + "\n"
+    filename = f"{contract.IN_DIR}/{image.rel_path}"
+    rotate = contract.allows_rotate_angle(protocol)
+    return formats.voc_text(filename, image.width, image.height, image.boxes, rotate=rotate)
 
 
 def coco_text(images: Iterable[SampleImage]) -> str:
     """One COCO file for all images: image ids 1-based by asset id, category ids 0-based."""
-    doc: dict[str, list[dict[str, object]]] = {
-        "images": [],
-        "annotations": [],
-        "licenses": [],
-        "categories": [{"id": i, "name": name, "supercategory": "object"} for i, name in enumerate(CLASS_NAMES)],
-    }
-    for image_id, image in enumerate(sorted(images, key=lambda im: im.sha1), 1):
-        doc["images"].append(
-            {
-                "id": image_id,
-                "file_name": f"{image.sha1}.png",
-                "width": image.width,
-                "height": image.height,
-                "date_captured": "",
-                "license": 0,
-                "coco_url": "",
-                "flickr_url": "",
-            }
-        )
-        for box in image.boxes:
-            doc["annotations"].append(
-                {
-                    "id": len(doc["annotations"]) + 1,
-                    "image_id": image_id,
-                    "category_id": box.class_index,
-                    "iscrowd": 0,
-                    "bbox": [box.xmin, box.ymin, box.w, box.h],
-                    "confidence": 1.0,
-                    "area": box.w * box.h,
-                    "segmentation": [],
-                }
-            )
-    return json.dumps(doc, indent=1) + "\n"
+    ordered = sorted(images, key=lambda im: im.sha1)
+    entries = (formats.ImageBoxes(f"{im.sha1}.png", im.width, im.height, im.boxes) for im in ordered)
+    return formats.exported_coco_text(entries, CLASS_NAMES)
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -336,6 +271,9 @@ def _prepare(root: Path, force: bool) -> None:
     root.mkdir(parents=True, exist_ok=True)
 
 
+_Put = Callable[[str, "str | bytes"], None]
+
+
 def _write_in(
     tmp: Path,
     final_in: Path,
@@ -355,49 +293,19 @@ def _write_in(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data.encode() if isinstance(data, str) else data)
 
-    def lines(rows: Iterable[str]) -> str:
-        return "".join(f"{row}\n" for row in rows)
-
     for image in drawn:
         put(image.rel_path, image.png)
     written.append(("in/assets/", f"{len(drawn)} PNG images, {WIDTH}x{HEIGHT}, at <xx>/<sha1>.png"))
     for name in ("annotations", "predictions", "models"):
         (tmp / name).mkdir(exist_ok=True)
-    in_root = contract.IN_DIR
     training = TaskKind.TRAINING in kinds
     if training:
-        annotation = {}
-        if fmt == "coco":
-            put(f"annotations/{contract.COCO_ANNOTATION_FILE}", coco_text(drawn))
-            annotation = {im.sha1: f"{in_root}/annotations/{contract.COCO_ANNOTATION_FILE}" for im in drawn}
-            written.append((f"in/annotations/{contract.COCO_ANNOTATION_FILE}", "COCO boxes of all images"))
-        else:
-            ext, text = (".txt", ark_text) if fmt == "ark" else (".xml", voc_text)
-            for im in drawn:
-                rel = f"annotations/{im.sha1[-2:]}/{im.sha1}{ext}"
-                put(rel, text(im, protocol))
-                annotation[im.sha1] = f"{in_root}/{rel}"
-            written.append(("in/annotations/", f"{len(drawn)} {fmt} {ext} files, one per image"))
-        pairs = {
-            split: [f"{in_root}/{im.rel_path}\t{annotation[im.sha1]}" for im in part]
-            for split, part in (("train", train), ("val", val))
-        }
-        put("train-index.tsv", lines(pairs["train"]))
-        put("val-index.tsv", lines(pairs["val"]))
-        put("test-index.tsv", "")
-        put("idx-assets.tsv", lines(f"{in_root}/{im.rel_path}" for im in drawn))
-        put("idx-gt.tsv", lines(pairs["train"] + pairs["val"]))
-        written += [
-            ("in/train-index.tsv", f"{len(train)} training images"),
-            ("in/val-index.tsv", f"{len(val)} validation images"),
-            ("in/test-index.tsv", "empty, as YMIR writes it"),
-            ("in/idx-assets.tsv, in/idx-gt.tsv", "exporter by-products"),
-        ]
+        written += _write_training(put, fmt, protocol, drawn, train, val)
     else:
-        put("candidate-index.tsv", lines(f"{in_root}/{im.rel_path}" for im in drawn))
+        put("candidate-index.tsv", _lines(f"{contract.IN_DIR}/{im.rel_path}" for im in drawn))
         written.append(("in/candidate-index.tsv", f"{len(drawn)} candidate images"))
         if TaskKind.MINING in kinds:  # host-side paths, a by-product jobs must not use
-            put("candidate-src-index.tsv", lines(str(final_in / im.rel_path) for im in drawn))
+            put("candidate-src-index.tsv", _lines(str(final_in / im.rel_path) for im in drawn))
     written.append(
         (
             "in/models/",
@@ -414,6 +322,49 @@ def _write_in(
         ("in/config.yaml", "class_names, gpu_id '' (CPU), export_format and the other platform keys"),
     ]
     return written
+
+
+def _lines(rows: Iterable[str]) -> str:
+    return "".join(f"{row}\n" for row in rows)
+
+
+def _write_training(
+    put: _Put,
+    fmt: str,
+    protocol: str,
+    drawn: tuple[SampleImage, ...],
+    train: tuple[SampleImage, ...],
+    val: tuple[SampleImage, ...],
+) -> list[tuple[str, str]]:
+    """The annotations of ``drawn`` in ``fmt`` and the index files of the training export."""
+    in_root = contract.IN_DIR
+    annotation = {}
+    if fmt == "coco":
+        put(f"annotations/{contract.COCO_ANNOTATION_FILE}", coco_text(drawn))
+        annotation = {im.sha1: f"{in_root}/annotations/{contract.COCO_ANNOTATION_FILE}" for im in drawn}
+        written = [(f"in/annotations/{contract.COCO_ANNOTATION_FILE}", "COCO boxes of all images")]
+    else:
+        ext, text = (".txt", ark_text) if fmt == "ark" else (".xml", voc_text)
+        for im in drawn:
+            rel = f"annotations/{im.sha1[-2:]}/{im.sha1}{ext}"
+            put(rel, text(im, protocol))
+            annotation[im.sha1] = f"{in_root}/{rel}"
+        written = [("in/annotations/", f"{len(drawn)} {fmt} {ext} files, one per image")]
+    pairs = {
+        split: [f"{in_root}/{im.rel_path}\t{annotation[im.sha1]}" for im in part]
+        for split, part in (("train", train), ("val", val))
+    }
+    put("train-index.tsv", _lines(pairs["train"]))
+    put("val-index.tsv", _lines(pairs["val"]))
+    put("test-index.tsv", "")
+    put("idx-assets.tsv", _lines(f"{in_root}/{im.rel_path}" for im in drawn))
+    put("idx-gt.tsv", _lines(pairs["train"] + pairs["val"]))
+    return written + [
+        ("in/train-index.tsv", f"{len(train)} training images"),
+        ("in/val-index.tsv", f"{len(val)} validation images"),
+        ("in/test-index.tsv", "empty, as YMIR writes it"),
+        ("in/idx-assets.tsv, in/idx-gt.tsv", "exporter by-products"),
+    ]
 
 
 def _config(task_id: str, kinds: frozenset[TaskKind], fmt: str, protocol: str) -> dict[str, object]:

@@ -27,9 +27,9 @@ job's environment without the harness's dependencies.
 from __future__ import annotations
 
 from live_code.contract import ReturnCode, TaskKind
-from live_code.sdk._coco import CocoCounts, coco_box, coco_categories, coco_dataset, write_coco
+from live_code.sdk._coco import CocoCounts, coco_dataset, write_coco
 from live_code.sdk._config import config_file_path, get_bool, get_float, get_int, get_list, read_config
-from live_code.sdk._dataset import Box, DatasetItem, Split, count_items, index_file, iter_items
+from live_code.sdk._dataset import DatasetItem, Split, count_items, index_file, iter_items
 from live_code.sdk._env import Env, EnvInput, EnvOutput, env_file_path, parse_env, read_env
 from live_code.sdk._errors import (
     ConfigValueError,
@@ -40,7 +40,6 @@ from live_code.sdk._errors import (
     ResultError,
     SdkError,
 )
-from live_code.sdk._imagesize import image_size
 from live_code.sdk._metrics import average_precision, mean_average_precision
 from live_code.sdk._mining import (
     CALD_AUGMENTATIONS,
@@ -62,6 +61,7 @@ from live_code.sdk._monitor import write_error, write_progress
 from live_code.sdk._results import Detection, write_infer_result, write_mining_result
 from live_code.sdk._tensorboard import ScalarWriter
 from live_code.sdk._training import write_model_stage
+from live_code.sdk.formats import Box, coco_box, coco_categories, image_size
 
 __all__ = [
     "Box",

@@ -3,10 +3,7 @@
 YMIR shows the files under ``/out/tensorboard`` (env.yaml ``output.tensorboard_dir``). The format,
 from TensorFlow's sources:
 
-- the file is a sequence of TFRecords (``tensorflow/core/lib/io/record_writer.cc``,
-  ``record_reader.cc``): ``uint64 length`` (little-endian), ``uint32 masked_crc32c(length bytes)``,
-  ``data``, ``uint32 masked_crc32c(data)``; the mask is ``((crc >> 15) | (crc << 17)) + 0xa282ead8``
-  (``tensorflow/core/lib/hash/crc32c.h``), the CRC is CRC-32C (Castagnoli, reflected 0x82F63B78);
+- the file is a sequence of TFRecords (framed by :mod:`live_code.sdk.formats.tfrecord`);
 - each record is a protobuf ``Event`` (``tensorflow/core/util/event.proto``): ``wall_time`` = 1
   (double), ``step`` = 2 (int64), ``file_version`` = 3 (string, ``"brain.Event:2"`` in the first
   record), ``summary`` = 5 (``Summary``, ``tensorflow/core/framework/summary.proto``: repeated
@@ -24,36 +21,9 @@ import struct
 import time
 from typing import BinaryIO
 
+from live_code.sdk.formats.tfrecord import frame_record
+
 _FILE_VERSION = "brain.Event:2"
-_CRC_MASK_DELTA = 0xA282EAD8
-
-
-def _crc32c_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
-
-
-_CRC_TABLE = _crc32c_table()
-
-
-def crc32c(data: bytes) -> int:
-    """CRC-32C (Castagnoli) of ``data``, table-driven, in pure Python."""
-    crc = 0xFFFFFFFF
-    table = _CRC_TABLE
-    for byte in data:
-        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def masked_crc32c(data: bytes) -> int:
-    """The CRC as TFRecord stores it (rotated and offset, so CRCs of CRCs stay useful)."""
-    crc = crc32c(data)
-    return (((crc >> 15) | (crc << 17)) + _CRC_MASK_DELTA) & 0xFFFFFFFF
 
 
 def _varint(value: int) -> bytes:
@@ -89,11 +59,6 @@ def _event(wall_time: float, step: int, *, file_version: str | None = None, summ
 def _scalar_summary(tag: str, value: float) -> bytes:
     item = _length_delimited(1, tag.encode("utf-8")) + _key(2, 5) + struct.pack("<f", value)
     return _length_delimited(1, item)
-
-
-def _record(data: bytes) -> bytes:
-    length = struct.pack("<Q", len(data))
-    return length + struct.pack("<I", masked_crc32c(length)) + data + struct.pack("<I", masked_crc32c(data))
 
 
 class ScalarWriter:
@@ -152,7 +117,7 @@ class ScalarWriter:
     def _write(self, data: bytes) -> None:
         if self._file.closed:
             raise ValueError(f"the event file {self.path} is closed")
-        self._file.write(_record(data))
+        self._file.write(frame_record(data))
         self._file.flush()
 
     def __enter__(self) -> ScalarWriter:

@@ -1,32 +1,35 @@
-"""Image width and height from the file header: PNG, JPEG, BMP and GIF with the standard library.
+"""Image width and height from the file header: PNG, JPEG, BMP, GIF and WebP with the standard library.
 
 Header layouts (facts from the format specifications): PNG's first chunk is ``IHDR`` with big-endian
 width and height at bytes 16-24; GIF's logical screen size is little-endian at bytes 6-10; a BMP
 ``BITMAPCOREHEADER`` (size 12) has 16-bit and later headers 32-bit signed sizes at byte 18 (a
 negative height means top-down rows); a JPEG's size is in its first start-of-frame segment
-(markers ``C0``-``CF`` except ``C4``, ``C8``, ``CC``). Sizes are as stored, without EXIF rotation,
-as Pillow's ``Image.size`` reports them. Other formats are an ImageFormatError: a job that has them
-passes its own reader (``size_of=`` of ``write_coco``), e.g. Pillow's.
+(markers ``C0``-``CF`` except ``C4``, ``C8``, ``CC``); a WebP file (RIFF ``WEBP``, RFC 9649) has a
+``VP8 `` key frame with 14-bit sizes at byte 26, a ``VP8L`` header with 14-bit sizes minus one
+after its ``0x2F`` signature, or a ``VP8X`` header with 24-bit canvas sizes minus one at byte 24.
+Sizes are as stored, without EXIF rotation, as Pillow's ``Image.size`` reports them.
 """
 
 from __future__ import annotations
 
 import struct
-from typing import IO, Optional, Tuple
+from typing import IO, Optional
 
 from live_code.sdk._errors import ImageFormatError
 
-_Size = Optional[Tuple[int, int]]
+_Size = Optional[tuple[int, int]]
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_STANDALONE = frozenset(range(0xD0, 0xD8)) | {0x01}
+#: what :func:`header_size` reads, for messages
+KNOWN = "PNG, JPEG, BMP, GIF or WebP"
 
 
 def image_size(path: str) -> tuple[int, int]:
     """``(width, height)`` of the image at ``path``, read from its header.
 
-    PNG, JPEG, BMP and GIF are read with the standard library; ImageFormatError (naming the file)
-    for any other file or when the size cannot be read.
+    PNG, JPEG, BMP, GIF and WebP are read with the standard library; ImageFormatError (naming the
+    file) for any other file or when the size cannot be read.
     """
     try:
         with open(path, "rb") as f:
@@ -35,7 +38,7 @@ def image_size(path: str) -> tuple[int, int]:
         raise ImageFormatError(f"cannot read the image {path}: {e.strerror}") from None
     if size is None:
         msg = (
-            f"cannot read the size of the image {path}: not a PNG, JPEG, BMP or GIF file (or a damaged one); "
+            f"cannot read the size of the image {path}: not a {KNOWN} file (or a damaged one); "
             "for other formats pass a reader of your own (size_of=), e.g. with Pillow"
         )
         raise ImageFormatError(msg)
@@ -54,6 +57,8 @@ def header_size(f: IO[bytes]) -> _Size:
             return width, height
         if head.startswith(b"BM"):
             return _bmp_size(head)
+        if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+            return _webp_size(head)
         if head.startswith(b"\xff\xd8"):
             f.seek(2)
             return _jpeg_size(f)
@@ -70,6 +75,21 @@ def _bmp_size(head: bytes) -> _Size:
     if dib_size >= 40:
         width, height = struct.unpack("<ii", head[18:26])
         return abs(width), abs(height)
+    return None
+
+
+def _webp_size(head: bytes) -> _Size:
+    chunk = head[12:16]
+    if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":  # a key frame's start code
+        width, height = struct.unpack("<HH", head[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and head[20:21] == b"\x2f":
+        (bits,) = struct.unpack("<I", head[21:25])
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(head) >= 30:
+        width = int.from_bytes(head[24:27], "little") + 1
+        height = int.from_bytes(head[27:30], "little") + 1
+        return width, height
     return None
 
 

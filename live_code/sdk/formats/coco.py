@@ -84,7 +84,9 @@ def read_coco(path: str, text: str, names: Sequence[str] | None = None) -> CocoF
     return CocoFile(file_of, class_names, tuple(found))
 
 
-def _classes(categories: list[Mapping[str, Any]], names: Sequence[str] | None) -> tuple[tuple[str, ...], dict]:
+def _classes(
+    categories: list[Mapping[str, Any]], names: Sequence[str] | None
+) -> tuple[tuple[str, ...], dict[Any, int]]:
     """(class names, category id -> class index)."""
     if names is None:
         by_id = {c.get("id"): c["name"] for c in categories if isinstance(c.get("name"), str)}
@@ -118,10 +120,12 @@ def _list_of_objects(path: str, data: Mapping[str, Any], key: str) -> list[Mappi
 
 # -- writing ---------------------------------------------------------------------------------------
 
-_Entry = Callable[[Box, ImageBoxes], Optional[dict]]
+_Entry = Callable[[Box, ImageBoxes], Optional[dict[str, Any]]]
 
 
-def _document(images: Iterable[ImageBoxes], image_keys: dict[str, Any], annotation: _Entry) -> dict[str, list]:
+def _document(
+    images: Iterable[ImageBoxes], image_keys: dict[str, Any], annotation: _Entry
+) -> dict[str, list[dict[str, Any]]]:
     """images and annotations, ids from 1; ``annotation`` gives a box's keys, or None to leave it out."""
     entries: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []

@@ -272,23 +272,7 @@ def _write_converted(
     dest.mkdir()
     for sub in ("assets", "annotations", "predictions", "models"):
         (dest / sub).mkdir()
-    assets: list[tuple[str, Item, tuple[int, int]]] = []
-    seen = set()
-    for it in items:
-        data = it.image.read_bytes()
-        sha1 = hashlib.sha1(data).hexdigest()
-        if sha1 in seen:
-            continue
-        seen.add(sha1)
-        ext = it.image.suffix.lower().replace(".jpeg", ".jpg")
-        rel = f"assets/{sha1[-2:]}/{sha1}{ext}"
-        (dest / rel).parent.mkdir(exist_ok=True)
-        (dest / rel).write_bytes(data)
-        kept = Item(
-            it.image, tuple(b._replace(class_index=index[b.class_name]) for b in it.boxes if b.class_name in index)
-        )
-        assets.append((rel, kept, image_size(dest / rel)))
-    assets.sort(key=lambda a: a[0].rsplit("/", 1)[1])
+    assets = _copy_assets(items, dest, index)
     in_root = contract.IN_DIR
     if training:
         annotation = _write_annotations(dest, assets, names, fmt, protocol)
@@ -306,6 +290,28 @@ def _write_converted(
     _write_task_files(dest, {}, kinds, task_id, protocol, names, f"{fmt}:raw")
     notes = (f"{dropped} boxes of classes not in --classes dropped",) if dropped else ()
     return DatasetInfo(f"the {source}", len(assets), sum(len(it.boxes) for _, it, _ in assets), names, notes)
+
+
+def _copy_assets(items: list[Item], dest: Path, index: Mapping[str, int]) -> list[tuple[str, Item, tuple[int, int]]]:
+    """Each image once (by content) as ``dest/assets/<xx>/<sha1>.<ext>``, with its boxes of the
+    classes in ``index`` (indexed) and its size; in asset-name order."""
+    assets: list[tuple[str, Item, tuple[int, int]]] = []
+    seen = set()
+    for it in items:
+        data = it.image.read_bytes()
+        sha1 = hashlib.sha1(data).hexdigest()
+        if sha1 in seen:
+            continue
+        seen.add(sha1)
+        ext = it.image.suffix.lower().replace(".jpeg", ".jpg")
+        rel = f"assets/{sha1[-2:]}/{sha1}{ext}"
+        (dest / rel).parent.mkdir(exist_ok=True)
+        (dest / rel).write_bytes(data)
+        kept = Item(
+            it.image, tuple(b._replace(class_index=index[b.class_name]) for b in it.boxes if b.class_name in index)
+        )
+        assets.append((rel, kept, image_size(dest / rel)))
+    return sorted(assets, key=lambda a: a[0].rsplit("/", 1)[1])
 
 
 def _write_annotations(

@@ -115,15 +115,11 @@ def _comparison(outs: Sequence[Path], dest: Path, pngs: list[Path], *, draw: boo
     return "<section>" + "\n".join(parts) + "</section>"
 
 
-def _img(path: Path, dest: Path, pngs: list[Path]) -> str:
-    pngs.append(path)
-    rel = os.path.relpath(path, dest)
-    return f'<img src="{html.escape(rel)}" alt="{html.escape(path.stem)}">'
-
-
 def _figure(path: Path, dest: Path, pngs: list[Path], caption: str) -> str:
-    """A picture with its caption (``caption`` is HTML)."""
-    return f"<figure>{_img(path, dest, pngs)}<figcaption>{caption}</figcaption></figure>"
+    """A picture (linked by its path relative to ``dest``, and listed in ``pngs``) with its caption (HTML)."""
+    pngs.append(path)
+    img = f'<img src="{html.escape(os.path.relpath(path, dest))}" alt="{html.escape(path.stem)}">'
+    return f"<figure>{img}<figcaption>{caption}</figcaption></figure>"
 
 
 @dataclasses.dataclass

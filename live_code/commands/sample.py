@@ -272,6 +272,7 @@ def _prepare(root: Path, force: bool) -> None:
 
 
 _Put = Callable[[str, "str | bytes"], None]
+_Split = tuple[tuple[SampleImage, ...], tuple[SampleImage, ...]]
 
 
 def _write_in(
@@ -300,7 +301,7 @@ def _write_in(
         (tmp / name).mkdir(exist_ok=True)
     training = TaskKind.TRAINING in kinds
     if training:
-        written += _write_training(put, fmt, protocol, drawn, train, val)
+        written += _write_training(put, fmt, protocol, drawn, (train, val))
     else:
         put("candidate-index.tsv", _lines(f"{contract.IN_DIR}/{im.rel_path}" for im in drawn))
         written.append(("in/candidate-index.tsv", f"{len(drawn)} candidate images"))
@@ -329,14 +330,10 @@ def _lines(rows: Iterable[str]) -> str:
 
 
 def _write_training(
-    put: _Put,
-    fmt: str,
-    protocol: str,
-    drawn: tuple[SampleImage, ...],
-    train: tuple[SampleImage, ...],
-    val: tuple[SampleImage, ...],
+    put: _Put, fmt: str, protocol: str, drawn: tuple[SampleImage, ...], split: _Split
 ) -> list[tuple[str, str]]:
-    """The annotations of ``drawn`` in ``fmt`` and the index files of the training export."""
+    """The annotations of ``drawn`` in ``fmt`` and the index files of the training export (``split``: train, val)."""
+    train, val = split
     in_root = contract.IN_DIR
     annotation = {}
     if fmt == "coco":

@@ -192,7 +192,8 @@ def test_tensorboard_itself_reads_the_file(tmp_path: Path) -> None:
         "import sys\n"
         "from tensorboard.backend.event_processing.event_file_loader import EventFileLoader\n"
         "for e in EventFileLoader(sys.argv[1]).Load():\n"
-        "    print(e.step, e.file_version, [(v.tag, v.tensor.float_val[:] or v.simple_value) for v in e.summary.value])\n"
+        "    print(e.step, e.file_version,"
+        " [(v.tag, v.tensor.float_val[:] or v.simple_value) for v in e.summary.value])\n"
     )
     out = subprocess.run([_TB_PYTHON, "-c", code, writer.path], check=True, capture_output=True, text=True).stdout
     assert out.splitlines() == ["0 brain.Event:2 []", "3  [('loss', [0.75])]"]

@@ -1,0 +1,424 @@
+"""Locks (issue 22): every env is recorded as a PEP 751 ``pylock.toml``, an env can be installed
+from one, and unpinned requirements can be resolved as of a date.
+
+- A lock is uv's own output (``uv pip compile --format pylock.toml``) for what the env adds over the
+  base: each package with its version, artifact URL and hashes. live-code appends one table of its
+  own, ``[tool.live-code]`` (PEP 751 leaves ``[tool]`` to tools): the base's fingerprint, the
+  Python, the requirements' digest and the resolution date. Credentials never reach it.
+- Two locks are the same env when :attr:`Lock.digest` matches: sha256 over the sorted (name,
+  version, hashes) of their packages, whatever the URLs and the formatting.
+- Resolution as of a date is uv's ``--exclude-newer`` (the index's PEP 700 ``upload-time``):
+  where a package resolved then has no wheel for the base's Python (an old version with only an
+  sdist, or wheels for other tags), the date steps forward to the first one at which everything
+  resolves to wheels (:func:`resolve`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from live_code import util
+from live_code.envs.base import BaseInfo, is_protected, normal_version, write_stubs
+from live_code.envs.installer import Reporter, offline_flags, run_short
+from live_code.errors import ConfigError, EnvironmentBuildError, RequirementError
+
+if TYPE_CHECKING:
+    from live_code.envs.builder import EnvSpec
+
+#: the lock's file name, in the env, next to the provenance in /out, and in /out/models (PEP 751)
+LOCK_NAME = "pylock.toml"
+_TOOL_HEADER = "[tool.live-code]"
+#: uv marks reading and writing pylock.toml as a preview feature
+PREVIEW = ("--preview-features", "pylock")
+#: ``live_code_lock: model``: the lock of the model package in /in/models
+MODEL = "model"
+#: ``live_code_resolve_as_of: commit``: the commit's committer date
+COMMIT = "commit"
+#: base distributions not offered to ``uv pip compile`` as metadata-only stubs: uv also installs from
+#: its find-links into the isolated environment where it builds an sdist's metadata, and a stub of
+#: setuptools there has no code ("No module named 'setuptools'", e.g. for fvcore's and antlr4's
+#: sdists); their base versions stay preferred through the seeded output file
+_BUILD_TOOLS = frozenset({"setuptools", "wheel"})
+_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class LockedPackage:
+    name: str
+    version: str
+    #: ``sha256:<hex>`` of each artifact, sorted
+    hashes: tuple[str, ...]
+    #: where each artifact is fetched from (URLs or paths)
+    sources: tuple[str, ...]
+    #: fetched by git (a ``vcs`` entry)
+    vcs: bool = False
+
+
+@dataclass(frozen=True)
+class Lock:
+    """A ``pylock.toml`` as read: its text, its packages and live-code's own table."""
+
+    #: where it came from, in words (``the model package's /in/models/pylock.toml``)
+    origin: str
+    text: str
+    packages: tuple[LockedPackage, ...]
+    tool: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        """sha256 over the sorted (name, version, hashes) of the packages: the env, not the file."""
+        rows = sorted([p.name, p.version, list(p.hashes)] for p in self.packages)
+        return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+    def summary(self) -> dict[str, Any]:
+        """For the provenance."""
+        return {
+            "origin": self.origin,
+            "sha256": self.digest,
+            "packages": [f"{p.name}=={p.version}" for p in self.packages],
+        }
+
+
+def parse_lock(text: str, origin: str) -> Lock:
+    """A lock's packages; ConfigError naming ``origin`` when it is not a PEP 751 lock."""
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        raise ConfigError(f"reading {origin} needs Python 3.11 or newer (tomllib)", value=origin) from None
+    try:
+        doc = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(
+            f"{origin} is not valid TOML: {e}", value=origin, hint="give a pylock.toml (PEP 751)"
+        ) from None
+    if not str(doc.get("lock-version", "")).startswith("1.") or not isinstance(doc.get("packages", []), list):
+        raise ConfigError(
+            f"{origin} is not a PEP 751 lock (no lock-version 1.x)",
+            value=origin,
+            hint="make one with `live-code lock REPO@PIN -o pylock.toml`",
+        )
+    packages = []
+    for entry in doc.get("packages", []):
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise ConfigError(f"{origin}: a [[packages]] entry has no name", value=origin)
+        artifacts = [*entry.get("wheels", []), *([entry["sdist"]] if "sdist" in entry else [])]
+        for key in ("archive", "vcs", "directory"):
+            if key in entry:
+                artifacts.append(entry[key])
+        hashes = sorted(f"{k}:{v}" for a in artifacts for k, v in (a.get("hashes") or {}).items())
+        extra = [str(entry["vcs"].get("commit-id", ""))] if "vcs" in entry else []
+        sources = tuple(str(a.get("url") or a.get("path") or "") for a in artifacts)
+        packages.append(
+            LockedPackage(
+                canonicalize_name(entry["name"]),
+                str(entry.get("version", "")),
+                (*hashes, *extra),
+                sources,
+                "vcs" in entry,
+            )
+        )
+    tool = doc.get("tool", {}).get("live-code", {})
+    return Lock(origin, text, tuple(packages), tool if isinstance(tool, dict) else {})
+
+
+def read_lock(path: Path, origin: str) -> Lock:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {origin}: {e}", value=str(path)) from None
+    return parse_lock(text, origin)
+
+
+def with_tool(text: str, facts: Mapping[str, str]) -> str:
+    """``text`` with its ``[tool.live-code]`` table (live-code's facts) replaced by ``facts``, and
+    every URL's credentials removed."""
+    head, _, rest = text.partition(f"\n{_TOOL_HEADER}\n")
+    tail = rest[m.start() :] if (m := re.search(r"^\[", rest, re.M)) else ""
+    table = "".join(f"{key} = {json.dumps(value)}\n" for key, value in facts.items())
+    return util.redact(f"{head.rstrip()}\n\n{_TOOL_HEADER}\n{table}" + (f"\n{tail}" if tail else ""))
+
+
+def task_lock(option: str | None, src: Path, models_dir: Path) -> Lock | None:
+    """The lock ``live_code_lock`` names: ``model`` (the model package's), or a path in the repo."""
+    if not option:
+        return None
+    if option == MODEL:
+        path = models_dir / LOCK_NAME
+        origin = f"the model package's {LOCK_NAME}"
+        if not path.is_file():
+            raise ConfigError(
+                f"live_code_lock: model, but the model package has no {LOCK_NAME} ({path})",
+                value=option,
+                hint="the model was trained before live-code recorded locks: train it again, or remove the key",
+            )
+        return read_lock(path, origin)
+    path = Path(os.path.realpath(src / option))
+    if Path(os.path.realpath(src)) not in path.parents or not path.is_file():
+        raise ConfigError(
+            f"live_code_lock: {option} is not a file inside the repository",
+            value=option,
+            hint=f"give `model` or a path relative to the repo root (e.g. {LOCK_NAME})",
+        )
+    return read_lock(path, f"the repository's {option}")
+
+
+def as_of_date(option: str | None, commit_time: str | None) -> str | None:
+    """``live_code_resolve_as_of`` as an RFC 3339 UTC time for uv's ``--exclude-newer``."""
+    if not option:
+        return None
+    value = commit_time if option == COMMIT else option
+    when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if when.tzinfo is None:  # a date: the end of that day
+        when = when.replace(tzinfo=dt.timezone.utc) + (_DAY if len(str(value)) <= 10 else dt.timedelta())
+    return _rfc3339(when)
+
+
+def _rfc3339(when: dt.datetime) -> str:
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- resolution ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resolution:
+    #: the resolved lines the base lacks (with the user's hashes), to install
+    todo: tuple[str, ...]
+    #: uv's pylock.toml of ``todo`` (no live-code table yet); None when uv could not write one
+    lock_text: str | None
+    #: the ``--exclude-newer`` date used, and how it was chosen
+    as_of: str | None = None
+    as_of_note: str = ""
+
+
+Compile = Callable[..., bool]
+
+
+def resolve(
+    spec: EnvSpec,
+    scratch: Path,
+    env: Mapping[str, str],
+    python: str,
+    deadline: float | None,
+    report: Reporter,
+    *,
+    prefer: tuple[str, ...] = (),
+) -> Resolution:
+    """Resolve ``spec``'s requirements against its base with uv (every base distribution offered
+    as a metadata-only stub wheel, the protected frameworks constrained, the base's versions and
+    ``prefer`` (``name==version``) preferred), as of ``spec.as_of`` when set; then lock what the
+    base lacks. Needs ``scratch/requirements.txt`` and ``scratch/constraints.txt``."""
+    base, out = spec.base, scratch / "lock.txt"
+    write_stubs(
+        scratch / "stubs",
+        dataclasses.replace(base, dists=tuple(d for d in base.dists if canonicalize_name(d.name) not in _BUILD_TOOLS)),
+    )
+    stub_env = {**env, "UV_FIND_LINKS": ",".join([str(scratch / "stubs"), *spec.index.find_links])}
+    seed = "".join(
+        [*(f"{p}\n" for p in prefer), *(f"{d.name}=={d.version}\n" for d in base.dists if normal_version(d.version))]
+    )
+
+    def compile_at(as_of: str | None, only_binary: tuple[str, ...] = (), *, check: bool = True, fmt: str = "") -> bool:
+        out.write_text("" if fmt else seed)  # uv takes the pins already in the output file as preferences
+        flags = [*(["--exclude-newer", as_of] if as_of else []), *(f"--only-binary={n}" for n in only_binary)]
+        if fmt:
+            flags += ["--format", fmt, *PREVIEW]
+        argv = [*_compile_argv(spec, python), *flags, "-c", str(scratch / "constraints.txt"), "-o", str(out)]
+        try:
+            run_short([*argv, str(scratch / "requirements.txt")], stub_env, deadline, "resolve the requirements")
+        except EnvironmentBuildError:
+            if check:
+                raise
+            return False
+        return True
+
+    report(f"resolving {len(spec.requirements.lines)} requirements against the base's {len(base.dists)} distributions")
+    used, note = None, ""
+    if spec.as_of:
+        used, note = _as_of(spec, compile_at, out, report)
+    else:
+        compile_at(None)
+    todo = tuple(_not_in_base(out.read_text(), spec))
+    return Resolution(todo, _lock_of(spec, todo, scratch, env, python, deadline, report), used, note)
+
+
+def _compile_argv(spec: EnvSpec, python: str) -> list[str]:
+    vcs = any(r.kind == "vcs" for r in spec.requirements.lines)
+    return [
+        *spec.installer.argv,
+        *("pip", "compile", "--no-config", "--python", python, "--no-header", "--no-annotate"),
+        *offline_flags(spec.index, vcs=vcs),
+        *isolation_flags(spec),
+    ]
+
+
+def isolation_flags(spec: EnvSpec) -> list[str]:
+    """uv's flags for live-code.yaml's ``no_build_isolation``."""
+    return [flag for name in spec.no_build_isolation for flag in ("--no-build-isolation-package", name)]
+
+
+def _as_of(spec: EnvSpec, compile_at: Compile, out: Path, report: Reporter) -> tuple[str, str]:
+    """The first date on or after ``spec.as_of`` at which every package that has wheels today
+    resolves to a wheel for the base's Python (then: stepping forward a day, two, four ... and
+    back by halves, to the day). When none does, as of ``spec.as_of`` with source builds."""
+    start = dt.datetime.fromisoformat(str(spec.as_of).replace("Z", "+00:00"))
+    now = dt.datetime.now(dt.timezone.utc)
+    wheels: tuple[str, ...] = ()
+    plain = all(r.kind == "name" for r in spec.requirements.lines)  # a path or VCS line is always built
+    if plain and compile_at(None, check=False, fmt="pylock.toml"):
+        wheels = tuple(sorted(p.name for p in parse_lock(out.read_text(), "uv's lock").packages if _has_wheel(p)))
+
+    def ok(when: dt.datetime) -> bool:
+        return compile_at(_rfc3339(when), wheels, check=False)
+
+    if ok(start):
+        return _rfc3339(start), f"as of {spec.as_of}"
+    step, good = _DAY, None
+    while start + step < now + _DAY:
+        if ok(start + step):
+            good = start + step
+            break
+        step *= 2
+    if good is None:
+        report(f"no date after {spec.as_of} resolves to wheels only: resolving as of it, with source builds")
+        compile_at(str(spec.as_of))
+        return str(spec.as_of), f"as of {spec.as_of} (no later date resolves to wheels only)"
+    bad = start + step / 2 if step > _DAY else start
+    while good - bad > _DAY:
+        mid = bad + (good - bad) / 2
+        good, bad = (mid, bad) if ok(mid) else (good, mid)
+    ok(good)  # the output file holds this date's resolution
+    used = _rfc3339(good)
+    report(f"resolved as of {used}: as of {spec.as_of} some package had no wheel for python {spec.base.python_version}")
+    return used, f"stepped forward from {spec.as_of}: the first date at which every package resolves to a wheel"
+
+
+def _has_wheel(p: LockedPackage) -> bool:
+    return any(s.endswith(".whl") for s in p.sources)
+
+
+def _lock_of(
+    spec: EnvSpec,
+    todo: tuple[str, ...],
+    scratch: Path,
+    env: Mapping[str, str],
+    python: str,
+    deadline: float | None,
+    report: Reporter,
+) -> str | None:
+    """uv's pylock.toml of the resolved lines (``--no-deps``: exactly these); None, with a
+    warning, when uv cannot write one (the env is built all the same)."""
+    (scratch / "to-lock.txt").write_text("".join(f"{t}\n" for t in todo))
+    argv = [*_compile_argv(spec, python), "--no-deps", "--format", "pylock.toml", *PREVIEW]
+    try:
+        run_short([*argv, "-o", str(scratch / LOCK_NAME), str(scratch / "to-lock.txt")], env, deadline, "lock the env")
+    except EnvironmentBuildError as e:
+        report(f"warning: no lock of the env is recorded: {e.message.splitlines()[-1]}")
+        return None
+    return (scratch / LOCK_NAME).read_text()
+
+
+def _not_in_base(lock: str, spec: EnvSpec) -> list[str]:
+    """The resolved lines the base lacks (with the user's hashes); a protected one is an error."""
+    base = spec.base
+    versions, protected = base.versions, base.protected
+    hashes = {r.name: r.hashes for r in spec.requirements.lines if r.name and r.hashes}
+    todo = []
+    for line in lock.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:  # an unnamed local path: installed as is, checked after install
+            todo.append(line)
+            continue
+        name = canonicalize_name(req.name)
+        pin, have = next(iter(req.specifier), None), normal_version(versions.get(name, ""))
+        if req.url is None and pin is not None and have is not None and normal_version(pin.version) == have:
+            continue  # the base has it
+        if name in protected:
+            msg = f"the requirements resolve to {line}, which would replace the base image's {name} {protected[name]}"
+            hint = f"pin versions of the packages that need {name} which work with {name} {protected[name]}"
+            raise RequirementError(msg, value=line, hint=hint)
+        todo.append(" ".join([line, *(f"--hash={h}" for h in hashes.get(name, ()))]))
+    return todo
+
+
+# -- installing a lock -----------------------------------------------------------------------------
+
+
+def check_lock_against_base(lock: Lock, base: BaseInfo) -> None:
+    """Refuse, before anything is installed, a lock that would replace a framework of the base."""
+    for p in lock.packages:
+        have = base.protected.get(p.name)
+        if have is not None and is_protected(p.name):
+            raise RequirementError(
+                f"{lock.origin} holds {p.name} {p.version}, which would replace the base image's {p.name} {have}",
+                value=f"{p.name}=={p.version}",
+                hint=f"a lock made over another base: run over that image, or lock again over this one ({have})",
+            )
+
+
+def install_argv(spec: EnvSpec, python: str, lock_file: Path) -> list[str]:
+    vcs = any(p.vcs for p in spec.lock.packages) if spec.lock else False
+    return [
+        *spec.installer.argv,
+        *("pip", "install", "--no-config", "--python", python, "--no-deps", *PREVIEW),
+        *offline_flags(spec.index, vcs=vcs),
+        *isolation_flags(spec),
+        "-r",
+        str(lock_file),
+    ]
+
+
+def lock_failure(e: EnvironmentBuildError, lock: Lock) -> EnvironmentBuildError:
+    """A failed install of ``lock``, naming the package (and where it comes from) the installer
+    stopped at: a hash that differs, or a file the index no longer serves."""
+    text = e.message
+    named = [p for p in lock.packages if re.search(rf"\b{re.escape(p.name)}(==| |`|-){re.escape(p.version)}", text)]
+    named = named or [p for p in lock.packages if any(s and s in text for s in p.sources)]
+    what = "a hash differs" if "hash mismatch" in text.lower() else "the file cannot be fetched or installed"
+    if not named:
+        return EnvironmentBuildError(f"installing {lock.origin} failed: {text}", value=lock.origin, hint=e.hint)
+    p = named[0]
+    where = ", ".join(util.redact(s) for s in p.sources) or "the index"
+    msg = f"installing {lock.origin} failed at {p.name} {p.version} from {where}: {what}\n{text}"
+    hint = (
+        f"the index serves other bytes for {p.name} {p.version} than the lock records, or no longer serves "
+        "them: restore the index's file, or resolve afresh (without live_code_lock / replay --resolve)"
+    )
+    return EnvironmentBuildError(msg, value=f"{p.name}=={p.version}", hint=hint)
+
+
+# -- the hint for a job that dies in site-packages ---------------------------------------------------
+
+_SITE_ERROR = re.compile(r"\b(ImportError|ModuleNotFoundError|AttributeError)\b")
+
+
+def job_hint(tail: tuple[str, ...] | list[str], environment: Mapping[str, Any]) -> str | None:
+    """The hint for a job that failed in an import or attribute lookup inside site-packages while
+    its requirements were resolved afresh with unpinned lines: resolve as of a date, or lock."""
+    if not environment.get("unpinned") or environment.get("lock", {}).get("installed"):
+        return None
+    text = "\n".join(tail)
+    if "site-packages" not in text or not _SITE_ERROR.search(text):
+        return None
+    return (
+        "the job failed inside an installed package, and the repo's requirements are not pinned "
+        f"({'; '.join(environment['unpinned'][:3])}): a newer release may have broken it. Set "
+        "live_code_resolve_as_of: commit to resolve them as of the commit's date, or commit a lock made with "
+        "`live-code lock REPO@PIN --as-of commit -o pylock.toml` and set live_code_lock: pylock.toml"
+    )

@@ -8,6 +8,10 @@ compared by its meaning, not its bytes where bytes carry times: ``result.tsv`` a
 rows, ``infer-result.json`` as parsed JSON, ``result.yaml`` by stages, files and metrics,
 TensorBoard events by their scalars; other files by content. The provenance records are compared
 field by field (commit, tree, env key, packages, config hash, base, sandbox).
+
+The env is installed from the original run's lock (``out/pylock.toml``: the same packages,
+versions and hashes, whatever the index serves today) unless ``resolve`` asks for a fresh
+resolution; the comparison says whether the two envs are identical (:attr:`Lock.digest`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import yaml
 from live_code import contract, util
 from live_code.commands import local
 from live_code.contract import MonitorState
+from live_code.envs.lock import LOCK_NAME
 from live_code.errors import ConfigError, LiveCodeError
 from live_code.run import pipeline
 from live_code.source.store import Store
@@ -36,13 +41,14 @@ from live_code.task import config as config_mod
 log = logging.getLogger(__name__)
 
 #: written by the platform or the harness with times in them: compared elsewhere or not at all
-_SKIP = {"monitor.txt", contract.EXECUTOR_LOG_FILE.rsplit("/", 1)[1], pipeline.PROVENANCE_NAME}
+_SKIP = {"monitor.txt", contract.EXECUTOR_LOG_FILE.rsplit("/", 1)[1], pipeline.PROVENANCE_NAME, "pylock.toml"}
 _PROVENANCE_FIELDS = (
     ("source.commit", "commit"),
     ("source.tree", "tree"),
     ("environment.key", "env key"),
     ("environment.added", "packages added"),
     ("environment.base_fingerprint", "base"),
+    ("environment.lock.sha256", "env lock"),
     ("config.sha256", "config sha256"),
     ("sandbox.mode", "sandbox"),
     ("live_code.version", "live-code"),
@@ -67,6 +73,17 @@ class ReplayResult:
     report: Path | None = None
 
     @property
+    def environment(self) -> str:
+        """Whether the replay's env is the original's, from the two recorded locks."""
+        locks = {name: (old, new) for name, old, new in self.provenance if name == "env lock"}
+        old, new = locks.get("env lock", (None, None))
+        if not old or not new:
+            return "not compared (a run recorded no lock)"
+        if old == new:
+            return "identical (the same packages, versions and hashes)"
+        return "DIFFERENT (other packages, versions or hashes)"
+
+    @property
     def identical(self) -> bool:
         return self.error is None and all(f.status == "identical" for f in self.files)
 
@@ -76,6 +93,7 @@ class ReplayResult:
         for f in self.files:
             lines.append(f"  {f.path:<{width}}  {f.status}" + (f": {f.detail}" if f.detail else ""))
         if self.provenance:
+            lines.append(f"environment: {self.environment}")
             lines.append("provenance:")
             for name, old, new in self.provenance:
                 lines.append(
@@ -96,8 +114,15 @@ class ReplayResult:
 
 
 def replay(
-    work: Path, *, sandbox: str | None = None, keep_work: bool = False, store: Store | None = None
+    work: Path,
+    *,
+    sandbox: str | None = None,
+    keep_work: bool = False,
+    store: Store | None = None,
+    resolve: bool = False,
 ) -> ReplayResult:
+    """Run the kept task in ``work`` again; ``resolve``: resolve its requirements afresh instead of
+    installing the original run's lock."""
     work = work.absolute()
     in_dir, original = work / "in", work / "out"
     if not (in_dir / "env.yaml").is_file():
@@ -129,6 +154,12 @@ def replay(
     base = recorded_base(original / pipeline.PROVENANCE_NAME)
     if base is not None:
         overrides["base_python"] = base
+    recorded = original / LOCK_NAME
+    if not resolve and recorded.is_file():
+        log.info("installing the original run's env from its lock %s (--resolve to resolve afresh)", recorded)
+        overrides["lock_file"] = recorded
+    elif not resolve:
+        log.warning("the original run recorded no lock (%s): the replay resolves the requirements afresh", recorded)
     settings = pipeline.Settings.from_environ(**overrides)
     local.announce_sandbox(settings)
     error: LiveCodeError | None = None

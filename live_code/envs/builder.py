@@ -70,6 +70,7 @@ from live_code.envs.lock import (
     install_argv,
     isolation_flags,
     lock_failure,
+    write_inputs,
 )
 from live_code.envs.lock import resolve as resolve_requirements
 from live_code.envs.provenance import LAYOUT_VERSION, PROVENANCE_FILE, EnvProvenance, provenance, write_lock
@@ -325,9 +326,7 @@ def _install(
         return _install_lock(path, spec, scratch, env, deadline, report)
     if not spec.requirements.lines:
         return Resolution((), None)
-    (scratch / "requirements.txt").write_text(spec.requirements.installer_text())
-    pins = sorted(spec.base.protected.items())
-    (scratch / "constraints.txt").write_text("".join(f"{n}=={v}\n" for n, v in pins))
+    write_inputs(spec, scratch)
     for r in spec.requirements.lines:
         if r.mirror:
             report(f"{r.origin}: {r.mirror[0]} is fetched from the mirror {r.mirror[1]}")

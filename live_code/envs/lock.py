@@ -36,6 +36,7 @@ from live_code.errors import ConfigError, EnvironmentBuildError, RequirementErro
 
 if TYPE_CHECKING:
     from live_code.envs.builder import EnvSpec
+    from live_code.task.config import Options
 
 #: the lock's file name, in the env, next to the provenance in /out, and in /out/models (PEP 751)
 LOCK_NAME = "pylock.toml"
@@ -150,6 +151,24 @@ def with_tool(text: str, facts: Mapping[str, str]) -> str:
     return util.redact(f"{head.rstrip()}\n\n{_TOOL_HEADER}\n{table}" + (f"\n{tail}" if tail else ""))
 
 
+def task_env_lock(
+    options: Options, src: Path, models_dir: Path, lock_file: Path | None, commit_time: str | None
+) -> tuple[Lock | None, str | None]:
+    """For the pipeline: the lock to install (``lock_file``, e.g. replay's, over ``live_code_lock``),
+    or the time to resolve as of (``live_code_resolve_as_of``)."""
+    if lock_file is not None:
+        return read_lock(lock_file, f"the recorded lock {lock_file}"), None
+    return task_lock(options.lock, src, models_dir), as_of_date(options.resolve_as_of, commit_time)
+
+
+def env_lock_text(env_path: Path) -> str | None:
+    """The lock a built env recorded (None for an env built before locks were, or by pip)."""
+    try:
+        return (env_path / LOCK_NAME).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def task_lock(option: str | None, src: Path, models_dir: Path) -> Lock | None:
     """The lock ``live_code_lock`` names: ``model`` (the model package's), or a path in the repo."""
     if not option:
@@ -187,6 +206,31 @@ def as_of_date(option: str | None, commit_time: str | None) -> str | None:
 
 def _rfc3339(when: dt.datetime) -> str:
     return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: the lock of an env that adds nothing over the base
+EMPTY_LOCK = 'lock-version = "1.0"\ncreated-by = "live-code"\npackages = []\n'
+
+
+def tool_facts(spec: EnvSpec, resolution: Resolution) -> dict[str, str]:
+    """live-code's ``[tool.live-code]`` table of a lock of ``spec``'s env."""
+    base = spec.base
+    return {
+        "env-key": spec.key,
+        "base-fingerprint": base.fingerprint(),
+        "python": base.python_version,
+        "platform": base.platform,
+        "requirements-sha256": spec.requirements.digest(),
+        "resolved-as-of": resolution.as_of or "",
+        "installed-from": spec.lock.origin if spec.lock else "a resolution of the requirements",
+    }
+
+
+def write_inputs(spec: EnvSpec, scratch: Path) -> None:
+    """What :func:`resolve` reads: the checked requirements and the base's frameworks as constraints."""
+    (scratch / "requirements.txt").write_text(spec.requirements.installer_text())
+    pins = sorted(spec.base.protected.items())
+    (scratch / "constraints.txt").write_text("".join(f"{n}=={v}\n" for n, v in pins))
 
 
 # -- resolution ------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from live_code import util
-from live_code.envs.lock import LOCK_NAME, Resolution, parse_lock, with_tool
+from live_code.envs.lock import EMPTY_LOCK, LOCK_NAME, Resolution, parse_lock, tool_facts, with_tool
 
 if TYPE_CHECKING:
     from live_code.envs.builder import EnvSpec
@@ -76,18 +76,8 @@ def write_lock(path: Path, spec: EnvSpec, resolution: Resolution | None) -> dict
     if resolution is None:
         log.warning("no lock of the env is recorded: pip installed it (a lock needs uv)")
         return {}
-    base = spec.base
-    text = resolution.lock_text or 'lock-version = "1.0"\ncreated-by = "live-code"\npackages = []\n'
-    facts = {
-        "env-key": spec.key,
-        "base-fingerprint": base.fingerprint(),
-        "python": base.python_version,
-        "platform": base.platform,
-        "requirements-sha256": spec.requirements.digest(),
-        "resolved-as-of": resolution.as_of or "",
-        "installed-from": spec.lock.origin if spec.lock else "a resolution of the requirements",
-    }
-    text = with_tool(text, facts)
+    facts = tool_facts(spec, resolution)
+    text = with_tool(resolution.lock_text or EMPTY_LOCK, facts)
     util.atomic_write(path / LOCK_NAME, text)
     summary = parse_lock(text, LOCK_NAME).summary()
     return {**summary, "file": LOCK_NAME, "installed": spec.lock is not None, "origin": facts["installed-from"]}

@@ -67,7 +67,9 @@ class JsonIndex:
                 continue
             data = (self.folder / "files" / name).read_bytes()
             sha = hashlib.sha256(data).hexdigest()
-            files.append({"filename": name, "url": f"../../files/{name}", "hashes": {"sha256": sha}, "upload-time": when})
+            files.append(
+                {"filename": name, "url": f"../../files/{name}", "hashes": {"sha256": sha}, "upload-time": when}
+            )
             versions.add(str(version))
         if not files:
             return None

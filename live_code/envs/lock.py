@@ -173,8 +173,9 @@ def task_lock(option: str | None, src: Path, models_dir: Path) -> Lock | None:
     """The lock ``live_code_lock`` names: ``model`` (the model package's), or a path in the repo."""
     if not option:
         return None
-    if option == MODEL:
-        path = models_dir / LOCK_NAME
+    if option == MODEL:  # at the package's root, or in the stage dir YMIR delivers
+        found = [models_dir / LOCK_NAME, *sorted(models_dir.glob(f"*/{LOCK_NAME}"))]
+        path = next((p for p in found if p.is_file()), models_dir / LOCK_NAME)
         origin = f"the model package's {LOCK_NAME}"
         if not path.is_file():
             raise ConfigError(

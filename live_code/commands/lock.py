@@ -22,6 +22,7 @@ from live_code import util
 from live_code.commands import local
 from live_code.envs import builder as envs
 from live_code.envs import lock as envlock
+from live_code.envs import resolve as envresolve
 from live_code.envs.installer import installer_env
 from live_code.errors import ConfigError, LiveCodeError
 from live_code.source.store import Store
@@ -147,10 +148,10 @@ def _resolve(spec: envs.EnvSpec, scratch: Path, store: Store, prefer: tuple[str,
     scratch.mkdir(parents=True)
     env = installer_env(scratch, store.root / "installer-cache", spec.index, spec.git_mirrors.insteadof_config())
     if spec.requirements.lines:
-        envlock.write_inputs(spec, scratch)
-        res = envlock.resolve(spec, scratch, env, spec.base.executable, None, _report, prefer=prefer)
+        envresolve.write_inputs(spec, scratch)
+        res = envresolve.resolve(spec, scratch, env, spec.base.executable, None, _report, prefer=prefer)
     else:
-        res = envlock.Resolution((), None)
+        res = envresolve.Resolution((), None)
     if res.todo and res.lock_text is None:
         raise LiveCodeError("uv could not write a lock of these requirements", hint="see the warning above")
     return envlock.with_tool(res.lock_text or envlock.EMPTY_LOCK, envlock.tool_facts(spec, res)), res.as_of

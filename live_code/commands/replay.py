@@ -21,16 +21,15 @@ import hashlib
 import json
 import logging
 import os
-import struct
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
 
 from live_code import contract, util
-from live_code.commands import local
+from live_code.commands import local, tfevents
 from live_code.contract import MonitorState
 from live_code.envs.lock import LOCK_NAME
 from live_code.errors import ConfigError, LiveCodeError
@@ -151,15 +150,7 @@ def replay(
     }
     if sandbox:
         overrides["sandbox"] = sandbox
-    base = recorded_base(original / pipeline.PROVENANCE_NAME)
-    if base is not None:
-        overrides["base_python"] = base
-    recorded = original / LOCK_NAME
-    if not resolve and recorded.is_file():
-        log.info("installing the original run's env from its lock %s (--resolve to resolve afresh)", recorded)
-        overrides["lock_file"] = recorded
-    elif not resolve:
-        log.warning("the original run recorded no lock (%s): the replay resolves the requirements afresh", recorded)
+    overrides.update(_recorded_env(original, resolve))
     settings = pipeline.Settings.from_environ(**overrides)
     local.announce_sandbox(settings)
     error: LiveCodeError | None = None
@@ -175,6 +166,22 @@ def replay(
         error,
         _report(original, out, in_dir),
     )
+
+
+def _recorded_env(original: Path, resolve: bool) -> dict[str, Any]:
+    """The settings that give the replay the original run's env: its base, and its lock unless
+    ``resolve``."""
+    overrides: dict[str, Any] = {}
+    base = recorded_base(original / pipeline.PROVENANCE_NAME)
+    if base is not None:
+        overrides["base_python"] = base
+    recorded = original / LOCK_NAME
+    if not resolve and recorded.is_file():
+        log.info("installing the original run's env from its lock %s (--resolve to resolve afresh)", recorded)
+        overrides["lock_file"] = recorded
+    elif not resolve:
+        log.warning("the original run recorded no lock (%s): the replay resolves the requirements afresh", recorded)
+    return overrides
 
 
 def _report(original: Path, replayed: Path, in_dir: Path) -> Path | None:
@@ -254,89 +261,11 @@ def _outputs(out: Path) -> set[str]:
     return found
 
 
-# TensorBoard scalars, for the comparison only (replay runs without the report extra's tensorboard):
-# TFRecords of Event protobufs, the layout of live_code/sdk/_tensorboard.py. The report reads them
-# through tensorboard, which checks each record's CRC; here two runs' values are only compared.
-
-
-def scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
-    """tag -> [(step, value)] of every ``*tfevents*`` file under ``path``."""
-    out: dict[str, list[tuple[int, float]]] = {}
-    for file in sorted(p for p in path.rglob("*tfevents*") if p.is_file()):
-        data, pos = file.read_bytes(), 0
-        while pos + 12 <= len(data):
-            head = data[pos : pos + 8]
-            (length,) = struct.unpack("<Q", head)
-            if pos + 16 + length > len(data):
-                break  # a record still being written
-            body = data[pos + 12 : pos + 12 + length]
-            pos += 16 + length
-            step, summaries = 0, []
-            for field, value in _fields(body):
-                if field == 2:
-                    step = value
-                elif field == 5:
-                    summaries.append(value)
-            for summary in summaries:
-                for field, value in _fields(summary):
-                    if field == 1:
-                        tag, number = _scalar(value)
-                        if tag is not None and number is not None:
-                            out.setdefault(tag, []).append((step, number))
-    return out
-
-
-def _fields(data: bytes) -> Iterator[tuple[int, Any]]:
-    """(field number, value) of a protobuf message: ints for varints, bytes for the rest."""
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(data, pos)
-        elif wire == 1:
-            value, pos = data[pos : pos + 8], pos + 8
-        elif wire == 2:
-            size, pos = _varint(data, pos)
-            value, pos = data[pos : pos + size], pos + size
-        elif wire == 5:
-            value, pos = data[pos : pos + 4], pos + 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield field, value
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    shift = value = 0
-    while True:
-        if pos >= len(data):
-            raise ValueError("truncated varint")
-        byte = data[pos]
-        value |= (byte & 0x7F) << shift
-        pos, shift = pos + 1, shift + 7
-        if not byte & 0x80:
-            return value, pos
-
-
-def _scalar(value: bytes) -> tuple[str | None, float | None]:
-    tag, number = None, None
-    for field, item in _fields(value):
-        if field == 1:
-            tag = item.decode("utf-8", "replace")
-        elif field == 2:
-            (number,) = struct.unpack("<f", item)
-        elif field == 8:
-            for f, v in _fields(item):
-                if f == 5 and len(v) >= 4:  # packed float_val
-                    (number,) = struct.unpack("<f", v[:4])
-    return tag, number
-
-
 def _compare(rel: str, a: Path, b: Path) -> str | None:
     """None when ``a`` and ``b`` mean the same; else what differs."""
     try:
         if rel == "tensorboard":
-            sa, sb = scalars(a), scalars(b)
+            sa, sb = tfevents.scalars(a), tfevents.scalars(b)
             if sa == sb:
                 return None
             tags = sorted(t for t in set(sa) | set(sb) if sa.get(t) != sb.get(t))

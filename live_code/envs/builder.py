@@ -62,17 +62,7 @@ from live_code.envs.installer import (
     run_streaming,
     with_wheelhouse,
 )
-from live_code.envs.lock import (
-    LOCK_NAME,
-    Lock,
-    Resolution,
-    check_lock_against_base,
-    install_argv,
-    isolation_flags,
-    lock_failure,
-    write_inputs,
-)
-from live_code.envs.lock import resolve as resolve_requirements
+from live_code.envs.lock import LOCK_NAME, Lock, check_lock_against_base, install_argv, isolation_flags, lock_failure
 from live_code.envs.provenance import LAYOUT_VERSION, PROVENANCE_FILE, EnvProvenance, provenance, write_lock
 from live_code.envs.requirements import (
     RequirementLine,
@@ -83,6 +73,8 @@ from live_code.envs.requirements import (
     with_implied,
     with_mirrors,
 )
+from live_code.envs.resolve import Resolution, write_inputs
+from live_code.envs.resolve import resolve as resolve_requirements
 from live_code.errors import EnvironmentBuildError, RequirementError
 from live_code.source import mirrors
 from live_code.task import legacy
@@ -227,7 +219,7 @@ def prepare_env(
     ``git+https`` lines are fetched through the operator's mirrors (``LIVE_CODE_GIT_MIRRORS`` of
     ``environ``); ``no_build_isolation`` (live-code.yaml) names requirements to build against the
     job env itself, which must name each of them. ``lock``: install this lock instead of resolving
-    the requirements; ``as_of``: resolve them as of this time (:mod:`live_code.envs.lock`).
+    the requirements; ``as_of``: resolve them as of this time (:mod:`live_code.envs.resolve`).
 
     Raises RequirementError for a refused line or a protected framework, before any install."""
     path = find_requirements(repo_dir, manifest_requirements, legacy=legacy_layout)

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from live_code import util
-from live_code.envs.lock import EMPTY_LOCK, LOCK_NAME, Resolution, parse_lock, tool_facts, with_tool
+from live_code.envs.lock import EMPTY_LOCK, LOCK_NAME, parse_lock, tool_facts, with_tool
+from live_code.envs.resolve import Resolution
 
 if TYPE_CHECKING:
     from live_code.envs.builder import EnvSpec

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +74,16 @@ def _run(
         overrides={"pip_index_url": ix.url(), **keys},
     )
     return local.run(req)
+
+
+def _first_run(
+    tmp_path: Path, index: JsonIndex, kinds: frozenset[TaskKind], name: str
+) -> tuple[Path, local.LocalResult]:
+    """A repo whose job needs ``lc-core>=1.0`` (either version works), run once: it gets 1.0."""
+    repo = _repo(tmp_path / "repo", {"start.py": JOB, "requirements.txt": "lc-core>=1.0\n"})
+    result = _run(repo, "v1", kinds, tmp_path / name, index)
+    assert result.ok, result.error
+    return repo, result
 
 
 def _lock(path: Path) -> envlock.Lock:
@@ -151,9 +162,7 @@ def _sdist(index: JsonIndex, name: str, version: str, uploaded: str) -> None:
 def test_mining_with_the_models_lock_gets_the_training_env_and_replay_installs_the_recorded_lock(
     tmp_path: Path, index: JsonIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = _repo(tmp_path / "repo", {"start.py": JOB, "requirements.txt": "lc-core>=1.0\n"})
-    train = _run(repo, "v1", TRAINING, tmp_path / "train", index)
-    assert train.ok, train.error
+    repo, train = _first_run(tmp_path, index, TRAINING, "train")
     trained = _lock(train.out_dir / "models" / "pylock.toml")
     assert _versions(trained) == {"lc-core": "1.0"}
     assert trained.digest == _lock(train.out_dir / "pylock.toml").digest == _env(train)["lock"]["sha256"]
@@ -169,6 +178,8 @@ def test_mining_with_the_models_lock_gets_the_training_env_and_replay_installs_t
     ]
     assert _env(mined)["lock"]["installed"] is True and "model package" in _env(mined)["lock"]["origin"]
     assert "lc_core 1" in mined.job_log.read_text()
+    reused = _run(repo, "v1", MINING, tmp_path / "reused", index, live_code_lock="model", model=models)
+    assert reused.ok and _env(reused)["built"] is False, "an env made from a lock is reused like any other"
     # a run without the key on a machine whose cache does not hold the training env resolves today
     monkeypatch.setenv("LIVE_CODE_CACHE", str(tmp_path / "another-cache"))
     fresh = _run(repo, "v1", MINING, tmp_path / "fresh", index, model=models)
@@ -190,21 +201,23 @@ def test_mining_with_the_models_lock_gets_the_training_env_and_replay_installs_t
 def test_a_lock_whose_hash_no_longer_matches_fails_naming_the_package_and_leaves_no_env(
     tmp_path: Path, index: JsonIndex
 ) -> None:
-    repo = _repo(tmp_path / "repo", {"start.py": JOB, "requirements.txt": "lc-core>=1.0\n"})
-    train = _run(repo, "v1", TRAINING, tmp_path / "train", index)
-    assert train.ok, train.error
+    repo, train = _first_run(tmp_path, index, TRAINING, "train")
     index.publish("lc-core", "1.0", "bool8 = bool\nVERSION = 'other bytes'\n", "2021-06-01")  # same name, new bytes
     store = Store()
     envs_dir = store.root / "envs"
-    before = sorted(p.name for p in envs_dir.iterdir() if not p.name.endswith(".used"))
+    before = _entries(envs_dir)
     shutil.rmtree(store.root / "installer-cache")  # the audit runs elsewhere: no cache holds the original file
     mined = _run(repo, "v1", MINING, tmp_path / "mined", index, live_code_lock="model", model=train.out_dir / "models")
     assert not mined.ok
     assert "lc-core 1.0" in mined.error.message and "a hash differs" in mined.error.message
     assert "127.0.0.1" in mined.error.message, "the message names where the file comes from"
-    after = sorted(p.name for p in envs_dir.iterdir() if not p.name.endswith(".used"))  # .used: a use stamp
-    assert after == before, "nothing half-built remains in the cache"
+    assert _entries(envs_dir) == before, "nothing half-built remains in the cache"
     assert not list(store.root.rglob("*.build")), "no scratch dir is left"
+
+
+def _entries(envs_dir: Path) -> list[str]:
+    """The envs in the cache (``<key>.used`` is only a stamp of when one was used)."""
+    return sorted(p.name for p in envs_dir.iterdir() if not p.name.endswith(".used"))
 
 
 # -- acceptance 5: live-code lock ------------------------------------------------------------------------
@@ -213,9 +226,7 @@ def test_a_lock_whose_hash_no_longer_matches_fails_naming_the_package_and_leaves
 def test_live_code_lock_output_installs_the_runs_env_and_check_finds_a_stale_lock(
     tmp_path: Path, index: JsonIndex
 ) -> None:
-    repo = _repo(tmp_path / "repo", {"start.py": JOB, "requirements.txt": "lc-core>=1.0\n"})
-    run = _run(repo, "v1", MINING, tmp_path / "run", index)
-    assert run.ok, run.error
+    repo, run = _first_run(tmp_path, index, MINING, "run")
     out = tmp_path / "pylock.toml"
     env = _cli_env()
     proc = run_cli("lock", f"{repo}@v1", "--index-url", index.url(), "-o", str(out), cwd=tmp_path, env=env)
@@ -255,3 +266,23 @@ def test_task_keys_are_checked(tmp_path: Path) -> None:
         config.parse_config({"live_code_lock": "model", "live_code_resolve_as_of": "commit"})
     with pytest.raises(ConfigError, match="inside the repository"):
         config.parse_config({"live_code_lock": "../x.toml"})
+
+
+def test_a_lock_may_fetch_only_over_https_or_from_the_tasks_index(tmp_path: Path) -> None:
+    from live_code.errors import ConfigError
+
+    text = (
+        'lock-version = "1.0"\n\n[[packages]]\nname = "x"\nversion = "1"\n'
+        'wheels = [{{ url = "{url}", hashes = {{ sha256 = "00" }} }}]\n'
+    )
+    base = envs.base_fingerprint(sys.executable)
+    index = envs.IndexSettings(index_url="http://127.0.0.1:9/simple", find_links=(str(tmp_path / "wheels"),))
+    for url in ("https://files.example/x-1-py3-none-any.whl", "http://127.0.0.1:9/files/x-1-py3-none-any.whl"):
+        envlock.check_lock(envlock.parse_lock(text.format(url=url), "a lock"), base, index)
+    (tmp_path / "wheels").mkdir()
+    envlock.check_lock(
+        envlock.parse_lock(text.format(url=(tmp_path / "wheels" / "x.whl").as_uri()), "a lock"), base, index
+    )
+    for url in ("http://elsewhere.example/x.whl", "file:///etc/x.whl", "http://127.0.0.1:10/x.whl"):
+        with pytest.raises(ConfigError, match="neither https nor the task's index"):
+            envlock.check_lock(envlock.parse_lock(text.format(url=url), "a lock"), base, index)

@@ -27,7 +27,7 @@ from live_code.contract import TaskKind
 from live_code.envs import builder as envs
 from live_code.envs.requirements import RequirementLine
 from live_code.errors import ConfigError, EnvironmentBuildError, LiveCodeError
-from live_code.source.store import Store
+from live_code.source.store import SourceProvenance, Store
 from live_code.task import config as config_mod
 from live_code.task import legacy
 from live_code.task import manifest as manifest_mod
@@ -92,17 +92,7 @@ def check_repo(
     root = Path(tempfile.mkdtemp(prefix="live-code-check-")) if work is None else work.absolute()
     root.mkdir(parents=True, exist_ok=True)
     try:
-        spec = local.parse_repo(repo)
-        source = local.resolve_source(spec, root / "fetch", allow_branch=allow_branch)
-        src = root / "fetch" / "src"
-        prov = store.fetch_source(
-            source.keys["git_url"],
-            source.pin,
-            src,
-            allow_branch=allow_branch,
-            allow_local=True,
-            token=source.token or os.environ.get("LIVE_CODE_GIT_TOKEN"),
-        )
+        spec, source, src, prov = fetch_repo(repo, root / "fetch", store, allow_branch=allow_branch)
         report.commit = prov.commit
         manifest = _static(report, src, base_python)
         if static_only:
@@ -121,6 +111,24 @@ def check_repo(
         if work is None:
             util.rmtree(root)
     return report
+
+
+def fetch_repo(
+    repo: str, fetch: Path, store: Store, *, allow_branch: bool = False
+) -> tuple[local.RepoSpec, local.Source, Path, SourceProvenance]:
+    """``repo`` (``PATH_OR_URL[@PIN]``) fetched as a run fetches it, into ``fetch/src`` (a folder
+    without a pin is snapshotted into ``fetch/source`` first)."""
+    spec = local.parse_repo(repo)
+    source = local.resolve_source(spec, fetch, allow_branch=allow_branch)
+    prov = store.fetch_source(
+        source.keys["git_url"],
+        source.pin,
+        fetch / "src",
+        allow_branch=allow_branch,
+        allow_local=True,
+        token=source.token or os.environ.get("LIVE_CODE_GIT_TOKEN"),
+    )
+    return spec, source, fetch / "src", prov
 
 
 def lock_command(report: CheckReport) -> str:

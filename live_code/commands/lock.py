@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from live_code import util
-from live_code.commands import local
+from live_code.commands import check
 from live_code.envs import builder as envs
 from live_code.envs import lock as envlock
 from live_code.envs import resolve as envresolve
@@ -99,17 +99,7 @@ def lock_repo(
     store = store or Store()
     root = Path(tempfile.mkdtemp(prefix="live-code-lock-"))
     try:
-        spec_ = local.parse_repo(repo)
-        source = local.resolve_source(spec_, root / "fetch", allow_branch=allow_branch)
-        src = root / "fetch" / "src"
-        prov = store.fetch_source(
-            source.keys["git_url"],
-            source.pin,
-            src,
-            allow_branch=allow_branch,
-            allow_local=True,
-            token=source.token or os.environ.get("LIVE_CODE_GIT_TOKEN"),
-        )
+        _, _, src, prov = check.fetch_repo(repo, root / "fetch", store, allow_branch=allow_branch)
         old = _committed(src, committed)
         if old is not None and not as_of:
             as_of = str(old.tool.get("resolved-as-of") or "") or None

@@ -62,7 +62,7 @@ from live_code.envs.installer import (
     run_streaming,
     with_wheelhouse,
 )
-from live_code.envs.lock import LOCK_NAME, Lock, check_lock_against_base, install_argv, isolation_flags, lock_failure
+from live_code.envs.lock import LOCK_NAME, Lock, check_lock, install_argv, isolation_flags, lock_failure
 from live_code.envs.provenance import LAYOUT_VERSION, PROVENANCE_FILE, EnvProvenance, provenance, write_lock
 from live_code.envs.requirements import (
     RequirementLine,
@@ -238,7 +238,7 @@ def prepare_env(
     base = base_fingerprint(base_python or sys.executable)
     check_protected(requirements, base)
     if lock is not None:
-        check_lock_against_base(lock, base)
+        check_lock(lock, base, index)
         as_of = None  # the lock says what to install
     installer = installer or find_installer()
     key = env_key(base, requirements, index, installer, no_build_isolation, lock, as_of)

@@ -23,12 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
 from live_code import util
 from live_code.envs.base import BaseInfo, is_protected
-from live_code.envs.installer import offline_flags
+from live_code.envs.installer import IndexSettings, offline_flags
 from live_code.errors import ConfigError, EnvironmentBuildError, RequirementError
 
 if TYPE_CHECKING:
@@ -228,8 +229,24 @@ def isolation_flags(spec: EnvSpec) -> list[str]:
 # -- installing a lock -----------------------------------------------------------------------------
 
 
-def check_lock_against_base(lock: Lock, base: BaseInfo) -> None:
-    """Refuse, before anything is installed, a lock that would replace a framework of the base."""
+def check_lock(lock: Lock, base: BaseInfo, index: IndexSettings) -> None:
+    """Refuse, before anything is installed, a lock that would replace a framework of the base, or
+    fetch a file from elsewhere than https or the task's own index settings (a lock travels with a
+    model package: it must not send the installer to a plain-http host or a local path)."""
+    origins = {_origin(u) for u in (index.index_url or "", *index.extra_index_urls) if u}
+    folders = [str(Path(f).resolve()) for f in index.find_links if "://" not in f]
+    for p in lock.packages:
+        for source in p.sources:
+            url = source.split("+", 1)[1] if source.startswith("git+") else source
+            ok = urlsplit(url).scheme == "https" or _origin(url) in origins
+            ok = ok or any(os.path.realpath(url.removeprefix("file://")).startswith(d + os.sep) for d in folders)
+            if not ok:
+                raise ConfigError(
+                    f"{lock.origin}: {p.name} {p.version} comes from {util.redact(source)!r}, which is neither "
+                    "https nor the task's index or wheelhouse",
+                    value=f"{p.name}=={p.version}",
+                    hint="lock over the task's index settings (pip_index_url, pip_find_links), or resolve afresh",
+                )
     for p in lock.packages:
         have = base.protected.get(p.name)
         if have is not None and is_protected(p.name):
@@ -269,6 +286,11 @@ def lock_failure(e: EnvironmentBuildError, lock: Lock) -> EnvironmentBuildError:
         "them: restore the index's file, or resolve afresh (without live_code_lock / replay --resolve)"
     )
     return EnvironmentBuildError(msg, value=f"{p.name}=={p.version}", hint=hint)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}" if parts.scheme else ""
 
 
 # -- the hint for a job that dies in site-packages ---------------------------------------------------

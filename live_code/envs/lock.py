@@ -35,7 +35,7 @@ from live_code.errors import ConfigError, EnvironmentBuildError, RequirementErro
 if TYPE_CHECKING:
     from live_code.envs.builder import EnvSpec
     from live_code.envs.resolve import Resolution
-    from live_code.task.config import Options
+    from live_code.task.config import Task
 
 #: the lock's file name, in the env, next to the provenance in /out, and in /out/models (PEP 751)
 LOCK_NAME = "pylock.toml"
@@ -146,12 +146,13 @@ def with_tool(text: str, facts: Mapping[str, str]) -> str:
 
 
 def task_env_lock(
-    options: Options, src: Path, models_dir: Path, lock_file: Path | None, commit_time: str | None
+    task: Task, src: Path, lock_file: Path | None, commit_time: str | None
 ) -> tuple[Lock | None, str | None]:
     """For the pipeline: the lock to install (``lock_file``, e.g. replay's, over ``live_code_lock``),
     or the time to resolve as of (``live_code_resolve_as_of``)."""
     if lock_file is not None:
         return read_lock(lock_file, f"the recorded lock {lock_file}"), None
+    options, models_dir = task.config.options, Path(task.host_path(task.env.input.models_dir))
     return task_lock(options.lock, src, models_dir), as_of_date(options.resolve_as_of, commit_time)
 
 
@@ -193,7 +194,11 @@ def as_of_date(option: str | None, commit_time: str | None) -> str | None:
     if not option:
         return None
     value = commit_time if option == COMMIT else option
-    when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    try:
+        when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        what = "the commit's date is not known" if option == COMMIT else f"{option!r} is not a date"
+        raise ConfigError(f"cannot resolve as of {option}: {what}", value=option, hint="give YYYY-MM-DD") from None
     if when.tzinfo is None:  # a date: the end of that day
         when = when.replace(tzinfo=dt.timezone.utc) + (_DAY if len(str(value)) <= 10 else dt.timedelta())
     return rfc3339(when)

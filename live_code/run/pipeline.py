@@ -300,13 +300,7 @@ class _Run:
                 offline=pkg.offline,
             )
             self.secrets += [s for u in (pkg.index_url or "", *pkg.extra_index_urls) for s in _url_secrets(u)]
-            lock, as_of = envlock.task_env_lock(
-                task.config.options,
-                src,
-                Path(task.host_path(task.env.input.models_dir)),
-                self.s.lock_file,
-                self.record["source"].get("commit_time"),
-            )
+            lock, as_of = envlock.task_env_lock(task, src, self.s.lock_file, self.record["source"].get("commit_time"))
             spec = envs.prepare_env(
                 src,
                 manifest.requirements,
@@ -414,10 +408,8 @@ class _Run:
                         raise refused
                     tail = "\n".join(f"    {line}" for line in outcome.tail[-10:])
                     msg = outcome.describe() + (f"; its last lines:\n{tail}" if tail else "")
-                    hint = envlock.job_hint(outcome.tail, env.provenance)
-                    raise JobError(
-                        msg, hint=hint or "see the job's output above (and /out/ymir-executor-out.log in YMIR)"
-                    )
+                    hint = "see the job's output above (and /out/ymir-executor-out.log in YMIR)"
+                    raise JobError(msg, hint=envlock.job_hint(outcome.tail, env.provenance) or hint)
             if view is not None:
                 for name in fallback.unmap_outputs(view):
                     log.info("%s: host paths of the task mapped back to /in", name)

@@ -31,7 +31,7 @@ import yaml
 from live_code import contract, util
 from live_code.commands import local, tfevents
 from live_code.contract import MonitorState
-from live_code.envs.lock import LOCK_NAME
+from live_code.envs.lock import LOCK_NAME, read_lock
 from live_code.errors import ConfigError, LiveCodeError
 from live_code.run import pipeline
 from live_code.source.store import Store
@@ -176,7 +176,14 @@ def _recorded_env(original: Path, resolve: bool) -> dict[str, Any]:
     if base is not None:
         overrides["base_python"] = base
     recorded = original / LOCK_NAME
-    if not resolve and recorded.is_file():
+    local_paths = recorded.is_file() and any(
+        "://" not in src  # a directory or file of the original checkout, gone with it
+        for p in read_lock(recorded, str(recorded)).packages
+        for src in p.sources
+    )
+    if not resolve and local_paths:
+        log.warning("the original run's lock installs local paths of its own checkout: the replay resolves afresh")
+    elif not resolve and recorded.is_file():
         log.info("installing the original run's env from its lock %s (--resolve to resolve afresh)", recorded)
         overrides["lock_file"] = recorded
     elif not resolve:

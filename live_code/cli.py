@@ -434,7 +434,14 @@ def _add_research_commands(sub: argparse._SubParsersAction) -> None:  # type: ig
         help="bubblewrap for /in and /out (default: auto, or $LIVE_CODE_SANDBOX)",
     )
     rp.add_argument("--keep-work", action="store_true", help="keep the replay's source checkout and HOME")
+    rp.add_argument(
+        "--resolve", action="store_true", help="resolve the requirements afresh, not install the recorded lock"
+    )
     rp.set_defaults(func=_cmd_replay)
+
+    from live_code.commands import lock as lock_cmd
+
+    lock_cmd.add_parser(sub)
 
     it = sub.add_parser("init", help="a new git repo from a template, first commit made, ready to push")
     it.add_argument("dir", type=Path, nargs="?", help="the new repository's folder (must not exist or be empty)")
@@ -579,7 +586,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_replay(args: argparse.Namespace) -> int:
     from live_code.commands import replay
 
-    result = replay.replay(args.workdir, sandbox=args.sandbox, keep_work=args.keep_work)
+    result = replay.replay(args.workdir, sandbox=args.sandbox, keep_work=args.keep_work, resolve=args.resolve)
     print(result.render())
     if result.error is not None:
         raise result.error

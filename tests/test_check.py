@@ -74,7 +74,12 @@ def test_unpinned_torch_is_named(make_repo: Callable[..., Path], line: str) -> N
 
 def test_other_unpinned_requirements_are_named(make_repo: Callable[..., Path]) -> None:
     report = check.check_repo(_repo(make_repo, **{"requirements.txt": "PyYAML>=6\n"}), static_only=True)
-    assert "requirements.txt:1: PyYAML>=6" in _failed(report)["requirement pins"].detail
+    finding = _failed(report)["requirement pins"]
+    assert "requirements.txt:1: PyYAML>=6" in finding.detail
+    # the exact command that locks them (issue 22): this repo at the commit checked, as of its date
+    repo = report.repo.rsplit("@", 1)[0]
+    assert f"live-code lock {repo}@{report.commit} --as-of commit -o pylock.toml" in finding.fix
+    assert "live_code_lock: pylock.toml" in finding.fix
 
 
 def test_schema_default_of_the_wrong_type_is_named(make_repo: Callable[..., Path]) -> None:

@@ -71,6 +71,7 @@ REQUIRED = {
     ("local",): ["--repo", "r@v1", "--task", "training", "--dataset", "sample"],
     ("check",): ["r"],
     ("replay",): ["w"],
+    ("lock",): ["r"],
     ("init",): [],
     ("prefetch",): ["u", "v1"],
     ("report",): ["o"],

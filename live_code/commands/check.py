@@ -17,19 +17,17 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
-
-import yaml
 
 from live_code import contract, util
 from live_code.commands import local
 from live_code.contract import TaskKind
 from live_code.envs import builder as envs
-from live_code.errors import ConfigError, EnvironmentBuildError, JobError, LiveCodeError, OutputError
-from live_code.source.store import Store
+from live_code.envs.requirements import RequirementLine
+from live_code.errors import ConfigError, EnvironmentBuildError, LiveCodeError
+from live_code.source.store import SourceProvenance, Store
 from live_code.task import config as config_mod
 from live_code.task import legacy
 from live_code.task import manifest as manifest_mod
@@ -94,17 +92,7 @@ def check_repo(
     root = Path(tempfile.mkdtemp(prefix="live-code-check-")) if work is None else work.absolute()
     root.mkdir(parents=True, exist_ok=True)
     try:
-        spec = local.parse_repo(repo)
-        source = local.resolve_source(spec, root / "fetch", allow_branch=allow_branch)
-        src = root / "fetch" / "src"
-        prov = store.fetch_source(
-            source.keys["git_url"],
-            source.pin,
-            src,
-            allow_branch=allow_branch,
-            allow_local=True,
-            token=source.token or os.environ.get("LIVE_CODE_GIT_TOKEN"),
-        )
+        spec, source, src, prov = fetch_repo(repo, root / "fetch", store, allow_branch=allow_branch)
         report.commit = prov.commit
         manifest = _static(report, src, base_python)
         if static_only:
@@ -114,11 +102,64 @@ def check_repo(
         else:
             base = source.keys["git_url"] if spec.pin is None else spec.location  # a snapshot, or as given
             pinned = f"{base}@{prov.commit}"
-            _smoke(report, pinned, manifest, root / "smoke", sandbox, store, overrides or {}, kept=work is not None)
+            from live_code.commands import check_smoke
+
+            check_smoke.smoke(
+                report, pinned, manifest, root / "smoke", sandbox, store, overrides or {}, kept=work is not None
+            )
     finally:
         if work is None:
             util.rmtree(root)
     return report
+
+
+def fetch_repo(
+    repo: str, fetch: Path, store: Store, *, allow_branch: bool = False
+) -> tuple[local.RepoSpec, local.Source, Path, SourceProvenance]:
+    """``repo`` (``PATH_OR_URL[@PIN]``) fetched as a run fetches it, into ``fetch/src`` (a folder
+    without a pin is snapshotted into ``fetch/source`` first)."""
+    spec = local.parse_repo(repo)
+    source = local.resolve_source(spec, fetch, allow_branch=allow_branch)
+    prov = store.fetch_source(
+        source.keys["git_url"],
+        source.pin,
+        fetch / "src",
+        allow_branch=allow_branch,
+        allow_local=True,
+        token=source.token or os.environ.get("LIVE_CODE_GIT_TOKEN"),
+    )
+    return spec, source, fetch / "src", prov
+
+
+def lock_command(report: CheckReport) -> str:
+    """The ``live-code lock`` command that locks the checked repo's requirements as of its commit."""
+    location = local.parse_repo(report.repo).location if report.repo else "REPO"
+    return f"live-code lock {location}@{report.commit or 'PIN'} --as-of commit -o pylock.toml"
+
+
+def _framework_lines(report: CheckReport, spec: envs.EnvSpec) -> list[RequirementLine]:
+    """The findings on framework lines (torch, ...), with the same verdict as ``live-code run``
+    (envs.framework_verdict): a line the base satisfies is fine. Returns those lines."""
+    framework = []
+    for r in spec.requirements.lines:
+        verdict = envs.framework_verdict(r, spec.base)
+        if verdict is None:
+            continue
+        framework.append(r)
+        if verdict.status == "base":  # ("refused" lines never get here: prepare_env raised above)
+            report.add("requirements", OK, verdict.message)
+        elif r.pinned:
+            report.add("requirements", WARN, verdict.message, verdict.hint)
+        else:
+            report.add(
+                "requirements",
+                FAIL,
+                f"{r.origin}: {r.text!r} is a framework package without an exact pin, "
+                f"and the base has no {r.name} to satisfy it",
+                f"remove the line (an image's {r.name} is used: run over a "
+                f"base that has it, LIVE_CODE_BASE_PYTHON) or pin {r.name}==<version>",
+            )
+    return framework
 
 
 # -- static --------------------------------------------------------------------------------------
@@ -280,188 +321,20 @@ def _requirements(
             f"the job gets {implied}, and the repository root on PYTHONPATH; "
             f"executor SDK: {spec.implied.sdk.requirement or 'none'} ({spec.implied.sdk.reason})",
         )
-    # the same verdict as `live-code run` (envs.framework_verdict): a line the base satisfies is fine
-    framework = []
-    for r in reqs.lines:
-        verdict = envs.framework_verdict(r, spec.base)
-        if verdict is None:
-            continue
-        framework.append(r)
-        if verdict.status == "base":  # ("refused" lines never get here: prepare_env raised above)
-            report.add("requirements", OK, verdict.message)
-        elif r.pinned:
-            report.add("requirements", WARN, verdict.message, verdict.hint)
-        else:
-            report.add(
-                "requirements",
-                FAIL,
-                f"{r.origin}: {r.text!r} is a framework package without an exact pin, "
-                f"and the base has no {r.name} to satisfy it",
-                f"remove the line (an image's {r.name} is used: run over a "
-                f"base that has it, LIVE_CODE_BASE_PYTHON) or pin {r.name}==<version>",
-            )
+    framework = _framework_lines(report, spec)
     loose = [r for r in reqs.lines if not r.pinned and r not in framework]
     if loose:
         report.add(
             "requirement pins",
             FAIL,
             "not pinned to one version: " + "; ".join(f"{r.origin}: {r.text}" for r in loose),
-            "pin each as name==version, so a re-run gets the same environment",
+            f"pin each as name==version, or lock them: {lock_command(report)}, commit pylock.toml and set "
+            "live_code_lock: pylock.toml in the task (a re-run then gets the same environment)",
         )
     if not framework and not loose:
         own = [r for r in reqs.lines if r.origin != legacy.IMPLIED]
         what = f"{len(own)} in {reqs.file}, all pinned" if reqs.file else "none (the base image's packages)"
         report.add("requirements", OK, what)
-
-
-# -- smoke runs ----------------------------------------------------------------------------------
-
-
-def _smoke(
-    report: CheckReport,
-    repo: str,
-    manifest: manifest_mod.Manifest,
-    root: Path,
-    sandbox: str | None,
-    store: Store,
-    overrides: Mapping[str, Any],
-    *,
-    kept: bool = False,
-) -> None:
-    """One smoke run per task kind; ``kept``: the task dirs stay (``--work``), so a failure may
-    point at its own."""
-    declared = frozenset(manifest.entries)
-    trains = TaskKind.TRAINING in declared
-    completed = 0
-    runs: list[frozenset[TaskKind]] = []
-    if TaskKind.TRAINING in declared:
-        runs.append(frozenset({TaskKind.TRAINING}))
-    if declared & {TaskKind.MINING, TaskKind.INFER}:
-        runs.append(declared & {TaskKind.MINING, TaskKind.INFER})
-    model: Path | None = None
-    mode = ""
-    for kinds in runs:
-        name = "+".join(k.value for k in contract.TASK_ORDER if k in kinds)
-        training = TaskKind.TRAINING in kinds
-        req = local.LocalRequest(
-            repo=repo,
-            kinds=kinds,
-            dataset="sample",
-            work=root / name.replace("+", "-"),
-            model=None if training else model,
-            sample_images=8,
-            sandbox=sandbox,
-            overrides=_overrides_for(manifest, kinds, overrides),
-        )
-        start = time.monotonic()
-        try:
-            result = local.run(req, store=store)
-        except LiveCodeError as e:  # the work dir could not be made
-            report.add(f"smoke {name}", FAIL, e.message, e.hint or "")
-            continue
-        mode = result.sandbox
-        took = f"{time.monotonic() - start:.1f} s"
-        if result.ok:
-            completed += 1
-            note = "" if training or model else _without_model(trains)
-            report.add(f"smoke {name}", OK, f"ran and wrote valid outputs in {took}{note}")
-            warned = _output_warnings(result.provenance)
-            if warned:
-                report.add(
-                    f"outputs of {name}",
-                    WARN,
-                    "\n".join(warned),
-                    "YMIR reads these outputs as they are; write the format of ymir-contract.md to be exact",
-                )
-            if training:
-                model = result.out_dir / "models"
-            continue
-        _report_failure(report, name, result.error, training, model, result.work, trains=trains, kept=kept)
-    if mode and completed < len(runs) and not any(f.check == "no writes into /in" for f in report.findings):
-        report.add(
-            "no writes into /in",
-            SKIP,
-            "not known: a smoke run did not complete, so its job may not have reached its writes",
-        )
-    elif mode and not any(f.check == "no writes into /in" for f in report.findings):
-        how = (
-            "the smoke runs saw /in read-only, as in YMIR"
-            if mode == "bwrap"
-            else "no sandbox: in/ was compared before and after each smoke run, and was unchanged"
-        )
-        report.add("no writes into /in", OK, how)
-
-
-def _output_warnings(provenance: Path) -> list[str]:
-    """The gate's warnings a run recorded in its provenance."""
-    try:
-        record = yaml.safe_load(provenance.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return []
-    warned = record.get("warnings") if isinstance(record, dict) else None
-    return [str(w) for w in warned] if isinstance(warned, list) else []
-
-
-def _overrides_for(
-    manifest: manifest_mod.Manifest, kinds: frozenset[TaskKind], overrides: Mapping[str, Any]
-) -> dict[str, Any]:
-    """``--set`` of check for one smoke run: a key the schema declares only for other task kinds
-    (``epochs`` for the mining+infer run) is left out; an unknown one stays, so the run refuses it."""
-    elsewhere = {n for k, params in manifest.schema.items() if k not in kinds for n in params}
-    here = {n for k in kinds for n in manifest.schema.get(k, {})}
-    return {k: v for k, v in overrides.items() if k in here or k not in elsewhere}
-
-
-def _without_model(trains: bool) -> str:
-    return (
-        " (without a model: the training smoke run failed)"
-        if trains
-        else " (without a model: the repo declares no training)"
-    )
-
-
-def _report_failure(
-    report: CheckReport,
-    name: str,
-    error: LiveCodeError | None,
-    training: bool,
-    model: Path | None,
-    work: Path,
-    *,
-    trains: bool,
-    kept: bool,
-) -> None:
-    assert error is not None
-    log_file = work / local.JOB_LOG
-    where = (
-        f"(the task is kept in {work}; the job's output is in {log_file})"
-        if kept
-        else "(the task dir was removed: run check with --work DIR to keep it)"
-    )
-    if isinstance(error, JobError) and "read-only in YMIR" in error.message:
-        report.add("no writes into /in", FAIL, f"{name}: {error.message}", error.hint or "")
-    elif isinstance(error, OutputError):
-        report.add(
-            f"outputs of {name}",
-            FAIL,
-            error.message,
-            "write results with live_code.sdk (write_model_stage, write_mining_result, write_infer_result), "
-            "or follow the formats of ymir-contract.md",
-        )
-    else:
-        note = "" if training or model else _without_model(trains)
-        hint = error.hint if error.hint and "output above" not in error.hint and "job.log" not in error.hint else ""
-        report.add(
-            f"smoke {name}",
-            FAIL,
-            f"{error.one_line()}{note} {where}",
-            hint
-            or (
-                "read the job's output in " + str(log_file)
-                if kept
-                else "run live-code check --work DIR again and read DIR/smoke/<task>/job.log"
-            ),
-        )
 
 
 __all__: Sequence[str] = ("CheckReport", "Finding", "check_repo")

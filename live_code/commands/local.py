@@ -476,6 +476,9 @@ def prepare(req: LocalRequest, *, store: Store | None = None, base_python: str |
             protocol = config_mod.load_task(work / "in").protocol
             key = "pretrained_model_params" if TaskKind.TRAINING in req.kinds else "model_params_path"
             cfg[key] = _install_model(model, work / "in", protocol)
+            lock = req.model.absolute() / "pylock.toml"  # the env's lock travels with the model (issue 22)
+            if lock.is_file():
+                shutil.copy2(lock, work / "in" / "models" / "pylock.toml")
             extra["model"] = f"{req.model} (stage {model.stage})"
         cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         (work / "out").mkdir()

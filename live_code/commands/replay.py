@@ -8,6 +8,10 @@ compared by its meaning, not its bytes where bytes carry times: ``result.tsv`` a
 rows, ``infer-result.json`` as parsed JSON, ``result.yaml`` by stages, files and metrics,
 TensorBoard events by their scalars; other files by content. The provenance records are compared
 field by field (commit, tree, env key, packages, config hash, base, sandbox).
+
+The env is installed from the original run's lock (``out/pylock.toml``: the same packages,
+versions and hashes, whatever the index serves today) unless ``resolve`` asks for a fresh
+resolution; the comparison says whether the two envs are identical (:attr:`Lock.digest`).
 """
 
 from __future__ import annotations
@@ -17,17 +21,17 @@ import hashlib
 import json
 import logging
 import os
-import struct
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
 
 from live_code import contract, util
-from live_code.commands import local
+from live_code.commands import local, tfevents
 from live_code.contract import MonitorState
+from live_code.envs.lock import LOCK_NAME, read_lock
 from live_code.errors import ConfigError, LiveCodeError
 from live_code.run import pipeline
 from live_code.source.store import Store
@@ -36,13 +40,14 @@ from live_code.task import config as config_mod
 log = logging.getLogger(__name__)
 
 #: written by the platform or the harness with times in them: compared elsewhere or not at all
-_SKIP = {"monitor.txt", contract.EXECUTOR_LOG_FILE.rsplit("/", 1)[1], pipeline.PROVENANCE_NAME}
+_SKIP = {"monitor.txt", contract.EXECUTOR_LOG_FILE.rsplit("/", 1)[1], pipeline.PROVENANCE_NAME, "pylock.toml"}
 _PROVENANCE_FIELDS = (
     ("source.commit", "commit"),
     ("source.tree", "tree"),
     ("environment.key", "env key"),
     ("environment.added", "packages added"),
     ("environment.base_fingerprint", "base"),
+    ("environment.lock.sha256", "env lock"),
     ("config.sha256", "config sha256"),
     ("sandbox.mode", "sandbox"),
     ("live_code.version", "live-code"),
@@ -67,6 +72,17 @@ class ReplayResult:
     report: Path | None = None
 
     @property
+    def environment(self) -> str:
+        """Whether the replay's env is the original's, from the two recorded locks."""
+        locks = {name: (old, new) for name, old, new in self.provenance if name == "env lock"}
+        old, new = locks.get("env lock", (None, None))
+        if not old or not new:
+            return "not compared (a run recorded no lock)"
+        if old == new:
+            return "identical (the same packages, versions and hashes)"
+        return "DIFFERENT (other packages, versions or hashes)"
+
+    @property
     def identical(self) -> bool:
         return self.error is None and all(f.status == "identical" for f in self.files)
 
@@ -76,6 +92,7 @@ class ReplayResult:
         for f in self.files:
             lines.append(f"  {f.path:<{width}}  {f.status}" + (f": {f.detail}" if f.detail else ""))
         if self.provenance:
+            lines.append(f"environment: {self.environment}")
             lines.append("provenance:")
             for name, old, new in self.provenance:
                 lines.append(
@@ -96,8 +113,15 @@ class ReplayResult:
 
 
 def replay(
-    work: Path, *, sandbox: str | None = None, keep_work: bool = False, store: Store | None = None
+    work: Path,
+    *,
+    sandbox: str | None = None,
+    keep_work: bool = False,
+    store: Store | None = None,
+    resolve: bool = False,
 ) -> ReplayResult:
+    """Run the kept task in ``work`` again; ``resolve``: resolve its requirements afresh instead of
+    installing the original run's lock."""
     work = work.absolute()
     in_dir, original = work / "in", work / "out"
     if not (in_dir / "env.yaml").is_file():
@@ -126,9 +150,7 @@ def replay(
     }
     if sandbox:
         overrides["sandbox"] = sandbox
-    base = recorded_base(original / pipeline.PROVENANCE_NAME)
-    if base is not None:
-        overrides["base_python"] = base
+    overrides.update(_recorded_env(original, resolve))
     settings = pipeline.Settings.from_environ(**overrides)
     local.announce_sandbox(settings)
     error: LiveCodeError | None = None
@@ -144,6 +166,29 @@ def replay(
         error,
         _report(original, out, in_dir),
     )
+
+
+def _recorded_env(original: Path, resolve: bool) -> dict[str, Any]:
+    """The settings that give the replay the original run's env: its base, and its lock unless
+    ``resolve``."""
+    overrides: dict[str, Any] = {}
+    base = recorded_base(original / pipeline.PROVENANCE_NAME)
+    if base is not None:
+        overrides["base_python"] = base
+    recorded = original / LOCK_NAME
+    local_paths = recorded.is_file() and any(
+        "://" not in src  # a directory or file of the original checkout, gone with it
+        for p in read_lock(recorded, str(recorded)).packages
+        for src in p.sources
+    )
+    if not resolve and local_paths:
+        log.warning("the original run's lock installs local paths of its own checkout: the replay resolves afresh")
+    elif not resolve and recorded.is_file():
+        log.info("installing the original run's env from its lock %s (--resolve to resolve afresh)", recorded)
+        overrides["lock_file"] = recorded
+    elif not resolve:
+        log.warning("the original run recorded no lock (%s): the replay resolves the requirements afresh", recorded)
+    return overrides
 
 
 def _report(original: Path, replayed: Path, in_dir: Path) -> Path | None:
@@ -223,89 +268,11 @@ def _outputs(out: Path) -> set[str]:
     return found
 
 
-# TensorBoard scalars, for the comparison only (replay runs without the report extra's tensorboard):
-# TFRecords of Event protobufs, the layout of live_code/sdk/_tensorboard.py. The report reads them
-# through tensorboard, which checks each record's CRC; here two runs' values are only compared.
-
-
-def scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
-    """tag -> [(step, value)] of every ``*tfevents*`` file under ``path``."""
-    out: dict[str, list[tuple[int, float]]] = {}
-    for file in sorted(p for p in path.rglob("*tfevents*") if p.is_file()):
-        data, pos = file.read_bytes(), 0
-        while pos + 12 <= len(data):
-            head = data[pos : pos + 8]
-            (length,) = struct.unpack("<Q", head)
-            if pos + 16 + length > len(data):
-                break  # a record still being written
-            body = data[pos + 12 : pos + 12 + length]
-            pos += 16 + length
-            step, summaries = 0, []
-            for field, value in _fields(body):
-                if field == 2:
-                    step = value
-                elif field == 5:
-                    summaries.append(value)
-            for summary in summaries:
-                for field, value in _fields(summary):
-                    if field == 1:
-                        tag, number = _scalar(value)
-                        if tag is not None and number is not None:
-                            out.setdefault(tag, []).append((step, number))
-    return out
-
-
-def _fields(data: bytes) -> Iterator[tuple[int, Any]]:
-    """(field number, value) of a protobuf message: ints for varints, bytes for the rest."""
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(data, pos)
-        elif wire == 1:
-            value, pos = data[pos : pos + 8], pos + 8
-        elif wire == 2:
-            size, pos = _varint(data, pos)
-            value, pos = data[pos : pos + size], pos + size
-        elif wire == 5:
-            value, pos = data[pos : pos + 4], pos + 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield field, value
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    shift = value = 0
-    while True:
-        if pos >= len(data):
-            raise ValueError("truncated varint")
-        byte = data[pos]
-        value |= (byte & 0x7F) << shift
-        pos, shift = pos + 1, shift + 7
-        if not byte & 0x80:
-            return value, pos
-
-
-def _scalar(value: bytes) -> tuple[str | None, float | None]:
-    tag, number = None, None
-    for field, item in _fields(value):
-        if field == 1:
-            tag = item.decode("utf-8", "replace")
-        elif field == 2:
-            (number,) = struct.unpack("<f", item)
-        elif field == 8:
-            for f, v in _fields(item):
-                if f == 5 and len(v) >= 4:  # packed float_val
-                    (number,) = struct.unpack("<f", v[:4])
-    return tag, number
-
-
 def _compare(rel: str, a: Path, b: Path) -> str | None:
     """None when ``a`` and ``b`` mean the same; else what differs."""
     try:
         if rel == "tensorboard":
-            sa, sb = scalars(a), scalars(b)
+            sa, sb = tfevents.scalars(a), tfevents.scalars(b)
             if sa == sb:
                 return None
             tags = sorted(t for t in set(sa) | set(sb) if sa.get(t) != sb.get(t))

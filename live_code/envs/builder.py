@@ -24,21 +24,16 @@ Typical use (the pipeline)::
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import json
 import logging
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from live_code import util
@@ -49,23 +44,26 @@ from live_code.envs.base import (
     Dist,
     base_fingerprint,
     is_protected,
-    normal_version,
     own_dists,
     sha256_json,
     site_dirs,
-    write_stubs,
 )
+from live_code.envs.bytecode import COMPILED_MARKER, finish_bytecode_compile, start_bytecode_compile
+from live_code.envs.frameworks import FrameworkVerdict, check_protected, framework_verdict, verify_base_kept
 from live_code.envs.installer import (
     IndexSettings,
     Installer,
     Reporter,
-    die_with_parent,
     find_installer,
+    install_with_pip,
     installer_env,
     offline_flags,
     run_short,
     run_streaming,
+    with_wheelhouse,
 )
+from live_code.envs.lock import LOCK_NAME, Lock, check_lock, install_argv, isolation_flags, lock_failure
+from live_code.envs.provenance import LAYOUT_VERSION, PROVENANCE_FILE, EnvProvenance, provenance, write_lock
 from live_code.envs.requirements import (
     RequirementLine,
     Requirements,
@@ -75,12 +73,18 @@ from live_code.envs.requirements import (
     with_implied,
     with_mirrors,
 )
+from live_code.envs.resolve import Resolution, write_inputs
+from live_code.envs.resolve import resolve as resolve_requirements
 from live_code.errors import EnvironmentBuildError, RequirementError
 from live_code.source import mirrors
 from live_code.task import legacy
 
 __all__ = [
+    "COMPILED_MARKER",
     "DEFAULT_INDEX",
+    "LOCK_NAME",
+    "Lock",
+    "PROVENANCE_FILE",
     "LAYOUT_VERSION",
     "PROTECTED_NAMES",
     "PROTECTED_PREFIXES",
@@ -112,66 +116,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: bump whenever the build recipe changes: every cached env is then rebuilt
-LAYOUT_VERSION = 1
-PROVENANCE_FILE = "live-code-env.json"
 BASE_PTH = "_live_code_base.pth"
-#: in an env whose own packages were compiled to bytecode (by :func:`start_bytecode_compile`)
-COMPILED_MARKER = ".live-code-compiled"
 #: the default index (PyPI), online
 DEFAULT_INDEX = IndexSettings()
-
-
-@dataclass(frozen=True)
-class FrameworkVerdict:
-    """What becomes of a requirement line on a protected framework (torch, mxnet, ...)."""
-
-    #: ``base``: the base's version satisfies it (nothing installed); ``refused``: it would replace
-    #: the base's version; ``install``: the base lacks the package, so it is installed
-    status: str
-    message: str
-    hint: str = ""
-    #: the base's version, when it has the package
-    base_version: str | None = None
-
-
-def framework_verdict(line: RequirementLine, base: BaseInfo) -> FrameworkVerdict | None:
-    """The one verdict on a requirement line naming a protected framework, for ``live-code check``
-    and ``live-code run`` alike; None for any other line."""
-    if line.name is None or not is_protected(line.name):
-        return None
-    have = base.protected.get(line.name)
-    if have is None:
-        return FrameworkVerdict(
-            "install",
-            f"{line.origin}: {line.text!r}: the base has no {line.name}, so it is "
-            "installed into the job env (a compiled one must match the base's frameworks)",
-            "better: use an image whose base has it",
-        )
-    parsed = normal_version(have)
-    if line.kind == "name" and (
-        SpecifierSet(line.specifier).contains(parsed, prereleases=True) if parsed else not line.specifier
-    ):
-        return FrameworkVerdict(
-            "base", f"{line.origin}: {line.text!r} is satisfied by the base's {line.name} {have}", base_version=have
-        )
-    what = "another version" if line.kind == "name" else f"a {line.kind} form of it"
-    return FrameworkVerdict(
-        "refused",
-        f"{line.origin}: {line.text!r} would replace the base image's {line.name} {have} ({what})",
-        f"remove the line or pin {line.name}=={have}: the image's frameworks are never reinstalled "
-        f"(another {line.name} needs another image)",
-        have,
-    )
-
-
-def check_protected(requirements: Requirements, base: BaseInfo) -> None:
-    """Refuse, before anything is installed, a requirement that would replace a protected
-    framework of the base: another version, or any URL, VCS or path form of it."""
-    for line in requirements.lines:
-        verdict = framework_verdict(line, base)
-        if verdict is not None and verdict.status == "refused":
-            raise RequirementError(verdict.message, value=f"{line.origin}: {line.text}", hint=verdict.hint)
 
 
 def env_key(
@@ -180,9 +127,13 @@ def env_key(
     index: IndexSettings,
     installer: Installer,
     no_build_isolation: tuple[str, ...] = (),
+    lock: Lock | None = None,
+    as_of: str | None = None,
 ) -> str:
     """sha256 (first 32 hex) of sorted-key JSON of everything that changes the env. Not the git
-    mirrors: a VCS requirement names its commit, which is the same code from any mirror."""
+    mirrors: a VCS requirement names its commit, which is the same code from any mirror. A lock
+    counts by its packages (:attr:`Lock.digest`), not its bytes; ``as_of`` is the date asked for
+    (the date stepped forward to follows from it and the index)."""
     facts: dict[str, Any] = {
         "layout": LAYOUT_VERSION,
         "python": base.python_version,
@@ -196,6 +147,10 @@ def env_key(
     }
     if no_build_isolation:  # only then, so the keys of every other env stay as they were
         facts["no_build_isolation"] = sorted(no_build_isolation)
+    if lock is not None:
+        facts["lock"] = lock.digest
+    if as_of:
+        facts["as_of"] = as_of
     return sha256_json(facts)[:32]
 
 
@@ -215,6 +170,10 @@ class EnvSpec:
     no_build_isolation: tuple[str, ...] = ()
     #: the operator's git mirrors (``LIVE_CODE_GIT_MIRRORS``), for the installer's git
     git_mirrors: mirrors.Mirrors = mirrors.NO_MIRRORS
+    #: the lock the env is installed from (``live_code_lock``, replay) instead of a resolution
+    lock: Lock | None = None
+    #: resolve as of this time (RFC 3339, ``live_code_resolve_as_of``)
+    as_of: str | None = None
 
     @property
     def satisfied_by_base(self) -> tuple[str, ...]:
@@ -250,6 +209,8 @@ def prepare_env(
     sdk_option: str = "auto",
     environ: Mapping[str, str] | None = None,
     no_build_isolation: tuple[str, ...] = (),
+    lock: Lock | None = None,
+    as_of: str | None = None,
 ) -> EnvSpec:
     """Find and check the repo's requirements, read the base (default: the interpreter running the
     harness; the caller reads ``LIVE_CODE_BASE_PYTHON``) and compute the key. A legacy-layout repo
@@ -257,7 +218,8 @@ def prepare_env(
     wheelhouse when there is one (with no index at all when the repo lists nothing else).
     ``git+https`` lines are fetched through the operator's mirrors (``LIVE_CODE_GIT_MIRRORS`` of
     ``environ``); ``no_build_isolation`` (live-code.yaml) names requirements to build against the
-    job env itself, which must name each of them.
+    job env itself, which must name each of them. ``lock``: install this lock instead of resolving
+    the requirements; ``as_of``: resolve them as of this time (:mod:`live_code.envs.resolve`).
 
     Raises RequirementError for a refused line or a protected framework, before any install."""
     path = find_requirements(repo_dir, manifest_requirements, legacy=legacy_layout)
@@ -271,13 +233,16 @@ def prepare_env(
     if legacy_layout:
         own = legacy.requirement_names((r.name, r.origin) for r in requirements.lines)
         implied = legacy.implied(repo_dir, own, sdk_option, environ)
-        index = _with_wheelhouse(index, implied, own_lines=bool(requirements.lines))
+        index = with_wheelhouse(index, implied, own_lines=bool(requirements.lines))
         requirements = with_implied(requirements, implied.requirements, legacy.IMPLIED)
     base = base_fingerprint(base_python or sys.executable)
     check_protected(requirements, base)
+    if lock is not None:
+        check_lock(lock, base, index)
+        as_of = None  # the lock says what to install
     installer = installer or find_installer()
-    key = env_key(base, requirements, index, installer, no_build_isolation)
-    return EnvSpec(base, requirements, index, installer, key, implied, no_build_isolation, git_mirrors)
+    key = env_key(base, requirements, index, installer, no_build_isolation, lock, as_of)
+    return EnvSpec(base, requirements, index, installer, key, implied, no_build_isolation, git_mirrors, lock, as_of)
 
 
 def _check_no_build_isolation(names: tuple[str, ...], requirements: Requirements) -> tuple[str, ...]:
@@ -293,79 +258,6 @@ def _check_no_build_isolation(names: tuple[str, ...], requirements: Requirements
     return wanted
 
 
-def _with_wheelhouse(index: IndexSettings, implied: legacy.Implied, *, own_lines: bool) -> IndexSettings:
-    """The task's index settings plus the SDK wheelhouse; with no line of the repo's own to resolve
-    (or an offline task), no index at all: an air-gapped site installs the implied packages.
-    Without a wheelhouse they come from the task's index, which must be able to serve them."""
-    if not implied.requirements:
-        return index
-    if implied.wheelhouse is None:
-        wanted = [r for r, _ in implied.requirements]
-        if not index.offline:  # PyPI serves ymir-exc 1.x, loguru and opencv, but no index the 2.x SDK
-            wanted = [r for r in wanted if implied.sdk.generation == "2" and r == implied.sdk.requirement]
-            if wanted and not index.find_links:
-                raise EnvironmentBuildError(
-                    f"the job needs the 2.x executor SDK ({implied.sdk.reason}), and no SDK wheelhouse is set",
-                    value=legacy.WHEELHOUSE_VAR,
-                    hint=legacy.missing_sdk2_hint(),
-                )
-        missing = legacy.missing_wheels(wanted, index.find_links)
-        if missing:
-            raise EnvironmentBuildError(
-                f"no SDK wheelhouse is set and the task's wheelhouse lacks what the legacy layout implies: "
-                f"{', '.join(missing)}",
-                value=legacy.WHEELHOUSE_VAR,
-                hint=f"set {legacy.WHEELHOUSE_VAR} to the folder made by base_images/common/build-sdk-wheelhouse.sh "
-                "(the live-code images set it), or add these wheels to pip_find_links",
-            )
-        return index
-    find_links = (*index.find_links, implied.wheelhouse)
-    offline = index.offline or not own_lines
-    if offline:
-        return IndexSettings(find_links=find_links, offline=True)
-    return IndexSettings(index.index_url, index.extra_index_urls, find_links, False)
-
-
-@dataclass(frozen=True)
-class EnvProvenance:
-    """The env part of a run's provenance record."""
-
-    key: str
-    installer: str
-    installer_version: str
-    python: str
-    platform: str
-    base_python: str
-    base_fingerprint: str
-    #: the base's protected frameworks, name -> version
-    protected: dict[str, str]
-    requirements_file: str | None
-    requirements_sha256: str
-    #: ``file:line: text`` of each requirement not pinned to one version (framework lines that the
-    #: base satisfies are in ``satisfied_by_base`` instead)
-    unpinned: tuple[str, ...]
-    #: what the env adds over the base, ``name==version``
-    added: tuple[str, ...]
-    #: the index settings, credentials redacted
-    index: dict[str, Any]
-    #: ``file:line: text (the base's name version)`` of framework lines the base satisfies
-    satisfied_by_base: tuple[str, ...] = ()
-    #: each VCS line fetched through an operator mirror: requirement (file:line), url (as the file
-    #: gives it), mirror (where the installer fetched it)
-    git_mirrors: tuple[dict[str, str], ...] = ()
-    #: built without build isolation, against the job env (live-code.yaml's no_build_isolation)
-    no_build_isolation: tuple[str, ...] = ()
-    layout_version: int = LAYOUT_VERSION
-    seconds: float = 0.0
-    created: float = field(default_factory=time.time)
-
-    def as_dict(self) -> dict[str, Any]:
-        doc = asdict(self)
-        what = self.requirements_file or "no requirements"
-        doc["summary"] = f"{len(self.added)} packages over {self.base_python} ({what})"
-        return doc
-
-
 def build_env(
     path: str | os.PathLike[str],
     spec: EnvSpec,
@@ -374,13 +266,15 @@ def build_env(
     timeout: float | None = None,
     reporter: Reporter | None = None,
 ) -> EnvProvenance:
-    """Create the env in the empty directory ``path`` and install ``spec``'s requirements into it.
+    """Create the env in the empty directory ``path`` and install ``spec``'s requirements (or its
+    lock) into it.
 
     ``installer_cache`` keeps uv's (pip's) cache between builds: keep it on the env's filesystem so
     uv can hardlink; None means a throwaway one. ``timeout`` bounds the whole build in seconds.
     ``reporter`` gets the progress lines (default: logging). Scratch files (the installer's HOME,
     stub wheels, the lock) live in ``.<name>.build`` next to ``path`` during the build. Writes the
-    provenance to ``path/live-code-env.json`` and returns it; on failure the caller removes ``path``."""
+    provenance to ``path/live-code-env.json`` and the env's lock to ``path/pylock.toml`` and
+    returns the provenance; on failure the caller removes ``path``."""
     path = Path(path)
     report = reporter or log.info
     started = time.monotonic()
@@ -400,22 +294,9 @@ def build_env(
         before = base_fingerprint(base.executable, signatures_for=base.protected) if base.protected else base
         report(f"creating the env over {base.executable} (python {base.python_version}), {inst.name} {inst.version}")
         _create_venv(path, spec, env, deadline)
-        if spec.requirements.lines:
-            (scratch / "requirements.txt").write_text(spec.requirements.installer_text())
-            pins = sorted(base.protected.items())
-            (scratch / "constraints.txt").write_text("".join(f"{n}=={v}\n" for n, v in pins))
-            for r in spec.requirements.lines:
-                if r.mirror:
-                    report(f"{r.origin}: {r.mirror[0]} is fetched from the mirror {r.mirror[1]}")
-            try:
-                if inst.name == "uv":
-                    _install_with_uv(path, spec, scratch, env, deadline, report)
-                else:
-                    _install_with_pip(path, spec, scratch, env, deadline, report)
-            except EnvironmentBuildError as e:
-                raise _with_mirror_note(e, spec) from None
+        resolution = _install(path, spec, scratch, env, deadline, report)
         added = own_dists(path)
-        _verify_base_kept(before, added)
+        verify_base_kept(before, added)
     finally:
         util.rmtree(scratch)
     for name in sorted(n for n in added if is_protected(n)):  # one the base lacks (else refused above)
@@ -423,32 +304,59 @@ def build_env(
             f"warning: installed {name} {added[name]}, a framework package the base does not have; "
             "a compiled one must match the base's own frameworks (better: put it in the image)"
         )
-    prov = EnvProvenance(
-        spec.key,
-        inst.name,
-        inst.version,
-        base.python_version,
-        base.platform,
-        base.executable,
-        base.fingerprint(),
-        base.protected,
-        spec.requirements.file,
-        spec.requirements.digest(),
-        spec.unpinned,
-        tuple(f"{n}=={v}" for n, v in sorted(added.items())),
-        spec.index.display(),
-        satisfied_by_base=spec.satisfied_by_base,
-        git_mirrors=tuple(
-            {"requirement": r.origin, "url": r.mirror[0], "mirror": r.mirror[1]}
-            for r in spec.requirements.lines
-            if r.mirror
-        ),
-        no_build_isolation=spec.no_build_isolation,
-        seconds=round(time.monotonic() - started, 3),
-    )
+    prov = provenance(spec, added, started, write_lock(path, spec, resolution), resolution)
     util.atomic_write(path / PROVENANCE_FILE, json.dumps(prov.as_dict(), sort_keys=True, indent=1))
     report(f"env {spec.key[:12]} ready: {len(added)} packages added in {prov.seconds:.1f}s")
     return prov
+
+
+def _install(
+    path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None, report: Reporter
+) -> Resolution | None:
+    """Install the lock, or resolve and install the requirements; what uv resolved (None: pip)."""
+    if spec.lock is not None:
+        return _install_lock(path, spec, scratch, env, deadline, report)
+    if not spec.requirements.lines:
+        return Resolution((), None)
+    write_inputs(spec, scratch)
+    for r in spec.requirements.lines:
+        if r.mirror:
+            report(f"{r.origin}: {r.mirror[0]} is fetched from the mirror {r.mirror[1]}")
+    try:
+        if spec.installer.name == "uv":
+            return _install_with_uv(path, spec, scratch, env, deadline, report)
+        install_with_pip(
+            str(_python(path)),
+            spec.installer,
+            spec.requirements,
+            spec.no_build_isolation,
+            scratch,
+            env,
+            deadline,
+            report,
+        )
+        return None
+    except EnvironmentBuildError as e:
+        raise _with_mirror_note(e, spec) from None
+
+
+def _install_lock(
+    path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None, report: Reporter
+) -> Resolution:
+    """Every package of ``spec.lock`` as it records it (hashes checked by uv), nothing resolved."""
+    lock = spec.lock
+    assert lock is not None
+    if spec.installer.name != "uv":
+        msg = f"installing {lock.origin} needs uv, and only pip is available"
+        raise EnvironmentBuildError(msg, value=lock.origin, hint="install uv (a dependency of live-code)")
+    report(f"installing {len(lock.packages)} packages from {lock.origin} (versions and hashes as locked)")
+    if lock.packages:
+        (scratch / LOCK_NAME).write_text(lock.text)
+        try:
+            run_streaming(install_argv(spec, str(_python(path)), scratch / LOCK_NAME), env, deadline, report)
+        except EnvironmentBuildError as e:
+            raise lock_failure(e, lock) from None
+    return Resolution((), lock.text)
 
 
 class EnvStore(Protocol):
@@ -491,61 +399,6 @@ def ensure_env(
     return EnvResult(path, _python(path), spec.key, built, prov)
 
 
-# Compile the env's own site-packages (argv[2:]) to bytecode, then create the marker argv[1]: only
-# once every file was tried, so a compile killed half-way is started again by the next run.
-_COMPILE = """\
-import compileall, os, sys
-os.nice(10)
-for site_dir in sys.argv[2:]:
-    compileall.compile_dir(site_dir, quiet=2, workers=1)
-open(sys.argv[1], "a").close()
-"""
-
-
-def start_bytecode_compile(env_path: str | os.PathLike[str]) -> subprocess.Popen[bytes] | None:
-    """Start compiling a new env's packages to ``.pyc`` in the background, at low priority, so the
-    job starts without waiting for it (its first imports read the sources; later runs get the
-    bytecode). None when the env was compiled before or has no packages of its own. Writing a
-    ``.pyc`` is atomic (a rename), so concurrent compiles and a kill half-way are safe. Pass the
-    result to :func:`finish_bytecode_compile`; the process is killed if the harness dies."""
-    path = Path(env_path)
-    own = [str(d) for d in site_dirs(path) if any(d.iterdir())]
-    if not own or (path / COMPILED_MARKER).exists() or not os.access(path, os.W_OK):
-        return None  # done, nothing to do, or a read-only env (a baked image compiles at prefetch)
-    argv = [str(_python(path)), "-I", "-c", _COMPILE, str(path / COMPILED_MARKER), *own]
-    try:
-        return subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={"PATH": os.environ.get("PATH", os.defpath)},
-            start_new_session=True,
-            preexec_fn=die_with_parent(),
-        )
-    except OSError as e:
-        log.warning("cannot compile the env's bytecode (the job imports from source): %s", e)
-        return None
-
-
-def finish_bytecode_compile(
-    proc: subprocess.Popen[bytes] | None, timeout: float = 0.0, reporter: Reporter | None = None
-) -> bool:
-    """Wait up to ``timeout`` seconds for :func:`start_bytecode_compile`'s process, then kill it
-    (a later run starts it again). True if it completed."""
-    if proc is None:
-        return True
-    if proc.poll() is None and timeout > 0:
-        (reporter or log.info)(f"finishing the env's bytecode compile (at most {timeout:.0f}s more)")
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=timeout)
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-        return False
-    return proc.returncode == 0
-
-
 # -- build steps --------------------------------------------------------------------------------
 
 
@@ -575,96 +428,17 @@ def _with_mirror_note(e: EnvironmentBuildError, spec: EnvSpec) -> EnvironmentBui
     return EnvironmentBuildError(f"{e.message}\n(git mirrors: {note})", value=e.value, hint=hint)
 
 
-def _no_isolation_flags(spec: EnvSpec) -> list[str]:
-    return [flag for name in spec.no_build_isolation for flag in ("--no-build-isolation-package", name)]
-
-
-def _install_with_pip(
-    path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None, report: Reporter
-) -> None:
-    """pip sees the base itself and gets the constraints; its ``--no-build-isolation`` is for a
-    whole call, so the lines named by ``no_build_isolation`` are installed by a second call."""
-    inst, lines = spec.installer, spec.requirements.lines
-    later = [r for r in lines if r.name in spec.no_build_isolation]
-    steps = [("requirements.txt", [], len(lines) - len(later))]
-    if later:
-        first = dataclasses.replace(spec.requirements, lines=tuple(r for r in lines if r not in later))
-        (scratch / "requirements.txt").write_text(first.installer_text())
-        (scratch / "no-isolation.txt").write_text(dataclasses.replace(first, lines=tuple(later)).installer_text())
-        steps.append(("no-isolation.txt", ["--no-build-isolation"], len(later)))
-    for name, flags, count in steps:
-        if not count:
-            continue
-        report(f"installing {count} requirements with pip {inst.version}{' without build isolation' if flags else ''}")
-        run_streaming(
-            [
-                *inst.argv,
-                "--python",
-                str(_python(path)),
-                "install",
-                "--no-compile",
-                *flags,
-                "-c",
-                str(scratch / "constraints.txt"),
-                "-r",
-                str(scratch / name),
-            ],
-            env,
-            deadline,
-            report,
-        )
-
-
-#: base distributions not offered to ``uv pip compile`` as metadata-only stubs: uv also installs from
-#: its find-links into the isolated environment where it builds an sdist's metadata, and a stub of
-#: setuptools there has no code ("No module named 'setuptools'", e.g. for fvcore's and antlr4's
-#: sdists); their base versions stay preferred through the seeded lock file
-_BUILD_TOOLS = frozenset({"setuptools", "wheel"})
-
-
 def _install_with_uv(
     path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None, report: Reporter
-) -> None:
-    base, uv, lock = spec.base, spec.installer.argv, scratch / "lock.txt"
-    vcs = any(r.kind == "vcs" for r in spec.requirements.lines)
-    write_stubs(
-        scratch / "stubs",
-        dataclasses.replace(base, dists=tuple(d for d in base.dists if canonicalize_name(d.name) not in _BUILD_TOOLS)),
-    )
-    # uv takes the pins already in the output file as preferences: keep the base's versions if possible
-    lock.write_text("".join(f"{d.name}=={d.version}\n" for d in base.dists if normal_version(d.version)))
-    compile_env = {**env, "UV_FIND_LINKS": ",".join([str(scratch / "stubs"), *spec.index.find_links])}
-    report(f"resolving {len(spec.requirements.lines)} requirements against the base's {len(base.dists)} distributions")
-    run_short(
-        [
-            *uv,
-            "pip",
-            "compile",
-            "--no-config",
-            "--python",
-            str(_python(path)),
-            "--no-header",
-            "--no-annotate",
-            *offline_flags(spec.index, vcs=vcs),
-            *_no_isolation_flags(spec),
-            "-c",
-            str(scratch / "constraints.txt"),
-            "-o",
-            str(lock),
-            str(scratch / "requirements.txt"),
-        ],
-        compile_env,
-        deadline,
-        "resolve the requirements",
-    )
-    todo = _not_in_base(lock.read_text(), spec)
-    if not todo:
+) -> Resolution:
+    res = resolve_requirements(spec, scratch, env, str(_python(path)), deadline, report)
+    if not res.todo:
         report("nothing to install: the base has every requirement")
-        return
-    (scratch / "install.txt").write_text("".join(f"{t}\n" for t in todo))
+        return res
+    (scratch / "install.txt").write_text("".join(f"{t}\n" for t in res.todo))
     report(
-        f"installing {len(todo)} packages with uv {spec.installer.version}: "
-        + ", ".join(t.split(" --hash")[0] for t in todo)
+        f"installing {len(res.todo)} packages with uv {spec.installer.version}: "
+        + ", ".join(t.split(" --hash")[0] for t in res.todo)
     )
     # no --compile-bytecode: that was three quarters of a cold start (bench/README.md); the pipeline
     # compiles while the job runs instead (start_bytecode_compile)
@@ -672,17 +446,13 @@ def _install_with_uv(
         report(
             "building without build isolation, against the job env and its base: " + ", ".join(spec.no_build_isolation)
         )
+    vcs = any(r.kind == "vcs" for r in spec.requirements.lines)
     run_streaming(
         [
-            *uv,
-            "pip",
-            "install",
-            "--no-config",
-            "--python",
-            str(_python(path)),
-            "--no-deps",
+            *spec.installer.argv,
+            *("pip", "install", "--no-config", "--python", str(_python(path)), "--no-deps"),
             *offline_flags(spec.index, vcs=vcs),
-            *_no_isolation_flags(spec),
+            *isolation_flags(spec),
             "-r",
             str(scratch / "install.txt"),
         ],
@@ -690,50 +460,7 @@ def _install_with_uv(
         deadline,
         report,
     )
-
-
-def _not_in_base(lock: str, spec: EnvSpec) -> list[str]:
-    """The resolved lines the base lacks (with the user's hashes); a protected one is an error."""
-    base = spec.base
-    versions, protected = base.versions, base.protected
-    hashes = {r.name: r.hashes for r in spec.requirements.lines if r.name and r.hashes}
-    todo = []
-    for line in lock.splitlines():
-        line = line.strip()
-        if not line or line.startswith(("#", "-")):
-            continue
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:  # an unnamed local path: installed as is, checked after install
-            todo.append(line)
-            continue
-        name = canonicalize_name(req.name)
-        pin, have = next(iter(req.specifier), None), normal_version(versions.get(name, ""))
-        if req.url is None and pin is not None and have is not None and normal_version(pin.version) == have:
-            continue  # the base has it
-        if name in protected:
-            msg = f"the requirements resolve to {line}, which would replace the base image's {name} {protected[name]}"
-            hint = f"pin versions of the packages that need {name} which work with {name} {protected[name]}"
-            raise RequirementError(msg, value=line, hint=hint)
-        todo.append(" ".join([line, *(f"--hash={h}" for h in hashes.get(name, ()))]))
-    return todo
-
-
-def _verify_base_kept(before: BaseInfo, added: Mapping[str, str]) -> None:
-    protected = before.protected
-    for name in sorted(set(protected) & set(added)):
-        msg = (
-            f"the install put {name} {added[name]} into the job env, shadowing the base image's "
-            f"{name} {protected[name]}"
-        )
-        raise EnvironmentBuildError(msg, value=name, hint="report this as a live-code bug; the env was removed")
-    if not protected:
-        return
-    after = {d.name: d for d in base_fingerprint(before.executable, signatures_for=protected).dists}
-    for d in before.dists:
-        if d.name in protected and after.get(d.name) != d:
-            msg = f"the install changed the base image's {d.name} {d.version} (its files differ)"
-            raise EnvironmentBuildError(msg, value=d.name, hint="the base image is damaged: rebuild or restore it")
+    return res
 
 
 def _python(path: Path) -> Path:

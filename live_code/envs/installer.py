@@ -8,6 +8,7 @@ Private to ``envs`` (which re-exports :class:`IndexSettings`, :class:`Installer`
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import re
 import signal
@@ -23,7 +24,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from live_code import util
+from live_code.envs.requirements import Requirements
 from live_code.errors import EnvironmentBuildError
+from live_code.task import legacy
+from live_code.task.legacy import Implied
 
 #: passed through from the harness's environment; everything else (tokens, PIP_*/UV_* settings,
 #: PYTHONPATH, ...) is dropped. Proxies are kept: on many sites nothing installs without them.
@@ -203,6 +207,39 @@ def installer_env(
     return env
 
 
+def with_wheelhouse(index: IndexSettings, implied: Implied, *, own_lines: bool) -> IndexSettings:
+    """The task's index settings plus the SDK wheelhouse; with no line of the repo's own to resolve
+    (or an offline task), no index at all: an air-gapped site installs the implied packages.
+    Without a wheelhouse they come from the task's index, which must be able to serve them."""
+    if not implied.requirements:
+        return index
+    if implied.wheelhouse is None:
+        wanted = [r for r, _ in implied.requirements]
+        if not index.offline:  # PyPI serves ymir-exc 1.x, loguru and opencv, but no index the 2.x SDK
+            wanted = [r for r in wanted if implied.sdk.generation == "2" and r == implied.sdk.requirement]
+            if wanted and not index.find_links:
+                raise EnvironmentBuildError(
+                    f"the job needs the 2.x executor SDK ({implied.sdk.reason}), and no SDK wheelhouse is set",
+                    value=legacy.WHEELHOUSE_VAR,
+                    hint=legacy.missing_sdk2_hint(),
+                )
+        missing = legacy.missing_wheels(wanted, index.find_links)
+        if missing:
+            raise EnvironmentBuildError(
+                f"no SDK wheelhouse is set and the task's wheelhouse lacks what the legacy layout implies: "
+                f"{', '.join(missing)}",
+                value=legacy.WHEELHOUSE_VAR,
+                hint=f"set {legacy.WHEELHOUSE_VAR} to the folder made by base_images/common/build-sdk-wheelhouse.sh "
+                "(the live-code images set it), or add these wheels to pip_find_links",
+            )
+        return index
+    find_links = (*index.find_links, implied.wheelhouse)
+    offline = index.offline or not own_lines
+    if offline:
+        return IndexSettings(find_links=find_links, offline=True)
+    return IndexSettings(index.index_url, index.extra_index_urls, find_links, False)
+
+
 def offline_flags(index: IndexSettings, *, vcs: bool = False) -> list[str]:
     """uv's flags for an offline task: no index; and no network at all unless a VCS requirement
     must be fetched by git (from the operator's mirror on an air-gapped site; pip fetches it too)."""
@@ -272,6 +309,49 @@ def run_streaming(argv: Sequence[str], env: Mapping[str, str], deadline: float |
     pump.join(5)
     if proc.returncode != 0:
         fail("install the requirements", util.CalledProcessError(argv, proc.returncode, "\n".join(lines), ""))
+
+
+def install_with_pip(
+    python: str,
+    inst: Installer,
+    requirements: Requirements,
+    no_build_isolation: tuple[str, ...],
+    scratch: Path,
+    env: Mapping[str, str],
+    deadline: float | None,
+    report: Reporter,
+) -> None:
+    """pip sees the base itself and gets the constraints; its ``--no-build-isolation`` is for a
+    whole call, so the lines named by ``no_build_isolation`` are installed by a second call."""
+    lines = requirements.lines
+    later = [r for r in lines if r.name in no_build_isolation]
+    steps: list[tuple[str, list[str], int]] = [("requirements.txt", [], len(lines) - len(later))]
+    if later:
+        first = dataclasses.replace(requirements, lines=tuple(r for r in lines if r not in later))
+        (scratch / "requirements.txt").write_text(first.installer_text())
+        (scratch / "no-isolation.txt").write_text(dataclasses.replace(first, lines=tuple(later)).installer_text())
+        steps.append(("no-isolation.txt", ["--no-build-isolation"], len(later)))
+    for name, flags, count in steps:
+        if not count:
+            continue
+        report(f"installing {count} requirements with pip {inst.version}{' without build isolation' if flags else ''}")
+        run_streaming(
+            [
+                *inst.argv,
+                "--python",
+                python,
+                "install",
+                "--no-compile",
+                *flags,
+                "-c",
+                str(scratch / "constraints.txt"),
+                "-r",
+                str(scratch / name),
+            ],
+            env,
+            deadline,
+            report,
+        )
 
 
 #: what uv (rustls) and pip (OpenSSL) print when an index's certificate has no trusted issuer

@@ -105,10 +105,7 @@ class Requirements:
 
     def installer_text(self) -> str:
         """The flattened, checked requirements as the installer reads them."""
-        out = []
-        for r in self.lines:
-            out.append(" ".join([r.spec, *(f"--hash={h}" for h in r.hashes)]))
-        return "".join(f"{line}\n" for line in out)
+        return "".join(" ".join([r.spec, *(f"--hash={h}" for h in r.hashes)]) + "\n" for r in self.lines)
 
 
 # the repository URL of a checked VCS spec: git+https://host/path@<full sha>, then '#...', space or end
@@ -338,12 +335,8 @@ def _refuse_option(origin: str, line: str) -> NoReturn:
             "install the path without -e, or import the code from the repo directly",
         )
     if option in ("-c", "--constraint") or option.startswith("-c"):
-        _refuse(
-            origin,
-            line,
-            "constraint files are not allowed (the harness sets the constraints)",
-            "pin the versions in the requirements file itself",
-        )
+        why = "constraint files are not allowed (the harness sets the constraints)"
+        _refuse(origin, line, why, "pin the versions in the requirements file itself")
     _refuse(
         origin,
         line,

@@ -30,6 +30,7 @@ import yaml
 from live_code import __version__, contract, util
 from live_code.contract import MonitorState, TaskKind
 from live_code.envs import builder as envs
+from live_code.envs import lock as envlock
 from live_code.errors import CacheError, ConfigError, JobError, LiveCodeError, OutputError
 from live_code.run import fallback, outputs, sandbox, supervisor
 from live_code.source import git
@@ -91,6 +92,8 @@ class Settings:
     keep_work: bool = False
     #: extra variable names passed to the job
     job_env: tuple[str, ...] = ()
+    #: install the env from this lock, whatever the task says (``live-code replay``)
+    lock_file: Path | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -139,6 +142,8 @@ class _Run:
         self.percent = 0.0
         self.job_code: int | None = None
         self.src_root = Path()
+        #: the env's lock (pylock.toml), written next to the provenance
+        self.lock_text: str | None = None
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -295,6 +300,7 @@ class _Run:
                 offline=pkg.offline,
             )
             self.secrets += [s for u in (pkg.index_url or "", *pkg.extra_index_urls) for s in _url_secrets(u)]
+            lock, as_of = envlock.task_env_lock(task, src, self.s.lock_file, self.record["source"].get("commit_time"))
             spec = envs.prepare_env(
                 src,
                 manifest.requirements,
@@ -304,6 +310,8 @@ class _Run:
                 legacy_layout=manifest.legacy,
                 sdk_option=task.config.options.ymir_exc,
                 no_build_isolation=manifest.no_build_isolation,
+                lock=lock,
+                as_of=as_of,
             )
             log.info("requirements: %s", spec.requirements.reason)
             for line in spec.satisfied_by_base:
@@ -339,6 +347,7 @@ class _Run:
             "requirements_reason": spec.requirements.reason,
             "built": env.built,
         }
+        self.lock_text = envlock.env_lock_text(env.path)
         self.monitor(_PERCENT["environment"], MonitorState.RUNNING, message="environment ready")
         return env
 
@@ -399,7 +408,8 @@ class _Run:
                         raise refused
                     tail = "\n".join(f"    {line}" for line in outcome.tail[-10:])
                     msg = outcome.describe() + (f"; its last lines:\n{tail}" if tail else "")
-                    raise JobError(msg, hint="see the job's output above (and /out/ymir-executor-out.log in YMIR)")
+                    hint = "see the job's output above (and /out/ymir-executor-out.log in YMIR)"
+                    raise JobError(msg, hint=envlock.job_hint(outcome.tail, env.provenance) or hint)
             if view is not None:
                 for name in fallback.unmap_outputs(view):
                     log.info("%s: host paths of the task mapped back to /in", name)
@@ -456,6 +466,8 @@ class _Run:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 _write_over(path, text)
+                if self.lock_text is not None:  # the env's lock travels with the provenance (and the model)
+                    _write_over(path.parent / envlock.LOCK_NAME, util.redact(self.lock_text, self.secrets))
             except OSError as e:
                 log.warning("cannot write %s: %s", path, e)
 

@@ -1,0 +1,190 @@
+"""``live-code lock REPO[@PIN] [--as-of commit|DATE] [-o FILE] [--check]``: resolve a repository's
+requirements over the image's base (its constraints, its protected frameworks) as a run would, and
+write what the env adds as a PEP 751 ``pylock.toml`` (or, for any other file name, pinned
+requirements with hashes) the user can commit; a task installs it with ``live_code_lock: FILE``.
+
+``--check`` resolves again, preferring the versions of the repository's committed lock (as of the
+date it records), and exits 1 when that lock is stale: made from other requirements, or no longer
+what they resolve to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from live_code import util
+from live_code.commands import check
+from live_code.envs import builder as envs
+from live_code.envs import lock as envlock
+from live_code.envs import resolve as envresolve
+from live_code.envs.installer import installer_env
+from live_code.errors import ConfigError, LiveCodeError
+from live_code.source.store import Store
+from live_code.task import manifest as manifest_mod
+
+
+def add_parser(sub: Any) -> None:
+    """The ``lock`` sub-command of the CLI."""
+    lk = sub.add_parser("lock", help="resolve a repo's requirements over the image's base into a pylock.toml to commit")
+    lk.add_argument("repo", help="PATH_OR_URL[@PIN]; a local folder without a pin is locked as it is now")
+    lk.add_argument("--as-of", metavar="commit|DATE", help="resolve as of the commit's date or an ISO date")
+    lk.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="write here: *.toml gets a pylock.toml (PEP 751), any other name pinned requirements with "
+        "hashes (default: a pylock.toml on stdout); with --check, the committed lock's path in the repo",
+    )
+    lk.add_argument("--check", action="store_true", help="exit 1 when the repo's committed lock is stale")
+    lk.add_argument("--allow-branch", action="store_true", help="accept a branch or HEAD as the pin")
+    lk.add_argument("--index-url", help="as the task's pip_index_url")
+    lk.add_argument("--extra-index-url", action="append", default=[], help="as pip_extra_index_urls")
+    lk.add_argument("--find-links", action="append", default=[], help="as pip_find_links (a wheelhouse)")
+    lk.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    index = envs.IndexSettings(
+        index_url=args.index_url, extra_index_urls=tuple(args.extra_index_url), find_links=tuple(args.find_links)
+    )
+    if args.check:
+        stale = check_lock(
+            args.repo, args.output or Path(envlock.LOCK_NAME), index=index, allow_branch=args.allow_branch
+        )
+        print(stale or "the committed lock is up to date")
+        return 1 if stale else 0
+    result = lock_repo(args.repo, as_of=args.as_of, index=index, allow_branch=args.allow_branch)
+    text = result.text if args.output is None or args.output.suffix == ".toml" else pinned_requirements(result.lock)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        util.atomic_write(args.output, text)
+    where = "stdout" if args.output is None else str(args.output)
+    when = f", as of {result.as_of}" if result.as_of else ""
+    print(f"locked {len(result.lock.packages)} packages at commit {result.commit[:12]}{when}: {where}", file=sys.stderr)
+    return 0
+
+
+@dataclass(frozen=True)
+class LockResult:
+    commit: str
+    #: the pylock.toml, with live-code's table
+    text: str
+    lock: envlock.Lock
+    as_of: str | None
+    #: the committed lock, for --check (None: the repo has none at that path)
+    committed: envlock.Lock | None = None
+    requirements_sha256: str = ""
+
+
+def lock_repo(
+    repo: str,
+    *,
+    as_of: str | None = None,
+    index: envs.IndexSettings = envs.DEFAULT_INDEX,
+    allow_branch: bool = False,
+    base_python: str | None = None,
+    store: Store | None = None,
+    committed: Path | None = None,
+) -> LockResult:
+    """Fetch ``repo`` as a run does and lock its requirements over the base (``base_python``, else
+    ``LIVE_CODE_BASE_PYTHON``, else live-code's own interpreter). ``committed``: a lock's path in
+    the repo whose versions are preferred, and whose date is used unless ``as_of`` is given."""
+    store = store or Store()
+    root = Path(tempfile.mkdtemp(prefix="live-code-lock-"))
+    try:
+        _, _, src, prov = check.fetch_repo(repo, root / "fetch", store, allow_branch=allow_branch)
+        old = _committed(src, committed)
+        if old is not None and not as_of:
+            as_of = str(old.tool.get("resolved-as-of") or "") or None
+        manifest = manifest_mod.load(src)
+        spec = envs.prepare_env(
+            src,
+            manifest.requirements,
+            base_python=base_python or os.environ.get("LIVE_CODE_BASE_PYTHON") or None,
+            index=index,
+            legacy_layout=manifest.legacy,
+            no_build_isolation=manifest.no_build_isolation,
+            as_of=envlock.as_of_date(as_of, prov.commit_time),
+        )
+        prefer = tuple(f"{p.name}=={p.version}" for p in old.packages) if old else ()
+        text, used = _resolve(spec, root / "scratch", store, prefer)
+    finally:
+        util.rmtree(root)
+    lock = envlock.parse_lock(text, "the new lock")
+    return LockResult(prov.commit, text, lock, used, old, spec.requirements.digest())
+
+
+def _committed(src: Path, path: Path | None) -> envlock.Lock | None:
+    if path is None:
+        return None
+    if path.is_absolute() or ".." in path.parts:
+        raise ConfigError(f"--check needs the lock's path inside the repo, not {path}", value=str(path))
+    if not (src / path).is_file():
+        return None
+    return envlock.read_lock(src / path, f"the committed {path}")
+
+
+def _resolve(spec: envs.EnvSpec, scratch: Path, store: Store, prefer: tuple[str, ...]) -> tuple[str, str | None]:
+    """The resolution a run would make, without building the env: uv's lock with live-code's table."""
+    if spec.installer.name != "uv":
+        raise LiveCodeError("live-code lock needs uv, and only pip is available", hint="install uv")
+    scratch.mkdir(parents=True)
+    env = installer_env(scratch, store.root / "installer-cache", spec.index, spec.git_mirrors.insteadof_config())
+    if spec.requirements.lines:
+        envresolve.write_inputs(spec, scratch)
+        res = envresolve.resolve(spec, scratch, env, spec.base.executable, None, _report, prefer=prefer)
+    else:
+        res = envresolve.Resolution((), None)
+    if res.todo and res.lock_text is None:
+        raise LiveCodeError("uv could not write a lock of these requirements", hint="see the warning above")
+    return envlock.with_tool(res.lock_text or envlock.EMPTY_LOCK, envlock.tool_facts(spec, res)), res.as_of
+
+
+def _report(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def check_lock(
+    repo: str,
+    path: Path,
+    *,
+    index: envs.IndexSettings = envs.DEFAULT_INDEX,
+    allow_branch: bool = False,
+    base_python: str | None = None,
+    store: Store | None = None,
+) -> str | None:
+    """Why the lock committed at ``path`` in ``repo`` is stale, or None when it is up to date."""
+    result = lock_repo(
+        repo, index=index, allow_branch=allow_branch, base_python=base_python, store=store, committed=path
+    )
+    old = result.committed
+    fix = f"run `live-code lock {util.redact(repo)} -o {path}` and commit it"
+    if old is None:
+        return f"stale: the repository has no {path} ({fix})"
+    if old.tool.get("requirements-sha256") not in (None, result.requirements_sha256):
+        return f"stale: {path} was made from other requirements ({fix})"
+    if old.digest != result.lock.digest:
+        was = {p.name: p.version for p in old.packages}
+        now = {p.name: p.version for p in result.lock.packages}
+        changed = sorted(n for n in set(was) | set(now) if was.get(n) != now.get(n)) or ["(hashes)"]
+        return f"stale: the requirements now resolve otherwise ({', '.join(changed)}) ({fix})"
+    return None
+
+
+def pinned_requirements(lock: envlock.Lock) -> str:
+    """The lock as pinned requirements with hashes (pip's and uv's ``--require-hashes`` form)."""
+    lines = ["# made by live-code lock; every package the env adds over the base, pinned with its hashes\n"]
+    for p in sorted(lock.packages, key=lambda p: p.name):
+        hashes = "".join(f" \\\n    --hash={h}" for h in p.hashes if ":" in h)
+        lines.append(f"{p.name}=={p.version}{hashes}\n")
+    return "".join(lines)
+
+
+__all__ = ["LockResult", "add_parser", "check_lock", "lock_repo", "main", "pinned_requirements"]

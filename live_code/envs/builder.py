@@ -250,6 +250,7 @@ def prepare_env(
     sdk_option: str = "auto",
     environ: Mapping[str, str] | None = None,
     no_build_isolation: tuple[str, ...] = (),
+    base_cache: Path | None = None,
 ) -> EnvSpec:
     """Find and check the repo's requirements, read the base (default: the interpreter running the
     harness; the caller reads ``LIVE_CODE_BASE_PYTHON``) and compute the key. A legacy-layout repo
@@ -257,7 +258,8 @@ def prepare_env(
     wheelhouse when there is one (with no index at all when the repo lists nothing else).
     ``git+https`` lines are fetched through the operator's mirrors (``LIVE_CODE_GIT_MIRRORS`` of
     ``environ``); ``no_build_isolation`` (live-code.yaml) names requirements to build against the
-    job env itself, which must name each of them.
+    job env itself, which must name each of them. ``base_cache``: a folder where the base's
+    fingerprint is kept while the base does not change (``base.base_fingerprint``).
 
     Raises RequirementError for a refused line or a protected framework, before any install."""
     path = find_requirements(repo_dir, manifest_requirements, legacy=legacy_layout)
@@ -273,7 +275,7 @@ def prepare_env(
         implied = legacy.implied(repo_dir, own, sdk_option, environ)
         index = _with_wheelhouse(index, implied, own_lines=bool(requirements.lines))
         requirements = with_implied(requirements, implied.requirements, legacy.IMPLIED)
-    base = base_fingerprint(base_python or sys.executable)
+    base = base_fingerprint(base_python or sys.executable, cache_dir=base_cache)
     check_protected(requirements, base)
     installer = installer or find_installer()
     key = env_key(base, requirements, index, installer, no_build_isolation)

@@ -304,6 +304,7 @@ class _Run:
                 legacy_layout=manifest.legacy,
                 sdk_option=task.config.options.ymir_exc,
                 no_build_isolation=manifest.no_build_isolation,
+                base_cache=self.store.root / "base-info",
             )
             log.info("requirements: %s", spec.requirements.reason)
             for line in spec.satisfied_by_base:

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import time
-import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -241,6 +240,8 @@ def _save(
 def write_stubs(folder: Path, base: BaseInfo) -> None:
     """A metadata-only wheel per base distribution, so uv resolves against exactly the base's
     versions and dependencies (they are never installed: the base has them)."""
+    import zipfile  # only a build writes stubs
+
     folder.mkdir()
     for d in base.dists:
         version = normal_version(d.version)

@@ -18,7 +18,6 @@ server would hang it forever.
 
 from __future__ import annotations
 
-import datetime
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -205,7 +204,9 @@ class CommitInfo(NamedTuple):
 
 def commit_info(git_dir: Path, sha: str) -> CommitInfo:
     """Tree id and commit time of ``sha``, read with GitPython (a local, read-only use)."""
-    import git as gitpython  # GitPython; imported here because it costs ~70 ms
+    import datetime
+
+    import git as gitpython  # GitPython; imported here because it costs ~70 ms (and a warm run never calls this)
 
     repo = gitpython.Repo(str(git_dir))
     try:

@@ -1,13 +1,17 @@
-"""The whole benchmark of issue 11 (``bench/run`` calls this); bench/README.md explains each number.
+"""The whole benchmark of issues 11 and 24 (``bench/run`` calls this); bench/README.md explains each number.
 
-    bench/run [--runs 3] [--burn-seconds 5] [--images 100000] [--work .bench] [--no-mlflow]
+    bench/run [--runs 3] [--burn-seconds 5] [--images 100000] [--work .bench] [--no-mlflow] [--profile]
 
 Rounds run the cases round-robin (the machine's speed drifts, perf-baselines.md 0): in each round
-baseline A (always cold), live-code cold then warm (a fresh cache, then the same cache again),
-MLflow cold then warm with ``--env-manager virtualenv`` (MLflow's default for python_env) and with
-``--env-manager uv``, and the bare entry. Then the burn job, bare and under live-code, round-robin,
-and the validation of a 100k-image infer-result.json. Prints the table of medians and ratios and
+baseline A (always cold), live-code cold, ``uv pip install`` of the same wheels alone, live-code
+warm (the same cache again), the bare entry, MLflow cold then warm with ``--env-manager
+virtualenv`` (MLflow's default for python_env) and with ``--env-manager uv``. Then the burn job,
+bare and under live-code, round-robin, and the validation of a 100k-image infer-result.json.
+Prints the table of medians and ratios, and where a warm run's time goes step by step, and
 writes every raw number to ``<work>/run-<stamp>/results.json``.
+
+``--profile`` runs only live-code (one cold run to fill the cache, then warm runs and the bare
+entry, round-robin) and prints the warm run's steps: a quick look at the harness's own cost.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import cases  # noqa: E402
 import gitserve  # noqa: E402
 import report  # noqa: E402
 import validate_infer  # noqa: E402
+import warmsteps  # noqa: E402
 import workdir  # noqa: E402
 from timing import Timed, disk_usage  # noqa: E402
 
@@ -112,16 +117,13 @@ def _startup_round(b: cases.Bench, res: Results, r: int, with_mlflow: bool, mana
     _record(res, "a_cold", t)
 
     cache = b.run_dir / "caches" / f"live-code-{r}"
-    for phase in ("cold", "warm"):
-        t, prov = b.live_code(cache)
-        _check(t, f"live-code {phase}")
-        res.add(f"lc_{phase}", t.first_line)  # type: ignore[arg-type]
-        _record(res, f"lc_{phase}", t, provenance=prov)
+    _live_code(b, res, cache, "cold")
+    floor = b.run_dir / "caches" / f"uv-alone-{r}"
+    t = b.tools
+    res.add("uv_cold", warmsteps.uv_alone(t.uv, t.base_python, t.requirements, t.wheelhouse, floor, _env(b)))
+    shutil.rmtree(floor, ignore_errors=True)
+    _warm_and_bare(b, res, cache)
     res.add("lc_cache_bytes", disk_usage(cache))
-    python = cases.job_python(cache)
-    t = _check(b.bare(python), "bare entry")
-    res.add("bare_start", t.first_line)  # type: ignore[arg-type]
-    _record(res, "bare_start", t)
     shutil.rmtree(cache, ignore_errors=True)
 
     if with_mlflow:
@@ -133,6 +135,42 @@ def _startup_round(b: cases.Bench, res: Results, r: int, with_mlflow: bool, mana
                 _record(res, f"b_{manager}_{phase}", t)
             res.add(f"b_{manager}_cache_bytes", disk_usage(state / "envs", state / "pip-cache", state / "uv-cache"))
             shutil.rmtree(state, ignore_errors=True)
+
+
+def _live_code(b: cases.Bench, res: Results, cache: Path, phase: str) -> None:
+    t, prov = b.live_code(cache)
+    _check(t, f"live-code {phase}")
+    res.add(f"lc_{phase}", t.first_line)  # type: ignore[arg-type]
+    _record(res, f"lc_{phase}", t, provenance=prov)
+
+
+def _warm_and_bare(b: cases.Bench, res: Results, cache: Path) -> None:
+    """A warm run, the bare entry, and the harness interpreter's start and CLI import (for the profile)."""
+    _live_code(b, res, cache, "warm")
+    t = _check(b.bare(cases.job_python(cache)), "bare entry")
+    res.add("bare_start", t.first_line)  # type: ignore[arg-type]
+    _record(res, "bare_start", t)
+    python, env = b.tools.harness.parent / "python", _env(b)
+    res.add("py_start", warmsteps.interpreter_seconds(python, env))
+    seconds, biggest = warmsteps.import_seconds(python, env)
+    res.add("cli_import", seconds)
+    res.extra["cli_import_biggest"] = biggest
+
+
+def _env(b: cases.Bench) -> dict[str, str]:
+    """The environment the bench gives every command (as ``cases.Bench`` does)."""
+    return workdir.clean_env(b.run_dir / "home", GIT_SSL_CAINFO=str(b.cert), TMPDIR=str(b.tmp))
+
+
+def _profile_rounds(b: cases.Bench, res: Results, runs: int, started: float) -> None:
+    """``--profile``: one cold run to fill a cache, then warm runs and the bare entry, round-robin."""
+    cache = b.run_dir / "caches" / "live-code-profile"
+    print(f"==> profile: a cold run to fill the cache ({time.monotonic() - started:.0f} s)", flush=True)
+    _live_code(b, res, cache, "cold")
+    for r in range(runs):
+        print(f"==> profile round {r + 1}/{runs} ({time.monotonic() - started:.0f} s)", flush=True)
+        _warm_and_bare(b, res, cache)
+    shutil.rmtree(cache, ignore_errors=True)
 
 
 def _burn_round(b: cases.Bench, res: Results, cache: Path) -> None:
@@ -243,7 +281,13 @@ def main() -> int:
     )
     p.add_argument("--only", default="startup,running,validation", help="sections to run (default: %(default)s)")
     p.add_argument("--keep", action="store_true", help="keep this run's caches and logs (default: logs only)")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="only live-code warm runs and the bare entry: where a warm run's time goes",
+    )
     args = p.parse_args()
+    args.no_mlflow = args.no_mlflow or args.profile
     started = time.monotonic()
     managers = [x for x in args.managers.split(",") if x]
     work = args.work.resolve()
@@ -277,6 +321,21 @@ def _bench(
     started: float,
 ) -> int:
     res = Results()
+    b = _cases(args, tools, run_dir, repo, url, cert)
+    with_mlflow = not args.no_mlflow
+    res.extra["load_average_start"] = os.getloadavg()
+    if args.profile:
+        _profile_rounds(b, res, args.runs, started)
+    else:
+        _sections(args, b, res, with_mlflow, managers, started)
+    res.extra["load_average_end"] = os.getloadavg()
+    _report(args, b, repo, res, managers if with_mlflow else [], started)
+    return 0
+
+
+def _cases(
+    args: argparse.Namespace, tools: workdir.Tools, run_dir: Path, repo: benchrepo.BenchRepo, url: str, cert: Path
+) -> cases.Bench:
     checkout = run_dir / "checkout"
     subprocess.run(["git", "clone", "-q", "--no-checkout", str(repo.git_dir), str(checkout)], check=True)
     subprocess.run(["git", "-C", str(checkout), "checkout", "-q", repo.commit], check=True)
@@ -288,27 +347,19 @@ def _bench(
     a_task = cases.make_task(tools.harness, run_dir / "tasks" / "a", "infer", a_config)
     blocks = int(round(args.burn_seconds * MB_PER_S * 1e6 / BLOCK_BYTES))
     loops = cases.calibrate_loops(tools.base_python, args.burn_seconds, blocks)
-    b = cases.Bench(
-        tools,
-        run_dir,
-        url,
-        repo.commit,
-        cert,
-        checkout,
-        infer,
-        mining,
-        a_task / "in",
-        {"BENCH_BURN_BLOCKS": str(blocks), "BENCH_BURN_LOOPS": str(loops)},
-    )
-    with_mlflow = not args.no_mlflow
+    burn_env = {"BENCH_BURN_BLOCKS": str(blocks), "BENCH_BURN_LOOPS": str(loops)}
+    return cases.Bench(tools, run_dir, url, repo.commit, cert, checkout, infer, mining, a_task / "in", burn_env)
 
+
+def _sections(
+    args: argparse.Namespace, b: cases.Bench, res: Results, with_mlflow: bool, managers: list[str], started: float
+) -> None:
     only = set(args.only.split(","))
-    res.extra["load_average_start"] = os.getloadavg()
     for r in range(args.runs if "startup" in only else 0):
         print(f"==> start-up round {r + 1}/{args.runs} ({time.monotonic() - started:.0f} s)", flush=True)
         _startup_round(b, res, r, with_mlflow, managers)
     if "running" in only:
-        burn_cache = run_dir / "caches" / "live-code-burn"
+        burn_cache = b.run_dir / "caches" / "live-code-burn"
         _check(b.live_code(burn_cache)[0], "live-code run to warm the burn cache")
         for r in range(args.runs):
             print(f"==> running-overhead round {r + 1}/{args.runs} ({time.monotonic() - started:.0f} s)", flush=True)
@@ -319,11 +370,22 @@ def _bench(
             flush=True,
         )
         _validation(b, res, args.images, max(3, args.runs))
-    res.extra["load_average_end"] = os.getloadavg()
 
-    table, verdicts = report.table(res.med, res.n, managers if with_mlflow else [], args.images)
+
+def _report(
+    args: argparse.Namespace,
+    b: cases.Bench,
+    repo: benchrepo.BenchRepo,
+    res: Results,
+    managers: list[str],
+    started: float,
+) -> None:
+    tools, run_dir = b.tools, b.run_dir
+    table, verdicts = report.table(res.med, res.n, managers, args.images)
+    profile = warmsteps.profile_table(res.med, res.extra["runs"], res.extra.get("cli_import_biggest", []))
     elapsed = time.monotonic() - started
     wheels = sorted(p.name for p in tools.wheelhouse.glob("*.whl") if not p.name.startswith("pip-"))
+    blocks, loops = b.burn_env["BENCH_BURN_BLOCKS"], b.burn_env["BENCH_BURN_LOOPS"]
     header = [
         f"live-code bench, {time.strftime('%Y-%m-%d %H:%M')}: {os.cpu_count()} CPUs, python {tools.python_version}, "
         f"{platform.platform()}",
@@ -338,8 +400,12 @@ def _bench(
         f"at end {_loads(res.extra['load_average_end'])}",
     ]
     text = (
-        "\n".join(header) + "\n\n" + table + f"\n\nbench finished in {elapsed:.0f} s; raw results in "
-        f"{run_dir / 'results.json'}"
+        "\n".join(header)
+        + "\n\n"
+        + table
+        + "\n\nwhere a warm run's time goes (medians):\n"
+        + profile
+        + f"\n\nbench finished in {elapsed:.0f} s; raw results in {run_dir / 'results.json'}"
     )
     record = {
         "samples": res.samples,
@@ -347,9 +413,10 @@ def _bench(
         "verdicts": verdicts,
         "header": header,
         "table": table,
+        "profile": profile,
         "elapsed_s": elapsed,
         "repo": {"commit": repo.commit, "pack_bytes": repo.pack_bytes, "files": repo.files, "commits": repo.commits},
-        "burn": {"blocks": blocks, "block_bytes": BLOCK_BYTES, "loops": loops},
+        "burn": {"blocks": int(blocks), "block_bytes": BLOCK_BYTES, "loops": int(loops)},
         "wheels": wheels,
         "mlflow": workdir.MLFLOW_VERSION,
         "argv": sys.argv,
@@ -359,7 +426,6 @@ def _bench(
     if "validation_profile" in res.extra:
         print("\nvalidation profile (cProfile of one validate_infer_result, by own time):")
         print(res.extra["validation_profile"])
-    return 0
 
 
 if __name__ == "__main__":

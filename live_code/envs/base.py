@@ -6,12 +6,13 @@ Private to ``envs`` (which re-exports what callers need).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
-import zipfile
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -123,13 +124,39 @@ own = [p for p in site.getsitepackages([sys.prefix]) if os.path.isdir(p)] if ven
 system = [p for p in site.getsitepackages([sys.base_prefix]) if p in sys.path]
 print(json.dumps({"executable": sys.executable, "python_version": "%d.%d.%d" % sys.version_info[:3],
                   "implementation": sys.implementation.name, "platform": sysconfig.get_platform(),
-                  "is_venv": venv, "system_site": bool(system) or not venv, "venv_site_dirs": own, "dists": dists}))
+                  "is_venv": venv, "system_site": bool(system) or not venv, "venv_site_dirs": own, "dists": dists,
+                  "path": [p for p in sys.path if os.path.isdir(p)]}))
 """
+#: the names in a folder of ``sys.path`` whose own mtime counts: where a distribution is recorded
+_METADATA_SUFFIXES = (".dist-info", ".egg-info", ".egg-link", ".pth", ".egg")
 
 
-def base_fingerprint(base_python: str | os.PathLike[str], *, signatures_for: Iterable[str] = ()) -> BaseInfo:
+def base_fingerprint(
+    base_python: str | os.PathLike[str], *, signatures_for: Iterable[str] = (), cache_dir: Path | None = None
+) -> BaseInfo:
     """Run ``base_python`` (isolated mode) to list every distribution it sees; ``signatures_for``
-    names the distributions whose files get a size+mtime signature (slower for big ones)."""
+    names the distributions whose files get a size+mtime signature (slower for big ones).
+
+    With ``cache_dir`` (and no ``signatures_for``) the answer is kept there and reused while the
+    base looks the same (``_base_stamp``: the interpreter, its ``pyvenv.cfg``, and each folder of
+    its ``sys.path`` with its listing and the mtimes of its distributions' metadata), so the
+    interpreter runs only when something was installed, removed or replaced."""
+    use_cache = cache_dir is not None and not signatures_for
+    cache_file = _cache_file(cache_dir, base_python) if use_cache and cache_dir is not None else None
+    if cache_file is not None:
+        hit = _cached(cache_file, base_python)
+        if hit is not None:
+            return hit
+    started = time.time_ns()
+    doc = _run_fingerprint(base_python, signatures_for)
+    path = doc.pop("path", [])
+    info = _base_info(doc)
+    if cache_file is not None:
+        _save(cache_file, base_python, path, doc, started)
+    return info
+
+
+def _run_fingerprint(base_python: str | os.PathLike[str], signatures_for: Iterable[str]) -> dict[str, Any]:
     try:
         _, out, _ = util.cmd_output(
             str(base_python),
@@ -144,16 +171,77 @@ def base_fingerprint(base_python: str | os.PathLike[str], *, signatures_for: Ite
         msg = f"cannot read the base interpreter {base_python}: {e}"
         hint = "set LIVE_CODE_BASE_PYTHON to a working python"
         raise EnvironmentBuildError(msg, value=str(base_python), hint=hint) from None
-    doc = json.loads(out)
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def _base_info(doc: Mapping[str, Any]) -> BaseInfo:
     dists = tuple(
-        Dist(n, v, loc, rec, tuple(req), rp, tuple(ex), sig) for n, v, loc, rec, req, rp, ex, sig in doc.pop("dists")
+        Dist(n, v, loc, rec, tuple(req), rp, tuple(ex), sig) for n, v, loc, rec, req, rp, ex, sig in doc["dists"]
     )
     return BaseInfo(**{**doc, "venv_site_dirs": tuple(doc["venv_site_dirs"]), "dists": dists})
+
+
+def _cache_file(cache_dir: Path, base_python: str | os.PathLike[str]) -> Path:
+    return cache_dir / f"{hashlib.sha256(os.path.abspath(base_python).encode()).hexdigest()[:32]}.json"
+
+
+def _base_stamp(base_python: str | os.PathLike[str], path: Iterable[str]) -> tuple[str, int] | None:
+    """What changes when the base changes, and the newest mtime in it; None when part of it
+    cannot be read."""
+    exe = os.path.abspath(base_python)
+    h, mtimes = hashlib.sha256(), [0]
+    try:
+        for item in (exe, os.path.realpath(exe)):
+            st = os.stat(item)
+            h.update(f"{item}\0{st.st_mtime_ns}\0{st.st_size}\0{st.st_ino}\n".encode())
+        cfg = os.path.join(os.path.dirname(os.path.dirname(exe)), "pyvenv.cfg")
+        if os.path.exists(cfg):
+            mtimes.append(os.stat(cfg).st_mtime_ns)
+        h.update(f"{cfg}\0{mtimes[-1]}\n".encode())
+        for folder in path:
+            names = sorted(os.listdir(folder))
+            mtimes.append(os.stat(folder).st_mtime_ns)
+            h.update(f"{folder}\0{mtimes[-1]}\0{len(names)}\n".encode())
+            for name in names:
+                mtime = os.lstat(os.path.join(folder, name)).st_mtime_ns if name.endswith(_METADATA_SUFFIXES) else 0
+                mtimes.append(mtime)
+                h.update(f"{name}\0{mtime}\n".encode())
+    except OSError:
+        return None
+    return h.hexdigest(), max(mtimes)
+
+
+def _cached(cache_file: Path, base_python: str | os.PathLike[str]) -> BaseInfo | None:
+    try:
+        kept = json.loads(cache_file.read_text())
+        if kept["python"] != os.path.abspath(base_python):
+            return None
+        stamp = _base_stamp(base_python, kept["path"])
+        return _base_info(kept["info"]) if stamp is not None and stamp[0] == kept["stamp"] else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _save(
+    cache_file: Path, base_python: str | os.PathLike[str], path: list[str], doc: Mapping[str, Any], started: int
+) -> None:
+    """Keep the answer with the stamp of the base, unless the base changed since just before it
+    was read (a stamp taken after such a change could stand for an answer read before it)."""
+    stamp = _base_stamp(base_python, path)
+    if stamp is None or stamp[1] >= started - 500_000_000:  # 0.5 s: coarse file clocks
+        return
+    kept = {"python": os.path.abspath(base_python), "path": path, "stamp": stamp[0], "info": doc}
+    with contextlib.suppress(OSError):
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        util.atomic_write(cache_file, json.dumps(kept))
 
 
 def write_stubs(folder: Path, base: BaseInfo) -> None:
     """A metadata-only wheel per base distribution, so uv resolves against exactly the base's
     versions and dependencies (they are never installed: the base has them)."""
+    import zipfile  # only a build writes stubs
+
     folder.mkdir()
     for d in base.dists:
         version = normal_version(d.version)

@@ -211,6 +211,7 @@ def prepare_env(
     no_build_isolation: tuple[str, ...] = (),
     lock: Lock | None = None,
     as_of: str | None = None,
+    base_cache: Path | None = None,
 ) -> EnvSpec:
     """Find and check the repo's requirements, read the base (default: the interpreter running the
     harness; the caller reads ``LIVE_CODE_BASE_PYTHON``) and compute the key. A legacy-layout repo
@@ -220,6 +221,8 @@ def prepare_env(
     ``environ``); ``no_build_isolation`` (live-code.yaml) names requirements to build against the
     job env itself, which must name each of them. ``lock``: install this lock instead of resolving
     the requirements; ``as_of``: resolve them as of this time (:mod:`live_code.envs.resolve`).
+    ``base_cache``: a folder where the base's fingerprint is kept while the base does not change
+    (``base.base_fingerprint``).
 
     Raises RequirementError for a refused line or a protected framework, before any install."""
     path = find_requirements(repo_dir, manifest_requirements, legacy=legacy_layout)
@@ -235,7 +238,7 @@ def prepare_env(
         implied = legacy.implied(repo_dir, own, sdk_option, environ)
         index = with_wheelhouse(index, implied, own_lines=bool(requirements.lines))
         requirements = with_implied(requirements, implied.requirements, legacy.IMPLIED)
-    base = base_fingerprint(base_python or sys.executable)
+    base = base_fingerprint(base_python or sys.executable, cache_dir=base_cache)
     check_protected(requirements, base)
     if lock is not None:
         check_lock(lock, base, index)

@@ -312,6 +312,7 @@ class _Run:
                 no_build_isolation=manifest.no_build_isolation,
                 lock=lock,
                 as_of=as_of,
+                base_cache=self.store.root / "base-info",
             )
             log.info("requirements: %s", spec.requirements.reason)
             for line in spec.satisfied_by_base:

@@ -1,0 +1,110 @@
+"""Where a warm run's time goes (``bench/run --profile``), and the installer's floor for a cold run.
+
+- ``interpreter_seconds`` and ``import_seconds``: the harness's interpreter starting bare, and
+  ``-X importtime``'s cumulative time of ``import live_code.cli`` in it (same environment as the
+  timed runs, so the same bytecode state).
+- ``profile_table``: the steps of the warm runs' provenance ``timings``, medians, with the
+  interpreter and the import before them; what is left of the time to the entry's first line is
+  the ``run`` step up to that line (sandbox, job interpreter, the entry's own start).
+- ``uv_alone``: ``uv pip install`` of the same requirements from the same wheelhouse into a fresh
+  venv with an empty uv cache, the venv made before the clock starts: the installer by itself.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+#: the provenance steps before the job starts, in the order the pipeline runs them
+STEPS_BEFORE_JOB = ("task", "fetch", "configure", "environment")
+
+
+def interpreter_seconds(python: Path, env: Mapping[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([str(python), "-c", "pass"], env=dict(env), check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def import_seconds(python: Path, env: Mapping[str, str]) -> tuple[float, list[tuple[str, float]]]:
+    """Seconds of ``import live_code.cli`` and the five largest of what it imports (own time)."""
+    err = subprocess.run(
+        [str(python), "-X", "importtime", "-c", "import live_code.cli"],
+        env=dict(env),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stderr
+    total, own = 0.0, []
+    for line in err.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue
+        name = parts[2].strip()
+        own.append((name, int(parts[0]) / 1e6))
+        if name == "live_code.cli":
+            total = int(parts[1]) / 1e6
+    return total, sorted(own, key=lambda x: -x[1])[:5]
+
+
+def uv_alone(
+    uv: Path, base_python: Path, requirements: str, wheelhouse: Path, where: Path, env: Mapping[str, str]
+) -> float:
+    """Seconds of ``uv pip install -r`` into a fresh venv, uv's cache empty (the venv is untimed)."""
+    where.mkdir(parents=True)
+    (where / "requirements.txt").write_text(requirements)
+    env = {**env, "UV_CACHE_DIR": str(where / "uv-cache"), "UV_NO_CONFIG": "1", "UV_PYTHON_DOWNLOADS": "never"}
+    subprocess.run(
+        [str(uv), "venv", "--python", str(base_python), str(where / "venv")], env=env, check=True, capture_output=True
+    )
+    argv = [str(uv), "pip", "install", "--python", str(where / "venv" / "bin" / "python"), "--no-index"]
+    argv += ["--find-links", str(wheelhouse), "-r", str(where / "requirements.txt")]
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def warm_timings(runs: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """Each provenance step's seconds over the warm live-code runs."""
+    steps: dict[str, list[float]] = {}
+    for run in runs:
+        if run.get("case") == "lc_warm":
+            for step, seconds in (run.get("provenance") or {}).get("timings", {}).items():
+                steps.setdefault(step, []).append(float(seconds))
+    return steps
+
+
+def profile_table(
+    m: Callable[[str], float | None], runs: Sequence[Mapping[str, Any]], biggest: Sequence[tuple[str, float]]
+) -> str:
+    """The warm run step by step: medians of the interpreter start, the CLI import, the steps
+    before the job, and the rest up to the entry's first line."""
+    steps = {k: statistics.median(v) for k, v in warm_timings(runs).items()}
+    whole, bare = m("lc_warm"), m("bare_start")
+    if whole is None:
+        return "(no warm live-code run to profile)"
+    rows = [
+        ("interpreter start (python -c pass)", m("py_start"), "the harness's python, no imports"),
+        (
+            "import of live_code.cli",
+            m("cli_import"),
+            "-X importtime: " + ", ".join(f"{n} {s * 1e3:.0f} ms" for n, s in biggest[:3]),
+        ),
+        *((f"step {s}", steps.get(s), "provenance timings") for s in STEPS_BEFORE_JOB),
+    ]
+    known = sum(v for _, v, _ in rows if v is not None)
+    rows.append(("run, up to the entry's first line", whole - known, "the rest: sandbox, job interpreter, entry start"))
+    rows.append(("whole, to the entry's first line", whole, f"bare entry {bare:.3f} s" if bare is not None else ""))
+    if bare is not None:
+        rows.append(("harness overhead before 1st line", whole - bare, "whole - bare entry"))
+    after = [s for s in steps if s not in STEPS_BEFORE_JOB]
+    rows += [(f"(after: step {s})", steps[s], "whole job and after it") for s in after]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'step (warm run)'.ljust(width)}  seconds  share  what", f"{'-' * width}  -------  -----  ----"]
+    for label, value, what in rows:
+        share = f"{value / whole * 100:4.0f}%" if value is not None and not label.startswith("(") else "     "
+        lines.append(f"{label.ljust(width)}  {'-' if value is None else f'{value:.3f}':>7}  {share}  {what}")
+    return "\n".join(lines)

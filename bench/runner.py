@@ -31,13 +31,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-import benchrepo  # noqa: E402
-import cases  # noqa: E402
-import gitserve  # noqa: E402
-import report  # noqa: E402
-import validate_infer  # noqa: E402
-import workdir  # noqa: E402
-from timing import Timed, disk_usage  # noqa: E402
+import benchrepo  # noqa: E402 (after the sys.path line above)
+import cases  # noqa: E402 (after the sys.path line above)
+import gitserve  # noqa: E402 (after the sys.path line above)
+import report  # noqa: E402 (after the sys.path line above)
+import validate_infer  # noqa: E402 (after the sys.path line above)
+import workdir  # noqa: E402 (after the sys.path line above)
+from timing import Timed, disk_usage  # noqa: E402 (after the sys.path line above)
 
 MB_PER_S = 50
 BLOCK_BYTES = 500_000
@@ -108,19 +108,19 @@ def _stop_server(proc: subprocess.Popen[str]) -> None:
 
 def _startup_round(b: cases.Bench, res: Results, r: int, with_mlflow: bool, managers: list[str]) -> None:
     t = _check(b.baseline_a(), "baseline A")
-    res.add("a_cold", t.first_line)  # type: ignore[arg-type]
+    res.add("a_cold", t.first_line)  # type: ignore[arg-type]  # _check returned, so the first line was seen
     _record(res, "a_cold", t)
 
     cache = b.run_dir / "caches" / f"live-code-{r}"
     for phase in ("cold", "warm"):
         t, prov = b.live_code(cache)
         _check(t, f"live-code {phase}")
-        res.add(f"lc_{phase}", t.first_line)  # type: ignore[arg-type]
+        res.add(f"lc_{phase}", t.first_line)  # type: ignore[arg-type]  # _check returned, so the first line was seen
         _record(res, f"lc_{phase}", t, provenance=prov)
     res.add("lc_cache_bytes", disk_usage(cache))
     python = cases.job_python(cache)
     t = _check(b.bare(python), "bare entry")
-    res.add("bare_start", t.first_line)  # type: ignore[arg-type]
+    res.add("bare_start", t.first_line)  # type: ignore[arg-type]  # _check returned, so the first line was seen
     _record(res, "bare_start", t)
     shutil.rmtree(cache, ignore_errors=True)
 
@@ -129,7 +129,7 @@ def _startup_round(b: cases.Bench, res: Results, r: int, with_mlflow: bool, mana
             state = b.run_dir / "caches" / f"mlflow-{manager}-{r}"
             for phase in ("cold", "warm"):
                 t = _check(b.mlflow(state, manager), f"mlflow run --env-manager {manager} ({phase})")
-                res.add(f"b_{manager}_{phase}", t.first_line)  # type: ignore[arg-type]
+                res.add(f"b_{manager}_{phase}", t.first_line)  # type: ignore[arg-type]  # _check returned, so the first line was seen
                 _record(res, f"b_{manager}_{phase}", t)
             res.add(f"b_{manager}_cache_bytes", disk_usage(state / "envs", state / "pip-cache", state / "uv-cache"))
             shutil.rmtree(state, ignore_errors=True)
@@ -190,7 +190,7 @@ def _validation(b: cases.Bench, res: Results, images: int, repeat: int) -> None:
         candidates = validate_infer.make_file(path, images, 3)
         got = validate_infer.measure(path, candidates, repeat)
         for case in ("validate", "json_load", "json_load_nogc"):
-            for v in got[case]:  # type: ignore[union-attr]
+            for v in got[case]:  # type: ignore[union-attr]  # these cases are lists of seconds
                 res.add(case, v)
         res.extra["validation_bytes"] = got["bytes"]
         res.extra["validation_profile"] = validate_infer.profile(path, candidates)

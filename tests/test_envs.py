@@ -8,7 +8,6 @@ the builds run is a wrapper script that logs its argv and environment, then runs
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import http.server
 import json
@@ -17,11 +16,9 @@ import re
 import signal
 import subprocess
 import sys
-import sysconfig
 import threading
 import time
-import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,108 +26,12 @@ import pytest
 from live_code.envs import builder as envs
 from live_code.errors import ConfigError, EnvironmentBuildError, RequirementError
 from live_code.source import store as store_mod
+from tests.helpers.envs import REAL_UV, job_python, offline, write_wheel
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
-REAL_UV = os.path.join(sysconfig.get_path("scripts"), "uv")
 
 
-# -- fixtures: wheels, wheelhouses, the fake base --------------------------------------------------
-
-
-def write_wheel(
-    folder: Path, name: str, version: str, requires: tuple[str, ...] = (), files: Mapping[str, str] | None = None
-) -> Path:
-    """A minimal valid wheel: the package's files plus METADATA, WHEEL and RECORD."""
-    dist = name.replace("-", "_")
-    contents = dict(files if files is not None else {f"{dist}/__init__.py": f"__version__ = {version!r}\n"})
-    info = f"{dist}-{version}.dist-info"
-    contents[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
-        f"Requires-Dist: {r}\n" for r in requires
-    )
-    contents[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    record = []
-    for path, text in contents.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(text.encode())}")
-    contents[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
-    folder.mkdir(parents=True, exist_ok=True)
-    wheel = folder / f"{dist}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for path, text in contents.items():
-            zf.writestr(path, text)
-    return wheel
-
-
-@pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wh = tmp_path_factory.mktemp("wheelhouse")
-    write_wheel(wh, "torch", "2.13.0")
-    write_wheel(wh, "torch", "2.14.0")
-    write_wheel(wh, "nvidia-cublas-cu12", "12.4.5.8")
-    write_wheel(wh, "nvidia-cublas-cu12", "12.1.0")
-    write_wheel(wh, "needs-torch", "1.0", ("torch>=2", "nvidia-cublas-cu12"))
-    write_wheel(wh, "needs-new-torch", "1.0", ("torch==2.14.0",))
-    write_wheel(wh, "torchaudio", "2.13.0", ("torch==2.13.0",))
-    write_wheel(wh, "tinydep", "1.0")
-    write_wheel(wh, "tinyapp", "1.0", ("tinydep",))
-    body = "".join(f"def f{j}(x):\n    return x + {j}\n" for j in range(30))
-    # slow to install (about 2.5 s here), so a deadline or a kill lands mid-install
-    slow = {f"slowpkg/m{i}.py": body for i in range(40000)}
-    write_wheel(wh, "slowpkg", "1.0", files={**slow, "slowpkg/__init__.py": ""})
-    write_wheel(
-        wh, "manymods", "1.0", files={**{f"manymods/m{i}.py": body for i in range(3000)}, "manymods/__init__.py": ""}
-    )
-    return wh
-
-
-@pytest.fixture(scope="session")
-def base_python(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> str:
-    """A venv (like the harness's own) holding the fake frameworks: the job's base."""
-    base = tmp_path_factory.mktemp("base") / "venv"
-    run = {
-        "env": {"PATH": os.environ["PATH"], "HOME": str(base.parent), "UV_NO_CONFIG": "1"},
-        "check": True,
-        "capture_output": True,
-    }
-    subprocess.run([REAL_UV, "venv", "--python", sys.executable, str(base)], **run)  # type: ignore[call-overload]
-    subprocess.run(
-        [
-            REAL_UV,
-            "pip",
-            "install",
-            "--python",
-            str(base / "bin" / "python"),
-            "--no-index",  # type: ignore[call-overload]
-            "--find-links",
-            str(wheelhouse),
-            "torch==2.13.0",
-            "nvidia-cublas-cu12==12.4.5.8",
-        ],
-        **run,
-    )
-    return str(base / "bin" / "python")
-
-
-@pytest.fixture(scope="session")
-def installer_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("installer-cache")
-
-
-@pytest.fixture
-def uv_log(tmp_path: Path) -> Path:
-    return tmp_path / "uv-calls"
-
-
-@pytest.fixture
-def uv_wrapper(tmp_path: Path, uv_log: Path) -> envs.Installer:
-    """The real uv behind a script that logs each call's argv and environment (one file per call)."""
-    uv_log.mkdir()
-    script = tmp_path / "uv"
-    script.write_text(
-        f'#!/bin/sh\nf="{uv_log}/$$"\nprintf "%s\\n" "$*" > "$f.argv"\nenv > "$f.env"\nexec "{REAL_UV}" "$@"\n'
-    )
-    script.chmod(0o755)
-    return envs.find_installer("uv", uv=str(script))
+# -- helpers (the wheelhouse and base fixtures are in tests/helpers/envs.py) -----------------------
 
 
 def calls(uv_log: Path, sub: str) -> list[str]:
@@ -145,15 +46,11 @@ def repo(tmp_path: Path) -> Path:
     return path
 
 
-def offline(wheelhouse: Path) -> envs.IndexSettings:
-    return envs.IndexSettings(find_links=(str(wheelhouse),), offline=True)
-
-
 def prepare(
     repo: Path, base_python: str, wheelhouse: Path, installer: envs.Installer | None = None, **kw: object
 ) -> envs.EnvSpec:
     kw.setdefault("index", offline(wheelhouse))
-    return envs.prepare_env(repo, base_python=base_python, installer=installer, **kw)  # type: ignore[arg-type]
+    return envs.prepare_env(repo, base_python=base_python, installer=installer, **kw)  # type: ignore[arg-type]  # keyword arguments passed through as object
 
 
 def site_packages(env: Path) -> Path:
@@ -177,16 +74,6 @@ def base_frameworks(base_python: str) -> dict[str, str]:
         for entry in sp.glob(pattern):
             out.update({f"{entry.name}/{k}": v for k, v in tree_hashes(entry).items()})
     return out
-
-
-def job_python(env: Path, code: str) -> str:
-    return subprocess.run(
-        [str(env / "bin" / "python"), "-c", code],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={"PATH": os.environ["PATH"]},
-    ).stdout.strip()
 
 
 # -- which file, and its lines ---------------------------------------------------------------------
@@ -353,7 +240,7 @@ def test_env_key_is_stable_and_changes_with_each_input(
     assert prepare(repo, base_python, wheelhouse).key == spec.key
 
     def key(**kw: object) -> str:
-        return envs.env_key(*[kw.get(k, getattr(spec, k)) for k in ("base", "requirements", "index", "installer")])  # type: ignore[arg-type]
+        return envs.env_key(*[kw.get(k, getattr(spec, k)) for k in ("base", "requirements", "index", "installer")])  # type: ignore[arg-type]  # the spec's fields, some replaced by the test
 
     other_base = envs.BaseInfo(**{**spec.base.__dict__, "python_version": "3.99.0"})
     other_dists = envs.BaseInfo(**{**spec.base.__dict__, "dists": spec.base.dists[:-1]})

@@ -144,7 +144,7 @@ def _from_task(src: Path, dest: Path, kinds: frozenset[TaskKind], task_id: str, 
         )
     shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns("env.yaml", "config.yaml"))
     notes = []
-    candidates = _index_rows(src / "candidate-index.tsv")
+    candidates: list[Any] = _index_rows(src / "candidate-index.tsv")  # rows, or the names made from them
     if kinds & {TaskKind.MINING, TaskKind.INFER} and not candidates:
         rows = _index_rows(src / "idx-assets.tsv") or training
         candidates = list(dict.fromkeys(r[0] for r in rows))

@@ -258,6 +258,7 @@ def scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
 def _fields(data: bytes) -> Iterator[tuple[int, Any]]:
     """(field number, value) of a protobuf message: ints for varints, bytes for the rest."""
     pos = 0
+    value: Any
     while pos < len(data):
         key, pos = _varint(data, pos)
         field, wire = key >> 3, key & 7

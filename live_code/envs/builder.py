@@ -586,7 +586,7 @@ def _install_with_pip(
     whole call, so the lines named by ``no_build_isolation`` are installed by a second call."""
     inst, lines = spec.installer, spec.requirements.lines
     later = [r for r in lines if r.name in spec.no_build_isolation]
-    steps = [("requirements.txt", [], len(lines) - len(later))]
+    steps: list[tuple[str, list[str], int]] = [("requirements.txt", [], len(lines) - len(later))]
     if later:
         first = dataclasses.replace(spec.requirements, lines=tuple(r for r in lines if r not in later))
         (scratch / "requirements.txt").write_text(first.installer_text())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple
 
 from live_code.sdk._config import get_list, read_config
 from live_code.sdk._dataset import Box, DatasetItem, Split, iter_items
@@ -22,7 +22,7 @@ from live_code.sdk._errors import ConfigValueError, ResultError
 from live_code.sdk._imagesize import image_size
 from live_code.sdk._io import replace_file
 
-SizeOf = Callable[[str], Tuple[int, int]]
+SizeOf = Callable[[str], tuple[int, int]]
 _READ_ONLY_ROOT = "/in"
 
 
@@ -38,7 +38,7 @@ def coco_categories(class_names: Sequence[str]) -> list[dict[str, Any]]:
     return [{"id": i + 1, "name": name, "supercategory": "object"} for i, name in enumerate(class_names)]
 
 
-def coco_box(box: Box, width: int, height: int) -> Optional[list[float]]:
+def coco_box(box: Box, width: int, height: int) -> list[float] | None:
     """``[x, y, w, h]`` of a YMIR box clipped to a ``width`` x ``height`` image, or None when
     nothing of it is inside the image."""
     x1, y1 = max(0, box.xmin), max(0, box.ymin)

@@ -12,11 +12,11 @@ passes its own reader (``size_of=`` of ``write_coco``), e.g. Pillow's.
 from __future__ import annotations
 
 import struct
-from typing import IO, Optional, Tuple
+from typing import IO, Optional
 
 from live_code.sdk._errors import ImageFormatError
 
-_Size = Optional[Tuple[int, int]]
+_Size = Optional[tuple[int, int]]
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_STANDALONE = frozenset(range(0xD0, 0xD8)) | {0x01}

@@ -598,7 +598,8 @@ def _network(
 def _source_error(rem: Remote, e: _GitFailure) -> SourceError:
     hint = e.failure.hint or None
     if rem.origin is not None:
-        hint = f"{hint + '; ' if hint else ''}the operator's LIVE_CODE_GIT_MIRRORS sends {rem.origin.display} to this mirror"
+        mirrored = f"the operator's LIVE_CODE_GIT_MIRRORS sends {rem.origin.display} to this mirror"
+        hint = f"{hint}; {mirrored}" if hint else mirrored
     return SourceError(f"{e.detail} ({rem.display})", value=rem.display, hint=hint)
 
 

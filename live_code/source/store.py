@@ -241,7 +241,7 @@ class Store:
         token: str | None = None,
         schemes: Iterable[str] = git.DEFAULT_SCHEMES,
         deadline: float = git.DEFAULT_DEADLINE,
-        retry: git.RetryPolicy = git.RetryPolicy(),
+        retry: git.RetryPolicy = git.RetryPolicy(),  # noqa: B008 (a frozen dataclass: one shared default is safe)
         git_mirrors: mirrors.Mirrors | None = None,
     ) -> SourceProvenance:
         """Resolve ``pin`` of the repository at ``url`` and check that commit out into ``dest``.

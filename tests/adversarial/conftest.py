@@ -42,7 +42,7 @@ from live_code import contract, errors
 from live_code.commands import sample
 from tests.adversarial.launch import SETTINGS_VAR
 from tests.adversarial.servers import make_cert
-from tests.conftest import _GIT_ENV, git, write_tree
+from tests.helpers.repos import GIT_ENV, git, write_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY_TOKEN = "lccanarytok7Q2f9X"  # LIVE_CODE_GIT_TOKEN
@@ -427,7 +427,7 @@ def assert_no_canary(texts: Sequence[str], roots: Sequence[Path], canaries: Sequ
 
 
 def _git_env() -> dict[str, str]:
-    return {"PATH": os.environ["PATH"], "HOME": os.devnull, **_GIT_ENV, "GIT_CONFIG_GLOBAL": os.devnull}
+    return {"PATH": os.environ["PATH"], "HOME": os.devnull, **GIT_ENV, "GIT_CONFIG_GLOBAL": os.devnull}
 
 
 def check_cache(cache: Path, *, debris_ok: bool = False, incomplete_ok: bool = False) -> None:
@@ -536,7 +536,7 @@ def served(harness: Harness, repo: Repo) -> Path:
 @pytest.fixture(scope="session")
 def fake_torch_base(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A venv holding a metadata-only ``torch`` 2.13.0: a base whose framework is protected."""
-    from tests.test_envs import write_wheel
+    from tests.helpers.envs import write_wheel
 
     uv = os.path.join(os.path.dirname(sys.executable), "uv")
     base = tmp_path_factory.mktemp("torchbase")
@@ -566,6 +566,6 @@ def fake_torch_base(tmp_path_factory: pytest.TempPathFactory) -> str:
 def wheel_bytes(
     folder: Path, name: str, version: str, files: Mapping[str, str] | None = None, requires: tuple[str, ...] = ()
 ) -> bytes:
-    from tests.test_envs import write_wheel
+    from tests.helpers.envs import write_wheel
 
     return write_wheel(folder, name, version, requires, files).read_bytes()

@@ -11,7 +11,7 @@ import yaml
 
 from live_code import errors
 from tests.adversarial.conftest import CANARY_URL, JOB_OUTPUTS, Harness, Link, Repo, job
-from tests.conftest import git
+from tests.helpers.repos import git
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

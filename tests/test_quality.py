@@ -96,7 +96,10 @@ def test_ruff_format_check_fails_an_unformatted_file(tmp_path: Path) -> None:
 
 
 def _test_imports(path: Path) -> list[str]:
-    pattern = re.compile(r"^\s*(from tests(\.adversarial)?\.test_\w+ import|import tests\.(adversarial\.)?test_)", re.M)
+    pattern = re.compile(
+        r"^\s*(from tests(\.adversarial)?\.(test_\w+|conftest) import|import tests\.(adversarial\.)?(test_|conftest))",
+        re.M,
+    )
     return [m.group(0).strip() for m in pattern.finditer(path.read_text())]
 
 
@@ -106,12 +109,18 @@ def test_no_test_module_imports_another() -> None:
         for p in sorted((ROOT / "tests").rglob("*.py"))
         if "resources" not in p.parts and (hits := _test_imports(p))
     }
-    assert found == {}, "shared code goes in tests/helpers/, fixtures in tests/conftest.py"
+    assert found == {}, "shared code goes in tests/helpers/, fixtures in a conftest.py (never imported)"
 
 
-def test_the_import_check_sees_an_import_of_a_test_module(tmp_path: Path) -> None:
-    (tmp_path / "test_x.py").write_text("from tests.test_local import LOCAL_JOB\n")
-    assert _test_imports(tmp_path / "test_x.py") == ["from tests.test_local import"]
+def test_the_import_check_sees_an_import_of_a_test_module_or_a_conftest(tmp_path: Path) -> None:
+    (tmp_path / "test_x.py").write_text(
+        "from tests.test_local import LOCAL_JOB\nfrom tests.helpers.jobs import RUN_JOB\n"
+        "def f():\n    from tests.adversarial.conftest import Harness\n"
+    )
+    assert _test_imports(tmp_path / "test_x.py") == [
+        "from tests.test_local import",
+        "from tests.adversarial.conftest import",
+    ]
 
 
 def _unexplained(path: Path) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from live_code import contract, errors
-from tests.adversarial.conftest import CANARY_TOKEN, JOB_OUTPUTS, Harness, job
+from tests.helpers.adversarial import CANARY_TOKEN, JOB_OUTPUTS, Harness, job
 
 # writes the mining result through the SDK, then the given infer-result.json bytes
 _BAD_INFER = """
@@ -381,7 +381,7 @@ def test_killed_harness_takes_an_unsandboxed_job_and_its_children_with_it(harnes
     live.wait_for("started")
     live.signal(9)
     live.finish()
-    from tests.adversarial.conftest import assert_no_processes
+    from tests.helpers.adversarial import assert_no_processes
 
     assert_no_processes(harness.work, harness.cache, within=5)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from live_code import contract, errors
-from tests.adversarial.conftest import JOB_OUTPUTS, Harness, assert_no_processes, check_cache, job, served, wheel_bytes
 from tests.adversarial.servers import TlsGitServer
+from tests.helpers.adversarial import JOB_OUTPUTS, Harness, assert_no_processes, check_cache, job, served, wheel_bytes
 
 pytestmark = pytest.mark.slow
 

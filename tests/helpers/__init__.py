@@ -11,6 +11,8 @@
 - ``images``: the images built with buildah on stand-in bases and run as YMIR runs them.
 - ``site``: a site behind its own CA (a TLS package index and git server).
 - ``template_runs``: a template committed as a user's repo and run through ``live-code run``.
+- ``adversarial``: the adversarial suite's harness, canaries and invariant checks (its fixtures are
+  in tests/adversarial/conftest.py).
 
-Markers live in tests/conftest.py (``needs_bwrap``).
+Fixtures and markers (``needs_bwrap``) live in the conftest.py files, which no module imports.
 """

@@ -1,5 +1,5 @@
 """Serve the bench repository over https on 127.0.0.1: ``git http-backend`` behind the tests' HTTP
-server (tests/gitserver.py, reused as is), with TLS added on each accepted connection.
+server (tests/helpers/gitserver.py, reused as is), with TLS added on each accepted connection.
 
     python bench/gitserve.py ROOT CERT KEY      # prints the port, serves until stdin closes
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from tests.gitserver import HttpGitServer
+from tests.helpers.gitserver import HttpGitServer
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -67,7 +67,7 @@ def serve(root: Path, cert: Path, key: Path) -> None:
         # the handshake runs in the handler's thread, on its first read
         return context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False), addr
 
-    http.get_request = get_request  # type: ignore[method-assign]
+    http.get_request = get_request  # type: ignore[method-assign]  # TLS on each accepted connection
     print(server.port, flush=True)
     try:
         sys.stdin.read()  # until the runner closes our stdin (or dies)

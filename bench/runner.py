@@ -35,14 +35,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-import benchrepo  # noqa: E402
-import cases  # noqa: E402
-import gitserve  # noqa: E402
-import report  # noqa: E402
-import validate_infer  # noqa: E402
-import warmsteps  # noqa: E402
-import workdir  # noqa: E402
-from timing import Timed, disk_usage  # noqa: E402
+import benchrepo  # noqa: E402 (after the sys.path line above)
+import cases  # noqa: E402 (after the sys.path line above)
+import gitserve  # noqa: E402 (after the sys.path line above)
+import report  # noqa: E402 (after the sys.path line above)
+import validate_infer  # noqa: E402 (after the sys.path line above)
+import warmsteps  # noqa: E402 (after the sys.path line above)
+import workdir  # noqa: E402 (after the sys.path line above)
+from timing import Timed, disk_usage  # noqa: E402 (after the sys.path line above)
 
 MB_PER_S = 50
 BLOCK_BYTES = 500_000

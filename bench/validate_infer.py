@@ -127,7 +127,7 @@ def profile(path: str, candidates: list[str], top: int = 12) -> str:
 def _parse_only(path: str, repeat: int) -> int:
     """Time ``orjson.loads`` (else json.loads) of the bytes; prints one JSON line."""
     try:
-        import orjson  # type: ignore[import-not-found]
+        import orjson  # type: ignore[import-not-found]  # optional: json.loads without it
 
         name, loads = "orjson.loads", orjson.loads
     except ImportError:
@@ -160,9 +160,9 @@ def main() -> int:
         candidates = make_file(path, args.images, args.boxes)
         result = measure(path, candidates, args.repeat)
         prof = profile(path, candidates) if args.profile else ""
-    base, checked = statistics.median(result["json_load"]), statistics.median(result["validate"])  # type: ignore[arg-type]
-    nogc = statistics.median(result["json_load_nogc"])  # type: ignore[arg-type]
-    print(f"file: {args.images} images x {args.boxes} boxes, {result['bytes'] / 1e6:.1f} MB")  # type: ignore[operator]
+    base, checked = statistics.median(result["json_load"]), statistics.median(result["validate"])  # type: ignore[arg-type]  # lists of seconds in a dict of object
+    nogc = statistics.median(result["json_load_nogc"])  # type: ignore[arg-type]  # a list of seconds
+    print(f"file: {args.images} images x {args.boxes} boxes, {result['bytes'] / 1e6:.1f} MB")  # type: ignore[operator]  # bytes is an int
     print(f"json.load (baseline):   {base:.3f} s (median of {args.repeat})")
     print(f"  with gc paused:       {nogc:.3f} s (median of {args.repeat})")
     print(f"validate_infer_result:  {checked:.3f} s (median of {args.repeat})")

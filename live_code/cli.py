@@ -334,7 +334,7 @@ def _cmd_cache_gc(args: argparse.Namespace) -> int:
 # -- for researchers: local, check, replay, init, prefetch, report (live_code.commands.local and friends) --
 
 
-def _add_research_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_research_commands(sub: argparse._SubParsersAction) -> None:
     lo = sub.add_parser("local", help="build a task dir from a dataset as YMIR would and run a repo on it")
     lo.add_argument(
         "--repo",

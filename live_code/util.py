@@ -174,7 +174,7 @@ def clean_path_on_failure(path: str | os.PathLike[str]) -> Iterator[None]:
 def rmtree(path: str | os.PathLike[str]) -> None:
     """Remove a tree, also one holding read-only files (git objects are 0444)."""
 
-    def _onerror(func, p, exc_info):  # type: ignore[no-untyped-def]
+    def _onerror(func, p, exc_info):
         with contextlib.suppress(OSError):
             os.chmod(p, 0o700)
             os.chmod(os.path.dirname(p), 0o700)

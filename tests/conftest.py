@@ -1,29 +1,40 @@
+"""Shared fixtures and markers; builders and constants are in tests/helpers/."""
+
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
-# Git in tests: fixed identity and dates, no user/system config, local protocols only.
-_GIT_ENV = {
-    "GIT_AUTHOR_NAME": "live-code tests",
-    "GIT_AUTHOR_EMAIL": "tests@live-code.invalid",
-    "GIT_COMMITTER_NAME": "live-code tests",
-    "GIT_COMMITTER_EMAIL": "tests@live-code.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_TERMINAL_PROMPT": "0",
-}
+from live_code.run import sandbox
+from tests.helpers.repos import GIT_ENV, git, write_tree
+
+# the job-environment fixtures (wheelhouse, base_python, ...): tests/helpers/envs.py
+pytest_plugins = ["tests.helpers.envs"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "needs_bwrap: runs jobs in the bubblewrap sandbox (read-only /in, writable /out); skipped, saying why, "
+        "where bubblewrap is missing or cannot create namespaces",
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("needs_bwrap") is None:
+        return
+    reason = sandbox.unavailable_reason()  # probed once per process
+    if reason is not None:
+        pytest.skip(f"needs bubblewrap, the sandbox jobs run in (tests/test_fallback.py runs them without): {reason}")
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test writes to the real cache or home: each gets its own LIVE_CODE_CACHE."""
     monkeypatch.setenv("LIVE_CODE_CACHE", str(tmp_path_factory.mktemp("cache")))
-    for k, v in _GIT_ENV.items():
+    for k, v in GIT_ENV.items():
         monkeypatch.setenv(k, v)
     for k in (
         "LIVE_CODE_GIT_TOKEN",
@@ -35,28 +46,6 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
         "UV_CONSTRAINT",
     ):
         monkeypatch.delenv(k, raising=False)
-
-
-def git(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> str:
-    full_env = {**os.environ, **_GIT_ENV, **(env or {})}
-    return subprocess.run(
-        ("git", *args),
-        cwd=cwd,
-        env=full_env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
-def write_tree(root: Path, files: Mapping[str, str | bytes]) -> None:
-    for rel, content in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            p.write_bytes(content)
-        else:
-            p.write_text(content)
 
 
 @pytest.fixture

@@ -215,7 +215,7 @@ fi
 # buildah builds the torch, mxnet and prefetch images from their Dockerfiles, on stand-in bases made
 # from Debian packages (mmdebstrap; docker hub is out of reach), and bubblewrap runs them as YMIR
 # does. Root only (buildah's storage and mounts); elsewhere those tests skip, saying so. Each image is
-# built once per machine and build inputs (tests/_images.py keys them), here, so the build times show
+# built once per machine and build inputs (tests/helpers/images.py keys them), here, so the build times show
 # in the log; rootfs tarballs and wheels are cached in ~/.cache/live-code-tests/. About 6 min the
 # first time on 2 cores. LIVE_CODE_SKIP_IMAGES=1 skips the step (the tests then build what they need).
 if [ "$(id -u)" = 0 ] && [ "${LIVE_CODE_SKIP_IMAGES:-0}" != 1 ]; then
@@ -226,12 +226,34 @@ if [ "$(id -u)" = 0 ] && [ "${LIVE_CODE_SKIP_IMAGES:-0}" != 1 ]; then
             >/dev/null 2>&1 || echo "warning: could not install buildah, mmdebstrap and bubblewrap; the image tests will be skipped with that reason"
     fi
     echo "==> building the images on stand-in bases (reused when built before with the same inputs)"
-    LIVE_CODE_SDK_BUNDLE="$SDK_BUNDLE" .venv/bin/python -m tests._images build \
+    LIVE_CODE_SDK_BUNDLE="$SDK_BUNDLE" .venv/bin/python -m tests.helpers.images build \
         || echo "warning: an image did not build; tests/test_images_built.py fails with the build's log"
 elif [ "$(id -u)" != 0 ]; then
     echo "note: not root: the image tests (buildah) will be skipped, saying so"
 fi
 # --- end of the images block
+
+# --- lint, format and types (issue 19): the same three checks as .pre-commit-config.yaml, with the
+# versions pinned in pyproject.toml's dev extra and their settings there. LIVE_CODE_SKIP_CHECKS=1 skips them
+# (for a quick rerun of one module; CI never sets it).
+if [ "${LIVE_CODE_SKIP_CHECKS:-0}" != 1 ]; then
+    echo "==> ruff check (lint)"
+    .venv/bin/ruff check --quiet . || {
+        echo "error: ruff check found problems (above); fix them, or run '.venv/bin/ruff check --fix .' for the safe fixes" >&2
+        exit 1
+    }
+    echo "==> ruff format --check"
+    .venv/bin/ruff format --check --quiet . || {
+        echo "error: files above are not formatted; run '.venv/bin/ruff format .'" >&2
+        exit 1
+    }
+    echo "==> mypy (live_code)"
+    .venv/bin/mypy || {
+        echo "error: mypy found type errors in live_code (above); settings in pyproject.toml [tool.mypy]" >&2
+        exit 1
+    }
+fi
+# --- end of the checks
 
 echo "==> running the tests"
 exec .venv/bin/python -m pytest "$@"

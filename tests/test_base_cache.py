@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from live_code.envs import base as base_mod
-from tests.test_envs import write_wheel
+from tests.helpers.envs import write_wheel
 
 UV = os.path.join(sysconfig.get_path("scripts"), "uv")
 

@@ -28,9 +28,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from fnmatch import fnmatch
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 import yaml
@@ -43,14 +41,26 @@ from live_code.commands import sample
 from live_code.contract import TaskKind
 from live_code.run import outputs, sandbox
 from live_code.task import config, legacy
-from tests.conftest import git, write_tree
+from tests.helpers.dockerfiles import (
+    COMMON,
+    DOCKERFILES,
+    IMAGES,
+    IMAGES_DIR,
+    IMG_MAN,
+    REPO,
+    SDK_BUNDLE,
+    assignments,
+    base_image,
+    copies,
+    dockerfile_cmd,
+    dockerignore_allows,
+    env_of,
+    ignore_patterns,
+    img_man_problems,
+    instructions,
+)
+from tests.helpers.repos import git, write_tree
 
-REPO = Path(__file__).resolve().parent.parent
-IMAGES_DIR = REPO / "base_images"
-COMMON = IMAGES_DIR / "common"
-IMG_MAN = COMMON / "img-man"
-IMAGES = ("torch", "mxnet")
-DOCKERFILES = {name: IMAGES_DIR / name / "Dockerfile" for name in (*IMAGES, "prefetch")}
 HADOLINT_VERSION = "2.15.1"
 #: the keys a live-code task template offers (config.py reads them all)
 TEMPLATE_LIVE_KEYS = (
@@ -71,15 +81,9 @@ TEMPLATE_PLATFORM_KEYS = {
     "mining": ("gpu_id", "task_id", "model_params_path", "class_names"),
     "infer": ("gpu_id", "task_id", "model_params_path", "class_names"),
 }
-OBJECT_TYPES = {int(t) for t in contract.ObjectType}
 RUN_UID = 4242  # YMIR's --user uid:gid, with no passwd entry in the image
 SDK_SCRIPT = COMMON / "build-sdk-wheelhouse.sh"
 SDK_PINS = COMMON / "sdk-wheelhouse.txt"
-#: the 2.x executor SDK's git bundle (tests/run.sh): the replay cannot reach GitHub, so it builds the
-#: images' SDK wheelhouse from a clone of it (the build argument YMIR_EXC_SDK2_SOURCE)
-SDK_BUNDLE = Path(
-    os.environ.get("LIVE_CODE_SDK_BUNDLE") or REPO.parent / "shared" / "sources" / "ymir-executor-sdk.bundle"
-)
 #: this site's network settings (a TLS-inspecting proxy's CA, proxies), passed on as `docker run -e` would
 SITE_ENV = (
     "SSL_CERT_FILE",
@@ -93,90 +97,6 @@ SITE_ENV = (
     "HTTPS_PROXY",
     "NO_PROXY",
 )
-
-
-# -- Dockerfiles as data --------------------------------------------------------------------------
-
-
-class Instruction(NamedTuple):
-    keyword: str
-    args: str
-
-
-def instructions(path: Path) -> list[Instruction]:
-    """The instructions of a Dockerfile, continuation lines joined, comments dropped."""
-    found, buf = [], ""
-    for line in path.read_text().splitlines():
-        text = line.strip()
-        if text.startswith("#") or (not text and not buf):
-            continue
-        if text.endswith("\\"):
-            buf += text[:-1] + " "
-            continue
-        buf += text
-        keyword, _, rest = buf.partition(" ")
-        found.append(Instruction(keyword.upper(), rest.strip()))
-        buf = ""
-    return found
-
-
-def _assignments(args: str) -> dict[str, str]:
-    out = {}
-    for token in shlex.split(args):
-        name, _, value = token.partition("=")
-        out[name] = value
-    return out
-
-
-def env_of(path: Path) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for ins in instructions(path):
-        if ins.keyword == "ENV":
-            env.update(_assignments(ins.args))
-    return env
-
-
-def base_image(path: Path) -> str:
-    """FROM's image with the ARG defaults before it substituted."""
-    args: dict[str, str] = {}
-    for ins in instructions(path):
-        if ins.keyword == "ARG":
-            args.update(_assignments(ins.args))
-        elif ins.keyword == "FROM":
-            return re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], ins.args.split()[0])
-    raise AssertionError(f"{path} has no FROM")
-
-
-def copies(path: Path) -> list[tuple[list[str], str]]:
-    """(sources, destination) of each COPY."""
-    out = []
-    for ins in instructions(path):
-        if ins.keyword == "COPY":
-            tokens = [t for t in shlex.split(ins.args) if not t.startswith("--")]
-            out.append((tokens[:-1], tokens[-1]))
-    return out
-
-
-def dockerignore_allows(patterns: Sequence[str], rel: str) -> bool:
-    """Whether ``rel`` goes into the build context (the last matching pattern decides; a pattern
-    also matches everything under a directory it matches)."""
-    parts = rel.split("/")
-    allowed = True
-    for raw in patterns:
-        negate = raw.startswith("!")
-        pattern = raw[1:] if negate else raw
-        pattern = pattern.rstrip("/")
-        for depth in range(1, len(parts) + 1):
-            prefix = "/".join(parts[:depth])
-            if fnmatch(prefix, pattern) or (pattern.startswith("**/") and fnmatch(parts[depth - 1], pattern[3:])):
-                allowed = negate
-                break
-    return allowed
-
-
-def _ignore_patterns(dockerfile: Path) -> list[str]:
-    text = dockerfile.with_name("Dockerfile.dockerignore").read_text()
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
 # -- static checks ---------------------------------------------------------------------------------
@@ -228,7 +148,7 @@ def test_base_python_is_where_each_image_has_its_framework() -> None:
 @pytest.mark.parametrize("name", [*IMAGES, "prefetch"])
 def test_build_context_holds_what_the_dockerfile_copies_and_no_venvs(name: str) -> None:
     path = DOCKERFILES[name]
-    patterns = _ignore_patterns(path)
+    patterns = ignore_patterns(path)
     for sources, _ in copies(path):
         for source in sources:
             src = REPO / source
@@ -256,35 +176,6 @@ def test_dockerignore_reader_matches_docker_rules() -> None:
     assert not dockerignore_allows(patterns, "tests/x.py")
 
 
-def _img_man_problems(folder: Path) -> list[str]:
-    """ymir-contract.md 1.1: each file a YAML mapping; templates flat; manifest keys typed."""
-    problems = []
-    for path in sorted(folder.iterdir()):
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            problems.append(f"{path.name}: not YAML: {e}")
-            continue
-        if not isinstance(data, dict):
-            problems.append(f"{path.name}: not a mapping")
-            continue
-        if path.name.endswith("-template.yaml"):
-            problems += [f"{path.name}: {k} is nested" for k, v in data.items() if isinstance(v, dict)]
-    manifest = yaml.safe_load((folder / "manifest.yaml").read_text())
-    object_type = manifest.get("object_type")
-    types = object_type if isinstance(object_type, list) else [object_type]
-    if not types or any(isinstance(t, bool) or t not in OBJECT_TYPES for t in types):
-        problems.append(f"manifest.yaml: object_type {object_type!r} is not one of {sorted(OBJECT_TYPES)}")
-    for key in ("enable_livecode", "is_official"):
-        if key in manifest and not isinstance(manifest[key], bool):
-            problems.append(f"manifest.yaml: {key} must be a boolean")
-    if manifest.get("enable_livecode") is not True:
-        problems.append("manifest.yaml: enable_livecode must be true (YMIR >= 2.1 shows the git fields then)")
-    if isinstance(object_type, int) and (folder / "training-template.yaml").is_file() is False:
-        problems.append("no training-template.yaml")
-    return problems
-
-
 def test_img_man_files_follow_the_contract() -> None:
     names = {p.name for p in IMG_MAN.iterdir()}
     assert names == {
@@ -294,7 +185,7 @@ def test_img_man_files_follow_the_contract() -> None:
         "mining-template.yaml",
         "infer-template.yaml",
     }
-    assert _img_man_problems(IMG_MAN) == []
+    assert img_man_problems(IMG_MAN) == []
     access = yaml.safe_load((IMG_MAN / "code-access.yaml").read_text())
     assert set(access) == {"git_url", "git_branch", "code_config"}  # what YMIR 2.0's form fills in
 
@@ -303,7 +194,7 @@ def test_img_man_check_catches_a_nested_template_and_a_bad_manifest(tmp_path: Pa
     shutil.copytree(IMG_MAN, tmp_path / "img-man")
     (tmp_path / "img-man" / "mining-template.yaml").write_text("nested: {a: 1}\n")
     (tmp_path / "img-man" / "manifest.yaml").write_text("object_type: 7\nenable_livecode: 'yes'\n")
-    problems = _img_man_problems(tmp_path / "img-man")
+    problems = img_man_problems(tmp_path / "img-man")
     assert any("nested" in p for p in problems)
     assert any("object_type 7" in p for p in problems)
     assert any("enable_livecode must be a boolean" in p for p in problems)
@@ -630,14 +521,14 @@ class ImageRoot:
             if ins.keyword == "FROM":
                 started = True
             elif ins.keyword == "ARG":
-                for name, default in _assignments(ins.args).items():
+                for name, default in assignments(ins.args).items():
                     value = build_args.get(name, default)
                     if started:
                         self.args[name] = value
             elif not started:
                 continue
             elif ins.keyword == "ENV":
-                self.env.update(_assignments(ins.args))
+                self.env.update(assignments(ins.args))
             elif ins.keyword == "COPY":
                 tokens = [t for t in shlex.split(ins.args) if not t.startswith("--")]
                 for source in tokens[:-1]:
@@ -678,11 +569,6 @@ class ImageRoot:
             text=True,
             timeout=timeout,
         )
-
-
-def _dockerfile_cmd(name: str) -> list[str]:
-    (cmd,) = [json.loads(ins.args) for ins in instructions(DOCKERFILES[name]) if ins.keyword == "CMD"]
-    return cmd
 
 
 @pytest.fixture(scope="module")
@@ -873,7 +759,7 @@ def image(request: pytest.FixtureRequest, shared_root: Path, sdk2_source: str | 
         # apt's python3.9 at /usr/bin, standing in: the host interpreter on the image's PATH
         (img.rootfs / "usr/local/bin/python3.9").symlink_to(python)
         build_args["MXNET_PACKAGE"] = "mxnet"  # the CPU wheel: 49 MB, not mxnet-cu112's 500 MB
-    img.logs = img.build(DOCKERFILES[name], build_args, extra)  # type: ignore[attr-defined]
+    img.logs = img.build(DOCKERFILES[name], build_args, extra)  # type: ignore[attr-defined]  # the build log, kept on the module's image object
     img.env.update(extra)
     return img
 
@@ -882,7 +768,7 @@ def image(request: pytest.FixtureRequest, shared_root: Path, sdk2_source: str | 
 @pytest.mark.registry
 @built
 def test_install_steps_make_an_isolated_harness_that_sees_the_framework(image: ImageRoot) -> None:
-    log = "\n".join(image.logs)  # type: ignore[attr-defined]
+    log = "\n".join(image.logs)  # type: ignore[attr-defined]  # the build log, kept on the module's image object
     assert "every distribution is pinned" in log
     home = image.rootfs / image.env["LIVE_CODE_HOME"].lstrip("/")
     cfg = (home / "pyvenv.cfg").read_text()
@@ -917,7 +803,7 @@ def test_img_man_is_readable_with_cat_as_any_user(image: ImageRoot) -> None:
         assert res.returncode == 0, res.stderr
         (shown / path.name).write_text(res.stdout)
     assert sorted(p.name for p in shown.iterdir()) == sorted(p.name for p in IMG_MAN.iterdir())
-    assert _img_man_problems(shown) == []
+    assert img_man_problems(shown) == []
     for kind in (TaskKind.TRAINING, TaskKind.MINING, TaskKind.INFER):
         data = yaml.safe_load((shown / f"{kind.value}-template.yaml").read_text())
         data.update(git_url="https://example.com/org/detector.git", git_tag="v1", class_names=["cat"])
@@ -961,7 +847,7 @@ def test_default_command_runs_a_task_as_a_uid_without_passwd_entry(
 ) -> None:
     task = _sample_task(Path(tempfile.mkdtemp(dir=shared_root)), legacy_repo, kinds)
     res = image.run_image(
-        _dockerfile_cmd(image.name), binds=_task_binds(task), extra_env={"LIVE_CODE_ALLOW_LOCAL_REPOS": "1"}
+        dockerfile_cmd(image.name), binds=_task_binds(task), extra_env={"LIVE_CODE_ALLOW_LOCAL_REPOS": "1"}
     )
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     assert "ymir-exc job done" in res.stdout + res.stderr
@@ -972,7 +858,7 @@ def test_default_command_runs_a_task_as_a_uid_without_passwd_entry(
     assert prov["environment"]["base_python"] == image.env["LIVE_CODE_BASE_PYTHON"]
     # the protected frameworks and the fingerprint are read from the image's base at run time: the
     # same as the build saw (install-harness.sh's line), so a job env is keyed to this very base
-    built = re.search(r"protected frameworks: (.*?); fingerprint (\w+)", "\n".join(image.logs))  # type: ignore[attr-defined]
+    built = re.search(r"protected frameworks: (.*?); fingerprint (\w+)", "\n".join(image.logs))  # type: ignore[attr-defined]  # the build log, kept on the module's image object
     assert built, "install-harness.sh reports what it saw in the base"
     assert prov["environment"]["base_fingerprint"].startswith(built.group(2))
     shown = ", ".join(f"{n} {v}" for n, v in sorted(prov["environment"]["protected"].items())) or "none"
@@ -994,7 +880,7 @@ def test_mxnet_image_trains_mines_and_infers_with_the_mxnet_template(image: Imag
     with the trained model, as uid 4242 with no passwd entry; every output valid."""
     assert image.name == "mxnet"
     repo = _user_repo(shared_root, "mxnet")
-    cmd = _dockerfile_cmd(image.name)
+    cmd = dockerfile_cmd(image.name)
     allow = {"LIVE_CODE_ALLOW_LOCAL_REPOS": "1"}
     train = _sample_task(Path(tempfile.mkdtemp(dir=shared_root)), repo, frozenset({TaskKind.TRAINING}))
     res = image.run_image(cmd, binds=_task_binds(train), extra_env=allow)
@@ -1048,7 +934,7 @@ def test_prefetched_derived_image_runs_with_no_network(
     hide = shared_root / "empty"
     hide.mkdir(exist_ok=True)
     res = derived.run_image(
-        _dockerfile_cmd(image.name),
+        dockerfile_cmd(image.name),
         network=False,
         binds=[*_task_binds(task), (str(hide), legacy_repo[0], True)],
         extra_env={"LIVE_CODE_ALLOW_LOCAL_REPOS": "1"},
@@ -1090,7 +976,7 @@ IMAGE_PYTHON = {"torch": (3, 11), "mxnet": (3, 9)}
 def test_sdk_wheelhouse_is_baked_in_with_every_pin_readable_by_any_uid(
     image: ImageRoot, sdk2_source: str | None
 ) -> None:
-    log = "\n".join(image.logs)  # type: ignore[attr-defined]
+    log = "\n".join(image.logs)  # type: ignore[attr-defined]  # the build log, kept on the module's image object
     assert f"the 2.x executor SDK from {sdk2_source or 'ymir-exc @ git+' + legacy.SDK2_REPO}" in log
     assert "and the setuptools beside it" in log, "built by the harness venv's pinned pip and setuptools, no index"
     folder = _wheelhouse(image)
@@ -1197,7 +1083,7 @@ def test_legacy_repo_gets_the_sdk_it_imports_with_no_network(
     repo = sdk_repos[generation]
     task = _sample_task(Path(tempfile.mkdtemp(dir=shared_root)), repo, frozenset({TaskKind.TRAINING}))
     res = image.run_image(
-        _dockerfile_cmd(image.name),
+        dockerfile_cmd(image.name),
         binds=_task_binds(task),
         network=False,
         extra_env={"LIVE_CODE_ALLOW_LOCAL_REPOS": "1"},

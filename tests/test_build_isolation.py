@@ -15,12 +15,9 @@ from pathlib import Path
 import pytest
 
 from live_code.envs import builder as envs
-from live_code.errors import ConfigError, RequirementError
+from live_code.errors import RequirementError
 from live_code.source import store as store_mod
-from live_code.task import manifest as manifest_mod
-from tests.test_envs import REAL_UV, base_python, installer_cache, job_python, offline, wheelhouse, write_wheel  # noqa: F401 (fixtures)
-
-TOYEXT = Path(__file__).resolve().parent / "resources" / "toyext"
+from tests.helpers.envs import REAL_UV, TOYEXT, job_python, offline, write_wheel
 
 
 @pytest.fixture
@@ -35,20 +32,20 @@ def _built(
     repo: Path,
     base_python: str,
     wheelhouse: Path,
-    installer_cache: Path,  # noqa: F811
+    installer_cache: Path,
     installer: str = "uv",
     **kw: object,
 ) -> envs.EnvResult:
     spec = envs.prepare_env(
         repo, base_python=base_python, index=offline(wheelhouse), installer=envs.find_installer(installer), **kw
-    )  # type: ignore[arg-type]
+    )
     return envs.ensure_env(store_mod.Store(), spec, installer_cache=installer_cache)
 
 
 def test_a_requirement_is_built_in_isolation_by_default(
     repo: Path,
     base_python: str,
-    wheelhouse: Path,  # noqa: F811
+    wheelhouse: Path,
     installer_cache: Path,
 ) -> None:
     result = _built(repo, base_python, wheelhouse, installer_cache)
@@ -70,7 +67,7 @@ def test_no_build_isolation_builds_against_the_job_env_and_its_base(
     assert result.provenance["added"] == ["toyext==1.0"]  # and torch stays the base's, never installed
 
 
-def test_no_build_isolation_is_part_of_the_env_key(repo: Path, base_python: str, wheelhouse: Path) -> None:  # noqa: F811
+def test_no_build_isolation_is_part_of_the_env_key(repo: Path, base_python: str, wheelhouse: Path) -> None:
     plain = envs.prepare_env(repo, base_python=base_python, index=offline(wheelhouse))
     against = envs.prepare_env(repo, base_python=base_python, index=offline(wheelhouse), no_build_isolation=("toyext",))
     assert plain.key != against.key and against.no_build_isolation == ("toyext",)
@@ -78,7 +75,7 @@ def test_no_build_isolation_is_part_of_the_env_key(repo: Path, base_python: str,
 
 def test_no_build_isolation_must_name_a_requirement_line(
     repo: Path,
-    base_python: str,  # noqa: F811
+    base_python: str,
     wheelhouse: Path,
 ) -> None:
     with pytest.raises(RequirementError, match="no_build_isolation names 'detectron2'") as err:
@@ -86,21 +83,9 @@ def test_no_build_isolation_must_name_a_requirement_line(
     assert "requirements.txt" in err.value.message and err.value.hint
 
 
-def test_the_manifest_takes_a_list_of_requirement_names() -> None:
-    base = {"entry": "python start.py"}
-    assert manifest_mod.parse(base).no_build_isolation == ()
-    assert manifest_mod.parse({**base, "no_build_isolation": ["detectron2", "my_ext.v2"]}).no_build_isolation == (
-        "detectron2",
-        "my_ext.v2",
-    )
-    for bad in ("detectron2", ["detectron2 --global-option=x"], [3], ["-e"]):
-        with pytest.raises(ConfigError, match="no_build_isolation must be a list of requirement names"):
-            manifest_mod.parse({**base, "no_build_isolation": bad})
-
-
 def test_an_sdist_resolved_in_isolation_gets_a_real_setuptools_when_the_base_has_one(
     tmp_path: Path,
-    installer_cache: Path,  # noqa: F811
+    installer_cache: Path,
 ) -> None:
     """The base's distributions are offered to uv's resolver as metadata-only stubs; the one of
     setuptools must not reach the isolated environment where an sdist's metadata is built (the
@@ -108,25 +93,11 @@ def test_an_sdist_resolved_in_isolation_gets_a_real_setuptools_when_the_base_has
     wheels = tmp_path / "wheels"
     write_wheel(wheels, "setuptools", "999.0")  # the same version in the base and the wheelhouse
     base = tmp_path / "base"
-    quiet = {
-        "capture_output": True,
-        "check": True,
-        "env": {"PATH": os.environ["PATH"], "UV_NO_CONFIG": "1", "HOME": str(tmp_path)},
-    }
-    subprocess.run([REAL_UV, "venv", "--python", sys.executable, str(base)], **quiet)  # type: ignore[call-overload]
+    env = {"PATH": os.environ["PATH"], "UV_NO_CONFIG": "1", "HOME": str(tmp_path)}
+    subprocess.run([REAL_UV, "venv", "--python", sys.executable, str(base)], capture_output=True, check=True, env=env)
+    install = [REAL_UV, "pip", "install", "--python", str(base / "bin" / "python"), "--no-index"]
     subprocess.run(
-        [
-            REAL_UV,
-            "pip",
-            "install",
-            "--python",
-            str(base / "bin" / "python"),
-            "--no-index",  # type: ignore[call-overload]
-            "--find-links",
-            str(wheels),
-            "setuptools==999.0",
-        ],
-        **quiet,
+        [*install, "--find-links", str(wheels), "setuptools==999.0"], capture_output=True, check=True, env=env
     )
     repo = tmp_path / "repo"
     shutil.copytree(TOYEXT, repo / "toyext")
@@ -134,7 +105,10 @@ def test_an_sdist_resolved_in_isolation_gets_a_real_setuptools_when_the_base_has
     pyproject.write_text(pyproject.read_text().replace("requires = []", 'requires = ["setuptools"]'))
     backend = repo / "toyext" / "backend.py"
     backend.write_text(
-        backend.read_text().replace("import zipfile\n", "import zipfile\n\nimport setuptools  # noqa: F401\n")
+        backend.read_text().replace(
+            "import zipfile\n",
+            "import zipfile\n\nimport setuptools  # noqa: F401 (the import is the test: setuptools must be found)\n",
+        )
     )
     (repo / "requirements.txt").write_text("toyext @ file:toyext\n")
     spec = envs.prepare_env(

@@ -14,15 +14,11 @@ import pytest
 import yaml
 
 from live_code.commands import check
-from live_code.run import sandbox
-from tests.test_local import GOOD_JOB
+from tests.helpers.jobs import LOCAL_JOB
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "remote_templates"
 PYTHON = os.environ.get("LIVE_CODE_TEST_FRAMEWORK_PYTHON", sys.executable)
-needs_bwrap = pytest.mark.skipif(
-    sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
-)
 
 MANIFEST = {
     "framework": "none",
@@ -32,7 +28,7 @@ MANIFEST = {
 
 
 def _repo(make_repo: Callable[..., Path], manifest: dict[str, object] | None = None, **files: str) -> str:
-    tree = {"start.py": GOOD_JOB, "live-code.yaml": yaml.safe_dump(manifest or MANIFEST), **files}
+    tree = {"start.py": LOCAL_JOB, "live-code.yaml": yaml.safe_dump(manifest or MANIFEST), **files}
     return f"{make_repo(tree, tag='v1')}@v1"
 
 
@@ -95,14 +91,12 @@ def test_a_code_config_value_of_the_wrong_type_is_named(make_repo: Callable[...,
     assert "'epochs'" in _failed(report)["schema defaults"].detail
 
 
-@pytest.mark.parametrize("mode", ["bwrap", "off"])
+@pytest.mark.parametrize("mode", [pytest.param("bwrap", marks=pytest.mark.needs_bwrap), "off"])
 def test_a_write_into_in_is_named(make_repo: Callable[..., Path], mode: str) -> None:
     """With bubblewrap the write fails at once; without a sandbox in/ is compared after the run."""
-    if mode == "bwrap" and sandbox.unavailable_reason() is not None:
-        pytest.skip(f"needs bubblewrap: {sandbox.unavailable_reason()}")
     # /in itself in the sandbox; without one, the in dir as env.yaml names it (the mapped view)
     target = "'/in/labels.cache'" if mode == "bwrap" else "os.path.join(os.path.dirname(env.input.config_file), 'x')"
-    job = GOOD_JOB + f"\nimport os\nif not env.run_training:\n    open({target}, 'w').write('x')\n"
+    job = LOCAL_JOB + f"\nimport os\nif not env.run_training:\n    open({target}, 'w').write('x')\n"
     report = check.check_repo(_repo(make_repo, **{"start.py": job}), sandbox="off" if mode == "off" else None)
     finding = _failed(report)["no writes into /in"]
     assert "mining+infer" in finding.detail and "read-only in YMIR" in finding.detail
@@ -111,7 +105,7 @@ def test_a_write_into_in_is_named(make_repo: Callable[..., Path], mode: str) -> 
 
 
 def test_an_invalid_infer_output_is_named(make_repo: Callable[..., Path]) -> None:
-    job = GOOD_JOB + "\nif env.run_infer:\n    open(env.output.infer_result_file, 'w').write('{\"detection\": []}')\n"
+    job = LOCAL_JOB + "\nif env.run_infer:\n    open(env.output.infer_result_file, 'w').write('{\"detection\": []}')\n"
     report = check.check_repo(_repo(make_repo, **{"start.py": job}))
     finding = _failed(report)["outputs of mining+infer"]
     assert "infer-result.json" in finding.detail and "live_code.sdk" in finding.fix
@@ -147,12 +141,11 @@ def test_every_template_passes_the_static_checks(name: str) -> None:
 @pytest.mark.slow
 @pytest.mark.framework
 @pytest.mark.registry
+@pytest.mark.needs_bwrap
 @pytest.mark.parametrize("name", [n for n in _templates() if n in ("minimal", "legacy")])
 def test_every_template_passes_the_smoke_runs(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if subprocess.run([PYTHON, "-c", "import torch"], capture_output=True).returncode != 0 and name != "legacy":
         pytest.skip(f"needs torch in {PYTHON} (set LIVE_CODE_TEST_FRAMEWORK_PYTHON)")
-    if sandbox.unavailable_reason() is not None:
-        pytest.skip(f"needs bubblewrap: {sandbox.unavailable_reason()}")
     monkeypatch.setenv("LIVE_CODE_BASE_PYTHON", PYTHON)
     report = check.check_repo(str(TEMPLATES / name))
     assert report.problems == [], report.render()

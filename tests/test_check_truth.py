@@ -68,7 +68,7 @@ def test_every_refused_requirement_is_reported_at_once(make_repo: Callable[..., 
 
 
 def test_check_set_goes_to_the_smoke_runs_whose_schema_declares_it(make_repo: Callable[..., Path]) -> None:
-    from tests.test_local import GOOD_JOB
+    from tests.helpers.jobs import LOCAL_JOB
 
     manifest = textwrap.dedent("""
         framework: none
@@ -77,7 +77,7 @@ def test_check_set_goes_to_the_smoke_runs_whose_schema_declares_it(make_repo: Ca
           training: {my_epochs: {type: int, default: 1}}
           infer: {my_conf: {type: float, default: 0.5}}
     """)
-    repo = make_repo({"live-code.yaml": manifest, "start.py": GOOD_JOB}, tag="v1")
+    repo = make_repo({"live-code.yaml": manifest, "start.py": LOCAL_JOB}, tag="v1")
     good = check.check_repo(f"{repo}@v1", sandbox="off", overrides={"my_epochs": 2, "my_conf": 0.1})
     assert good.problems == [], good.render()
     typo = check.check_repo(f"{repo}@v1", sandbox="off", overrides={"my_epoch": 2})

@@ -18,7 +18,7 @@ import pytest
 from live_code.source import git
 from live_code.source.localmirror import CHECKOUTS
 from live_code.source.store import Pin, Store
-from tests.conftest import git as run
+from tests.helpers.repos import git as run
 
 
 @pytest.fixture

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 from live_code import cli
-from tests.test_local import GOOD_JOB
+from tests.helpers.jobs import LOCAL_JOB
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 MARKER = "JOB-SAYS-HELLO-42"
-LOUD_JOB = GOOD_JOB + textwrap.dedent(f"""
+LOUD_JOB = LOCAL_JOB + textwrap.dedent(f"""
     import sys
     print("{MARKER} on stdout")
     print("{MARKER} on stderr", file=sys.stderr)
@@ -139,7 +139,7 @@ def task(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     repo = root / "repo"
     repo.mkdir()
     (repo / "start.py").write_text(LOUD_JOB)
-    from tests.conftest import git
+    from tests.helpers.repos import git
 
     git("init", "-q", "-b", "main", cwd=repo)
     git("add", "-A", cwd=repo)

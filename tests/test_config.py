@@ -102,7 +102,7 @@ def test_env_with_an_empty_index_file_the_task_needs_is_refused() -> None:
 def test_env_with_empty_protocol_version_is_0_0_1_and_a_list_is_refused() -> None:
     assert config.parse_env({**env_of(), "protocol_version": ""}).protocol == "0.0.1"
     with pytest.raises(ConfigError, match="must be a mapping, not a list"):
-        config.parse_env(["run_training"])  # type: ignore[arg-type]
+        config.parse_env(["run_training"])  # type: ignore[arg-type]  # a list, not a mapping, on purpose
 
 
 def test_env_path_that_is_not_a_string_is_refused() -> None:
@@ -150,8 +150,8 @@ def test_float_trap_is_caught_without_the_file_text_too() -> None:
 
 def test_strings_that_only_look_like_numbers_are_kept() -> None:
     # PyYAML keeps 1e10 (no dot) as text; a quoted 1.10 stays 1.10
-    assert parse("git_url: u\ngit_tag: 1e10\n").source.tag == "1e10"  # type: ignore[union-attr]
-    assert parse('git_url: u\ngit_tag: "1.10"\n').source.tag == "1.10"  # type: ignore[union-attr]
+    assert parse("git_url: u\ngit_tag: 1e10\n").source.tag == "1e10"  # type: ignore[union-attr]  # source is set for these configs
+    assert parse('git_url: u\ngit_tag: "1.10"\n').source.tag == "1.10"  # type: ignore[union-attr]  # source is set for these configs
 
 
 def test_ref_given_as_a_list_is_refused() -> None:
@@ -172,7 +172,7 @@ def test_pin_kind_is_the_strongest_ref_given() -> None:
     assert parse(f"git_url: u\ngit_commit: {sha}\ngit_tag: v1\n").source == config.SourcePin(
         url="u", commit=sha, tag="v1", branch=None, kind=config.PinKind.COMMIT
     )
-    assert parse("git_url: u\ngit_tag: v1\ngit_branch: main\n").source.kind is config.PinKind.TAG  # type: ignore[union-attr]
+    assert parse("git_url: u\ngit_tag: v1\ngit_branch: main\n").source.kind is config.PinKind.TAG  # type: ignore[union-attr]  # source is set for these configs
     pin = parse("git_url: u\ngit_branch: main\n").source
     assert pin is not None and pin.kind is config.PinKind.REF and pin.ref == "main"
 
@@ -443,10 +443,10 @@ def test_hyperparameters_are_everything_else_and_read_only() -> None:
         """)
     assert dict(cfg.hyperparameters) == {"epochs": 10, "lr": 0.01, "max_boxes": 50, "augment": {"flip": True}}
     with pytest.raises(TypeError):
-        cfg.hyperparameters["epochs"] = 1  # type: ignore[index]
+        cfg.hyperparameters["epochs"] = 1  # type: ignore[index]  # writes to a read-only mapping on purpose
     assert cfg.raw["git_tag"] == "v1" and cfg.raw["epochs"] == 10
     with pytest.raises(dataclasses.FrozenInstanceError):
-        cfg.gpu_count = 3  # type: ignore[misc]
+        cfg.gpu_count = 3  # type: ignore[misc]  # assigns to a frozen dataclass on purpose
 
 
 def test_hyperparameters_do_not_share_values_with_the_caller() -> None:

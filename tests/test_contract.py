@@ -10,7 +10,7 @@ from live_code import contract
 from live_code.contract import MonitorRecord, MonitorState, TaskKind
 
 ALL = frozenset(TaskKind)
-T, M, I = TaskKind.TRAINING, TaskKind.MINING, TaskKind.INFER
+T, M, I = TaskKind.TRAINING, TaskKind.MINING, TaskKind.INFER  # noqa: E741 (I is INFER beside T and M: the kinds as the tables write them)
 
 
 # -- protocol helpers -----------------------------------------------------------------------------
@@ -67,7 +67,7 @@ def test_env_yaml_for_protocol_1_1_0_has_the_v2_only_keys() -> None:
     env = contract.env_yaml(protocol="1.1.0", task_id="t1", kinds={T})
     assert env["protocol_version"] == "1.1.0"
     assert env["manifest_file"] == "/img-man/manifest.yaml"
-    assert env["output"]["executor_log_file"] == "/out/ymir-executor-out.log"  # type: ignore[index]
+    assert env["output"]["executor_log_file"] == "/out/ymir-executor-out.log"  # type: ignore[index]  # env_yaml returns dict[str, object]
     assert (env["run_training"], env["run_mining"], env["run_infer"]) == (True, False, False)
 
 
@@ -75,14 +75,14 @@ def test_env_yaml_for_protocol_1_0_0_has_a_version_but_no_v2_keys() -> None:
     env = contract.env_yaml(protocol="1.0.0", task_id="t1", kinds={M})
     assert env["protocol_version"] == "1.0.0"
     assert "manifest_file" not in env
-    assert "executor_log_file" not in env["output"]  # type: ignore[operator]
+    assert "executor_log_file" not in env["output"]  # type: ignore[operator]  # env_yaml returns dict[str, object]
 
 
 def test_env_yaml_for_protocol_0_0_1_has_no_version_key() -> None:
     env = contract.env_yaml(protocol="0.0.1", task_id="t1", kinds={I})
     assert "protocol_version" not in env
     assert "manifest_file" not in env
-    assert "executor_log_file" not in env["output"]  # type: ignore[operator]
+    assert "executor_log_file" not in env["output"]  # type: ignore[operator]  # env_yaml returns dict[str, object]
 
 
 @pytest.mark.parametrize(
@@ -96,14 +96,14 @@ def test_env_yaml_for_protocol_0_0_1_has_no_version_key() -> None:
 def test_env_yaml_blanks_the_index_files_a_task_does_not_use(kinds: set[TaskKind], used: set[str]) -> None:
     inputs = contract.env_yaml(protocol="1.1.0", task_id="t", kinds=kinds)["input"]
     for key in ("training_index_file", "val_index_file", "candidate_index_file"):
-        assert (inputs[key] != "") is (key in used), key  # type: ignore[index]
+        assert (inputs[key] != "") is (key in used), key  # type: ignore[index]  # env_yaml returns dict[str, object]
 
 
 def test_env_yaml_rebases_paths_onto_other_roots() -> None:
     env = contract.env_yaml(protocol="1.1.0", task_id="t", kinds={T}, in_dir="/tmp/x/in", out_dir="/tmp/x/out")
-    assert env["input"]["training_index_file"] == "/tmp/x/in/train-index.tsv"  # type: ignore[index]
-    assert env["input"]["config_file"] == "/tmp/x/in/config.yaml"  # type: ignore[index]
-    assert env["output"]["training_result_file"] == "/tmp/x/out/models/result.yaml"  # type: ignore[index]
+    assert env["input"]["training_index_file"] == "/tmp/x/in/train-index.tsv"  # type: ignore[index]  # env_yaml returns dict[str, object]
+    assert env["input"]["config_file"] == "/tmp/x/in/config.yaml"  # type: ignore[index]  # env_yaml returns dict[str, object]
+    assert env["output"]["training_result_file"] == "/tmp/x/out/models/result.yaml"  # type: ignore[index]  # env_yaml returns dict[str, object]
     assert env["manifest_file"] == "/img-man/manifest.yaml"  # not under /in: left alone
 
 

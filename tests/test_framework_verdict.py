@@ -20,7 +20,7 @@ import yaml
 
 from live_code import contract
 from live_code.commands import sample
-from tests import _template_runs as runs
+from tests.helpers import template_runs as runs
 
 BASES = {"torch": "LIVE_CODE_TEST_FRAMEWORK_PYTHON", "mxnet": "LIVE_CODE_TEST_MXNET_PYTHON"}
 #: (base, requirement line, verdict); base versions: torch 2.13.0(+cpu), mxnet 1.9.1
@@ -98,21 +98,21 @@ def test_check_and_run_give_one_verdict(
         ), out
         assert check.returncode == 0, out
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        assert prov["environment"]["satisfied_by_base"] == [  # type: ignore[index]
+        assert prov["environment"]["satisfied_by_base"] == [  # type: ignore[index]  # provenance read from YAML is dict[str, object]
             f"requirements.txt:1: {line} (the base's {name} {version})"
         ]
-        assert prov["environment"]["added"] == [] and prov["environment"]["unpinned"] == []  # type: ignore[index]
+        assert prov["environment"]["added"] == [] and prov["environment"]["unpinned"] == []  # type: ignore[index]  # provenance read from YAML is dict[str, object]
     elif verdict == "refused":
         message = f"requirements.txt:1: {line!r} would replace the base image's {name} {version}"
         assert check.returncode == 1 and message in out and f"pin {name}=={version}" in out, out
         assert run.returncode == 4, run.stderr[-3000:]
         assert message in run.stderr and f"pin {name}=={version}" in run.stderr
-        assert message in prov["outcome"]["error"]  # type: ignore[index]
+        assert message in prov["outcome"]["error"]  # type: ignore[index]  # provenance read from YAML is dict[str, object]
     else:
         assert f"warn  requirements       requirements.txt:1: {line!r}: the base has no {name}" in out, out
         assert check.returncode == 0, out
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        assert line.lower() in prov["environment"]["added"]  # type: ignore[index]
+        assert line.lower() in prov["environment"]["added"]  # type: ignore[index]  # provenance read from YAML is dict[str, object]
 
 
 def test_the_table_covers_each_verdict_on_each_base() -> None:

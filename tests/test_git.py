@@ -14,8 +14,8 @@ import pytest
 from live_code import util
 from live_code.errors import SourceError, UnsafeSourceError
 from live_code.source import git
-from tests.conftest import git as run
-from tests.gitserver import GitDaemon, HttpGitServer, SilentServer, processes_mentioning
+from tests.helpers.gitserver import GitDaemon, HttpGitServer, SilentServer, processes_mentioning
+from tests.helpers.repos import git as run
 
 FAST = git.RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
 CANARY = "canary-tok-5f1e9a7c3d"
@@ -216,7 +216,7 @@ def test_check_sha() -> None:
     assert git.check_sha("a" * 40) == "a" * 40
     for bad in ("abc", "g" * 40, "a" * 41, "--upload-pack=x", "0x1f", 1234567):
         with pytest.raises(UnsafeSourceError):
-            git.check_sha(bad)  # type: ignore[arg-type]
+            git.check_sha(bad)  # type: ignore[arg-type]  # a wrong type on purpose
     with pytest.raises(SourceError, match="SHA-256"):
         git.check_sha("a" * 64)
 
@@ -551,7 +551,7 @@ def test_relative_submodule_urls_resolve_against_the_parent(parent: str, url: st
     assert git.resolve_submodule_url(parent, url) == expected
 
 
-def test_submodule_path_leaving_the_checkout_is_refused(make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_submodule_path_leaving_the_checkout_is_refused(make_repo) -> None:
     repo = make_repo({".gitmodules": '[submodule "evil"]\n\tpath = ../escape\n\turl = https://host/x.git\n'})
     with pytest.raises(UnsafeSourceError, match="leaves the checkout"):
         git.submodules(repo)

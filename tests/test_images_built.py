@@ -1,5 +1,5 @@
 """The images built and run (issue 20): the torch, mxnet and prefetch Dockerfiles built with buildah
-on stand-in bases made from Debian packages (tests/_images.py), and each image's CMD run as YMIR
+on stand-in bases made from Debian packages (tests/helpers/images.py), and each image's CMD run as YMIR
 runs it (ymir-contract.md 0): a fresh container per task, uid 1000 with no passwd entry, ``/in``
 read-only, ``/out`` writable, the image's ENV. What a test adds to that ENV is named where it does:
 
@@ -13,7 +13,7 @@ read-only, ``/out`` writable, the image's ENV. What a test adds to that ENV is n
 The prefetched image's task gets nothing at all, and no network.
 
 Each image is built once per machine and build inputs (the key), and reused by every test here and
-by later runs; tests/run.sh builds them before the tests (``python -m tests._images build``).
+by later runs; tests/run.sh builds them before the tests (``python -m tests.helpers.images build``).
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ from live_code import contract
 from live_code.commands import sample
 from live_code.contract import TaskKind
 from live_code.task import legacy
-from tests import _images, _site
-from tests import _template_runs as runs
-from tests import test_base_images as dockerfiles
-from tests.conftest import git, write_tree
-from tests.test_site_ca import PROBE, probe_index, site_job_repo
+from tests.helpers import dockerfiles
+from tests.helpers import images as _images
+from tests.helpers import site as _site
+from tests.helpers import template_runs as runs
+from tests.helpers.repos import git, write_tree
+from tests.helpers.site import PROBE, probe_index, site_job_repo
 
 REPO = Path(__file__).resolve().parent.parent
 USER_REPOS = REPO / "tests" / "resources" / "user_repos"
@@ -161,7 +162,7 @@ def run_task(
         mounts.append(_images.Bind(str(repo), f"{REPOS_INSIDE}/{repo.name}"))
     with _images.Container(ref) as container:
         res = container.run(cmd, binds=mounts, env=env, network=network)
-        res.listing = sorted(p.name for p in container.path(inspect).iterdir()) if inspect else []  # type: ignore[attr-defined]
+        res.listing = sorted(p.name for p in container.path(inspect).iterdir()) if inspect else []  # type: ignore[attr-defined]  # the listing, added to the run's result
     with (task / "out" / "ymir-executor-out.log").open("a") as log:  # what the platform does with them
         log.write(res.stdout + res.stderr)
     return res
@@ -186,7 +187,7 @@ def test_image_builds_from_its_dockerfile_on_the_stand_in_base(images: dict[str,
     base_layers = _images.layers(base)
     assert _images.layers(image.ref)[: len(base_layers)] == base_layers
     cfg = _images.config(image.ref)
-    assert cfg["Cmd"] == dockerfiles._dockerfile_cmd(name)
+    assert cfg["Cmd"] == dockerfiles.dockerfile_cmd(name)
     assert not cfg.get("Entrypoint") and not cfg.get("User")
     env = _images.image_env(image.ref)
     for key, value in dockerfiles.env_of(dockerfile).items():
@@ -257,14 +258,14 @@ def test_img_man_read_with_cat_as_ymir_reads_it(
     # YMIR >= 2.1: a live-code detection image; 2.0: code-access.yaml's presence says live-code
     assert manifest["object_type"] == int(contract.ObjectType.DETECTION)
     assert manifest["enable_livecode"] is True and manifest["is_official"] is False
-    assert set(read["code-access.yaml"]) == {"git_url", "git_branch", "code_config"}  # type: ignore[arg-type]
+    assert set(read["code-access.yaml"]) == {"git_url", "git_branch", "code_config"}
     # which tasks the image offers = which templates exist; each a flat mapping of hyper-parameters
     for kind in ("training", "mining", "infer"):
         template = read[f"{kind}-template.yaml"]
         assert isinstance(template, dict) and template, kind
         assert not any(isinstance(v, dict) for v in template.values()), kind
         assert {"git_url", "git_commit", "gpu_id", "task_id"} <= set(template), kind
-    assert dockerfiles._img_man_problems(folder) == []  # the contract's checks, on the files as read
+    assert dockerfiles.img_man_problems(folder) == []  # the contract's checks, on the files as read
 
 
 # -- acceptance 2: the templates, trained and then mined + inferred with their model -----------------
@@ -283,9 +284,9 @@ def test_template_trains_then_mines_and_infers_with_its_model(
     assert res.returncode == 0, output(res)
     assert runs.validate(trained) == []
     prov = runs.provenance(trained)
-    assert prov["source"]["commit"] == commit  # type: ignore[index]
+    assert prov["source"]["commit"] == commit  # type: ignore[index]  # provenance read from YAML is dict[str, object]
     assert prov["sandbox"]["mode"] == "container"  # type: ignore[index]  # /in and /out at their places
-    environment = prov["environment"]  # type: ignore[index]
+    environment = prov["environment"]
     assert environment["base_python"] == _images.image_env(ref)["LIVE_CODE_BASE_PYTHON"]
     assert environment["protected"] == ({"torch": "2.13.0+cpu"} if name == "torch" else {"mxnet": "1.9.1"})
     assert environment["built"] is True
@@ -366,7 +367,7 @@ def test_cv_repo_imports_opencv_and_builds_a_c_and_cpp_extension_from_source(
     assert "cv job: opencv-python 4.10.0.84 cv2 4.10.0 image (" in out
     assert "C: 2 + 3 = 5; C++: g++ " in out
     assert runs.validate(task) == []
-    added = runs.provenance(task)["environment"]["added"]  # type: ignore[index]
+    added = runs.provenance(task)["environment"]["added"]  # type: ignore[index]  # provenance read from YAML is dict[str, object]
     assert "opencv-python==4.10.0.84" in added and f"{_site.CEXT_NAME}=={_site.CEXT_VERSION}" in added
     assert not any(a.startswith("opencv-python-headless") for a in added)
 
@@ -407,13 +408,13 @@ def test_prefetched_image_runs_its_task_with_no_network_no_fetch_and_no_install(
     assert res.returncode == 0, output(res)
     assert runs.validate(task) == []
     prov = runs.provenance(task)
-    source, environment = prov["source"], prov["environment"]  # type: ignore[index]
+    source, environment = prov["source"], prov["environment"]
     assert source["url"] == url and source["commit"] == commit and source["fetched"] is False
     assert environment["built"] is False, "the env baked into the image, nothing installed"
     envs = {entry.split(".")[0] for entry in res.listing}  # type: ignore[attr-defined]  # KEY, KEY.done, KEY.used
     assert envs == {environment["key"]}, "the env baked in, and no other made"
     assert "reusing env" in output(res)
-    assert prov["legacy"]["ymir_exc"]["sdk"] == f"{legacy.SDK_NAME}=={legacy.SDK1_VERSION}"  # type: ignore[index]
+    assert prov["legacy"]["ymir_exc"]["sdk"] == f"{legacy.SDK_NAME}=={legacy.SDK1_VERSION}"  # type: ignore[index]  # provenance read from YAML is dict[str, object]
 
 
 # -- acceptance 5: legacy repositories of both SDK lineages, offline ------------------------------------
@@ -440,8 +441,8 @@ def test_legacy_repo_trains_then_mines_and_infers_in_the_torch_image_offline(
     assert res.returncode == 0, output(res)
     assert runs.validate(trained) == []
     prov = runs.provenance(trained)
-    assert prov["source"]["commit"] == commit  # type: ignore[index]
-    environment, implied = prov["environment"], prov["legacy"]  # type: ignore[index]
+    assert prov["source"]["commit"] == commit  # type: ignore[index]  # provenance read from YAML is dict[str, object]
+    environment, implied = prov["environment"], prov["legacy"]
     wheelhouse = _images.image_env(ref)[legacy.WHEELHOUSE_VAR]
     assert environment["index"] == {
         "index_url": None,
@@ -507,4 +508,4 @@ def test_index_of_a_site_ca_fails_without_ssl_cert_file_naming_it_and_works_with
         assert res.returncode == 0, output(res)
     assert "job ran with the site's own index" in res.stdout
     assert runs.validate(allowed) == []
-    assert f"{PROBE}==1.0" in runs.provenance(allowed)["environment"]["added"]  # type: ignore[index]
+    assert f"{PROBE}==1.0" in runs.provenance(allowed)["environment"]["added"]  # type: ignore[index]  # provenance read from YAML is dict[str, object]

@@ -12,7 +12,7 @@ import pytest
 
 from live_code.commands import init as templates
 from live_code.errors import ConfigError
-from tests.conftest import git
+from tests.helpers.repos import git
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from live_code.commands import init as templates
-from tests.conftest import git
+from tests.helpers.repos import git
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -137,7 +137,7 @@ def _wheels(folder: Path, *reqs: str) -> str:
     return str(folder)
 
 
-def test_an_offline_task_without_a_wheelhouse_names_what_is_missing(tmp_path: Path, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_an_offline_task_without_a_wheelhouse_names_what_is_missing(tmp_path: Path, make_repo) -> None:
     repo = _legacy(make_repo, "from ymir_exc import env\n")
     index = envs.IndexSettings(find_links=(_wheels(tmp_path / "w", "loguru==0.7.3"),), offline=True)
     with pytest.raises(EnvironmentBuildError) as err:
@@ -146,7 +146,7 @@ def test_an_offline_task_without_a_wheelhouse_names_what_is_missing(tmp_path: Pa
     assert legacy.WHEELHOUSE_VAR in (err.value.hint or "") and "pip_find_links" in (err.value.hint or "")
 
 
-def test_an_offline_task_whose_wheelhouse_has_them_needs_no_sdk_wheelhouse(tmp_path: Path, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_an_offline_task_whose_wheelhouse_has_them_needs_no_sdk_wheelhouse(tmp_path: Path, make_repo) -> None:
     repo = _legacy(make_repo, "from ymir_exc import env\n")
     wheels = _wheels(tmp_path / "w", SDK1, *legacy.EXTRAS.values())
     spec = envs.prepare_env(
@@ -155,7 +155,7 @@ def test_an_offline_task_whose_wheelhouse_has_them_needs_no_sdk_wheelhouse(tmp_p
     assert spec.index.find_links == (wheels,) and spec.implied.wheelhouse is None
 
 
-def test_the_2x_sdk_needs_a_wheelhouse_online_too(make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_the_2x_sdk_needs_a_wheelhouse_online_too(make_repo) -> None:
     repo = _legacy(make_repo, "from ymir_exc.util import get_merged_config\n")
     with pytest.raises(EnvironmentBuildError) as err:
         envs.prepare_env(repo, legacy_layout=True, environ={})
@@ -163,7 +163,7 @@ def test_the_2x_sdk_needs_a_wheelhouse_online_too(make_repo) -> None:  # type: i
     assert "not on PyPI" in (err.value.hint or "") and legacy.SDK2_COMMIT in (err.value.hint or "")
 
 
-def test_with_a_wheelhouse_and_nothing_else_to_resolve_no_index_is_used(tmp_path: Path, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_with_a_wheelhouse_and_nothing_else_to_resolve_no_index_is_used(tmp_path: Path, make_repo) -> None:
     repo = _legacy(make_repo, "from ymir_exc.util import get_merged_config\n")
     wheels = _wheels(tmp_path / "w", SDK2)
     spec = envs.prepare_env(repo, legacy_layout=True, environ={legacy.WHEELHOUSE_VAR: wheels})
@@ -172,7 +172,7 @@ def test_with_a_wheelhouse_and_nothing_else_to_resolve_no_index_is_used(tmp_path
     assert lines == [(legacy.IMPLIED, SDK2), *((legacy.IMPLIED, r) for r in legacy.EXTRAS.values())]
 
 
-def test_with_lines_of_its_own_the_index_is_kept_beside_the_wheelhouse(tmp_path: Path, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_with_lines_of_its_own_the_index_is_kept_beside_the_wheelhouse(tmp_path: Path, make_repo) -> None:
     repo = make_repo({"start.py": "import easydict\n", "extra-requirements.txt": "easydict==1.13\n"})
     wheels = _wheels(tmp_path / "w", SDK2)
     spec = envs.prepare_env(repo, legacy_layout=True, environ={legacy.WHEELHOUSE_VAR: wheels})
@@ -180,7 +180,7 @@ def test_with_lines_of_its_own_the_index_is_kept_beside_the_wheelhouse(tmp_path:
     assert spec.implied.sdk.generation is None  # no import of ymir_exc: no SDK
 
 
-def test_the_implied_lines_change_the_env_key(tmp_path: Path, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_the_implied_lines_change_the_env_key(tmp_path: Path, make_repo) -> None:
     """The same bytes with another SDK chosen is another env."""
     repo = _legacy(make_repo, "from ymir_exc import env\n")
     wheels = _wheels(tmp_path / "w", SDK1, SDK2)

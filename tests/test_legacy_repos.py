@@ -29,8 +29,8 @@ from live_code import contract
 from live_code.commands import sample
 from live_code.contract import TaskKind
 from live_code.task import legacy
-from tests import _template_runs as runs
-from tests.conftest import git
+from tests.helpers import template_runs as runs
+from tests.helpers.repos import git
 
 REPOS = Path(__file__).parent / "resources" / "user_repos"
 TRAINING = frozenset({TaskKind.TRAINING})
@@ -142,10 +142,10 @@ def test_a_repo_written_for_the_original_image_trains_then_mines_and_infers_offl
     trained = _task(tmp_path / "train", TRAINING, protocol, fmt)
     log = _run_offline(trained, harness, repos[name])
     prov = runs.provenance(trained)
-    env = prov["environment"]  # type: ignore[index]
+    env = prov["environment"]
     assert env["index"]["offline"] is True and env["index"]["find_links"] == [harness[legacy.WHEELHOUSE_VAR]]
     assert SDK[name] in env["added"], env["added"]
-    implied = prov["legacy"]  # type: ignore[index]
+    implied = prov["legacy"]
     assert implied["ymir_exc"]["sdk"] == SDK[name]
     expected_reason = "only the 2.x SDK has" if name == "ymir_exc2" else "imports ymir_exc and no file uses"
     assert expected_reason in implied["ymir_exc"]["reason"]
@@ -162,7 +162,7 @@ def test_a_repo_written_for_the_original_image_trains_then_mines_and_infers_offl
     assert len(detection) == len(lines) and all(detection.values())
 
 
-def _legacy_repo(make_repo, files: dict[str, str]) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+def _legacy_repo(make_repo, files: dict[str, str]) -> tuple[str, str]:
     path = make_repo(files, tag="v1")
     return str(path), git("rev-parse", "HEAD", cwd=path)
 
@@ -194,7 +194,7 @@ print("job ran with easydict", easydict.__name__)
 @pytest.mark.registry
 def test_a_legacy_repo_with_both_requirement_files_gets_extra_requirements_txt(
     tmp_path: Path, make_repo, harness: dict[str, str]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The original image installed extra-requirements.txt only: requirements.txt beside it (here a
     line no index serves, so installing it would fail) is upstream's list, not the job's."""
     repo = _legacy_repo(
@@ -208,7 +208,7 @@ def test_a_legacy_repo_with_both_requirement_files_gets_extra_requirements_txt(
     res = _run(_plain_task(tmp_path), harness, repo)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     assert "job ran with easydict" in res.stdout
-    env = runs.provenance(tmp_path)["environment"]  # type: ignore[index]
+    env = runs.provenance(tmp_path)["environment"]
     assert env["requirements_file"] == "extra-requirements.txt"
     assert "requirements.txt beside it is not installed" in env["requirements_reason"]
     assert "requirements: extra-requirements.txt" in res.stderr + res.stdout  # said in the log
@@ -226,15 +226,15 @@ def test_a_legacy_repo_with_both_requirement_files_gets_extra_requirements_txt(
 
 def test_a_manifest_repo_that_forgets_a_package_still_fails_naming_it(
     tmp_path: Path, make_repo, harness: dict[str, str]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Only the legacy layout is given loguru and the rest: a live-code.yaml repo lists what it needs."""
     repo = _legacy_repo(make_repo, {"live-code.yaml": "entry: python start.py\n", "start.py": JOB})
     res = _run(_plain_task(tmp_path), harness, repo)
     assert res.returncode == 5, res.stdout[-3000:] + res.stderr[-3000:]
     assert "No module named 'easydict'" in res.stdout + res.stderr
     prov = runs.provenance(tmp_path)
-    assert "No module named 'easydict'" in prov["outcome"]["error"]  # type: ignore[index]
-    assert "legacy" not in prov and prov["environment"]["added"] == []  # type: ignore[index]
+    assert "No module named 'easydict'" in prov["outcome"]["error"]  # type: ignore[index]  # provenance read from YAML is dict[str, object]
+    assert "legacy" not in prov and prov["environment"]["added"] == []  # type: ignore[index]  # provenance read from YAML is dict[str, object]
 
 
 @pytest.mark.parametrize(("option", "expected"), [(2, SDK["ymir_exc2"]), ("none", None)])
@@ -245,14 +245,14 @@ def test_the_task_key_overrides_the_sdk_detected(
     task = _task(tmp_path, TRAINING, contract.PROTOCOL_0_0_1, "ark")
     runs.configure(task, live_code_ymir_exc=option)
     res = _run(task, harness, repos["ymir_exc1"])
-    implied = runs.provenance(task)["legacy"]  # type: ignore[index]
+    implied = runs.provenance(task)["legacy"]
     assert implied["ymir_exc"] == {"sdk": expected or "none", "reason": f"live_code_ymir_exc: {option}"}
-    added = runs.provenance(task)["environment"]["added"]  # type: ignore[index]
+    added = runs.provenance(task)["environment"]["added"]  # type: ignore[index]  # provenance read from YAML is dict[str, object]
     assert [a for a in added if a.startswith("ymir-exc==")] == ([expected] if expected else [])
     assert res.returncode == 5  # 1.x code over another SDK, or none (nor its PyYAML), fails in the job
 
 
-def test_a_ymir_exc_line_of_the_repo_wins(tmp_path: Path, make_repo, harness: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def test_a_ymir_exc_line_of_the_repo_wins(tmp_path: Path, make_repo, harness: dict[str, str]) -> None:
     """A repo that lists ymir-exc itself gets its own line, not the one detected (2.x here)."""
     repo = _legacy_repo(
         make_repo,
@@ -264,7 +264,7 @@ def test_a_ymir_exc_line_of_the_repo_wins(tmp_path: Path, make_repo, harness: di
     )
     res = _run(_plain_task(tmp_path), harness, repo)
     assert "No module named 'ymir_exc.util'" in res.stdout + res.stderr  # the 1.x it asked for
-    implied = runs.provenance(tmp_path)["legacy"]  # type: ignore[index]
+    implied = runs.provenance(tmp_path)["legacy"]
     assert implied["ymir_exc"]["sdk"] == "none"
     assert "lists its own ymir-exc (extra-requirements.txt:1)" in implied["ymir_exc"]["reason"]
 

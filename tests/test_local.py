@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,52 +16,15 @@ from live_code import contract
 from live_code.commands import datasets, local, sample
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError, DatasetError, JobError, SourceError
-from live_code.run import sandbox
 from live_code.task import config
-from tests.conftest import git
+from tests.helpers.jobs import LOCAL_JOB
+from tests.helpers.jobs import researcher_env as _cli_env
+from tests.helpers.jobs import run_researcher_cli as run_cli
+from tests.helpers.repos import git
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAINING = frozenset({TaskKind.TRAINING})
 MINING_INFER = frozenset({TaskKind.MINING, TaskKind.INFER})
-needs_bwrap = pytest.mark.skipif(
-    sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
-)
-
-# A legacy-layout job writing valid outputs for any task through the SDK (deterministic).
-GOOD_JOB = textwrap.dedent("""
-    from live_code import sdk
-    env = sdk.read_env()
-    names = sdk.read_config()["class_names"]
-    if env.run_training:
-        import os
-        os.makedirs(env.output.models_dir + "/best", exist_ok=True)
-        open(env.output.models_dir + "/best/model.txt", "w").write("weights")
-        sdk.write_model_stage("best", ["model.txt"], 0.5)
-    cands = [i.image_path for i in sdk.iter_items(sdk.Split.CANDIDATE)] if env.run_mining or env.run_infer else []
-    if env.run_mining:
-        sdk.write_mining_result([(c, float(n)) for n, c in enumerate(cands)])
-    if env.run_infer:
-        det = sdk.Detection(class_name=names[0], score=0.5, x=1, y=1, w=5, h=5)
-        sdk.write_infer_result({c: [det] for c in cands})
-    print("config seen:", sorted(k for k in sdk.read_config() if k.startswith("my_")))
-""")
-
-
-def _cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update({"PYTHONPATH": str(ROOT)}, **extra)
-    return env
-
-
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        (sys.executable, "-m", "live_code", *args),
-        cwd=cwd,
-        env=env or _cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 # -- repo specs and snapshots --------------------------------------------------------------------
@@ -350,13 +310,13 @@ def test_read_model_of_a_legacy_result_and_a_ymir_package(tmp_path: Path) -> Non
 
 
 def _request(repo: str, work: Path, kinds: frozenset[TaskKind] = MINING_INFER, **kw: object) -> local.LocalRequest:
-    return local.LocalRequest(repo=repo, kinds=kinds, dataset="sample", work=work, sample_images=4, **kw)  # type: ignore[arg-type]
+    return local.LocalRequest(repo=repo, kinds=kinds, dataset="sample", work=work, sample_images=4, **kw)  # type: ignore[arg-type]  # keyword arguments passed through as object
 
 
 def test_local_run_of_a_folder_writes_a_replayable_task_dir(tmp_path: Path) -> None:
     folder = tmp_path / "code"
     folder.mkdir()
-    (folder / "start.py").write_text(GOOD_JOB)
+    (folder / "start.py").write_text(LOCAL_JOB)
     cfg = tmp_path / "hp.yaml"
     cfg.write_text("my_lr: 0.1\nmy_epochs: 3\n")
     result = local.run(_request(str(folder), tmp_path / "work", config_file=cfg, overrides={"my_epochs": 5}))
@@ -374,7 +334,7 @@ def test_local_run_of_a_folder_writes_a_replayable_task_dir(tmp_path: Path) -> N
 
 
 def test_training_then_mining_with_the_trained_model(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
-    repo = make_repo({"start.py": GOOD_JOB}, tag="v1")
+    repo = make_repo({"start.py": LOCAL_JOB}, tag="v1")
     trained = local.run(_request(f"{repo}@v1", tmp_path / "train", TRAINING))
     assert trained.ok, trained.error
     mined = local.run(_request(f"{repo}@v1", tmp_path / "mine", model=trained.out_dir / "models"))
@@ -387,14 +347,14 @@ def test_training_then_mining_with_the_trained_model(tmp_path: Path, make_repo: 
 
 
 def test_repo_keys_in_the_config_are_refused(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
-    repo = make_repo({"start.py": GOOD_JOB}, tag="v1")
+    repo = make_repo({"start.py": LOCAL_JOB}, tag="v1")
     with pytest.raises(ConfigError, match="comes from --repo"):
         local.run(_request(f"{repo}@v1", tmp_path / "w", overrides={"git_url": "https://x/y"}))
     assert not (tmp_path / "w").exists()
 
 
 def test_a_branch_pin_needs_allow_branch(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
-    repo = make_repo({"start.py": GOOD_JOB})
+    repo = make_repo({"start.py": LOCAL_JOB})
     with pytest.raises(SourceError, match="is a branch") as info:  # up front: nothing is built
         local.run(_request(f"{repo}@main", tmp_path / "w"))
     assert "--allow-branch" in (info.value.hint or "") and not (tmp_path / "w").exists()
@@ -402,7 +362,7 @@ def test_a_branch_pin_needs_allow_branch(tmp_path: Path, make_repo: Callable[...
 
 
 def test_a_non_empty_work_dir_is_refused(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
-    repo = make_repo({"start.py": GOOD_JOB}, tag="v1")
+    repo = make_repo({"start.py": LOCAL_JOB}, tag="v1")
     (tmp_path / "w").mkdir()
     (tmp_path / "w" / "keep.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not empty"):
@@ -410,9 +370,9 @@ def test_a_non_empty_work_dir_is_refused(tmp_path: Path, make_repo: Callable[...
     assert (tmp_path / "w" / "keep.txt").read_text() == "mine"
 
 
-@needs_bwrap
+@pytest.mark.needs_bwrap
 def test_a_job_writing_into_in_fails_with_a_clear_message(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
-    repo = make_repo({"start.py": "open('/in/cache.txt', 'w').write('x')\n" + GOOD_JOB}, tag="v1")
+    repo = make_repo({"start.py": "open('/in/cache.txt', 'w').write('x')\n" + LOCAL_JOB}, tag="v1")
     proc = run_cli(
         "local",
         "--repo",
@@ -440,7 +400,7 @@ def test_without_bubblewrap_the_fallback_is_taken_and_announced(tmp_path: Path, 
     fake.mkdir()
     (fake / "bwrap").write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
     (fake / "bwrap").chmod(0o755)
-    repo = make_repo({"start.py": GOOD_JOB}, tag="v1")
+    repo = make_repo({"start.py": LOCAL_JOB}, tag="v1")
     env = _cli_env(PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
     proc = run_cli(
         "local",
@@ -470,7 +430,7 @@ def test_without_bubblewrap_the_fallback_is_taken_and_announced(tmp_path: Path, 
 
 
 def test_prefetch_warms_source_and_env(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
-    repo = make_repo({"start.py": GOOD_JOB}, tag="v1")
+    repo = make_repo({"start.py": LOCAL_JOB}, tag="v1")
     proc = run_cli("prefetch", str(repo), "v1", cwd=tmp_path, env=_cli_env(LIVE_CODE_ALLOW_LOCAL_REPOS="1"))
     assert proc.returncode == 0, proc.stderr
     sha = git("rev-parse", "HEAD", cwd=repo)

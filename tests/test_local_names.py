@@ -14,7 +14,7 @@ import pytest
 
 from live_code.commands import local
 from live_code.errors import ConfigError
-from tests.test_local import GOOD_JOB
+from tests.helpers.jobs import LOCAL_JOB
 
 ROOT = Path(__file__).resolve().parent.parent
 Image = pytest.importorskip("PIL.Image", reason="Pillow (the dev extra) writes the test's JPEG images")
@@ -33,7 +33,7 @@ def _images(folder: Path) -> dict[str, Path]:
 def test_local_exports_infer_and_mining_results_under_the_original_names(tmp_path: Path, make_repo) -> None:
     data = tmp_path / "my photos"
     made = _images(data)
-    repo = make_repo({"start.py": GOOD_JOB}, tag="v1")
+    repo = make_repo({"start.py": LOCAL_JOB}, tag="v1")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST") and k != "LIVE_CODE_BASE_PYTHON"}
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.run(

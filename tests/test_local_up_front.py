@@ -17,11 +17,11 @@ import yaml
 
 from live_code.commands import local, replay
 from live_code.contract import TaskKind
-from live_code.errors import ConfigError, EnvironmentBuildError
+from live_code.errors import EnvironmentBuildError
 from live_code.source.store import Store
 from live_code.task import manifest as manifest_mod
-from tests.conftest import git
-from tests.test_local import GOOD_JOB
+from tests.helpers.jobs import LOCAL_JOB
+from tests.helpers.repos import git
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAINING = frozenset({TaskKind.TRAINING})
@@ -50,7 +50,7 @@ def _cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
 def test_a_misspelt_set_against_a_schema_fails_naming_the_declared_key(
     tmp_path: Path, make_repo: Callable[..., Path]
 ) -> None:
-    repo = make_repo({"live-code.yaml": SCHEMA_MANIFEST, "start.py": GOOD_JOB}, tag="v1")
+    repo = make_repo({"live-code.yaml": SCHEMA_MANIFEST, "start.py": LOCAL_JOB}, tag="v1")
     proc = _cli(
         "local",
         "--repo",
@@ -73,7 +73,7 @@ def test_a_misspelt_set_against_a_schema_fails_naming_the_declared_key(
 
 
 def test_a_set_without_a_schema_passes_with_a_warning_naming_it(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
-    repo = make_repo({"start.py": GOOD_JOB}, tag="v1")
+    repo = make_repo({"start.py": LOCAL_JOB}, tag="v1")
     proc = _cli(
         "local",
         "--repo",
@@ -96,21 +96,6 @@ def test_a_set_without_a_schema_passes_with_a_warning_naming_it(tmp_path: Path, 
     assert cfg["my_epoch"] == 3
 
 
-def test_check_user_keys_passes_declared_platform_and_live_code_keys() -> None:
-    manifest = manifest_mod.parse(yaml.safe_load(SCHEMA_MANIFEST))
-    keys = ["epochs", "class_names", "gpu_id", "live_code_timeout"]
-    assert manifest_mod.check_user_keys(manifest, TRAINING, keys, source="--set") == []
-    with pytest.raises(ConfigError, match=r"'lerning_rate' \(did you mean 'learning_rate'\?\)") as info:
-        manifest_mod.check_user_keys(manifest, TRAINING, ["lerning_rate", "zzz"], source="--set")
-    assert info.value.value == ["lerning_rate", "zzz"]
-    # a key of another task kind passes (one config file serves training and infer); a typo does not
-    assert manifest_mod.check_user_keys(manifest, {TaskKind.MINING}, ["epochs"], source="--set") == []
-    with pytest.raises(ConfigError, match=r"'epoch' \(did you mean 'epochs'\?\) not in the declared"):
-        manifest_mod.check_user_keys(manifest, {TaskKind.MINING}, ["epoch"], source="--set")
-    legacy = manifest_mod.parse({"entry": "python start.py"})
-    assert manifest_mod.check_user_keys(legacy, TRAINING, ["epoch", "gpu_id"], source="--set") == ["epoch"]
-
-
 # -- acceptance 8: the base found or refused up front --------------------------------------------
 
 
@@ -120,7 +105,7 @@ def test_a_torch_repo_over_a_base_without_torch_fails_before_any_install(
     repo = make_repo(
         {
             "live-code.yaml": "framework: torch\nentry: python start.py\n",
-            "start.py": GOOD_JOB,
+            "start.py": LOCAL_JOB,
             "requirements.txt": "six==1.16.0\n",
         },
         tag="v1",
@@ -167,7 +152,7 @@ def test_replay_runs_over_the_recorded_base_and_reports_the_environment_identica
 ) -> None:
     base = tmp_path / "base"
     subprocess.run((sys.executable, "-m", "venv", "--without-pip", str(base)), check=True)
-    repo = make_repo({"start.py": GOOD_JOB}, tag="v1")
+    repo = make_repo({"start.py": LOCAL_JOB}, tag="v1")
     monkeypatch.setenv("LIVE_CODE_BASE_PYTHON", str(base / "bin" / "python"))
     result = local.run(
         local.LocalRequest(
@@ -200,7 +185,7 @@ def test_replay_says_why_when_the_recorded_base_is_gone(tmp_path: Path, caplog: 
 def test_two_runs_of_repo_dot_from_inside_the_repo_record_the_same_tree(
     tmp_path: Path, make_repo: Callable[..., Path]
 ) -> None:
-    repo = make_repo({"start.py": GOOD_JOB, ".gitignore": "*.log\n"}, name="me")
+    repo = make_repo({"start.py": LOCAL_JOB, ".gitignore": "*.log\n"}, name="me")
     head = git("rev-parse", "HEAD", cwd=repo)
     provs = []
     for _ in range(2):
@@ -246,7 +231,7 @@ def test_a_folder_with_an_edit_is_dirty_with_a_hash_of_the_change(make_repo: Cal
 
 
 def test_a_tag_pin_is_recorded_as_git_tag(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
-    repo = make_repo({"start.py": GOOD_JOB}, tag="v1")
+    repo = make_repo({"start.py": LOCAL_JOB}, tag="v1")
     result = local.run(
         local.LocalRequest(
             repo=f"{repo}@v1", kinds=TRAINING, dataset="sample", sample_images=4, work=tmp_path / "w", sandbox="off"

@@ -25,9 +25,11 @@ from live_code.contract import TaskKind
 from live_code.envs import builder as envs
 from live_code.envs import lock as envlock
 from live_code.source.store import Store
-from tests._jsonindex import JsonIndex
-from tests.conftest import git, write_tree
-from tests.test_local import GOOD_JOB, _cli_env, run_cli
+from tests.helpers.jobs import LOCAL_JOB as GOOD_JOB
+from tests.helpers.jobs import researcher_env as _cli_env
+from tests.helpers.jobs import run_researcher_cli as run_cli
+from tests.helpers.jsonindex import JsonIndex
+from tests.helpers.repos import git, write_tree
 
 TRAINING = frozenset({TaskKind.TRAINING})
 MINING = frozenset({TaskKind.MINING})

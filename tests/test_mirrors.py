@@ -22,10 +22,9 @@ from live_code.errors import ConfigError, EnvironmentBuildError, SourceError
 from live_code.source import git, mirrors
 from live_code.source.store import Pin, Store
 from tests.adversarial.servers import TlsGitServer, make_cert
-from tests.conftest import git as run_git
-from tests.gitserver import free_port
-from tests.test_build_isolation import TOYEXT
-from tests.test_envs import base_python, job_python, offline, uv_log, uv_wrapper, wheelhouse  # noqa: F401 (fixtures)
+from tests.helpers.envs import TOYEXT, job_python, offline
+from tests.helpers.gitserver import free_port
+from tests.helpers.repos import git as run_git
 
 ROOT = Path(__file__).resolve().parent.parent
 CANARY = "mirror-canary-tok-51c3e0a9"
@@ -161,8 +160,8 @@ def _rules(srv: TlsGitServer) -> mirrors.Mirrors:
     return mirrors.parse(f"https://github.com/=https://127.0.0.1:{srv.port}/")
 
 
-def _fetch(url: str, dest: Path, rules: mirrors.Mirrors, pin: Pin | None = None, **kw: object):  # type: ignore[no-untyped-def]
-    return Store().fetch_source(url, pin or Pin("tag", "v1"), dest, git_mirrors=rules, retry=FAST, deadline=30, **kw)  # type: ignore[arg-type]
+def _fetch(url: str, dest: Path, rules: mirrors.Mirrors, pin: Pin | None = None, **kw: object):
+    return Store().fetch_source(url, pin or Pin("tag", "v1"), dest, git_mirrors=rules, retry=FAST, deadline=30, **kw)  # type: ignore[arg-type]  # keyword arguments passed through as object
 
 
 # -- the source fetch -------------------------------------------------------------------------------
@@ -352,7 +351,7 @@ def test_a_vcs_requirement_and_its_submodule_come_from_the_mirror(
     served: Served,
     server: TlsGitServer,
     tls_cert: tuple[Path, Path],
-    base_python: str,  # noqa: F811
+    base_python: str,
     wheelhouse: Path,
     uv_wrapper: envs.Installer,
     uv_log: Path,

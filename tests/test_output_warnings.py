@@ -15,9 +15,8 @@ import yaml
 
 from live_code import cli, contract
 from live_code.commands import check, sample
-from tests.conftest import git
-from tests.test_local import GOOD_JOB as LOCAL_JOB
-from tests.test_pipeline import GOOD_JOB, Task, run_cli
+from tests.helpers.jobs import LOCAL_JOB, RUN_JOB, Task, run_cli
+from tests.helpers.repos import git
 
 # after the SDK wrote infer-result.json: the same boxes under 'annotations' too (YMIR 1.1 reads those)
 BOTH_KEYS = """
@@ -59,7 +58,7 @@ def test_a_run_with_both_list_keys_succeeds_and_records_the_warnings(
     task: Task,
     make_repo: Callable[..., Path],
 ) -> None:
-    _use(task, make_repo, _both_keys(GOOD_JOB))
+    _use(task, make_repo, _both_keys(RUN_JOB))
     res = run_cli(task)
     assert res.returncode == 0, res.stderr
     printed = [line for line in res.stderr.splitlines() if line.startswith("live-code: warning: ")]
@@ -75,7 +74,7 @@ def test_a_refused_run_keeps_its_warnings_in_the_provenance_and_out_of_the_error
     make_repo: Callable[..., Path],
 ) -> None:
     unknown = 'next(iter(data["detection"].values()))["boxes"][0]["class_name"] = "zebra"'
-    _use(task, make_repo, _both_keys(GOOD_JOB, unknown))
+    _use(task, make_repo, _both_keys(RUN_JOB, unknown))
     res = run_cli(task)
     assert res.returncode == 6, res.stderr
     rec = task.monitor()
@@ -87,7 +86,7 @@ def test_a_refused_run_keeps_its_warnings_in_the_provenance_and_out_of_the_error
 
 
 def test_a_run_without_warnings_has_no_warnings_key(task: Task, make_repo: Callable[..., Path]) -> None:
-    _use(task, make_repo, GOOD_JOB)
+    _use(task, make_repo, RUN_JOB)
     res = run_cli(task)
     assert res.returncode == 0, res.stderr
     assert "warning:" not in res.stderr and "warnings" not in task.provenance()

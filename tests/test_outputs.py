@@ -16,9 +16,9 @@ from live_code.contract import TaskKind
 from live_code.errors import OutputError
 from live_code.run import outputs
 from live_code.run.outputs import Problem
-from tests.test_sdk import CLASSES, TASK_ID, make_task
+from tests.helpers.sdk_tasks import CLASSES, TASK_ID, make_task
 
-T, M, I = TaskKind.TRAINING, TaskKind.MINING, TaskKind.INFER
+T, M, I = TaskKind.TRAINING, TaskKind.MINING, TaskKind.INFER  # noqa: E741 (I is INFER beside T and M: the kinds as the tables write them)
 CANDIDATES = [f"/in/assets/{i:02x}/{i:040x}.jpg" for i in range(4)]
 A, B, C, D = (os.path.basename(c) for c in CANDIDATES)
 
@@ -138,7 +138,7 @@ def _stage_two(env: sdk.Env) -> tuple[Path, str, Callable[[dict[str, object]], d
     if protocol == "0.0.1":
         return models / "w2.pt", "model", lambda d: d
     path = models / "epoch_2" / "w.pt" if contract.allows_stage_dirs(protocol) else models / "w2.pt"
-    return path, "model_stages.epoch_2.files", lambda d: d["model_stages"]["epoch_2"]  # type: ignore[index,return-value]
+    return path, "model_stages.epoch_2.files", lambda d: d["model_stages"]["epoch_2"]
 
 
 @pytest.mark.parametrize("protocol", contract.PROTOCOL_VERSIONS)
@@ -154,7 +154,7 @@ def test_a_listed_file_that_does_not_exist_is_reported(tmp_path: Path, protocol:
     env = write_training(tmp_path, protocol)
     _, place, stage = _stage_two(env)
     files_key = "model" if protocol == "0.0.1" else "files"
-    _edit_yaml(env, lambda d: stage(d)[files_key].append("ghost.pt"))  # type: ignore[attr-defined]
+    _edit_yaml(env, lambda d: stage(d)[files_key].append("ghost.pt"))  # type: ignore[attr-defined]  # the YAML read as object, edited in place
     problems = outputs.validate_training_result(env.output.training_result_file, protocol)
     assert places(problems) == {("result.yaml", f"{place}[2]")}
     assert "ghost.pt" in problems[0].message and "not found" in problems[0].message
@@ -162,7 +162,7 @@ def test_a_listed_file_that_does_not_exist_is_reported(tmp_path: Path, protocol:
 
 def test_a_missing_main_metric_is_reported_on_the_stage(tmp_path: Path) -> None:
     env = write_training(tmp_path, "1.1.0")
-    _edit_yaml(env, lambda d: d["model_stages"]["epoch_1"].pop("mAP"))  # type: ignore[index]
+    _edit_yaml(env, lambda d: d["model_stages"]["epoch_1"].pop("mAP"))  # type: ignore[index]  # the YAML read as object, edited in place
     assert _training_problems(env) == {("result.yaml", "model_stages.epoch_1")}
 
 
@@ -218,7 +218,7 @@ def test_an_absolute_path_in_files_is_reported(tmp_path: Path, protocol: str) ->
     _, place, stage = _stage_two(env)
     files_key = "model" if protocol == "0.0.1" else "files"
     absolute = str(Path(env.output.models_dir, "config.py"))  # exists, but YMIR refuses absolute paths
-    _edit_yaml(env, lambda d: stage(d)[files_key].__setitem__(1, absolute))  # type: ignore[attr-defined]
+    _edit_yaml(env, lambda d: stage(d)[files_key].__setitem__(1, absolute))
     problems = outputs.validate_training_result(env.output.training_result_file, protocol)
     assert places(problems) == {("result.yaml", f"{place}[1]")}
     assert "absolute" in problems[0].message

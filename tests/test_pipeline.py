@@ -12,55 +12,19 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from live_code import contract
 from live_code.commands import sample
-from live_code.run import sandbox
-from tests.conftest import git
-from tests.gitserver import SilentServer, processes_mentioning
+from tests.helpers.gitserver import SilentServer, processes_mentioning
+from tests.helpers.jobs import RUN_JOB, Task, cli_env, python_for_others, run_cli, start_cli
+from tests.helpers.repos import git
 
 ROOT = Path(__file__).resolve().parent.parent
-needs_bwrap = pytest.mark.skipif(
-    sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
-)
-
-# A job in the legacy layout that writes valid outputs for whatever the task asks, through the SDK.
-GOOD_JOB = """
-from live_code import sdk
-env = sdk.read_env()
-cands = [i.image_path for i in sdk.iter_items(sdk.Split.CANDIDATE)] if env.run_mining or env.run_infer else []
-if env.run_mining:
-    sdk.write_mining_result([(c, float(n)) for n, c in enumerate(cands)])
-if env.run_infer:
-    det = sdk.Detection(class_name=sdk.read_config()["class_names"][0], score=0.5, x=1, y=1, w=5, h=5)
-    sdk.write_infer_result({c: [det] for c in cands})
-sdk.write_progress(1.0)
-print("job finished")
-"""
-
-
-class Task:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.in_dir, self.out_dir = root / "in", root / "out"
-
-    def set_config(self, **values: Any) -> None:
-        path = self.in_dir / "config.yaml"
-        data = yaml.safe_load(path.read_text())
-        data.update(values)
-        path.write_text(yaml.safe_dump(data))
-
-    def monitor(self) -> contract.MonitorRecord:
-        return contract.parse_monitor((self.out_dir / "monitor.txt").read_text())
-
-    def provenance(self) -> dict[str, Any]:
-        return yaml.safe_load((self.out_dir / "live-code-provenance.yaml").read_text())
 
 
 @pytest.fixture
@@ -85,24 +49,6 @@ def task(tmp_path: Path) -> Task:
     return Task(tmp_path / "task")
 
 
-def _cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update({"LIVE_CODE_ALLOW_LOCAL_REPOS": "1", "PYTHONPATH": str(ROOT)}, **extra)
-    return env
-
-
-def run_cli(
-    task: Task, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task.in_dir), "--out", str(task.out_dir), *args]
-    return subprocess.run(cmd, env=env or _cli_env(), capture_output=True, text=True, timeout=timeout)
-
-
-def start_cli(task: Task, *args: str) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task.in_dir), "--out", str(task.out_dir), *args]
-    return subprocess.Popen(cmd, env=_cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
 def _no_leftovers(marker: str) -> None:
     deadline = time.monotonic() + 5
     while list(processes_mentioning(marker)) and time.monotonic() < deadline:
@@ -111,7 +57,7 @@ def _no_leftovers(marker: str) -> None:
 
 
 def test_good_job_succeeds_and_records_the_commit(task: Task, job_repo: Callable[..., tuple[Path, str]]) -> None:
-    repo, sha = job_repo(GOOD_JOB)
+    repo, sha = job_repo(RUN_JOB)
     task.set_config(git_url=str(repo), git_commit=sha)
     res = run_cli(task)
     assert res.returncode == 0, res.stderr
@@ -129,7 +75,7 @@ def test_good_job_succeeds_and_records_the_commit(task: Task, job_repo: Callable
         ("no outputs", "print('did nothing')", 6, 160011, "result.tsv"),
         (
             "invalid infer result",
-            GOOD_JOB + "\nopen('/out/infer-result.json', 'w').write('{\"detection\": 3}')\n",
+            RUN_JOB + "\nopen('/out/infer-result.json', 'w').write('{\"detection\": 3}')\n",
             6,
             160011,
             "infer-result.json",
@@ -175,7 +121,7 @@ def test_job_ignoring_sigterm_is_killed_at_its_timeout(task: Task, job_repo: Cal
     """)
     task.set_config(git_url=str(repo), git_commit=sha, live_code_timeout=2)
     t0 = time.monotonic()
-    res = run_cli(task, env=_cli_env(LIVE_CODE_GRACE="1"))
+    res = run_cli(task, env=cli_env(LIVE_CODE_GRACE="1"))
     assert res.returncode == 5
     assert time.monotonic() - t0 < 60
     assert "timed out" in task.monitor().message
@@ -187,7 +133,7 @@ def test_setsid_grandchild_holding_stdout_does_not_hang_the_run(
 ) -> None:
     pidfile = tmp_path / "grandchild.pid"
     repo, sha = job_repo(
-        GOOD_JOB
+        RUN_JOB
         + textwrap.dedent(f"""
     import subprocess, sys
     p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], start_new_session=True)
@@ -203,7 +149,7 @@ def test_setsid_grandchild_holding_stdout_does_not_hang_the_run(
 
 def test_chatty_job_printing_100mb(task: Task, job_repo: Callable[..., tuple[Path, str]]) -> None:
     repo, sha = job_repo(
-        GOOD_JOB
+        RUN_JOB
         + textwrap.dedent("""
     import sys
     block = (b'y' * 1023 + b'\\n') * 1024
@@ -213,7 +159,7 @@ def test_chatty_job_printing_100mb(task: Task, job_repo: Callable[..., tuple[Pat
     )
     task.set_config(git_url=str(repo), git_commit=sha)
     cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task.in_dir), "--out", str(task.out_dir)]
-    proc = subprocess.Popen(cmd, env=_cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     total = 0
     while chunk := proc.stdout.read(1 << 20):
@@ -231,7 +177,7 @@ def test_schema_violation_stops_before_any_install(task: Task, job_repo: Callabl
             "hyperparameters": {"mining": {"batch": {"type": "int", "default": 4}}},
         }
     )
-    repo, sha = job_repo(GOOD_JOB, **{"live-code.yaml": manifest, "requirements.txt": "tinything==1.0\n"})
+    repo, sha = job_repo(RUN_JOB, **{"live-code.yaml": manifest, "requirements.txt": "tinything==1.0\n"})
     task.set_config(git_url=str(repo), git_commit=sha, batch="lots")
     res = run_cli(task)
     assert res.returncode == 2
@@ -269,7 +215,7 @@ def test_sigterm_during_fetch(task: Task) -> None:
 
 def test_sigterm_during_install(task: Task, job_repo: Callable[..., tuple[Path, str]]) -> None:
     with SilentServer() as server:
-        repo, sha = job_repo(GOOD_JOB, **{"requirements.txt": "tinything==1.0\n"})
+        repo, sha = job_repo(RUN_JOB, **{"requirements.txt": "tinything==1.0\n"})
         task.set_config(git_url=str(repo), git_commit=sha, pip_index_url=f"http://127.0.0.1:{server.port}/simple")
         proc = start_cli(task)
         _wait_for(proc, "resolving")
@@ -295,7 +241,7 @@ def test_sigterm_during_run(task: Task, job_repo: Callable[..., tuple[Path, str]
     _no_leftovers("time.sleep(300)")
 
 
-@needs_bwrap
+@pytest.mark.needs_bwrap
 def test_in_is_read_only_for_the_job(task: Task, job_repo: Callable[..., tuple[Path, str]]) -> None:
     repo, sha = job_repo("open('/in/scratch.txt', 'w').write('x')\n")
     task.set_config(git_url=str(repo), git_commit=sha)
@@ -305,27 +251,7 @@ def test_in_is_read_only_for_the_job(task: Task, job_repo: Callable[..., tuple[P
     assert not (task.in_dir / "scratch.txt").exists()
 
 
-def _python_for_others(base: Path) -> str:
-    """An interpreter another uid can run, with the harness importable: this machine's Python may
-    live under /root (mode 700), so a venv over the system python reads the harness's packages."""
-    real = Path(os.path.realpath(sys.executable))
-    if all(p.stat().st_mode & 0o001 for p in real.parents):  # every parent is searchable by others
-        return sys.executable
-    system = "/usr/bin/python3"
-    version = subprocess.run(
-        [system, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    if version != str(tuple(sys.version_info[:2])):
-        pytest.skip(f"the harness's python is not readable by other users and {system} is {version}")
-    venv_dir = base / "venv"
-    subprocess.run([system, "-m", "venv", "--without-pip", str(venv_dir)], check=True)
-    site = venv_dir / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
-    harness_site = next(p for p in sys.path if p.endswith("site-packages") and Path(p, "yaml").exists())
-    (site / "harness.pth").write_text(f"{harness_site}\n{ROOT}\n")
-    return str(venv_dir / "bin" / "python")
-
-
-@needs_bwrap
+@pytest.mark.needs_bwrap
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching to another uid needs root")
 def test_runs_as_a_non_root_uid_without_passwd_entry_or_writable_home(
     tmp_path: Path, make_repo: Callable[..., Path]
@@ -336,7 +262,7 @@ def test_runs_as_a_non_root_uid_without_passwd_entry_or_writable_home(
     base = Path(tempfile.mkdtemp(prefix="live-code-uid-"))
     try:
         base.chmod(0o755)
-        repo = make_repo({"start.py": GOOD_JOB})
+        repo = make_repo({"start.py": RUN_JOB})
         shared_repo = base / "repo"
         subprocess.run(["cp", "-r", str(repo), str(shared_repo)], check=True)
         sample.write_sample_dataset(
@@ -354,7 +280,7 @@ def test_runs_as_a_non_root_uid_without_passwd_entry_or_writable_home(
         subprocess.run(["chmod", "-R", "a+rX", str(base)], check=True)
         # git refuses a repository owned by another user ("dubious ownership"): the repo is the user's
         subprocess.run(["chown", "-R", "54321:54321", str(shared_repo)], check=True)
-        python = _python_for_others(base)
+        python = python_for_others(base)
         cmd = [
             "setpriv",
             "--reuid=54321",
@@ -369,7 +295,7 @@ def test_runs_as_a_non_root_uid_without_passwd_entry_or_writable_home(
             "--out",
             str(t.out_dir),
         ]
-        env = _cli_env(LIVE_CODE_CACHE=str(base / "cache"), HOME="/nonexistent", LIVE_CODE_BASE_PYTHON=python)
+        env = cli_env(LIVE_CODE_CACHE=str(base / "cache"), HOME="/nonexistent", LIVE_CODE_BASE_PYTHON=python)
         env["GIT_CONFIG_GLOBAL"] = os.devnull
         res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         assert res.returncode == 0, res.stdout + res.stderr
@@ -380,7 +306,7 @@ def test_runs_as_a_non_root_uid_without_passwd_entry_or_writable_home(
 
 def test_submodules_are_fetched_only_when_the_manifest_asks(task: Task, make_repo: Callable[..., Path]) -> None:
     lib = make_repo({"data.txt": "from the submodule\n"}, name="lib")
-    job = GOOD_JOB + "\nprint(open('vendor/lib/data.txt').read().strip())\n"
+    job = RUN_JOB + "\nprint(open('vendor/lib/data.txt').read().strip())\n"
     app = make_repo({"start.py": textwrap.dedent(job)}, name="app")
     # a relative submodule URL, resolved against the parent's as git does
     git("-c", "protocol.file.allow=always", "submodule", "add", "-q", "../lib", "vendor/lib", cwd=app)
@@ -402,7 +328,7 @@ def test_submodules_are_fetched_only_when_the_manifest_asks(task: Task, make_rep
 
 
 def test_lfs_is_refused_with_a_clear_message(task: Task, job_repo: Callable[..., tuple[Path, str]]) -> None:
-    repo, sha = job_repo(GOOD_JOB, **{"live-code.yaml": "entry: python start.py\nlfs: true\n"})
+    repo, sha = job_repo(RUN_JOB, **{"live-code.yaml": "entry: python start.py\nlfs: true\n"})
     task.set_config(git_url=str(repo), git_commit=sha)
     res = run_cli(task)
     assert res.returncode == 2 and "git LFS" in res.stderr

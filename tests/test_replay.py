@@ -17,11 +17,11 @@ import yaml
 from live_code.commands import local, replay, sample
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
-from tests.test_local import GOOD_JOB
+from tests.helpers.jobs import LOCAL_JOB
 
 ROOT = Path(__file__).resolve().parent.parent
 MINING_INFER = frozenset({TaskKind.MINING, TaskKind.INFER})
-RANDOM_JOB = GOOD_JOB.replace("float(n)", "__import__('random').random()")
+RANDOM_JOB = LOCAL_JOB.replace("float(n)", "__import__('random').random()")
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -45,7 +45,7 @@ def _kept(tmp_path: Path, make_repo: Callable[..., Path], job: str, kinds: froze
 def test_replay_of_a_deterministic_job_is_identical_and_keeps_the_original(
     tmp_path: Path, make_repo: Callable[..., Path], kinds: frozenset[TaskKind]
 ) -> None:
-    work = _kept(tmp_path, make_repo, GOOD_JOB, kinds)
+    work = _kept(tmp_path, make_repo, LOCAL_JOB, kinds)
     before = _tree(work / "out")
     result = replay.replay(work)
     assert result.error is None
@@ -72,7 +72,7 @@ def test_replay_names_outputs_that_differ(tmp_path: Path, make_repo: Callable[..
 
 def test_replay_of_a_ymir_sandbox_without_provenance(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
     """A YMIR work dir: in/ with a git_url + pin in config.yaml, out/ written by another image."""
-    repo = make_repo({"start.py": GOOD_JOB}, tag="v1")
+    repo = make_repo({"start.py": LOCAL_JOB}, tag="v1")
     made = sample.write_sample_dataset(tmp_path / "sandbox", kinds=MINING_INFER, images=4)
     cfg = yaml.safe_load((made.in_dir / "config.yaml").read_text())
     cfg.update(git_url=str(repo), git_tag="v1")
@@ -128,7 +128,7 @@ def test_replay_refuses_a_dir_without_a_task(tmp_path: Path) -> None:
 def test_cli_replay_exit_codes(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env["PYTHONPATH"] = str(ROOT)
-    for job, code, tsv in ((GOOD_JOB, 0, "identical"), (RANDOM_JOB, 1, "different")):
+    for job, code, tsv in ((LOCAL_JOB, 0, "identical"), (RANDOM_JOB, 1, "different")):
         work = _kept(tmp_path / str(code), make_repo, job)
         proc = subprocess.run(
             [sys.executable, "-m", "live_code", "replay", str(work)],

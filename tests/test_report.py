@@ -117,7 +117,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         assert infer.ok, infer.error
     finally:
         del os.environ["LIVE_CODE_CACHE"]
-    return {"root": root, "train": train.out_dir, "infer": infer.out_dir, "made": made}  # type: ignore[dict-item]
+    return {"root": root, "train": train.out_dir, "infer": infer.out_dir, "made": made}  # type: ignore[dict-item]  # Paths and a list in one fixture dict
 
 
 def test_predictions_are_drawn_over_every_format_in_the_class_colour(runs: dict) -> None:
@@ -207,8 +207,9 @@ def test_without_the_report_extra_the_text_is_written_and_the_install_named(runs
 
 def test_the_harness_run_path_imports_none_of_the_report_libraries() -> None:
     code = (
-        "import sys; import live_code.cli, live_code.run.pipeline, live_code.commands.local, live_code.commands.replay, "
-        "live_code.commands.check; bad = [m for m in ('PIL', 'matplotlib', 'tensorboard') if m in sys.modules]; "
+        "import sys; import live_code.cli, live_code.run.pipeline, live_code.commands.local, "
+        "live_code.commands.replay, live_code.commands.check; "
+        "bad = [m for m in ('PIL', 'matplotlib', 'tensorboard') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
     proc = subprocess.run(

@@ -268,7 +268,7 @@ def test_sdk_reads_the_known_boxes(tmp_path: Path, fmt: str) -> None:
     for key, name in (("training_index_file", "train-index.tsv"), ("val_index_file", "val-index.tsv")):
         text = (ds.in_dir / name).read_text().replace("/in/", f"{ds.in_dir}/")
         (tmp_path / name).write_text(text)
-        env["input"][key] = str(tmp_path / name)  # type: ignore[index]
+        env["input"][key] = str(tmp_path / name)  # type: ignore[index]  # env.yaml read as dict[str, object]
     sdk_env = sdk.parse_env(env)
     known = {f"{im.sha1}.png": boxes_of(im) for im in ds.images}
     seen = 0
@@ -331,7 +331,7 @@ def test_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
 )
 def test_bad_arguments_are_refused_before_writing(tmp_path: Path, kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
-        sample.write_sample_dataset(tmp_path / "t", **kwargs)  # type: ignore[arg-type]
+        sample.write_sample_dataset(tmp_path / "t", **kwargs)  # type: ignore[arg-type]  # bad arguments on purpose
     assert not (tmp_path / "t").exists()
 
 

@@ -16,27 +16,9 @@ import yaml
 
 from live_code import contract, sdk
 from live_code.contract import MonitorState, TaskKind
+from tests.helpers.sdk_tasks import CLASSES, TASK_ID, make_task
 
-CLASSES = ["cat", "dog", "person"]
-TASK_ID = "t0000001000000000000000000001"
-T, M, I = TaskKind.TRAINING, TaskKind.MINING, TaskKind.INFER
-
-
-def make_task(root: Path, protocol: str, kinds: Iterable[TaskKind], config: dict[str, object] | None = None) -> Path:
-    """A task dir ``root/in`` + ``root/out`` as YMIR lays it out; returns the env.yaml path."""
-    in_dir, out_dir = root / "in", root / "out"
-    (in_dir / "assets").mkdir(parents=True, exist_ok=True)
-    (out_dir / "models").mkdir(parents=True, exist_ok=True)
-    env = contract.env_yaml(
-        protocol=protocol,
-        task_id=TASK_ID,
-        kinds=frozenset(kinds),
-        in_dir=str(in_dir),
-        out_dir=str(out_dir),
-    )
-    (in_dir / "env.yaml").write_text(yaml.safe_dump(env))
-    (in_dir / "config.yaml").write_text(yaml.safe_dump(config if config is not None else {"class_names": CLASSES}))
-    return in_dir / "env.yaml"
+T, M, I = TaskKind.TRAINING, TaskKind.MINING, TaskKind.INFER  # noqa: E741 (I is INFER beside T and M: the kinds as the tables write them)
 
 
 @pytest.fixture
@@ -121,7 +103,7 @@ def test_env_is_frozen(tmp_path: Path) -> None:
     file.write_text("task_id: t1\n")
     env = sdk.read_env(file)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        env.task_id = "other"  # type: ignore[misc]
+        env.task_id = "other"  # type: ignore[misc]  # assigns to a frozen dataclass on purpose
 
 
 def test_read_env_sees_a_rewritten_file(tmp_path: Path) -> None:
@@ -710,7 +692,7 @@ def test_write_model_stage_refuses_what_ymir_would_reject(
     env = task("1.1.0")
     _model(env, "a.pt")
     with pytest.raises(sdk.ResultError, match=match):
-        sdk.write_model_stage(name, files, metrics)  # type: ignore[arg-type]
+        sdk.write_model_stage(name, files, metrics)  # type: ignore[arg-type]  # a wrong type on purpose
     assert not Path(env.output.training_result_file).exists()
 
 
@@ -781,7 +763,7 @@ def test_write_mining_result_refuses_bad_rows(
 ) -> None:
     env = task(kinds=(M,))
     with pytest.raises(sdk.ResultError, match=match):
-        sdk.write_mining_result(rows)  # type: ignore[arg-type]
+        sdk.write_mining_result(rows)  # type: ignore[arg-type]  # a wrong type on purpose
     assert not Path(env.output.mining_result_file).exists()
 
 
@@ -807,7 +789,7 @@ def test_write_infer_result_uses_the_list_key_of_the_protocol(
     assert n == 1
     box = {"x": 30, "y": 31, "w": 51, "h": 49}
     if protocol != "0.0.1":
-        box["rotate_angle"] = 0.1  # type: ignore[assignment]
+        box["rotate_angle"] = 0.1  # type: ignore[assignment]  # a float among the box's ints, as YMIR 1.1 writes
     assert _infer(env) == {
         "detection": {"x.jpg": {key: [{"box": box, "class_name": "cat", "score": 0.8}]}, "y.jpg": {key: []}}
     }
@@ -849,7 +831,7 @@ def test_write_infer_result_refuses_what_would_not_be_valid(
 ) -> None:
     env = task(kinds=(I,))
     with pytest.raises(sdk.ResultError, match=match):
-        sdk.write_infer_result(detections)  # type: ignore[arg-type]
+        sdk.write_infer_result(detections)  # type: ignore[arg-type]  # a wrong type on purpose
     assert not Path(env.output.infer_result_file).exists()
 
 

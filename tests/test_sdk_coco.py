@@ -111,7 +111,7 @@ def task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> sdk.Env:
         txt.write_text(ann)
         rows.append(f"{img}\t{txt}\n")
     for key in ("training_index_file", "val_index_file"):
-        Path(env["input"][key]).write_text("".join(rows))  # type: ignore[index]
+        Path(env["input"][key]).write_text("".join(rows))  # type: ignore[index]  # env.yaml read as dict[str, object]
     monkeypatch.setenv(contract.ENV_FILE_VAR, str(in_dir / "env.yaml"))
     monkeypatch.delenv(contract.CONFIG_FILE_VAR, raising=False)
     return sdk.read_env()

@@ -54,7 +54,7 @@ def test_entropy_score_of_no_prediction_is_minus_ten() -> None:
 @pytest.mark.parametrize("bad", [1.5, -0.1, float("nan"), "0.5"])
 def test_entropy_score_refuses_values_outside_zero_one(bad: object) -> None:
     with pytest.raises(ValueError, match="confidence"):
-        sdk.entropy_score([0.5, bad])  # type: ignore[list-item]
+        sdk.entropy_score([0.5, bad])  # type: ignore[list-item]  # a wrong type on purpose
 
 
 # -- aldd -----------------------------------------------------------------------------------------

@@ -27,9 +27,10 @@ from live_code.contract import TaskKind
 from live_code.envs import installer as _installer
 from live_code.errors import EnvironmentBuildError
 from live_code.source import git as git_mod
-from tests import _site
-from tests import _template_runs as runs
-from tests.conftest import git, write_tree
+from tests.helpers import site as _site
+from tests.helpers import template_runs as runs
+from tests.helpers.repos import git
+from tests.helpers.site import PROBE, probe_index, site_job_repo
 
 #: every variable by which this machine's CA settings could reach the harness or its children
 CA_VARS = (
@@ -42,45 +43,9 @@ CA_VARS = (
     "CURL_CA_BUNDLE",
     "UV_NATIVE_TLS",
 )
-PROBE = "site-ca-probe"
-#: a manifest-layout repository whose one requirement only the site's index has
-JOB = {
-    "live-code.yaml": "framework: none\nentry: python start.py\nrequirements: requirements.txt\n",
-    "requirements.txt": f"{PROBE}==1.0\n",
-    "start.py": """\
-import os
-
-import site_ca_probe
-from live_code import sdk
-
-env = sdk.read_env()
-os.makedirs(env.output.models_dir, exist_ok=True)
-with open(os.path.join(env.output.models_dir, "model.txt"), "w") as f:
-    f.write(site_ca_probe.WHERE)
-sdk.write_model_stage("epoch_1", ["model.txt"], 0.5)
-print("job ran with", site_ca_probe.WHERE)
-""",
-}
-
 pytestmark = pytest.mark.skipif(
     shutil.which("openssl") is None, reason="needs openssl (Debian package openssl) to make the site's CA"
 )
-
-
-def site_job_repo(dest: Path) -> Path:
-    """``JOB`` committed and tagged v1 at ``dest``."""
-    write_tree(dest, JOB)
-    git("init", "-q", "-b", "main", cwd=dest)
-    git("add", "-A", cwd=dest)
-    git("commit", "-q", "-m", "a job needing the site's index", cwd=dest)
-    git("tag", "v1", cwd=dest)
-    return dest
-
-
-def probe_index(root: Path) -> Path:
-    """The site's index: ``site-ca-probe==1.0``, a wheel made here."""
-    wheel = _site.make_wheel(root / "build", PROBE, "1.0", 'WHERE = "the site\'s own index"\n')
-    return _site.simple_index(root / "index", [wheel])
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +99,7 @@ def test_an_index_signed_by_the_site_ca_needs_ssl_cert_file_and_works_with_it(
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
     assert "job ran with the site's own index" in res.stdout
     assert runs.validate(allowed) == []
-    env = runs.provenance(allowed)["environment"]  # type: ignore[index]
+    env = runs.provenance(allowed)["environment"]
     assert f"{PROBE}==1.0" in env["added"] and env["index"]["index_url"] == index.url("simple")
     assert any(f"/simple/{PROBE}/" in line for line in index.requests), index.requests
 
@@ -161,7 +126,7 @@ def test_a_git_server_signed_by_the_site_ca_needs_ssl_cert_file_and_works_with_i
         res = _run(allowed, {**env, "SSL_CERT_FILE": str(ca.cert)})
         assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
     prov = runs.provenance(allowed)
-    assert prov["source"]["url"] == url and prov["source"]["fetched"] is True  # type: ignore[index]
+    assert prov["source"]["url"] == url and prov["source"]["fetched"] is True  # type: ignore[index]  # provenance read from YAML is dict[str, object]
 
 
 def test_git_gets_ssl_cert_file_as_its_ca_bundle_unless_it_has_its_own() -> None:

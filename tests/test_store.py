@@ -21,7 +21,7 @@ from live_code.source import store as store_mod
 DAY = 86400.0
 
 
-def _build_with(content: str, meta: dict[str, object] | None = None):  # type: ignore[no-untyped-def]
+def _build_with(content: str, meta: dict[str, object] | None = None):
     def build(path: Path) -> dict[str, object]:
         (path / "data").write_text(content)
         return dict(meta or {})

@@ -24,8 +24,8 @@ import pytest
 from live_code.errors import CacheError, SourceError, UnsafeSourceError
 from live_code.source import git
 from live_code.source.store import Pin, SourceProvenance, Store
-from tests.conftest import git as run
-from tests.gitserver import GitDaemon, HttpGitServer, SilentServer, processes_mentioning
+from tests.helpers.gitserver import GitDaemon, HttpGitServer, SilentServer, processes_mentioning
+from tests.helpers.repos import git as run
 
 FAST = git.RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.05)
 NET = {"https", "ssh", "http", "git"}

@@ -38,7 +38,9 @@ from live_code import contract
 from live_code.commands import sample
 from live_code.contract import TaskKind
 from live_code.run import sandbox
-from tests._template_runs import (
+from tests.adversarial.servers import make_cert
+from tests.helpers.repos import git
+from tests.helpers.template_runs import (
     MINING_INFER,
     configure,
     harness_env,
@@ -48,9 +50,7 @@ from tests._template_runs import (
     training_result,
     validate,
 )
-from tests.adversarial.servers import make_cert
-from tests.conftest import git
-from tests.test_sdk_tensorboard import read_events
+from tests.helpers.tensorboard import read_events
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "remote_templates" / "detectron2"

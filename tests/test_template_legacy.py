@@ -21,7 +21,7 @@ from live_code import contract
 from live_code.commands import sample
 from live_code.contract import TaskKind
 from live_code.run import sandbox
-from tests.conftest import git
+from tests.helpers.repos import git
 
 REPO = Path(__file__).resolve().parent.parent
 TASKS = {

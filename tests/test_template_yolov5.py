@@ -32,13 +32,13 @@ from live_code import contract
 from live_code.commands import sample
 from live_code.contract import TaskKind
 from live_code.run import sandbox
-from tests._template_runs import MINING_INFER, commit_template, harness_env, mining_task, probe, run, run_ok
-from tests._template_runs import configure as _configure
-from tests._template_runs import gt_boxes as _gt_boxes
-from tests._template_runs import iou as _iou
-from tests._template_runs import training_result as _training_result
-from tests._template_runs import validate as _validate
-from tests.test_sdk_tensorboard import read_events
+from tests.helpers.template_runs import MINING_INFER, commit_template, harness_env, mining_task, probe, run, run_ok
+from tests.helpers.template_runs import configure as _configure
+from tests.helpers.template_runs import gt_boxes as _gt_boxes
+from tests.helpers.template_runs import iou as _iou
+from tests.helpers.template_runs import training_result as _training_result
+from tests.helpers.template_runs import validate as _validate
+from tests.helpers.tensorboard import read_events
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "remote_templates" / "yolov5"

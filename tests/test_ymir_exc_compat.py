@@ -18,7 +18,7 @@ import pytest
 from live_code import contract
 from live_code.commands import sample
 from live_code.run import sandbox
-from tests._template_runs import validate as _validate
+from tests.helpers.template_runs import validate as _validate
 
 RESOURCES = Path(__file__).parent / "resources"
 TEMPLATES = Path(__file__).resolve().parent.parent / "remote_templates"
@@ -27,9 +27,7 @@ TASKS = {
     "mining+infer": frozenset({contract.TaskKind.MINING, contract.TaskKind.INFER}),
 }
 
-pytestmark = pytest.mark.skipif(
-    sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
-)
+pytestmark = pytest.mark.needs_bwrap
 
 
 @pytest.fixture(scope="module")

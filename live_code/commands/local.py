@@ -29,7 +29,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple, cast
 
 import yaml
 
@@ -321,7 +321,8 @@ class Model(NamedTuple):
 def read_model(model_dir: Path, stage: str | None = None) -> Model:
     """A stage of an earlier run's ``out/models`` (``result.yaml``) or of a YMIR model package
     (``ymir-info.yaml``): the best one unless ``stage`` is given."""
-    info, names = {}, ()
+    info: dict[str, Any] = {}
+    names: tuple[Any, ...] = ()
     if (model_dir / "ymir-info.yaml").is_file():
         info = yaml.safe_load((model_dir / "ymir-info.yaml").read_text()) or {}
         names = tuple((info.get("executor_config") or {}).get("class_names") or ())
@@ -345,7 +346,7 @@ def read_model(model_dir: Path, stage: str | None = None) -> Model:
         )
     files = []
     for f in stages[name].get("files") or []:
-        path = next((p for p in (model_dir / name / f, model_dir / f) if p.is_file()), None)
+        path = next((p for p in (model_dir / str(name) / f, model_dir / f) if p.is_file()), None)
         if path is None:
             raise ConfigError(f"{model_dir}: file {f} of stage {name} is missing", value=f)
         files.append(path)
@@ -472,7 +473,7 @@ def prepare(req: LocalRequest, *, store: Store | None = None, base_python: str |
         cfg.update(user)
         cfg.update(source.keys)
         extra = {**source.record, "dataset": info.summary(), "work": str(work)}
-        if model is not None:
+        if model is not None and req.model is not None:
             protocol = config_mod.load_task(work / "in").protocol
             key = "pretrained_model_params" if TaskKind.TRAINING in req.kinds else "model_params_path"
             cfg[key] = _install_model(model, work / "in", protocol)
@@ -733,7 +734,7 @@ def job_runner(log_path: Path) -> pipeline.Runner:
         echo = getattr(sys.stderr, "buffer", None)
         with open(log_path, "ab") as log_file:
             sys.stderr.flush()
-            return supervisor.run(dataclasses.replace(request, sink=_Tee(log_file, echo)))
+            return supervisor.run(dataclasses.replace(request, sink=cast(BinaryIO, _Tee(log_file, echo))))
 
     return run
 

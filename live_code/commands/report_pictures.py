@@ -147,7 +147,7 @@ def draw_boxes(
     image = load_image(path)
     factor = max(1, -(-MIN_SIDE // max(image.width, image.height)))
     if factor > 1:
-        image = image.resize((image.width * factor, image.height * factor), Image.NEAREST)
+        image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
     canvas = ImageDraw.Draw(image)
     font = ImageFont.load_default()
     width = max(1, factor)

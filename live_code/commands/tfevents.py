@@ -1,7 +1,7 @@
 """TensorBoard scalars for ``live-code replay``'s comparison only (replay runs without the report
-extra's tensorboard): TFRecords of Event protobufs, the layout of live_code/sdk/_tensorboard.py. The
-report reads them through tensorboard, which checks each record's CRC; here two runs' values are
-only compared.
+extra's tensorboard): TFRecords of Event protobufs, the layout of live_code/sdk/_tensorboard.py. The records are read by
+the one TFRecord reader (``live_code.sdk.formats.tfrecord``, both CRCs checked); the Event and
+Summary messages are decoded here, field by field, for the scalars alone.
 """
 
 from __future__ import annotations
@@ -11,19 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from live_code.sdk.formats import tfrecord
+
 
 def scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
     """tag -> [(step, value)] of every ``*tfevents*`` file under ``path``."""
     out: dict[str, list[tuple[int, float]]] = {}
     for file in sorted(p for p in path.rglob("*tfevents*") if p.is_file()):
-        data, pos = file.read_bytes(), 0
-        while pos + 12 <= len(data):
-            head = data[pos : pos + 8]
-            (length,) = struct.unpack("<Q", head)
-            if pos + 16 + length > len(data):
-                break  # a record still being written
-            body = data[pos + 12 : pos + 12 + length]
-            pos += 16 + length
+        for body in _records(file):
             step, summaries = 0, []
             for field, value in _fields(body):
                 if field == 2:
@@ -39,9 +34,22 @@ def scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
     return out
 
 
+def _records(file: Path) -> list[bytes]:
+    """The records of one event file up to the first one cut short (still being written) or damaged:
+    the comparison uses what is whole."""
+    records: list[bytes] = []
+    with file.open("rb") as f:
+        try:
+            records.extend(tfrecord.read_records(f))
+        except tfrecord.RecordError:
+            pass
+    return records
+
+
 def _fields(data: bytes) -> Iterator[tuple[int, Any]]:
     """(field number, value) of a protobuf message: ints for varints, bytes for the rest."""
     pos = 0
+    value: Any
     while pos < len(data):
         key, pos = _varint(data, pos)
         field, wire = key >> 3, key & 7

@@ -136,7 +136,7 @@ def find_installer(prefer: str = "auto", *, uv: str | None = None) -> Installer:
 def _uv_from_package() -> list[str]:
     """The uv binary of the ``uv`` package (our dependency), wherever its scripts went."""
     try:
-        import uv as uv_package  # type: ignore[import-not-found]
+        import uv as uv_package
 
         return [uv_package.find_uv_bin()]
     except (ImportError, FileNotFoundError):

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,10 +89,10 @@ class Lock:
 
 def parse_lock(text: str, origin: str) -> Lock:
     """A lock's packages; ConfigError naming ``origin`` when it is not a PEP 751 lock."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python < 3.11
-        raise ConfigError(f"reading {origin} needs Python 3.11 or newer (tomllib)", value=origin) from None
+    else:  # the same parser before it joined the standard library (a dependency on those Pythons)
+        import tomli as tomllib
     try:
         doc = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

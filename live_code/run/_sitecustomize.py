@@ -39,7 +39,7 @@ class _SettingsLoader:
         self._inner.exec_module(module)
         path = os.environ.get(_ENV_FILE_VAR)
         if path:
-            module.DEFAULT_ENV_FILE_PATH = path  # type: ignore[attr-defined]
+            module.DEFAULT_ENV_FILE_PATH = path  # type: ignore[attr-defined]  # ymir_exc.settings, untyped here
 
     def __getattr__(self, name: str) -> Any:  # get_source, get_filename, ... of the real loader
         return getattr(self._inner, name)
@@ -58,7 +58,7 @@ class _SettingsFinder:
             spec: importlib.machinery.ModuleSpec | None = find(name, path, target)
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _SettingsLoader(spec.loader)  # type: ignore[assignment]
+                    spec.loader = _SettingsLoader(spec.loader)  # type: ignore[assignment]  # a Loader by duck typing
                 return spec
         return None
 

@@ -693,7 +693,7 @@ class _NonFinite:
         return hash(self.token)
 
 
-class _DupDict(dict):  # type: ignore[type-arg]
+class _DupDict(dict[str, Any]):
     """A JSON object that had repeated keys (json keeps only the last value)."""
 
     duplicates: list[str]
@@ -704,7 +704,7 @@ def _pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(result) != len(pairs):
         seen: set[str] = set()
         dup = _DupDict(result)
-        dup.duplicates = sorted({k for k, _ in pairs if k in seen or seen.add(k)})  # type: ignore[func-returns-value]
+        dup.duplicates = sorted({k for k, _ in pairs if k in seen or seen.add(k)})  # type: ignore[func-returns-value]  # set.add's None marks k seen
         return dup
     return result
 

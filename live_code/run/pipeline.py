@@ -375,7 +375,7 @@ class _Run:
             for kinds, argv in _entries(task, manifest, env, task.config.gpu_count):
                 remaining = None if deadline is None else max(0.1, deadline - time.monotonic())
                 run_env = {**job_env, **({"LIVE_CODE_TASK": kinds[0].value} if len(kinds) == 1 else {})}
-                full = argv
+                full: Sequence[str] = argv
                 if mode == "bwrap":
                     mounts = sandbox.Mounts(self.s.in_dir, self.s.out_dir, read_only=(self.store.root,))
                     full = sandbox.wrap(argv, mounts, cwd=src)
@@ -751,7 +751,7 @@ def _stop_on_signals() -> dict[int, Any]:
 
     if threading.current_thread() is not threading.main_thread():
         return {}
-    previous = {}
+    previous: dict[int, Any] = {}
     _PENDING.clear()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         previous[sig] = signal.getsignal(sig)

@@ -398,7 +398,7 @@ def run(request: RunRequest) -> RunOutcome:
             kill_at = state["kill_at"]
             if isinstance(kill_at, float) and now > kill_at:
                 log.warning("the job did not stop within %.0fs of SIGTERM: sending SIGKILL", request.grace)
-                util.kill_group(proc)  # type: ignore[arg-type]
+                util.kill_group(proc)
                 state["kill_at"] = float("inf")
     elapsed = time.monotonic() - start
     # The job is over: whatever is left of its group, or escaped it, goes now.

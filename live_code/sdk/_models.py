@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 from live_code.sdk._config import get_list
 from live_code.sdk._env import Env, read_env
@@ -24,7 +24,7 @@ class ModelFiles(NamedTuple):
     """A stage's checkpoint and the config file beside it (None when it has none)."""
 
     weights: str
-    config: Optional[str]
+    config: str | None
 
 
 def model_paths(

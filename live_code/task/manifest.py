@@ -275,7 +275,7 @@ def _param(where: str, name: str, spec: Any, source: str) -> Param:
                 f"{source}: {where}: unknown field {key!r}",
                 hint=f"did you mean {guess!r}?" if guess else f"fields: {', '.join(_PARAM_KEYS)}",
             )
-    type_name = spec.get("type")
+    type_name: Any = spec.get("type")  # one of TYPES once checked, next
     if type_name not in TYPES:
         raise ConfigError(f"{source}: {where}.type must be one of {', '.join(TYPES)}", value=type_name)
     choices = spec.get("choices") or ()

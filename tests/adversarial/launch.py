@@ -19,12 +19,12 @@ SETTINGS_VAR = "LIVE_CODE_TEST_SETTINGS"
 
 def main() -> int:
     overrides: dict[str, Any] = json.loads(os.environ.pop(SETTINGS_VAR, "") or "{}")
-    original = pipeline.Settings.from_environ.__func__  # type: ignore[attr-defined]
+    original = pipeline.Settings.from_environ.__func__  # type: ignore[attr-defined]  # a classmethod's function, to wrap it
 
     def from_environ(cls: type, environ: Any = None, **kw: Any) -> pipeline.Settings:
         return original(cls, environ, **{**kw, **overrides})
 
-    pipeline.Settings.from_environ = classmethod(from_environ)  # type: ignore[method-assign,assignment]
+    pipeline.Settings.from_environ = classmethod(from_environ)  # type: ignore[method-assign,assignment]  # the settings override, patched in for this process
     return cli.main(sys.argv[1:])
 
 

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.gitserver import HttpGitServer, _read_body
+from tests.helpers.gitserver import HttpGitServer, _read_body
 
 
 def make_cert(folder: Path) -> tuple[Path, Path] | None:

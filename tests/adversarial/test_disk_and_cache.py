@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from live_code import errors, util
-from tests.adversarial.conftest import JOB_OUTPUTS, Harness, check_cache, file_size_limit, job, wheel_bytes
-from tests.conftest import git
+from tests.helpers.adversarial import JOB_OUTPUTS, Harness, check_cache, file_size_limit, job, wheel_bytes
+from tests.helpers.repos import git
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs (a full disk) needs root")
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from live_code import errors
-from tests.adversarial.conftest import CANARIES, Harness
+from tests.helpers.adversarial import CANARIES, Harness
 
 
 def _base(harness: Harness) -> str:

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from live_code import errors
-from tests.adversarial.conftest import CANARIES, CANARY_URL, Harness, wheel_bytes
+from tests.helpers.adversarial import CANARIES, CANARY_URL, Harness, wheel_bytes
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from live_code import errors
-from tests.adversarial.conftest import CANARY_URL, JOB_OUTPUTS, Harness, Link, Repo, job
-from tests.conftest import git
+from tests.helpers.adversarial import CANARY_URL, JOB_OUTPUTS, Harness, Link, Repo, job
+from tests.helpers.repos import git
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

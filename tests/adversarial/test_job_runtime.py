@@ -15,12 +15,7 @@ from pathlib import Path
 import pytest
 
 from live_code import contract, errors
-from live_code.run import sandbox
-from tests.adversarial.conftest import CANARY_TOKEN, JOB_OUTPUTS, Harness, job
-
-needs_bwrap = pytest.mark.skipif(
-    sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
-)
+from tests.helpers.adversarial import CANARY_TOKEN, JOB_OUTPUTS, Harness, job
 
 # writes the mining result through the SDK, then the given infer-result.json bytes
 _BAD_INFER = """
@@ -101,8 +96,9 @@ FAILING_JOBS = {
     "infer-result.json still being written by a daemon when the job exits": (
         _infer("""
         import subprocess, time
-        subprocess.Popen([sys.executable, '-c', 'import sys, time; f = open(sys.argv[1], "w"); '
-                          'f.write("{\\\\"detection\\\\": {"); f.flush(); time.sleep(300)', path], start_new_session=True)
+        daemon = ('import sys, time; f = open(sys.argv[1], "w"); '
+                  'f.write("{\\\\"detection\\\\": {"); f.flush(); time.sleep(300)')
+        subprocess.Popen([sys.executable, '-c', daemon, path], start_new_session=True)
         time.sleep(1)
         """),
         errors.OutputError,
@@ -222,7 +218,7 @@ print('stolen:', len(found), flush=True)
 """
 
 
-@needs_bwrap
+@pytest.mark.needs_bwrap
 def test_sandboxed_job_cannot_read_the_harness_environment(harness: Harness) -> None:
     harness.use(harness.job_repo(job(_READ_PARENT, JOB_OUTPUTS)))
     harness.expect_success(harness.run())
@@ -234,7 +230,7 @@ def test_unsandboxed_job_of_the_same_uid_cannot_read_the_harness_environment(har
     """Without bubblewrap (and in the container) the job is the harness's child, same uid, same
     pid namespace: /proc/<harness>/environ holds LIVE_CODE_GIT_TOKEN unless the harness makes
     itself non-dumpable. Run as an unprivileged uid, as YMIR runs containers (--user)."""
-    from tests.test_pipeline import _python_for_others
+    from tests.helpers.jobs import python_for_others
 
     shared = Path(
         subprocess.run(
@@ -252,7 +248,7 @@ def test_unsandboxed_job_of_the_same_uid_cannot_read_the_harness_environment(har
             d.chmod(0o777)
         subprocess.run(["chmod", "-R", "a+rX", str(shared)], check=True)
         subprocess.run(["chown", "-R", "54321:54321", str(shared / "repo")], check=True)
-        python = _python_for_others(shared)
+        python = python_for_others(shared)
         env = h.cli_env(LIVE_CODE_CACHE=str(shared / "cache"), HOME="/nonexistent", LIVE_CODE_BASE_PYTHON=python)
         cmd = [
             "setpriv",
@@ -321,7 +317,7 @@ def test_job_can_still_use_the_network_during_its_run(harness: Harness) -> None:
     assert received == [b"exfiltrated"]
 
 
-@needs_bwrap
+@pytest.mark.needs_bwrap
 def test_sandboxed_job_cannot_write_the_cache_or_in(harness: Harness) -> None:
     """In the sandbox the cache (its own env included) and /in are read-only for the job."""
     harness.use(
@@ -385,7 +381,7 @@ def test_killed_harness_takes_an_unsandboxed_job_and_its_children_with_it(harnes
     live.wait_for("started")
     live.signal(9)
     live.finish()
-    from tests.adversarial.conftest import assert_no_processes
+    from tests.helpers.adversarial import assert_no_processes
 
     assert_no_processes(harness.work, harness.cache, within=5)
 

@@ -13,7 +13,8 @@ import pytest
 
 from live_code import errors
 from live_code.source import git
-from tests.adversarial.conftest import (
+from tests.adversarial.servers import LateRedirectGitServer, RedirectServer, ResetServer, TlsGitServer
+from tests.helpers.adversarial import (
     CANARIES,
     CANARY_TOKEN,
     CANARY_URL,
@@ -23,8 +24,7 @@ from tests.adversarial.conftest import (
     job,
     served,
 )
-from tests.adversarial.servers import LateRedirectGitServer, RedirectServer, ResetServer, TlsGitServer
-from tests.gitserver import HttpGitServer, SilentServer, processes_mentioning
+from tests.helpers.gitserver import HttpGitServer, SilentServer, processes_mentioning
 
 # The job also copies its checkout's .git/config to /out: the canary check then covers it.
 _COPY_GIT_CONFIG = "import shutil; shutil.copy('.git/config', os.path.join(OUT, 'checkout-git-config'))"

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from live_code import contract, errors
-from tests.adversarial.conftest import JOB_OUTPUTS, Harness, assert_no_processes, check_cache, job, served, wheel_bytes
 from tests.adversarial.servers import TlsGitServer
+from tests.helpers.adversarial import JOB_OUTPUTS, Harness, assert_no_processes, check_cache, job, served, wheel_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,8 @@ sdk.write_mining_result([(c, float(n)) for n, c in enumerate(cands)])
 names = [os.path.basename(c) for c in cands]
 box = '{"box": {"x": 1, "y": 1, "w": 5, "h": 5}, "class_name": "dog", "score": 0.5}'
 with open(os.path.join(OUT, 'infer-result.json'), 'w') as f:
-    f.write('{"detection": {' + ', '.join('"%s": {"boxes": [%s]}' % (n, ', '.join([box] * 150_000)) for n in names) + '}}')
+    images = ('"%s": {"boxes": [%s]}' % (n, ', '.join([box] * 150_000)) for n in names)
+    f.write('{"detection": {' + ', '.join(images) + '}}')
 sdk.write_progress(1.0)
 print('job finished', flush=True)
 """

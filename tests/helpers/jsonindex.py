@@ -19,7 +19,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from tests._site import make_wheel
+from tests.helpers.site import make_wheel
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 

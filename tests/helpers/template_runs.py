@@ -17,9 +17,9 @@ from live_code.commands import sample
 from live_code.contract import TaskKind
 from live_code.run import outputs
 from live_code.task import config
-from tests.conftest import git
+from tests.helpers.repos import git
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 MINING_INFER = frozenset({TaskKind.MINING, TaskKind.INFER})
 Box = tuple[int, int, int, int]
 

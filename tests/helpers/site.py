@@ -19,7 +19,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.gitserver import HttpGitServer
+from tests.helpers.gitserver import HttpGitServer
+from tests.helpers.repos import git, write_tree
 
 
 class SiteCA:
@@ -124,7 +125,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 
 class HttpsGitServer(HttpGitServer):
-    """tests/gitserver.py's smart-http git server, behind TLS with ``ca``'s certificate:
+    """tests/helpers/gitserver.py's smart-http git server, behind TLS with ``ca``'s certificate:
     ``url('repo')`` -> https://127.0.0.1:P/repo."""
 
     def __init__(self, root: Path, ca: SiteCA) -> None:
@@ -152,7 +153,9 @@ def make_wheel(dest: Path, name: str, version: str, module: str) -> Path:
     files = {
         f"{pkg}/__init__.py": module.encode(),
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: live-code-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: live-code-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
     }
     record = "".join(
         f"{path},sha256={_b64(hashlib.sha256(data).digest())},{len(data)}\n" for path, data in files.items()
@@ -216,7 +219,8 @@ _CPP_SOURCE = """\
 #include <vector>
 static PyObject *compiler(PyObject *, PyObject *) {
     std::vector<int> v{1, 2, 3, 4};
-    std::string s = "g++ " + std::to_string(__GNUC__) + ", sum " + std::to_string(std::accumulate(v.begin(), v.end(), 0));
+    int sum = std::accumulate(v.begin(), v.end(), 0);
+    std::string s = "g++ " + std::to_string(__GNUC__) + ", sum " + std::to_string(sum);
     return PyUnicode_FromString(s.c_str());
 }
 static PyMethodDef methods[] = {{"compiler", compiler, METH_NOARGS, "built by C++"}, {nullptr, nullptr, 0, nullptr}};
@@ -251,14 +255,18 @@ def make_cext_sdist(dest: Path, *, native: bool = True) -> Path:
                 "setup.py": _SETUP,
                 "src/c.c": _C_SOURCE,
                 "src/cpp.cpp": _CPP_SOURCE,
-                "lc_cext_probe/__init__.py": "from lc_cext_probe._c import add\nfrom lc_cext_probe._cpp import compiler\n",
+                "lc_cext_probe/__init__.py": (
+                    "from lc_cext_probe._c import add\nfrom lc_cext_probe._cpp import compiler\n"
+                ),
             }
         )
     else:
         files.update(
             {
                 "setup.py": _SETUP.split("    ext_modules=")[0] + ")\n",
-                "lc_cext_probe/__init__.py": "def add(a, b):\n    return a + b\n\n\ndef compiler():\n    return 'none'\n",
+                "lc_cext_probe/__init__.py": (
+                    "def add(a, b):\n    return a + b\n\n\ndef compiler():\n    return 'none'\n"
+                ),
             }
         )
     dest.mkdir(parents=True, exist_ok=True)
@@ -271,3 +279,42 @@ def make_cext_sdist(dest: Path, *, native: bool = True) -> Path:
             info.mode = 0o644
             tf.addfile(info, io.BytesIO(data))
     return sdist
+
+
+# -- a job that needs the site's index (tests/test_site_ca.py, tests/test_images_built.py) ---------
+
+PROBE = "site-ca-probe"
+#: a manifest-layout repository whose one requirement only the site's index has
+JOB = {
+    "live-code.yaml": "framework: none\nentry: python start.py\nrequirements: requirements.txt\n",
+    "requirements.txt": f"{PROBE}==1.0\n",
+    "start.py": """\
+import os
+
+import site_ca_probe
+from live_code import sdk
+
+env = sdk.read_env()
+os.makedirs(env.output.models_dir, exist_ok=True)
+with open(os.path.join(env.output.models_dir, "model.txt"), "w") as f:
+    f.write(site_ca_probe.WHERE)
+sdk.write_model_stage("epoch_1", ["model.txt"], 0.5)
+print("job ran with", site_ca_probe.WHERE)
+""",
+}
+
+
+def site_job_repo(dest: Path) -> Path:
+    """``JOB`` committed and tagged v1 at ``dest``."""
+    write_tree(dest, JOB)
+    git("init", "-q", "-b", "main", cwd=dest)
+    git("add", "-A", cwd=dest)
+    git("commit", "-q", "-m", "a job needing the site's index", cwd=dest)
+    git("tag", "v1", cwd=dest)
+    return dest
+
+
+def probe_index(root: Path) -> Path:
+    """The site's index: ``site-ca-probe==1.0``, a wheel made here."""
+    wheel = make_wheel(root / "build", PROBE, "1.0", 'WHERE = "the site\'s own index"\n')
+    return simple_index(root / "index", [wheel])

@@ -20,7 +20,7 @@ A site that reaches the internet through a TLS-inspecting proxy (this one) needs
 builds too: when ``SSL_CERT_FILE`` (or ``REQUESTS_CA_BUNDLE``, ``PIP_CERT``) names a bundle, builds
 mount it over the image's CA bundle and give pip a config naming it (``build_mounts``).
 
-``python -m tests._images build [NAME...]`` builds (or finds) the images and prints their build
+``python -m tests.helpers.images build [NAME...]`` builds (or finds) the images and prints their build
 times and sizes; tests/run.sh runs it before the tests.
 """
 
@@ -44,9 +44,9 @@ from pathlib import Path
 from filelock import FileLock
 
 from live_code.task import legacy
-from tests import test_base_images as dockerfiles
+from tests.helpers import dockerfiles
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("LIVE_CODE_TEST_CACHE") or Path.home() / ".cache" / "live-code-tests")
 IMAGES_CACHE = CACHE / "images"
 STANDIN_DIR = REPO / "tests" / "resources" / "standins"
@@ -190,7 +190,7 @@ def layers(ref: str) -> list[str]:
 
 def image_env(ref: str) -> dict[str, str]:
     env = config(ref).get("Env") or []
-    return dict(item.split("=", 1) for item in env)  # type: ignore[union-attr]
+    return dict(item.split("=", 1) for item in env)
 
 
 def size(ref: str) -> str:
@@ -385,7 +385,7 @@ def ensure_standin(name: str) -> tuple[str, str]:
 def context_files(dockerfile: Path) -> list[str]:
     """What docker sends for ``dockerfile``'s COPY lines: the files under each source that its
     .dockerignore lets through (repository-relative)."""
-    patterns = dockerfiles._ignore_patterns(dockerfile)
+    patterns = dockerfiles.ignore_patterns(dockerfile)
     out = set()
     for sources, _ in dockerfiles.copies(dockerfile):
         for source in sources:
@@ -505,7 +505,7 @@ def ensure_prefetch(base: Image, git_url: str, pin: str, *, extra_ca: bytes, lab
 
 def prefetched_url(image: Image) -> str:
     labels = config(image.ref).get("Labels") or {}
-    return str(labels["live-code-test.git-url"])  # type: ignore[index]
+    return str(labels["live-code-test.git-url"])  # type: ignore[index]  # buildah's inspect output is JSON typed object
 
 
 # -- running a container as YMIR does -------------------------------------------------------------------
@@ -634,7 +634,7 @@ class Container:
 def main(argv: Sequence[str]) -> int:
     """``build [NAME...]``: build (or find) the images, print times and sizes."""
     if not argv or argv[0] != "build":
-        print("usage: python -m tests._images build [torch] [mxnet]", file=sys.stderr)
+        print("usage: python -m tests.helpers.images build [torch] [mxnet]", file=sys.stderr)
         return 2
     reason = unavailable_reason()
     if reason:

@@ -1,0 +1,129 @@
+"""Small jobs and the CLI that runs them: ``RUN_JOB`` and ``Task`` for ``live-code run`` on a task
+folder (tests/test_pipeline.py and others), ``LOCAL_JOB`` for ``live-code local``, ``check`` and
+``replay`` (tests/test_local.py and others)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from live_code import contract
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A job in the legacy layout that writes valid outputs for whatever the task asks, through the SDK.
+RUN_JOB = """
+from live_code import sdk
+env = sdk.read_env()
+cands = [i.image_path for i in sdk.iter_items(sdk.Split.CANDIDATE)] if env.run_mining or env.run_infer else []
+if env.run_mining:
+    sdk.write_mining_result([(c, float(n)) for n, c in enumerate(cands)])
+if env.run_infer:
+    det = sdk.Detection(class_name=sdk.read_config()["class_names"][0], score=0.5, x=1, y=1, w=5, h=5)
+    sdk.write_infer_result({c: [det] for c in cands})
+sdk.write_progress(1.0)
+print("job finished")
+"""
+
+
+# A legacy-layout job writing valid outputs for any task through the SDK (deterministic).
+LOCAL_JOB = textwrap.dedent("""
+    from live_code import sdk
+    env = sdk.read_env()
+    names = sdk.read_config()["class_names"]
+    if env.run_training:
+        import os
+        os.makedirs(env.output.models_dir + "/best", exist_ok=True)
+        open(env.output.models_dir + "/best/model.txt", "w").write("weights")
+        sdk.write_model_stage("best", ["model.txt"], 0.5)
+    cands = [i.image_path for i in sdk.iter_items(sdk.Split.CANDIDATE)] if env.run_mining or env.run_infer else []
+    if env.run_mining:
+        sdk.write_mining_result([(c, float(n)) for n, c in enumerate(cands)])
+    if env.run_infer:
+        det = sdk.Detection(class_name=names[0], score=0.5, x=1, y=1, w=5, h=5)
+        sdk.write_infer_result({c: [det] for c in cands})
+    print("config seen:", sorted(k for k in sdk.read_config() if k.startswith("my_")))
+""")
+
+
+class Task:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.in_dir, self.out_dir = root / "in", root / "out"
+
+    def set_config(self, **values: Any) -> None:
+        path = self.in_dir / "config.yaml"
+        data = yaml.safe_load(path.read_text())
+        data.update(values)
+        path.write_text(yaml.safe_dump(data))
+
+    def monitor(self) -> contract.MonitorRecord:
+        return contract.parse_monitor((self.out_dir / "monitor.txt").read_text())
+
+    def provenance(self) -> dict[str, Any]:
+        return yaml.safe_load((self.out_dir / "live-code-provenance.yaml").read_text())
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update({"LIVE_CODE_ALLOW_LOCAL_REPOS": "1", "PYTHONPATH": str(ROOT)}, **extra)
+    return env
+
+
+def run_cli(
+    task: Task, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task.in_dir), "--out", str(task.out_dir), *args]
+    return subprocess.run(cmd, env=env or cli_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def start_cli(task: Task, *args: str) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task.in_dir), "--out", str(task.out_dir), *args]
+    return subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def python_for_others(base: Path) -> str:
+    """An interpreter another uid can run, with the harness importable: this machine's Python may
+    live under /root (mode 700), so a venv over the system python reads the harness's packages."""
+    real = Path(os.path.realpath(sys.executable))
+    if all(p.stat().st_mode & 0o001 for p in real.parents):  # every parent is searchable by others
+        return sys.executable
+    system = "/usr/bin/python3"
+    version = subprocess.run(
+        [system, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if version != str(tuple(sys.version_info[:2])):
+        pytest.skip(f"the harness's python is not readable by other users and {system} is {version}")
+    venv_dir = base / "venv"
+    subprocess.run([system, "-m", "venv", "--without-pip", str(venv_dir)], check=True)
+    site = venv_dir / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    harness_site = next(p for p in sys.path if p.endswith("site-packages") and Path(p, "yaml").exists())
+    (site / "harness.pth").write_text(f"{harness_site}\n{ROOT}\n")
+    return str(venv_dir / "bin" / "python")
+
+
+def researcher_env(**extra: str) -> dict[str, str]:
+    """The environment of a researcher's ``live-code`` command (local, check, replay, lock) run in a test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update({"PYTHONPATH": str(ROOT)}, **extra)
+    return env
+
+
+def run_researcher_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``live-code ARGS`` in ``cwd``, as a researcher types it."""
+    return subprocess.run(
+        (sys.executable, "-m", "live_code", *args),
+        cwd=cwd,
+        env=env or researcher_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

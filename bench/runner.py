@@ -113,7 +113,7 @@ def _stop_server(proc: subprocess.Popen[str]) -> None:
 
 def _startup_round(b: cases.Bench, res: Results, r: int, with_mlflow: bool, managers: list[str]) -> None:
     t = _check(b.baseline_a(), "baseline A")
-    res.add("a_cold", t.first_line)  # type: ignore[arg-type]
+    res.add("a_cold", t.first_line)  # type: ignore[arg-type]  # _check returned, so the first line was seen
     _record(res, "a_cold", t)
 
     cache = b.run_dir / "caches" / f"live-code-{r}"
@@ -131,7 +131,7 @@ def _startup_round(b: cases.Bench, res: Results, r: int, with_mlflow: bool, mana
             state = b.run_dir / "caches" / f"mlflow-{manager}-{r}"
             for phase in ("cold", "warm"):
                 t = _check(b.mlflow(state, manager), f"mlflow run --env-manager {manager} ({phase})")
-                res.add(f"b_{manager}_{phase}", t.first_line)  # type: ignore[arg-type]
+                res.add(f"b_{manager}_{phase}", t.first_line)  # type: ignore[arg-type]  # _check returned, so the first line was seen
                 _record(res, f"b_{manager}_{phase}", t)
             res.add(f"b_{manager}_cache_bytes", disk_usage(state / "envs", state / "pip-cache", state / "uv-cache"))
             shutil.rmtree(state, ignore_errors=True)
@@ -140,7 +140,7 @@ def _startup_round(b: cases.Bench, res: Results, r: int, with_mlflow: bool, mana
 def _live_code(b: cases.Bench, res: Results, cache: Path, phase: str) -> None:
     t, prov = b.live_code(cache)
     _check(t, f"live-code {phase}")
-    res.add(f"lc_{phase}", t.first_line)  # type: ignore[arg-type]
+    res.add(f"lc_{phase}", t.first_line)  # type: ignore[arg-type]  # _check returned, so the first line was seen
     _record(res, f"lc_{phase}", t, provenance=prov)
 
 
@@ -148,7 +148,7 @@ def _warm_and_bare(b: cases.Bench, res: Results, cache: Path) -> None:
     """A warm run, the bare entry, and the harness interpreter's start and CLI import (for the profile)."""
     _live_code(b, res, cache, "warm")
     t = _check(b.bare(cases.job_python(cache)), "bare entry")
-    res.add("bare_start", t.first_line)  # type: ignore[arg-type]
+    res.add("bare_start", t.first_line)  # type: ignore[arg-type]  # _check returned, so the first line was seen
     _record(res, "bare_start", t)
     python, env = b.tools.harness.parent / "python", _env(b)
     res.add("py_start", warmsteps.interpreter_seconds(python, env))
@@ -228,7 +228,7 @@ def _validation(b: cases.Bench, res: Results, images: int, repeat: int) -> None:
         candidates = validate_infer.make_file(path, images, 3)
         got = validate_infer.measure(path, candidates, repeat)
         for case in ("validate", "json_load", "json_load_nogc"):
-            for v in got[case]:  # type: ignore[union-attr]
+            for v in got[case]:  # type: ignore[union-attr]  # these cases are lists of seconds
                 res.add(case, v)
         res.extra["validation_bytes"] = got["bytes"]
         res.extra["validation_profile"] = validate_infer.profile(path, candidates)

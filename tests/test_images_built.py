@@ -194,8 +194,8 @@ def test_image_builds_from_its_dockerfile_on_the_stand_in_base(images: dict[str,
         assert env[key] == value, key
     assert env["PATH"] == _images.image_env(base)["PATH"], "the base's PATH, inherited"
     probe = (
-        "from live_code import envs; import os, sys; "
-        "print(envs.base_fingerprint(os.environ['LIVE_CODE_BASE_PYTHON']).protected); "
+        "from live_code.envs import base; import os, sys; "
+        "print(base.base_fingerprint(os.environ['LIVE_CODE_BASE_PYTHON']).protected); "
         "print(len(os.listdir(os.environ['LIVE_CODE_SDK_WHEELHOUSE'])))"
     )
     with _images.Container(image.ref) as container:

@@ -31,7 +31,7 @@ import yaml
 from live_code import __version__, contract, util
 from live_code.contract import MonitorState, TaskKind
 from live_code.envs import builder as envs
-from live_code.errors import ConfigError, JobError, LiveCodeError, OutputError
+from live_code.errors import ConfigError, JobError, LiveCodeError
 from live_code.run import fallback, outputs, records, sandbox, supervisor
 from live_code.run.job import JOB_PASS_ENV, entries, job_env, sandbox_mode
 from live_code.run.records import CONFIG_NAME, PROVENANCE_NAME
@@ -174,30 +174,10 @@ class _Run:
     def configure(self, task: Task, src: Path, manifest: manifest_mod.Manifest) -> Path:
         """Merge manifest defaults < code_config < config.yaml, check the schema, write the file."""
         with self.step("configure"):
-            defaults: dict[str, Any] = {}
-            for kind in task.ordered_kinds:
-                defaults.update(manifest.defaults(kind))
-            code_config_rel = task.config.code_config or manifest.code_config
-            code_config = manifest_mod.read_code_config(src, code_config_rel)
-            merged = config_mod.merge_hyperparameters(defaults, code_config, task.config.raw)
-            for kind in task.ordered_kinds:
-                merged = manifest_mod.validate(
-                    manifest,
-                    kind,
-                    merged,
-                    source="the merged config (config.yaml over code_config over live-code.yaml defaults)",
-                )
+            merged, code_config_rel = manifest_mod.merged_config(manifest, task, src)
             # the job and the platform read this file: no credential of git_url or an index URL in it
             text = util.redact(yaml.safe_dump(merged, sort_keys=True, allow_unicode=True), self.secrets)
-            path = self.s.out_dir / CONFIG_NAME
-            try:
-                util.atomic_write(path, text)
-            except OSError as e:
-                raise OutputError(
-                    f"cannot write {path}: {e.strerror}",
-                    value=str(path),
-                    hint="the out dir must be writable and have free space",
-                ) from None
+            path = records.write_config(self.s.out_dir, text)
             self.record["config"] = {
                 "file": f"{contract.OUT_DIR}/{CONFIG_NAME}",
                 "code_config": code_config_rel,

@@ -29,6 +29,20 @@ PROVENANCE_NAME = "live-code-provenance.yaml"
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+def write_config(out_dir: Path, text: str) -> Path:
+    """The merged config the job reads, ``CONFIG_NAME`` in the out dir."""
+    path = out_dir / CONFIG_NAME
+    try:
+        util.atomic_write(path, text)
+    except OSError as e:
+        raise OutputError(
+            f"cannot write {path}: {e.strerror}",
+            value=str(path),
+            hint="the out dir must be writable and have free space",
+        ) from None
+    return path
+
+
 def write_monitor(out_dir: Path, record: contract.MonitorRecord) -> None:
     """``monitor.txt``; a failure to write it is logged, never raised (the run goes on)."""
     try:

@@ -269,17 +269,22 @@ def parse_config(
         source=_source_pin(data, source, spelled),
         code_config=_code_config(data, source, spelled),
         package_index=_package_index(data, source),
-        options=Options(
-            allow_branch=values.boolean("live_code_allow_branch", data.get("live_code_allow_branch"), False, source),
-            allow_moved_tag=values.boolean(
-                "live_code_allow_moved_tag", data.get("live_code_allow_moved_tag"), False, source
-            ),
-            strict_pins=values.boolean("live_code_strict_pins", data.get("live_code_strict_pins"), False, source),
-            timeout=values.duration("live_code_timeout", data.get("live_code_timeout"), source),
-            ymir_exc=legacy.sdk_option(data.get("live_code_ymir_exc"), source),
-        ),
+        options=_options(data, source),
         hyperparameters=types.MappingProxyType(hyper),
         raw=types.MappingProxyType(copy.deepcopy(dict(data))),
+    )
+
+
+def _options(data: Mapping[str, Any], source: str) -> Options:
+    """The ``live_code_*`` keys (OPTION_KEYS)."""
+    return Options(
+        allow_branch=values.boolean("live_code_allow_branch", data.get("live_code_allow_branch"), False, source),
+        allow_moved_tag=values.boolean(
+            "live_code_allow_moved_tag", data.get("live_code_allow_moved_tag"), False, source
+        ),
+        strict_pins=values.boolean("live_code_strict_pins", data.get("live_code_strict_pins"), False, source),
+        timeout=values.duration("live_code_timeout", data.get("live_code_timeout"), source),
+        ymir_exc=legacy.sdk_option(data.get("live_code_ymir_exc"), source),
     )
 
 

@@ -141,6 +141,25 @@ def read_code_config(src: Path, rel: str | None) -> dict[str, Any]:
     return code_config
 
 
+def merged_config(manifest: Manifest, task: config.Task, src: Path) -> tuple[dict[str, Any], str | None]:
+    """What the job reads: the manifest's defaults < the repository's ``code_config`` file <
+    config.yaml, every schema key coerced to its type. Returns it and the code_config path used."""
+    defaults: dict[str, Any] = {}
+    for kind in task.ordered_kinds:
+        defaults.update(manifest.defaults(kind))
+    code_config_rel = task.config.code_config or manifest.code_config
+    code_config = read_code_config(src, code_config_rel)
+    merged = config.merge_hyperparameters(defaults, code_config, task.config.raw)
+    for kind in task.ordered_kinds:
+        merged = validate(
+            manifest,
+            kind,
+            merged,
+            source="the merged config (config.yaml over code_config over live-code.yaml defaults)",
+        )
+    return merged, code_config_rel
+
+
 def parse(data: Mapping[str, Any], *, source: str = MANIFEST_NAME, repo_dir: Path | None = None) -> Manifest:
     for key in data:
         if key not in _TOP_KEYS:

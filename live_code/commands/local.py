@@ -54,12 +54,8 @@ from live_code.task import manifest as manifest_mod
 log = logging.getLogger(__name__)
 
 TASK_CONFIG = "task_config.yaml"
-
-
 #: the job's own output (stdout and stderr) of a local run, next to in/ and out/
 JOB_LOG = "job.log"
-
-
 _REPO_KEYS = ("git_url", "git_commit", "git_tag", "git_branch")
 
 

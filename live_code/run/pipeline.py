@@ -1,12 +1,15 @@
 """One run, end to end: task -> source -> environment -> merged config -> run -> outputs -> report.
 
 The only module that knows every step (design.md, "The flow of one run"). :func:`run` calls the
-steps in order (:func:`_steps`); each is a method of :class:`_Run`, which keeps what was done so
-that failure handling (:func:`_fail`) can report it. Each step is timed; ``monitor.txt`` shows life
-during fetch and install, is left to the job while it runs, and gets the error state with a code
-and a one-line reason on any failure; a provenance record is written next to the outputs (and
-inside ``/out/models`` for training, so it travels with the model). The steps' helpers have homes
-of their own: ``job`` (what the job sees), ``records`` (monitor.txt and the provenance) and
+steps in order: read_task, fetch, check_manifest (fetch_submodules), configure,
+prepare_environment, environment, run_job (check_job per command), check_outputs. Each is a method
+of :class:`_Run`, which keeps what was done so that failure handling (:func:`_fail`) can report it.
+
+Each step is timed; ``monitor.txt`` shows life during fetch and install, is left to the job while
+it runs, and gets the error state with a code and a one-line reason on any failure; a provenance
+record is written next to the outputs (and inside ``/out/models`` for training, so it travels with
+the model). The steps' helpers have homes of their own: ``settings`` (the operator's side), ``job``
+(what the job sees), ``records`` (monitor.txt, the merged config file and the provenance) and
 ``signals`` (SIGTERM before the job runs).
 """
 
@@ -37,6 +40,8 @@ from live_code.run.job import JOB_PASS_ENV, entries, job_env, sandbox_mode
 from live_code.run.records import CONFIG_NAME, PROVENANCE_NAME
 from live_code.run.settings import Settings, check_dirs
 from live_code.run.signals import Stopped
+
+# under their old names: the signal tests reach them here
 from live_code.run.signals import check_stopped as _check_stopped
 from live_code.run.signals import restore_signals as _restore_signals
 from live_code.run.signals import stop_on_signals as _stop_on_signals

@@ -1,5 +1,5 @@
-"""The ``live-code`` command line. The only module that chooses exit codes: it parses the
-arguments, dispatches to a command, and turns errors into exit codes and messages.
+"""The ``live-code`` command line: it parses the arguments, dispatches to a command's handler,
+and turns errors (and signals, and crashes) into exit codes and messages on stderr.
 
 A command with a module of its own adds its parser there (``add_parser(subparsers)``, which sets the
 handler); the commands whose modules are libraries first (``sample-dataset``, ``run``, ``check``,
@@ -44,7 +44,7 @@ from live_code.errors import (
 )
 from live_code.source import store as store_mod
 
-#: ``--set KEY=VALUE`` read as hyper-parameters (the commands' shared reader)
+#: ``--set KEY=VALUE`` read as hyper-parameters (commands/_cli.py; tests/test_cli.py reaches it here)
 _parse_overrides = parse_overrides
 
 #: the exit codes of every command (``live-code --help`` and the README show this table)

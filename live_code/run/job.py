@@ -1,20 +1,24 @@
 """What the job sees: the commands to run (one per entry, mining before infer), the sandbox mode,
-and the job's whole environment with the SDK shim on its ``PYTHONPATH``."""
+and the job's whole environment with the SDK shim on its ``PYTHONPATH``; and what a command's
+outcome means (recorded, a stop, a write into /in, a failure)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from live_code import __version__, contract
 from live_code.contract import TaskKind
 from live_code.envs import builder as envs
-from live_code.errors import ConfigError
-from live_code.run import sandbox
+from live_code.errors import ConfigError, JobError, LiveCodeError
+from live_code.run import fallback, sandbox, supervisor
 from live_code.run.records import CONFIG_NAME
+from live_code.run.signals import Stopped
 from live_code.task import manifest as manifest_mod
 from live_code.task.config import Task
 
@@ -100,6 +104,48 @@ def job_env(work: Path, env: envs.EnvResult, names: tuple[str, ...], legacy_root
         }
     )
     return out
+
+
+def outcome_record(
+    kinds: tuple[TaskKind, ...], argv: tuple[str, ...], outcome: supervisor.RunOutcome
+) -> dict[str, Any]:
+    """One command's outcome, as the provenance's ``job`` list holds it."""
+    return {
+        "kinds": [k.value for k in kinds],
+        "argv": list(argv),
+        "returncode": outcome.returncode,
+        "signal": outcome.signal,
+        "timed_out": outcome.timed_out,
+        "seconds": round(outcome.elapsed, 3),
+    }
+
+
+def check_stop_and_in(
+    outcome: supervisor.RunOutcome,
+    view: fallback.View | None,
+    in_before: Mapping[tuple[str, str], fallback.Entry],
+    sandbox_record: dict[str, Any],
+) -> None:
+    """Raise :class:`Stopped` when the harness was signalled while the job ran, and, without a
+    sandbox, the error for a write into /in (what the sandbox's read-only /in would have refused;
+    the first paths go into ``sandbox_record``)."""
+    if outcome.interrupted is not None:
+        raise Stopped(outcome.interrupted)
+    if view is not None:
+        changes = fallback.changed_paths(in_before, fallback.snapshot(view))
+        if changes:
+            sandbox_record["in_written"] = changes[:20]
+            raise fallback.wrote_into_in(changes)
+
+
+def failure(outcome: supervisor.RunOutcome, view: fallback.View | None) -> LiveCodeError:
+    """The error of a failed job: a write the fallback refused, else the job's failure with its last lines."""
+    refused = fallback.refused_write(view, outcome.tail) if view is not None else None
+    if refused is not None:
+        return refused
+    tail = "\n".join(f"    {line}" for line in outcome.tail[-10:])
+    msg = outcome.describe() + (f"; its last lines:\n{tail}" if tail else "")
+    return JobError(msg, hint="see the job's output above (and /out/ymir-executor-out.log in YMIR)")
 
 
 _SHIM_INIT = """\

@@ -34,9 +34,9 @@ import yaml
 from live_code import __version__, contract, util
 from live_code.contract import MonitorState, TaskKind
 from live_code.envs import builder as envs
-from live_code.errors import ConfigError, JobError, LiveCodeError
-from live_code.run import fallback, outputs, records, sandbox, supervisor
-from live_code.run.job import JOB_PASS_ENV, entries, job_env, sandbox_mode
+from live_code.errors import ConfigError, LiveCodeError
+from live_code.run import fallback, job, outputs, records, sandbox, supervisor
+from live_code.run.job import JOB_PASS_ENV
 from live_code.run.records import CONFIG_NAME, PROVENANCE_NAME
 from live_code.run.settings import Settings, check_dirs
 from live_code.run.signals import Stopped
@@ -252,7 +252,7 @@ class _Run:
     def run_job(
         self, task: Task, src: Path, work: Path, env: envs.EnvResult, manifest: manifest_mod.Manifest, config_file: Path
     ) -> None:
-        mode, reason = sandbox_mode(self.s.in_dir, self.s.out_dir, self.s.sandbox)
+        mode, reason = job.sandbox_mode(self.s.in_dir, self.s.out_dir, self.s.sandbox)
         self.record["sandbox"] = {"mode": mode, **({"reason": reason} if reason else {})}
         view = self._fallback_view(reason, work, config_file) if mode == "fallback" else None
         job_env = self._job_env(work, env, src if manifest.legacy else None)
@@ -261,7 +261,7 @@ class _Run:
         in_before = fallback.snapshot(view) if view is not None else {}
         with self.step("run"):
             deadline = time.monotonic() + task.config.options.timeout if task.config.options.timeout else None
-            for kinds, argv in entries(task, manifest, env, task.config.gpu_count):
+            for kinds, argv in job.entries(task, manifest, env, task.config.gpu_count):
                 remaining = None if deadline is None else max(0.1, deadline - time.monotonic())
                 run_env = {**job_env, **({"LIVE_CODE_TASK": kinds[0].value} if len(kinds) == 1 else {})}
                 full = argv
@@ -298,35 +298,15 @@ class _Run:
         in_before: Mapping[tuple[str, str], fallback.Entry],
     ) -> None:
         """Record one command's outcome; raise for a stop, a write into /in or a failed job."""
-        self.record.setdefault("job", []).append(
-            {
-                "kinds": [k.value for k in kinds],
-                "argv": list(argv),
-                "returncode": outcome.returncode,
-                "signal": outcome.signal,
-                "timed_out": outcome.timed_out,
-                "seconds": round(outcome.elapsed, 3),
-            }
-        )
-        if outcome.interrupted is not None:
-            raise Stopped(outcome.interrupted)
-        if view is not None:  # what the sandbox's read-only /in would have refused
-            changes = fallback.changed_paths(in_before, fallback.snapshot(view))
-            if changes:
-                self.record["sandbox"]["in_written"] = changes[:20]
-                raise fallback.wrote_into_in(changes)
+        self.record.setdefault("job", []).append(job.outcome_record(kinds, argv, outcome))
+        job.check_stop_and_in(outcome, view, in_before, self.record["sandbox"])
         if not outcome.ok:
             self.job_code = records.job_return_code(self.s.out_dir)
-            refused = fallback.refused_write(view, outcome.tail) if view is not None else None
-            if refused is not None:
-                raise refused
-            tail = "\n".join(f"    {line}" for line in outcome.tail[-10:])
-            msg = outcome.describe() + (f"; its last lines:\n{tail}" if tail else "")
-            raise JobError(msg, hint="see the job's output above (and /out/ymir-executor-out.log in YMIR)")
+            raise job.failure(outcome, view)
 
     def _job_env(self, work: Path, env: envs.EnvResult, legacy_root: Path | None = None) -> dict[str, str]:
         """The job's whole environment (``job.job_env``), with the operator's extra variable names."""
-        return job_env(work, env, (*JOB_PASS_ENV, *self.s.job_env), legacy_root)
+        return job.job_env(work, env, (*JOB_PASS_ENV, *self.s.job_env), legacy_root)
 
     def check_outputs(self, task: Task) -> None:
         with self.step("outputs"):
@@ -465,7 +445,7 @@ _COMPILE_WAIT = 600.0
 
 def describe_sandbox(settings: Settings) -> tuple[str, str | None]:
     """For the CLI: which sandbox mode a run with these settings gets, and why."""
-    return sandbox_mode(settings.in_dir, settings.out_dir, settings.sandbox)
+    return job.sandbox_mode(settings.in_dir, settings.out_dir, settings.sandbox)
 
 
 __all__: Sequence[str] = (

@@ -6,20 +6,27 @@ The package is layered; a module imports its own package and the layers below it
 - **foundation** (``errors``, ``contract``, ``util``, ``_yaml``, ``progress``): one error hierarchy,
   the harness's side of YMIR's /in -> /out contract (paths, task kinds, monitor states), small helpers
   and the YAML reader. They import nothing of the layers above.
-- ``task/``: what a task asks for. YMIR's env.yaml and config.yaml with the task keys
-  (``config``), the repository's ``live-code.yaml`` (``manifest``), and what a repository written for
-  the original image implies (``legacy``: which executor SDK, which packages).
+- ``task/``: what a task asks for. YMIR's config.yaml with the task keys and the typed task
+  (``config``), env.yaml (``env``), the readers of one config value (``values``), the repository's
+  ``live-code.yaml`` (``manifest``) and its hyper-parameter schema (``schema``), and what a
+  repository written for the original image implies (``legacy``: which executor SDK, which packages).
 - ``source/``: where the code comes from. Hardened git (``git``), the operator's mirrors
   (``mirrors``) and the cache of checkouts and pins, with the entry lifecycle that envs share
   (``store``).
 - ``envs/``: what the code runs in. Requirements (``requirements``), the base image's interpreter
   and its fingerprint (``base``), the installers (``installer``), and the env builder and its key
   (``builder``).
-- ``run/``: one task, start to end. The pipeline's steps (``pipeline``), the job's process group
-  (``supervisor``), bubblewrap (``sandbox``) or the mapped-path fallback (``fallback``), and the gate
-  that checks every output against what YMIR parses (``outputs``).
+- ``run/``: one task, start to end. The pipeline's steps (``pipeline``) and the operator's
+  settings (``settings``), what the job sees (``job``: argv, env, SDK shim), the job's process group
+  (``supervisor``), bubblewrap (``sandbox``) or the mapped-path fallback (``fallback``), the gate
+  that checks every output against what YMIR parses (``outputs``), the harness's own records in the
+  out dir (``records``: monitor.txt, provenance) and SIGTERM before the job runs (``signals``).
 - ``commands/``: one module per researcher command (``local``, ``check``, ``replay``, ``report``,
-  ``init``, ``sample``, and ``datasets`` for the datasets ``local`` converts). Commands may use each
+  ``init``, ``sample``, ``cache``, ``prefetch``, ``validate``), ``datasets`` for the datasets
+  ``local`` converts, and the parts ``local`` is made of (``repo``: the --repo argument and
+  snapshots, ``models``, ``names``, ``local_run``: the pipeline on a task dir, shared with replay,
+  ``local_cli``: its command line). A command with a command line of its own has
+  ``add_parser(subparsers)`` and its handler; ``_cli`` holds what they share. Commands may use each
   other; nothing below them imports a command.
 - ``cli``: parses arguments, dispatches to a command and turns errors into exit codes.
 - ``sdk/``: what user code imports inside the job (the standard library and PyYAML only). It is

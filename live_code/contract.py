@@ -165,6 +165,8 @@ MONITOR_FILE = ENV_OUTPUT_DEFAULTS["monitor_file"]
 EXECUTOR_LOG_FILE = ENV_OUTPUT_DEFAULTS["executor_log_file"]
 #: live-code's own record of a run, beside YMIR's outputs in the out dir (and in models/ after training)
 PROVENANCE_NAME = "live-code-provenance.yaml"
+#: the env's PEP 751 lock, written beside the provenance (issue 22, live_code.envs.lock)
+LOCK_NAME = "pylock.toml"
 
 #: The output each task kind must leave (env.yaml ``output`` key).
 REQUIRED_OUTPUT: Mapping[TaskKind, str] = {

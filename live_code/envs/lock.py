@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
-from live_code import util
+from live_code import contract, util
 from live_code.envs.base import BaseInfo, is_protected
 from live_code.envs.installer import IndexSettings, offline_flags
 from live_code.errors import ConfigError, EnvironmentBuildError, RequirementError
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from live_code.task.config import Task
 
 #: the lock's file name, in the env, next to the provenance in /out, and in /out/models (PEP 751)
-LOCK_NAME = "pylock.toml"
+LOCK_NAME = contract.LOCK_NAME
 _TOOL_HEADER = "[tool.live-code]"
 #: uv marks reading and writing pylock.toml as a preview feature
 PREVIEW = ("--preview-features", "pylock")

@@ -17,6 +17,8 @@ Manifest layout::
         epochs: {type: int, default: 10, min: 1, help: number of passes over the training set}
         model: {type: str, default: tiny, choices: [tiny, small]}
 
+The schema's parameters and how a value is read as their type are in ``task/schema.py``.
+
 Legacy layout (the original live-code image, run unchanged): ``start.py`` else ``ymir/start.py``
 with an optional ``extra-requirements.txt``; no schema.
 """
@@ -37,18 +39,12 @@ from live_code import contract
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
 from live_code.task import config
+from live_code.task.schema import Param, coerce, parse_schema
 
 MANIFEST_NAME = "live-code.yaml"
 LEGACY_ENTRIES = ("start.py", "ymir/start.py")
 FRAMEWORKS = ("torch", "mxnet", "none")
 LAUNCHERS = ("torchrun",)
-TYPES: Mapping[str, tuple[type, ...]] = {
-    "int": (int,),
-    "float": (float, int),
-    "bool": (bool,),
-    "str": (str,),
-    "list": (list,),
-}
 _TOP_KEYS = (
     "framework",
     "entry",
@@ -60,22 +56,7 @@ _TOP_KEYS = (
     "hyperparameters",
     "no_build_isolation",
 )
-_PARAM_KEYS = ("type", "default", "choices", "help", "min", "max")
-_SCOPES = ("common", *(k.value for k in TaskKind))
 _NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")  # a distribution name (PEP 508)
-
-
-@dataclasses.dataclass(frozen=True)
-class Param:
-    """One hyper-parameter of the schema."""
-
-    name: str
-    type: str
-    default: Any
-    choices: tuple[Any, ...] = ()
-    help: str = ""
-    min: float | None = None
-    max: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +120,46 @@ def load(repo_dir: str | os.PathLike[str]) -> Manifest:
     raise ConfigError(msg, hint=f"add a {MANIFEST_NAME} (see `live-code init`) or a start.py at the repository root")
 
 
+def read_code_config(src: Path, rel: str | None) -> dict[str, Any]:
+    """The repository's ``code_config`` file (a path inside it, a file of its own), or ``{}``."""
+    if not rel:
+        return {}
+    path = src / rel
+    if not path.is_file():
+        raise ConfigError(
+            f"code_config {rel} is not in the repository at this commit",
+            value=rel,
+            hint="fix code_config (a path relative to the repo root)",
+        )
+    if Path(os.path.realpath(src)) not in Path(os.path.realpath(path)).parents:
+        raise ConfigError(
+            f"code_config {rel} is a link to a file outside the repository",
+            value=rel,
+            hint="commit the config file itself, not a symlink",
+        )
+    code_config, _ = config.read_yaml_mapping(path)
+    return code_config
+
+
+def merged_config(manifest: Manifest, task: config.Task, src: Path) -> tuple[dict[str, Any], str | None]:
+    """What the job reads: the manifest's defaults < the repository's ``code_config`` file <
+    config.yaml, every schema key coerced to its type. Returns it and the code_config path used."""
+    defaults: dict[str, Any] = {}
+    for kind in task.ordered_kinds:
+        defaults.update(manifest.defaults(kind))
+    code_config_rel = task.config.code_config or manifest.code_config
+    code_config = read_code_config(src, code_config_rel)
+    merged = config.merge_hyperparameters(defaults, code_config, task.config.raw)
+    for kind in task.ordered_kinds:
+        merged = validate(
+            manifest,
+            kind,
+            merged,
+            source="the merged config (config.yaml over code_config over live-code.yaml defaults)",
+        )
+    return merged, code_config_rel
+
+
 def parse(data: Mapping[str, Any], *, source: str = MANIFEST_NAME, repo_dir: Path | None = None) -> Manifest:
     for key in data:
         if key not in _TOP_KEYS:
@@ -150,7 +171,7 @@ def parse(data: Mapping[str, Any], *, source: str = MANIFEST_NAME, repo_dir: Pat
     entries = _entries(data.get("entry"), source, repo_dir)
     requirements = _rel_path(data, "requirements", source, repo_dir)
     code_config = _rel_path(data, "code_config", source, repo_dir)
-    schema = _schema(data.get("hyperparameters") or {}, source)
+    schema = parse_schema(data.get("hyperparameters") or {}, source)
     return Manifest(
         legacy=False,
         framework=framework,
@@ -239,141 +260,6 @@ def _rel_path(data: Mapping[str, Any], key: str, source: str, repo_dir: Path | N
     if repo_dir is not None and not (repo_dir / value).is_file():
         raise ConfigError(f"{source}: {key} names {value}, which is not in the repository", value=value)
     return value
-
-
-def _schema(value: Any, source: str) -> dict[TaskKind, Mapping[str, Param]]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{source}: hyperparameters must be a mapping of task kind -> parameters", value=value)
-    scopes: dict[str, dict[str, Param]] = {}
-    for scope, params in value.items():
-        if scope not in _SCOPES:
-            guess = config.did_you_mean(str(scope), _SCOPES)
-            raise ConfigError(
-                f"{source}: unknown hyperparameters section {scope!r}",
-                hint=f"did you mean {guess!r}?" if guess else f"use one of {', '.join(_SCOPES)}",
-            )
-        if not isinstance(params, Mapping):
-            raise ConfigError(f"{source}: hyperparameters.{scope} must be a mapping", value=params)
-        scopes[scope] = {
-            name: _param(f"hyperparameters.{scope}.{name}", name, spec, source) for name, spec in params.items()
-        }
-    common = scopes.get("common", {})
-    return {k: MappingProxyType({**common, **scopes.get(k.value, {})}) for k in TaskKind}
-
-
-def _param(where: str, name: str, spec: Any, source: str) -> Param:
-    if not isinstance(spec, Mapping):
-        raise ConfigError(
-            f"{source}: {where} must be a mapping with type and default",
-            value=spec,
-            hint="e.g. `epochs: {type: int, default: 10}`",
-        )
-    for key in spec:
-        if key not in _PARAM_KEYS:
-            guess = config.did_you_mean(str(key), _PARAM_KEYS)
-            raise ConfigError(
-                f"{source}: {where}: unknown field {key!r}",
-                hint=f"did you mean {guess!r}?" if guess else f"fields: {', '.join(_PARAM_KEYS)}",
-            )
-    type_name: Any = spec.get("type")  # one of TYPES once checked, next
-    if type_name not in TYPES:
-        raise ConfigError(f"{source}: {where}.type must be one of {', '.join(TYPES)}", value=type_name)
-    choices = spec.get("choices") or ()
-    if not isinstance(choices, (list, tuple)):
-        raise ConfigError(f"{source}: {where}.choices must be a list", value=choices)
-    param = Param(
-        name=name,
-        type=type_name,
-        default=spec.get("default"),
-        choices=tuple(choices),
-        help=str(spec.get("help") or ""),
-        min=spec.get("min"),
-        max=spec.get("max"),
-    )
-    for choice in param.choices:
-        if _convert(type_name, choice) is _INVALID:
-            raise ConfigError(f"{source}: {where}.choices holds {choice!r}, which is not of type {type_name}")
-    if param.default is not None:
-        try:
-            coerce(param, param.default, "")
-        except ConfigError as e:
-            raise ConfigError(
-                f"{source}: the default of {where} is invalid: {e.message}", value=param.default, hint=e.hint
-            ) from None
-    return param
-
-
-def coerce(param: Param, value: Any, source: str) -> Any:
-    """``value`` as the param's type. The web form sends numbers and booleans as text: ``"10"`` is
-    an int 10, ``"true"`` a bool; anything else of the wrong type is refused naming key and value."""
-    where = f"{source}: " if source else ""
-    out = _convert(param.type, value)
-    if out is _INVALID:
-        msg = f"{where}hyper-parameter {param.name!r} must be of type {param.type}"
-        raise ConfigError(msg, value=value, hint=f"set {param.name} to a value of type {param.type}" + _help(param))
-    if param.choices and out not in param.choices:
-        allowed = ", ".join(repr(c) for c in param.choices)
-        raise ConfigError(
-            f"{where}hyper-parameter {param.name!r} must be one of {allowed}",
-            value=value,
-            hint=f"pick one of the allowed values{_help(param)}",
-        )
-    if isinstance(out, (int, float)) and not isinstance(out, bool):
-        if (param.min is not None and out < param.min) or (param.max is not None and out > param.max):
-            bounds = (
-                f"{param.min if param.min is not None else '-inf'}..{param.max if param.max is not None else 'inf'}"
-            )
-            raise ConfigError(f"{where}hyper-parameter {param.name!r} must be within {bounds}", value=value)
-    return out
-
-
-_INVALID = object()
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
-
-
-def _convert(type_name: str, value: Any) -> Any:
-    if type_name == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, (str, int)) and str(value).strip().lower() in _TRUE | _FALSE:
-            return str(value).strip().lower() in _TRUE
-        return _INVALID
-    if isinstance(value, bool):
-        return _INVALID  # True is an int to Python, never to a user
-    if type_name == "int":
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                return _INVALID
-        return _INVALID
-    if type_name == "float":
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                return _INVALID
-        return _INVALID
-    if type_name == "str":
-        return value if isinstance(value, str) else (str(value) if isinstance(value, (int, float)) else _INVALID)
-    if type_name == "list":
-        if isinstance(value, list):
-            return value
-        if isinstance(value, str):
-            return [x.strip() for x in value.strip().strip("[]").split(",") if x.strip()]
-        return _INVALID
-    return _INVALID
-
-
-def _help(param: Param) -> str:
-    return f" ({param.help})" if param.help else ""
 
 
 def validate(manifest: Manifest, kind: TaskKind, merged: Mapping[str, Any], *, source: str) -> dict[str, Any]:

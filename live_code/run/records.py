@@ -1,0 +1,135 @@
+"""The harness's own records in the out dir: ``monitor.txt`` and the provenance record, written
+whatever the job left at their paths, and the return code a failing job put in ``monitor.txt``."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import shutil
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from live_code import contract, util
+from live_code.contract import MonitorState
+from live_code.envs.lock import LOCK_NAME
+from live_code.errors import CacheError, LiveCodeError, OutputError
+
+log = logging.getLogger(__name__)
+
+#: the merged hyper-parameters the job reads (``/out/live-code-config.yaml``)
+CONFIG_NAME = "live-code-config.yaml"
+#: the run's provenance record, next to the outputs (and in ``/out/models`` for training)
+PROVENANCE_NAME = "live-code-provenance.yaml"
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def write_config(out_dir: Path, text: str) -> Path:
+    """The merged config the job reads, ``CONFIG_NAME`` in the out dir."""
+    path = out_dir / CONFIG_NAME
+    try:
+        util.atomic_write(path, text)
+    except OSError as e:
+        raise OutputError(
+            f"cannot write {path}: {e.strerror}",
+            value=str(path),
+            hint="the out dir must be writable and have free space",
+        ) from None
+    return path
+
+
+def write_monitor(out_dir: Path, record: contract.MonitorRecord) -> None:
+    """``monitor.txt``; a failure to write it is logged, never raised (the run goes on)."""
+    try:
+        write_over(out_dir / "monitor.txt", contract.format_monitor(record))
+    except OSError as e:
+        log.warning("cannot write monitor.txt: %s", e)
+
+
+def write_provenance(
+    record: dict[str, Any], targets: Iterable[Path], secrets: Iterable[str], *, lock_text: str | None = None
+) -> None:
+    """The record (GPUs added when there are any), redacted, at each of ``targets``, with the env's
+    lock (``lock_text``) beside each: it travels with the provenance and the model (issue 22); a
+    failure to write one is logged."""
+    gpu = gpu_info()
+    if gpu:
+        record["gpu"] = gpu
+    secrets = list(secrets)
+    text = util.redact(yaml.safe_dump(record, sort_keys=False, allow_unicode=True), secrets)
+    for path in targets:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_over(path, text)
+            if lock_text is not None:
+                write_over(path.parent / LOCK_NAME, util.redact(lock_text, secrets))
+        except OSError as e:
+            log.warning("cannot write %s: %s", path, e)
+
+
+def job_return_code(out_dir: Path) -> int | None:
+    """The return code a failing job put in monitor.txt (state 4), which YMIR >= 2.3 reports."""
+    with contextlib.suppress(OSError, ValueError):
+        if not stat.S_ISREG(os.lstat(out_dir / "monitor.txt").st_mode):
+            return None  # a FIFO would block the read forever; a link may point anywhere
+        record = contract.parse_monitor((out_dir / "monitor.txt").read_text())
+        if record.state == MonitorState.ERROR and record.return_code:
+            return record.return_code
+    return None
+
+
+def write_over(path: Path, text: str) -> None:
+    """A harness record (monitor, provenance) written whatever the job left at ``path``: a
+    directory there is removed; with no room for a temp file, the old record (a regular file, its
+    blocks already allocated) is overwritten in place."""
+    if path.is_dir() and not path.is_symlink():
+        util.rmtree(path)
+    try:
+        util.atomic_write(path, text)
+    except OSError as e:
+        if e.errno not in NO_SPACE:
+            raise
+        try:
+            st = os.lstat(path)
+        except OSError:
+            raise e from None
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:  # a link the job made may lead to a file not ours
+            raise
+        data = text.encode()
+        with open(path, "r+b") as f:
+            f.write(data)
+            f.truncate(len(data))
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def gpu_info() -> list[str] | None:
+    if shutil.which("nvidia-smi") is None:
+        return None
+    with contextlib.suppress(util.CalledProcessError):
+        _, out, _ = util.cmd_output(
+            "nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader", timeout=10
+        )
+        return [line.strip() for line in out.splitlines() if line.strip()]
+    return None
+
+
+def disk_full(e: BaseException, out_dir: Path, cache_root: Path) -> LiveCodeError | None:
+    """A full disk (or file size limit) met by the harness itself, as a classified error naming
+    where, or None for any other exception."""
+    if not isinstance(e, OSError) or e.errno not in NO_SPACE:
+        return None
+    where = os.fspath(e.filename) if e.filename else ""
+    msg = f"no space left on the device writing {where or 'a file'}: {e.strerror}"
+    hint = "free disk space (the out dir, the work dir and the cache) and run again"
+    if where.startswith(str(out_dir)):
+        return OutputError(msg, value=where, hint=hint)
+    if where.startswith(str(cache_root)):
+        return CacheError(msg, value=where, hint=hint)
+    return LiveCodeError(msg, value=where or None, hint=hint)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from live_code import contract
+from live_code.run.outputs import _infer_fast
 from live_code.run.outputs._rules import Problem, _as_float, _as_int, _basename, _is_number, _not_a_file, _Report
 
 
@@ -229,13 +230,27 @@ def validate_infer_result(
     report = _Report(file)
     if _not_a_file(file, report):
         return report.done()
+    try:
+        with open(file, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        report.add("output-missing", "", "missing: an infer task must write it")
+        return report.done()
+    except OSError as e:
+        report.add("output-unreadable", "", f"cannot read: {e.strerror}")
+        return report.done()
+    wanted = list(candidates) if candidates is not None else None
     with _gc_paused():
-        return _check_infer_file(file, report, protocol, class_names, candidates)
+        if _infer_fast.check(data, protocol, class_names, wanted):
+            return report.done()
+        return _check_infer_file(data, report, protocol, class_names, wanted)
 
 
 def _check_infer_file(
-    file: str, report: _Report, protocol: str, class_names: Iterable[str] | None, candidates: Iterable[str] | None
+    data: bytes, report: _Report, protocol: str, class_names: Iterable[str] | None, candidates: Iterable[str] | None
 ) -> list[Problem]:
+    """The full check, which names every problem: the standard parser with hooks that find
+    duplicate keys and NaN/Infinity, then a walk over every box."""
     constants: list[_NonFinite] = []
 
     def _constant(token: str) -> _NonFinite:
@@ -243,20 +258,24 @@ def _check_infer_file(
         return constants[-1]
 
     try:
-        with open(file, "rb") as f:
-            data = json.load(f, object_pairs_hook=_pairs_to_dict, parse_constant=_constant)
-    except FileNotFoundError:
-        report.add("output-missing", "", "missing: an infer task must write it")
-        return report.done()
-    except OSError as e:
-        report.add("output-unreadable", "", f"cannot read: {e.strerror}")
-        return report.done()
+        parsed = json.loads(data, object_pairs_hook=_pairs_to_dict, parse_constant=_constant)
     except json.JSONDecodeError as e:
         report.add("json-invalid", f"line {e.lineno} column {e.colno}", f"not valid JSON (truncated?): {e.msg}")
         return report.done()
     except (UnicodeDecodeError, RecursionError) as e:
         report.add("json-unreadable", "", f"not readable JSON: {e}")
         return report.done()
+    return _check_parsed(parsed, report, protocol, class_names, candidates, len(constants))
+
+
+def _check_parsed(
+    data: Any,
+    report: _Report,
+    protocol: str,
+    class_names: Iterable[str] | None,
+    candidates: Iterable[str] | None,
+    constants: int,
+) -> list[Problem]:
     check = _InferCheck(report, protocol, class_names)
     detection = data.get("detection") if isinstance(data, dict) else None
     if isinstance(data, dict):
@@ -270,10 +289,8 @@ def _check_infer_file(
         return report.done()
     check.duplicates("detection", detection)
     seen = _check_images(check, detection, candidates)
-    if len(constants) > seen:
-        report.add(
-            "json-nonfinite", "", f"{len(constants) - seen} NaN/Infinity values: not valid JSON (YMIR reads them)"
-        )
+    if constants > seen:
+        report.add("json-nonfinite", "", f"{constants - seen} NaN/Infinity values: not valid JSON (YMIR reads them)")
     return report.done()
 
 

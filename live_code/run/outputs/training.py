@@ -82,42 +82,7 @@ def _check_stages(data: dict[Any, Any], models_dir: str, stage_dirs: bool, repor
         )
         return
     for key, stage in stages.items():
-        place = f"model_stages.{key}"
-        name = str(key)  # pydantic makes a key text; YMIR packs the stage under that directory
-        if not isinstance(key, str) or not key or "/" in key or key in (".", ".."):
-            report.add(
-                "stage-key-not-plain",
-                place,
-                "a stage name should be a plain name (it becomes a "
-                "directory of the model package): letters, digits and _",
-            )
-        if not isinstance(stage, dict):
-            report.add("stage-not-mapping", place, f"must be a mapping, got {type(stage).__name__}")
-            continue
-        given = stage.get("stage_name")
-        if not isinstance(given, (str, int, float)):
-            report.add("stage-name-missing", f"{place}.stage_name", f"must be the stage's key {key!r}, got {given!r}")
-        elif str(given) != name:
-            report.add(
-                "stage-name-differs", f"{place}.stage_name", f"should equal the stage's key {key!r}, got {given!r}"
-            )
-        _check_files(report, f"{place}.files", stage.get("files"), models_dir, name if stage_dirs else None)
-        if "timestamp" not in stage:
-            report.add("timestamp-missing", f"{place}.timestamp", "missing: integer seconds")
-        else:
-            _check_int(report, f"{place}.timestamp", stage["timestamp"], "timestamp")
-        for metric in contract.STAGE_METRICS:
-            if metric in stage:
-                _check_unit(report, f"{place}.{metric}", stage[metric])
-        if not any(m in stage for m in contract.MAIN_METRICS):
-            report.add(
-                "main-metric-missing",
-                place,
-                f"no main metric: needs one of {', '.join(contract.MAIN_METRICS)} (YMIR records 0)",
-            )
-        for count in contract.STAGE_COUNTS:
-            if count in stage:
-                _check_int(report, f"{place}.{count}", stage[count], "count")
+        _check_stage(key, stage, models_dir, stage_dirs, report)
     best = data.get("best_stage_name")
     if best is None:
         report.add("best-stage-missing", "best_stage_name", "missing: must name the best of model_stages")
@@ -143,6 +108,42 @@ def _check_stages(data: dict[Any, Any], models_dir: str, stage_dirs: bool, repor
         report.add(
             "evaluate-config-not-mapping", "evaluate_config", f"must be a mapping, got {data['evaluate_config']!r}"
         )
+
+
+def _check_stage(key: Any, stage: Any, models_dir: str, stage_dirs: bool, report: _Report) -> None:
+    place = f"model_stages.{key}"
+    name = str(key)  # pydantic makes a key text; YMIR packs the stage under that directory
+    if not isinstance(key, str) or not key or "/" in key or key in (".", ".."):
+        report.add(
+            "stage-key-not-plain",
+            place,
+            "a stage name should be a plain name (it becomes a directory of the model package): letters, digits and _",
+        )
+    if not isinstance(stage, dict):
+        report.add("stage-not-mapping", place, f"must be a mapping, got {type(stage).__name__}")
+        return
+    given = stage.get("stage_name")
+    if not isinstance(given, (str, int, float)):
+        report.add("stage-name-missing", f"{place}.stage_name", f"must be the stage's key {key!r}, got {given!r}")
+    elif str(given) != name:
+        report.add("stage-name-differs", f"{place}.stage_name", f"should equal the stage's key {key!r}, got {given!r}")
+    _check_files(report, f"{place}.files", stage.get("files"), models_dir, name if stage_dirs else None)
+    if "timestamp" not in stage:
+        report.add("timestamp-missing", f"{place}.timestamp", "missing: integer seconds")
+    else:
+        _check_int(report, f"{place}.timestamp", stage["timestamp"], "timestamp")
+    for metric in contract.STAGE_METRICS:
+        if metric in stage:
+            _check_unit(report, f"{place}.{metric}", stage[metric])
+    if not any(m in stage for m in contract.MAIN_METRICS):
+        report.add(
+            "main-metric-missing",
+            place,
+            f"no main metric: needs one of {', '.join(contract.MAIN_METRICS)} (YMIR records 0)",
+        )
+    for count in contract.STAGE_COUNTS:
+        if count in stage:
+            _check_int(report, f"{place}.{count}", stage[count], "count")
 
 
 def _check_int(report: _Report, place: str, value: Any, kind: str) -> None:

@@ -83,12 +83,13 @@ def check(
     decoders = _decoders(ymir_1_1, frozenset(class_names) if class_names is not None else None)
     if decoders is None:
         return False
+    angles = not ymir_1_1 and b"rotate_angle" in data
     try:
         if len(data) > batch_above:
-            keys, counts = _decode_in_batches(data, decoders, ymir_1_1)
+            keys, counts = _decode_in_batches(data, decoders, angles)
         else:
             detection = decoders.whole.decode(data).detection
-            keys, counts = list(detection), _count(list(map(decoders.listed, detection.values())), data, ymir_1_1)
+            keys, counts = list(detection), _count(list(map(decoders.listed, detection.values())), angles)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return False
     if not _images_ok(keys, candidates):
@@ -99,7 +100,7 @@ def check(
     return _no_duplicate_keys(data, decoded, keys, class_names)
 
 
-def _decode_in_batches(data: bytes, decoders: _Decoders, ymir_1_1: bool) -> tuple[list[str], tuple[int, int]]:
+def _decode_in_batches(data: bytes, decoders: _Decoders, angles: bool) -> tuple[list[str], tuple[int, int]]:
     """The image names, and the boxes and angles counted, decoding BATCH images at a time."""
     detection = msgspec.json.decode(data, type=_Top).detection
     keys, raws = list(detection), list(detection.values())
@@ -107,15 +108,16 @@ def _decode_in_batches(data: bytes, decoders: _Decoders, ymir_1_1: bool) -> tupl
     boxes = angles = 0
     for start in range(0, len(raws), BATCH):
         images = decoders.batch.decode(b"[" + b",".join(raws[start : start + BATCH]) + b"]")
-        more_boxes, more_angles = _count(list(map(decoders.listed, images)), data, ymir_1_1)
+        more_boxes, more_angles = _count(list(map(decoders.listed, images)), angles)
         boxes, angles = boxes + more_boxes, angles + more_angles
     return keys, (boxes, angles)
 
 
-def _count(lists: list[list[Any]], data: bytes, ymir_1_1: bool) -> tuple[int, int]:
-    """How many boxes the lists hold, and how many of them have a rotate_angle."""
+def _count(lists: list[list[Any]], angles: bool) -> tuple[int, int]:
+    """How many boxes the lists hold, and (``angles``: the file may hold some) how many of them
+    have a rotate_angle."""
     boxes = sum(map(len, lists))
-    if ymir_1_1 or b"rotate_angle" not in data:
+    if not angles:
         return boxes, 0
     return boxes, sum(b.box.rotate_angle is not msgspec.UNSET for one in lists for b in one)
 

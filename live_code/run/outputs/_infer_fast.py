@@ -100,7 +100,7 @@ def check(
     return _no_duplicate_keys(data, decoded, keys, class_names)
 
 
-def _decode_in_batches(data: bytes, decoders: _Decoders, angles: bool) -> tuple[list[str], tuple[int, int]]:
+def _decode_in_batches(data: bytes, decoders: _Decoders, with_angles: bool) -> tuple[list[str], tuple[int, int]]:
     """The image names, and the boxes and angles counted, decoding BATCH images at a time."""
     detection = msgspec.json.decode(data, type=_Top).detection
     keys, raws = list(detection), list(detection.values())
@@ -108,7 +108,7 @@ def _decode_in_batches(data: bytes, decoders: _Decoders, angles: bool) -> tuple[
     boxes = angles = 0
     for start in range(0, len(raws), BATCH):
         images = decoders.batch.decode(b"[" + b",".join(raws[start : start + BATCH]) + b"]")
-        more_boxes, more_angles = _count(list(map(decoders.listed, images)), angles)
+        more_boxes, more_angles = _count(list(map(decoders.listed, images)), with_angles)
         boxes, angles = boxes + more_boxes, angles + more_angles
     return keys, (boxes, angles)
 

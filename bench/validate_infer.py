@@ -141,23 +141,13 @@ def walk_boxes(data: dict, names: frozenset[str]) -> int:  # type: ignore[type-a
     keys, big, good = frozenset("xywh"), sys.float_info.max, 0
     for image in data["detection"].values():
         for item in image["boxes"]:
-            box, score, name = item.get("box"), item.get("score"), item.get("class_name")
-            if (
-                type(box) is dict
-                and box.keys() == keys
-                and type(box["x"]) is int
-                and type(box["y"]) is int
-                and type(box["w"]) is int
-                and type(box["h"]) is int
-                and box["x"] >= 0
-                and box["y"] >= 0
-                and box["w"] > 0
-                and box["h"] > 0
-                and type(score) in (float, int)
-                and -big <= score <= big
-                and name in names
-            ):
-                good += 1
+            box, score = item.get("box"), item.get("score")
+            if type(box) is not dict or box.keys() != keys:
+                continue
+            x, y, w, h = box["x"], box["y"], box["w"], box["h"]
+            ints = type(x) is int and type(y) is int and type(w) is int and type(h) is int
+            if ints and x >= 0 and y >= 0 and w > 0 and h > 0 and type(score) in (float, int):
+                good += -big <= score <= big and item.get("class_name") in names
     return good
 
 

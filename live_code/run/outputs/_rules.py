@@ -346,3 +346,30 @@ def _as_float(value: Any) -> float | None:
 
 def _basename(path: str) -> str:
     return path.rpartition("/")[2]  # os.path.basename, without its per-call overhead (100k keys)
+
+
+def _read_bytes(file: str, report: _Report, task: str) -> bytes | None:
+    """The whole output file, or None with why it cannot be read reported (a symlink, a FIFO, no
+    file: ``task`` names the kind of task that must write it)."""
+    if _not_a_file(file, report):
+        return None
+    try:
+        with open(file, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        report.add("output-missing", "", f"missing: {task} task must write it")
+    except OSError as e:
+        report.add("output-unreadable", "", f"cannot read: {e.strerror}")
+    return None
+
+
+def _read_text(file: str, report: _Report, task: str) -> str | None:
+    """:func:`_read_bytes` as UTF-8 text (not UTF-8 is reported)."""
+    raw = _read_bytes(file, report, task)
+    if raw is None:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        report.add("output-not-utf8", "", f"not UTF-8 text: {e}")
+        return None

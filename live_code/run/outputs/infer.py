@@ -13,7 +13,7 @@ from typing import Any
 
 from live_code import contract
 from live_code.run.outputs import _infer_fast
-from live_code.run.outputs._rules import Problem, _as_float, _as_int, _basename, _is_number, _not_a_file, _Report
+from live_code.run.outputs._rules import Problem, _as_float, _as_int, _basename, _is_number, _read_bytes, _Report
 
 
 class _NonFinite:
@@ -228,16 +228,8 @@ def validate_infer_result(
     """
     file = os.fspath(path)
     report = _Report(file)
-    if _not_a_file(file, report):
-        return report.done()
-    try:
-        with open(file, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        report.add("output-missing", "", "missing: an infer task must write it")
-        return report.done()
-    except OSError as e:
-        report.add("output-unreadable", "", f"cannot read: {e.strerror}")
+    data = _read_bytes(file, report, "an infer")
+    if data is None:
         return report.done()
     wanted = list(candidates) if candidates is not None else None
     with _gc_paused():

@@ -6,7 +6,7 @@ import math
 import os
 from collections.abc import Collection
 
-from live_code.run.outputs._rules import Problem, _basename, _not_a_file, _Report
+from live_code.run.outputs._rules import Problem, _basename, _read_text, _Report
 
 
 def validate_mining_result(path: str | os.PathLike[str], candidates: Collection[str] | None) -> list[Problem]:
@@ -15,7 +15,7 @@ def validate_mining_result(path: str | os.PathLike[str], candidates: Collection[
     matched to candidates by asset id (basename without extension), as YMIR does."""
     file = os.fspath(path)
     report = _Report(file)
-    text = _read_text(file, report)
+    text = _read_text(file, report, "a mining")
     if text is None:
         return report.done()
     check = _MiningCheck(report, candidates)
@@ -24,26 +24,6 @@ def validate_mining_result(path: str | os.PathLike[str], candidates: Collection[
             check.line(number, line)
     check.finish()
     return report.done()
-
-
-def _read_text(file: str, report: _Report) -> str | None:
-    """The file as UTF-8 text, or None with the reason reported."""
-    if _not_a_file(file, report):
-        return None
-    try:
-        with open(file, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        report.add("output-missing", "", "missing: a mining task must write it")
-        return None
-    except OSError as e:
-        report.add("output-unreadable", "", f"cannot read: {e.strerror}")
-        return None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        report.add("output-not-utf8", "", f"not UTF-8 text: {e}")
-        return None
 
 
 class _MiningCheck:

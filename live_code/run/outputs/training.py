@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from live_code import contract
-from live_code.run.outputs._rules import Problem, _as_float, _as_int, _is_int, _is_number, _not_a_file, _Report
+from live_code.run.outputs._rules import Problem, _as_float, _as_int, _is_int, _is_number, _read_text, _Report
 
 
 def validate_training_result(path: str | os.PathLike[str], protocol: str) -> list[Problem]:
@@ -49,20 +49,11 @@ def validate_training_result(path: str | os.PathLike[str], protocol: str) -> lis
 
 
 def _load_yaml(file: str, report: _Report) -> Any:
-    if _not_a_file(file, report):
+    text = _read_text(file, report, "a training")
+    if text is None:
         return None
     try:
-        with open(file, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except FileNotFoundError:
-        report.add("output-missing", "", "missing: a training task must write it")
-        return None
-    except OSError as e:
-        report.add("output-unreadable", "", f"cannot read: {e.strerror}")
-        return None
-    except UnicodeDecodeError as e:
-        report.add("output-not-utf8", "", f"not UTF-8 text: {e}")
-        return None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         place = f"line {mark.line + 1}" if mark is not None else ""

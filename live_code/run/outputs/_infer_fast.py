@@ -60,7 +60,7 @@ def _decoders(ymir_1_1: bool, names: frozenset[str] | None) -> _Decoders | None:
     rect_fields: list[Any] = [("x", coord), ("y", coord), ("w", size), ("h", size)]
     if not ymir_1_1:
         rect_fields.append(("rotate_angle", Union[float, msgspec.UnsetType], msgspec.UNSET))
-    options = {"forbid_unknown_fields": True, "gc": False}
+    options: dict[str, Any] = {"forbid_unknown_fields": True, "gc": False}
     rect = msgspec.defstruct("Rect", rect_fields, **options)
     box = msgspec.defstruct("Box", [("box", rect), ("class_name", class_name), ("score", float)], **options)
     key = "annotations" if ymir_1_1 else "boxes"
@@ -83,13 +83,13 @@ def check(
     decoders = _decoders(ymir_1_1, frozenset(class_names) if class_names is not None else None)
     if decoders is None:
         return False
-    angles = not ymir_1_1 and b"rotate_angle" in data
+    with_angles = not ymir_1_1 and b"rotate_angle" in data
     try:
         if len(data) > batch_above:
-            keys, counts = _decode_in_batches(data, decoders, angles)
+            keys, counts = _decode_in_batches(data, decoders, with_angles)
         else:
             detection = decoders.whole.decode(data).detection
-            keys, counts = list(detection), _count(list(map(decoders.listed, detection.values())), angles)
+            keys, counts = list(detection), _count(list(map(decoders.listed, detection.values())), with_angles)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return False
     if not _images_ok(keys, candidates):

@@ -40,7 +40,7 @@ SDK_ALLOWED = {"contract"}
 SDK_THIRD_PARTY = {"yaml"}
 # run/_sitecustomize.py is copied into a job as its sitecustomize: the standard library only.
 STDLIB_ONLY = {"run/_sitecustomize.py"}
-HARNESS_THIRD_PARTY = {"yaml", "git", "filelock", "packaging", "uv"}
+HARNESS_THIRD_PARTY = {"yaml", "git", "filelock", "packaging", "uv", "msgspec"}
 # issue 23: the report's libraries (the report extra) are imported by commands/report.py alone
 REPORT_THIRD_PARTY = HARNESS_THIRD_PARTY | {"PIL", "matplotlib", "tensorboard"}
 

@@ -3,8 +3,8 @@
 - The child starts in its own session (process group) with exactly the environment the request
   gives; stdin is closed.
 - stdout and stderr are pumped continuously (one pipe, so their order is kept) to a sink, the
-  harness's stdout by default, in blocks with secrets redacted (``_pump``). A thread drains the pipe so a
-  chatty child never blocks on a full pipe.
+  harness's stdout by default, in blocks with secrets redacted (``_pump``). A thread drains the
+  pipe so a chatty child never blocks on a full pipe.
 - SIGTERM / SIGINT sent to the harness are forwarded to the child's group; after ``grace`` seconds
   the group gets SIGKILL. The optional wall-clock ``timeout`` stops the child the same way.
 - ``run`` returns once the child has exited, even when a grandchild keeps the pipe open, and it

@@ -41,11 +41,14 @@ class BytesRedactor:
         #: how many bytes of a secret can sit at the end of a block whose rest comes in the next one
         self.overlap = max((len(s) - 1 for s in self.secrets), default=0)
 
+    def needed(self, data: bytes) -> bool:
+        """Whether ``data`` may hold something to redact. URL credentials need an '@': a one-byte
+        search is a memchr, while looking for '://' in plain output costs more than all the rest
+        of the pump's work (bench/README.md, "harness CPU")."""
+        return (b"@" in data and b"://" in data) or any(s in data for s in self.secrets)
+
     def redact(self, data: bytes) -> bytes:
-        # URL credentials need an '@': a one-byte search is a memchr, while looking for '://' in
-        # plain output costs more than all the pump's other work (bench/README.md, "harness CPU")
-        url = b"@" in data and b"://" in data
-        if not url and not any(s in data for s in self.secrets):
+        if not self.needed(data):
             return data
         return self._pattern.sub(self._replace, data)
 

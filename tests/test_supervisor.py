@@ -254,3 +254,50 @@ def test_only_a_job_outside_the_sandbox_gets_a_guard(tmp_path: Path) -> None:
     assert sandbox.dies_with_parent(wrapped)
     assert not sandbox.dies_with_parent(["python", "x.py", "--die-with-parent", "--unshare-pid"])
     assert supervisor._start_guard(wrapped, 1) == (None, None)
+
+
+def test_a_pipe_sink_gets_the_same_output_as_a_python_sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sink with a descriptor gets clean lines moved in the kernel (``_splice``); the output,
+    redaction and tail must be those of the pump that copies everything through Python."""
+    import threading
+
+    from live_code.run import _splice
+
+    moved: list[int] = []
+    move = _splice.Splicer.move
+    monkeypatch.setattr(_splice.Splicer, "move", lambda self, fd, n: (moved.append(n), move(self, fd, n))[1])
+
+    code = r"""
+    import sys, time
+    w = sys.stdout.buffer.write
+    for i in range(30):
+        w(b'plain line %d\n' % i * 2000)
+        w(b'token canary-token-1234 and https://u:pw-5678@host/r\n' if i % 7 == 3 else b'')
+        w(('caf\u00e9 %d\n' % i).encode() if i % 5 == 2 else b'')
+        w(b'a line without end ' * (i % 3))
+        w(b'50%\r' if i % 4 == 1 else b'')
+        sys.stdout.flush()
+        time.sleep(0.01)
+    w(b'x' * 200_000 + b' canary-token-1234 ' + b'y' * 100)
+    """
+    argv = _child(tmp_path, code)
+    copied = CountingSink()
+    by_copy = supervisor.run(RunRequest(argv, tmp_path, _env(), secrets=["canary-token-1234"], sink=copied))  # type: ignore[arg-type]
+    read_fd, write_fd = os.pipe()
+    got = bytearray()
+
+    def read_all() -> None:
+        for block in iter(lambda: os.read(read_fd, 1 << 16), b""):
+            got.extend(block)
+
+    reader = threading.Thread(target=read_all)
+    reader.start()
+    with open(write_fd, "wb") as sink:
+        by_splice = supervisor.run(RunRequest(argv, tmp_path, _env(), secrets=["canary-token-1234"], sink=sink))
+    reader.join()
+    os.close(read_fd)
+    assert by_copy.ok and by_splice.ok
+    assert copied.count < 1 << 20 and bytes(got) == bytes(copied.head)
+    assert b"canary" not in got and b"pw-5678" not in got and "café 27".encode() in got
+    assert by_splice.tail == by_copy.tail
+    assert sum(moved) > 100_000, "the clean lines were not spliced"

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import AnyStr, BinaryIO
 
 from live_code import util
+from live_code.run._splice import Splicer, read_exactly
 
 #: a line with no end is held back until it is this long
 _CHUNK = 1 << 16
@@ -50,20 +51,51 @@ class Pump(threading.Thread):
     def run(self) -> None:
         poller = select.poll()
         poller.register(self.fd, select.POLLIN | select.POLLHUP | select.POLLERR)
-        while True:
-            if self.stop_at is not None and time.monotonic() > self.stop_at:
-                break
-            if not poller.poll(100):
-                continue
-            try:
-                chunk = os.read(self.fd, PIPE_SIZE)
-            except OSError:
-                break
-            if not chunk:
-                break
-            self.feed(chunk)
+        splicer = Splicer.create(self.sink, PIPE_SIZE)
+        try:
+            while self.stop_at is None or time.monotonic() <= self.stop_at:
+                if not poller.poll(100):
+                    continue
+                try:
+                    more = self._splice_step(splicer) if splicer is not None else self._copy_step()
+                except OSError:
+                    break
+                if not more:
+                    break
+        finally:
+            if splicer is not None:
+                splicer.close()
         self._emit(self._pending)
         self._pending = b""
+
+    def _copy_step(self) -> bool:
+        chunk = os.read(self.fd, PIPE_SIZE)
+        self.feed(chunk)
+        return bool(chunk)
+
+    def _splice_step(self, splicer: Splicer) -> bool:
+        """One block through the kernel: look at it, and move the lines that need no redaction
+        straight to the sink; anything else (a credential, non-ASCII text, a line not ended yet)
+        is read and goes through :meth:`feed`, as without splicing."""
+        view = splicer.look(self.fd)
+        if view is None:
+            return True
+        if not view:
+            return False
+        cut = max(view.rfind(b"\n"), view.rfind(b"\r")) + 1
+        if cut == 0:  # no line end in the pipe: take it, or the pipe stays readable forever
+            self.feed(read_exactly(self.fd, len(view)))
+        elif self._pending or not view.isascii() or self.redactor.needed(view):
+            self.feed(read_exactly(self.fd, cut))  # ends at a line end: nothing stays pending
+        else:
+            lines = view[:cut]
+            try:
+                self.sink.flush()
+                splicer.move(self.fd, cut)
+            except (OSError, ValueError):  # the sink is gone: keep draining the job's pipe
+                self._copy_step()
+            self.tail.extend(_last_lines(lines, _TAIL_LINES))
+        return True
 
     def feed(self, chunk: bytes) -> None:
         """Take one block read from the pipe: write out all that ends a line, keep the rest."""

@@ -222,12 +222,12 @@ def _job_seconds(log: Path, tail: str) -> tuple[float, float]:
     return (float(found[-1][0]), float(found[-1][1])) if found else (float("nan"), float("nan"))
 
 
-def _validation(b: cases.Bench, res: Results, images: int, repeat: int) -> None:
+def _validation(b: cases.Bench, res: Results, images: int, repeat: int, large: int) -> None:
     with tempfile.TemporaryDirectory(dir=b.tmp) as tmp:
         path = os.path.join(tmp, "infer-result.json")
         candidates = validate_infer.make_file(path, images, 3)
         got = validate_infer.measure(path, candidates, repeat)
-        for case in ("validate", "json_load", "json_load_nogc"):
+        for case in ("validate", "json_load", "json_load_nogc", "msgspec_decode_nogc"):
             for v in got[case]:  # type: ignore[union-attr]  # these cases are lists of seconds
                 res.add(case, v)
         res.extra["validation_bytes"] = got["bytes"]
@@ -251,7 +251,14 @@ def _validation(b: cases.Bench, res: Results, images: int, repeat: int) -> None:
                 res.add("orjson_loads", v)
             for v in parsed["seconds_nogc"]:
                 res.add("orjson_loads_nogc", v)
+            for v in parsed["seconds_walk_nogc"]:
+                res.add("orjson_walk_nogc", v)
             res.extra["fast_parser"] = parsed["parser"]
+    if large:
+        with tempfile.TemporaryDirectory(dir=b.tmp) as tmp:
+            got_large = validate_infer.measure_large(os.path.join(tmp, "infer-result.json"), large)
+        for key, value in got_large.items():
+            res.add(f"large_{key}", value)
 
 
 def _loads(values: tuple[float, float, float]) -> str:
@@ -266,6 +273,12 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=3, help="rounds (each: one cold and one warm run per runner)")
     p.add_argument("--burn-seconds", type=float, default=5.0, help="CPU seconds of the burn job")
     p.add_argument("--images", type=int, default=100_000, help="images in the validated infer-result.json")
+    p.add_argument(
+        "--large-images",
+        type=int,
+        default=1_000_000,
+        help="images in the large file, validated once for its time and peak memory (0: skip)",
+    )
     p.add_argument("--work", type=Path, default=ROOT / ".bench", help="bench work dir (default: .bench)")
     p.add_argument("--python", type=Path, default=Path(sys.executable), help="the interpreter for every venv")
     p.add_argument("--no-mlflow", action="store_true", help="skip baseline B (no MLflow venv is made)")
@@ -369,7 +382,7 @@ def _sections(
             f"==> validation of a {args.images}-image infer-result.json ({time.monotonic() - started:.0f} s)",
             flush=True,
         )
-        _validation(b, res, args.images, max(3, args.runs))
+        _validation(b, res, args.images, max(3, args.runs), args.large_images)
 
 
 def _report(
@@ -381,7 +394,7 @@ def _report(
     started: float,
 ) -> None:
     tools, run_dir = b.tools, b.run_dir
-    table, verdicts = report.table(res.med, res.n, managers, args.images)
+    table, verdicts = report.table(res.med, res.n, managers, args.images, args.large_images)
     profile = warmsteps.profile_table(res.med, res.extra["runs"], res.extra.get("cli_import_biggest", []))
     elapsed = time.monotonic() - started
     wheels = sorted(p.name for p in tools.wheelhouse.glob("*.whl") if not p.name.startswith("pip-"))

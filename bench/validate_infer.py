@@ -2,11 +2,14 @@
 
     .venv/bin/python bench/validate_infer.py [--images 100000] [--boxes 3] [--repeat 5] [--profile]
     OTHER_PYTHON bench/validate_infer.py --parse-only FILE [--repeat 5]   # orjson.loads, if importable
+    .venv/bin/python bench/validate_infer.py --large 1000000   # one validation and one json.load, peak RSS
 
-Prints the median of ``--repeat`` runs of each and their ratio. The validator parses with hooks
-(duplicate keys, NaN) and walks every box, so a ratio near 1 means the walk costs little next to
-parsing itself. ``--profile`` adds a cProfile of one validation (the functions taking the most
-time). ``bench/run`` calls :func:`measure` and :func:`profile`.
+Prints the median of ``--repeat`` runs of each and their ratio. The validator decodes a clean
+file with msgspec into typed structs (``outputs/_infer_fast.py``); a file with a problem gets the
+full check (json with hooks, then a walk over every box). ``--parse-only`` in a venv with orjson
+times orjson's parse and the Python walk over the boxes that an orjson-based validator needs.
+``--profile`` adds a cProfile of one validation. ``bench/run`` calls :func:`measure`, :func:`measure_large`
+and :func:`profile`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import pstats
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,30 +34,25 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 CLASSES = ["person", "car", "dog", "cat", "bicycle"]
 
 
+def candidate_paths(images: int) -> list[str]:
+    return [f"/in/assets/{i % 256:02x}/{i:040x}.jpg" for i in range(images)]
+
+
 def make_file(path: str, images: int, boxes: int) -> list[str]:
-    """Write a valid protocol 1.1.0 infer-result.json; returns the candidate paths."""
+    """Write a valid protocol 1.1.0 infer-result.json, one image at a time (a million images fit in
+    little memory); returns the candidate paths."""
     rng = random.Random(0)
-    candidates = [f"/in/assets/{i % 256:02x}/{i:040x}.jpg" for i in range(images)]
-    detection = {
-        os.path.basename(c): {
-            "boxes": [
-                {
-                    "box": {
-                        "x": rng.randrange(600),
-                        "y": rng.randrange(400),
-                        "w": rng.randrange(1, 200),
-                        "h": rng.randrange(1, 200),
-                    },
-                    "class_name": rng.choice(CLASSES),
-                    "score": rng.random(),
-                }
-                for _ in range(boxes)
-            ]
-        }
-        for c in candidates
-    }
+    candidates = candidate_paths(images)
     with open(path, "w") as f:
-        json.dump({"detection": detection}, f)
+        f.write('{"detection": {')
+        for n, c in enumerate(candidates):
+            listed = ", ".join(
+                f'{{"box": {{"x": {rng.randrange(600)}, "y": {rng.randrange(400)}, "w": {rng.randrange(1, 200)}, '
+                f'"h": {rng.randrange(1, 200)}}}, "class_name": "{rng.choice(CLASSES)}", "score": {rng.random()!r}}}'
+                for _ in range(boxes)
+            )
+            f.write(f'{", " if n else ""}"{os.path.basename(c)}": {{"boxes": [{listed}]}}')
+        f.write("}}")
     return candidates
 
 
@@ -95,15 +94,27 @@ def without_gc(fn: Callable[[], object]) -> Callable[[], object]:
 
 
 def measure(path: str, candidates: list[str], repeat: int) -> dict[str, list[float] | int]:
-    """Seconds of ``json.load`` (as is, and with the garbage collector paused) and of
-    ``validate_infer_result`` (which pauses it) on ``path``, round-robin."""
+    """Seconds of ``json.load`` (as is, and with the garbage collector paused), of
+    ``validate_infer_result`` (which pauses it) and of msgspec's untyped parse on ``path``,
+    round-robin."""
 
     def baseline() -> object:
         with open(path, "rb") as f:
             return json.load(f)
 
+    def msgspec_decode() -> object:
+        import msgspec
+
+        with open(path, "rb") as f:
+            return msgspec.json.decode(f.read())
+
     validate = _validator(path, candidates)
-    cases = {"json_load": baseline, "json_load_nogc": without_gc(baseline), "validate": validate}
+    cases = {
+        "json_load": baseline,
+        "json_load_nogc": without_gc(baseline),
+        "validate": validate,
+        "msgspec_decode_nogc": without_gc(msgspec_decode),
+    }
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeat):  # round-robin: drift hits every case
         for name, fn in cases.items():
@@ -124,8 +135,25 @@ def profile(path: str, candidates: list[str], top: int = 12) -> str:
     return "\n".join([total, *lines[start:]]).rstrip()
 
 
+def walk_boxes(data: dict, names: frozenset[str]) -> int:  # type: ignore[type-arg]
+    """The least a validator must do after a parser that checks no type: look at every box (the
+    tests of ``outputs.infer._InferCheck.boxes``'s fast path). Returns the boxes that pass."""
+    keys, big, good = frozenset("xywh"), sys.float_info.max, 0
+    for image in data["detection"].values():
+        for item in image["boxes"]:
+            box, score = item.get("box"), item.get("score")
+            if type(box) is not dict or box.keys() != keys:
+                continue
+            x, y, w, h = box["x"], box["y"], box["w"], box["h"]
+            ints = type(x) is int and type(y) is int and type(w) is int and type(h) is int
+            if ints and x >= 0 and y >= 0 and w > 0 and h > 0 and type(score) in (float, int):
+                good += -big <= score <= big and item.get("class_name") in names
+    return good
+
+
 def _parse_only(path: str, repeat: int) -> int:
-    """Time ``orjson.loads`` (else json.loads) of the bytes; prints one JSON line."""
+    """Time ``orjson.loads`` (else json.loads) of the bytes, alone and with the walk over every box
+    that a validator on it would need; prints one JSON line."""
     try:
         import orjson  # type: ignore[import-not-found]  # optional: json.loads without it
 
@@ -137,12 +165,54 @@ def _parse_only(path: str, repeat: int) -> int:
         with open(path, "rb") as f:
             return loads(f.read())
 
-    times: dict[str, list[float]] = {"seconds": [], "seconds_nogc": []}
+    names = frozenset(CLASSES)
+    times: dict[str, list[float]] = {"seconds": [], "seconds_nogc": [], "seconds_walk_nogc": []}
     for _ in range(repeat):
         times["seconds"] += median_seconds(parse, 1)[1]
         times["seconds_nogc"] += median_seconds(without_gc(parse), 1)[1]
+        times["seconds_walk_nogc"] += median_seconds(without_gc(lambda: walk_boxes(parse(), names)), 1)[1]  # type: ignore[arg-type]
     print(json.dumps({"parser": name, **times}))
     return 0
+
+
+def _peak_rss_bytes() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def _one_large(path: str, images: int, how: str) -> int:
+    """In a process of its own: validate (or json.load) ``path`` once; prints seconds and peak RSS."""
+    candidates = candidate_paths(images) if how == "validate" else []
+    before = _peak_rss_bytes()
+    if how == "validate":
+        fn = _validator(path, candidates)
+    else:
+
+        def fn() -> object:
+            with open(path, "rb") as f:
+                return json.load(f)
+
+    seconds = median_seconds(fn, 1)[0]
+    print(json.dumps({"seconds": seconds, "peak_rss": _peak_rss_bytes(), "rss_before": before}))
+    return 0
+
+
+def measure_large(path: str, images: int, python: str = sys.executable) -> dict[str, float]:
+    """A file of ``images`` images (default a million), validated and json.load-ed once each, each in
+    a new process so that its peak RSS is its own."""
+    make_file(path, images, 3)
+    got: dict[str, float] = {"bytes": os.path.getsize(path)}
+    for how in ("validate", "json_load"):
+        out = subprocess.run(
+            [python, os.path.abspath(__file__), "--one-large", how, path, "--images", str(images)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        result = json.loads(out.strip().splitlines()[-1])
+        got[f"{how}_seconds"], got[f"{how}_peak_rss"] = result["seconds"], result["peak_rss"]
+    return got
 
 
 def main() -> int:
@@ -152,9 +222,20 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of one validation")
     parser.add_argument("--parse-only", metavar="FILE", help="only time parsing FILE (orjson if importable)")
+    parser.add_argument("--large", type=int, metavar="IMAGES", help="only the large case: time and peak RSS")
+    parser.add_argument("--one-large", nargs=2, metavar=("HOW", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.parse_only:
         return _parse_only(args.parse_only, args.repeat)
+    if args.one_large:
+        return _one_large(args.one_large[1], args.images, args.one_large[0])
+    if args.large:
+        with tempfile.TemporaryDirectory() as tmp:
+            large = measure_large(os.path.join(tmp, "infer-result.json"), args.large)
+        print(f"file: {args.large} images x 3 boxes, {large['bytes'] / 1e6:.0f} MB")
+        for how in ("validate", "json_load"):
+            print(f"{how}: {large[how + '_seconds']:.2f} s, peak RSS {large[how + '_peak_rss'] / 2**20:.0f} MiB")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "infer-result.json")
         candidates = make_file(path, args.images, args.boxes)
@@ -166,6 +247,7 @@ def main() -> int:
     print(f"json.load (baseline):   {base:.3f} s (median of {args.repeat})")
     print(f"  with gc paused:       {nogc:.3f} s (median of {args.repeat})")
     print(f"validate_infer_result:  {checked:.3f} s (median of {args.repeat})")
+    print(f"msgspec.json.decode:    {statistics.median(result['msgspec_decode_nogc']):.3f} s, untyped, gc paused")  # type: ignore[arg-type]
     print(f"ratio validate / json.load: {checked / base:.2f}")
     if prof:
         print(f"\ncProfile of one validation (by own time):\n{prof}")

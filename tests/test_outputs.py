@@ -967,3 +967,68 @@ def test_log_warnings_logs_one_line_per_warning_with_file_and_place(caplog: pyte
     with caplog.at_level("WARNING", logger="live_code.run.outputs"):
         assert outputs.log_warnings([warning, Problem("/out/x", "", "bad")]) == [warning]
     assert caplog.messages == ["warning: /out/infer-result.json: detection['a.jpg']: has both"]
+
+
+# -- the fast path of the infer-result.json check (msgspec) ---------------------------------------
+
+
+def _fast(
+    text: str,
+    protocol: str = "1.1.0",
+    names: object = CLASSES,
+    batch_above: int = 1 << 30,
+    candidates: object = CANDIDATES,
+) -> bool:
+    from live_code.run.outputs import _infer_fast
+
+    return _infer_fast.check(text.encode(), protocol, names, candidates, batch_above=batch_above)  # type: ignore[arg-type]
+
+
+FAST_VALID = [
+    json.dumps({"detection": {A: {"boxes": [_item(), _item(_box(0, 0, 1, 1, rotate_angle=0.5), "person", 1)]}}}),
+    json.dumps({"detection": {A: {"boxes": []}, B: {"boxes": [_item()]}}}, indent=2),
+    json.dumps({"detection": {}}),
+]
+
+
+@pytest.mark.parametrize("batch_above", [0, 1 << 30])
+def test_a_valid_file_is_proved_by_the_fast_path_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_above: int
+) -> None:
+    from live_code.run.outputs import _infer_fast, infer
+
+    monkeypatch.setattr(infer, "_check_infer_file", lambda *a: pytest.fail("the full check ran"))
+    fast = _infer_fast.check
+    monkeypatch.setattr(_infer_fast, "check", lambda *a, **kw: fast(*a, **{"batch_above": batch_above, **kw}))
+    monkeypatch.setattr(_infer_fast, "BATCH", 1)  # every image its own batch
+    for text in FAST_VALID:
+        assert _infer(tmp_path, text) == []
+    legacy = json.dumps({"detection": {A: {"annotations": [_item()]}}})
+    assert _fast(legacy, contract.PROTOCOL_0_0_1, batch_above=batch_above)
+    assert _fast(FAST_VALID[0], names=None, batch_above=batch_above)
+
+
+_NONE = '{"boxes": []}'
+_ONE = '{"boxes": [{"box": {"x": 1, "y": 1, "w": 1, "h": 1}, "class_name": "cat", "score": 1}]}'
+TRICKY_DUPLICATES = {
+    "colon in an image name": f'{{"detection": {{"a:b.jpg": {_NONE}, "a.jpg": {_NONE}, "a.jpg": {_NONE}}}}}',
+    # the escaped colon is not in the text: counted from the decoded name, it would make up for the repeat
+    "escaped colon": f'{{"detection": {{"a.jpg": {{"boxes": [], "boxes": []}}, "x\\u003ay.jpg": {_NONE}}}}}',
+    "repeated rect key": '{"detection": {"a.jpg": ' + _ONE.replace('"h": 1', '"h": 1, "h": 2') + "}}",
+    "repeated top key": '{"detection": {}, "detection": {}}',
+}
+
+
+def test_the_fast_path_passes_colons_in_names() -> None:
+    text = f'{{"detection": {{"a:b.jpg": {_ONE}, "c.jpg": {_NONE}}}}}'
+    assert _fast(text, candidates=None) and _fast(text, candidates=None, batch_above=0)
+    assert _fast(text.replace("a:b", "a\\u003ab"), candidates=None)  # escaped: no colon in the text
+
+
+@pytest.mark.parametrize("batch_above", [0, 1 << 30])
+@pytest.mark.parametrize("case", TRICKY_DUPLICATES)
+def test_the_fast_path_never_passes_a_repeated_key(case: str, batch_above: int) -> None:
+    text = TRICKY_DUPLICATES[case]
+    assert not _fast(text, names=None, batch_above=batch_above, candidates=None)
+    assert not _fast(text, batch_above=batch_above, candidates=None)
+    assert _fast(json.dumps(json.loads(text)), batch_above=batch_above, candidates=None)  # the same, keys once

@@ -193,3 +193,111 @@ def test_tail_read_from_the_end_equals_splitting_everything() -> None:
             assert supervisor._last_lines(text, count) == _all_last_lines(text, count), repr(text[:200])
     long_tail = "x" * 10_000 + "\nlast"  # the cut at 4096 must not keep half of the long line
     assert supervisor._last_lines(long_tail, 2) == ["x" * 10_000, "last"]
+
+
+def _pumped(chunks: list[bytes], secrets: tuple[str, ...] = ()) -> tuple[bytes, list[str]]:
+    """Feed ``chunks`` to a pump as reads from the pipe, then end it; returns what it wrote."""
+    from live_code.run import _pump
+
+    sink = CountingSink()
+    pump = _pump.Pump(-1, sink, secrets)  # type: ignore[arg-type]
+    for chunk in chunks:
+        pump.feed(chunk)
+    pump._emit(pump._pending)
+    return bytes(sink.head), list(pump.tail)
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b""])
+def test_a_secret_or_url_credentials_split_across_two_reads_are_redacted(line_end: bytes) -> None:
+    """Every cut point of a line holding a secret and URL credentials, with and without a line end
+    before the next read; the long filler makes the pump cut inside the line (no line end at all)."""
+    secret = "canary-token-1234"
+    filler = b"y" * 70_000 if not line_end else b"log "
+    line = filler + b" token canary-token-1234 and https://user:pw-5678@host/r " + filler + line_end
+    for cut in range(len(filler) - 5, len(line) - len(filler) + 5):
+        out, _ = _pumped([line[:cut], line[cut:], b"next\n"], (secret,))
+        assert b"canary" not in out and b"pw-5678" not in out and b"user:" not in out, cut
+        assert out == line.replace(b"canary-token-1234", b"***").replace(b"user:pw-5678", b"***") + b"next\n"
+
+
+def test_pump_writes_bytes_as_they_came_and_replaces_invalid_utf8() -> None:
+    out, tail = _pumped([b"caf\xc3\xa9\r50%\rdone\n", b"bad \xff byte\n", b"no end"])
+    assert out == "café\r50%\rdone\nbad \ufffd byte\nno end".encode()
+    assert tail == ["café", "50%", "done", "bad \ufffd byte", "no end"]
+
+
+def test_pump_cost_no_copy_for_plain_ascii_output() -> None:
+    """No credential in sight: the block written is the block read (nothing decoded or copied)."""
+    from live_code import util
+
+    block = b"x" * 1000 + b"\n"
+    assert util.BytesRedactor(["a-secret"]).redact(block) is block
+
+
+def test_bytes_redaction_matches_text_redaction() -> None:
+    from live_code import util
+
+    secrets = ["canary-token-1234", "canary-token", "abc"]  # the short one is ignored, as in util.redact
+    samples = [
+        "x https://u:p@h/r y canary-token-1234 canary-token abc",
+        "git+ssh://git@github.com/o/r and http://tok@127.0.0.1:8080/x",
+        "no credentials: https://host/path and mail a@b",
+    ]
+    for text in samples:
+        assert util.BytesRedactor(secrets).redact(text.encode()) == util.redact(text, secrets).encode()
+
+
+def test_only_a_job_outside_the_sandbox_gets_a_guard(tmp_path: Path) -> None:
+    from live_code.run import sandbox
+
+    wrapped = sandbox.wrap(["python", "x.py"], sandbox.Mounts(tmp_path, tmp_path), cwd=tmp_path)
+    assert sandbox.dies_with_parent(wrapped)
+    assert not sandbox.dies_with_parent(["python", "x.py", "--die-with-parent", "--unshare-pid"])
+    assert supervisor._start_guard(wrapped, 1) == (None, None)
+
+
+def test_a_pipe_sink_gets_the_same_output_as_a_python_sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sink with a descriptor gets clean lines moved in the kernel (``_splice``); the output,
+    redaction and tail must be those of the pump that copies everything through Python."""
+    import threading
+
+    from live_code.run import _splice
+
+    moved: list[int] = []
+    move = _splice.Splicer.move
+    monkeypatch.setattr(_splice.Splicer, "move", lambda self, fd, n: (moved.append(n), move(self, fd, n))[1])
+
+    code = r"""
+    import sys, time
+    w = sys.stdout.buffer.write
+    for i in range(30):
+        w(b'plain line %d\n' % i * 2000)
+        w(b'token canary-token-1234 and https://u:pw-5678@host/r\n' if i % 7 == 3 else b'')
+        w(('caf\u00e9 %d\n' % i).encode() if i % 5 == 2 else b'')
+        w(b'a line without end ' * (i % 3))
+        w(b'50%\r' if i % 4 == 1 else b'')
+        sys.stdout.flush()
+        time.sleep(0.01)
+    w(b'x' * 200_000 + b' canary-token-1234 ' + b'y' * 100)
+    """
+    argv = _child(tmp_path, code)
+    copied = CountingSink()
+    by_copy = supervisor.run(RunRequest(argv, tmp_path, _env(), secrets=["canary-token-1234"], sink=copied))  # type: ignore[arg-type]
+    read_fd, write_fd = os.pipe()
+    got = bytearray()
+
+    def read_all() -> None:
+        for block in iter(lambda: os.read(read_fd, 1 << 16), b""):
+            got.extend(block)
+
+    reader = threading.Thread(target=read_all)
+    reader.start()
+    with open(write_fd, "wb") as sink:
+        by_splice = supervisor.run(RunRequest(argv, tmp_path, _env(), secrets=["canary-token-1234"], sink=sink))
+    reader.join()
+    os.close(read_fd)
+    assert by_copy.ok and by_splice.ok
+    assert copied.count < 1 << 20 and bytes(got) == bytes(copied.head)
+    assert b"canary" not in got and b"pw-5678" not in got and "café 27".encode() in got
+    assert by_splice.tail == by_copy.tail
+    assert sum(moved) > 100_000, "the clean lines were not spliced"

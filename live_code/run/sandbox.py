@@ -22,6 +22,8 @@ from live_code import contract
 
 #: host top-level entries that are not bound as they are
 _SPECIAL = {"proc", "dev", "in", "out"}
+#: the sandbox's first options: it is a new PID namespace whose processes die with live-code
+_DIES_WITH_PARENT = ["--die-with-parent", "--unshare-pid"]
 
 
 class Mounts(NamedTuple):
@@ -56,7 +58,7 @@ def wrap(argv: Sequence[str], mounts: Mounts, *, cwd: Path, bwrap: str | None = 
     the kernel kills everything left in it.
     """
     exe = bwrap or shutil.which("bwrap") or "bwrap"
-    args = [exe, "--die-with-parent", "--unshare-pid", "--tmpfs", "/"]
+    args = [exe, *_DIES_WITH_PARENT, "--tmpfs", "/"]
     for entry in sorted(os.listdir("/")):
         host = f"/{entry}"
         if entry in _SPECIAL:
@@ -72,3 +74,9 @@ def wrap(argv: Sequence[str], mounts: Mounts, *, cwd: Path, bwrap: str | None = 
             args += ["--ro-bind", str(path), str(path)]
     args += ["--chdir", str(cwd), "--", *argv]
     return args
+
+
+def dies_with_parent(argv: Sequence[str]) -> bool:
+    """True for a command made by :func:`wrap`: the kernel kills all of it when its parent dies,
+    since bubblewrap's ``--die-with-parent`` ends the PID namespace's first process."""
+    return len(argv) > 3 and os.path.basename(argv[0]) == "bwrap" and list(argv[1:3]) == _DIES_WITH_PARENT

@@ -3,29 +3,32 @@
 - The child starts in its own session (process group) with exactly the environment the request
   gives; stdin is closed.
 - stdout and stderr are pumped continuously (one pipe, so their order is kept) to a sink, the
-  harness's stdout by default, line by line with secrets redacted. A thread drains the pipe so a
-  chatty child never blocks on a full pipe.
+  harness's stdout by default, in blocks with secrets redacted (``_pump``). A thread drains the
+  pipe so a chatty child never blocks on a full pipe.
 - SIGTERM / SIGINT sent to the harness are forwarded to the child's group; after ``grace`` seconds
   the group gets SIGKILL. The optional wall-clock ``timeout`` stops the child the same way.
 - ``run`` returns once the child has exited, even when a grandchild keeps the pipe open, and it
   leaves no process behind: the harness makes itself a child subreaper (Linux), so descendants
   that escaped the group with ``setsid`` are re-parented to it and killed when the job ends.
-- If the harness itself dies (SIGKILL, the OOM killer), a small guard process it started kills
-  the child's process group: the child's session would otherwise outlive it.
+- If the harness itself dies (SIGKILL, the OOM killer), the job dies with it. A job in bubblewrap's
+  sandbox is the first process of a PID namespace that bubblewrap ends with its parent
+  (``--die-with-parent``), so nothing more is started. A job outside it gets a guard, a shell that
+  waits on a pipe from the harness and SIGKILLs the job's group at end of file (``_start_guard``).
 - ``hide_from_children`` makes the harness non-dumpable, so a job running as the same user cannot
   read its environment (a token) or memory through /proc.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import ctypes
 import fcntl
+import io
 import logging
 import os
 import select
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -36,16 +39,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 from live_code import util
+from live_code.run import _pump, sandbox
+from live_code.run._pump import _last_lines  # noqa: F401  (the tests read it here)
 
 log = logging.getLogger(__name__)
 
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_DUMPABLE = 4
-_CHUNK = 1 << 16
-_PIPE_SIZE = 1 << 20
-_TAIL_LINES = 20
 #: how long the pump keeps reading after the child exited, for output still in the pipe
 _DRAIN_SECONDS = 2.0
+#: how often the supervisor looks at its timeout and grace period while the child runs
+_TICK = 0.1
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,16 @@ def _widen_pipe(fd: int) -> None:
     pump is off the CPU (bench/README.md, "running job"). Best effort: the size is capped by
     /proc/sys/fs/pipe-max-size for unprivileged users."""
     with contextlib.suppress(OSError, AttributeError):
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_SIZE)
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _pump.PIPE_SIZE)
+
+
+def _widen_sink(sink: BinaryIO) -> None:
+    """A sink that is a pipe (the harness's stdout under docker) gets a 1 MiB buffer too: writing
+    1 MiB blocks into a 64 KiB pipe cost a wake-up of its reader per 64 KiB."""
+    with contextlib.suppress(OSError, AttributeError, ValueError, io.UnsupportedOperation):
+        fd = sink.fileno()
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            _widen_pipe(fd)
 
 
 def hide_from_children() -> bool:
@@ -144,33 +157,24 @@ def hide_from_children() -> bool:
         return False
 
 
-# Run by the guard process: wait until the harness writes a byte (the job is over) or dies (EOF on
-# the pipe), and in that case SIGKILL the job's process group.
-_GUARD = """\
-import os, signal, sys
-fd, pgid = int(sys.argv[1]), int(sys.argv[2])
-try:
-    done = os.read(fd, 1)
-except OSError:
-    done = b""
-if not done:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except OSError:
-        pass
-"""
+# The guard, for a job not in a sandbox that dies with us: a shell (no interpreter start) whose stdin
+# is a pipe from the harness. A line on it means the job is over; end of file means the harness died
+# (SIGKILL, the OOM killer), and then it SIGKILLs the job's process group. Only builtins: it gets an
+# empty environment, since the job (same uid) can read it.
+_GUARD = 'read -r _ || kill -s KILL -- "-$1"'
 
 
-def _start_guard(pgid: int) -> tuple[subprocess.Popen[bytes] | None, int | None]:
-    """A process that SIGKILLs group ``pgid`` if this process dies before :func:`_stop_guard`."""
+def _start_guard(argv: Sequence[str], pgid: int) -> tuple[subprocess.Popen[bytes] | None, int | None]:
+    """A process that SIGKILLs group ``pgid`` if this process dies before :func:`_stop_guard`, unless
+    the command is bubblewrap's sandbox, which the kernel ends with us (``sandbox.dies_with_parent``)."""
+    if sandbox.dies_with_parent(argv):
+        return None, None
     read_fd, write_fd = os.pipe()
     try:
-        # an empty environment: the guard is readable by the job (same uid), so it must hold no secret
         guard = subprocess.Popen(
-            [sys.executable, "-I", "-c", _GUARD, str(read_fd), str(pgid)],
-            pass_fds=(read_fd,),
+            ["/bin/sh", "-c", _GUARD, "live-code-guard", str(pgid)],
             env={},
-            stdin=subprocess.DEVNULL,
+            stdin=read_fd,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -188,7 +192,7 @@ def _stop_guard(guard: subprocess.Popen[bytes] | None, write_fd: int | None) -> 
     if guard is None or write_fd is None:
         return
     with contextlib.suppress(OSError):
-        os.write(write_fd, b"x")
+        os.write(write_fd, b"\n")
     os.close(write_fd)
     try:
         guard.wait(timeout=10)
@@ -243,81 +247,6 @@ def _reap_stragglers(keep: set[int]) -> int:
     return killed
 
 
-class _Pump(threading.Thread):
-    """Copies the child's output to the sink, redacting whole lines; keeps the last lines."""
-
-    def __init__(self, fd: int, sink: BinaryIO, secrets: Sequence[str]) -> None:
-        super().__init__(name="live-code-output-pump", daemon=True)
-        self.fd = fd
-        self.sink = sink
-        self.secrets = tuple(secrets)
-        self.stop_at: float | None = None
-        self.tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
-        self._pending = b""
-
-    def run(self) -> None:
-        poller = select.poll()
-        poller.register(self.fd, select.POLLIN | select.POLLHUP | select.POLLERR)
-        while True:
-            if self.stop_at is not None and time.monotonic() > self.stop_at:
-                break
-            if not poller.poll(100):
-                continue
-            try:
-                chunk = os.read(self.fd, _PIPE_SIZE)
-            except OSError:
-                break
-            if not chunk:
-                break
-            self._feed(chunk)
-        self._emit(self._pending, final=True)
-        with contextlib.suppress(OSError, ValueError):
-            self.sink.flush()
-
-    def _feed(self, chunk: bytes) -> None:
-        data = self._pending + chunk
-        # \r ends a progress-bar line as much as \n does
-        cut = max(data.rfind(b"\n"), data.rfind(b"\r"))
-        if cut < 0 and len(data) < _CHUNK:
-            self._pending = data
-            return
-        if cut < 0:
-            cut = len(data) - 1
-        self._pending = data[cut + 1 :]
-        self._emit(data[: cut + 1])
-
-    def _emit(self, data: bytes, final: bool = False) -> None:
-        if not data:
-            return
-        text = data.decode("utf-8", errors="replace")
-        # redact only text that can hold a secret: the regex over every chunk cost more CPU than
-        # the job's own printing (bench/README.md, "harness CPU while it runs")
-        if "://" in text or any(s and s in text for s in self.secrets):
-            text = util.redact(text, self.secrets)
-        self.tail.extend(_last_lines(text, _TAIL_LINES))
-        try:
-            self.sink.write(text.encode())
-            if final or b"\n" in data:
-                self.sink.flush()
-        except (OSError, ValueError):  # the sink closed (harness's stdout gone): keep draining
-            pass
-
-
-def _last_lines(text: str, count: int) -> list[str]:
-    """The last ``count`` non-blank lines of ``text`` (a carriage return ends a line too), reading
-    back from the end only as far as needed: splitting all of a 64 KiB chunk of short lines was
-    most of the pump's CPU."""
-    size = 4096
-    while True:
-        pieces = text[-size:].replace("\r", "\n").split("\n")
-        if size < len(text):
-            pieces = pieces[1:]  # may be the end of a line cut in two
-        lines = [ln for ln in pieces if ln.strip()]
-        if len(lines) >= count or size >= len(text):
-            return lines[-count:]
-        size *= 4
-
-
 @contextlib.contextmanager
 def _forward_signals(on_signal: Callable[[int], None]) -> Iterator[None]:
     """While the child runs, SIGTERM/SIGINT/SIGHUP to the harness call ``on_signal``."""
@@ -335,13 +264,80 @@ def _forward_signals(on_signal: Callable[[int], None]) -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def run(request: RunRequest) -> RunOutcome:
-    """Run the request's command to the end and say how it ended. Never raises for the child's
-    failure; raises OSError subclasses only when the command cannot be started."""
-    sink = request.sink if request.sink is not None else sys.stdout.buffer
-    become_subreaper()
-    existing = set(_children_of(os.getpid())) if sys.platform.startswith("linux") else set()
-    start = time.monotonic()
+class _Job:
+    """A started child, and how it is being stopped: by a timeout, or by a signal to the harness."""
+
+    def __init__(self, request: RunRequest, proc: subprocess.Popen[bytes]) -> None:
+        self.request = request
+        self.proc = proc
+        self.interrupted: int | None = None
+        self.timed_out = False
+        self.kill_at: float | None = None
+
+    def stop(self) -> None:
+        """SIGTERM to the group now, SIGKILL after the grace period."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        if self.kill_at is None:
+            self.kill_at = time.monotonic() + self.request.grace
+
+    def on_signal(self, signum: int) -> None:
+        if self.interrupted is None:
+            self.interrupted = signum
+            log.warning("received %s: stopping the job (SIGKILL in %.0fs)", _signame(signum), self.request.grace)
+        self.stop()
+
+    def wait(self, start: float) -> None:
+        """Until the child exits, stopping it at the timeout and killing it after the grace period."""
+        request = self.request
+        deadline = start + request.timeout if request.timeout else None
+        exited = _exit_waiter(self.proc)
+        while True:
+            if exited(_TICK):
+                return
+            now = time.monotonic()
+            if deadline is not None and now > deadline and not self.timed_out:
+                self.timed_out = True
+                log.warning(
+                    "the job passed its %.0fs timeout: stopping it (SIGKILL in %.0fs)", request.timeout, request.grace
+                )
+                self.stop()
+            if self.kill_at is not None and now > self.kill_at:
+                log.warning("the job did not stop within %.0fs of SIGTERM: sending SIGKILL", request.grace)
+                util.kill_group(self.proc)
+                self.kill_at = float("inf")
+
+
+def _exit_waiter(proc: subprocess.Popen[bytes]) -> Callable[[float], bool]:
+    """A function that waits up to ``seconds`` for ``proc`` to exit and says whether it did. On
+    Linux it sleeps in poll() on a pidfd; ``Popen.wait(timeout)`` wakes about 80 times a second."""
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+
+        def wait(seconds: float) -> bool:
+            try:
+                proc.wait(timeout=seconds)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+
+        return wait
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+
+    def wait_pidfd(seconds: float) -> bool:
+        if not poller.poll(seconds * 1000):
+            return False
+        os.close(pidfd)
+        proc.wait()
+        return True
+
+    return wait_pidfd
+
+
+def _spawn(request: RunRequest) -> tuple[subprocess.Popen[bytes], int]:
+    """Start the child in its own session with its output on one pipe; returns it and the read end."""
     read_fd, write_fd = os.pipe()
     _widen_pipe(write_fd)
     try:
@@ -360,46 +356,26 @@ def run(request: RunRequest) -> RunOutcome:
         raise
     finally:
         os.close(write_fd)
-    guard, guard_fd = _start_guard(proc.pid)
+    return proc, read_fd
+
+
+def run(request: RunRequest) -> RunOutcome:
+    """Run the request's command to the end and say how it ended. Never raises for the child's
+    failure; raises OSError subclasses only when the command cannot be started."""
+    sink = request.sink if request.sink is not None else sys.stdout.buffer
+    _widen_sink(sink)
+    become_subreaper()
+    existing = set(_children_of(os.getpid())) if sys.platform.startswith("linux") else set()
+    start = time.monotonic()
+    proc, read_fd = _spawn(request)
+    guard, guard_fd = _start_guard(request.argv, proc.pid)
     if guard is not None:
         existing.add(guard.pid)
-    pump = _Pump(read_fd, sink, request.secrets)
+    pump = _pump.Pump(read_fd, sink, request.secrets)
     pump.start()
-
-    state: dict[str, object] = {"interrupted": None, "kill_at": None, "timed_out": False}
-
-    def _stop(reason_signal: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        if state["kill_at"] is None:
-            state["kill_at"] = time.monotonic() + request.grace
-
-    def _on_signal(signum: int) -> None:
-        if state["interrupted"] is None:
-            state["interrupted"] = signum
-            log.warning("received %s: stopping the job (SIGKILL in %.0fs)", _signame(signum), request.grace)
-        _stop(signum)
-
-    deadline = start + request.timeout if request.timeout else None
-    with _forward_signals(_on_signal):
-        while True:
-            try:
-                proc.wait(timeout=0.1)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            now = time.monotonic()
-            if deadline is not None and now > deadline and not state["timed_out"]:
-                state["timed_out"] = True
-                log.warning(
-                    "the job passed its %.0fs timeout: stopping it (SIGKILL in %.0fs)", request.timeout, request.grace
-                )
-                _stop(signal.SIGTERM)
-            kill_at = state["kill_at"]
-            if isinstance(kill_at, float) and now > kill_at:
-                log.warning("the job did not stop within %.0fs of SIGTERM: sending SIGKILL", request.grace)
-                util.kill_group(proc)
-                state["kill_at"] = float("inf")
+    job = _Job(request, proc)
+    with _forward_signals(job.on_signal):
+        job.wait(start)
     elapsed = time.monotonic() - start
     # The job is over: whatever is left of its group, or escaped it, goes now.
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -412,13 +388,12 @@ def run(request: RunRequest) -> RunOutcome:
     pump.join()
     os.close(read_fd)
     rc = proc.returncode
-    interrupted = state["interrupted"]
     return RunOutcome(
         request=request,
         returncode=rc if rc >= 0 else None,
         signal=-rc if rc < 0 else None,
-        timed_out=bool(state["timed_out"]),
-        interrupted=interrupted if isinstance(interrupted, int) else None,
+        timed_out=job.timed_out,
+        interrupted=job.interrupted,
         elapsed=elapsed,
         tail=tuple(pump.tail),
         stragglers=stragglers,

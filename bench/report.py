@@ -209,7 +209,9 @@ def table(
 Rows = list[tuple[str, ...]]
 
 
-def _harness_cpu_row(m: Callable[[str], float | None], n: Callable[[str], int], rows: Rows, verdicts: dict) -> None:  # type: ignore[type-arg]
+def _harness_cpu_row(
+    m: Callable[[str], float | None], n: Callable[[str], int], rows: Rows, verdicts: dict[str, Any]
+) -> None:
     harness_cpu, job_cpu = m("burn_lc_harness_cpu"), m("burn_bare_job_cpu")
     if harness_cpu is None or not job_cpu:
         return
@@ -241,7 +243,7 @@ def _validation_rows(
     images: int,
     large: int,
     rows: Rows,
-    verdicts: dict,  # type: ignore[type-arg]
+    verdicts: dict[str, Any],
 ) -> None:
     val, load = m("validate"), m("json_load")
     if val is None or load is None:
@@ -286,7 +288,7 @@ def _validation_rows(
     _large_row(m, large, rows, verdicts)
 
 
-def _large_row(m: Callable[[str], float | None], large: int, rows: Rows, verdicts: dict) -> None:  # type: ignore[type-arg]
+def _large_row(m: Callable[[str], float | None], large: int, rows: Rows, verdicts: dict[str, Any]) -> None:
     ours, base = m("large_validate_peak_rss"), m("large_json_load_peak_rss")
     if not large or ours is None or base is None:
         return

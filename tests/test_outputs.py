@@ -981,7 +981,7 @@ def _fast(
 ) -> bool:
     from live_code.run.outputs import _infer_fast
 
-    return _infer_fast.check(text.encode(), protocol, names, candidates, batch_above=batch_above)  # type: ignore[arg-type]
+    return _infer_fast.check(text.encode(), protocol, names, candidates, batch_above=batch_above)
 
 
 FAST_VALID = [

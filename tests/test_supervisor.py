@@ -200,7 +200,7 @@ def _pumped(chunks: list[bytes], secrets: tuple[str, ...] = ()) -> tuple[bytes, 
     from live_code.run import _pump
 
     sink = CountingSink()
-    pump = _pump.Pump(-1, sink, secrets)  # type: ignore[arg-type]
+    pump = _pump.Pump(-1, sink, secrets)
     for chunk in chunks:
         pump.feed(chunk)
     pump._emit(pump._pending)
@@ -282,7 +282,7 @@ def test_a_pipe_sink_gets_the_same_output_as_a_python_sink(tmp_path: Path, monke
     """
     argv = _child(tmp_path, code)
     copied = CountingSink()
-    by_copy = supervisor.run(RunRequest(argv, tmp_path, _env(), secrets=["canary-token-1234"], sink=copied))  # type: ignore[arg-type]
+    by_copy = supervisor.run(RunRequest(argv, tmp_path, _env(), secrets=["canary-token-1234"], sink=copied))
     read_fd, write_fd = os.pipe()
     got = bytearray()
 

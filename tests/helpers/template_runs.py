@@ -95,7 +95,7 @@ def run(
 
 
 def run_ok(task_dir: Path, env: dict[str, str], repo: tuple[str, str], **kwargs: object) -> str:
-    res = run(task_dir, env, repo, **kwargs)  # type: ignore[arg-type]
+    res = run(task_dir, env, repo, **kwargs)  # type: ignore[arg-type]  # kwargs are run()'s own keywords
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-4000:]
     return res.stdout
 

@@ -64,9 +64,9 @@ def _decoders(ymir_1_1: bool, names: frozenset[str] | None) -> _Decoders | None:
     rect = msgspec.defstruct("Rect", rect_fields, **options)
     box = msgspec.defstruct("Box", [("box", rect), ("class_name", class_name), ("score", float)], **options)
     key = "annotations" if ymir_1_1 else "boxes"
-    image = msgspec.defstruct("Image", [(key, list[box])], **options)  # type: ignore[valid-type]
-    top = msgspec.defstruct("Top", [("detection", dict[str, image])], **options)  # type: ignore[valid-type]
-    return _Decoders(msgspec.json.Decoder(top), msgspec.json.Decoder(list[image]), attrgetter(key))  # type: ignore[valid-type]
+    image = msgspec.defstruct("Image", [(key, list[box])], **options)  # type: ignore[valid-type]  # a type made at run time
+    top = msgspec.defstruct("Top", [("detection", dict[str, image])], **options)  # type: ignore[valid-type]  # a type made at run time
+    return _Decoders(msgspec.json.Decoder(top), msgspec.json.Decoder(list[image]), attrgetter(key))  # type: ignore[valid-type]  # a type made at run time
 
 
 def check(

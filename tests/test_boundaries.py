@@ -192,3 +192,13 @@ def test_the_checker_passes_imports_that_keep_the_rules(tmp_path: Path) -> None:
         "run/outputs.py": "from live_code.sdk.formats import image_size\n",
     }
     assert check_tree(_fixture(tmp_path, ok)) == []
+
+
+def test_every_package_of_the_tree_ships_in_the_wheel() -> None:
+    """pyproject.toml lists the packages by hand (the templates are mapped in as live_code._templates):
+    a new subpackage left off the list is missing from the image's harness (an ImportError at run)."""
+    import tomllib
+
+    listed = set(tomllib.loads((PKG.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.relative_to(PKG.parent).parent.parts) for p in PKG.rglob("__init__.py")}
+    assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"

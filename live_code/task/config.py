@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import datetime
 import difflib
 import enum
 import logging
@@ -60,7 +59,7 @@ OPTION_KEYS = (
     "live_code_strict_pins",
     "live_code_timeout",
     "live_code_ymir_exc",
-    *("live_code_lock", "live_code_resolve_as_of"),  # issue 22: see _lock_options
+    *("live_code_lock", "live_code_resolve_as_of"),  # issue 22: see values.lock_options
 )
 LIVE_CODE_KEYS = frozenset((*_STRING_KEYS, *PACKAGE_KEYS, *OPTION_KEYS))
 _LIVE_CODE_PREFIXES = ("git_", "pip_", "pypi_", "live_code_")
@@ -291,36 +290,8 @@ def _options(data: Mapping[str, Any], source: str) -> Options:
         strict_pins=values.boolean("live_code_strict_pins", data.get("live_code_strict_pins"), False, source),
         timeout=values.duration("live_code_timeout", data.get("live_code_timeout"), source),
         ymir_exc=legacy.sdk_option(data.get("live_code_ymir_exc"), source),
-        **_lock_options(data, source),
+        **values.lock_options(data, source),
     )
-
-
-def _lock_options(data: Mapping[str, Any], source: str) -> dict[str, str | None]:
-    """``live_code_lock`` (``model`` or a relative path) and ``live_code_resolve_as_of`` (``commit``
-    or an ISO 8601 date or time); not both."""
-    lock = values.plain_str("live_code_lock", data.get("live_code_lock"), source)
-    as_of = data.get("live_code_resolve_as_of")
-    as_of = as_of.isoformat() if isinstance(as_of, (datetime.date, datetime.datetime)) else as_of  # YAML reads dates
-    as_of = values.plain_str("live_code_resolve_as_of", as_of, source)
-    if lock and (lock.startswith(("/", "~")) or ".." in lock.split("/")):
-        raise ConfigError(
-            f"{source}: live_code_lock must be `model` or a path inside the repository",
-            value=lock,
-            hint="e.g. pylock.toml",
-        )
-    if as_of and as_of != "commit":
-        try:
-            datetime.datetime.fromisoformat(as_of.replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(
-                f"{source}: live_code_resolve_as_of must be `commit` or a date (YYYY-MM-DD)", value=as_of
-            ) from None
-    if lock and as_of:
-        raise ConfigError(
-            f"{source}: live_code_lock and live_code_resolve_as_of are both set",
-            hint="a lock already says which versions to install: keep one of them",
-        )
-    return {"lock": lock, "resolve_as_of": as_of}
 
 
 def _check_unknown_keys(data: Mapping[str, Any], source: str) -> None:

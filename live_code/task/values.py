@@ -194,3 +194,31 @@ def shm_size(value: Any, source: str) -> str | None:
     if text is None or not _SHM_RE.match(text):
         raise ConfigError(f"{source}: shm_size must be a size such as 16G", value=value)
     return text
+
+
+def lock_options(data: Mapping[str, Any], source: str) -> dict[str, str | None]:
+    """``live_code_lock`` (``model`` or a relative path) and ``live_code_resolve_as_of`` (``commit``
+    or an ISO 8601 date or time); not both."""
+    lock = plain_str("live_code_lock", data.get("live_code_lock"), source)
+    as_of = data.get("live_code_resolve_as_of")
+    as_of = as_of.isoformat() if isinstance(as_of, (datetime.date, datetime.datetime)) else as_of  # YAML reads dates
+    as_of = plain_str("live_code_resolve_as_of", as_of, source)
+    if lock and (lock.startswith(("/", "~")) or ".." in lock.split("/")):
+        raise ConfigError(
+            f"{source}: live_code_lock must be `model` or a path inside the repository",
+            value=lock,
+            hint="e.g. pylock.toml",
+        )
+    if as_of and as_of != "commit":
+        try:
+            datetime.datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(
+                f"{source}: live_code_resolve_as_of must be `commit` or a date (YYYY-MM-DD)", value=as_of
+            ) from None
+    if lock and as_of:
+        raise ConfigError(
+            f"{source}: live_code_lock and live_code_resolve_as_of are both set",
+            hint="a lock already says which versions to install: keep one of them",
+        )
+    return {"lock": lock, "resolve_as_of": as_of}

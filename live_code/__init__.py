@@ -10,27 +10,37 @@ The package is layered; a module imports its own package and the layers below it
   (``config``), env.yaml (``env``), the readers of one config value (``values``), the repository's
   ``live-code.yaml`` (``manifest``) and its hyper-parameter schema (``schema``), and what a
   repository written for the original image implies (``legacy``: which executor SDK, which packages).
-- ``source/``: where the code comes from. Hardened git (``git``), the operator's mirrors
-  (``mirrors``) and the cache of checkouts and pins, with the entry lifecycle that envs share
-  (``store``).
+- ``source/``: where the code comes from. Checks of URLs, refs and commit ids before git runs
+  (``urls``), running git hardened (``gitrun``) and over the network (``gitnet``; ``git`` re-exports
+  both), the operator's mirrors (``mirrors``), the bare mirror of a repository (``localmirror``),
+  pins and the tag policy (``pins``, ``resolve``), verified checkouts reused without git
+  (``checkouts``), fetching a task's source (``sources``), and the cache with the entry lifecycle
+  that envs share (``store``).
 - ``envs/``: what the code runs in. Requirements (``requirements``), the base image's interpreter
-  and its fingerprint (``base``), the installers (``installer``), and the env builder and its key
-  (``builder``).
+  and its cached fingerprint (``base``) and the frameworks it protects (``frameworks``), the
+  installers (``installer``), resolution as of a date (``resolve``), PEP 751 locks (``lock``), the
+  env builder and its key (``builder``) with its provenance (``provenance``) and background
+  bytecode compilation (``bytecode``).
 - ``run/``: one task, start to end. The pipeline's steps (``pipeline``) and the operator's
   settings (``settings``), what the job sees (``job``: argv, env, SDK shim), the job's process group
-  (``supervisor``), bubblewrap (``sandbox``) or the mapped-path fallback (``fallback``), the gate
-  that checks every output against what YMIR parses (``outputs``), the harness's own records in the
+  (``supervisor``) and its output pump (``_pump``, ``_splice``), bubblewrap (``sandbox``) or the
+  mapped-path fallback (``fallback``), the gate that checks every output against what YMIR parses
+  (``outputs/``, a rule table and a module per result file), the harness's own records in the
   out dir (``records``: monitor.txt, provenance) and SIGTERM before the job runs (``signals``).
 - ``commands/``: one module per researcher command (``local``, ``check``, ``replay``, ``report``,
-  ``init``, ``sample``, ``cache``, ``prefetch``, ``validate``), ``datasets`` for the datasets
+  ``init``, ``sample``, ``cache``, ``prefetch``, ``validate``, ``lock``), with the parts some are
+  made of (``check_smoke``, ``report_pictures``: the report extra's pictures, ``tfevents``: replay's
+  scalars, ``lock_cli``), ``datasets`` for the datasets
   ``local`` converts, and the parts ``local`` is made of (``repo``: the --repo argument and
   snapshots, ``models``, ``names``, ``local_run``: the pipeline on a task dir, shared with replay,
   ``local_cli``: its command line). A command with a command line of its own has
   ``add_parser(subparsers)`` and its handler; ``_cli`` holds what they share. Commands may use each
   other; nothing below them imports a command.
 - ``cli``: parses arguments, dispatches to a command and turns errors into exit codes.
-- ``sdk/``: what user code imports inside the job (the standard library and PyYAML only). It is
-  copied into every job, so it is also the one home of the dataset formats the harness needs.
+- ``sdk/``: what user code imports inside the job (the standard library and PyYAML only), with
+  ``sdk.main`` as a repository's entry. It is copied into every job, so ``sdk/formats/`` is also the
+  one home of the formats the harness needs (image headers, the Box, ark/VOC/COCO, TFRecord
+  framing): the one part of the SDK the harness may import.
 """
 
 from __future__ import annotations

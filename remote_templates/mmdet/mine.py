@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import common
 import numpy as np
-import scores
 
 from live_code import sdk
 
 logger = logging.getLogger(__name__)
 
+ALGORITHMS = ("random", "entropy", "aldd", "cald")
 _FILL = 114  # the grey mmdet's YOLOX pads with
 
 
@@ -80,37 +80,46 @@ def dense_maps(model: Any, path: str) -> tuple[list[list[list[list[float]]]], in
     return levels, size
 
 
+def aldd(
+    level_maps: Sequence[Sequence[Sequence[Sequence[float]]]], class_weights: Sequence[float], input_size: int
+) -> float:
+    """ALDD of a dense head: ``level_maps[level][class]`` is the 2D probability map of a class at
+    one feature level (already ``sigmoid(cls) * sigmoid(objectness)``); the SDK wants them by class."""
+    if not level_maps:
+        raise ValueError("aldd needs at least one feature level")
+    classes = len(level_maps[0])
+    if any(len(level) != classes for level in level_maps):
+        raise ValueError("every feature level needs a map per class")
+    by_class = [[level[c] for level in level_maps] for c in range(classes)]
+    return sdk.aldd_score(by_class, class_weights, input_size=input_size)
+
+
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     from mmcv import imread
     from mmdet.apis import inference_detector
 
-    algorithm = scores.check_algorithm(config.get("mining_algorithm") or "aldd")
+    algorithm = sdk.mining_algorithm(config, ALGORITHMS, "aldd")
     model, class_names = common.load_detector(env, config)
     class_weights = sdk.class_weights_from_config(config.get("class_distribution_scores"), class_names)
     conf_thres = sdk.get_float(config, "conf_thres", 0.1)
-    paths = [item.image_path for item in sdk.iter_items(sdk.Split.CANDIDATE)]
-    logger.info("mining %d images with %s", len(paths), algorithm)
-    results = []
-    for i, path in enumerate(paths):
+    logger.info("mining with %s", algorithm)
+
+    def score(path: str, index: int) -> float:
         if algorithm == "random":
-            score = sdk.random_score(path)
-        elif algorithm == "entropy":
-            score = scores.entropy(inference_detector(model, path).pred_instances.scores.tolist(), conf_thres)
-        elif algorithm == "aldd":
+            return sdk.random_score(path)
+        if algorithm == "entropy":
+            found = inference_detector(model, path).pred_instances.scores.tolist()
+            return sdk.entropy_score([float(s) for s in found if float(s) > conf_thres])
+        if algorithm == "aldd":
             maps, size = dense_maps(model, path)
-            score = scores.aldd(maps, class_weights, size)
-        else:
-            image = imread(path)
-            height, width = image.shape[:2]
-            base = common.boxes_of(inference_detector(model, image), conf_thres)
-            augmented = {
-                kind: common.boxes_of(inference_detector(model, augment(kind, image, seed=i)), conf_thres)
-                for kind in sdk.CALD_AUGMENTATIONS
-            }
-            score = scores.cald(base, augmented, width, height)
-        results.append((path, score))
-        if i % 10 == 0:
-            sdk.write_progress(i / max(1, len(paths)), task=sdk.TaskKind.MINING)
-    sdk.write_mining_result(results)
-    sdk.write_progress(1.0, task=sdk.TaskKind.MINING)
-    logger.info("wrote %d mining scores", len(results))
+            return aldd(maps, class_weights, size)
+        image = imread(path)
+        height, width = image.shape[:2]
+        base = common.boxes_of(inference_detector(model, image), conf_thres)
+        augmented = {
+            kind: common.boxes_of(inference_detector(model, augment(kind, image, seed=index)), conf_thres)
+            for kind in sdk.CALD_AUGMENTATIONS
+        }
+        return sdk.cald_from_predictions(base, augmented, width, height)
+
+    sdk.score_candidates(score, env=env)

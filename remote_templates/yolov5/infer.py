@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks) -> None:
     device = dist.device_for(config, ranks)
     loaded = weights.load_for_prediction(env, config, device)
-    class_names = weights.task_class_names(config, loaded)
+    class_names = sdk.model_class_names(config, loaded.class_names)
     img_size = read_img_size(config, loaded.img_size)
     conf_thres = sdk.get_float(config, "conf_thres", 0.25)
     iou_thres = sdk.get_float(config, "iou_thres", 0.45)
@@ -54,5 +54,4 @@ def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks) -> None:
     everything = dict(dist.gather(ranks, results))
     if ranks.main:
         boxes = sdk.write_infer_result(everything, env=env)
-        sdk.write_progress(1.0, task=sdk.TaskKind.INFER, env=env)
         logger.info("wrote %d boxes for %d images", boxes, len(everything))

@@ -47,11 +47,10 @@ def _load(name: str) -> ModuleType:
 
 d2config = _load("d2config")
 modelfiles = _load("modelfiles")
-scores = _load("scores")
 
 
 def test_framework_free_modules_name_no_framework() -> None:
-    for module in (d2config, modelfiles, scores):
+    for module in (d2config, modelfiles):
         text = Path(module.__file__).read_text()
         assert not re.search(r"^\s*(import|from) (torch|detectron2|numpy|cv2)\b", text, re.M), module.__file__
 
@@ -172,16 +171,17 @@ def test_stage_is_weights_plus_yaml_config(tmp_path: Path) -> None:
     stage.mkdir()
     (stage / "iter_90.pth").write_text("x")
     (stage / "iter_90.yaml").write_text("x")
-    files = modelfiles.model_files(
+    files = sdk.find_model_files(
         {"model_params_path": ["iter_90/iter_90.pth", "iter_90/iter_90.yaml"]},
         "model_params_path",
-        str(tmp_path),
+        config_suffix=modelfiles.CONFIG_SUFFIX,
         need_config=True,
+        models_dir=str(tmp_path),
     )
     assert files.config == str(stage / "iter_90.yaml")
     assert modelfiles.stage_name(90) == "iter_90"
     assert (
-        modelfiles.pick_weights(["/m/model_0000099.pth", "/m/model_final.pth", "/m/model_0000199.pth"])
+        sdk.pick_checkpoint(["/m/model_0000099.pth", "/m/model_final.pth", "/m/model_0000199.pth"])
         == "/m/model_0000199.pth"
     )
 
@@ -193,12 +193,12 @@ def test_finetuning_takes_the_config_beside_the_weights() -> None:
 
 
 def test_mining_offers_cald_and_entropy_not_aldd() -> None:
-    assert scores.check_algorithm("cald") == "cald" and scores.check_algorithm("entropy") == "entropy"
+    mine = (TEMPLATE / "mine.py").read_text()
+    assert 'ALGORITHMS = ("random", "entropy", "cald")' in mine
+    allowed = ("random", "entropy", "cald")
+    assert sdk.mining_algorithm({}, allowed, "cald") == "cald"
     with pytest.raises(sdk.ConfigValueError, match="aldd"):
-        scores.check_algorithm("aldd")
-    base = [(4.0, 4.0, 20.0, 20.0, 0.8, 1)]
-    same = {k: [sdk.augment_box(k, base[0], 32, 32)] for k in sdk.CALD_AUGMENTATIONS}
-    assert scores.cald(base, same, 32, 32) < scores.cald(base, {k: [] for k in sdk.CALD_AUGMENTATIONS}, 32, 32)
+        sdk.mining_algorithm({"mining_algorithm": "aldd"}, allowed, "cald")
 
 
 # -- requirements and live-code check --static ---------------------------------------------------

@@ -1,5 +1,6 @@
 """The framework-free parts of remote_templates/mmdet (issue 9, acceptance 1), without mmdet:
-the config edits, model-file choice and the mining/infer glue over the SDK.
+the config edits and the stage names. The model-file choice and the mining/infer glue are the
+SDK's (tests/test_sdk_models.py, tests/test_sdk_tasks.py).
 
 The template's modules are imported by path, as the job imports them (its folder on sys.path).
 """
@@ -31,13 +32,12 @@ def _load(name: str) -> ModuleType:
 
 cfgedit = _load("cfgedit")
 modelfiles = _load("modelfiles")
-scores = _load("scores")
 
 
 def test_framework_free_modules_import_no_framework() -> None:
     for name in ("mmdet", "mmengine", "mmcv", "torch", "numpy"):
         assert name not in sys.modules or name in ("torch", "numpy"), f"{name} was imported"
-    for module in (cfgedit, modelfiles, scores):
+    for module in (cfgedit, modelfiles):
         text = Path(module.__file__).read_text()
         assert "import torch" not in text and "import mm" not in text and "import numpy" not in text
 
@@ -212,26 +212,9 @@ def test_metric_of_prefers_map50(metrics: dict[str, float], expected: float) -> 
 # -- model files ----------------------------------------------------------------------------------
 
 
-def test_pick_weights_prefers_best_then_the_latest_epoch() -> None:
-    assert modelfiles.pick_weights(["/m/epoch_2.pth", "/m/epoch_10.pth", "/m/epoch_3.py"]) == "/m/epoch_10.pth"
-    best = modelfiles.pick_weights(["/m/epoch_20.pth", "/m/best_coco_bbox_mAP_epoch_4.pth"])
-    assert best == "/m/best_coco_bbox_mAP_epoch_4.pth"
-    assert modelfiles.pick_weights(["/m/a.onnx"]) is None
-
-
-def test_model_files_finds_the_config_beside_the_weights(tmp_path: Path) -> None:
-    stage = tmp_path / "epoch_3"
-    stage.mkdir()
-    for name in ("epoch_3.pth", "epoch_3.py"):
-        (stage / name).write_text("x")
-    config = {"model_params_path": [str(stage / "epoch_3.pth"), "epoch_3/epoch_3.py", "/in/models/gone.pth"]}
-    files = modelfiles.model_files(config, "model_params_path", str(tmp_path), need_config=True)
-    assert files == modelfiles.ModelFiles(str(stage / "epoch_3.pth"), str(stage / "epoch_3.py"))
-    (stage / "epoch_3.py").unlink()
-    with pytest.raises(modelfiles.ModelNotFound, match=r"no \.py config"):
-        modelfiles.model_files(config, "model_params_path", str(tmp_path), need_config=True)
-    with pytest.raises(modelfiles.ModelNotFound, match=r"no \.pth"):
-        modelfiles.model_files({"model_params_path": []}, "model_params_path", str(tmp_path), need_config=False)
+def test_stages_are_named_by_epoch() -> None:
+    assert modelfiles.stage_name(3) == "epoch_3"
+    assert modelfiles.CONFIG_SUFFIX == ".py"
 
 
 def test_find_config_looks_in_the_repo_then_the_package(tmp_path: Path) -> None:
@@ -248,27 +231,11 @@ def test_find_config_looks_in_the_repo_then_the_package(tmp_path: Path) -> None:
         modelfiles.find_config("a.yaml", str(repo), None)
 
 
-def test_class_names_must_fit_the_model() -> None:
-    assert modelfiles.class_names_for({}, ["a", "b"]) == ["a", "b"]
-    assert modelfiles.class_names_for({"class_names": ["x", "y"]}, ["a", "b"]) == ["x", "y"]
-    with pytest.raises(sdk.ConfigValueError, match="do not fit"):
-        modelfiles.class_names_for({"class_names": ["x"]}, ["a", "b"])
-
-
-def test_stage_dirs_follow_the_protocol() -> None:
-    assert modelfiles.stage_dir("/out/models", "epoch_3", True) == "/out/models/epoch_3"
-    assert modelfiles.stage_dir("/out/models", "epoch_3", False) == "/out/models"
-
-
-# -- mining and infer glue ------------------------------------------------------------------------
-
-
-def test_entropy_uses_only_confident_predictions() -> None:
-    assert scores.entropy([0.05, 0.01], 0.1) == sdk.ENTROPY_EMPTY_SCORE
-    assert scores.entropy([0.5, 0.05], 0.1) == sdk.entropy_score([0.5])
+# -- mining ---------------------------------------------------------------------------------------
 
 
 def test_aldd_regroups_levels_by_class() -> None:
+    scores = _load("scores")
     flat = [[0.5] * 8 for _ in range(8)]
     spiky = [[0.9 if (x + y) % 2 else 0.1 for x in range(8)] for y in range(8)]
     small = [[0.2] * 4 for _ in range(4)]
@@ -279,33 +246,3 @@ def test_aldd_regroups_levels_by_class() -> None:
     assert scores.aldd(levels, [1.0, 1.0], 32) > 0
     with pytest.raises(ValueError, match="map per class"):
         scores.aldd([[flat], [small, small]], [1.0], 32)
-
-
-def test_cald_maps_augmented_boxes_back_before_scoring() -> None:
-    base = [(10.0, 10.0, 30.0, 30.0, 0.9, 0)]
-    augmented = {kind: [sdk.augment_box(kind, base[0], 64, 64)] for kind in sdk.CALD_AUGMENTATIONS}
-    consistent = scores.cald(base, augmented, 64, 64)
-    assert consistent == pytest.approx(sdk.cald_score(base, [base] * 4), abs=1e-6)
-    moved = {kind: [(40.0, 40.0, 60.0, 60.0, 0.3, 1)] for kind in sdk.CALD_AUGMENTATIONS}
-    assert scores.cald(base, moved, 64, 64) > consistent
-    assert scores.cald([], augmented, 64, 64) == -sdk.CALD_BETA
-    with pytest.raises(ValueError, match="flip"):
-        scores.cald(base, {}, 64, 64)
-
-
-def test_check_algorithm_names_the_choices() -> None:
-    assert scores.check_algorithm(" ALDD ") == "aldd"
-    with pytest.raises(sdk.ConfigValueError, match="random, entropy, aldd, cald"):
-        scores.check_algorithm("coreset")
-
-
-def test_detections_threshold_clip_and_name_classes() -> None:
-    inf = float("inf")
-    boxes = [
-        (-3.0, 2.0, 10.0, 50.0, 0.9, 1),
-        (1.0, 1.0, 2.0, 2.0, 0.1, 0),
-        (1.0, 1.0, 5.0, 5.0, 0.8, 7),
-        (-inf, -inf, inf, inf, 1.0, 0),
-    ]  # a diverged model decodes such boxes
-    out = scores.detections(boxes, CLASSES, 0.2, 20, 40)
-    assert out == [sdk.Detection.from_xyxy("dog", 0.9, 0.0, 2.0, 10.0, 40.0)]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import common
 import numpy as np
+import scores
 
 from live_code import sdk
 
@@ -80,20 +81,6 @@ def dense_maps(model: Any, path: str) -> tuple[list[list[list[list[float]]]], in
     return levels, size
 
 
-def aldd(
-    level_maps: Sequence[Sequence[Sequence[Sequence[float]]]], class_weights: Sequence[float], input_size: int
-) -> float:
-    """ALDD of a dense head: ``level_maps[level][class]`` is the 2D probability map of a class at
-    one feature level (already ``sigmoid(cls) * sigmoid(objectness)``); the SDK wants them by class."""
-    if not level_maps:
-        raise ValueError("aldd needs at least one feature level")
-    classes = len(level_maps[0])
-    if any(len(level) != classes for level in level_maps):
-        raise ValueError("every feature level needs a map per class")
-    by_class = [[level[c] for level in level_maps] for c in range(classes)]
-    return sdk.aldd_score(by_class, class_weights, input_size=input_size)
-
-
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     from mmcv import imread
     from mmdet.apis import inference_detector
@@ -112,7 +99,7 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
             return sdk.entropy_score([float(s) for s in found if float(s) > conf_thres])
         if algorithm == "aldd":
             maps, size = dense_maps(model, path)
-            return aldd(maps, class_weights, size)
+            return scores.aldd(maps, class_weights, size)
         image = imread(path)
         height, width = image.shape[:2]
         base = common.boxes_of(inference_detector(model, image), conf_thres)

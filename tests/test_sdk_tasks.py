@@ -142,3 +142,31 @@ def test_stage_dir_follows_the_protocol(
     assert sdk.stage_dir("epoch_3", create=False) == str(expected)
     assert not expected.exists()
     assert sdk.stage_dir("epoch_3") == str(expected) and expected.is_dir()
+
+
+def test_image_size_with_falls_back_for_other_formats(tmp_path: Path) -> None:
+    png = tmp_path / "a.png"
+    png.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + b"\x00\x00\x00\rIHDR"
+        + (7).to_bytes(4, "big")
+        + (5).to_bytes(4, "big")
+        + b"\x08\x02\x00\x00\x00"
+    )
+    other = tmp_path / "a.tif"
+    other.write_bytes(b"II*\x00 not a header the SDK reads")
+    asked: list[str] = []
+
+    def fallback(path: str) -> tuple[int, int]:
+        asked.append(path)
+        if path.endswith(".tif"):
+            return (40, 30)
+        raise OSError("cannot identify image file")
+
+    size_of = sdk.image_size_with(fallback)
+    assert size_of(str(png)) == (7, 5) and asked == []  # the header: no fallback needed
+    assert size_of(str(other)) == (40, 30)
+    broken = tmp_path / "b.webp"
+    broken.write_bytes(b"RIFF....")
+    with pytest.raises(sdk.ImageFormatError, match="b.webp"):
+        size_of(str(broken))

@@ -24,9 +24,10 @@ from live_code import contract
 from live_code.commands import sample
 from live_code.contract import TaskKind
 from live_code.run import sandbox
+from tests._template_runs import probe as _probe
+from tests._template_runs import validate as _validate
 from tests.conftest import git
 from tests.test_sdk_tensorboard import read_events
-from tests.test_template_minimal import _probe, _validate
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "remote_templates" / "mmdet"

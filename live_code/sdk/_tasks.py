@@ -21,7 +21,8 @@ from live_code.contract import TaskKind
 from live_code.sdk._config import get_list
 from live_code.sdk._dataset import Box, Split, index_file, iter_items
 from live_code.sdk._env import Env, read_env
-from live_code.sdk._errors import ConfigValueError, DatasetFormatError
+from live_code.sdk._errors import ConfigValueError, DatasetFormatError, ImageFormatError
+from live_code.sdk._imagesize import image_size
 from live_code.sdk._mining import CALD_AUGMENTATIONS, cald_score, unaugment_box
 from live_code.sdk._monitor import write_progress
 from live_code.sdk._results import Detection, write_infer_result, write_mining_result
@@ -55,6 +56,24 @@ def scaled_boxes(boxes: Iterable[Box], sx: float, sy: float) -> list[list[float]
     """``[class_index, x1, y1, x2, y2]`` rows of dataset boxes scaled by ``sx``, ``sy`` (image to
     network pixels), YMIR's inclusive ``xmax``/``ymax`` turned into the exclusive edge (+1)."""
     return [[b.class_index, b.xmin * sx, b.ymin * sy, (b.xmax + 1) * sx, (b.ymax + 1) * sy] for b in boxes]
+
+
+def image_size_with(fallback: Callable[[str], tuple[int, int]]) -> Callable[[str], tuple[int, int]]:
+    """A size reader (for ``write_coco``'s ``size_of``): :func:`image_size` from the header (PNG,
+    JPEG, BMP, GIF), else ``fallback(path)`` for other formats (e.g. Pillow's); the SDK's
+    ImageFormatError, which names the file, when both fail."""
+
+    def size_of(path: str) -> tuple[int, int]:
+        try:
+            return image_size(path)
+        except ImageFormatError as e:
+            try:
+                width, height = fallback(path)
+            except Exception:  # the fallback cannot read it either
+                raise e from None
+            return int(width), int(height)
+
+    return size_of
 
 
 def mining_algorithm(config: Mapping[str, Any], allowed: Sequence[str], default: str) -> str:

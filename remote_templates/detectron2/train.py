@@ -119,7 +119,9 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     jsons = {}
     for split, name in ((sdk.Split.TRAINING, d2config.TRAIN_DATASET), (sdk.Split.VALIDATION, d2config.VAL_DATASET)):
         path = os.path.join(work, f"{name}.json")
-        images, _ = sdk.write_coco(split, path, class_names=class_names, env=env, size_of=_image_size)
+        images, _ = sdk.write_coco(
+            split, path, class_names=class_names, env=env, size_of=sdk.image_size_with(_pillow_size)
+        )
         sdk.require_images(split, images, env=env)
         register_coco_instances(name, {}, path, work)
         jsons[name] = path
@@ -170,13 +172,7 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     logger.info("best stage %s, AP50 %.4f (no ONNX: see README.md)", *max(hook.stages, key=lambda s: s[1]))
 
 
-def _image_size(path: str) -> tuple[int, int]:
-    """PNG, JPEG, BMP and GIF from the header (the SDK); any other format through Pillow."""
-    try:
-        return sdk.image_size(path)
-    except sdk.ImageFormatError as e:
-        try:
-            with Image.open(path) as img:
-                return int(img.size[0]), int(img.size[1])
-        except Exception:  # Pillow cannot read it either: the SDK's error names the file
-            raise e from None
+def _pillow_size(path: str) -> tuple[int, int]:
+    """Any format Pillow reads (the SDK reads PNG, JPEG, BMP and GIF headers itself)."""
+    with Image.open(path) as img:
+        return img.size

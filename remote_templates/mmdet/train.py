@@ -64,7 +64,7 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     work = work_dir(env)
     os.makedirs(work, exist_ok=True)
     train_json, val_json = os.path.join(work, "train.json"), os.path.join(work, "val.json")
-    coco = {"class_names": class_names, "env": env, "size_of": _image_size}
+    coco = {"class_names": class_names, "env": env, "size_of": sdk.image_size_with(_pillow_size)}
     n_train, b_train = sdk.write_coco(sdk.Split.TRAINING, train_json, **coco)
     n_val, b_val = sdk.write_coco(sdk.Split.VALIDATION, val_json, **coco)
     sdk.require_images(sdk.Split.TRAINING, n_train, env=env)
@@ -111,13 +111,7 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     logger.info("best stage %s, mAP@0.5 %.4f (no ONNX export: mmdet 3.x exports through mmdeploy)", *best)
 
 
-def _image_size(path: str) -> tuple[int, int]:
-    """PNG, JPEG, BMP and GIF from the header (the SDK); any other format through Pillow."""
-    try:
-        return sdk.image_size(path)
-    except sdk.ImageFormatError as e:
-        try:
-            with Image.open(path) as img:
-                return int(img.size[0]), int(img.size[1])
-        except Exception:  # Pillow cannot read it either: the SDK's error names the file
-            raise e from None
+def _pillow_size(path: str) -> tuple[int, int]:
+    """Any format Pillow reads (the SDK reads PNG, JPEG, BMP and GIF headers itself)."""
+    with Image.open(path) as img:
+        return img.size

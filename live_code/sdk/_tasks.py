@@ -114,6 +114,7 @@ def detect_candidates(
     infer-result.json and returns the detections by path."""
     env = env or read_env()
     paths = candidate_paths(env) if paths is None else list(paths)
+    logger.info("inferring %d images", len(paths))
     found: dict[str, list[Detection]] = {}
     for i, path in enumerate(paths):
         found[path] = list(detect(path))

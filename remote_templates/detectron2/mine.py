@@ -46,7 +46,8 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     algorithm = sdk.mining_algorithm(config, ALGORITHMS, "cald")
     predictor, _ = predict.load_predictor(env, config)
     conf_thres = sdk.get_float(config, "conf_thres", 0.2)
-    logger.info("mining with %s", algorithm)
+    paths = sdk.candidate_paths(env)
+    logger.info("mining %d images with %s", len(paths), algorithm)
 
     def score(path: str, index: int) -> float:
         if algorithm == "random":
@@ -62,4 +63,4 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
         }
         return sdk.cald_from_predictions(base, augmented, width, height)
 
-    sdk.score_candidates(score, env=env)
+    sdk.score_candidates(score, env=env, paths=paths)

@@ -33,7 +33,8 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     img_size = read_img_size(config, int(ckpt["img_size"]))
     conf_thres = sdk.get_float(config, "conf_thres", 0.25)
     iou_thres = sdk.get_float(config, "iou_thres", 0.45)
-    logger.info("mining with %s", algorithm)
+    paths = sdk.candidate_paths(env)
+    logger.info("mining %d images with %s", len(paths), algorithm)
 
     def boxes(image: torch.Tensor) -> list[list[float]]:
         return predict(model(image[None].to(device)).cpu(), conf_thres, iou_thres)[0].tolist()
@@ -54,4 +55,4 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
         base = predict(raw, conf_thres, iou_thres)[0].tolist()
         return sdk.cald_from_predictions(base, augmented, img_size, img_size)
 
-    sdk.score_candidates(score, env=env)
+    sdk.score_candidates(score, env=env, paths=paths)

@@ -89,7 +89,8 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     model, class_names = common.load_detector(env, config)
     class_weights = sdk.class_weights_from_config(config.get("class_distribution_scores"), class_names)
     conf_thres = sdk.get_float(config, "conf_thres", 0.1)
-    logger.info("mining with %s", algorithm)
+    paths = sdk.candidate_paths(env)
+    logger.info("mining %d images with %s", len(paths), algorithm)
 
     def score(path: str, index: int) -> float:
         if algorithm == "random":
@@ -109,4 +110,4 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
         }
         return sdk.cald_from_predictions(base, augmented, width, height)
 
-    sdk.score_candidates(score, env=env)
+    sdk.score_candidates(score, env=env, paths=paths)

@@ -34,7 +34,8 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     img_size = read_img_size(config, int(meta["img_size"]))
     conf_thres = sdk.get_float(config, "conf_thres", 0.25)
     iou_thres = sdk.get_float(config, "iou_thres", 0.45)
-    logger.info("mining with %s (MXNet %s)", algorithm, mx.__version__)
+    paths = sdk.candidate_paths(env)
+    logger.info("mining %d images with %s (MXNet %s)", len(paths), algorithm, mx.__version__)
 
     def forward(image: np.ndarray) -> np.ndarray:
         return model(nd.array(image[None], ctx=ctx)).asnumpy()
@@ -57,4 +58,4 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
         base = predict(raw, conf_thres, iou_thres)[0].tolist()
         return sdk.cald_from_predictions(base, augmented, img_size, img_size)
 
-    sdk.score_candidates(score, env=env)
+    sdk.score_candidates(score, env=env, paths=paths)

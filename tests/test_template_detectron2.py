@@ -247,7 +247,10 @@ sys.exit(code)
 
 def _no_air_gap() -> str | None:
     if not BUNDLE or not os.path.isfile(BUNDLE):
-        return "LIVE_CODE_TEST_DETECTRON2_BUNDLE names no bundle (tests/run.sh sets it to ../shared/sources/detectron2.bundle)"
+        return (
+            "LIVE_CODE_TEST_DETECTRON2_BUNDLE names no bundle "
+            "(tests/run.sh sets it to ../shared/sources/detectron2.bundle)"
+        )
     if not DEPS or not os.path.isdir(DEPS):
         return (
             "LIVE_CODE_TEST_DETECTRON2_DEPS is not set or missing (tests/run.sh collects the template's other wheels)"

@@ -8,7 +8,6 @@ floating one is refused; the rest consistent with detectron2's setup.py at that 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from live_code.contract import TaskKind
 from live_code.envs import requirements as _requirements
 from live_code.errors import RequirementError
 from live_code.task import manifest as manifest_mod
+from tests._template_runs import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "remote_templates" / "detectron2"
@@ -36,13 +36,7 @@ PYTHON = os.environ.get("LIVE_CODE_TEST_FRAMEWORK_PYTHON", sys.executable)
 
 
 def _load(name: str) -> ModuleType:
-    if str(TEMPLATE) not in sys.path:
-        sys.path.insert(0, str(TEMPLATE))
-    spec = importlib.util.spec_from_file_location(f"detectron2_template_{name}", TEMPLATE / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(TEMPLATE, name)
 
 
 d2config = _load("d2config")

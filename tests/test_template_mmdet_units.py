@@ -7,7 +7,6 @@ The template's modules are imported by path, as the job imports them (its folder
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -15,19 +14,14 @@ from types import ModuleType
 import pytest
 
 from live_code import sdk
+from tests._template_runs import load_module
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "remote_templates" / "mmdet"
 CLASSES = ("cat", "dog", "person")
 
 
 def _load(name: str) -> ModuleType:
-    if str(TEMPLATE) not in sys.path:
-        sys.path.insert(0, str(TEMPLATE))
-    spec = importlib.util.spec_from_file_location(f"mmdet_template_{name}", TEMPLATE / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(TEMPLATE, name)
 
 
 cfgedit = _load("cfgedit")

@@ -91,6 +91,13 @@ def stop_group() -> None:
         torch_dist.destroy_process_group()
 
 
+def candidates(ranks: Ranks, env: sdk.Env) -> tuple[list[str], list[str], str]:
+    """Every candidate image, this rank's share of them, and ``' on N processes'`` for the log
+    (``''`` for one process)."""
+    paths = sdk.candidate_paths(env)
+    return paths, paths[ranks.rank :: ranks.world], f" on {ranks.world} processes" if ranks.world > 1 else ""
+
+
 def gather(ranks: Ranks, items: list[Any]) -> list[Any]:
     """Every rank's ``items`` concatenated in rank order, on every rank (one process: ``items``)."""
     if ranks.world <= 1:

@@ -26,15 +26,9 @@ def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks) -> None:
     max_det = sdk.get_int(config, "max_det", 100)
     batch_size = max(1, sdk.get_int(config, "batch_size_per_gpu", 16))
     workers = max(0, sdk.get_int(config, "num_workers_per_gpu", 4))
-    paths = [item.image_path for item in sdk.iter_items(sdk.Split.CANDIDATE, env=env)]
-    mine = paths[ranks.rank :: ranks.world]
+    paths, mine, where = dist.candidates(ranks, env)
     if ranks.main:
-        logger.info(
-            "inferring %d images at %d px%s",
-            len(paths),
-            img_size,
-            f" on {ranks.world} processes" if ranks.world > 1 else "",
-        )
+        logger.info("inferring %d images at %d px%s", len(paths), img_size, where)
     results: list[tuple[str, list[sdk.Detection]]] = []
     for batch in predict.batches(mine, img_size, batch_size, workers):
         found = predict.nms(predict.forward(loaded.model, batch.images).decoded, conf_thres, iou_thres, max_det)

@@ -76,15 +76,9 @@ def class_maps(raw: predict.Raw, index: int) -> list[list[list[list[float]]]]:
 
 def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks) -> None:
     algorithm = sdk.mining_algorithm(config, ALGORITHMS, "aldd")
-    paths = [item.image_path for item in sdk.iter_items(sdk.Split.CANDIDATE, env=env)]
-    mine = paths[ranks.rank :: ranks.world]
+    paths, mine, where = dist.candidates(ranks, env)
     if ranks.main:
-        logger.info(
-            "mining %d images with %s%s",
-            len(paths),
-            algorithm,
-            f" on {ranks.world} processes" if ranks.world > 1 else "",
-        )
+        logger.info("mining %d images with %s%s", len(paths), algorithm, where)
     if algorithm == "random":  # needs no model
         scores = [(path, sdk.random_score(path)) for path in mine]
     else:

@@ -38,7 +38,7 @@ import sys
 import traceback
 import urllib.error
 from collections.abc import Callable, Mapping
-from typing import Any, Union
+from typing import Any, Union, cast
 
 from live_code.contract import TASK_ORDER, ReturnCode, TaskKind
 from live_code.sdk._config import read_config
@@ -122,7 +122,7 @@ def _resolve(ref: TaskRef | None) -> TaskFunction:
     function = getattr(importlib.import_module(module), name, None)
     if not callable(function):
         raise ConfigValueError(f"sdk.main: module {module!r} has no function {name!r}")
-    return function  # type: ignore[no-any-return]
+    return cast(TaskFunction, function)  # getattr's result is Any; callable() checked it
 
 
 def return_code_for(exc: BaseException, errors: Mapping[type[BaseException], int] | None = None) -> int:

@@ -98,7 +98,7 @@ fi
 # --- end of the yolov5 block --------------------------------------------------------------------------
 
 # --- the MXNet base (issue 10): .venv-mx with mxnet 1.9.1 and numpy 1.23.5 (mxnet breaks with numpy
-# >= 1.24), made by the mxnet image's own step with the CPU wheel; for tests/test_template_mxnet.py.
+# >= 1.24), made by the mxnet image's own step with the CPU wheel; for tests/test_template_minimal_mxnet.py.
 # numpy 1.23.5 has wheels for Python 3.8 to 3.11 only: a newer $PY hands over to python3.11/3.10/3.9.
 if [ "${LIVE_CODE_SKIP_FRAMEWORKS:-0}" != 1 ]; then
     if ! .venv-mx/bin/python -c 'import mxnet; assert mxnet.__version__ == "1.9.1"' >/dev/null 2>&1; then

@@ -22,10 +22,8 @@ BIN = Path(sys.executable).parent
 #: a ``noqa`` or ``type: ignore`` with its rule, then the reason: `` (...)``, ``  # ...`` or ``: ...``
 _SAYS_WHY = re.compile(r"(noqa: [A-Z]+[0-9]+(, ?[A-Z]+[0-9]+)*|type: ignore\[[a-z-]+(, ?[a-z-]+)*\]) *(\(|# |: )\S")
 _SUPPRESSION = re.compile(r"#\s*(noqa|type:\s*ignore)\b")
-#: rewritten on the template-table branch of issue 19 (their comments are fixed there), and this
-#: module, whose examples are bare on purpose
-_PENDING = {"tests/helpers/template_runs.py", "tests/test_quality.py"}
-_PENDING_GLOBS = ("tests/test_template_*.py", "remote_templates/**/*.py")
+#: this module, whose examples are bare on purpose
+_PENDING = {"tests/test_quality.py"}
 UNTYPED = "def double(x):\n    return x * 2\n"
 
 
@@ -133,8 +131,6 @@ def _unexplained(path: Path) -> list[str]:
 
 def test_every_noqa_and_type_ignore_names_its_rule_and_says_why() -> None:
     pending = set(_PENDING)
-    for pattern in _PENDING_GLOBS:
-        pending |= {str(p.relative_to(ROOT)) for p in ROOT.glob(pattern)}
     files = [
         p
         for top in ("live_code", "tests", "bench", "remote_templates")

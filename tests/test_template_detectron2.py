@@ -151,10 +151,10 @@ def test_training_writes_a_stage_per_evaluation_with_ap50_and_scalars(trained: t
     assert validate(task_dir) == []
     result = training_result(task_dir)
     stages = result["model_stages"]
-    assert sorted(stages, key=lambda s: int(s.split("_")[1])) == ["iter_20", "iter_40"]  # type: ignore[arg-type]
+    assert sorted(stages, key=lambda s: int(s.split("_")[1])) == ["iter_20", "iter_40"]
     evaluated = [float(v) for v in re.findall(r"copypaste: [\d.na]+,([\d.na]+),", out)]  # AP,AP50,AP75,...
     assert len(evaluated) == 2 and all(v == v for v in evaluated), "the COCOEvaluator's AP50 at each stage"
-    for (name, stage), ap50 in zip(sorted(stages.items(), key=lambda s: int(s[0].split("_")[1])), evaluated):  # type: ignore[union-attr]
+    for (name, stage), ap50 in zip(sorted(stages.items(), key=lambda s: int(s[0].split("_")[1])), evaluated):
         assert stage["files"] == [f"{name}.pth", f"{name}.yaml"]
         assert stage["mAP"] == pytest.approx(ap50 / 100, abs=1e-4), "the stage's metric is the evaluator's AP50"
         assert "NUM_CLASSES: 3" in (task_dir / "out" / "models" / name / f"{name}.yaml").read_text()
@@ -247,7 +247,10 @@ sys.exit(code)
 
 def _no_air_gap() -> str | None:
     if not BUNDLE or not os.path.isfile(BUNDLE):
-        return "LIVE_CODE_TEST_DETECTRON2_BUNDLE names no bundle (tests/run.sh sets it to ../shared/sources/detectron2.bundle)"
+        return (
+            "LIVE_CODE_TEST_DETECTRON2_BUNDLE names no bundle "
+            "(tests/run.sh sets it to ../shared/sources/detectron2.bundle)"
+        )
     if not DEPS or not os.path.isdir(DEPS):
         return (
             "LIVE_CODE_TEST_DETECTRON2_DEPS is not set or missing (tests/run.sh collects the template's other wheels)"

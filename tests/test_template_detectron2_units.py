@@ -8,7 +8,6 @@ floating one is refused; the rest consistent with detectron2's setup.py at that 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from live_code.contract import TaskKind
 from live_code.envs import requirements as _requirements
 from live_code.errors import RequirementError
 from live_code.task import manifest as manifest_mod
+from tests.helpers.template_runs import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "remote_templates" / "detectron2"
@@ -36,22 +36,15 @@ PYTHON = os.environ.get("LIVE_CODE_TEST_FRAMEWORK_PYTHON", sys.executable)
 
 
 def _load(name: str) -> ModuleType:
-    if str(TEMPLATE) not in sys.path:
-        sys.path.insert(0, str(TEMPLATE))
-    spec = importlib.util.spec_from_file_location(f"detectron2_template_{name}", TEMPLATE / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(TEMPLATE, name)
 
 
 d2config = _load("d2config")
 modelfiles = _load("modelfiles")
-scores = _load("scores")
 
 
 def test_framework_free_modules_name_no_framework() -> None:
-    for module in (d2config, modelfiles, scores):
+    for module in (d2config, modelfiles):
         text = Path(module.__file__).read_text()
         assert not re.search(r"^\s*(import|from) (torch|detectron2|numpy|cv2)\b", text, re.M), module.__file__
 
@@ -72,7 +65,7 @@ def test_coco_files_for_registration_are_written_under_out(tmp_path: Path, monke
     img.write_bytes(encode_png(16, 8, bytes(16 * 8 * 3)))
     ann.write_text("2,0,0,3,7\n")
     for key in ("training_index_file", "val_index_file"):
-        Path(env["input"][key]).write_text(f"{img}\t{ann}\n")  # type: ignore[index]
+        Path(env["input"][key]).write_text(f"{img}\t{ann}\n")
     monkeypatch.setenv(contract.ENV_FILE_VAR, str(in_dir / "env.yaml"))
     monkeypatch.delenv(contract.CONFIG_FILE_VAR, raising=False)
     target = out_dir / "detectron2-work" / f"{d2config.TRAIN_DATASET}.json"
@@ -172,16 +165,17 @@ def test_stage_is_weights_plus_yaml_config(tmp_path: Path) -> None:
     stage.mkdir()
     (stage / "iter_90.pth").write_text("x")
     (stage / "iter_90.yaml").write_text("x")
-    files = modelfiles.model_files(
+    files = sdk.find_model_files(
         {"model_params_path": ["iter_90/iter_90.pth", "iter_90/iter_90.yaml"]},
         "model_params_path",
-        str(tmp_path),
+        config_suffix=modelfiles.CONFIG_SUFFIX,
         need_config=True,
+        models_dir=str(tmp_path),
     )
     assert files.config == str(stage / "iter_90.yaml")
     assert modelfiles.stage_name(90) == "iter_90"
     assert (
-        modelfiles.pick_weights(["/m/model_0000099.pth", "/m/model_final.pth", "/m/model_0000199.pth"])
+        sdk.pick_checkpoint(["/m/model_0000099.pth", "/m/model_final.pth", "/m/model_0000199.pth"])
         == "/m/model_0000199.pth"
     )
 
@@ -193,12 +187,12 @@ def test_finetuning_takes_the_config_beside_the_weights() -> None:
 
 
 def test_mining_offers_cald_and_entropy_not_aldd() -> None:
-    assert scores.check_algorithm("cald") == "cald" and scores.check_algorithm("entropy") == "entropy"
+    mine = (TEMPLATE / "mine.py").read_text()
+    assert 'ALGORITHMS = ("random", "entropy", "cald")' in mine
+    allowed = ("random", "entropy", "cald")
+    assert sdk.mining_algorithm({}, allowed, "cald") == "cald"
     with pytest.raises(sdk.ConfigValueError, match="aldd"):
-        scores.check_algorithm("aldd")
-    base = [(4.0, 4.0, 20.0, 20.0, 0.8, 1)]
-    same = {k: [sdk.augment_box(k, base[0], 32, 32)] for k in sdk.CALD_AUGMENTATIONS}
-    assert scores.cald(base, same, 32, 32) < scores.cald(base, {k: [] for k in sdk.CALD_AUGMENTATIONS}, 32, 32)
+        sdk.mining_algorithm({"mining_algorithm": "aldd"}, allowed, "cald")
 
 
 # -- requirements and live-code check --static ---------------------------------------------------
@@ -234,7 +228,7 @@ def test_requirements_hold_what_setup_py_asks_at_the_pinned_commit(tmp_path: Pat
     """Every install_requires of detectron2's setup.py at the pinned commit is pinned here to a version
     it accepts; and the commit is after the Pillow 10 fix (no PIL.Image.LINEAR), which 2dde706 lacked."""
     reqs = _requirements.parse_requirements(TEMPLATE / "requirements.txt", TEMPLATE, strict_pins=True)
-    sha = re.search(r"@([0-9a-f]{40})$", next(r.spec for r in reqs.lines if r.name == "detectron2"))[1]  # type: ignore[index]
+    sha = re.search(r"@([0-9a-f]{40})$", next(r.spec for r in reqs.lines if r.name == "detectron2"))[1]
     clone = tmp_path / "detectron2"
     subprocess.run(["git", "clone", "-q", "--no-checkout", str(_bundle()), str(clone)], check=True, timeout=300)
     show = subprocess.run(

@@ -110,7 +110,7 @@ def _with_model(root: Path, trained: Path, kinds: frozenset[TaskKind], key: str)
     sample.write_sample_dataset(root, kinds=kinds, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
     result = _result(trained)
     best = str(result["best_stage_name"])
-    files = result["model_stages"][best]["files"]  # type: ignore[index]
+    files = result["model_stages"][best]["files"]
     shutil.copytree(trained / "out" / "models" / best, root / "in" / "models" / best)
     return root, [f"/in/models/{best}/{f}" for f in files]
 
@@ -118,9 +118,9 @@ def _with_model(root: Path, trained: Path, kinds: frozenset[TaskKind], key: str)
 def test_training_writes_a_stage_per_evaluation_with_config_and_scalars(trained: Path) -> None:
     assert _validate(trained) == []
     result = _result(trained)
-    stages = result["model_stages"]  # type: ignore[assignment]
+    stages = result["model_stages"]
     assert sorted(stages, key=lambda s: int(s.split("_")[1])) == [f"epoch_{n}" for n in range(5, 31, 5)]
-    for name, stage in stages.items():  # type: ignore[union-attr]
+    for name, stage in stages.items():
         assert stage["files"] == [f"{name}.pth", f"{name}.py"]
         assert 0.0 <= stage["mAP"] <= 1.0
         assert (trained / "out" / "models" / name / f"{name}.py").read_text().count("num_classes=3") >= 1

@@ -1,12 +1,12 @@
 """The framework-free parts of remote_templates/mmdet (issue 9, acceptance 1), without mmdet:
-the config edits, model-file choice and the mining/infer glue over the SDK.
+the config edits and the stage names. The model-file choice and the mining/infer glue are the
+SDK's (tests/test_sdk_models.py, tests/test_sdk_tasks.py).
 
 The template's modules are imported by path, as the job imports them (its folder on sys.path).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -14,30 +14,24 @@ from types import ModuleType
 import pytest
 
 from live_code import sdk
+from tests.helpers.template_runs import load_module
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "remote_templates" / "mmdet"
 CLASSES = ("cat", "dog", "person")
 
 
 def _load(name: str) -> ModuleType:
-    if str(TEMPLATE) not in sys.path:
-        sys.path.insert(0, str(TEMPLATE))
-    spec = importlib.util.spec_from_file_location(f"mmdet_template_{name}", TEMPLATE / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(TEMPLATE, name)
 
 
 cfgedit = _load("cfgedit")
 modelfiles = _load("modelfiles")
-scores = _load("scores")
 
 
 def test_framework_free_modules_import_no_framework() -> None:
     for name in ("mmdet", "mmengine", "mmcv", "torch", "numpy"):
         assert name not in sys.modules or name in ("torch", "numpy"), f"{name} was imported"
-    for module in (cfgedit, modelfiles, scores):
+    for module in (cfgedit, modelfiles):
         text = Path(module.__file__).read_text()
         assert "import torch" not in text and "import mm" not in text and "import numpy" not in text
 
@@ -115,7 +109,7 @@ def _settings(**kw: object) -> object:
 def test_configure_training_points_everything_at_the_task() -> None:
     source = _yolox_like()
     cfg = cfgedit.configure_training(source, _settings(load_from="/in/models/best.pth"))
-    assert source["model"]["bbox_head"]["num_classes"] == 80, "the source is not changed"  # type: ignore[index]
+    assert source["model"]["bbox_head"]["num_classes"] == 80, "the source is not changed"
     assert cfg["model"]["bbox_head"]["num_classes"] == 3
     inner = cfg["train_dataloader"]["dataset"]["dataset"]
     assert inner["ann_file"] == "/out/w/train.json" and inner["data_prefix"] == {"img": ""}
@@ -144,7 +138,7 @@ def test_num_classes_is_set_in_every_head() -> None:
 
 def test_a_config_without_num_classes_or_datasets_is_refused() -> None:
     cfg = _yolox_like()
-    del cfg["model"]["bbox_head"]["num_classes"]  # type: ignore[attr-defined]
+    del cfg["model"]["bbox_head"]["num_classes"]
     with pytest.raises(ValueError, match="num_classes"):
         cfgedit.configure_training(cfg, _settings())
     cfg = _yolox_like()
@@ -212,26 +206,9 @@ def test_metric_of_prefers_map50(metrics: dict[str, float], expected: float) -> 
 # -- model files ----------------------------------------------------------------------------------
 
 
-def test_pick_weights_prefers_best_then_the_latest_epoch() -> None:
-    assert modelfiles.pick_weights(["/m/epoch_2.pth", "/m/epoch_10.pth", "/m/epoch_3.py"]) == "/m/epoch_10.pth"
-    best = modelfiles.pick_weights(["/m/epoch_20.pth", "/m/best_coco_bbox_mAP_epoch_4.pth"])
-    assert best == "/m/best_coco_bbox_mAP_epoch_4.pth"
-    assert modelfiles.pick_weights(["/m/a.onnx"]) is None
-
-
-def test_model_files_finds_the_config_beside_the_weights(tmp_path: Path) -> None:
-    stage = tmp_path / "epoch_3"
-    stage.mkdir()
-    for name in ("epoch_3.pth", "epoch_3.py"):
-        (stage / name).write_text("x")
-    config = {"model_params_path": [str(stage / "epoch_3.pth"), "epoch_3/epoch_3.py", "/in/models/gone.pth"]}
-    files = modelfiles.model_files(config, "model_params_path", str(tmp_path), need_config=True)
-    assert files == modelfiles.ModelFiles(str(stage / "epoch_3.pth"), str(stage / "epoch_3.py"))
-    (stage / "epoch_3.py").unlink()
-    with pytest.raises(modelfiles.ModelNotFound, match=r"no \.py config"):
-        modelfiles.model_files(config, "model_params_path", str(tmp_path), need_config=True)
-    with pytest.raises(modelfiles.ModelNotFound, match=r"no \.pth"):
-        modelfiles.model_files({"model_params_path": []}, "model_params_path", str(tmp_path), need_config=False)
+def test_stages_are_named_by_epoch() -> None:
+    assert modelfiles.stage_name(3) == "epoch_3"
+    assert modelfiles.CONFIG_SUFFIX == ".py"
 
 
 def test_find_config_looks_in_the_repo_then_the_package(tmp_path: Path) -> None:
@@ -248,27 +225,11 @@ def test_find_config_looks_in_the_repo_then_the_package(tmp_path: Path) -> None:
         modelfiles.find_config("a.yaml", str(repo), None)
 
 
-def test_class_names_must_fit_the_model() -> None:
-    assert modelfiles.class_names_for({}, ["a", "b"]) == ["a", "b"]
-    assert modelfiles.class_names_for({"class_names": ["x", "y"]}, ["a", "b"]) == ["x", "y"]
-    with pytest.raises(sdk.ConfigValueError, match="do not fit"):
-        modelfiles.class_names_for({"class_names": ["x"]}, ["a", "b"])
-
-
-def test_stage_dirs_follow_the_protocol() -> None:
-    assert modelfiles.stage_dir("/out/models", "epoch_3", True) == "/out/models/epoch_3"
-    assert modelfiles.stage_dir("/out/models", "epoch_3", False) == "/out/models"
-
-
-# -- mining and infer glue ------------------------------------------------------------------------
-
-
-def test_entropy_uses_only_confident_predictions() -> None:
-    assert scores.entropy([0.05, 0.01], 0.1) == sdk.ENTROPY_EMPTY_SCORE
-    assert scores.entropy([0.5, 0.05], 0.1) == sdk.entropy_score([0.5])
+# -- mining ---------------------------------------------------------------------------------------
 
 
 def test_aldd_regroups_levels_by_class() -> None:
+    scores = _load("scores")
     flat = [[0.5] * 8 for _ in range(8)]
     spiky = [[0.9 if (x + y) % 2 else 0.1 for x in range(8)] for y in range(8)]
     small = [[0.2] * 4 for _ in range(4)]
@@ -279,33 +240,3 @@ def test_aldd_regroups_levels_by_class() -> None:
     assert scores.aldd(levels, [1.0, 1.0], 32) > 0
     with pytest.raises(ValueError, match="map per class"):
         scores.aldd([[flat], [small, small]], [1.0], 32)
-
-
-def test_cald_maps_augmented_boxes_back_before_scoring() -> None:
-    base = [(10.0, 10.0, 30.0, 30.0, 0.9, 0)]
-    augmented = {kind: [sdk.augment_box(kind, base[0], 64, 64)] for kind in sdk.CALD_AUGMENTATIONS}
-    consistent = scores.cald(base, augmented, 64, 64)
-    assert consistent == pytest.approx(sdk.cald_score(base, [base] * 4), abs=1e-6)
-    moved = {kind: [(40.0, 40.0, 60.0, 60.0, 0.3, 1)] for kind in sdk.CALD_AUGMENTATIONS}
-    assert scores.cald(base, moved, 64, 64) > consistent
-    assert scores.cald([], augmented, 64, 64) == -sdk.CALD_BETA
-    with pytest.raises(ValueError, match="flip"):
-        scores.cald(base, {}, 64, 64)
-
-
-def test_check_algorithm_names_the_choices() -> None:
-    assert scores.check_algorithm(" ALDD ") == "aldd"
-    with pytest.raises(sdk.ConfigValueError, match="random, entropy, aldd, cald"):
-        scores.check_algorithm("coreset")
-
-
-def test_detections_threshold_clip_and_name_classes() -> None:
-    inf = float("inf")
-    boxes = [
-        (-3.0, 2.0, 10.0, 50.0, 0.9, 1),
-        (1.0, 1.0, 2.0, 2.0, 0.1, 0),
-        (1.0, 1.0, 5.0, 5.0, 0.8, 7),
-        (-inf, -inf, inf, inf, 1.0, 0),
-    ]  # a diverged model decodes such boxes
-    out = scores.detections(boxes, CLASSES, 0.2, 20, 40)
-    assert out == [sdk.Detection.from_xyxy("dog", 0.9, 0.0, 2.0, 10.0, 40.0)]

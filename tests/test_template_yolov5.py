@@ -93,7 +93,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 def _run(
     task_dir: Path, env: dict[str, str], repo: tuple[str, str], **kwargs: object
 ) -> subprocess.CompletedProcess[str]:
-    return run(task_dir, env, repo, timeout=1500, **kwargs)  # type: ignore[arg-type]
+    return run(task_dir, env, repo, timeout=1500, **kwargs)
 
 
 def _run_ok(task_dir: Path, env: dict[str, str], repo: tuple[str, str], **kwargs: object) -> str:
@@ -138,10 +138,10 @@ def test_training_writes_valid_stages_and_learns_the_sample(trained: tuple[Path,
     result = _training_result(task_dir)
     assert result["best_stage_name"] == "best"
     stages = result["model_stages"]
-    assert set(stages) == {"best", "epoch_30", "epoch_60"}  # type: ignore[arg-type]
-    assert stages["best"]["files"] == ["best.pt", "best.onnx"]  # type: ignore[index]
-    assert stages["epoch_30"]["files"] == ["epoch_30.pt"]  # type: ignore[index]
-    assert stages["best"]["mAP"] > 0.1, "yolov5n should find some of the sample's shapes after 60 epochs"  # type: ignore[index]
+    assert set(stages) == {"best", "epoch_30", "epoch_60"}
+    assert stages["best"]["files"] == ["best.pt", "best.onnx"]
+    assert stages["epoch_30"]["files"] == ["epoch_30.pt"]
+    assert stages["best"]["mAP"] > 0.1, "yolov5n should find some of the sample's shapes after 60 epochs"
     models = task_dir / "out" / "models"
     for stage, files in (("best", ("best.pt", "best.onnx")), ("epoch_30", ("epoch_30.pt",))):
         assert all((models / stage / f).stat().st_size > 100_000 for f in files)  # protocol 1.1.0: stage dirs
@@ -308,7 +308,7 @@ def test_finetuning_starts_from_the_trained_model(
     assert _validate(tmp_path) == []
     # from scratch, 3 epochs score 0 on the sample; from the trained model the skill stays
     assert _training_result(tmp_path)["mAP"] > 0.1
-    assert set(_training_result(tmp_path)["model_stages"]) == {"best"}  # type: ignore[arg-type]
+    assert set(_training_result(tmp_path)["model_stages"]) == {"best"}
 
 
 # -- mining and infer -----------------------------------------------------------------------------
@@ -510,8 +510,8 @@ def test_training_from_scratch_works_without_a_network(
     assert "training starts from scratch" in out and "training yolov5n from scratch" in out
     assert _validate(tmp_path) == []
     stages = _training_result(tmp_path)["model_stages"]
-    assert set(stages) == {"best", *(f"epoch_{n}" for n in range(3, 13))}  # type: ignore[arg-type]
-    assert stages["best"]["files"] == ["best.pt", "best.onnx"]  # type: ignore[index]
+    assert set(stages) == {"best", *(f"epoch_{n}" for n in range(3, 13))}
+    assert stages["best"]["files"] == ["best.pt", "best.onnx"]
     models = tmp_path / "out" / "models"
     assert sorted(p.name for p in models.glob("*.pt")) == sorted(["best.pt", *(f"epoch_{n}.pt" for n in range(3, 13))])
     assert (models / "best.onnx").is_file()

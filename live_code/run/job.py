@@ -138,14 +138,20 @@ def check_stop_and_in(
             raise fallback.wrote_into_in(changes)
 
 
-def failure(outcome: supervisor.RunOutcome, view: fallback.View | None, hint: str | None = None) -> LiveCodeError:
-    """The error of a failed job: a write the fallback refused, else the job's failure with its last
+def failure(
+    outcome: supervisor.RunOutcome, view: fallback.View | None, hint: str | None = None, *, reason: str | None = None
+) -> LiveCodeError:
+    """The error of a failed job: a write the fallback refused, else the job's failure with the
+    reason it gave in monitor.txt (``reason``: one line, what YMIR shows), or else with its last
     lines (``hint``: a better one than the default, e.g. the lock's for an unpinned env)."""
     refused = fallback.refused_write(view, outcome.tail) if view is not None else None
     if refused is not None:
         return refused
     tail = "\n".join(f"    {line}" for line in outcome.tail[-10:])
-    msg = outcome.describe() + (f"; its last lines:\n{tail}" if tail else "")
+    if reason:  # the job said why: its output is in the log, the record stays one line
+        msg = f"{outcome.describe()}: {reason}"
+    else:
+        msg = outcome.describe() + (f"; its last lines:\n{tail}" if tail else "")
     return JobError(msg, hint=hint or "see the job's output above (and /out/ymir-executor-out.log in YMIR)")
 
 

@@ -309,8 +309,10 @@ class _Run:
         self.record.setdefault("job", []).append(job.outcome_record(kinds, argv, outcome))
         job.check_stop_and_in(outcome, view, in_before, self.record["sandbox"])
         if not outcome.ok:
-            self.job_code = records.job_return_code(self.s.out_dir)
-            raise job.failure(outcome, view, envlock.job_hint(outcome.tail, self.record.get("environment", {})))
+            reported = records.job_error(self.s.out_dir)
+            self.job_code = reported[0] if reported else None
+            hint = envlock.job_hint(outcome.tail, self.record.get("environment", {}))
+            raise job.failure(outcome, view, hint, reason=reported[1] if reported else None)
 
     def _job_env(self, work: Path, env: envs.EnvResult, legacy_root: Path | None = None) -> dict[str, str]:
         """The job's whole environment (``job.job_env``), with the operator's extra variable names."""

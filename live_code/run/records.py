@@ -73,14 +73,20 @@ def write_provenance(
             log.warning("cannot write %s: %s", path, e)
 
 
-def job_return_code(out_dir: Path) -> int | None:
-    """The return code a failing job put in monitor.txt (state 4), which YMIR >= 2.3 reports."""
+#: the longest reason of the job's own that the harness's monitor.txt repeats (one line)
+_REASON_CHARS = 500
+
+
+def job_error(out_dir: Path) -> tuple[int, str] | None:
+    """The return code a failing job put in monitor.txt (state 4), which YMIR >= 2.3 reports, and
+    the first line of its reason (``""`` when it gave none); None when it wrote no error."""
     with contextlib.suppress(OSError, ValueError):
         if not stat.S_ISREG(os.lstat(out_dir / "monitor.txt").st_mode):
             return None  # a FIFO would block the read forever; a link may point anywhere
         record = contract.parse_monitor((out_dir / "monitor.txt").read_text())
         if record.state == MonitorState.ERROR and record.return_code:
-            return record.return_code
+            reason = record.message.strip().partition("\n")[0].strip()
+            return record.return_code, reason[:_REASON_CHARS]
     return None
 
 

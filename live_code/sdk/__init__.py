@@ -1,8 +1,15 @@
 """What user code imports inside a live-code job: the task, its data, progress and results.
 
-A job reads its task and writes its outputs only through these names::
+A repository's ``start.py`` hands its task functions to :func:`main`, which reads env.yaml, runs
+the kinds it asks for and reports failures with YMIR's return codes::
 
     from live_code import sdk
+    import infer, mine, train
+
+    if __name__ == "__main__":
+        sdk.main(train=train.run, mine=mine.run, infer=infer.run)   # each gets (env, config)
+
+Inside them the task is read and the outputs written only through these names::
 
     env = sdk.read_env()                      # env.yaml: task kinds and paths
     config = sdk.read_config()                # merged hyper-parameters (a dict)
@@ -13,6 +20,9 @@ A job reads its task and writes its outputs only through these names::
     sdk.write_model_stage("epoch_10", ["epoch_10.pt"], 0.61)
     sdk.ScalarWriter(env.output.tensorboard_dir).add_scalar("mAP", 0.61, 10)
     score = sdk.entropy_score(confidences)    # mining: also random, aldd and cald scores
+    sdk.score_candidates(lambda path, i: score_of(path))       # result.tsv, with progress
+    sdk.detect_candidates(lambda path: detections_of(path))    # infer-result.json, with progress
+    files = sdk.find_model_files(config, "model_params_path", weights_suffix=".pt")
     sdk.write_coco(sdk.Split.TRAINING, "/out/work/train.json")  # a split as a COCO detection file
 
 Where the files are: env.yaml is ``$LIVE_CODE_ENV_FILE`` (set by the harness) or ``/in/env.yaml``;
@@ -39,7 +49,9 @@ from live_code.sdk._errors import (
     ModelNotFoundError,
     ResultError,
     SdkError,
+    TaskError,
 )
+from live_code.sdk._main import main, one_line_reason, return_code_for
 from live_code.sdk._metrics import average_precision, mean_average_precision
 from live_code.sdk._mining import (
     CALD_AUGMENTATIONS,
@@ -56,9 +68,29 @@ from live_code.sdk._mining import (
     random_score,
     unaugment_box,
 )
-from live_code.sdk._models import ModelFiles, find_model_files, model_class_names, model_paths, pick_checkpoint
+from live_code.sdk._models import (
+    ModelFiles,
+    find_model_files,
+    model_class_names,
+    model_paths,
+    pick_checkpoint,
+    stage_dir,
+)
 from live_code.sdk._monitor import write_error, write_progress
 from live_code.sdk._results import Detection, write_infer_result, write_mining_result
+from live_code.sdk._tasks import (
+    cald_from_predictions,
+    candidate_paths,
+    clip_detections,
+    detect_candidates,
+    gpu_ids,
+    image_size_with,
+    mining_algorithm,
+    require_images,
+    scaled_boxes,
+    score_candidates,
+    training_class_names,
+)
 from live_code.sdk._tensorboard import ScalarWriter
 from live_code.sdk._training import write_model_stage
 from live_code.sdk.formats import Box, coco_box, coco_categories, image_size
@@ -87,18 +119,23 @@ __all__ = [
     "ScalarWriter",
     "SdkError",
     "Split",
+    "TaskError",
     "TaskKind",
     "aldd_score",
     "augment_box",
     "average_precision",
     "box_iou",
+    "cald_from_predictions",
     "cald_score",
+    "candidate_paths",
     "class_weights_from_config",
+    "clip_detections",
     "coco_box",
     "coco_categories",
     "coco_dataset",
     "config_file_path",
     "count_items",
+    "detect_candidates",
     "entropy_score",
     "env_file_path",
     "find_model_files",
@@ -106,17 +143,28 @@ __all__ = [
     "get_float",
     "get_int",
     "get_list",
+    "gpu_ids",
     "image_size",
+    "image_size_with",
     "index_file",
     "iter_items",
+    "main",
     "mean_average_precision",
+    "mining_algorithm",
     "model_class_names",
     "model_paths",
+    "one_line_reason",
     "parse_env",
     "pick_checkpoint",
     "random_score",
     "read_config",
     "read_env",
+    "require_images",
+    "return_code_for",
+    "scaled_boxes",
+    "score_candidates",
+    "stage_dir",
+    "training_class_names",
     "unaugment_box",
     "write_coco",
     "write_error",

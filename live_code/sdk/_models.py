@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from live_code import contract
 from live_code.sdk._config import get_list
 from live_code.sdk._env import Env, read_env
 from live_code.sdk._errors import ConfigValueError, ModelNotFoundError
@@ -91,6 +92,17 @@ def find_model_files(
         )
         raise ModelNotFoundError(msg)
     return ModelFiles(weights, cfg)
+
+
+def stage_dir(stage: str, *, env: Env | None = None, create: bool = True) -> str:
+    """Where a stage's files go: ``<output models_dir>/<stage>`` from protocol 1.1.0 (YMIR 2.x),
+    else the models dir itself (older versions read only flat files); made unless ``create`` is false."""
+    env = env or read_env()
+    models = env.output.models_dir
+    path = os.path.join(models, stage) if contract.allows_stage_dirs(env.protocol_version) else models
+    if create:
+        os.makedirs(path, exist_ok=True)
+    return path
 
 
 def model_class_names(config: Mapping[str, Any], model_classes: Sequence[str]) -> list[str]:

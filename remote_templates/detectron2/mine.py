@@ -9,12 +9,12 @@ from typing import Any
 import cv2
 import numpy as np
 import predict
-import scores
 
 from live_code import sdk
 
 logger = logging.getLogger(__name__)
 
+ALGORITHMS = ("random", "entropy", "cald")
 _FILL = 114
 
 
@@ -43,32 +43,24 @@ def augment(kind: str, image: np.ndarray, seed: int) -> np.ndarray:
 
 
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
-    algorithm = scores.check_algorithm(config.get("mining_algorithm") or "cald")
+    algorithm = sdk.mining_algorithm(config, ALGORITHMS, "cald")
     predictor, _ = predict.load_predictor(env, config)
     conf_thres = sdk.get_float(config, "conf_thres", 0.2)
-    paths = [item.image_path for item in sdk.iter_items(sdk.Split.CANDIDATE)]
+    paths = sdk.candidate_paths(env)
     logger.info("mining %d images with %s", len(paths), algorithm)
-    results = []
-    for i, path in enumerate(paths):
+
+    def score(path: str, index: int) -> float:
         if algorithm == "random":
-            score = sdk.random_score(path)
-        else:
-            image = cv2.imread(path, cv2.IMREAD_COLOR)
-            if image is None:
-                raise sdk.DatasetFormatError(path, "", "OpenCV cannot read the image")
-            base = predict.boxes_of(predictor, image, conf_thres)
-            if algorithm == "entropy":
-                score = scores.entropy([b[4] for b in base], conf_thres)
-            else:
-                height, width = image.shape[:2]
-                augmented = {
-                    kind: predict.boxes_of(predictor, augment(kind, image, seed=i), conf_thres)
-                    for kind in sdk.CALD_AUGMENTATIONS
-                }
-                score = scores.cald(base, augmented, width, height)
-        results.append((path, score))
-        if i % 10 == 0:
-            sdk.write_progress(i / max(1, len(paths)), task=sdk.TaskKind.MINING)
-    sdk.write_mining_result(results)
-    sdk.write_progress(1.0, task=sdk.TaskKind.MINING)
-    logger.info("wrote %d mining scores", len(results))
+            return sdk.random_score(path)
+        image = predict.read_image(path)
+        base = predict.boxes_of(predictor, image, conf_thres)
+        if algorithm == "entropy":
+            return sdk.entropy_score([b[4] for b in base if b[4] > conf_thres])
+        height, width = image.shape[:2]
+        augmented = {
+            kind: predict.boxes_of(predictor, augment(kind, image, seed=index), conf_thres)
+            for kind in sdk.CALD_AUGMENTATIONS
+        }
+        return sdk.cald_from_predictions(base, augmented, width, height)
+
+    sdk.score_candidates(score, env=env, paths=paths)

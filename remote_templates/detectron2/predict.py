@@ -18,14 +18,16 @@ logger = logging.getLogger(__name__)
 
 
 def load_predictor(env: sdk.Env, config: Mapping[str, Any]) -> tuple[DefaultPredictor, list[str]]:
-    files = modelfiles.model_files(config, "model_params_path", env.input.models_dir, need_config=True)
+    files = sdk.find_model_files(
+        config, "model_params_path", config_suffix=modelfiles.CONFIG_SUFFIX, need_config=True, env=env
+    )
     try:
         saved = torch.load(files.weights, map_location="cpu", weights_only=True)
         cfg = get_cfg()
         cfg.merge_from_file(files.config)
     except (OSError, RuntimeError, ValueError, KeyError) as e:
-        raise modelfiles.ModelNotFound(f"cannot load {files.weights} with {files.config}: {e}") from None
-    gpu = str(config.get("gpu_id") or "").strip() and torch.cuda.is_available()
+        raise sdk.ModelNotFoundError(f"cannot load {files.weights} with {files.config}: {e}") from None
+    gpu = sdk.gpu_ids(config) and torch.cuda.is_available()
     cfg.merge_from_list(
         [
             "MODEL.WEIGHTS",
@@ -38,7 +40,7 @@ def load_predictor(env: sdk.Env, config: Mapping[str, Any]) -> tuple[DefaultPred
             0.01,
         ]
     )
-    names = modelfiles.class_names_for(config, [str(c) for c in saved.get("class_names", [])])
+    names = sdk.model_class_names(config, [str(c) for c in saved.get("class_names", [])])
     logger.info("loaded %s (%d classes)", files.weights, len(names))
     return DefaultPredictor(cfg), names
 
@@ -54,3 +56,13 @@ def boxes_of(predictor: DefaultPredictor, image: Any, conf_thres: float) -> list
         if score > conf_thres and all(math.isfinite(v) for v in (*box, score)):
             rows.append((*box, score, int(label)))
     return rows
+
+
+def read_image(path: str) -> Any:
+    """The image as OpenCV reads it (BGR array); DatasetFormatError when it cannot."""
+    import cv2
+
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise sdk.DatasetFormatError(path, "", "OpenCV cannot read the image")
+    return image

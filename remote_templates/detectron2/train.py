@@ -21,7 +21,7 @@ from detectron2.evaluation import COCOEvaluator
 from detectron2.utils.events import CommonMetricPrinter, EventWriter, get_event_storage
 from PIL import Image
 
-from live_code import contract, sdk
+from live_code import sdk
 
 logger = logging.getLogger(__name__)
 
@@ -86,10 +86,7 @@ class StageHook(HookBase):
         latest = self.trainer.storage.latest()
         ap50 = d2config.ap50_of({"bbox": {"AP50": latest["bbox/AP50"][0]}}) if "bbox/AP50" in latest else 0.0
         stage = modelfiles.stage_name(done)
-        directory = modelfiles.stage_dir(
-            self.env.output.models_dir, stage, contract.allows_stage_dirs(self.env.protocol_version)
-        )
-        os.makedirs(directory, exist_ok=True)
+        directory = sdk.stage_dir(stage, env=self.env)
         model = self.trainer.model
         model = model.module if hasattr(model, "module") else model
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -116,29 +113,28 @@ class Trainer(DefaultTrainer):
 
 
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
-    class_names = sdk.get_list(config, "class_names", item_type=str)
-    if not class_names:
-        raise sdk.ConfigValueError("config.yaml has no class_names: nothing to train")
+    class_names = sdk.training_class_names(config)
     work = work_dir(env)
     os.makedirs(work, exist_ok=True)
     jsons = {}
     for split, name in ((sdk.Split.TRAINING, d2config.TRAIN_DATASET), (sdk.Split.VALIDATION, d2config.VAL_DATASET)):
         path = os.path.join(work, f"{name}.json")
-        images, _ = sdk.write_coco(split, path, class_names=class_names, env=env, size_of=_image_size)
-        if not images:
-            raise sdk.DatasetFormatError(sdk.index_file(split, env), "", "the split has no images")
+        images, _ = sdk.write_coco(
+            split, path, class_names=class_names, env=env, size_of=sdk.image_size_with(_pillow_size)
+        )
+        sdk.require_images(split, images, env=env)
         register_coco_instances(name, {}, path, work)
         jsons[name] = path
     sdk.write_progress(0.02, task=sdk.TaskKind.TRAINING)
 
-    given = modelfiles.existing_files(config, "pretrained_model_params", env.input.models_dir)
-    pretrained = modelfiles.pick_weights(given)
+    given = sdk.model_paths(config, "pretrained_model_params", env=env)
+    pretrained = sdk.pick_checkpoint(given)
     stage_config = modelfiles.config_beside(pretrained, given) if pretrained else None
     cfg = get_cfg()
     # finetuning a stage of this template: its own config says how its model is built (GroupNorm
     # when it was trained from scratch); else the config_file hyper-parameter
     cfg.merge_from_file(stage_config or config_path(str(config.get("config_file") or "")))
-    device = "cuda" if str(config.get("gpu_id") or "").strip() and torch.cuda.is_available() else "cpu"
+    device = "cuda" if sdk.gpu_ids(config) and torch.cuda.is_available() else "cpu"
     max_iter = sdk.get_int(config, "max_iter", 90000)
     settings = d2config.TrainingSettings(
         num_classes=len(class_names),
@@ -173,17 +169,10 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     trainer.train()
     if not hook.stages:
         raise RuntimeError("training ended without a checkpoint, so without a model stage")
-    sdk.write_progress(1.0, task=sdk.TaskKind.TRAINING)
     logger.info("best stage %s, AP50 %.4f (no ONNX: see README.md)", *max(hook.stages, key=lambda s: s[1]))
 
 
-def _image_size(path: str) -> tuple[int, int]:
-    """PNG, JPEG, BMP and GIF from the header (the SDK); any other format through Pillow."""
-    try:
-        return sdk.image_size(path)
-    except sdk.ImageFormatError as e:
-        try:
-            with Image.open(path) as img:
-                return int(img.size[0]), int(img.size[1])
-        except Exception:  # Pillow cannot read it either: the SDK's error names the file
-            raise e from None
+def _pillow_size(path: str) -> tuple[int, int]:
+    """Any format Pillow reads (the SDK reads PNG, JPEG, BMP and GIF headers itself)."""
+    with Image.open(path) as img:
+        return img.size

@@ -40,10 +40,7 @@ def load_split(split: sdk.Split, size: int, class_names: list[str]) -> list[Samp
     for item in sdk.iter_items(split, class_names=class_names):
         image, width, height = load_image(item.image_path, size)
         sx, sy = size / width, size / height
-        boxes = torch.tensor(
-            [[b.class_index, b.xmin * sx, b.ymin * sy, (b.xmax + 1) * sx, (b.ymax + 1) * sy] for b in item.boxes],
-            dtype=torch.float32,
-        ).reshape(-1, 5)
+        boxes = torch.tensor(sdk.scaled_boxes(item.boxes, sx, sy), dtype=torch.float32).reshape(-1, 5)
         samples.append(Sample(item.image_path, image, boxes, width, height))
     return samples
 

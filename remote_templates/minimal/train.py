@@ -53,9 +53,7 @@ def _flip(images: torch.Tensor, boxes: list[torch.Tensor], flips: torch.Tensor) 
 
 
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
-    class_names = sdk.get_list(config, "class_names", item_type=str)
-    if not class_names:
-        raise sdk.ConfigValueError("config.yaml has no class_names: nothing to train")
+    class_names = sdk.training_class_names(config)
     epochs = sdk.get_int(config, "epochs", 30)
     batch_size = sdk.get_int(config, "batch_size", 8)
     learning_rate = sdk.get_float(config, "learning_rate", 0.005)
@@ -73,10 +71,8 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
 
     train = load_split(sdk.Split.TRAINING, img_size, class_names)
     val = load_split(sdk.Split.VALIDATION, img_size, class_names)
-    if not train or not val:
-        raise sdk.DatasetFormatError(
-            sdk.index_file(sdk.Split.TRAINING if not train else sdk.Split.VALIDATION), "", "the split has no images"
-        )
+    sdk.require_images(sdk.Split.TRAINING, len(train), env=env)
+    sdk.require_images(sdk.Split.VALIDATION, len(val), env=env)
     logger.info(
         "training on %d images, validating on %d, %d classes, %d px, %d epochs on %s",
         len(train),
@@ -89,7 +85,7 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     sdk.write_progress(0.05, task=sdk.TaskKind.TRAINING)
 
     model = TinyDetector(len(class_names))
-    pretrained = weights.find_weights(env, config, "pretrained_model_params")
+    pretrained = sdk.pick_checkpoint(sdk.model_paths(config, "pretrained_model_params", env=env), ".pt")
     if pretrained:
         weights.load_pretrained(model, pretrained)
     model.to(device)
@@ -136,12 +132,11 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
             sdk.write_progress(0.05 + 0.9 * epoch / epochs, task=sdk.TaskKind.TRAINING)
 
     if export:
-        best_dir = weights.stage_dir(env, best_stage)
+        best_dir = sdk.stage_dir(best_stage, env=env)
         best = torch.load(os.path.join(best_dir, f"{best_stage}.pt"), map_location="cpu", weights_only=True)
         model.load_state_dict(best["state_dict"])
         onnx_path = os.path.join(best_dir, f"{best_stage}.onnx")
         weights.export_onnx(model, img_size, onnx_path)
         sdk.write_model_stage(best_stage, [f"{best_stage}.pt", f"{best_stage}.onnx"], best_map, env=env)
         logger.info("exported %s", onnx_path)
-    sdk.write_progress(1.0, task=sdk.TaskKind.TRAINING)
     logger.info("best stage %s, mAP@0.5 %.4f, %.1f s", best_stage, best_map, time.monotonic() - started)

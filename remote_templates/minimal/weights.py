@@ -12,62 +12,33 @@ from typing import Any
 import torch
 from detector import TinyDetector, checkpoint, load_checkpoint, model_from_checkpoint
 
-from live_code import contract, sdk
+from live_code import sdk
 
 logger = logging.getLogger(__name__)
 
 
-class ModelNotFound(Exception):
-    """No usable ``.pt`` among the files the task names (reported as ReturnCode.MODEL_NOT_FOUND)."""
-
-
 class ExportFailed(Exception):
-    """The ONNX export did not work (reported as a config error: the fix is onnx or export_onnx)."""
+    """The ONNX export did not work: a config error, whose fix is onnx or export_onnx."""
+
+    return_code = sdk.ReturnCode.CONFIG_ERROR
 
 
 def pick_device(config: Mapping[str, Any]) -> torch.device:
     """CUDA when the platform gave a GPU (``gpu_id`` not empty) and torch sees one, else the CPU."""
-    if str(config.get("gpu_id") or "").strip() and torch.cuda.is_available():
-        return torch.device("cuda", 0)
-    return torch.device("cpu")
+    return torch.device("cuda", 0) if sdk.gpu_ids(config) and torch.cuda.is_available() else torch.device("cpu")
 
 
-def find_weights(env: sdk.Env, config: Mapping[str, Any], key: str) -> str | None:
-    """The first existing ``.pt`` named by ``config[key]`` (``/in/models/<stage>/<file>`` from the
-    platform; a bare name is looked up in the models dir)."""
-    for entry in sdk.get_list(config, key, item_type=str):
-        path = entry if os.path.isabs(entry) else os.path.join(env.input.models_dir, entry)
-        if path.endswith(".pt") and os.path.isfile(path):
-            return path
-    return None
-
-
-def load_model(env: sdk.Env, config: Mapping[str, Any]) -> tuple[TinyDetector, dict[str, Any]]:
-    """The model of ``model_params_path`` (mining and infer), in eval mode."""
-    path = find_weights(env, config, "model_params_path")
-    if path is None:
-        named = sdk.get_list(config, "model_params_path", item_type=str)
-        raise ModelNotFound(
-            f"no .pt file of this template among model_params_path {named!r}; choose a model trained with this template"
-        )
+def load_model(env: sdk.Env, config: Mapping[str, Any]) -> tuple[TinyDetector, dict[str, Any], list[str]]:
+    """The model of ``model_params_path`` (mining and infer) in eval mode, its checkpoint and the
+    task's class names for it."""
+    path = sdk.find_model_files(config, "model_params_path", weights_suffix=".pt", env=env).weights
     try:
         data = load_checkpoint(path)
         model = model_from_checkpoint(data)
     except (ValueError, KeyError, RuntimeError) as e:
-        raise ModelNotFound(f"cannot load {path}: {e}") from None
+        raise sdk.ModelNotFoundError(f"cannot load {path}: {e}") from None
     logger.info("loaded %s (trained at %s px, mAP %.3f)", path, data["img_size"], data["mAP"])
-    return model.eval(), data
-
-
-def class_names_for(config: Mapping[str, Any], data: dict[str, Any]) -> list[str]:
-    """config.yaml's ``class_names`` (the platform sends the model's), else the checkpoint's; they
-    must be as many as the model has outputs."""
-    names = sdk.get_list(config, "class_names", item_type=str) or list(data["class_names"])
-    if len(names) != int(data["num_classes"]):
-        raise sdk.ConfigValueError(
-            f"class_names {names} do not fit the model's {data['num_classes']} classes {data['class_names']}"
-        )
-    return names
+    return model.eval(), data, sdk.model_class_names(config, data["class_names"])
 
 
 def load_pretrained(model: TinyDetector, path: str) -> None:
@@ -76,7 +47,7 @@ def load_pretrained(model: TinyDetector, path: str) -> None:
     try:
         state = load_checkpoint(path)["state_dict"]
     except (ValueError, RuntimeError) as e:
-        raise ModelNotFound(f"cannot load the pretrained model {path}: {e}") from None
+        raise sdk.ModelNotFoundError(f"cannot load the pretrained model {path}: {e}") from None
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(usable, strict=False)
@@ -89,21 +60,11 @@ def load_pretrained(model: TinyDetector, path: str) -> None:
     )
 
 
-def stage_dir(env: sdk.Env, stage: str) -> str:
-    """Where a stage's files go: ``/out/models/<stage>/`` from protocol 1.1.0, else flat."""
-    if contract.allows_stage_dirs(env.protocol_version):
-        path = os.path.join(env.output.models_dir, stage)
-    else:
-        path = env.output.models_dir
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
 def save_stage(
     env: sdk.Env, stage: str, model: TinyDetector, class_names: list[str], img_size: int, m_ap: float
 ) -> str:
     """Save ``<stage>.pt`` and record the stage in result.yaml; returns the file's path."""
-    path = os.path.join(stage_dir(env, stage), f"{stage}.pt")
+    path = os.path.join(sdk.stage_dir(stage, env=env), f"{stage}.pt")
     torch.save(checkpoint(model, class_names, img_size, m_ap), path)
     sdk.write_model_stage(stage, [os.path.basename(path)], m_ap, env=env)
     return path

@@ -17,9 +17,7 @@ logger = logging.getLogger(__name__)
 
 def pick_device(config: Mapping[str, Any]) -> str:
     """``cuda:0`` when the platform gave a GPU (``gpu_id`` not empty) and torch sees one, else ``cpu``."""
-    if str(config.get("gpu_id") or "").strip() and torch.cuda.is_available():
-        return "cuda:0"
-    return "cpu"
+    return "cuda:0" if sdk.gpu_ids(config) and torch.cuda.is_available() else "cpu"
 
 
 def load_detector(env: sdk.Env, config: Mapping[str, Any]) -> tuple[Any, list[str]]:
@@ -28,13 +26,15 @@ def load_detector(env: sdk.Env, config: Mapping[str, Any]) -> tuple[Any, list[st
     from mmdet.utils import register_all_modules
 
     register_all_modules()
-    files = modelfiles.model_files(config, "model_params_path", env.input.models_dir, need_config=True)
+    files = sdk.find_model_files(
+        config, "model_params_path", config_suffix=modelfiles.CONFIG_SUFFIX, need_config=True, env=env
+    )
     try:
         model = init_detector(files.config, files.weights, device=pick_device(config))
     except (KeyError, RuntimeError, ValueError, OSError) as e:
-        raise modelfiles.ModelNotFound(f"cannot load {files.weights} with {files.config}: {e}") from None
+        raise sdk.ModelNotFoundError(f"cannot load {files.weights} with {files.config}: {e}") from None
     classes = [str(c) for c in (model.dataset_meta or {}).get("classes", ())]
-    names = modelfiles.class_names_for(config, classes)
+    names = sdk.model_class_names(config, classes)
     logger.info("loaded %s (%d classes)", files.weights, len(names))
     return model.eval(), names
 

@@ -19,7 +19,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS, VISBACKENDS
 from mmengine.visualization.vis_backend import BaseVisBackend, force_init_env
 
-from live_code import contract, sdk
+from live_code import sdk
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class LiveCodeScalarBackend(BaseVisBackend):
         super().__init__(save_dir)
         self._writer: sdk.ScalarWriter | None = None
 
-    @property  # type: ignore[misc]
+    @property  # type: ignore[misc]  # mmengine's force_init_env under a property, as its own hooks do
     @force_init_env
     def experiment(self) -> sdk.ScalarWriter | None:
         return self._writer
@@ -76,10 +76,7 @@ class LiveCodeStageHook(Hook):
     def after_val_epoch(self, runner: Any, metrics: dict[str, Any] | None = None) -> None:
         m_ap = cfgedit.metric_of(metrics or {})
         stage = modelfiles.stage_name(runner.epoch)
-        directory = modelfiles.stage_dir(
-            self.env.output.models_dir, stage, contract.allows_stage_dirs(self.env.protocol_version)
-        )
-        os.makedirs(directory, exist_ok=True)
+        directory = sdk.stage_dir(stage, env=self.env)
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         state = OrderedDict((k, v.detach().cpu()) for k, v in model.state_dict().items())
         meta = {

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 import common
-import scores
 
 from live_code import sdk
-
-logger = logging.getLogger(__name__)
 
 
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
@@ -19,15 +15,10 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
 
     model, class_names = common.load_detector(env, config)
     conf_thres = sdk.get_float(config, "conf_thres", 0.2)
-    paths = [item.image_path for item in sdk.iter_items(sdk.Split.CANDIDATE)]
-    logger.info("inferring %d images", len(paths))
-    found: dict[str, list[sdk.Detection]] = {}
-    for i, path in enumerate(paths):
+
+    def detect(path: str) -> list[sdk.Detection]:
         result = inference_detector(model, path)
         height, width = result.metainfo["ori_shape"][:2]
-        found[path] = scores.detections(common.boxes_of(result, 0.0), class_names, conf_thres, width, height)
-        if i % 10 == 0:
-            sdk.write_progress(i / max(1, len(paths)), task=sdk.TaskKind.INFER)
-    boxes = sdk.write_infer_result(found)
-    sdk.write_progress(1.0, task=sdk.TaskKind.INFER)
-    logger.info("wrote %d boxes for %d images", boxes, len(found))
+        return sdk.clip_detections(common.boxes_of(result, 0.0), class_names, width, height, conf_thres=conf_thres)
+
+    sdk.detect_candidates(detect, env=env)

@@ -14,6 +14,7 @@ from live_code import sdk
 
 logger = logging.getLogger(__name__)
 
+ALGORITHMS = ("random", "entropy", "aldd", "cald")
 _FILL = 114  # the grey mmdet's YOLOX pads with
 
 
@@ -84,33 +85,29 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     from mmcv import imread
     from mmdet.apis import inference_detector
 
-    algorithm = scores.check_algorithm(config.get("mining_algorithm") or "aldd")
+    algorithm = sdk.mining_algorithm(config, ALGORITHMS, "aldd")
     model, class_names = common.load_detector(env, config)
     class_weights = sdk.class_weights_from_config(config.get("class_distribution_scores"), class_names)
     conf_thres = sdk.get_float(config, "conf_thres", 0.1)
-    paths = [item.image_path for item in sdk.iter_items(sdk.Split.CANDIDATE)]
+    paths = sdk.candidate_paths(env)
     logger.info("mining %d images with %s", len(paths), algorithm)
-    results = []
-    for i, path in enumerate(paths):
+
+    def score(path: str, index: int) -> float:
         if algorithm == "random":
-            score = sdk.random_score(path)
-        elif algorithm == "entropy":
-            score = scores.entropy(inference_detector(model, path).pred_instances.scores.tolist(), conf_thres)
-        elif algorithm == "aldd":
+            return sdk.random_score(path)
+        if algorithm == "entropy":
+            found = inference_detector(model, path).pred_instances.scores.tolist()
+            return sdk.entropy_score([float(s) for s in found if float(s) > conf_thres])
+        if algorithm == "aldd":
             maps, size = dense_maps(model, path)
-            score = scores.aldd(maps, class_weights, size)
-        else:
-            image = imread(path)
-            height, width = image.shape[:2]
-            base = common.boxes_of(inference_detector(model, image), conf_thres)
-            augmented = {
-                kind: common.boxes_of(inference_detector(model, augment(kind, image, seed=i)), conf_thres)
-                for kind in sdk.CALD_AUGMENTATIONS
-            }
-            score = scores.cald(base, augmented, width, height)
-        results.append((path, score))
-        if i % 10 == 0:
-            sdk.write_progress(i / max(1, len(paths)), task=sdk.TaskKind.MINING)
-    sdk.write_mining_result(results)
-    sdk.write_progress(1.0, task=sdk.TaskKind.MINING)
-    logger.info("wrote %d mining scores", len(results))
+            return scores.aldd(maps, class_weights, size)
+        image = imread(path)
+        height, width = image.shape[:2]
+        base = common.boxes_of(inference_detector(model, image), conf_thres)
+        augmented = {
+            kind: common.boxes_of(inference_detector(model, augment(kind, image, seed=index)), conf_thres)
+            for kind in sdk.CALD_AUGMENTATIONS
+        }
+        return sdk.cald_from_predictions(base, augmented, width, height)
+
+    sdk.score_candidates(score, env=env, paths=paths)

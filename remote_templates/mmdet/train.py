@@ -56,9 +56,7 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     from mmengine.runner import Runner
 
     register_all_modules(init_default_scope=True)
-    class_names = tuple(sdk.get_list(config, "class_names", item_type=str))
-    if not class_names:
-        raise sdk.ConfigValueError("config.yaml has no class_names: nothing to train")
+    class_names = tuple(sdk.training_class_names(config))
     epochs = sdk.get_int(config, "max_epochs", 100)
     batch_size = sdk.get_int(config, "batch_size", 16)
     if epochs < 1 or batch_size < 1:
@@ -66,20 +64,17 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     work = work_dir(env)
     os.makedirs(work, exist_ok=True)
     train_json, val_json = os.path.join(work, "train.json"), os.path.join(work, "val.json")
-    coco = {"class_names": class_names, "env": env, "size_of": _image_size}
+    coco = {"class_names": class_names, "env": env, "size_of": sdk.image_size_with(_pillow_size)}
     n_train, b_train = sdk.write_coco(sdk.Split.TRAINING, train_json, **coco)
     n_val, b_val = sdk.write_coco(sdk.Split.VALIDATION, val_json, **coco)
-    if not n_train or not n_val:
-        split = sdk.Split.TRAINING if not n_train else sdk.Split.VALIDATION
-        raise sdk.DatasetFormatError(sdk.index_file(split, env), "", "the split has no images")
+    sdk.require_images(sdk.Split.TRAINING, n_train, env=env)
+    sdk.require_images(sdk.Split.VALIDATION, n_val, env=env)
     logger.info(
         "COCO files: %d training images (%d boxes), %d validation images (%d boxes)", n_train, b_train, n_val, b_val
     )
     sdk.write_progress(0.02, task=sdk.TaskKind.TRAINING)
 
-    pretrained = modelfiles.pick_weights(
-        modelfiles.existing_files(config, "pretrained_model_params", env.input.models_dir)
-    )
+    pretrained = sdk.pick_checkpoint(sdk.model_paths(config, "pretrained_model_params", env=env))
     if pretrained:
         logger.info("finetuning from %s", pretrained)
     source = modelfiles.find_config(str(config.get("config_file") or ""), HERE, package_configs_dir())
@@ -113,17 +108,10 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     if stage_hook is None or not stage_hook.stages:
         raise RuntimeError("training ended without an evaluation, so without a model stage")
     best = max(reversed(stage_hook.stages), key=lambda s: s[1])  # ties: the newer, as result.yaml
-    sdk.write_progress(1.0, task=sdk.TaskKind.TRAINING)
     logger.info("best stage %s, mAP@0.5 %.4f (no ONNX export: mmdet 3.x exports through mmdeploy)", *best)
 
 
-def _image_size(path: str) -> tuple[int, int]:
-    """PNG, JPEG, BMP and GIF from the header (the SDK); any other format through Pillow."""
-    try:
-        return sdk.image_size(path)
-    except sdk.ImageFormatError as e:
-        try:
-            with Image.open(path) as img:
-                return int(img.size[0]), int(img.size[1])
-        except Exception:  # Pillow cannot read it either: the SDK's error names the file
-            raise e from None
+def _pillow_size(path: str) -> tuple[int, int]:
+    """Any format Pillow reads (the SDK reads PNG, JPEG, BMP and GIF headers itself)."""
+    with Image.open(path) as img:
+        return img.size

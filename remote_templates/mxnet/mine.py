@@ -27,47 +27,35 @@ ALGORITHMS = ("random", "entropy", "aldd", "cald")
 
 
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
-    algorithm = str(config.get("mining_algorithm") or "entropy").strip().lower()
-    if algorithm not in ALGORITHMS:
-        raise sdk.ConfigValueError(
-            f"config key 'mining_algorithm': {algorithm!r} is not one of {', '.join(ALGORITHMS)}"
-        )
+    algorithm = sdk.mining_algorithm(config, ALGORITHMS, "entropy")
     ctx = weights.pick_context(config)
-    model, meta = weights.load_model(env, config, ctx)
-    class_names = weights.class_names_for(config, meta)
+    model, meta, class_names = weights.load_model(env, config, ctx)
     class_weights = sdk.class_weights_from_config(config.get("class_distribution_scores"), class_names)
     img_size = read_img_size(config, int(meta["img_size"]))
     conf_thres = sdk.get_float(config, "conf_thres", 0.25)
     iou_thres = sdk.get_float(config, "iou_thres", 0.45)
-    paths = [item.image_path for item in sdk.iter_items(sdk.Split.CANDIDATE)]
-    logger.info("mining %d images with %s", len(paths), algorithm)
+    paths = sdk.candidate_paths(env)
+    logger.info("mining %d images with %s (MXNet %s)", len(paths), algorithm, mx.__version__)
 
-    def run_model(image: np.ndarray) -> np.ndarray:
+    def forward(image: np.ndarray) -> np.ndarray:
         return model(nd.array(image[None], ctx=ctx)).asnumpy()
 
-    scores = []
-    for i, path in enumerate(paths):
+    def score(path: str, index: int) -> float:
         if algorithm == "random":
-            score = sdk.random_score(path)
-        else:
-            img, _, _ = load_rgb(path, img_size)
-            raw = run_model(to_array(img))
-            if algorithm == "entropy":
-                _, conf, _ = decode(raw)
-                score = sdk.entropy_score(conf[conf > conf_thres].tolist())
-            elif algorithm == "aldd":
-                maps = class_probability_maps(raw)[0]
-                score = sdk.aldd_score([[m.tolist()] for m in maps], class_weights, input_size=img_size)
-            else:
-                base = predict(raw, conf_thres, iou_thres)[0].tolist()
-                augmented = []
-                for kind in sdk.CALD_AUGMENTATIONS:
-                    found = predict(run_model(to_array(augment(kind, img, seed=i))), conf_thres, iou_thres)[0]
-                    augmented.append([sdk.unaugment_box(kind, box, img_size, img_size) for box in found.tolist()])
-                score = sdk.cald_score(base, augmented)
-        scores.append((path, score))
-        if i % 10 == 0:
-            sdk.write_progress(i / len(paths), task=sdk.TaskKind.MINING)
-    sdk.write_mining_result(scores)
-    sdk.write_progress(1.0, task=sdk.TaskKind.MINING)
-    logger.info("wrote %d mining scores (MXNet %s)", len(scores), mx.__version__)
+            return sdk.random_score(path)
+        img, _, _ = load_rgb(path, img_size)
+        raw = forward(to_array(img))
+        if algorithm == "entropy":
+            _, conf, _ = decode(raw)
+            return sdk.entropy_score(conf[conf > conf_thres].tolist())
+        if algorithm == "aldd":
+            maps = class_probability_maps(raw)[0]
+            return sdk.aldd_score([[m.tolist()] for m in maps], class_weights, input_size=img_size)
+        augmented = {
+            kind: predict(forward(to_array(augment(kind, img, seed=index))), conf_thres, iou_thres)[0].tolist()
+            for kind in sdk.CALD_AUGMENTATIONS
+        }
+        base = predict(raw, conf_thres, iou_thres)[0].tolist()
+        return sdk.cald_from_predictions(base, augmented, img_size, img_size)
+
+    sdk.score_candidates(score, env=env, paths=paths)

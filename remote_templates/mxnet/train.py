@@ -65,9 +65,7 @@ def _flip(images: np.ndarray, boxes: list[np.ndarray], flips: np.ndarray) -> lis
 
 
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
-    class_names = sdk.get_list(config, "class_names", item_type=str)
-    if not class_names:
-        raise sdk.ConfigValueError("config.yaml has no class_names: nothing to train")
+    class_names = sdk.training_class_names(config)
     epochs = sdk.get_int(config, "epochs", 30)
     batch_size = sdk.get_int(config, "batch_size", 8)
     learning_rate = sdk.get_float(config, "learning_rate", 0.005)
@@ -86,10 +84,8 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
 
     train = load_split(sdk.Split.TRAINING, img_size, class_names)
     val = load_split(sdk.Split.VALIDATION, img_size, class_names)
-    if not train or not val:
-        raise sdk.DatasetFormatError(
-            sdk.index_file(sdk.Split.TRAINING if not train else sdk.Split.VALIDATION), "", "the split has no images"
-        )
+    sdk.require_images(sdk.Split.TRAINING, len(train), env=env)
+    sdk.require_images(sdk.Split.VALIDATION, len(val), env=env)
     logger.info(
         "training on %d images, validating on %d, %d classes, %d px, %d epochs on %s",
         len(train),
@@ -151,11 +147,10 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
             sdk.write_progress(0.05 + 0.9 * epoch / epochs, task=sdk.TaskKind.TRAINING)
 
     if export:
-        best_dir = weights.stage_dir(env, best_stage)
+        best_dir = sdk.stage_dir(best_stage, env=env)
         model.load_parameters(os.path.join(best_dir, f"{best_stage}.params"), ctx=ctx)
         exported = weights.export_symbol(model, img_size, os.path.join(best_dir, best_stage))
         files = [f"{best_stage}.params", f"{best_stage}.json", *exported]
         sdk.write_model_stage(best_stage, files, best_map, env=env)
         logger.info("exported %s", ", ".join(exported))
-    sdk.write_progress(1.0, task=sdk.TaskKind.TRAINING)
     logger.info("best stage %s, mAP@0.5 %.4f, %.1f s", best_stage, best_map, time.monotonic() - started)

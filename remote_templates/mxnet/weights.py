@@ -11,22 +11,16 @@ import mxnet as mx
 from detector import TinyDetector, load_checkpoint, meta_path_for, save_checkpoint
 from mxnet import nd
 
-from live_code import contract, sdk
+from live_code import sdk
 
 logger = logging.getLogger(__name__)
 
 EXPORT_EPOCH = 0  # <stage>-0000.params: MXNet's export names the parameter file by an epoch number
 
 
-class ModelNotFound(Exception):
-    """No usable checkpoint among the files the task names (reported as ReturnCode.MODEL_NOT_FOUND)."""
-
-
 def pick_context(config: Mapping[str, Any]) -> mx.Context:
     """The first GPU when the platform gave one (``gpu_id`` not empty) and MXNet sees one, else the CPU."""
-    if str(config.get("gpu_id") or "").strip() and mx.context.num_gpus() > 0:
-        return mx.gpu(0)
-    return mx.cpu()
+    return mx.gpu(0) if sdk.gpu_ids(config) and mx.context.num_gpus() > 0 else mx.cpu()
 
 
 def _is_checkpoint(path: str) -> bool:
@@ -36,41 +30,30 @@ def _is_checkpoint(path: str) -> bool:
 
 
 def find_weights(env: sdk.Env, config: Mapping[str, Any], key: str) -> str | None:
-    """The first checkpoint named by ``config[key]`` (``/in/models/<stage>/<file>`` from the
-    platform; a bare name is looked up in the models dir)."""
-    for entry in sdk.get_list(config, key, item_type=str):
-        path = entry if os.path.isabs(entry) else os.path.join(env.input.models_dir, entry)
-        if _is_checkpoint(path):
-            return path
-    return None
+    """The checkpoint named by ``config[key]`` (``/in/models/<stage>/<file>`` from the platform; a
+    bare name is looked up in the models dir), by ``sdk.pick_checkpoint``'s order."""
+    found = [p for p in sdk.model_paths(config, key, env=env) if _is_checkpoint(p)]
+    return sdk.pick_checkpoint(found, ".params")
 
 
-def load_model(env: sdk.Env, config: Mapping[str, Any], ctx: mx.Context) -> tuple[TinyDetector, dict[str, Any]]:
-    """The model of ``model_params_path`` (mining and infer)."""
+def load_model(
+    env: sdk.Env, config: Mapping[str, Any], ctx: mx.Context
+) -> tuple[TinyDetector, dict[str, Any], list[str]]:
+    """The model of ``model_params_path`` (mining and infer), its metadata and the task's class
+    names for it."""
     path = find_weights(env, config, "model_params_path")
     if path is None:
         named = sdk.get_list(config, "model_params_path", item_type=str)
-        raise ModelNotFound(
+        raise sdk.ModelNotFoundError(
             f"no .params checkpoint of this template (with its .json) among model_params_path "
             f"{named!r}; choose a model trained with this template"
         )
     try:
         model, meta = load_checkpoint(path, ctx)
     except (ValueError, KeyError, mx.base.MXNetError) as e:
-        raise ModelNotFound(f"cannot load {path}: {e}") from None
+        raise sdk.ModelNotFoundError(f"cannot load {path}: {e}") from None
     logger.info("loaded %s (trained at %s px, mAP %.3f)", path, meta["img_size"], meta["mAP"])
-    return model, meta
-
-
-def class_names_for(config: Mapping[str, Any], meta: dict[str, Any]) -> list[str]:
-    """config.yaml's ``class_names`` (the platform sends the model's), else the checkpoint's; they
-    must be as many as the model has outputs."""
-    names = sdk.get_list(config, "class_names", item_type=str) or list(meta["class_names"])
-    if len(names) != int(meta["num_classes"]):
-        raise sdk.ConfigValueError(
-            f"class_names {names} do not fit the model's {meta['num_classes']} classes {meta['class_names']}"
-        )
-    return names
+    return model, meta, sdk.model_class_names(config, meta["class_names"])
 
 
 def load_pretrained(model: TinyDetector, path: str, ctx: mx.Context) -> None:
@@ -79,7 +62,7 @@ def load_pretrained(model: TinyDetector, path: str, ctx: mx.Context) -> None:
     try:
         saved = nd.load(path)
     except mx.base.MXNetError as e:
-        raise ModelNotFound(f"cannot load the pretrained model {path}: {e}") from None
+        raise sdk.ModelNotFoundError(f"cannot load the pretrained model {path}: {e}") from None
     own = model._collect_params_with_prefix()  # the names save_parameters writes
     used, skipped = 0, []
     for name, param in own.items():
@@ -97,22 +80,14 @@ def load_pretrained(model: TinyDetector, path: str, ctx: mx.Context) -> None:
     )
 
 
-def stage_dir(env: sdk.Env, stage: str) -> str:
-    """Where a stage's files go: ``/out/models/<stage>/`` from protocol 1.1.0, else flat."""
-    if contract.allows_stage_dirs(env.protocol_version):
-        path = os.path.join(env.output.models_dir, stage)
-    else:
-        path = env.output.models_dir
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
 def save_stage(
     env: sdk.Env, stage: str, model: TinyDetector, class_names: list[str], img_size: int, m_ap: float
 ) -> list[str]:
     """Save ``<stage>.params`` + ``<stage>.json`` and record the stage in result.yaml; returns the
     files' basenames."""
-    files = save_checkpoint(model, os.path.join(stage_dir(env, stage), f"{stage}.params"), class_names, img_size, m_ap)
+    files = save_checkpoint(
+        model, os.path.join(sdk.stage_dir(stage, env=env), f"{stage}.params"), class_names, img_size, m_ap
+    )
     sdk.write_model_stage(stage, files, m_ap, env=env)
     return files
 

@@ -36,10 +36,6 @@ _SUFFIX = {
 }
 
 
-class ImageFormatError(Exception):
-    """An image that cannot be read (reported as ReturnCode.UNKNOWN_IMAGE_FORMAT)."""
-
-
 class Converted(NamedTuple):
     data_yaml: str
     train_images: int
@@ -54,10 +50,12 @@ def image_info(path: str) -> tuple[int, int, str]:
             width, height = img.size
             fmt = img.format or ""
     except (OSError, UnidentifiedImageError) as e:
-        raise ImageFormatError(f"cannot read the image {path}: {e}") from None
+        raise sdk.ImageFormatError(f"cannot read the image {path}: {e}") from None
     suffix = _SUFFIX.get(fmt)
     if suffix is None:
-        raise ImageFormatError(f"{path} is a {fmt or 'unknown'} image; ultralytics reads {', '.join(sorted(_SUFFIX))}")
+        raise sdk.ImageFormatError(
+            f"{path} is a {fmt or 'unknown'} image; ultralytics reads {', '.join(sorted(_SUFFIX))}"
+        )
     return width, height, suffix
 
 

@@ -22,7 +22,9 @@ logger = logging.getLogger(__name__)
 
 
 class NoGpu(Exception):
-    """The platform gave GPUs (``gpu_id``) that torch cannot use (reported as ReturnCode.NO_GPU)."""
+    """The platform gave GPUs (``gpu_id``) that torch cannot use."""
+
+    return_code = sdk.ReturnCode.NO_GPU
 
 
 class Ranks(NamedTuple):
@@ -54,14 +56,9 @@ def leave_launcher() -> Ranks:
     return Ranks()
 
 
-def gpu_ids(config: Mapping[str, Any]) -> list[str]:
-    """The platform's ``gpu_id`` (container-local numbering, e.g. ``'0,1'``); ``[]`` means CPU."""
-    return [g for g in (str(x).strip() for x in sdk.get_list(config, "gpu_id", item_type=str)) if g]
-
-
 def check_gpus(config: Mapping[str, Any]) -> list[str]:
     """``gpu_ids`` after checking that torch can use that many CUDA devices."""
-    ids = gpu_ids(config)
+    ids = sdk.gpu_ids(config)
     if ids:
         have = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if have < len(ids):
@@ -92,6 +89,13 @@ def start_group(ranks: Ranks, device: torch.device) -> None:
 def stop_group() -> None:
     if torch_dist.is_initialized():
         torch_dist.destroy_process_group()
+
+
+def candidates(ranks: Ranks, env: sdk.Env) -> tuple[list[str], list[str], str]:
+    """Every candidate image, this rank's share of them, and ``' on N processes'`` for the log
+    (``''`` for one process)."""
+    paths = sdk.candidate_paths(env)
+    return paths, paths[ranks.rank :: ranks.world], f" on {ranks.world} processes" if ranks.world > 1 else ""
 
 
 def gather(ranks: Ranks, items: list[Any]) -> list[Any]:

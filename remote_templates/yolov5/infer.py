@@ -19,22 +19,16 @@ logger = logging.getLogger(__name__)
 def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks) -> None:
     device = dist.device_for(config, ranks)
     loaded = weights.load_for_prediction(env, config, device)
-    class_names = weights.task_class_names(config, loaded)
+    class_names = sdk.model_class_names(config, loaded.class_names)
     img_size = read_img_size(config, loaded.img_size)
     conf_thres = sdk.get_float(config, "conf_thres", 0.25)
     iou_thres = sdk.get_float(config, "iou_thres", 0.45)
     max_det = sdk.get_int(config, "max_det", 100)
     batch_size = max(1, sdk.get_int(config, "batch_size_per_gpu", 16))
     workers = max(0, sdk.get_int(config, "num_workers_per_gpu", 4))
-    paths = [item.image_path for item in sdk.iter_items(sdk.Split.CANDIDATE, env=env)]
-    mine = paths[ranks.rank :: ranks.world]
+    paths, mine, where = dist.candidates(ranks, env)
     if ranks.main:
-        logger.info(
-            "inferring %d images at %d px%s",
-            len(paths),
-            img_size,
-            f" on {ranks.world} processes" if ranks.world > 1 else "",
-        )
+        logger.info("inferring %d images at %d px%s", len(paths), img_size, where)
     results: list[tuple[str, list[sdk.Detection]]] = []
     for batch in predict.batches(mine, img_size, batch_size, workers):
         found = predict.nms(predict.forward(loaded.model, batch.images).decoded, conf_thres, iou_thres, max_det)
@@ -54,5 +48,4 @@ def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks) -> None:
     everything = dict(dist.gather(ranks, results))
     if ranks.main:
         boxes = sdk.write_infer_result(everything, env=env)
-        sdk.write_progress(1.0, task=sdk.TaskKind.INFER, env=env)
         logger.info("wrote %d boxes for %d images", boxes, len(everything))

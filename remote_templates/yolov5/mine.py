@@ -75,20 +75,10 @@ def class_maps(raw: predict.Raw, index: int) -> list[list[list[list[float]]]]:
 
 
 def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks) -> None:
-    algorithm = str(config.get("mining_algorithm") or "aldd").strip().lower()
-    if algorithm not in ALGORITHMS:
-        raise sdk.ConfigValueError(
-            f"config key 'mining_algorithm': {algorithm!r} is not one of {', '.join(ALGORITHMS)}"
-        )
-    paths = [item.image_path for item in sdk.iter_items(sdk.Split.CANDIDATE, env=env)]
-    mine = paths[ranks.rank :: ranks.world]
+    algorithm = sdk.mining_algorithm(config, ALGORITHMS, "aldd")
+    paths, mine, where = dist.candidates(ranks, env)
     if ranks.main:
-        logger.info(
-            "mining %d images with %s%s",
-            len(paths),
-            algorithm,
-            f" on {ranks.world} processes" if ranks.world > 1 else "",
-        )
+        logger.info("mining %d images with %s%s", len(paths), algorithm, where)
     if algorithm == "random":  # needs no model
         scores = [(path, sdk.random_score(path)) for path in mine]
     else:
@@ -96,7 +86,6 @@ def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks) -> None:
     everything = dist.gather(ranks, scores)
     if ranks.main:
         sdk.write_mining_result(everything, env=env)
-        sdk.write_progress(1.0, task=sdk.TaskKind.MINING, env=env)
         logger.info("wrote %d mining scores", len(everything))
 
 
@@ -106,7 +95,7 @@ def _score_with_model(
     device = dist.device_for(config, ranks)
     loaded = weights.load_for_prediction(env, config, device)
     class_weights = sdk.class_weights_from_config(
-        config.get("class_distribution_scores"), weights.task_class_names(config, loaded)
+        config.get("class_distribution_scores"), sdk.model_class_names(config, loaded.class_names)
     )
     img_size = read_img_size(config, loaded.img_size)
     conf_thres = sdk.get_float(config, "conf_thres", 0.25)

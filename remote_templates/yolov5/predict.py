@@ -15,8 +15,9 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 import torch
-from dataset import ImageFormatError
 from torch.utils.data import DataLoader, Dataset
+
+from live_code import sdk
 
 PAD_VALUE = 114
 
@@ -35,7 +36,7 @@ def read_image(path: str) -> np.ndarray:
     """BGR uint8 pixels; ImageFormatError for a file OpenCV cannot decode."""
     pixels = cv2.imread(path, cv2.IMREAD_COLOR)
     if pixels is None:
-        raise ImageFormatError(f"cannot decode the image {path}")
+        raise sdk.ImageFormatError(f"cannot decode the image {path}")
     return pixels
 
 

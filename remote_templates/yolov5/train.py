@@ -268,8 +268,8 @@ def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks, work: str) -
         model.add_callback("on_model_save", epochs)
         model.train(**args)
     if epochs.best_map < 0:
-        raise weights.ModelNotFound("training ended without a single saved epoch")
-    best_dir = weights.stage_dir(env, BEST_STAGE)
+        raise sdk.ModelNotFoundError("training ended without a single saved epoch")
+    best_dir = sdk.stage_dir(BEST_STAGE, env=env)
     best_pt = os.path.join(best_dir, f"{BEST_STAGE}.pt")
     if settings.export_onnx:
         sample = next(sdk.iter_items(sdk.Split.VALIDATION, class_names=class_names)).image_path
@@ -277,5 +277,4 @@ def run(env: sdk.Env, config: Mapping[str, Any], ranks: dist.Ranks, work: str) -
         sdk.write_model_stage(
             BEST_STAGE, [os.path.basename(best_pt), os.path.basename(onnx_path)], epochs.best_map, env=env
         )
-    sdk.write_progress(1.0, task=sdk.TaskKind.TRAINING, env=env)
     logger.info("best stage %r: mAP50 %.4f; %.1f s", BEST_STAGE, epochs.best_map, time.monotonic() - started)

@@ -18,15 +18,11 @@ import download
 import torch
 import yaml
 
-from live_code import contract, sdk
+from live_code import sdk
 
 logger = logging.getLogger(__name__)
 
 _EPOCH_STAGE = re.compile(r"^epoch_[0-9]+$")
-
-
-class ModelNotFound(Exception):
-    """No usable model among the files the task names (reported as ReturnCode.MODEL_NOT_FOUND)."""
 
 
 class Initial(NamedTuple):
@@ -36,22 +32,12 @@ class Initial(NamedTuple):
     source: str
 
 
-def find_model_file(env: sdk.Env, config: Mapping[str, Any], key: str) -> str | None:
-    """The first existing ``.pt`` named by ``config[key]`` (``/in/models/<stage>/<file>`` from YMIR;
-    a bare name is looked up in the input models dir)."""
-    for entry in sdk.get_list(config, key, item_type=str):
-        path = entry if os.path.isabs(entry) else os.path.join(env.input.models_dir, entry)
-        if path.endswith(".pt") and os.path.isfile(path):
-            return path
-    return None
-
-
 def initial_weights(env: sdk.Env, config: Mapping[str, Any], cache_dir: str) -> Initial:
     """The checkpoint training starts from, in this order: a YMIR model of an earlier run
     (``pretrained_model_params``: finetuning), ``pretrained_weights`` (a path, or a URL with
     ``pretrained_sha256``), else none (from scratch). A URL that cannot be fetched (no network)
     means from scratch with a warning, unless ``pretrained_required`` is true."""
-    ymir = find_model_file(env, config, "pretrained_model_params")
+    ymir = sdk.pick_checkpoint(sdk.model_paths(config, "pretrained_model_params", env=env), ".pt")
     if ymir:
         return Initial(ymir, "pretrained_model_params")
     named = sdk.get_list(config, "pretrained_model_params", item_type=str)
@@ -104,14 +90,11 @@ def load_for_prediction(env: sdk.Env, config: Mapping[str, Any], device: torch.d
     """The model of ``model_params_path`` (mining and infer)."""
     from ultralytics.nn.tasks import load_checkpoint
 
-    path = find_model_file(env, config, "model_params_path")
-    if path is None:
-        named = sdk.get_list(config, "model_params_path", item_type=str)
-        raise ModelNotFound(f"no .pt file among model_params_path {named!r}; choose a model trained with this template")
+    path = sdk.find_model_files(config, "model_params_path", weights_suffix=".pt", env=env).weights
     try:
         model, ckpt = load_checkpoint(path, device=device, fuse=True)
     except Exception as e:  # torch.load and ultralytics raise many types for a foreign file
-        raise ModelNotFound(f"cannot load {path} as an ultralytics model: {type(e).__name__}: {e}") from None
+        raise sdk.ModelNotFoundError(f"cannot load {path} as an ultralytics model: {type(e).__name__}: {e}") from None
     names = getattr(model, "names", None) or {}
     class_names = [str(names[i]) for i in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
     train_args = ckpt.get("train_args") or {}
@@ -124,36 +107,15 @@ def load_for_prediction(env: sdk.Env, config: Mapping[str, Any], device: torch.d
     return Loaded(model.eval(), path, class_names, img_size, stride)
 
 
-def task_class_names(config: Mapping[str, Any], loaded: Loaded) -> list[str]:
-    """config.yaml's ``class_names`` (the platform sends the model's), else the model's own; they
-    must be as many as the model has classes."""
-    names = sdk.get_list(config, "class_names", item_type=str) or list(loaded.class_names)
-    if len(names) != len(loaded.class_names):
-        raise sdk.ConfigValueError(
-            f"class_names {names} do not fit the model's {len(loaded.class_names)} classes {loaded.class_names}"
-        )
-    return names
-
-
-def stage_dir(env: sdk.Env, stage: str) -> str:
-    """Where a stage's files go: ``/out/models/<stage>/`` from protocol 1.1.0, else flat."""
-    if contract.allows_stage_dirs(env.protocol_version):
-        path = os.path.join(env.output.models_dir, stage)
-    else:
-        path = env.output.models_dir
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
 def save_stage(env: sdk.Env, stage: str, checkpoint: str, m_ap: float) -> str:
     """Copy ultralytics' ``checkpoint`` without its optimizer state to ``<stage>.pt`` and record the
     stage in result.yaml; returns the saved file's path."""
     from ultralytics.utils.torch_utils import strip_optimizer
 
-    path = os.path.join(stage_dir(env, stage), f"{stage}.pt")
+    path = os.path.join(sdk.stage_dir(stage, env=env), f"{stage}.pt")
     strip_optimizer(checkpoint, s=path)
     if not os.path.isfile(path):
-        raise ModelNotFound(f"ultralytics wrote no model from {checkpoint} to {path}")
+        raise sdk.ModelNotFoundError(f"ultralytics wrote no model from {checkpoint} to {path}")
     sdk.write_model_stage(stage, [os.path.basename(path)], m_ap, env=env)
     drop_unlisted_epochs(env)
     return path

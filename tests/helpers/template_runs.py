@@ -1,14 +1,17 @@
 """What the template tests share: a template committed as a user's repo, a task run through
 ``live-code run`` from its tag, every output validated, and the sample's ground truth to score
-predictions against. Used by tests/test_template_{minimal,mxnet,yolov5}.py."""
+predictions against; a template's module imported as its job imports it. Used by the
+tests/test_template_*.py modules."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import yaml
 
@@ -33,12 +36,23 @@ def probe(python: str, code: str, timeout: float = 120) -> str | None:
     return None if res.returncode == 0 else (res.stderr.strip().splitlines() or ["failed"])[-1]
 
 
+def load_module(template: Path, name: str) -> ModuleType:
+    """``template``'s module ``name`` imported by path, as the job imports it (its folder on sys.path)."""
+    if str(template) not in sys.path:
+        sys.path.insert(0, str(template))
+    spec = importlib.util.spec_from_file_location(f"{template.name}_template_{name}", template / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def commit_template(template: Path, dest: Path, *, drop_requirement: str | None = None) -> tuple[str, str]:
     """``template`` as a user's repo at ``dest``: committed and tagged v1. Returns (url, commit)."""
     shutil.copytree(template, dest, ignore=shutil.ignore_patterns("__pycache__"))
     if drop_requirement:
         req = dest / "requirements.txt"
-        req.write_text("".join(l for l in req.read_text().splitlines(True) if not l.startswith(drop_requirement)))
+        req.write_text("".join(x for x in req.read_text().splitlines(True) if not x.startswith(drop_requirement)))
     git("init", "-q", "-b", "main", cwd=dest)
     git("add", "-A", cwd=dest)
     git("commit", "-q", "-m", f"{template.name} template", cwd=dest)
@@ -124,7 +138,7 @@ def provenance(task_dir: Path) -> dict[str, object]:
 def best_stage(trained: Path) -> tuple[str, list[str]]:
     result = training_result(trained)
     best = str(result["best_stage_name"])
-    return best, list(result["model_stages"][best]["files"])  # type: ignore[index]
+    return best, list(result["model_stages"][best]["files"])
 
 
 def model_files(trained: Path) -> tuple[str | None, list[str]]:
@@ -132,8 +146,8 @@ def model_files(trained: Path) -> tuple[str | None, list[str]]:
     result = training_result(trained)
     if "best_stage_name" in result:
         best = str(result["best_stage_name"])
-        return best, list(result["model_stages"][best]["files"])  # type: ignore[index]
-    return None, list(result["model"])  # type: ignore[arg-type]
+        return best, list(result["model_stages"][best]["files"])
+    return None, list(result["model"])
 
 
 def mining_task(root: Path, trained: Path, kinds: frozenset[TaskKind] = MINING_INFER, **values: object) -> Path:

@@ -24,7 +24,9 @@ from live_code.commands import local, replay
 from live_code.contract import TaskKind
 from live_code.envs import builder as envs
 from live_code.envs import lock as envlock
+from live_code.run import outputs
 from live_code.source.store import Store
+from live_code.task import config as config_mod
 from tests.helpers.jobs import LOCAL_JOB as GOOD_JOB
 from tests.helpers.jobs import researcher_env as _cli_env
 from tests.helpers.jobs import run_researcher_cli as run_cli
@@ -169,6 +171,13 @@ def test_mining_with_the_models_lock_gets_the_training_env_and_replay_installs_t
     assert _versions(trained) == {"lc-core": "1.0"}
     assert trained.digest == _lock(train.out_dir / "pylock.toml").digest == _env(train)["lock"]["sha256"]
     assert trained.tool["base-fingerprint"] == _env(train)["base_fingerprint"]
+
+    # the lock is a file of every model stage: YMIR packs only those, and delivers the chosen stage
+    result = yaml.safe_load((train.out_dir / "models" / "result.yaml").read_text())
+    assert all("pylock.toml" in stage["files"] for stage in result["model_stages"].values()), result
+    assert _env(train)["lock_in_model_stages"] is True
+    protocol = config_mod.load_task(train.work / "in").protocol
+    assert outputs.validate_training_result(train.out_dir / "models" / "result.yaml", protocol) == []
 
     index.publish("lc-core", "2.0", CORE_2, "2026-01-01")
     models = train.out_dir / "models"

@@ -155,7 +155,7 @@ def test_training_writes_a_stage_per_evaluation_with_ap50_and_scalars(trained: t
     evaluated = [float(v) for v in re.findall(r"copypaste: [\d.na]+,([\d.na]+),", out)]  # AP,AP50,AP75,...
     assert len(evaluated) == 2 and all(v == v for v in evaluated), "the COCOEvaluator's AP50 at each stage"
     for (name, stage), ap50 in zip(sorted(stages.items(), key=lambda s: int(s[0].split("_")[1])), evaluated):
-        assert stage["files"] == [f"{name}.pth", f"{name}.yaml"]
+        assert stage["files"] == [f"{name}.pth", f"{name}.yaml", "pylock.toml"]  # the env's lock (issue 22)
         assert stage["mAP"] == pytest.approx(ap50 / 100, abs=1e-4), "the stage's metric is the evaluator's AP50"
         assert "NUM_CLASSES: 3" in (task_dir / "out" / "models" / name / f"{name}.yaml").read_text()
     assert "from scratch" in out

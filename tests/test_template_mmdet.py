@@ -121,7 +121,7 @@ def test_training_writes_a_stage_per_evaluation_with_config_and_scalars(trained:
     stages = result["model_stages"]
     assert sorted(stages, key=lambda s: int(s.split("_")[1])) == [f"epoch_{n}" for n in range(5, 31, 5)]
     for name, stage in stages.items():
-        assert stage["files"] == [f"{name}.pth", f"{name}.py"]
+        assert stage["files"] == [f"{name}.pth", f"{name}.py", "pylock.toml"]  # the env's lock (issue 22)
         assert 0.0 <= stage["mAP"] <= 1.0
         assert (trained / "out" / "models" / name / f"{name}.py").read_text().count("num_classes=3") >= 1
     assert result["mAP"] > 0.1, "YOLOX-tiny should find some of the sample's shapes after 30 epochs"

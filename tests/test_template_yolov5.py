@@ -139,8 +139,8 @@ def test_training_writes_valid_stages_and_learns_the_sample(trained: tuple[Path,
     assert result["best_stage_name"] == "best"
     stages = result["model_stages"]
     assert set(stages) == {"best", "epoch_30", "epoch_60"}
-    assert stages["best"]["files"] == ["best.pt", "best.onnx"]
-    assert stages["epoch_30"]["files"] == ["epoch_30.pt"]
+    assert stages["best"]["files"] == ["best.pt", "best.onnx", "pylock.toml"]  # the env's lock (issue 22)
+    assert stages["epoch_30"]["files"] == ["epoch_30.pt", "pylock.toml"]
     assert stages["best"]["mAP"] > 0.1, "yolov5n should find some of the sample's shapes after 60 epochs"
     models = task_dir / "out" / "models"
     for stage, files in (("best", ("best.pt", "best.onnx")), ("epoch_30", ("epoch_30.pt",))):
@@ -511,7 +511,7 @@ def test_training_from_scratch_works_without_a_network(
     assert _validate(tmp_path) == []
     stages = _training_result(tmp_path)["model_stages"]
     assert set(stages) == {"best", *(f"epoch_{n}" for n in range(3, 13))}
-    assert stages["best"]["files"] == ["best.pt", "best.onnx"]
+    assert stages["best"]["files"] == ["best.pt", "best.onnx", "pylock.toml"]
     models = tmp_path / "out" / "models"
     assert sorted(p.name for p in models.glob("*.pt")) == sorted(["best.pt", *(f"epoch_{n}.pt" for n in range(3, 13))])
     assert (models / "best.onnx").is_file()

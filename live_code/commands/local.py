@@ -22,7 +22,6 @@ import fnmatch
 import hashlib
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -276,13 +275,10 @@ def _write_config(
         cfg["class_names"] = list(classes)
     cfg.update(user)
     cfg.update(source.keys)
-    if model is not None and req.model is not None:
+    if model is not None:
         protocol = config_mod.load_task(work / "in").protocol
         key = "pretrained_model_params" if TaskKind.TRAINING in req.kinds else "model_params_path"
         cfg[key] = install_model(model, work / "in", protocol)
-        lock = req.model.absolute() / "pylock.toml"  # the env's lock travels with the model (issue 22)
-        if lock.is_file():
-            shutil.copy2(lock, work / "in" / "models" / "pylock.toml")
         extra["model"] = f"{req.model} (stage {model.stage})"
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return cfg

@@ -330,6 +330,14 @@ class _Run:
             if warned:
                 self.record["warnings"] = [str(p) for p in warned]
             outputs.raise_for_problems(problems)
+            if TaskKind.TRAINING in task.kinds and self.lock_text is not None:
+                models = self.out(contract.ENV_OUTPUT_DEFAULTS["models_dir"])
+                lock_text, stage_dirs = (
+                    util.redact(self.lock_text, self.secrets),
+                    contract.allows_stage_dirs(task.protocol),
+                )
+                if records.attach_lock(models, lock_text, stage_dirs=stage_dirs):
+                    self.record.setdefault("environment", {})["lock_in_model_stages"] = True
 
     def write_provenance(self, outcome: dict[str, Any]) -> None:
         self.record["timings"] = dict(self.timings)

@@ -139,3 +139,36 @@ def disk_full(e: BaseException, out_dir: Path, cache_root: Path) -> LiveCodeErro
     if where.startswith(str(cache_root)):
         return CacheError(msg, value=where, hint=hint)
     return LiveCodeError(msg, value=where or None, hint=hint)
+
+
+def attach_lock(models_dir: Path, lock_text: str, *, stage_dirs: bool) -> bool:
+    """Make the env's lock a file of every model stage: named in each stage's ``files`` of
+    result.yaml (``model`` in the 1.x layout) and written where the packer looks, in each stage's
+    directory (``stage_dirs``: protocol >= 1.1.0) or flat in ``models_dir``. YMIR packs only the
+    stages' files and delivers the chosen stage to mining and infer (ymir-contract 6.2), where
+    ``live_code_lock: model`` finds it (issue 22). False, with nothing changed, when result.yaml
+    names no list of files (the gate has refused it by then)."""
+    result = models_dir / "result.yaml"
+    data = yaml.safe_load(result.read_text())
+    if not isinstance(data, dict):
+        return False
+    stages = data.get("model_stages")
+    if isinstance(stages, dict):
+        named = {
+            str(k): s["files"] for k, s in stages.items() if isinstance(s, dict) and isinstance(s.get("files"), list)
+        }
+    else:
+        named = {"": data["model"]} if isinstance(data.get("model"), list) else {}
+    if not named:
+        return False
+    # the files first: result.yaml never names one that is not there
+    for stage in named if stage_dirs else ("",):
+        if stage in (".", "..") or "/" in stage:
+            return False  # the gate refuses such a stage name; never write outside models_dir
+        (models_dir / stage).mkdir(exist_ok=True)
+        write_over(models_dir / stage / LOCK_NAME, lock_text)
+    for files in named.values():
+        if LOCK_NAME not in files:
+            files.append(LOCK_NAME)
+    util.atomic_write(result, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return True

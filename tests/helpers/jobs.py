@@ -78,15 +78,32 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def run_argv(in_dir: Path, out_dir: Path, python: str = sys.executable) -> list[str]:
+    """``live-code run --in IN --out OUT`` as ``python`` (the tests' own interpreter unless named) runs it."""
+    return [python, "-m", "live_code", "run", "--in", str(in_dir), "--out", str(out_dir)]
+
+
+def local_argv(
+    repo: str | Path, *, task: str, dataset: str | Path = "sample", work: Path | None = None, images: int | None = None
+) -> list[str]:
+    """The arguments of ``live-code local`` (without the interpreter): ``repo`` as given (``URL@REV`` or a
+    folder), the task kinds, the dataset (``sample`` draws one, of ``images`` pictures when given) and the
+    work folder when given."""
+    argv = ["local", "--repo", str(repo), "--task", task, "--dataset", str(dataset)]
+    if images is not None:
+        argv += ["--images", str(images)]
+    return argv if work is None else [*argv, "--work", str(work)]
+
+
 def run_cli(
     task: Task, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task.in_dir), "--out", str(task.out_dir), *args]
+    cmd = [*run_argv(task.in_dir, task.out_dir), *args]
     return subprocess.run(cmd, env=env or cli_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def start_cli(task: Task, *args: str) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task.in_dir), "--out", str(task.out_dir), *args]
+    cmd = [*run_argv(task.in_dir, task.out_dir), *args]
     return subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

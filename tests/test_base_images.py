@@ -27,7 +27,7 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -569,17 +569,6 @@ class ImageRoot:
             text=True,
             timeout=timeout,
         )
-
-
-@pytest.fixture(scope="module")
-def shared_root() -> Iterator[Path]:
-    """A directory every uid may enter (pytest's own temp dirs are 0700)."""
-    root = Path(tempfile.mkdtemp(prefix="live-code-images-"))
-    os.chmod(root, 0o755)
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _framework_site(python: str | None, version: str) -> str | None:

@@ -78,6 +78,18 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+#: run what follows as uid/gid 54321 with no groups (a user who owns none of the harness's files)
+AS_OTHER_USER = ("setpriv", "--reuid=54321", "--regid=54321", "--clear-groups")
+
+
+def sample_task(root: Path, kinds: frozenset[contract.TaskKind], images: int) -> Task:
+    """A task folder ``root`` holding a drawn VOC dataset of ``images`` pictures for ``kinds`` (protocol 1.1.0)."""
+    from live_code.commands import sample
+
+    sample.write_sample_dataset(root, kinds=kinds, fmt="voc", protocol=contract.PROTOCOL_1_1_0, images=images)
+    return Task(root)
+
+
 def run_argv(in_dir: Path, out_dir: Path, python: str = sys.executable) -> list[str]:
     """``live-code run --in IN --out OUT`` as ``python`` (the tests' own interpreter unless named) runs it."""
     return [python, "-m", "live_code", "run", "--in", str(in_dir), "--out", str(out_dir)]

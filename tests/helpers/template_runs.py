@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
@@ -17,6 +16,7 @@ from live_code.commands import sample
 from live_code.contract import TaskKind
 from live_code.run import outputs
 from live_code.task import config
+from tests.helpers.jobs import run_argv
 from tests.helpers.repos import git
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,18 +76,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """``live-code run`` of the task from tag v1 of ``repo``; the provenance must name its commit."""
     configure(task_dir, git_url=repo[0], git_tag="v1")
-    cmd = [
-        *wrap,
-        sys.executable,
-        "-m",
-        "live_code",
-        "run",
-        "--in",
-        str(task_dir / "in"),
-        "--out",
-        str(task_dir / "out"),
-        *args,
-    ]
+    cmd = [*wrap, *run_argv(task_dir / "in", task_dir / "out"), *args]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     prov = yaml.safe_load((task_dir / "out" / "live-code-provenance.yaml").read_text())
     assert prov["source"]["commit"] == repo[1]

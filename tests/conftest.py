@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from live_code.run import sandbox
-from tests.adversarial.servers import make_cert
+from tests.helpers.gitserver import make_cert
 from tests.helpers.repos import GIT_ENV, git, write_tree
 
 # the job-environment fixtures (wheelhouse, base_python, ...): tests/helpers/envs.py

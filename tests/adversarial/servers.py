@@ -8,11 +8,9 @@ Every server is a context manager; leaving it stops its threads and closes its s
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import ssl
 import struct
-import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,36 +18,8 @@ from typing import Any
 
 from tests.helpers.gitserver import HttpGitServer, _read_body
 
-
-def make_cert(folder: Path) -> tuple[Path, Path] | None:
-    """A self-signed certificate for 127.0.0.1 (``openssl`` CLI); None when openssl is missing."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        return None
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
+# make_cert, re-exported: tests/test_template_detectron2.py imports it from here
+from tests.helpers.gitserver import make_cert as make_cert
 
 
 def _server_context(cert: Path, key: Path) -> ssl.SSLContext:

@@ -19,10 +19,9 @@ from live_code import contract
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# A job in the legacy layout that writes valid outputs for whatever the task asks, through the SDK.
-RUN_JOB = """
-from live_code import sdk
-env = sdk.read_env()
+# The end of a job that writes valid outputs for whatever the task asks, through the SDK: the job's
+# code before it has imported ``sdk`` and read ``env = sdk.read_env()``.
+JOB_OUTPUTS = """\
 cands = [i.image_path for i in sdk.iter_items(sdk.Split.CANDIDATE)] if env.run_mining or env.run_infer else []
 if env.run_mining:
     sdk.write_mining_result([(c, float(n)) for n, c in enumerate(cands)])
@@ -30,8 +29,10 @@ if env.run_infer:
     det = sdk.Detection(class_name=sdk.read_config()["class_names"][0], score=0.5, x=1, y=1, w=5, h=5)
     sdk.write_infer_result({c: [det] for c in cands})
 sdk.write_progress(1.0)
-print("job finished")
+print("job finished", flush=True)
 """
+# A job in the legacy layout that writes valid outputs for whatever the task asks, through the SDK.
+RUN_JOB = "\nfrom live_code import sdk\nenv = sdk.read_env()\n" + JOB_OUTPUTS
 
 
 # A legacy-layout job writing valid outputs for any task through the SDK (deterministic).

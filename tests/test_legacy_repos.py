@@ -205,13 +205,7 @@ def test_a_legacy_repo_with_both_requirement_files_gets_extra_requirements_txt(
     assert "requirements: extra-requirements.txt" in res.stderr + res.stdout  # said in the log
     assert "easydict==1.13" in env["added"]
     # check reports the same file, with the same reason
-    check = subprocess.run(
-        [sys.executable, "-m", "live_code", "check", f"{repo[0]}@v1", "--static"],
-        env=harness,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    check = runs.check_static(f"{repo[0]}@v1", harness)
     assert "requirements file" in check.stdout and env["requirements_reason"] in check.stdout, check.stdout
 
 

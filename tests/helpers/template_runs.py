@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -56,6 +57,12 @@ def harness_env(cache: Path, base_python: str) -> dict[str, str]:
         PYTHONPATH=str(REPO),
     )
     return env
+
+
+def check_static(repo: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``live-code check REPO --static`` (``URL@REV``) in the harness's environment ``env``."""
+    cmd = [sys.executable, "-m", "live_code", "check", repo, "--static"]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def configure(task_dir: Path, **values: object) -> None:

@@ -237,20 +237,21 @@ def test_replay_of_the_same_task_exits_0_and_keeps_stdout_clean(task: dict) -> N
 # -- each documented exit code -------------------------------------------------------------------
 
 
-def _bad_job(root: Path) -> Path:
-    repo = root / "bad"
+def _job_repo(root: Path, name: str, start: str) -> Path:
+    """A folder repository ``root/name`` whose job is ``start`` (made once per test folder)."""
+    repo = root / name
     if not repo.exists():
         repo.mkdir()
-        (repo / "start.py").write_text("import sys\nprint('dying')\nsys.exit(3)\n")
+        (repo / "start.py").write_text(start)
     return repo
+
+
+def _bad_job(root: Path) -> Path:
+    return _job_repo(root, "bad", "import sys\nprint('dying')\nsys.exit(3)\n")
 
 
 def _no_outputs(root: Path) -> Path:
-    repo = root / "lazy"
-    if not repo.exists():
-        repo.mkdir()
-        (repo / "start.py").write_text("print('did nothing')\n")
-    return repo
+    return _job_repo(root, "lazy", "print('did nothing')\n")
 
 
 EXIT_CASES: dict[str, tuple[int, Callable[[dict, Path], list[str]]]] = {

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 # The servers' own git: no user/system config, so a developer's ~/.gitconfig cannot change them.
 _SERVER_ENV = {
@@ -292,38 +292,74 @@ def _read_body(h: BaseHTTPRequestHandler) -> bytes:
     return h.rfile.read(int(h.headers.get("Content-Length") or 0))
 
 
-class SilentServer:
-    """Accepts TCP connections on 127.0.0.1 and never sends a byte (a stalled git host)."""
+class ServedHttp:
+    """An HTTP server on 127.0.0.1 served on a daemon thread for a ``with`` block; the subclass hands
+    its server to :meth:`_serve` (``port`` is then where it listens)."""
+
+    def _serve(self, server: ThreadingHTTPServer) -> None:
+        server.daemon_threads = True
+        self._server = server
+        self.port = int(server.server_address[1])
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+
+    def __enter__(self: _Served) -> _Served:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+_Served = TypeVar("_Served", bound=ServedHttp)
+
+
+class AcceptLoop:
+    """A TCP socket listening on 127.0.0.1 (``port``) whose connections :meth:`_accepted` takes, on a
+    daemon thread for a ``with`` block; the connections it keeps in ``_held`` are closed at the end."""
 
     def __init__(self) -> None:
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(16)
+        self._sock.settimeout(0.1)
         self.port = int(self._sock.getsockname()[1])
-        self._conns: list[socket.socket] = []
+        self._held: list[socket.socket] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
     def _accept(self) -> None:
-        self._sock.settimeout(0.1)
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
             except OSError:
                 continue
-            self._conns.append(conn)  # held open, never read from or written to
+            self._accepted(conn)
 
-    def __enter__(self) -> SilentServer:
+    def _accepted(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Looping) -> _Looping:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
         self._thread.join()
-        for c in self._conns:
-            c.close()
         self._sock.close()
+        for c in self._held:
+            c.close()
+
+
+_Looping = TypeVar("_Looping", bound=AcceptLoop)
+
+
+class SilentServer(AcceptLoop):
+    """Accepts TCP connections on 127.0.0.1 and never sends a byte (a stalled git host)."""
+
+    def _accepted(self, conn: socket.socket) -> None:
+        self._held.append(conn)  # held open, never read from or written to
 
 
 def processes_mentioning(text: str) -> Iterator[tuple[int, str]]:

@@ -11,14 +11,13 @@ import io
 import ssl
 import subprocess
 import tarfile
-import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from tests.helpers.envs import write_wheel
-from tests.helpers.gitserver import HttpGitServer
+from tests.helpers.gitserver import HttpGitServer, ServedHttp
 from tests.helpers.repos import git, write_tree
 
 
@@ -91,29 +90,19 @@ def _openssl(*args: object) -> None:
         raise RuntimeError(f"openssl {' '.join(map(str, args))} failed: {res.stderr}")
 
 
-class HttpsStaticServer:
+class HttpsStaticServer(ServedHttp):
     """``folder`` served read-only over https on 127.0.0.1: ``url('simple')``."""
 
     def __init__(self, folder: Path, ca: SiteCA) -> None:
         #: one line per request (what a client asked for, and the TLS failures)
         self.requests: list[str] = []
         handler = partial(type("Handler", (_QuietHandler,), {"log": self.requests}), directory=str(folder))
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._server.socket = ca.context().wrap_socket(self._server.socket, server_side=True)
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.socket = ca.context().wrap_socket(server.socket, server_side=True)
+        self._serve(server)
 
     def url(self, path: str = "") -> str:
         return f"https://127.0.0.1:{self.port}/{path}"
-
-    def __enter__(self) -> HttpsStaticServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

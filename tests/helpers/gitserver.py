@@ -78,7 +78,26 @@ def _wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"test server on port {port} did not start")
 
 
-class GitDaemon:
+class StartStop:
+    """``with server:`` runs the subclass's :meth:`start` and, at the end, its :meth:`stop`."""
+
+    def start(self: _Started) -> _Started:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Started) -> _Started:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+_Started = TypeVar("_Started", bound=StartStop)
+
+
+class GitDaemon(StartStop):
     """``git daemon`` exporting every repository under ``base``: ``url('repo')`` -> git://..."""
 
     def __init__(self, base: Path) -> None:
@@ -119,14 +138,8 @@ class GitDaemon:
             self._proc.wait()
             self._proc = None
 
-    def __enter__(self) -> GitDaemon:
-        return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-
-class HttpGitServer:
+class HttpGitServer(StartStop):
     """``git http-backend`` (CGI) behind ``http.server``: ``url('repo')`` -> http://127.0.0.1:P/repo.
 
     - ``token``: every request must carry ``Authorization: Basic`` with this password (any user),
@@ -189,12 +202,6 @@ class HttpGitServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-    def __enter__(self) -> HttpGitServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     def _authorised(self, h: BaseHTTPRequestHandler) -> str | None:
         """The user name if the request carries the token, else None."""

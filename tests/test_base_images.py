@@ -467,14 +467,7 @@ class ImageRoot:
         if not network:
             args += ["--unshare-net"]
         skip = {"proc", "dev", "in", "out", *IMAGE_DIRS, *(h.strip("/").split("/")[0] for h, _ in self.hidden)}
-        for entry in sorted(os.listdir("/")):
-            host = f"/{entry}"
-            if entry in skip:
-                continue
-            if os.path.islink(host):
-                args += ["--symlink", os.readlink(host), host]
-            elif os.path.isdir(host):
-                args += ["--bind" if entry == "tmp" else "--ro-bind", host, host]
+        args += sandbox.host_root(skip, lambda entry: "--bind" if entry == "tmp" else "--ro-bind")
         for closed, prefix in self.hidden:
             args += ["--perms", "0755", "--tmpfs", closed]
             between = [str(p) for p in reversed(Path(prefix).parents) if str(p).startswith(closed + "/")]

@@ -299,7 +299,20 @@ def _read_body(h: BaseHTTPRequestHandler) -> bytes:
     return h.rfile.read(int(h.headers.get("Content-Length") or 0))
 
 
-class ServedHttp:
+class OnThread(StartStop):
+    """Served on ``_thread`` (a daemon thread the subclass makes) from :meth:`start` on."""
+
+    _thread: threading.Thread
+
+    def start(self: _Threaded) -> _Threaded:
+        self._thread.start()
+        return self
+
+
+_Threaded = TypeVar("_Threaded", bound=OnThread)
+
+
+class ServedHttp(OnThread):
     """An HTTP server on 127.0.0.1 served on a daemon thread for a ``with`` block; the subclass hands
     its server to :meth:`_serve` (``port`` is then where it listens)."""
 
@@ -309,19 +322,12 @@ class ServedHttp:
         self.port = int(server.server_address[1])
         self._thread = threading.Thread(target=server.serve_forever, daemon=True)
 
-    def __enter__(self: _Served) -> _Served:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
+    def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
 
 
-_Served = TypeVar("_Served", bound=ServedHttp)
-
-
-class AcceptLoop:
+class AcceptLoop(OnThread):
     """A TCP socket listening on 127.0.0.1 (``port``) whose connections :meth:`_accepted` takes, on a
     daemon thread for a ``with`` block; the connections it keeps in ``_held`` are closed at the end."""
 
@@ -347,19 +353,12 @@ class AcceptLoop:
     def _accepted(self, conn: socket.socket) -> None:
         raise NotImplementedError
 
-    def __enter__(self: _Looping) -> _Looping:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join()
         self._sock.close()
         for c in self._held:
             c.close()
-
-
-_Looping = TypeVar("_Looping", bound=AcceptLoop)
 
 
 class SilentServer(AcceptLoop):

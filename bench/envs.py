@@ -31,6 +31,8 @@ from typing import TypeVar
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
+from workdir import download_wheels_argv  # bench/, the script's own folder
+
 from live_code.envs import builder as envs
 from live_code.source import store as store_mod
 
@@ -91,23 +93,7 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
     if not args.registry:
         wheelhouse = work / "wheelhouse"
         print(f"downloading the requirements into {wheelhouse} ...", flush=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--only-binary",
-                ":all:",
-                "-d",
-                str(wheelhouse),
-                "-r",
-                str(reqs),
-            ],
-            check=True,
-            env=env,
-        )
+        subprocess.run(download_wheels_argv(sys.executable, wheelhouse, reqs), check=True, env=env)
         pip_source = ["--no-index", "--find-links", str(wheelhouse)]
         index = envs.IndexSettings(find_links=(str(wheelhouse),), offline=True)
 

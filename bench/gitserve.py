@@ -15,13 +15,12 @@ from __future__ import annotations
 import os
 import socket
 import ssl
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from tests.helpers.gitserver import HttpGitServer
+from tests.helpers.gitserver import HttpGitServer, make_cert
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -29,28 +28,8 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
     if not (cert.exists() and key.exists()):
         directory.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "3650",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-                "-keyout",
-                str(key),
-                "-out",
-                str(cert),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        if make_cert(directory, days=3650) is None:
+            raise SystemExit("the bench's https git server needs the openssl command")
     return cert, key
 
 

@@ -173,40 +173,25 @@ def _profile_rounds(b: cases.Bench, res: Results, runs: int, started: float) -> 
     shutil.rmtree(cache, ignore_errors=True)
 
 
+def _burn_case(res: Results, case: str, t: Timed, **more: Any) -> float:
+    """The burn job's run ``t`` recorded as ``case``: seconds after the marker, the job's own wall
+    time (``CASE_job``) and the whole run; returns the job's own CPU seconds."""
+    wall, cpu = _job_seconds(Path(t.log), t.stdout_tail)
+    res.add(case, t.after_marker())
+    res.add(f"{case}_job", wall)
+    timing = {"after_marker": t.after_marker(), "stdout_bytes": t.stdout_bytes, "cpu": t.cpu}
+    _record(res, case, t, **timing, job_wall=wall, job_cpu=cpu, **more)
+    return cpu
+
+
 def _burn_round(b: cases.Bench, res: Results, cache: Path) -> None:
     """The burn job bare, under live-code, and under live-code with no work (the harness's fixed
     CPU cost, subtracted to get what it spends while the job runs)."""
     t = _check(b.bare(cases.job_python(cache), burn=True), "bare burn job")
-    wall, cpu = _job_seconds(Path(t.log), t.stdout_tail)
-    res.add("burn_bare", t.after_marker())
-    res.add("burn_bare_job", wall)
-    res.add("burn_bare_job_cpu", cpu)
-    _record(
-        res,
-        "burn_bare",
-        t,
-        after_marker=t.after_marker(),
-        stdout_bytes=t.stdout_bytes,
-        cpu=t.cpu,
-        job_wall=wall,
-        job_cpu=cpu,
-    )
+    res.add("burn_bare_job_cpu", _burn_case(res, "burn_bare", t))
     t, prov = b.live_code(cache, burn=True)
     _check(t, "burn job under live-code")
-    wall, cpu = _job_seconds(Path(t.log), t.stdout_tail)
-    res.add("burn_lc", t.after_marker())
-    res.add("burn_lc_job", wall)
-    _record(
-        res,
-        "burn_lc",
-        t,
-        after_marker=t.after_marker(),
-        stdout_bytes=t.stdout_bytes,
-        provenance=prov,
-        cpu=t.cpu,
-        job_wall=wall,
-        job_cpu=cpu,
-    )
+    cpu = _burn_case(res, "burn_lc", t, provenance=prov)
     idle, _ = b.live_code(cache, burn=True, idle=True)
     _check(idle, "idle burn job under live-code")
     _, idle_cpu = _job_seconds(Path(idle.log), idle.stdout_tail)

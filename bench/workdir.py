@@ -46,6 +46,13 @@ requests==2.32.3
 }
 
 
+def download_wheels_argv(python: str, wheelhouse: Path, requirements: Path, *names: str) -> list[str]:
+    """``pip download`` (by ``python``) of the wheels, and only wheels, that ``requirements`` and ``names``
+    need, into ``wheelhouse``: the offline source the bench's installers read."""
+    only_wheels = ["--only-binary", ":all:", "-d", str(wheelhouse)]
+    return [python, "-m", "pip", "download", "-q", *only_wheels, "-r", str(requirements), *names]
+
+
 def requirements_text(name_or_path: str) -> tuple[str, str]:
     """(name, text) of a named set or of a requirements file."""
     if name_or_path in REQUIREMENT_SETS:
@@ -114,20 +121,7 @@ def prepare(work: Path, python: Path, repo_root: Path, requirements: str, *, wit
         req = wheelhouse.with_suffix(".txt")
         req.write_text(req_text)
         _run(
-            [
-                str(repo_root / ".venv" / "bin" / "python"),
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--only-binary",
-                ":all:",
-                "-d",
-                str(wheelhouse),
-                "-r",
-                str(req),
-                "pip",
-            ],
+            download_wheels_argv(str(repo_root / ".venv" / "bin" / "python"), wheelhouse, req, "pip"),
             env,
             "download the requirements into a wheelhouse",
         )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from live_code.run import sandbox
+from tests.helpers.gitserver import make_cert
 from tests.helpers.repos import GIT_ENV, git, write_tree
 
 # the job-environment fixtures (wheelhouse, base_python, ...): tests/helpers/envs.py
@@ -65,3 +69,23 @@ def make_repo(tmp_path: Path) -> Callable[..., Path]:
         return repo
 
     return _make
+
+
+@pytest.fixture(scope="module")
+def shared_root() -> Iterator[Path]:
+    """A folder every uid may enter (pytest's own temp folders are root's, 0700), for runs as another uid."""
+    root = Path(tempfile.mkdtemp(prefix="live-code-images-"))
+    os.chmod(root, 0o755)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate and key for 127.0.0.1 (the local https git servers)."""
+    cert = make_cert(tmp_path_factory.mktemp("tls"))
+    if cert is None:
+        pytest.skip("needs the openssl command to make a certificate for the local https git server")
+    return cert

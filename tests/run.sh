@@ -60,24 +60,29 @@ if [ ! -d "$SDK_WHEELS" ]; then
 fi
 [ -d "$SDK_WHEELS" ] && export LIVE_CODE_TEST_SDK_WHEELHOUSE="$SDK_WHEELS"
 
+# test_venv DIR CHECK WHAT REQUIREMENT...: unless DIR's python runs the CHECK code, DIR is made
+# afresh, a venv of $PY with the REQUIREMENTs from the registry (WHAT says what and why).
+test_venv() {
+    local dir=$1 check=$2 what=$3
+    shift 3
+    if ! "$dir/bin/python" -c "$check" >/dev/null 2>&1; then
+        echo "==> creating $dir with $what"
+        rm -rf "$dir"
+        "$PY" -m venv "$dir"
+        "$dir/bin/python" -m pip install -q --disable-pip-version-check "$@"
+    fi
+}
+
 # The framework base that job environments are layered over in the framework tests (an image's
 # torch interpreter, in the image). Installed once and shared by every test that needs it.
 if [ "${LIVE_CODE_SKIP_FRAMEWORKS:-0}" != 1 ]; then
-    if ! .venv-fw/bin/python -c 'import torch' >/dev/null 2>&1; then
-        echo "==> creating .venv-fw with torch (the framework base for the framework tests)"
-        "$PY" -m venv .venv-fw
-        .venv-fw/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
-    fi
+    test_venv .venv-fw 'import torch' "torch (the framework base for the framework tests)" torch==2.13.0
     export LIVE_CODE_TEST_FRAMEWORK_PYTHON="$PWD/.venv-fw/bin/python"
 fi
 
 # TensorBoard itself, to read back the event files the SDK writes (tests/test_sdk_tensorboard.py).
 if [ "${LIVE_CODE_SKIP_FRAMEWORKS:-0}" != 1 ]; then
-    if ! .venv-tb/bin/python -c 'import tensorboard' >/dev/null 2>&1; then
-        echo "==> creating .venv-tb with tensorboard (reads back the SDK's event files)"
-        "$PY" -m venv .venv-tb
-        .venv-tb/bin/python -m pip install -q --disable-pip-version-check tensorboard==2.21.0
-    fi
+    test_venv .venv-tb 'import tensorboard' "tensorboard (reads back the SDK's event files)" tensorboard==2.21.0
     export LIVE_CODE_TEST_TENSORBOARD_PYTHON="$PWD/.venv-tb/bin/python"
 fi
 
@@ -86,13 +91,8 @@ fi
 # (ultralytics, onnx and onnxruntime come from the template's requirements.txt into the job env).
 # Installed once per machine; PyPI's torch brings the CUDA libraries (about 5 GB, which still run on CPU).
 if [ "${LIVE_CODE_SKIP_FRAMEWORKS:-0}" != 1 ]; then
-    if ! .venv-yolo/bin/python -c 'import torch, torchvision; assert torch.__version__.split("+")[0] == "2.15.0"' \
-            >/dev/null 2>&1; then
-        echo "==> creating .venv-yolo with torch 2.15.0 and torchvision 0.29.2 (the base of the yolov5 template's test)"
-        rm -rf .venv-yolo
-        "$PY" -m venv .venv-yolo
-        .venv-yolo/bin/python -m pip install -q --disable-pip-version-check torch==2.15.0 torchvision==0.29.2
-    fi
+    test_venv .venv-yolo 'import torch, torchvision; assert torch.__version__.split("+")[0] == "2.15.0"' \
+        "torch 2.15.0 and torchvision 0.29.2 (the base of the yolov5 template's test)" torch==2.15.0 torchvision==0.29.2
     export LIVE_CODE_TEST_YOLO_PYTHON="$PWD/.venv-yolo/bin/python"
 fi
 # --- end of the yolov5 block --------------------------------------------------------------------------

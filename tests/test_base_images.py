@@ -27,7 +27,7 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -467,14 +467,7 @@ class ImageRoot:
         if not network:
             args += ["--unshare-net"]
         skip = {"proc", "dev", "in", "out", *IMAGE_DIRS, *(h.strip("/").split("/")[0] for h, _ in self.hidden)}
-        for entry in sorted(os.listdir("/")):
-            host = f"/{entry}"
-            if entry in skip:
-                continue
-            if os.path.islink(host):
-                args += ["--symlink", os.readlink(host), host]
-            elif os.path.isdir(host):
-                args += ["--bind" if entry == "tmp" else "--ro-bind", host, host]
+        args += sandbox.host_root(skip, lambda entry: "--bind" if entry == "tmp" else "--ro-bind")
         for closed, prefix in self.hidden:
             args += ["--perms", "0755", "--tmpfs", closed]
             between = [str(p) for p in reversed(Path(prefix).parents) if str(p).startswith(closed + "/")]
@@ -569,17 +562,6 @@ class ImageRoot:
             text=True,
             timeout=timeout,
         )
-
-
-@pytest.fixture(scope="module")
-def shared_root() -> Iterator[Path]:
-    """A directory every uid may enter (pytest's own temp dirs are 0700)."""
-    root = Path(tempfile.mkdtemp(prefix="live-code-images-"))
-    os.chmod(root, 0o755)
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _framework_site(python: str | None, version: str) -> str | None:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from live_code.commands import check
-from tests.helpers.jobs import LOCAL_JOB
+from tests.helpers.jobs import LOCAL_JOB, run_researcher_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "remote_templates"
@@ -113,16 +113,7 @@ def test_an_invalid_infer_output_is_named(make_repo: Callable[..., Path]) -> Non
 
 def test_cli_prints_the_report_and_fails(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
     repo = _repo(make_repo, **{"requirements.txt": "torch\n"})
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run(
-        [sys.executable, "-m", "live_code", "check", repo, "--static"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_researcher_cli("check", repo, "--static", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert "FAIL  requirements" in proc.stdout and "fix: remove the line" in proc.stdout
     assert "check found 1 problem(s)" in proc.stderr

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from live_code import cli
-from tests.helpers.jobs import LOCAL_JOB
+from tests.helpers.jobs import LOCAL_JOB, local_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -146,17 +146,7 @@ def task(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     git("commit", "-q", "-m", "job", cwd=repo)
     git("tag", "v1", cwd=repo)
     proc = run_cli(
-        "local",
-        "--repo",
-        f"{repo}@v1",
-        "--task",
-        "mining+infer",
-        "--dataset",
-        "sample",
-        "--images",
-        "4",
-        "--work",
-        str(root / "w"),
+        *local_argv(f"{repo}@v1", task="mining+infer", work=root / "w", images=4),
         "--sandbox",
         "off",
         "--json",
@@ -180,17 +170,7 @@ def test_local_json_stdout_is_one_document_without_the_jobs_output(task: dict) -
 
 def test_local_text_results_on_stdout_messages_on_stderr(task: dict, tmp_path: Path) -> None:
     proc = run_cli(
-        "local",
-        "--repo",
-        f"{task['repo']}@v1",
-        "--task",
-        "infer",
-        "--dataset",
-        "sample",
-        "--images",
-        "2",
-        "--work",
-        str(tmp_path / "w"),
+        *local_argv(f"{task['repo']}@v1", task="infer", work=tmp_path / "w", images=2),
         "--sandbox",
         "off",
         "-q",
@@ -257,20 +237,21 @@ def test_replay_of_the_same_task_exits_0_and_keeps_stdout_clean(task: dict) -> N
 # -- each documented exit code -------------------------------------------------------------------
 
 
-def _bad_job(root: Path) -> Path:
-    repo = root / "bad"
+def _job_repo(root: Path, name: str, start: str) -> Path:
+    """A folder repository ``root/name`` whose job is ``start`` (made once per test folder)."""
+    repo = root / name
     if not repo.exists():
         repo.mkdir()
-        (repo / "start.py").write_text("import sys\nprint('dying')\nsys.exit(3)\n")
+        (repo / "start.py").write_text(start)
     return repo
+
+
+def _bad_job(root: Path) -> Path:
+    return _job_repo(root, "bad", "import sys\nprint('dying')\nsys.exit(3)\n")
 
 
 def _no_outputs(root: Path) -> Path:
-    repo = root / "lazy"
-    if not repo.exists():
-        repo.mkdir()
-        (repo / "start.py").write_text("print('did nothing')\n")
-    return repo
+    return _job_repo(root, "lazy", "print('did nothing')\n")
 
 
 EXIT_CASES: dict[str, tuple[int, Callable[[dict, Path], list[str]]]] = {
@@ -278,111 +259,43 @@ EXIT_CASES: dict[str, tuple[int, Callable[[dict, Path], list[str]]]] = {
     "config: a --config that is not there": (
         2,
         lambda t, d: [
-            "local",
-            "--repo",
-            f"{t['repo']}@v1",
-            "--task",
-            "infer",
-            "--dataset",
-            "sample",
+            *local_argv(f"{t['repo']}@v1", task="infer", work=d / "w"),
             "--config",
             str(d / "nope.yaml"),
-            "--work",
-            str(d / "w"),
         ],
     ),
     "config: a --dataset that is not there": (
         2,
-        lambda t, d: [
-            "local",
-            "--repo",
-            f"{t['repo']}@v1",
-            "--task",
-            "infer",
-            "--dataset",
-            str(d / "no-data"),
-            "--work",
-            str(d / "w"),
-        ],
+        lambda t, d: local_argv(f"{t['repo']}@v1", task="infer", dataset=str(d / "no-data"), work=d / "w"),
     ),
     "source: a tag that is not there": (
         3,
-        lambda t, d: [
-            "local",
-            "--repo",
-            f"{t['repo']}@v9",
-            "--task",
-            "infer",
-            "--dataset",
-            "sample",
-            "--work",
-            str(d / "w"),
-        ],
+        lambda t, d: local_argv(f"{t['repo']}@v9", task="infer", work=d / "w"),
     ),
     "job: the job exits 3": (
         5,
         lambda t, d: [
-            "local",
-            "--repo",
-            str(_bad_job(d)),
-            "--task",
-            "infer",
-            "--dataset",
-            "sample",
-            "--images",
-            "2",
+            *local_argv(_bad_job(d), task="infer", work=d / "w", images=2),
             "--sandbox",
             "off",
-            "--work",
-            str(d / "w"),
         ],
     ),
     "outputs: the job writes nothing": (
         6,
         lambda t, d: [
-            "local",
-            "--repo",
-            str(_no_outputs(d)),
-            "--task",
-            "infer",
-            "--dataset",
-            "sample",
-            "--images",
-            "2",
+            *local_argv(_no_outputs(d), task="infer", work=d / "w", images=2),
             "--sandbox",
             "off",
-            "--work",
-            str(d / "w"),
         ],
     ),
     "check found problems": (1, lambda t, d: ["check", str(_no_outputs(d)), "--sandbox", "off"]),
     "dataset: a folder without images": (
         8,
-        lambda t, d: [
-            "local",
-            "--repo",
-            f"{t['repo']}@v1",
-            "--task",
-            "infer",
-            "--dataset",
-            str(_empty(d)),
-            "--work",
-            str(d / "w"),
-        ],
+        lambda t, d: local_argv(f"{t['repo']}@v1", task="infer", dataset=str(_empty(d)), work=d / "w"),
     ),
     "environment: a torch repo over a base without torch": (
         4,
-        lambda t, d: [
-            "local",
-            "--repo",
-            str(_torch_repo(d)),
-            "--task",
-            "infer",
-            "--dataset",
-            "sample",
-            "--work",
-            str(d / "w"),
-        ],
+        lambda t, d: local_argv(_torch_repo(d), task="infer", work=d / "w"),
     ),
 }
 
@@ -415,13 +328,7 @@ def test_documented_exit_code(case: str, task: dict, tmp_path: Path) -> None:
 
 def test_json_error_document_on_a_refused_local(task: dict, tmp_path: Path) -> None:
     proc = run_cli(
-        "local",
-        "--repo",
-        f"{task['repo']}@v1",
-        "--task",
-        "infer",
-        "--dataset",
-        str(tmp_path / "none"),
+        *local_argv(f"{task['repo']}@v1", task="infer", dataset=str(tmp_path / "none")),
         "--json",
         cwd=tmp_path,
     )
@@ -435,15 +342,7 @@ def test_exit_7_when_the_cache_cannot_be_used(task: dict, tmp_path: Path) -> Non
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     proc = run_cli(
-        "local",
-        "--repo",
-        f"{task['repo']}@v1",
-        "--task",
-        "infer",
-        "--dataset",
-        "sample",
-        "--work",
-        str(tmp_path / "w"),
+        *local_argv(f"{task['repo']}@v1", task="infer", work=tmp_path / "w"),
         cwd=tmp_path,
         cache=blocker / "cache",
     )
@@ -463,19 +362,9 @@ def test_exit_code_of_a_stopped_run(signum: int, code: int, task: dict, tmp_path
             sys.executable,
             "-m",
             "live_code",
-            "local",
-            "--repo",
-            str(repo),
-            "--task",
-            "infer",
-            "--dataset",
-            "sample",
-            "--images",
-            "2",
+            *local_argv(str(repo), task="infer", work=tmp_path / "w", images=2),
             "--sandbox",
             "off",
-            "--work",
-            str(tmp_path / "w"),
         ),
         cwd=tmp_path,
         env=env,

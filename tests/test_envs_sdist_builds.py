@@ -23,23 +23,9 @@ from live_code.contract import TaskKind
 from tests.helpers import site as _site
 from tests.helpers import template_runs as runs
 
-JOB = {
-    "live-code.yaml": "framework: none\nentry: python start.py\nrequirements: requirements.txt\n",
-    "requirements.txt": f"{_site.CEXT_NAME}=={_site.CEXT_VERSION}\n",
-    "start.py": """\
-import os
-
-import lc_cext_probe
-from live_code import sdk
-
-env = sdk.read_env()
-os.makedirs(env.output.models_dir, exist_ok=True)
-with open(os.path.join(env.output.models_dir, "model.txt"), "w") as f:
-    f.write(str(lc_cext_probe.add(2, 3)))
-sdk.write_model_stage("epoch_1", ["model.txt"], 0.5)
-print("built from its sdist:", lc_cext_probe.add(2, 3))
-""",
-}
+JOB = _site.probe_job(
+    f"{_site.CEXT_NAME}=={_site.CEXT_VERSION}", "lc_cext_probe", "lc_cext_probe.add(2, 3)", "built from its sdist:"
+)
 
 
 @pytest.mark.slow

@@ -92,16 +92,16 @@ def _template(name: str) -> Callable[[Path], tuple[str, str]]:
     return lambda dest: commit_template(TEMPLATES / name, dest)
 
 
+def _framework_template(name: str, python_var: str, framework: str) -> Row:
+    """A template over a framework base (``python_var``, which must import ``framework``): trains for two
+    epochs, then mines and infers with the model."""
+    marks = (pytest.mark.slow, pytest.mark.framework, pytest.mark.registry)
+    tasks = ("training", "mining+infer")
+    return Row(name, _template(name), python_var, tasks, config={"epochs": 2}, needs=f"import {framework}", marks=marks)
+
+
 ROWS: list[Row] = [
-    Row(
-        "minimal",
-        _template("minimal"),
-        "LIVE_CODE_TEST_FRAMEWORK_PYTHON",
-        ("training", "mining+infer"),
-        config={"epochs": 2},
-        needs="import torch",
-        marks=(pytest.mark.slow, pytest.mark.framework, pytest.mark.registry),
-    ),
+    _framework_template("minimal", "LIVE_CODE_TEST_FRAMEWORK_PYTHON", "torch"),
     # ymir-exc 1.1.0.523 (hard-coded /in/env.yaml) writes YMIR 1.1's formats: protocol 0.0.1, ark
     Row(
         "legacy",
@@ -112,15 +112,7 @@ ROWS: list[Row] = [
         fmt="ark",
         marks=(pytest.mark.registry,),
     ),
-    Row(
-        "mxnet",
-        _template("mxnet"),
-        "LIVE_CODE_TEST_MXNET_PYTHON",
-        ("training", "mining+infer"),
-        config={"epochs": 2},
-        needs="import mxnet",
-        marks=(pytest.mark.slow, pytest.mark.framework, pytest.mark.registry),
-    ),
+    _framework_template("mxnet", "LIVE_CODE_TEST_MXNET_PYTHON", "mxnet"),
 ]
 
 # The SDK fixture repos of tests/test_legacy_repos.py (written as users wrote them for ymir-exc 1.x

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,13 +80,7 @@ def test_check_and_run_give_one_verdict(
     )
     env = runs.harness_env(tmp_path / "cache", python)
 
-    check = subprocess.run(
-        [sys.executable, "-m", "live_code", "check", f"{repo}@v1", "--static"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    check = runs.check_static(f"{repo}@v1", env)
     sample.write_sample_dataset(tmp_path / "task", protocol=contract.PROTOCOL_1_1_0, fmt="voc", images=4)
     run = runs.run(tmp_path / "task", env, (str(repo), runs.git("rev-parse", "HEAD", cwd=repo)))
     prov = runs.provenance(tmp_path / "task")

@@ -23,7 +23,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -78,17 +78,6 @@ def images() -> dict[str, _images.Image]:
     return {name: _images.ensure_image(name) for name in ("torch", "mxnet")}
 
 
-@pytest.fixture(scope="module")
-def shared() -> Iterator[Path]:
-    """A folder the run uid may enter (pytest's temp folders are root's, 0700)."""
-    root = Path(tempfile.mkdtemp(prefix="live-code-images-"))
-    os.chmod(root, 0o755)
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
 def commit_repo(files: Path | Mapping[str, str], dest: Path, *, mounted: bool = True) -> tuple[Path, str]:
     """A folder (or files) committed and tagged v1 at ``dest``; when it is to be ``mounted`` into a
     container, owned by the run uid (git refuses a repository another user owns). (path, commit)."""
@@ -113,7 +102,7 @@ def give_to_run_uid(folder: Path) -> None:
 
 
 def new_task(
-    shared: Path,
+    shared_root: Path,
     kinds: frozenset[TaskKind],
     *,
     fmt: str = "voc",
@@ -121,7 +110,7 @@ def new_task(
     images: int = 24,
     **values: object,
 ) -> Path:
-    task = Path(tempfile.mkdtemp(dir=shared))
+    task = Path(tempfile.mkdtemp(dir=shared_root))
     os.chmod(task, 0o755)
     sample.write_sample_dataset(task, kinds=kinds, fmt=fmt, protocol=protocol, images=images)
     runs.configure(task, **values)
@@ -248,10 +237,10 @@ def _read_img_man(ref: str, folder: Path) -> dict[str, object]:
 
 @pytest.mark.parametrize("name", ["torch", "mxnet", "prefetch"])
 def test_img_man_read_with_cat_as_ymir_reads_it(
-    images: dict[str, _images.Image], prefetched: _images.Image, shared: Path, name: str
+    images: dict[str, _images.Image], prefetched: _images.Image, shared_root: Path, name: str
 ) -> None:
     ref = prefetched.ref if name == "prefetch" else images[name].ref
-    folder = Path(tempfile.mkdtemp(dir=shared)) / "img-man"
+    folder = Path(tempfile.mkdtemp(dir=shared_root)) / "img-man"
     read = _read_img_man(ref, folder)
     manifest = read["manifest.yaml"]
     assert isinstance(manifest, dict)
@@ -273,13 +262,13 @@ def test_img_man_read_with_cat_as_ymir_reads_it(
 
 @pytest.mark.parametrize(("name", "template"), [("torch", "minimal"), ("mxnet", "mxnet")])
 def test_template_trains_then_mines_and_infers_with_its_model(
-    images: dict[str, _images.Image], shared: Path, name: str, template: str
+    images: dict[str, _images.Image], shared_root: Path, name: str, template: str
 ) -> None:
     ref = images[name].ref
-    repo, commit = commit_repo(REPO / "remote_templates" / template, shared / template)
+    repo, commit = commit_repo(REPO / "remote_templates" / template, shared_root / template)
     ca_binds, ca_env = site_ca()
     source = {"git_url": f"{REPOS_INSIDE}/{template}", "git_commit": commit}
-    trained = new_task(shared, TRAINING, **source)
+    trained = new_task(shared_root, TRAINING, **source)
     res = run_task(ref, trained, repo=repo, env={**ALLOW_LOCAL, **ca_env}, binds=ca_binds)
     assert res.returncode == 0, output(res)
     assert runs.validate(trained) == []
@@ -295,7 +284,7 @@ def test_template_trains_then_mines_and_infers_with_its_model(
     best, files = runs.best_stage(trained)
     assert files and all((trained / "out" / "models" / best / f).is_file() for f in files)
 
-    mined = Path(tempfile.mkdtemp(dir=shared))
+    mined = Path(tempfile.mkdtemp(dir=shared_root))
     os.chmod(mined, 0o755)
     runs.mining_task(mined, trained, **source)
     for path in [mined / "out", *(mined / "out").rglob("*")]:
@@ -340,19 +329,19 @@ print(f"cv job: opencv-python {version('opencv-python')} cv2 {cv2.__version__} i
 
 @pytest.mark.parametrize("name", ["torch", "mxnet"])
 def test_cv_repo_imports_opencv_and_builds_a_c_and_cpp_extension_from_source(
-    images: dict[str, _images.Image], shared: Path, name: str
+    images: dict[str, _images.Image], shared_root: Path, name: str
 ) -> None:
     """opencv-python (not -headless) needs libGL and glib at import; the sdist builds only with a
     C and a C++ compiler and the job Python's headers: the job env gets both, and the job runs."""
     ref = images[name].ref
     framework = "torch" if name == "torch" else "mxnet"
     files = {k: v.format(framework=framework) if k == "live-code.yaml" else v for k, v in CV_JOB.items()}
-    repo, commit = commit_repo(files, shared / f"cv-{name}")
-    wheels = shared / f"sdists-{name}"
+    repo, commit = commit_repo(files, shared_root / f"cv-{name}")
+    wheels = shared_root / f"sdists-{name}"
     _site.make_cext_sdist(wheels)
     ca_binds, ca_env = site_ca()
     task = new_task(
-        shared,
+        shared_root,
         TRAINING,
         images=4,
         git_url=f"{REPOS_INSIDE}/{repo.name}",
@@ -376,19 +365,19 @@ def test_cv_repo_imports_opencv_and_builds_a_c_and_cpp_extension_from_source(
 
 
 @pytest.fixture(scope="module")
-def prefetched(images: dict[str, _images.Image], shared: Path) -> _images.Image:
+def prefetched(images: dict[str, _images.Image], shared_root: Path) -> _images.Image:
     """prefetch/Dockerfile over the torch image: the 1.x legacy fixture repo served over https
     (a git server with a CA of the test's; the build's git trusts it through the site bundle
     mounted into the build) at a fixed commit, its mirror and env baked in for uid 1000. Reused
     while the torch image and the repository's commit are the same (the image keeps the URL)."""
-    repo, commit = commit_repo(USER_REPOS / "ymir_exc1", shared / "prefetch-src" / "ymir_exc1", mounted=False)
+    repo, commit = commit_repo(USER_REPOS / "ymir_exc1", shared_root / "prefetch-src" / "ymir_exc1", mounted=False)
     label = f"ymir_exc1 {commit}"
     if _images.prefetch_built(images["torch"], commit, label):
         return _images.ensure_prefetch(images["torch"], "", commit, extra_ca=b"", label=label)
-    ca = _site.SiteCA(shared / "prefetch-ca")
-    served = shared / "prefetch-served"
+    ca = _site.SiteCA(shared_root / "prefetch-ca")
+    served = shared_root / "prefetch-served"
     served.mkdir()
-    git("clone", "-q", "--bare", str(repo), str(served / "ymir_exc1.git"), cwd=shared)
+    git("clone", "-q", "--bare", str(repo), str(served / "ymir_exc1.git"), cwd=shared_root)
     with _site.HttpsGitServer(served, ca) as server:
         return _images.ensure_prefetch(
             images["torch"], server.url("ymir_exc1.git"), commit, extra_ca=ca.cert.read_bytes(), label=label
@@ -396,12 +385,12 @@ def prefetched(images: dict[str, _images.Image], shared: Path) -> _images.Image:
 
 
 def test_prefetched_image_runs_its_task_with_no_network_no_fetch_and_no_install(
-    prefetched: _images.Image, shared: Path
+    prefetched: _images.Image, shared_root: Path
 ) -> None:
     url = _images.prefetched_url(prefetched)
-    commit = git("rev-parse", "HEAD", cwd=shared / "prefetch-src" / "ymir_exc1")
+    commit = git("rev-parse", "HEAD", cwd=shared_root / "prefetch-src" / "ymir_exc1")
     task = new_task(
-        shared, TRAINING, fmt="ark", images=8, git_url=url, git_commit=commit, code_config="configs/default.yaml"
+        shared_root, TRAINING, fmt="ark", images=8, git_url=url, git_commit=commit, code_config="configs/default.yaml"
     )
     cache = _images.image_env(prefetched.ref)["LIVE_CODE_CACHE"]
     res = run_task(prefetched.ref, task, network=False, inspect=f"{cache}/envs")
@@ -422,12 +411,12 @@ def test_prefetched_image_runs_its_task_with_no_network_no_fetch_and_no_install(
 
 @pytest.mark.parametrize(("fixture", "fmt"), [("ymir_exc1", "ark"), ("ymir_exc2", "voc")])
 def test_legacy_repo_trains_then_mines_and_infers_in_the_torch_image_offline(
-    images: dict[str, _images.Image], shared: Path, fixture: str, fmt: str
+    images: dict[str, _images.Image], shared_root: Path, fixture: str, fmt: str
 ) -> None:
     """A repository of the original image that lists nothing: its SDK, loguru and cv2 come from the
     image's SDK wheelhouse, with the network unshared during each run."""
     ref = images["torch"].ref
-    repo, commit = commit_repo(USER_REPOS / fixture, shared / fixture)
+    repo, commit = commit_repo(USER_REPOS / fixture, shared_root / fixture)
     sdk = f"{legacy.SDK_NAME}=={legacy.SDK1_VERSION if fixture == 'ymir_exc1' else legacy.SDK2_VERSION}"
     # the original image's keys: git_branch (a tag here) and the code_config its web form asks for
     source = {
@@ -436,7 +425,7 @@ def test_legacy_repo_trains_then_mines_and_infers_in_the_torch_image_offline(
         "code_config": "configs/default.yaml",
         "export_format": f"{fmt}:raw",
     }
-    trained = new_task(shared, TRAINING, fmt=fmt, images=8, **source)
+    trained = new_task(shared_root, TRAINING, fmt=fmt, images=8, **source)
     res = run_task(ref, trained, repo=repo, env=ALLOW_LOCAL, network=False)
     assert res.returncode == 0, output(res)
     assert runs.validate(trained) == []
@@ -455,7 +444,7 @@ def test_legacy_repo_trains_then_mines_and_infers_in_the_torch_image_offline(
 
     stage, files = runs.model_files(trained)
     mined = new_task(
-        shared,
+        shared_root,
         MINING_INFER,
         fmt=fmt,
         images=8,
@@ -477,27 +466,27 @@ def test_legacy_repo_trains_then_mines_and_infers_in_the_torch_image_offline(
 
 
 def test_index_of_a_site_ca_fails_without_ssl_cert_file_naming_it_and_works_with_it(
-    images: dict[str, _images.Image], shared: Path
+    images: dict[str, _images.Image], shared_root: Path
 ) -> None:
     """In the torch image: a task whose requirement only the site's https index has. The image's
     own CA store does not know the site's CA: the run fails saying to set SSL_CERT_FILE; with it
     (the CA alone, mounted) the same task passes."""
     ref = images["torch"].ref
-    ca = _site.SiteCA(shared / "site-ca")
-    index_root = probe_index(shared / "site-index")
-    repo_dir = site_job_repo(shared / "site-job")
+    ca = _site.SiteCA(shared_root / "site-ca")
+    index_root = probe_index(shared_root / "site-index")
+    repo_dir = site_job_repo(shared_root / "site-job")
     commit = git("rev-parse", "HEAD", cwd=repo_dir)
     give_to_run_uid(repo_dir)
     with _site.HttpsStaticServer(index_root, ca) as index:
         values = {"git_url": f"{REPOS_INSIDE}/site-job", "git_commit": commit, "pip_index_url": index.url("simple")}
-        denied = new_task(shared, TRAINING, images=4, **values)
+        denied = new_task(shared_root, TRAINING, images=4, **values)
         res = run_task(ref, denied, repo=repo_dir, env=ALLOW_LOCAL)
         out = output(res)
         assert res.returncode == 4, out  # EnvironmentBuildError
         assert "invalid peer certificate" in out, out
         assert "set SSL_CERT_FILE to the site's CA bundle" in out and "(SSL_CERT_FILE is not set)" in out, out
 
-        allowed = new_task(shared, TRAINING, images=4, **values)
+        allowed = new_task(shared_root, TRAINING, images=4, **values)
         res = run_task(
             ref,
             allowed,

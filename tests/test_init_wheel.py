@@ -66,14 +66,9 @@ def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST") and k != templates.TEMPLATES_ENV}
     env["PYTHONPATH"] = sysconfig.get_paths()["purelib"]
-    where = subprocess.run(
-        (str(python), "-c", "import live_code; print(live_code.__file__)"),
-        env=env,
-        cwd=tmp,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    where = subprocess.check_output(
+        (str(python), "-c", "import live_code; print(live_code.__file__)"), env=env, cwd=tmp, text=True
+    ).strip()
     assert where.startswith(str(venv)), f"live_code must come from the wheel, not {where}"
     return python, env
 

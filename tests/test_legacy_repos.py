@@ -30,6 +30,7 @@ from live_code.commands import sample
 from live_code.contract import TaskKind
 from live_code.task import legacy
 from tests.helpers import template_runs as runs
+from tests.helpers.jobs import run_argv
 from tests.helpers.repos import git
 
 REPOS = Path(__file__).parent / "resources" / "user_repos"
@@ -98,17 +99,7 @@ def _task(root: Path, kinds: frozenset[TaskKind], protocol: str, fmt: str) -> Pa
 
 def _run_offline(task_dir: Path, env: dict[str, str], repo: tuple[str, str]) -> str:
     runs.configure(task_dir, git_url=repo[0], git_branch="v1")
-    cmd = [
-        *NO_NET,
-        sys.executable,
-        "-m",
-        "live_code",
-        "run",
-        "--in",
-        str(task_dir / "in"),
-        "--out",
-        str(task_dir / "out"),
-    ]
+    cmd = [*NO_NET, *run_argv(task_dir / "in", task_dir / "out")]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-4000:]
     assert runs.validate(task_dir) == []
@@ -214,13 +205,7 @@ def test_a_legacy_repo_with_both_requirement_files_gets_extra_requirements_txt(
     assert "requirements: extra-requirements.txt" in res.stderr + res.stdout  # said in the log
     assert "easydict==1.13" in env["added"]
     # check reports the same file, with the same reason
-    check = subprocess.run(
-        [sys.executable, "-m", "live_code", "check", f"{repo[0]}@v1", "--static"],
-        env=harness,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    check = runs.check_static(f"{repo[0]}@v1", harness)
     assert "requirements file" in check.stdout and env["requirements_reason"] in check.stdout, check.stdout
 
 

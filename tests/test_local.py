@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -17,7 +18,7 @@ from live_code.commands import datasets, local, sample
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError, DatasetError, JobError, SourceError
 from live_code.task import config
-from tests.helpers.jobs import LOCAL_JOB
+from tests.helpers.jobs import LOCAL_JOB, local_argv
 from tests.helpers.jobs import researcher_env as _cli_env
 from tests.helpers.jobs import run_researcher_cli as run_cli
 from tests.helpers.repos import git
@@ -25,6 +26,15 @@ from tests.helpers.repos import git
 ROOT = Path(__file__).resolve().parent.parent
 TRAINING = frozenset({TaskKind.TRAINING})
 MINING_INFER = frozenset({TaskKind.MINING, TaskKind.INFER})
+
+
+def _write_in(
+    dataset: str | Path, dest: Path, kinds: frozenset[TaskKind], fmt: str = "voc", **kw: Any
+) -> datasets.DatasetInfo:
+    """``datasets.write_in_dir`` for a task of ``kinds`` with the fixed task id and protocol of these tests."""
+    return datasets.write_in_dir(
+        str(dataset), dest, kinds=kinds, task_id="t" * 30, protocol=contract.PROTOCOL_1_1_0, fmt=fmt, **kw
+    )
 
 
 # -- repo specs and snapshots --------------------------------------------------------------------
@@ -110,14 +120,7 @@ def _load(in_dir: Path) -> config.Task:
 @pytest.mark.parametrize("fmt", ["voc", "ark", "coco"])
 def test_voc_folder_becomes_a_ymir_training_export(tmp_path: Path, pascal: bool, fmt: str) -> None:
     drawn = _voc_folder(tmp_path / "data", images=10, pascal=pascal)
-    info = datasets.write_in_dir(
-        str(tmp_path / "data"),
-        tmp_path / "in",
-        kinds=TRAINING,
-        task_id="t" * 30,
-        protocol=contract.PROTOCOL_1_1_0,
-        fmt=fmt,
-    )
+    info = _write_in(tmp_path / "data", tmp_path / "in", TRAINING, fmt)
     names = tuple(sorted({b.class_name for im in drawn for b in im.boxes}))
     assert info.class_names == names and info.images == 10
     assert info.boxes == sum(len(im.boxes) for im in drawn)
@@ -136,29 +139,14 @@ def test_voc_folder_becomes_a_ymir_training_export(tmp_path: Path, pascal: bool,
 def test_conversion_is_deterministic(tmp_path: Path) -> None:
     _voc_folder(tmp_path / "data")
     for name in ("a", "b"):
-        datasets.write_in_dir(
-            str(tmp_path / "data"),
-            tmp_path / name,
-            kinds=TRAINING,
-            task_id="t" * 30,
-            protocol=contract.PROTOCOL_1_1_0,
-            fmt="voc",
-        )
+        _write_in(tmp_path / "data", tmp_path / name, TRAINING)
     for index in ("train-index.tsv", "val-index.tsv"):
         assert (tmp_path / "a" / index).read_text() == (tmp_path / "b" / index).read_text()
 
 
 def test_classes_option_keeps_only_those_boxes(tmp_path: Path) -> None:
     drawn = _voc_folder(tmp_path / "data", images=8)
-    info = datasets.write_in_dir(
-        str(tmp_path / "data"),
-        tmp_path / "in",
-        kinds=TRAINING,
-        task_id="t" * 30,
-        protocol=contract.PROTOCOL_1_1_0,
-        fmt="ark",
-        classes=("dog",),
-    )
+    info = _write_in(tmp_path / "data", tmp_path / "in", TRAINING, "ark", classes=("dog",))
     assert info.class_names == ("dog",)
     assert info.boxes == sum(1 for im in drawn for b in im.boxes if b.class_name == "dog")
     lines = [line for f in (tmp_path / "in" / "annotations").rglob("*.txt") for line in f.read_text().splitlines()]
@@ -177,9 +165,7 @@ def test_coco_json_becomes_a_ymir_export(tmp_path: Path, layout: str) -> None:
     ann.parent.mkdir(exist_ok=True)
     ann.write_text(json.dumps(doc))
     given = str(ann) if layout == "file" else str(data)
-    info = datasets.write_in_dir(
-        given, tmp_path / "in", kinds=TRAINING, task_id="t" * 30, protocol=contract.PROTOCOL_1_1_0, fmt="coco"
-    )
+    info = _write_in(given, tmp_path / "in", TRAINING, "coco")
     assert info.class_names == sample.CLASS_NAMES
     assert info.boxes == sum(len(im.boxes) for im in drawn)
     written = json.loads((tmp_path / "in" / "annotations" / "coco-annotations.json").read_text())
@@ -191,14 +177,7 @@ def test_coco_with_a_missing_image_names_it(tmp_path: Path) -> None:
     drawn = sample.draw_images(2)
     (tmp_path / "a.json").write_text(sample.coco_text(drawn))
     with pytest.raises(DatasetError, match="not found next to it"):
-        datasets.write_in_dir(
-            str(tmp_path / "a.json"),
-            tmp_path / "in",
-            kinds=TRAINING,
-            task_id="t" * 30,
-            protocol=contract.PROTOCOL_1_1_0,
-            fmt="voc",
-        )
+        _write_in(tmp_path / "a.json", tmp_path / "in", TRAINING)
 
 
 def test_images_without_annotations_serve_mining_but_not_training(tmp_path: Path) -> None:
@@ -208,35 +187,18 @@ def test_images_without_annotations_serve_mining_but_not_training(tmp_path: Path
 
     Image.new("RGB", (40, 30), (10, 200, 30)).save(data / "a.jpeg")
     (data / "b.png").write_bytes(sample.draw_images(1)[0].png)
-    info = datasets.write_in_dir(
-        str(data),
-        tmp_path / "in",
-        kinds=MINING_INFER,
-        task_id="t" * 30,
-        protocol=contract.PROTOCOL_1_1_0,
-        fmt="voc",
-        classes=("cat",),
-    )
+    info = _write_in(data, tmp_path / "in", MINING_INFER, classes=("cat",))
     assert info.images == 2
     cands = (tmp_path / "in" / "candidate-index.tsv").read_text().split()
     assert sorted(Path(c).suffix for c in cands) == [".jpg", ".png"]
     assert datasets.image_size(tmp_path / "in" / cands[0][4:]) in ((40, 30), (128, 128))
     with pytest.raises(DatasetError, match="no annotations"):
-        datasets.write_in_dir(
-            str(data), tmp_path / "in2", kinds=TRAINING, task_id="t" * 30, protocol=contract.PROTOCOL_1_1_0, fmt="voc"
-        )
+        _write_in(data, tmp_path / "in2", TRAINING)
 
 
 def test_a_training_export_serves_mining_through_a_candidate_index(tmp_path: Path) -> None:
     sample.write_sample_dataset(tmp_path / "task", kinds=TRAINING, fmt="voc", images=8)
-    info = datasets.write_in_dir(
-        str(tmp_path / "task"),
-        tmp_path / "in",
-        kinds=MINING_INFER,
-        task_id="t" * 30,
-        protocol=contract.PROTOCOL_1_1_0,
-        fmt="voc",
-    )
+    info = _write_in(tmp_path / "task", tmp_path / "in", MINING_INFER)
     task = _load(tmp_path / "in")
     assert task.kinds == MINING_INFER and task.task_id == "t" * 30
     assert len((tmp_path / "in" / "candidate-index.tsv").read_text().split()) == 8
@@ -246,14 +208,7 @@ def test_a_training_export_serves_mining_through_a_candidate_index(tmp_path: Pat
 def test_a_mining_export_cannot_train(tmp_path: Path) -> None:
     sample.write_sample_dataset(tmp_path / "task", kinds=MINING_INFER, images=4)
     with pytest.raises(DatasetError, match="no training and validation images"):
-        datasets.write_in_dir(
-            str(tmp_path / "task"),
-            tmp_path / "in",
-            kinds=TRAINING,
-            task_id="t" * 30,
-            protocol=contract.PROTOCOL_1_1_0,
-            fmt="voc",
-        )
+        _write_in(tmp_path / "task", tmp_path / "in", TRAINING)
 
 
 # -- models --------------------------------------------------------------------------------------
@@ -374,17 +329,7 @@ def test_a_non_empty_work_dir_is_refused(tmp_path: Path, make_repo: Callable[...
 def test_a_job_writing_into_in_fails_with_a_clear_message(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
     repo = make_repo({"start.py": "open('/in/cache.txt', 'w').write('x')\n" + LOCAL_JOB}, tag="v1")
     proc = run_cli(
-        "local",
-        "--repo",
-        f"{repo}@v1",
-        "--task",
-        "mining",
-        "--dataset",
-        "sample",
-        "--images",
-        "4",
-        "--work",
-        str(tmp_path / "w"),
+        *local_argv(f"{repo}@v1", task="mining", work=tmp_path / "w", images=4),
         cwd=tmp_path,
     )
     assert proc.returncode == JobError.exit_code, proc.stderr
@@ -403,17 +348,7 @@ def test_without_bubblewrap_the_fallback_is_taken_and_announced(tmp_path: Path, 
     repo = make_repo({"start.py": LOCAL_JOB}, tag="v1")
     env = _cli_env(PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
     proc = run_cli(
-        "local",
-        "--repo",
-        f"{repo}@v1",
-        "--task",
-        "mining+infer",
-        "--dataset",
-        "sample",
-        "--images",
-        "4",
-        "--work",
-        str(tmp_path / "w"),
+        *local_argv(f"{repo}@v1", task="mining+infer", work=tmp_path / "w", images=4),
         cwd=tmp_path,
         env=env,
     )
@@ -448,14 +383,7 @@ def test_a_credential_in_the_repo_url_stays_out_of_the_task_files(tmp_path: Path
 
 def test_a_task_dir_is_reused_for_the_same_kind(tmp_path: Path) -> None:
     made = sample.write_sample_dataset(tmp_path / "task", kinds=TRAINING, fmt="coco", images=8)
-    info = datasets.write_in_dir(
-        str(tmp_path / "task"),
-        tmp_path / "in",
-        kinds=TRAINING,
-        task_id="t" * 30,
-        protocol=contract.PROTOCOL_1_1_0,
-        fmt="voc",
-    )
+    info = _write_in(tmp_path / "task", tmp_path / "in", TRAINING)
     assert info.class_names == sample.CLASS_NAMES
     for name in ("train-index.tsv", "val-index.tsv", "annotations/coco-annotations.json"):
         assert (tmp_path / "in" / name).read_bytes() == (made.in_dir / name).read_bytes()

@@ -14,7 +14,7 @@ import pytest
 
 from live_code.commands import local
 from live_code.errors import ConfigError
-from tests.helpers.jobs import LOCAL_JOB
+from tests.helpers.jobs import LOCAL_JOB, local_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 Image = pytest.importorskip("PIL.Image", reason="Pillow (the dev extra) writes the test's JPEG images")
@@ -41,19 +41,11 @@ def test_local_exports_infer_and_mining_results_under_the_original_names(tmp_pat
             sys.executable,
             "-m",
             "live_code",
-            "local",
-            "--repo",
-            f"{repo}@v1",
-            "--task",
-            "mining+infer",
-            "--dataset",
-            str(data),
+            *local_argv(f"{repo}@v1", task="mining+infer", dataset=str(data), work=tmp_path / "w"),
             "--classes",
             "cat,dog",
             "--sandbox",
             "off",
-            "--work",
-            str(tmp_path / "w"),
             "--export",
             str(tmp_path / "export"),
             "--json",

@@ -20,7 +20,7 @@ from live_code.contract import TaskKind
 from live_code.errors import EnvironmentBuildError
 from live_code.source.store import Store
 from live_code.task import manifest as manifest_mod
-from tests.helpers.jobs import LOCAL_JOB
+from tests.helpers.jobs import LOCAL_JOB, local_argv
 from tests.helpers.repos import git
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,17 +52,7 @@ def test_a_misspelt_set_against_a_schema_fails_naming_the_declared_key(
 ) -> None:
     repo = make_repo({"live-code.yaml": SCHEMA_MANIFEST, "start.py": LOCAL_JOB}, tag="v1")
     proc = _cli(
-        "local",
-        "--repo",
-        f"{repo}@v1",
-        "--task",
-        "training",
-        "--dataset",
-        "sample",
-        "--images",
-        "4",
-        "--work",
-        str(tmp_path / "w"),
+        *local_argv(f"{repo}@v1", task="training", work=tmp_path / "w", images=4),
         "--set",
         "epoch=3",
         cwd=tmp_path,
@@ -75,17 +65,7 @@ def test_a_misspelt_set_against_a_schema_fails_naming_the_declared_key(
 def test_a_set_without_a_schema_passes_with_a_warning_naming_it(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
     repo = make_repo({"start.py": LOCAL_JOB}, tag="v1")
     proc = _cli(
-        "local",
-        "--repo",
-        f"{repo}@v1",
-        "--task",
-        "training",
-        "--dataset",
-        "sample",
-        "--images",
-        "4",
-        "--work",
-        str(tmp_path / "w"),
+        *local_argv(f"{repo}@v1", task="training", work=tmp_path / "w", images=4),
         "--set",
         "my_epoch=3",
         cwd=tmp_path,
@@ -114,17 +94,7 @@ def test_a_torch_repo_over_a_base_without_torch_fails_before_any_install(
     if probe.returncode == 0:
         pytest.skip("live-code's own interpreter has torch here: it is a valid base for a torch repo")
     proc = _cli(
-        "local",
-        "--repo",
-        f"{repo}@v1",
-        "--task",
-        "training",
-        "--dataset",
-        "sample",
-        "--images",
-        "4",
-        "--work",
-        str(tmp_path / "w"),
+        *local_argv(f"{repo}@v1", task="training", work=tmp_path / "w", images=4),
         cwd=tmp_path,
         LIVE_CODE_CACHE=str(tmp_path / "cache"),
     )
@@ -190,15 +160,7 @@ def test_two_runs_of_repo_dot_from_inside_the_repo_record_the_same_tree(
     provs = []
     for _ in range(2):
         proc = _cli(
-            "local",
-            "--repo",
-            ".",
-            "--task",
-            "training",
-            "--dataset",
-            "sample",
-            "--images",
-            "4",
+            *local_argv(".", task="training", images=4),
             "--sandbox",
             "off",
             cwd=repo,

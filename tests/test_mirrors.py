@@ -21,7 +21,7 @@ from live_code.envs import installer as _installer
 from live_code.errors import ConfigError, EnvironmentBuildError, SourceError
 from live_code.source import git, mirrors
 from live_code.source.store import Pin, Store
-from tests.adversarial.servers import TlsGitServer, make_cert
+from tests.adversarial.servers import TlsGitServer
 from tests.helpers.envs import TOYEXT, job_python, offline
 from tests.helpers.gitserver import free_port
 from tests.helpers.repos import git as run_git
@@ -105,14 +105,6 @@ def test_a_credential_in_the_setting_is_refused_and_not_repeated() -> None:
 
 
 # -- servers ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    cert = make_cert(tmp_path_factory.mktemp("tls"))
-    if cert is None:
-        pytest.skip("needs the openssl CLI to make a certificate for the https git server")
-    return cert
 
 
 @pytest.fixture

@@ -19,9 +19,18 @@ import pytest
 import yaml
 
 from live_code import contract
-from live_code.commands import sample
 from tests.helpers.gitserver import SilentServer, processes_mentioning
-from tests.helpers.jobs import RUN_JOB, Task, cli_env, python_for_others, run_cli, start_cli
+from tests.helpers.jobs import (
+    AS_OTHER_USER,
+    RUN_JOB,
+    Task,
+    cli_env,
+    python_for_others,
+    run_argv,
+    run_cli,
+    sample_task,
+    start_cli,
+)
 from tests.helpers.repos import git
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,14 +48,7 @@ def job_repo(make_repo: Callable[..., Path]) -> Callable[..., tuple[Path, str]]:
 
 @pytest.fixture
 def task(tmp_path: Path) -> Task:
-    sample.write_sample_dataset(
-        tmp_path / "task",
-        kinds=frozenset({contract.TaskKind.MINING, contract.TaskKind.INFER}),
-        fmt="voc",
-        protocol=contract.PROTOCOL_1_1_0,
-        images=4,
-    )
-    return Task(tmp_path / "task")
+    return sample_task(tmp_path / "task", frozenset({contract.TaskKind.MINING, contract.TaskKind.INFER}), images=4)
 
 
 def _no_leftovers(marker: str) -> None:
@@ -265,14 +267,7 @@ def test_runs_as_a_non_root_uid_without_passwd_entry_or_writable_home(
         repo = make_repo({"start.py": RUN_JOB})
         shared_repo = base / "repo"
         subprocess.run(["cp", "-r", str(repo), str(shared_repo)], check=True)
-        sample.write_sample_dataset(
-            base / "task",
-            kinds=frozenset({contract.TaskKind.MINING}),
-            fmt="voc",
-            protocol=contract.PROTOCOL_1_1_0,
-            images=4,
-        )
-        t = Task(base / "task")
+        t = sample_task(base / "task", frozenset({contract.TaskKind.MINING}), images=4)
         t.set_config(git_url=str(shared_repo), git_commit=git("rev-parse", "HEAD", cwd=repo))
         for d in (base / "cache", t.out_dir):
             d.mkdir(exist_ok=True)
@@ -281,20 +276,7 @@ def test_runs_as_a_non_root_uid_without_passwd_entry_or_writable_home(
         # git refuses a repository owned by another user ("dubious ownership"): the repo is the user's
         subprocess.run(["chown", "-R", "54321:54321", str(shared_repo)], check=True)
         python = python_for_others(base)
-        cmd = [
-            "setpriv",
-            "--reuid=54321",
-            "--regid=54321",
-            "--clear-groups",
-            python,
-            "-m",
-            "live_code",
-            "run",
-            "--in",
-            str(t.in_dir),
-            "--out",
-            str(t.out_dir),
-        ]
+        cmd = [*AS_OTHER_USER, *run_argv(t.in_dir, t.out_dir, python)]
         env = cli_env(LIVE_CODE_CACHE=str(base / "cache"), HOME="/nonexistent", LIVE_CODE_BASE_PYTHON=python)
         env["GIT_CONFIG_GLOBAL"] = os.devnull
         res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,29 +93,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (repo / "start.py").write_text(JOB)
     cache = root / "cache"
     os.environ["LIVE_CODE_CACHE"] = str(cache)
+
+    def task(kind: TaskKind, work: str, **request: Any) -> local.LocalResult:
+        asked = local.LocalRequest(
+            repo=str(repo), kinds=frozenset({kind}), dataset=str(data), work=root / work, sandbox="off", **request
+        )
+        done = local.run(asked)
+        assert done.ok, done.error
+        return done
+
     try:
-        train = local.run(
-            local.LocalRequest(
-                repo=str(repo),
-                kinds=frozenset({TaskKind.TRAINING}),
-                dataset=str(data),
-                work=root / "train",
-                classes=CLASSES,
-                sandbox="off",
-            )
-        )
-        assert train.ok, train.error
-        infer = local.run(
-            local.LocalRequest(
-                repo=str(repo),
-                kinds=frozenset({TaskKind.INFER}),
-                dataset=str(data),
-                work=root / "infer",
-                model=train.out_dir / "models",
-                sandbox="off",
-            )
-        )
-        assert infer.ok, infer.error
+        train = task(TaskKind.TRAINING, "train", classes=CLASSES)
+        infer = task(TaskKind.INFER, "infer", model=train.out_dir / "models")
     finally:
         del os.environ["LIVE_CODE_CACHE"]
     return {"root": root, "train": train.out_dir, "infer": infer.out_dir, "made": made}  # type: ignore[dict-item]  # Paths and a list in one fixture dict

@@ -14,7 +14,7 @@ import functools
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -50,6 +50,22 @@ def unavailable_reason(bwrap: str | None = None) -> str | None:
     return None
 
 
+def host_root(skip: Collection[str], bind: Callable[[str], str] = lambda entry: "--bind") -> list[str]:
+    """bubblewrap arguments that lay the host's top-level entries, but those named in ``skip``, over an
+    empty ``/``: a link as the same link, a folder bound with the option ``bind(entry)`` names
+    (``--bind``, or ``--ro-bind`` for a read-only one)."""
+    args: list[str] = []
+    for entry in sorted(os.listdir("/")):
+        host = f"/{entry}"
+        if entry in skip:
+            continue
+        if os.path.islink(host):
+            args += ["--symlink", os.readlink(host), host]
+        elif os.path.isdir(host):
+            args += [bind(entry), host, host]
+    return args
+
+
 def wrap(argv: Sequence[str], mounts: Mounts, *, cwd: Path, bwrap: str | None = None) -> list[str]:
     """``argv`` wrapped in bubblewrap so the job sees ``/in`` (read-only) and ``/out`` (read-write).
 
@@ -58,15 +74,7 @@ def wrap(argv: Sequence[str], mounts: Mounts, *, cwd: Path, bwrap: str | None = 
     the kernel kills everything left in it.
     """
     exe = bwrap or shutil.which("bwrap") or "bwrap"
-    args = [exe, *_DIES_WITH_PARENT, "--tmpfs", "/"]
-    for entry in sorted(os.listdir("/")):
-        host = f"/{entry}"
-        if entry in _SPECIAL:
-            continue
-        if os.path.islink(host):
-            args += ["--symlink", os.readlink(host), host]
-        elif os.path.isdir(host):
-            args += ["--bind", host, host]
+    args = [exe, *_DIES_WITH_PARENT, "--tmpfs", "/", *host_root(_SPECIAL)]
     args += ["--proc", "/proc", "--dev-bind", "/dev", "/dev"]
     args += ["--ro-bind", str(mounts.in_dir), contract.IN_DIR, "--bind", str(mounts.out_dir), contract.OUT_DIR]
     for path in mounts.read_only:

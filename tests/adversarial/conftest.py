@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.adversarial.servers import make_cert
 from tests.helpers.adversarial import Harness
 from tests.helpers.envs import write_wheel
 
@@ -40,14 +39,6 @@ def harness(tmp_path: Path) -> Harness:
 
 
 # -- https -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    cert = make_cert(tmp_path_factory.mktemp("tls"))
-    if cert is None:
-        pytest.skip("needs the openssl command to make a certificate for the local https git server")
-    return cert
 
 
 @pytest.fixture

@@ -8,48 +8,18 @@ Every server is a context manager; leaving it stops its threads and closes its s
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import ssl
 import struct
-import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.gitserver import HttpGitServer, _read_body
+from tests.helpers.gitserver import AcceptLoop, HttpGitServer, ServedHttp, _read_body
 
-
-def make_cert(folder: Path) -> tuple[Path, Path] | None:
-    """A self-signed certificate for 127.0.0.1 (``openssl`` CLI); None when openssl is missing."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        return None
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
+# make_cert, re-exported: tests/test_template_detectron2.py imports it from here
+from tests.helpers.gitserver import make_cert as make_cert
 
 
 def _server_context(cert: Path, key: Path) -> ssl.SSLContext:
@@ -115,7 +85,7 @@ class _TlsHttpServer(ThreadingHTTPServer):
             tls.close()
 
 
-class RedirectServer:
+class RedirectServer(ServedHttp):
     """Answers every request with ``status`` and ``Location: <target><path>``; records the requests
     and the Authorization headers it was sent. ``cert`` makes it https."""
 
@@ -141,54 +111,31 @@ class RedirectServer:
             do_GET = do_POST = _answer
 
         if cert is not None:
-            self._server: ThreadingHTTPServer = _TlsHttpServer(("127.0.0.1", 0), Handler, _server_context(*cert))
+            self._serve(_TlsHttpServer(("127.0.0.1", 0), Handler, _server_context(*cert)))
         else:
-            self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.port = int(self._server.server_address[1])
+            self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
         self.scheme = "https" if cert is not None else "http"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def url(self, name: str) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}/{name}"
 
-    def __enter__(self) -> RedirectServer:
-        self._thread.start()
-        return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-class ResetServer:
+class ResetServer(AcceptLoop):
     """Reads a request, starts a 200 answer with a long Content-Length, sends a few bytes of it and
     resets the connection (RST, not FIN): a connection reset mid-transfer. Counts connections."""
 
     def __init__(self, *, cert: tuple[Path, Path] | None = None) -> None:
+        super().__init__()
         self._ctx = _server_context(*cert) if cert is not None else None
-        self._sock = socket.socket()
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(16)
-        self._sock.settimeout(0.1)
-        self.port = int(self._sock.getsockname()[1])
         self.scheme = "https" if cert is not None else "http"
         self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def url(self, name: str) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}/{name}"
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            threading.Thread(target=self._reset, args=(conn,), daemon=True).start()
+    def _accepted(self, conn: socket.socket) -> None:
+        self.connections += 1
+        threading.Thread(target=self._reset, args=(conn,), daemon=True).start()
 
     def _reset(self, conn: socket.socket) -> None:
         try:
@@ -211,15 +158,6 @@ class ResetServer:
             with contextlib.suppress(OSError):
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
-
-    def __enter__(self) -> ResetServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sock.close()
 
 
 class LateRedirectGitServer(HttpGitServer):

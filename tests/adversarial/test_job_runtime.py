@@ -230,7 +230,7 @@ def test_unsandboxed_job_of_the_same_uid_cannot_read_the_harness_environment(har
     """Without bubblewrap (and in the container) the job is the harness's child, same uid, same
     pid namespace: /proc/<harness>/environ holds LIVE_CODE_GIT_TOKEN unless the harness makes
     itself non-dumpable. Run as an unprivileged uid, as YMIR runs containers (--user)."""
-    from tests.helpers.jobs import python_for_others
+    from tests.helpers.jobs import AS_OTHER_USER, python_for_others, run_argv
 
     shared = Path(
         subprocess.run(
@@ -251,18 +251,8 @@ def test_unsandboxed_job_of_the_same_uid_cannot_read_the_harness_environment(har
         python = python_for_others(shared)
         env = h.cli_env(LIVE_CODE_CACHE=str(shared / "cache"), HOME="/nonexistent", LIVE_CODE_BASE_PYTHON=python)
         cmd = [
-            "setpriv",
-            "--reuid=54321",
-            "--regid=54321",
-            "--clear-groups",
-            python,
-            "-m",
-            "live_code",
-            "run",
-            "--in",
-            str(h.in_dir),
-            "--out",
-            str(h.out_dir),
+            *AS_OTHER_USER,
+            *run_argv(h.in_dir, h.out_dir, python),
             "--work",
             str(h.work),
             "--sandbox",

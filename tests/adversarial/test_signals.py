@@ -21,7 +21,16 @@ import pytest
 
 from live_code import contract, errors
 from tests.adversarial.servers import TlsGitServer
-from tests.helpers.adversarial import JOB_OUTPUTS, Harness, assert_no_processes, check_cache, job, served, wheel_bytes
+from tests.helpers.adversarial import (
+    JOB_OUTPUTS,
+    Harness,
+    Outcome,
+    assert_no_processes,
+    check_cache,
+    job,
+    served,
+    wheel_bytes,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -93,19 +102,22 @@ class Phase:
 PHASES = ["fetch", "install", "run", "outputs"]
 
 
-def _setup(harness: Harness, stack: contextlib.ExitStack, cert: tuple[Path, Path], phase: str) -> tuple[Phase, str]:
+def _signalled(
+    harness: Harness, stack: contextlib.ExitStack, cert: tuple[Path, Path], phase: str, signum: int
+) -> tuple[Phase, Outcome]:
+    """A run set up for ``phase``, sent ``signum`` once the phase's line shows, and waited for."""
     p = Phase(harness, stack, cert)
-    return p, getattr(p, phase)()
+    line = getattr(p, phase)()
+    live = harness.start()
+    live.wait_for(line, timeout=120)
+    live.signal(signum)
+    return p, live.finish(timeout=60)
 
 
 @pytest.mark.parametrize("phase", PHASES)
 def test_sigterm_at_each_phase_stops_cleanly(harness: Harness, tls_cert: tuple[Path, Path], phase: str) -> None:
     with contextlib.ExitStack() as stack:
-        p, line = _setup(harness, stack, tls_cert, phase)
-        live = harness.start()
-        live.wait_for(line, timeout=120)
-        live.signal(signal.SIGTERM)
-        out = live.finish(timeout=60)
+        p, out = _signalled(harness, stack, tls_cert, phase, signal.SIGTERM)
         if phase == "outputs" and out.returncode == 0:  # the check was already over: a plain success
             harness.expect_success(out)
             return
@@ -124,11 +136,7 @@ def test_sigterm_at_each_phase_stops_cleanly(harness: Harness, tls_cert: tuple[P
 @pytest.mark.parametrize("phase", PHASES)
 def test_sigkill_at_each_phase_then_a_clean_rerun(harness: Harness, tls_cert: tuple[Path, Path], phase: str) -> None:
     with contextlib.ExitStack() as stack:
-        p, line = _setup(harness, stack, tls_cert, phase)
-        live = harness.start()
-        live.wait_for(line, timeout=120)
-        live.signal(signal.SIGKILL)
-        live.finish(timeout=60)
+        p, _ = _signalled(harness, stack, tls_cert, phase, signal.SIGKILL)
         p.after_kill()
         assert_no_processes(harness.task_dir, harness.work, harness.cache, within=30)
         check_cache(harness.cache, debris_ok=True, incomplete_ok=True)

@@ -26,6 +26,7 @@ from live_code import contract, errors
 from live_code.commands import sample
 from tests.adversarial.launch import SETTINGS_VAR
 from tests.helpers.envs import write_wheel
+from tests.helpers.jobs import JOB_OUTPUTS
 from tests.helpers.repos import GIT_ENV, git, write_tree
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,19 +71,9 @@ JOB_ENV_ALLOWED = frozenset(
 JOB_HEAD = """\
 import json, os, sys
 from live_code import sdk
-ENV = sdk.read_env()
-OUT = ENV.output.root_dir
+env = sdk.read_env()
+OUT = env.output.root_dir
 json.dump(dict(os.environ), open(os.path.join(OUT, "job-environ.json"), "w"))
-"""
-JOB_OUTPUTS = """\
-cands = [i.image_path for i in sdk.iter_items(sdk.Split.CANDIDATE)] if ENV.run_mining or ENV.run_infer else []
-if ENV.run_mining:
-    sdk.write_mining_result([(c, float(n)) for n, c in enumerate(cands)])
-if ENV.run_infer:
-    det = sdk.Detection(class_name=sdk.read_config()["class_names"][0], score=0.5, x=1, y=1, w=5, h=5)
-    sdk.write_infer_result({c: [det] for c in cands})
-sdk.write_progress(1.0)
-print("job finished", flush=True)
 """
 GOOD_JOB = JOB_HEAD + JOB_OUTPUTS
 

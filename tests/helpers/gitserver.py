@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 # The servers' own git: no user/system config, so a developer's ~/.gitconfig cannot change them.
 _SERVER_ENV = {
@@ -27,6 +28,38 @@ _SERVER_ENV = {
     "GIT_CONFIG_GLOBAL": os.devnull,
     "LC_ALL": "C",
 }
+
+
+def make_cert(folder: Path, days: int = 2) -> tuple[Path, Path] | None:
+    """A self-signed certificate for 127.0.0.1 valid ``days`` days and its key (``openssl`` CLI), for the
+    https servers; None when openssl is missing."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            str(days),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
 
 
 def free_port() -> int:
@@ -45,7 +78,26 @@ def _wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"test server on port {port} did not start")
 
 
-class GitDaemon:
+class StartStop:
+    """``with server:`` runs the subclass's :meth:`start` and, at the end, its :meth:`stop`."""
+
+    def start(self: _Started) -> _Started:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Started) -> _Started:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+_Started = TypeVar("_Started", bound=StartStop)
+
+
+class GitDaemon(StartStop):
     """``git daemon`` exporting every repository under ``base``: ``url('repo')`` -> git://..."""
 
     def __init__(self, base: Path) -> None:
@@ -86,14 +138,8 @@ class GitDaemon:
             self._proc.wait()
             self._proc = None
 
-    def __enter__(self) -> GitDaemon:
-        return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-
-class HttpGitServer:
+class HttpGitServer(StartStop):
     """``git http-backend`` (CGI) behind ``http.server``: ``url('repo')`` -> http://127.0.0.1:P/repo.
 
     - ``token``: every request must carry ``Authorization: Basic`` with this password (any user),
@@ -156,12 +202,6 @@ class HttpGitServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-    def __enter__(self) -> HttpGitServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     def _authorised(self, h: BaseHTTPRequestHandler) -> str | None:
         """The user name if the request carries the token, else None."""
@@ -259,38 +299,73 @@ def _read_body(h: BaseHTTPRequestHandler) -> bytes:
     return h.rfile.read(int(h.headers.get("Content-Length") or 0))
 
 
-class SilentServer:
-    """Accepts TCP connections on 127.0.0.1 and never sends a byte (a stalled git host)."""
+class OnThread(StartStop):
+    """Served on ``_thread`` (a daemon thread the subclass makes) from :meth:`start` on."""
+
+    _thread: threading.Thread
+
+    def start(self: _Threaded) -> _Threaded:
+        self._thread.start()
+        return self
+
+
+_Threaded = TypeVar("_Threaded", bound=OnThread)
+
+
+class ServedHttp(OnThread):
+    """An HTTP server on 127.0.0.1 served on a daemon thread for a ``with`` block; the subclass hands
+    its server to :meth:`_serve` (``port`` is then where it listens)."""
+
+    def _serve(self, server: ThreadingHTTPServer) -> None:
+        server.daemon_threads = True
+        self._server = server
+        self.port = int(server.server_address[1])
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class AcceptLoop(OnThread):
+    """A TCP socket listening on 127.0.0.1 (``port``) whose connections :meth:`_accepted` takes, on a
+    daemon thread for a ``with`` block; the connections it keeps in ``_held`` are closed at the end."""
 
     def __init__(self) -> None:
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(16)
+        self._sock.settimeout(0.1)
         self.port = int(self._sock.getsockname()[1])
-        self._conns: list[socket.socket] = []
+        self._held: list[socket.socket] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
     def _accept(self) -> None:
-        self._sock.settimeout(0.1)
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
             except OSError:
                 continue
-            self._conns.append(conn)  # held open, never read from or written to
+            self._accepted(conn)
 
-    def __enter__(self) -> SilentServer:
-        self._thread.start()
-        return self
+    def _accepted(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
-    def __exit__(self, *exc: Any) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join()
-        for c in self._conns:
-            c.close()
         self._sock.close()
+        for c in self._held:
+            c.close()
+
+
+class SilentServer(AcceptLoop):
+    """Accepts TCP connections on 127.0.0.1 and never sends a byte (a stalled git host)."""
+
+    def _accepted(self, conn: socket.socket) -> None:
+        self._held.append(conn)  # held open, never read from or written to
 
 
 def processes_mentioning(text: str) -> Iterator[tuple[int, str]]:

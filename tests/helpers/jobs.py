@@ -19,10 +19,9 @@ from live_code import contract
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# A job in the legacy layout that writes valid outputs for whatever the task asks, through the SDK.
-RUN_JOB = """
-from live_code import sdk
-env = sdk.read_env()
+# The end of a job that writes valid outputs for whatever the task asks, through the SDK: the job's
+# code before it has imported ``sdk`` and read ``env = sdk.read_env()``.
+JOB_OUTPUTS = """\
 cands = [i.image_path for i in sdk.iter_items(sdk.Split.CANDIDATE)] if env.run_mining or env.run_infer else []
 if env.run_mining:
     sdk.write_mining_result([(c, float(n)) for n, c in enumerate(cands)])
@@ -30,8 +29,10 @@ if env.run_infer:
     det = sdk.Detection(class_name=sdk.read_config()["class_names"][0], score=0.5, x=1, y=1, w=5, h=5)
     sdk.write_infer_result({c: [det] for c in cands})
 sdk.write_progress(1.0)
-print("job finished")
+print("job finished", flush=True)
 """
+# A job in the legacy layout that writes valid outputs for whatever the task asks, through the SDK.
+RUN_JOB = "\nfrom live_code import sdk\nenv = sdk.read_env()\n" + JOB_OUTPUTS
 
 
 # A legacy-layout job writing valid outputs for any task through the SDK (deterministic).
@@ -78,15 +79,44 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+#: run what follows as uid/gid 54321 with no groups (a user who owns none of the harness's files)
+AS_OTHER_USER = ("setpriv", "--reuid=54321", "--regid=54321", "--clear-groups")
+
+
+def sample_task(root: Path, kinds: frozenset[contract.TaskKind], images: int) -> Task:
+    """A task folder ``root`` holding a drawn VOC dataset of ``images`` pictures for ``kinds`` (protocol 1.1.0)."""
+    from live_code.commands import sample
+
+    sample.write_sample_dataset(root, kinds=kinds, fmt="voc", protocol=contract.PROTOCOL_1_1_0, images=images)
+    return Task(root)
+
+
+def run_argv(in_dir: Path, out_dir: Path, python: str = sys.executable) -> list[str]:
+    """``live-code run --in IN --out OUT`` as ``python`` (the tests' own interpreter unless named) runs it."""
+    return [python, "-m", "live_code", "run", "--in", str(in_dir), "--out", str(out_dir)]
+
+
+def local_argv(
+    repo: str | Path, *, task: str, dataset: str | Path = "sample", work: Path | None = None, images: int | None = None
+) -> list[str]:
+    """The arguments of ``live-code local`` (without the interpreter): ``repo`` as given (``URL@REV`` or a
+    folder), the task kinds, the dataset (``sample`` draws one, of ``images`` pictures when given) and the
+    work folder when given."""
+    argv = ["local", "--repo", str(repo), "--task", task, "--dataset", str(dataset)]
+    if images is not None:
+        argv += ["--images", str(images)]
+    return argv if work is None else [*argv, "--work", str(work)]
+
+
 def run_cli(
     task: Task, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task.in_dir), "--out", str(task.out_dir), *args]
+    cmd = [*run_argv(task.in_dir, task.out_dir), *args]
     return subprocess.run(cmd, env=env or cli_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def start_cli(task: Task, *args: str) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "live_code", "run", "--in", str(task.in_dir), "--out", str(task.out_dir), *args]
+    cmd = [*run_argv(task.in_dir, task.out_dir), *args]
     return subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

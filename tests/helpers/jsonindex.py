@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,12 +18,13 @@ from typing import Any
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from tests.helpers.gitserver import ServedHttp
 from tests.helpers.site import make_wheel
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
 
-class JsonIndex:
+class JsonIndex(ServedHttp):
     """``folder/files/*`` served as a PEP 691 index at :meth:`url` (``http://127.0.0.1:P/simple``)."""
 
     def __init__(self, folder: Path) -> None:
@@ -34,10 +34,7 @@ class JsonIndex:
         self.uploaded: dict[str, str] = {}
         self.requests: list[str] = []
         handler = partial(type("Handler", (_Handler,), {"index": self}), directory=str(folder))
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._serve(ThreadingHTTPServer(("127.0.0.1", 0), handler))
 
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/simple"
@@ -74,14 +71,6 @@ class JsonIndex:
         if not files:
             return None
         return {"meta": {"api-version": "1.1"}, "name": project, "files": files, "versions": sorted(versions)}
-
-    def __enter__(self) -> JsonIndex:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class _Handler(SimpleHTTPRequestHandler):

@@ -6,20 +6,18 @@ packages they serve, made in the test: a pure-Python wheel, and an sdist with C 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import ssl
 import subprocess
 import tarfile
-import threading
-import zipfile
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.gitserver import HttpGitServer
+from tests.helpers.envs import write_wheel
+from tests.helpers.gitserver import HttpGitServer, ServedHttp
 from tests.helpers.repos import git, write_tree
 
 
@@ -92,29 +90,19 @@ def _openssl(*args: object) -> None:
         raise RuntimeError(f"openssl {' '.join(map(str, args))} failed: {res.stderr}")
 
 
-class HttpsStaticServer:
+class HttpsStaticServer(ServedHttp):
     """``folder`` served read-only over https on 127.0.0.1: ``url('simple')``."""
 
     def __init__(self, folder: Path, ca: SiteCA) -> None:
         #: one line per request (what a client asked for, and the TLS failures)
         self.requests: list[str] = []
         handler = partial(type("Handler", (_QuietHandler,), {"log": self.requests}), directory=str(folder))
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._server.socket = ca.context().wrap_socket(self._server.socket, server_side=True)
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.socket = ca.context().wrap_socket(server.socket, server_side=True)
+        self._serve(server)
 
     def url(self, path: str = "") -> str:
         return f"https://127.0.0.1:{self.port}/{path}"
-
-    def __enter__(self) -> HttpsStaticServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -148,29 +136,7 @@ class HttpsGitServer(HttpGitServer):
 
 def make_wheel(dest: Path, name: str, version: str, module: str) -> Path:
     """A pure-Python wheel of ``name`` whose one module (named after the project) holds ``module``."""
-    pkg = name.replace("-", "_")
-    dist_info = f"{pkg}-{version}.dist-info"
-    files = {
-        f"{pkg}/__init__.py": module.encode(),
-        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist_info}/WHEEL": (
-            b"Wheel-Version: 1.0\nGenerator: live-code-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        ),
-    }
-    record = "".join(
-        f"{path},sha256={_b64(hashlib.sha256(data).digest())},{len(data)}\n" for path, data in files.items()
-    )
-    files[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
-    dest.mkdir(parents=True, exist_ok=True)
-    wheel = dest / f"{pkg}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for path, data in files.items():
-            zf.writestr(path, data)
-    return wheel
-
-
-def _b64(digest: bytes) -> str:
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return write_wheel(dest, name, version, files={f"{name.replace('-', '_')}/__init__.py": module})
 
 
 def simple_index(root: Path, files: list[Path]) -> Path:
@@ -284,24 +250,30 @@ def make_cext_sdist(dest: Path, *, native: bool = True) -> Path:
 # -- a job that needs the site's index (tests/test_site_ca.py, tests/test_images_built.py) ---------
 
 PROBE = "site-ca-probe"
-#: a manifest-layout repository whose one requirement only the site's index has
-JOB = {
-    "live-code.yaml": "framework: none\nentry: python start.py\nrequirements: requirements.txt\n",
-    "requirements.txt": f"{PROBE}==1.0\n",
-    "start.py": """\
+
+
+def probe_job(requirement: str, module: str, value: str, message: str) -> dict[str, str]:
+    """A manifest-layout repository whose one requirement is ``requirement``: the job imports ``module``,
+    keeps ``str(value)`` (an expression over the module) as its model and prints ``message`` and the value."""
+    start = f"""\
 import os
 
-import site_ca_probe
+import {module}
 from live_code import sdk
 
 env = sdk.read_env()
 os.makedirs(env.output.models_dir, exist_ok=True)
 with open(os.path.join(env.output.models_dir, "model.txt"), "w") as f:
-    f.write(site_ca_probe.WHERE)
+    f.write(str({value}))
 sdk.write_model_stage("epoch_1", ["model.txt"], 0.5)
-print("job ran with", site_ca_probe.WHERE)
-""",
-}
+print({message!r}, {value})
+"""
+    manifest = "framework: none\nentry: python start.py\nrequirements: requirements.txt\n"
+    return {"live-code.yaml": manifest, "requirements.txt": f"{requirement}\n", "start.py": start}
+
+
+#: a manifest-layout repository whose one requirement only the site's index has
+JOB = probe_job(f"{PROBE}==1.0", "site_ca_probe", "site_ca_probe.WHERE", "job ran with")
 
 
 def site_job_repo(dest: Path) -> Path:

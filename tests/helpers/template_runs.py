@@ -20,6 +20,7 @@ from live_code.commands import sample
 from live_code.contract import TaskKind
 from live_code.run import outputs
 from live_code.task import config
+from tests.helpers.jobs import run_argv
 from tests.helpers.repos import git
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,6 +73,12 @@ def harness_env(cache: Path, base_python: str) -> dict[str, str]:
     return env
 
 
+def check_static(repo: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``live-code check REPO --static`` (``URL@REV``) in the harness's environment ``env``."""
+    cmd = [sys.executable, "-m", "live_code", "check", repo, "--static"]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
 def configure(task_dir: Path, **values: object) -> None:
     path = task_dir / "in" / "config.yaml"
     data = yaml.safe_load(path.read_text())
@@ -90,18 +97,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """``live-code run`` of the task from tag v1 of ``repo``; the provenance must name its commit."""
     configure(task_dir, git_url=repo[0], git_tag="v1")
-    cmd = [
-        *wrap,
-        sys.executable,
-        "-m",
-        "live_code",
-        "run",
-        "--in",
-        str(task_dir / "in"),
-        "--out",
-        str(task_dir / "out"),
-        *args,
-    ]
+    cmd = [*wrap, *run_argv(task_dir / "in", task_dir / "out"), *args]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     prov = yaml.safe_load((task_dir / "out" / "live-code-provenance.yaml").read_text())
     assert prov["source"]["commit"] == repo[1]

@@ -136,7 +136,8 @@ def test_replay_runs_over_the_recorded_base_and_reports_the_environment_identica
     again = replay.replay(tmp_path / "w", sandbox="off")
     assert again.error is None, again.error
     fields = {name: (old, new) for name, old, new in again.provenance}
-    assert fields["base"][0] == fields["base"][1] and fields["env key"][0] == fields["env key"][1]
+    assert fields["base"][0] == fields["base"][1] and fields["env lock"][0] == fields["env lock"][1]
+    assert again.environment.startswith("identical"), again.render()  # installed from the recorded lock
     new = yaml.safe_load((again.out_dir / "live-code-provenance.yaml").read_text())
     assert new["environment"]["base_python"] == recorded
     assert "base" in again.render() and "CHANGED" not in again.render()

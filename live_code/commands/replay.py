@@ -94,10 +94,14 @@ class ReplayResult:
         if self.provenance:
             lines.append(f"environment: {self.environment}")
             lines.append("provenance:")
+            from_lock = self.environment.startswith("identical")
             for name, old, new in self.provenance:
+                # an env installed from the recorded lock has a key of its own (the lock is part of it)
+                status = (
+                    "same" if old == new else "other (the lock's)" if name == "env key" and from_lock else "CHANGED"
+                )
                 lines.append(
-                    f"  {name:<15} {'same' if old == new else 'CHANGED'}: "
-                    + (_short(new) if old == new else f"{_short(old)} -> {_short(new)}")
+                    f"  {name:<15} {status}: " + (_short(new) if old == new else f"{_short(old)} -> {_short(new)}")
                 )
         verdict = (
             "outputs identical to the original"

@@ -377,9 +377,17 @@ def assert_no_processes(*paths: Path, within: float = 10.0) -> None:
 
 
 def _files(root: Path) -> Iterator[Path]:
-    for dirpath, _, filenames in os.walk(root):
+    """Every file under ``root`` but a repository's own files: a checkout the cache keeps
+    (``mirrors/<id>/live-code-checkouts/<name>/tree``) holds what the repository committed, as its
+    mirror does (compressed there), and what a repository commits is its author's, not a secret the
+    harness was given. The checkout's ``.git`` is read like the rest."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        if here.name == "tree" and here.parent.parent.name == "live-code-checkouts":
+            dirnames[:] = [d for d in dirnames if d == ".git"]
+            continue
         for name in filenames:
-            path = Path(dirpath, name)
+            path = here / name
             if not path.is_symlink() and path.is_file():
                 yield path
 

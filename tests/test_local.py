@@ -295,7 +295,8 @@ def test_training_then_mining_with_the_trained_model(tmp_path: Path, make_repo: 
     mined = local.run(_request(f"{repo}@v1", tmp_path / "mine", model=trained.out_dir / "models"))
     assert mined.ok, mined.error
     cfg = yaml.safe_load((tmp_path / "mine" / "in" / "config.yaml").read_text())
-    assert cfg["model_params_path"] == ["/in/models/best/model.txt"]
+    # the stage's files as YMIR hands them, the env's lock among them (issue 22)
+    assert cfg["model_params_path"] == ["/in/models/best/model.txt", "/in/models/best/pylock.toml"]
     assert (tmp_path / "mine" / "in" / "models" / "best" / "model.txt").read_text() == "weights"
     prov = yaml.safe_load(mined.provenance.read_text())
     assert prov["source"]["pin"] == "v1" and prov["source"]["resolved_kind"] == "tag"

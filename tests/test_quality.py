@@ -7,6 +7,7 @@ setting that stopped working shows as a failure."""
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -155,3 +156,20 @@ def test_every_noqa_and_type_ignore_names_its_rule_and_says_why() -> None:
 def test_the_reason_check_tells_a_bare_suppression(tmp_path: Path, line: str, ok: bool) -> None:
     (tmp_path / "m.py").write_text(line + "\n")
     assert (_unexplained(tmp_path / "m.py") == []) is ok
+
+
+def test_modules_and_functions_keep_the_size_limits() -> None:
+    """Issue 19: no module of live_code/ over 500 lines and at most three over 400; no function over
+    60 lines (a module or function that grows past them fails here, naming it)."""
+    sizes = {p: len(p.read_text().splitlines()) for p in sorted((ROOT / "live_code").rglob("*.py"))}
+    assert [str(p.relative_to(ROOT)) for p, n in sizes.items() if n > 500] == []
+    over_400 = [str(p.relative_to(ROOT)) for p, n in sizes.items() if n > 400]
+    assert len(over_400) <= 3, over_400
+    long = [
+        f"{p.relative_to(ROOT)}:{node.lineno} {node.name} ({(node.end_lineno or node.lineno) - node.lineno + 1} lines)"
+        for p in sizes
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and (node.end_lineno or node.lineno) - node.lineno + 1 > 60
+    ]
+    assert long == []

@@ -19,7 +19,11 @@ Inside them the task is read and the outputs written only through these names::
     sdk.write_progress(0.5)
     sdk.write_model_stage("epoch_10", ["epoch_10.pt"], 0.61)
     sdk.ScalarWriter(env.output.tensorboard_dir).add_scalar("mAP", 0.61, 10)
+    params = sdk.training_params(config, epochs=30, batch_size=8, learning_rate=0.005, img_size=64)
+    train = sdk.load_samples(sdk.Split.TRAINING, 64, names, read, to_boxes)  # read: the framework's
+    log = sdk.TrainingLog(params)             # then log.loaded(...), log.end_epoch(...) per epoch
     score = sdk.entropy_score(confidences)    # mining: also random, aldd and cald scores
+    sdk.mine_images("cald", MyMiner())        # an ImageMiner: read, boxes, the CALD image ops...
     sdk.score_candidates(lambda path, i: score_of(path))       # result.tsv, with progress
     sdk.detect_candidates(lambda path: detections_of(path))    # infer-result.json, with progress
     files = sdk.find_model_files(config, "model_params_path", weights_suffix=".pt")
@@ -51,8 +55,29 @@ from live_code.sdk._errors import (
     SdkError,
     TaskError,
 )
+from live_code.sdk._fit import (
+    Sample,
+    TrainingLog,
+    TrainingParams,
+    flipped_rows,
+    input_size,
+    load_samples,
+    training_params,
+)
 from live_code.sdk._main import main, one_line_reason, return_code_for
 from live_code.sdk._metrics import average_precision, mean_average_precision
+from live_code.sdk._miner import (
+    CALD_CUTOUT_SQUARES,
+    CaldOps,
+    ImageMiner,
+    cald_augment,
+    cald_cutout,
+    cald_cutout_side,
+    cald_image_score,
+    cald_resized,
+    image_score,
+    mine_images,
+)
 from live_code.sdk._mining import (
     CALD_AUGMENTATIONS,
     CALD_BETA,
@@ -99,8 +124,10 @@ __all__ = [
     "Box",
     "CALD_AUGMENTATIONS",
     "CALD_BETA",
+    "CALD_CUTOUT_SQUARES",
     "CALD_RESIZE_SCALE",
     "CALD_ROTATE_DEGREES",
+    "CaldOps",
     "CocoCounts",
     "ConfigValueError",
     "DatasetFormatError",
@@ -112,20 +139,29 @@ __all__ = [
     "EnvInput",
     "EnvOutput",
     "ImageFormatError",
+    "ImageMiner",
     "ModelFiles",
     "ModelNotFoundError",
     "ResultError",
     "ReturnCode",
+    "Sample",
     "ScalarWriter",
     "SdkError",
     "Split",
     "TaskError",
     "TaskKind",
+    "TrainingLog",
+    "TrainingParams",
     "aldd_score",
     "augment_box",
     "average_precision",
     "box_iou",
+    "cald_augment",
+    "cald_cutout",
+    "cald_cutout_side",
     "cald_from_predictions",
+    "cald_image_score",
+    "cald_resized",
     "cald_score",
     "candidate_paths",
     "class_weights_from_config",
@@ -139,17 +175,22 @@ __all__ = [
     "entropy_score",
     "env_file_path",
     "find_model_files",
+    "flipped_rows",
     "get_bool",
     "get_float",
     "get_int",
     "get_list",
     "gpu_ids",
+    "image_score",
     "image_size",
     "image_size_with",
     "index_file",
+    "input_size",
     "iter_items",
+    "load_samples",
     "main",
     "mean_average_precision",
+    "mine_images",
     "mining_algorithm",
     "model_class_names",
     "model_paths",
@@ -165,6 +206,7 @@ __all__ = [
     "score_candidates",
     "stage_dir",
     "training_class_names",
+    "training_params",
     "unaugment_box",
     "write_coco",
     "write_error",

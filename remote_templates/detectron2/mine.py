@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,55 +11,53 @@ import predict
 
 from live_code import sdk
 
-logger = logging.getLogger(__name__)
-
 ALGORITHMS = ("random", "entropy", "cald")
 _FILL = 114
 
 
-def augment(kind: str, image: np.ndarray, seed: int) -> np.ndarray:
-    """``image`` (H, W, 3 BGR) after the CALD augmentation ``kind``, with ``sdk.augment_box``'s geometry."""
-    height, width = image.shape[:2]
-    if kind == "flip":
+class Augment(sdk.CaldOps[np.ndarray]):
+    """CALD's augmentations (``sdk.cald_augment`` decides which and how far) on an (H, W, 3) BGR
+    image, with OpenCV."""
+
+    def flip(self, image: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(image[:, ::-1])
-    if kind == "resize":
-        w, h = max(1, round(width * sdk.CALD_RESIZE_SCALE)), max(1, round(height * sdk.CALD_RESIZE_SCALE))
+
+    def shrink(self, image: np.ndarray, width: int, height: int) -> np.ndarray:
         out = np.full_like(image, _FILL)
-        out[:h, :w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+        out[:height, :width] = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
         return out
-    if kind == "rotate":  # OpenCV: a positive angle turns counter-clockwise on screen, as the SDK's
-        matrix = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), sdk.CALD_ROTATE_DEGREES, 1.0)
-        return cv2.warpAffine(image, matrix, (width, height), borderValue=(_FILL, _FILL, _FILL))
-    if kind == "cutout":
-        out = image.copy()
+
+    def rotate(self, image: np.ndarray, degrees: float, centre: tuple[float, float]) -> np.ndarray:
+        # OpenCV: a positive angle turns counter-clockwise on screen, as the SDK's
+        matrix = cv2.getRotationMatrix2D(centre, degrees, 1.0)
+        return cv2.warpAffine(image, matrix, image.shape[1::-1], borderValue=(_FILL, _FILL, _FILL))
+
+    def cutout(self, image: np.ndarray, side: int, count: int, seed: int) -> np.ndarray:
         rng = np.random.default_rng(seed)
-        side = max(1, min(width, height) // 8)
-        for _ in range(4):
-            y, x = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
-            out[y : y + side, x : x + side] = _FILL
-        return out
-    raise ValueError(f"unknown augmentation {kind!r}")
+        return sdk.cald_cutout(image, side, count, lambda high: int(rng.integers(0, high)), _FILL)
+
+
+class Miner(Augment, sdk.ImageMiner[np.ndarray]):
+    """The predictor's boxes for ``sdk.mine_images``: entropy over their scores, cald over them."""
+
+    def __init__(self, predictor: Any, conf_thres: float) -> None:
+        self.predictor, self.conf_thres = predictor, conf_thres
+
+    def read(self, path: str) -> np.ndarray:
+        return predict.read_image(path)
+
+    def size(self, image: np.ndarray) -> tuple[int, int]:
+        height, width = image.shape[:2]
+        return width, height
+
+    def boxes(self, image: np.ndarray) -> list[tuple[float, ...]]:
+        return predict.boxes_of(self.predictor, image, self.conf_thres)
+
+    def confidences(self, path: str) -> list[float]:
+        return [b[4] for b in self.boxes(self.read(path)) if b[4] > self.conf_thres]
 
 
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     algorithm = sdk.mining_algorithm(config, ALGORITHMS, "cald")
     predictor, _ = predict.load_predictor(env, config)
-    conf_thres = sdk.get_float(config, "conf_thres", 0.2)
-    paths = sdk.candidate_paths(env)
-    logger.info("mining %d images with %s", len(paths), algorithm)
-
-    def score(path: str, index: int) -> float:
-        if algorithm == "random":
-            return sdk.random_score(path)
-        image = predict.read_image(path)
-        base = predict.boxes_of(predictor, image, conf_thres)
-        if algorithm == "entropy":
-            return sdk.entropy_score([b[4] for b in base if b[4] > conf_thres])
-        height, width = image.shape[:2]
-        augmented = {
-            kind: predict.boxes_of(predictor, augment(kind, image, seed=index), conf_thres)
-            for kind in sdk.CALD_AUGMENTATIONS
-        }
-        return sdk.cald_from_predictions(base, augmented, width, height)
-
-    sdk.score_candidates(score, env=env, paths=paths)
+    sdk.mine_images(algorithm, Miner(predictor, sdk.get_float(config, "conf_thres", 0.2)), env=env)

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
 from live_code import sdk
-
-
-class Sample(NamedTuple):
-    """One image at network size, its boxes (K, 5: class, x1, y1, x2, y2 in input pixels) and its
-    original width and height."""
-
-    path: str
-    image: torch.Tensor
-    boxes: torch.Tensor
-    width: int
-    height: int
 
 
 def load_image(path: str, size: int) -> tuple[torch.Tensor, int, int]:
@@ -33,49 +21,48 @@ def load_image(path: str, size: int) -> tuple[torch.Tensor, int, int]:
     return pixels.view(size, size, 3).permute(2, 0, 1).float() / 255.0, width, height
 
 
-def load_split(split: sdk.Split, size: int, class_names: list[str]) -> list[Sample]:
-    """Every image of ``split`` with its boxes scaled to the network input (YMIR's inclusive
-    ``xmax`` becomes the exclusive edge ``xmax + 1``)."""
-    samples = []
-    for item in sdk.iter_items(split, class_names=class_names):
-        image, width, height = load_image(item.image_path, size)
-        sx, sy = size / width, size / height
-        boxes = torch.tensor(sdk.scaled_boxes(item.boxes, sx, sy), dtype=torch.float32).reshape(-1, 5)
-        samples.append(Sample(item.image_path, image, boxes, width, height))
-    return samples
+def load_split(split: sdk.Split, size: int, class_names: list[str]) -> list[sdk.Sample]:
+    """Every image of ``split`` as tensors, its boxes a (K, 5) float tensor in input pixels."""
+    return sdk.load_samples(split, size, class_names, load_image, box_tensor)
 
 
-# -- the augmentations CALD predicts on (sdk.CALD_AUGMENTATIONS), on one (3, S, S) image --------
+def box_tensor(rows: list[list[float]]) -> torch.Tensor:
+    return torch.tensor(rows, dtype=torch.float32).reshape(-1, 5)
+
+
+# -- the augmentations CALD predicts on (sdk.cald_augment decides which and how far) -----------
 
 _FILL = 0.5  # grey for uncovered pixels
 
 
-def augment(kind: str, image: torch.Tensor, seed: int) -> torch.Tensor:
-    """``image`` after the CALD augmentation ``kind``, matching ``sdk.augment_box`` geometry."""
-    size = image.shape[-1]
-    if kind == "flip":
+class Augment(sdk.CaldOps[torch.Tensor]):
+    """CALD's augmentations on one (3, S, S) image tensor."""
+
+    def flip(self, image: torch.Tensor) -> torch.Tensor:
         return image.flip(-1)
-    if kind == "resize":
-        small = round(size * sdk.CALD_RESIZE_SCALE)
+
+    def shrink(self, image: torch.Tensor, width: int, height: int) -> torch.Tensor:
         out = torch.full_like(image, _FILL)
-        out[:, :small, :small] = F.interpolate(image[None], size=(small, small), mode="bilinear", align_corners=False)[
-            0
-        ]
+        out[:, :height, :width] = F.interpolate(
+            image[None], size=(height, width), mode="bilinear", align_corners=False
+        )[0]
         return out
-    if kind == "rotate":
-        angle = torch.tensor(math.radians(sdk.CALD_ROTATE_DEGREES))
+
+    def rotate(self, image: torch.Tensor, degrees: float, centre: tuple[float, float]) -> torch.Tensor:
+        angle = torch.tensor(math.radians(degrees))
         cos, sin = torch.cos(angle), torch.sin(angle)
-        # affine_grid maps output to input coordinates: the inverse of turning counter-clockwise on screen
+        # affine_grid turns about the centre and maps output to input coordinates: the inverse of
+        # turning counter-clockwise on screen
         theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]])[None]
         grid = F.affine_grid(theta, [1, *image.shape], align_corners=False)
         moved = F.grid_sample(image[None] - _FILL, grid, align_corners=False, padding_mode="zeros")[0]
         return moved + _FILL
-    if kind == "cutout":
+
+    def cutout(self, image: torch.Tensor, side: int, count: int, seed: int) -> torch.Tensor:
         out = image.clone()
         gen = torch.Generator().manual_seed(seed)
-        side = max(1, size // 8)
-        for _ in range(4):
+        size = image.shape[-1]
+        for _ in range(count):
             y, x = (int(v) for v in torch.randint(0, size - side + 1, (2,), generator=gen))
             out[:, y : y + side, x : x + side] = _FILL
         return out
-    raise ValueError(f"unknown augmentation {kind!r}")

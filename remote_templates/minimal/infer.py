@@ -8,8 +8,7 @@ from typing import Any
 import torch
 import weights
 from data import load_image
-from detector import predict
-from train import read_img_size
+from detector import STRIDE, predict
 
 from live_code import sdk
 
@@ -18,7 +17,7 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     model, ckpt, class_names = weights.load_model(env, config)
     device = weights.pick_device(config)
     model.to(device)
-    img_size = read_img_size(config, int(ckpt["img_size"]))
+    img_size = sdk.input_size(config, int(ckpt["img_size"]), STRIDE)
     conf_thres = sdk.get_float(config, "conf_thres", 0.25)
     iou_thres = sdk.get_float(config, "iou_thres", 0.45)
 

@@ -7,52 +7,52 @@ predictions on the plain and the augmented image (cald).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 import weights
-from data import augment, load_image
-from detector import class_probability_maps, decode, predict
-from train import read_img_size
+from data import Augment, load_image
+from detector import STRIDE, class_probability_maps, decode, predict
 
 from live_code import sdk
 
-logger = logging.getLogger(__name__)
-
 ALGORITHMS = ("random", "entropy", "aldd", "cald")
+
+
+class Miner(Augment, sdk.ImageMiner[torch.Tensor]):
+    """The tiny detector's outputs for ``sdk.mine_images``, one (3, S, S) image at a time."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, img_size: int, config: Mapping[str, Any]):
+        self.model, self.device, self.img_size = model, device, img_size
+        self.conf_thres = sdk.get_float(config, "conf_thres", 0.25)
+        self.iou_thres = sdk.get_float(config, "iou_thres", 0.45)
+
+    @torch.no_grad()
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model(image[None].to(self.device)).cpu()
+
+    def read(self, path: str) -> torch.Tensor:
+        return load_image(path, self.img_size)[0]
+
+    def size(self, image: torch.Tensor) -> tuple[int, int]:
+        return self.img_size, self.img_size
+
+    def confidences(self, path: str) -> list[float]:
+        _, conf, _ = decode(self.forward(self.read(path)))
+        return conf[conf > self.conf_thres].tolist()
+
+    def class_maps(self, path: str) -> tuple[list[list[list[list[float]]]], int]:
+        return [[m.tolist()] for m in class_probability_maps(self.forward(self.read(path)))[0]], self.img_size
+
+    def boxes(self, image: torch.Tensor) -> list[list[float]]:
+        return predict(self.forward(image), self.conf_thres, self.iou_thres)[0].tolist()
 
 
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     algorithm = sdk.mining_algorithm(config, ALGORITHMS, "entropy")
     model, ckpt, class_names = weights.load_model(env, config)
     device = weights.pick_device(config)
-    model.to(device)
     class_weights = sdk.class_weights_from_config(config.get("class_distribution_scores"), class_names)
-    img_size = read_img_size(config, int(ckpt["img_size"]))
-    conf_thres = sdk.get_float(config, "conf_thres", 0.25)
-    iou_thres = sdk.get_float(config, "iou_thres", 0.45)
-    paths = sdk.candidate_paths(env)
-    logger.info("mining %d images with %s", len(paths), algorithm)
-
-    def boxes(image: torch.Tensor) -> list[list[float]]:
-        return predict(model(image[None].to(device)).cpu(), conf_thres, iou_thres)[0].tolist()
-
-    @torch.no_grad()
-    def score(path: str, index: int) -> float:
-        if algorithm == "random":
-            return sdk.random_score(path)
-        image, _, _ = load_image(path, img_size)
-        raw = model(image[None].to(device)).cpu()
-        if algorithm == "entropy":
-            _, conf, _ = decode(raw)
-            return sdk.entropy_score(conf[conf > conf_thres].tolist())
-        if algorithm == "aldd":
-            maps = class_probability_maps(raw)[0]
-            return sdk.aldd_score([[m.tolist()] for m in maps], class_weights, input_size=img_size)
-        augmented = {kind: boxes(augment(kind, image, seed=index)) for kind in sdk.CALD_AUGMENTATIONS}
-        base = predict(raw, conf_thres, iou_thres)[0].tolist()
-        return sdk.cald_from_predictions(base, augmented, img_size, img_size)
-
-    sdk.score_candidates(score, env=env, paths=paths)
+    miner = Miner(model.to(device), device, sdk.input_size(config, int(ckpt["img_size"]), STRIDE), config)
+    sdk.mine_images(algorithm, miner, class_weights=class_weights, env=env)

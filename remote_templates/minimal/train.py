@@ -6,13 +6,12 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 import weights
-from data import Sample, load_split
+from data import box_tensor, load_split
 from detector import STRIDE, TinyDetector, loss_fn, predict, targets_for
 
 from live_code import sdk
@@ -22,15 +21,8 @@ logger = logging.getLogger(__name__)
 EVAL_CONF_THRES = 0.01  # mAP needs the low-score predictions too
 
 
-def read_img_size(config: Mapping[str, Any], default: int) -> int:
-    size = sdk.get_int(config, "img_size", default)
-    if size < STRIDE or size % STRIDE:
-        raise sdk.ConfigValueError(f"config key 'img_size': {size} must be a positive multiple of {STRIDE}")
-    return size
-
-
 def evaluate(
-    model: TinyDetector, samples: list[Sample], num_classes: int, iou_thres: float, device: torch.device
+    model: TinyDetector, samples: list[sdk.Sample], num_classes: int, iou_thres: float, device: torch.device
 ) -> tuple[float, list[float | None]]:
     model.eval()
     with torch.no_grad():
@@ -41,48 +33,22 @@ def evaluate(
 
 def _flip(images: torch.Tensor, boxes: list[torch.Tensor], flips: torch.Tensor) -> list[torch.Tensor]:
     """Mirror the images where ``flips`` is true (in place) and return their boxes mirrored too."""
+    images[flips] = images[flips].flip(-1)
     size = images.shape[-1]
-    out = []
-    for i, b in enumerate(boxes):
-        if flips[i]:
-            images[i] = images[i].flip(-1)
-            b = b.clone()
-            b[:, 1], b[:, 3] = size - boxes[i][:, 3], size - boxes[i][:, 1]
-        out.append(b)
-    return out
+    return [box_tensor(sdk.flipped_rows(b.tolist(), size)) if f else b for b, f in zip(boxes, flips.tolist())]
 
 
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
-    class_names = sdk.training_class_names(config)
-    epochs = sdk.get_int(config, "epochs", 30)
-    batch_size = sdk.get_int(config, "batch_size", 8)
-    learning_rate = sdk.get_float(config, "learning_rate", 0.005)
-    img_size = read_img_size(config, 64)
-    iou_thres = sdk.get_float(config, "iou_thres", 0.45)
-    seed = sdk.get_int(config, "seed", 0)
+    params = sdk.training_params(config, epochs=30, batch_size=8, learning_rate=0.005, img_size=64, stride=STRIDE)
+    class_names, epochs, batch_size, learning_rate, img_size, iou_thres, seed = params
     export = sdk.get_bool(config, "export_onnx", True)
-    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
-        raise sdk.ConfigValueError(
-            f"epochs ({epochs}), batch_size ({batch_size}) and learning_rate ({learning_rate}) must be positive"
-        )
     device = weights.pick_device(config)
     torch.manual_seed(seed)
-    started = time.monotonic()
+    log = sdk.TrainingLog(params, env=env)
 
     train = load_split(sdk.Split.TRAINING, img_size, class_names)
     val = load_split(sdk.Split.VALIDATION, img_size, class_names)
-    sdk.require_images(sdk.Split.TRAINING, len(train), env=env)
-    sdk.require_images(sdk.Split.VALIDATION, len(val), env=env)
-    logger.info(
-        "training on %d images, validating on %d, %d classes, %d px, %d epochs on %s",
-        len(train),
-        len(val),
-        len(class_names),
-        img_size,
-        epochs,
-        device,
-    )
-    sdk.write_progress(0.05, task=sdk.TaskKind.TRAINING)
+    log.loaded(len(train), len(val), device)
 
     model = TinyDetector(len(class_names))
     pretrained = sdk.pick_checkpoint(sdk.model_paths(config, "pretrained_model_params", env=env), ".pt")
@@ -96,7 +62,10 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     )
     grid = img_size // STRIDE
     shuffle = torch.Generator().manual_seed(seed)
-    best_map, best_stage = -1.0, ""
+
+    def save(stage: str, m_ap: float) -> None:
+        weights.save_stage(env, stage, model, class_names, img_size, m_ap)
+
     with sdk.ScalarWriter(env.output.tensorboard_dir) as board:
         for epoch in range(1, epochs + 1):
             model.train()
@@ -116,21 +85,9 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
                 schedule.step()
                 total += loss.item() * len(batch)
             m_ap, per_class = evaluate(model, val, len(class_names), iou_thres, device)
-            board.add_scalar("loss", total / len(train), epoch)
-            board.add_scalar("mAP", m_ap, epoch)
-            logger.info(
-                "epoch %d/%d: loss %.4f, mAP@0.5 %.4f (%s)",
-                epoch,
-                epochs,
-                total / len(train),
-                m_ap,
-                ", ".join(f"{n} {'-' if ap is None else f'{ap:.3f}'}" for n, ap in zip(class_names, per_class)),
-            )
-            if m_ap > best_map:
-                best_map, best_stage = m_ap, f"epoch_{epoch}"
-                weights.save_stage(env, best_stage, model, class_names, img_size, m_ap)
-            sdk.write_progress(0.05 + 0.9 * epoch / epochs, task=sdk.TaskKind.TRAINING)
+            log.end_epoch(board, epoch, total / len(train), m_ap, per_class, save=save)
 
+    best_stage, best_map = log.best_stage, log.best_map
     if export:
         best_dir = sdk.stage_dir(best_stage, env=env)
         best = torch.load(os.path.join(best_dir, f"{best_stage}.pt"), map_location="cpu", weights_only=True)
@@ -139,4 +96,4 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
         weights.export_onnx(model, img_size, onnx_path)
         sdk.write_model_stage(best_stage, [f"{best_stage}.pt", f"{best_stage}.onnx"], best_map, env=env)
         logger.info("exported %s", onnx_path)
-    logger.info("best stage %s, mAP@0.5 %.4f, %.1f s", best_stage, best_map, time.monotonic() - started)
+    log.finish()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,36 +11,34 @@ import scores
 
 from live_code import sdk
 
-logger = logging.getLogger(__name__)
-
 ALGORITHMS = ("random", "entropy", "aldd", "cald")
 _FILL = 114  # the grey mmdet's YOLOX pads with
 
 
-def augment(kind: str, image: np.ndarray, seed: int) -> np.ndarray:
-    """``image`` (H, W, 3 BGR) after the CALD augmentation ``kind``, with ``sdk.augment_box``'s geometry."""
-    import cv2
+class Augment(sdk.CaldOps[np.ndarray]):
+    """CALD's augmentations (``sdk.cald_augment`` decides which and how far) on an (H, W, 3) BGR
+    image, with mmcv's image functions."""
 
-    height, width = image.shape[:2]
-    if kind == "flip":
-        return np.ascontiguousarray(image[:, ::-1])
-    if kind == "resize":
-        w, h = max(1, round(width * sdk.CALD_RESIZE_SCALE)), max(1, round(height * sdk.CALD_RESIZE_SCALE))
-        out = np.full_like(image, _FILL)
-        out[:h, :w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
-        return out
-    if kind == "rotate":  # OpenCV: a positive angle turns counter-clockwise on screen, as the SDK's
-        matrix = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), sdk.CALD_ROTATE_DEGREES, 1.0)
-        return cv2.warpAffine(image, matrix, (width, height), borderValue=(_FILL, _FILL, _FILL))
-    if kind == "cutout":
-        out = image.copy()
+    def flip(self, image: np.ndarray) -> np.ndarray:
+        import mmcv
+
+        return np.ascontiguousarray(mmcv.imflip(image, "horizontal"))
+
+    def shrink(self, image: np.ndarray, width: int, height: int) -> np.ndarray:
+        import mmcv
+
+        small = mmcv.imresize(image, (width, height), interpolation="bilinear", backend="cv2")
+        return mmcv.impad(small, shape=image.shape[:2], pad_val=(_FILL,) * image.shape[2])
+
+    def rotate(self, image: np.ndarray, degrees: float, centre: tuple[float, float]) -> np.ndarray:
+        import mmcv
+
+        # mmcv turns clockwise for a positive angle: the SDK's counter-clockwise is its negative
+        return mmcv.imrotate(image, -degrees, center=centre, border_value=(_FILL,) * image.shape[2])
+
+    def cutout(self, image: np.ndarray, side: int, count: int, seed: int) -> np.ndarray:
         rng = np.random.default_rng(seed)
-        side = max(1, min(width, height) // 8)
-        for _ in range(4):
-            y, x = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
-            out[y : y + side, x : x + side] = _FILL
-        return out
-    raise ValueError(f"unknown augmentation {kind!r}")
+        return sdk.cald_cutout(image, side, count, lambda high: int(rng.integers(0, high)), _FILL)
 
 
 def dense_maps(model: Any, path: str) -> tuple[list[list[list[list[float]]]], int]:
@@ -81,33 +78,40 @@ def dense_maps(model: Any, path: str) -> tuple[list[list[list[list[float]]]], in
     return levels, size
 
 
-def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
-    from mmcv import imread
-    from mmdet.apis import inference_detector
+class Miner(Augment, sdk.ImageMiner[np.ndarray]):
+    """The detector's outputs for ``sdk.mine_images``: scores (entropy), the dense head's maps
+    (aldd), boxes on the image and its augmentations (cald)."""
 
+    def __init__(self, model: Any, conf_thres: float) -> None:
+        self.model, self.conf_thres = model, conf_thres
+
+    def confidences(self, path: str) -> list[float]:
+        from mmdet.apis import inference_detector
+
+        found = inference_detector(self.model, path).pred_instances.scores.tolist()
+        return [float(s) for s in found if float(s) > self.conf_thres]
+
+    def class_maps(self, path: str) -> tuple[list[list[list[list[float]]]], int]:
+        maps, size = dense_maps(self.model, path)
+        return scores.by_class(maps), size
+
+    def read(self, path: str) -> np.ndarray:
+        from mmcv import imread
+
+        return imread(path)
+
+    def size(self, image: np.ndarray) -> tuple[int, int]:
+        return image.shape[1], image.shape[0]
+
+    def boxes(self, image: np.ndarray) -> list[tuple[float, float, float, float, float, int]]:
+        from mmdet.apis import inference_detector
+
+        return common.boxes_of(inference_detector(self.model, image), self.conf_thres)
+
+
+def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     algorithm = sdk.mining_algorithm(config, ALGORITHMS, "aldd")
     model, class_names = common.load_detector(env, config)
     class_weights = sdk.class_weights_from_config(config.get("class_distribution_scores"), class_names)
-    conf_thres = sdk.get_float(config, "conf_thres", 0.1)
-    paths = sdk.candidate_paths(env)
-    logger.info("mining %d images with %s", len(paths), algorithm)
-
-    def score(path: str, index: int) -> float:
-        if algorithm == "random":
-            return sdk.random_score(path)
-        if algorithm == "entropy":
-            found = inference_detector(model, path).pred_instances.scores.tolist()
-            return sdk.entropy_score([float(s) for s in found if float(s) > conf_thres])
-        if algorithm == "aldd":
-            maps, size = dense_maps(model, path)
-            return scores.aldd(maps, class_weights, size)
-        image = imread(path)
-        height, width = image.shape[:2]
-        base = common.boxes_of(inference_detector(model, image), conf_thres)
-        augmented = {
-            kind: common.boxes_of(inference_detector(model, augment(kind, image, seed=index)), conf_thres)
-            for kind in sdk.CALD_AUGMENTATIONS
-        }
-        return sdk.cald_from_predictions(base, augmented, width, height)
-
-    sdk.score_candidates(score, env=env, paths=paths)
+    miner = Miner(model, sdk.get_float(config, "conf_thres", 0.1))
+    sdk.mine_images(algorithm, miner, class_weights=class_weights, env=env)

@@ -7,9 +7,8 @@ from typing import Any
 
 import weights
 from data import load_image
-from detector import predict
+from detector import STRIDE, predict
 from mxnet import nd
-from train import read_img_size
 
 from live_code import sdk
 
@@ -17,7 +16,7 @@ from live_code import sdk
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     ctx = weights.pick_context(config)
     model, meta, class_names = weights.load_model(env, config, ctx)
-    img_size = read_img_size(config, int(meta["img_size"]))
+    img_size = sdk.input_size(config, int(meta["img_size"]), STRIDE)
     conf_thres = sdk.get_float(config, "conf_thres", 0.25)
     iou_thres = sdk.get_float(config, "iou_thres", 0.45)
 

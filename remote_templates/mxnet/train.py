@@ -6,14 +6,13 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import mxnet as mx
 import numpy as np
 import weights
-from data import Sample, load_split
+from data import box_array, load_split
 from detector import STRIDE, TinyDetector, build, loss_fn, predict, targets_for
 from mxnet import autograd, gluon, nd
 
@@ -26,13 +25,6 @@ WARMUP = 0.1  # share of the steps in which the learning rate rises (one-cycle s
 FINETUNE_LR_SCALE = 0.1  # of learning_rate, when training starts from a pretrained model
 
 
-def read_img_size(config: Mapping[str, Any], default: int) -> int:
-    size = sdk.get_int(config, "img_size", default)
-    if size < STRIDE or size % STRIDE:
-        raise sdk.ConfigValueError(f"config key 'img_size': {size} must be a positive multiple of {STRIDE}")
-    return size
-
-
 def one_cycle(step: int, total: int, peak: float) -> float:
     """Linear warm-up to ``peak`` over the first 10% of the steps, then cosine down to ~0."""
     rise = max(1, int(total * WARMUP))
@@ -43,7 +35,7 @@ def one_cycle(step: int, total: int, peak: float) -> float:
 
 
 def evaluate(
-    model: TinyDetector, samples: list[Sample], num_classes: int, iou_thres: float, ctx: mx.Context
+    model: TinyDetector, samples: list[sdk.Sample], num_classes: int, iou_thres: float, ctx: mx.Context
 ) -> tuple[float, list[float | None]]:
     images = nd.array(np.stack([s.image for s in samples]), ctx=ctx)
     raw = model(images).asnumpy()  # outside autograd.record: BatchNorm uses its running statistics
@@ -53,49 +45,23 @@ def evaluate(
 
 def _flip(images: np.ndarray, boxes: list[np.ndarray], flips: np.ndarray) -> list[np.ndarray]:
     """Mirror the images where ``flips`` is true (in place) and return their boxes mirrored too."""
+    images[flips] = images[flips][..., ::-1]
     size = images.shape[-1]
-    out = []
-    for i, b in enumerate(boxes):
-        if flips[i]:
-            images[i] = images[i][:, :, ::-1]
-            b = b.copy()
-            b[:, 1], b[:, 3] = size - boxes[i][:, 3], size - boxes[i][:, 1]
-        out.append(b)
-    return out
+    return [box_array(sdk.flipped_rows(b.tolist(), size)) if f else b for b, f in zip(boxes, flips)]
 
 
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
-    class_names = sdk.training_class_names(config)
-    epochs = sdk.get_int(config, "epochs", 30)
-    batch_size = sdk.get_int(config, "batch_size", 8)
-    learning_rate = sdk.get_float(config, "learning_rate", 0.005)
-    img_size = read_img_size(config, 64)
-    iou_thres = sdk.get_float(config, "iou_thres", 0.45)
-    seed = sdk.get_int(config, "seed", 0)
+    params = sdk.training_params(config, epochs=30, batch_size=8, learning_rate=0.005, img_size=64, stride=STRIDE)
+    class_names, epochs, batch_size, learning_rate, img_size, iou_thres, seed = params
     export = sdk.get_bool(config, "export_symbol", True)
-    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
-        raise sdk.ConfigValueError(
-            f"epochs ({epochs}), batch_size ({batch_size}) and learning_rate ({learning_rate}) must be positive"
-        )
     ctx = weights.pick_context(config)
     mx.random.seed(seed)
     np.random.seed(seed)
-    started = time.monotonic()
+    log = sdk.TrainingLog(params, env=env)
 
     train = load_split(sdk.Split.TRAINING, img_size, class_names)
     val = load_split(sdk.Split.VALIDATION, img_size, class_names)
-    sdk.require_images(sdk.Split.TRAINING, len(train), env=env)
-    sdk.require_images(sdk.Split.VALIDATION, len(val), env=env)
-    logger.info(
-        "training on %d images, validating on %d, %d classes, %d px, %d epochs on %s",
-        len(train),
-        len(val),
-        len(class_names),
-        img_size,
-        epochs,
-        ctx,
-    )
-    sdk.write_progress(0.05, task=sdk.TaskKind.TRAINING)
+    log.loaded(len(train), len(val), ctx)
 
     model = build(len(class_names), ctx=ctx)
     pretrained = weights.find_weights(env, config, "pretrained_model_params")
@@ -110,7 +76,11 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
     trainer = gluon.Trainer(model.collect_params(), "adam", {"learning_rate": one_cycle(0, total_steps, learning_rate)})
     grid = img_size // STRIDE
     rng = np.random.default_rng(seed)
-    best_map, best_stage, step = -1.0, "", 0
+    step = 0
+
+    def save(stage: str, m_ap: float) -> None:
+        weights.save_stage(env, stage, model, class_names, img_size, m_ap)
+
     with sdk.ScalarWriter(env.output.tensorboard_dir) as board:
         for epoch in range(1, epochs + 1):
             order = rng.permutation(len(train))
@@ -131,21 +101,9 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
                 step += 1
                 total += value * len(batch)
             m_ap, per_class = evaluate(model, val, len(class_names), iou_thres, ctx)
-            board.add_scalar("loss", total / len(train), epoch)
-            board.add_scalar("mAP", m_ap, epoch)
-            logger.info(
-                "epoch %d/%d: loss %.4f, mAP@0.5 %.4f (%s)",
-                epoch,
-                epochs,
-                total / len(train),
-                m_ap,
-                ", ".join(f"{n} {'-' if ap is None else f'{ap:.3f}'}" for n, ap in zip(class_names, per_class)),
-            )
-            if m_ap > best_map:
-                best_map, best_stage = m_ap, f"epoch_{epoch}"
-                weights.save_stage(env, best_stage, model, class_names, img_size, m_ap)
-            sdk.write_progress(0.05 + 0.9 * epoch / epochs, task=sdk.TaskKind.TRAINING)
+            log.end_epoch(board, epoch, total / len(train), m_ap, per_class, save=save)
 
+    best_stage, best_map = log.best_stage, log.best_map
     if export:
         best_dir = sdk.stage_dir(best_stage, env=env)
         model.load_parameters(os.path.join(best_dir, f"{best_stage}.params"), ctx=ctx)
@@ -153,4 +111,4 @@ def run(env: sdk.Env, config: Mapping[str, Any]) -> None:
         files = [f"{best_stage}.params", f"{best_stage}.json", *exported]
         sdk.write_model_stage(best_stage, files, best_map, env=env)
         logger.info("exported %s", ", ".join(exported))
-    logger.info("best stage %s, mAP@0.5 %.4f, %.1f s", best_stage, best_map, time.monotonic() - started)
+    log.finish()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -44,8 +44,8 @@ class Grid:
         return {(x, y) for y, row in enumerate(self.rows) for x, v in enumerate(row) if v == value}
 
 
-class GridOps(sdk.ImageMiner[Grid]):
-    """CALD's augmentations on a Grid (nearest-neighbour sampling) and a detector of the pixels 1."""
+class GridAugment(sdk.CaldOps[Grid]):
+    """CALD's augmentations on a Grid (nearest-neighbour sampling)."""
 
     def flip(self, image: Grid) -> Grid:
         return Grid([row[::-1] for row in image.rows])
@@ -75,15 +75,24 @@ class GridOps(sdk.ImageMiner[Grid]):
         draw = random.Random(seed).randrange
         return sdk.cald_cutout(image, side, count, draw, FILL)
 
+
+def ones_box(image: Grid) -> list[tuple[float, ...]]:
+    """A detector of the pixels 1: their bounding box, score 0.9, class 0."""
+    found = image.where(1)
+    if not found:
+        return []
+    xs, ys = [x for x, _ in found], [y for _, y in found]
+    return [(min(xs), min(ys), max(xs) + 1.0, max(ys) + 1.0, 0.9, 0)]
+
+
+class GridOps(GridAugment, sdk.ImageMiner[Grid]):
+    """A model on Grids that finds the pixels 1."""
+
     def size(self, image: Grid) -> tuple[int, int]:
         return image.shape[1], image.shape[0]
 
     def boxes(self, image: Grid) -> list[tuple[float, ...]]:
-        found = image.where(1)
-        if not found:
-            return []
-        xs, ys = [x for x, _ in found], [y for _, y in found]
-        return [(min(xs), min(ys), max(xs) + 1.0, max(ys) + 1.0, 0.9, 0)]
+        return ones_box(image)
 
 
 def _square(width: int = 40, height: int = 30) -> Grid:
@@ -187,6 +196,69 @@ def test_image_score_dispatches_on_the_algorithm() -> None:
         sdk.image_score("best", miner, "/in/a.png", 0)
     with pytest.raises(NotImplementedError, match="GridOps has no confidences: entropy needs them"):
         sdk.image_score("entropy", GridOps(), "/in/a.png", 0)
+
+
+class Cells:
+    """A framework's 1D array, enough for GridMiner: masked by a comparison, turned into a list."""
+
+    def __init__(self, values: Sequence[object]) -> None:
+        self.values = list(values)
+
+    def __gt__(self, other: float) -> list[bool]:
+        return [v > other for v in self.values]
+
+    def __getitem__(self, mask: list[bool]) -> Cells:
+        return Cells([v for v, keep in zip(self.values, mask) if keep])
+
+    def __iter__(self) -> Iterator[Cells]:
+        return iter(Cells(v) for v in self.values)
+
+    def tolist(self) -> list[object]:
+        return list(self.values)
+
+
+class Head:
+    """The post-processing of a "network" whose raw output is the Grid: a cell per pixel, its value
+    over 10 the confidence; one class, whose map is the confidences; the pixels 1 as the box."""
+
+    @staticmethod
+    def decode(raw: Grid) -> tuple[None, Cells, None]:
+        return None, Cells([v / 10 for row in raw.rows for v in row]), None
+
+    @staticmethod
+    def class_probability_maps(raw: Grid) -> list[list[Cells]]:
+        return [[Cells([[v / 10 for v in row] for row in raw.rows])]]
+
+    @staticmethod
+    def predict(raw: Grid, conf_thres: float, iou_thres: float) -> list[Cells]:
+        return [Cells([b for b in ones_box(raw) if b[4] > conf_thres])]
+
+
+class TinyMiner(GridAugment, sdk.GridMiner[Grid]):
+    def read(self, path: str) -> Grid:
+        image = Grid.blank(8, 8)
+        image[2:5, 1:4] = 1
+        image[0:1, 0:2] = int(Path(path).stem)  # two cells scoring the file's number / 10
+        return image
+
+    def forward(self, image: Grid) -> Grid:
+        return image
+
+
+def test_grid_miner_feeds_each_algorithm_from_the_heads_post_processing() -> None:
+    miner = TinyMiner(Head, 8, 0.25, 0.45)
+    assert miner.size(miner.read("/in/3.png")) == (8, 8)
+    assert miner.confidences("/in/3.png") == [0.3, 0.3]  # strictly over 0.25: the 0.1 cells are left out
+    assert miner.confidences("/in/2.png") == []
+    maps, input_size = miner.class_maps("/in/3.png")
+    assert input_size == 8 and len(maps) == 1 and len(maps[0]) == 1 and maps[0][0][0][:3] == [0.3, 0.3, 0.0]
+    assert miner.boxes(miner.read("/in/3.png")) == [(1, 2, 4.0, 5.0, 0.9, 0)]
+    assert sdk.image_score("entropy", miner, "/in/3.png", 0) == sdk.entropy_score([0.3, 0.3])
+    assert sdk.image_score("aldd", miner, "/in/3.png", 0) == sdk.aldd_score(maps, input_size=8)
+    assert 0.0 <= sdk.image_score("cald", miner, "/in/3.png", 0) < 1.0
+    assert sdk.image_score("cald", TinyMiner(Head, 8, 0.95, 0.45), "/in/3.png", 0) == -sdk.CALD_BETA  # no box
+    with pytest.raises(NotImplementedError, match="GridMiner has no forward"):
+        sdk.GridMiner[Grid](Head, 8, 0.25, 0.45).forward(Grid.blank(8, 8))
 
 
 def test_mine_images_scores_every_candidate_and_writes_result_tsv(

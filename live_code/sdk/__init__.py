@@ -69,6 +69,7 @@ from live_code.sdk._metrics import average_precision, mean_average_precision
 from live_code.sdk._miner import (
     CALD_CUTOUT_SQUARES,
     CaldOps,
+    GridMiner,
     ImageMiner,
     cald_augment,
     cald_cutout,
@@ -138,6 +139,7 @@ __all__ = [
     "EnvFileError",
     "EnvInput",
     "EnvOutput",
+    "GridMiner",
     "ImageFormatError",
     "ImageMiner",
     "ModelFiles",

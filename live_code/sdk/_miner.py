@@ -14,7 +14,8 @@ gives for one candidate::
     sdk.mine_images(algorithm, Miner(...), class_weights=weights, env=env)
 
 A template that offers fewer algorithms leaves the other methods out; calling one of them names
-the algorithm that needs it."""
+the algorithm that needs it. :class:`GridMiner` writes the first five for a single-stage detector
+from its post-processing functions."""
 
 from __future__ import annotations
 
@@ -139,6 +140,44 @@ class ImageMiner(CaldOps[Image]):
     def boxes(self, image: Image) -> _Rows:
         """cald: the detections after NMS, ``(x1, y1, x2, y2, score, class_index)`` rows."""
         raise NotImplementedError(f"{type(self).__name__} has no boxes: cald needs them")
+
+
+class GridMiner(ImageMiner[Image]):
+    """An :class:`ImageMiner` for a single-stage detector with a square input of ``input_size``
+    pixels (one prediction per grid cell): the template writes ``read`` (the image at that size),
+    ``forward`` (one image to the raw output of a batch of one) and the CALD image operations;
+    ``head`` is its post-processing (e.g. the module defining it), with
+
+    - ``decode(raw)``: ``(boxes, confidences, classes)`` per cell (entropy takes the confidences
+      over ``conf_thres``),
+    - ``class_probability_maps(raw)``: per image, one probability map per class (aldd),
+    - ``predict(raw, conf_thres, iou_thres)``: per image the ``(x1, y1, x2, y2, score, class)``
+      rows after NMS (cald),
+
+    on the framework's arrays: masked by a comparison and turned into lists by ``tolist()``, as
+    numpy's and torch's are (the comparison stays in the framework's precision)."""
+
+    def __init__(self, head: Any, input_size: int, conf_thres: float, iou_thres: float) -> None:
+        self.head, self.input_size = head, input_size
+        self.conf_thres, self.iou_thres = conf_thres, iou_thres
+
+    def forward(self, image: Image) -> Any:
+        """The network's raw output on ``image`` (a batch of one)."""
+        raise NotImplementedError(f"{type(self).__name__} has no forward: every algorithm but random needs it")
+
+    def size(self, image: Image) -> tuple[int, int]:
+        return self.input_size, self.input_size
+
+    def confidences(self, path: str) -> Sequence[float]:
+        _, conf, _ = self.head.decode(self.forward(self.read(path)))
+        return list(conf[conf > self.conf_thres].tolist())
+
+    def class_maps(self, path: str) -> tuple[Sequence[Sequence[Sequence[Sequence[float]]]], int]:
+        maps = self.head.class_probability_maps(self.forward(self.read(path)))[0]
+        return [[m.tolist()] for m in maps], self.input_size
+
+    def boxes(self, image: Image) -> _Rows:
+        return list(self.head.predict(self.forward(image), self.conf_thres, self.iou_thres)[0].tolist())
 
 
 def image_score(

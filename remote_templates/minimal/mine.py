@@ -10,43 +10,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import detector
 import torch
 import weights
 from data import Augment, load_image
-from detector import STRIDE, class_probability_maps, decode, predict
+from detector import STRIDE
 
 from live_code import sdk
 
 ALGORITHMS = ("random", "entropy", "aldd", "cald")
 
 
-class Miner(Augment, sdk.ImageMiner[torch.Tensor]):
-    """The tiny detector's outputs for ``sdk.mine_images``, one (3, S, S) image at a time."""
+class Miner(Augment, sdk.GridMiner[torch.Tensor]):
+    """The tiny detector on one (3, S, S) image tensor, for ``sdk.mine_images``."""
 
     def __init__(self, model: torch.nn.Module, device: torch.device, img_size: int, config: Mapping[str, Any]):
-        self.model, self.device, self.img_size = model, device, img_size
-        self.conf_thres = sdk.get_float(config, "conf_thres", 0.25)
-        self.iou_thres = sdk.get_float(config, "iou_thres", 0.45)
+        conf_thres, iou_thres = sdk.get_float(config, "conf_thres", 0.25), sdk.get_float(config, "iou_thres", 0.45)
+        super().__init__(detector, img_size, conf_thres, iou_thres)
+        self.model, self.device = model, device
+
+    def read(self, path: str) -> torch.Tensor:
+        return load_image(path, self.input_size)[0]
 
     @torch.no_grad()
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.model(image[None].to(self.device)).cpu()
-
-    def read(self, path: str) -> torch.Tensor:
-        return load_image(path, self.img_size)[0]
-
-    def size(self, image: torch.Tensor) -> tuple[int, int]:
-        return self.img_size, self.img_size
-
-    def confidences(self, path: str) -> list[float]:
-        _, conf, _ = decode(self.forward(self.read(path)))
-        return conf[conf > self.conf_thres].tolist()
-
-    def class_maps(self, path: str) -> tuple[list[list[list[list[float]]]], int]:
-        return [[m.tolist()] for m in class_probability_maps(self.forward(self.read(path)))[0]], self.img_size
-
-    def boxes(self, image: torch.Tensor) -> list[list[float]]:
-        return predict(self.forward(image), self.conf_thres, self.iou_thres)[0].tolist()
 
 
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:

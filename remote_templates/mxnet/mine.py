@@ -11,11 +11,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import detector
 import mxnet as mx
 import numpy as np
 import weights
 from data import Augment, load_rgb, to_array
-from detector import STRIDE, class_probability_maps, decode, predict
+from detector import STRIDE
 from mxnet import nd
 from PIL import Image
 
@@ -26,33 +27,20 @@ logger = logging.getLogger(__name__)
 ALGORITHMS = ("random", "entropy", "aldd", "cald")
 
 
-class Miner(Augment, sdk.ImageMiner[Image.Image]):
-    """The tiny detector's outputs for ``sdk.mine_images``; the image stays a Pillow one, which
-    the CALD augmentations draw on, until it meets the network."""
+class Miner(Augment, sdk.GridMiner[Image.Image]):
+    """The tiny detector for ``sdk.mine_images``; the image stays a Pillow one, which the CALD
+    augmentations draw on, until it meets the network."""
 
     def __init__(self, model: Any, ctx: mx.Context, img_size: int, config: Mapping[str, Any]) -> None:
-        self.model, self.ctx, self.img_size = model, ctx, img_size
-        self.conf_thres = sdk.get_float(config, "conf_thres", 0.25)
-        self.iou_thres = sdk.get_float(config, "iou_thres", 0.45)
+        conf_thres, iou_thres = sdk.get_float(config, "conf_thres", 0.25), sdk.get_float(config, "iou_thres", 0.45)
+        super().__init__(detector, img_size, conf_thres, iou_thres)
+        self.model, self.ctx = model, ctx
 
     def read(self, path: str) -> Image.Image:
-        return load_rgb(path, self.img_size)[0]
-
-    def size(self, img: Image.Image) -> tuple[int, int]:
-        return img.size
+        return load_rgb(path, self.input_size)[0]
 
     def forward(self, img: Image.Image) -> np.ndarray:
         return self.model(nd.array(to_array(img)[None], ctx=self.ctx)).asnumpy()
-
-    def confidences(self, path: str) -> list[float]:
-        _, conf, _ = decode(self.forward(self.read(path)))
-        return conf[conf > self.conf_thres].tolist()
-
-    def boxes(self, img: Image.Image) -> list[list[float]]:
-        return predict(self.forward(img), self.conf_thres, self.iou_thres)[0].tolist()
-
-    def class_maps(self, path: str) -> tuple[list[list[list[list[float]]]], int]:
-        return [[m.tolist()] for m in class_probability_maps(self.forward(self.read(path)))[0]], self.img_size
 
 
 def run(env: sdk.Env, config: Mapping[str, Any]) -> None:

@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -194,6 +195,37 @@ class EnvSpec:
         ]
 
 
+class BaseAhead:
+    """The base's fingerprint and the installer, read in a thread from now (neither depends on the
+    repository: the pipeline starts this before the fetch, and the cold path overlaps the two);
+    :meth:`result` waits for them, raising what reading them raised."""
+
+    def __init__(self, base_python: str | os.PathLike[str] | None, cache_dir: Path | None) -> None:
+        self._result: tuple[BaseInfo, Installer] | None = None
+        self._error: BaseException | None = None
+        args = (base_python or sys.executable, cache_dir)
+        self._thread = threading.Thread(target=self._read, args=args, name="live-code-base", daemon=True)
+        self._thread.start()
+
+    def _read(self, base_python: str | os.PathLike[str], cache_dir: Path | None) -> None:
+        try:
+            self._result = (base_fingerprint(base_python, cache_dir=cache_dir), find_installer())
+        except BaseException as e:
+            self._error = e
+
+    def result(self) -> tuple[BaseInfo, Installer]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def join(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for the thread, so that its subprocess is not left
+        running when the run ends early."""
+        self._thread.join(timeout)
+
+
 def prepare_env(
     repo_dir: str | os.PathLike[str],
     manifest_requirements: str | None = None,
@@ -209,6 +241,7 @@ def prepare_env(
     lock: Lock | None = None,
     as_of: str | None = None,
     base_cache: Path | None = None,
+    base: BaseInfo | None = None,
 ) -> EnvSpec:
     """Find and check the repo's requirements, read the base (default: the interpreter running the
     harness; the caller reads ``LIVE_CODE_BASE_PYTHON``) and compute the key. A legacy-layout repo
@@ -219,7 +252,8 @@ def prepare_env(
     job env itself, which must name each of them. ``lock``: install this lock instead of resolving
     the requirements; ``as_of``: resolve them as of this time (:mod:`live_code.envs.resolve`).
     ``base_cache``: a folder where the base's fingerprint is kept while the base does not change
-    (``base.base_fingerprint``).
+    (``base.base_fingerprint``); ``base``: the base's fingerprint when the caller has read it
+    (:class:`BaseAhead`).
 
     Raises RequirementError for a refused line or a protected framework, before any install."""
     path = find_requirements(repo_dir, manifest_requirements, legacy=legacy_layout)
@@ -235,7 +269,7 @@ def prepare_env(
         implied = legacy.implied(repo_dir, own, sdk_option, environ)
         index = with_wheelhouse(index, implied, own_lines=bool(requirements.lines))
         requirements = with_implied(requirements, implied.requirements, legacy.IMPLIED)
-    base = base_fingerprint(base_python or sys.executable, cache_dir=base_cache)
+    base = base or base_fingerprint(base_python or sys.executable, cache_dir=base_cache)
     check_protected(requirements, base)
     if lock is not None:
         check_lock(lock, base, index)

@@ -40,15 +40,18 @@ class Background:
         self.argv, self.what = list(argv), what
         self._out, self._err = scratch / f"{name}.out", scratch / f"{name}.err"
         with open(self._out, "wb") as out, open(self._err, "wb") as err:
-            self.proc = subprocess.Popen(
-                self.argv,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-                preexec_fn=die_with_parent(),
-            )
+            try:
+                self.proc = subprocess.Popen(
+                    self.argv,
+                    env=dict(env),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                    preexec_fn=die_with_parent(),
+                )
+            except OSError as e:
+                fail(what, util.CalledProcessError(self.argv, None, "", f"could not start {argv[0]!r}: {e.strerror}"))
         self._done = False
 
     def wait(self, deadline: float | None) -> str:

@@ -3,6 +3,7 @@ the lock written while uv installs. Real subprocesses and a real uv; no mocks.""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -77,10 +78,7 @@ def test_the_venv_is_made_in_the_background_and_sees_a_venv_base(tmp_path: Path)
     installer = envs.find_installer()
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    argv = installer.argv if installer.name == "uv" else None
-    venv = Venv(
-        tmp_path / "env", base.executable, argv, base.system_site, base.venv_site_dirs, dict(os.environ), scratch
-    )
+    venv = Venv(tmp_path / "env", base, installer, dict(os.environ), scratch)
     venv.ready(None)
     python = tmp_path / "env" / "bin" / "python"
     assert python.exists()
@@ -92,7 +90,9 @@ def test_the_venv_is_made_in_the_background_and_sees_a_venv_base(tmp_path: Path)
 def test_a_venv_that_cannot_be_made_fails_with_the_installers_reason(tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
+    base = dataclasses.replace(envs.base_fingerprint(sys.executable), executable=str(tmp_path / "no-python"))
+    pip = envs.Installer("pip", (sys.executable, "-m", "pip"), "0")
     with pytest.raises(EnvironmentBuildError) as e:
-        Venv(tmp_path / "env", str(tmp_path / "no-python"), None, False, (), dict(os.environ), scratch).ready(None)
+        Venv(tmp_path / "env", base, pip, dict(os.environ), scratch).ready(None)
     assert "could not create the venv (not started)" in e.value.message
     assert "no-python" in e.value.message

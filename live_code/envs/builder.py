@@ -327,15 +327,7 @@ def build_env(
         )
         before = base_fingerprint(base.executable, signatures_for=base.protected) if base.protected else base
         report(f"creating the env over {base.executable} (python {base.python_version}), {inst.name} {inst.version}")
-        venv = Venv(
-            path,
-            base.executable,
-            inst.argv if inst.name == "uv" else None,
-            base.system_site,
-            base.venv_site_dirs,
-            env,
-            scratch,
-        )
+        venv = Venv(path, base, inst, env, scratch)
         try:  # uv resolves while the venv is made
             resolution = _install(venv, spec, scratch, env, deadline, report)
             venv.ready(deadline)

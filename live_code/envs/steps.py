@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from live_code import util
-from live_code.envs.base import site_dirs
-from live_code.envs.installer import Reporter, die_with_parent, fail, offline_flags, remaining, run_streaming
+from live_code.envs.base import BaseInfo, site_dirs
+from live_code.envs.installer import Installer, Reporter, die_with_parent, fail, offline_flags, remaining, run_streaming
 from live_code.envs.lock import LOCK_NAME, isolation_flags
 from live_code.envs.resolve import Resolution, lock_argv, no_lock
 from live_code.envs.resolve import resolve as resolve_requirements
@@ -87,22 +87,13 @@ class Venv:
     """The job env's venv, made in the background (by uv, or by the base's own ``venv`` module for
     pip); call :meth:`ready` before anything is installed into it."""
 
-    def __init__(
-        self,
-        path: Path,
-        executable: str,
-        installer_argv: Sequence[str] | None,
-        system_site: bool,
-        venv_site_dirs: Sequence[str],
-        env: Mapping[str, str],
-        scratch: Path,
-    ) -> None:
-        self.path, self._venv_site_dirs = path, tuple(venv_site_dirs)
-        flags = ["--system-site-packages"] if system_site else []
-        if installer_argv is not None:
-            argv = [*installer_argv, "venv", "--no-config", "--python", executable, *flags, str(path)]
+    def __init__(self, path: Path, base: BaseInfo, inst: Installer, env: Mapping[str, str], scratch: Path) -> None:
+        self.path, self._venv_site_dirs = path, tuple(base.venv_site_dirs)
+        flags = ["--system-site-packages"] if base.system_site else []
+        if inst.name == "uv":
+            argv = [*inst.argv, "venv", "--no-config", "--python", base.executable, *flags, str(path)]
         else:
-            argv = [executable, "-m", "venv", "--without-pip", *flags, str(path)]
+            argv = [base.executable, "-m", "venv", "--without-pip", *flags, str(path)]
         self._job = Background(argv, env, scratch, "venv", "create the venv")
         self._ready = False
 
@@ -139,10 +130,32 @@ def install_with_uv(
     locking = Background(lock_argv(spec, res.todo, scratch, python), env, scratch, "lock", "lock the env")
     try:
         venv.ready(deadline)
-        if res.todo:
-            _install_todo(path, spec, res.todo, scratch, env, deadline, report)
-        else:
+        if not res.todo:
             report("nothing to install: the base has every requirement")
+        else:
+            (scratch / "install.txt").write_text("".join(f"{t}\n" for t in res.todo))
+            report(
+                f"installing {len(res.todo)} packages with uv {spec.installer.version}: "
+                + ", ".join(t.split(" --hash")[0] for t in res.todo)
+            )
+            # no --compile-bytecode: that was three quarters of a cold start (bench/README.md); the
+            # pipeline compiles while the job runs instead (start_bytecode_compile)
+            if spec.no_build_isolation:
+                isolation = ", ".join(spec.no_build_isolation)
+                report(f"building without build isolation, against the job env and its base: {isolation}")
+            vcs = any(r.kind == "vcs" for r in spec.requirements.lines)
+            run_streaming(
+                [
+                    *spec.installer.argv,
+                    *("pip", "install", "--no-config", "--python", str(path / "bin" / "python"), "--no-deps"),
+                    *offline_flags(spec.index, vcs=vcs),
+                    *isolation_flags(spec),
+                    *("-r", str(scratch / "install.txt")),
+                ],
+                env,
+                deadline,
+                report,
+            )
     except BaseException:
         locking.kill()
         raise
@@ -153,39 +166,3 @@ def install_with_uv(
     except EnvironmentBuildError as e:
         no_lock(e, report)
     return dataclasses.replace(res, lock_text=lock_text)
-
-
-def _install_todo(
-    path: Path,
-    spec: EnvSpec,
-    todo: tuple[str, ...],
-    scratch: Path,
-    env: Mapping[str, str],
-    deadline: float | None,
-    report: Reporter,
-) -> None:
-    (scratch / "install.txt").write_text("".join(f"{t}\n" for t in todo))
-    report(
-        f"installing {len(todo)} packages with uv {spec.installer.version}: "
-        + ", ".join(t.split(" --hash")[0] for t in todo)
-    )
-    # no --compile-bytecode: that was three quarters of a cold start (bench/README.md); the pipeline
-    # compiles while the job runs instead (start_bytecode_compile)
-    if spec.no_build_isolation:
-        report(
-            "building without build isolation, against the job env and its base: " + ", ".join(spec.no_build_isolation)
-        )
-    vcs = any(r.kind == "vcs" for r in spec.requirements.lines)
-    run_streaming(
-        [
-            *spec.installer.argv,
-            *("pip", "install", "--no-config", "--python", str(path / "bin" / "python"), "--no-deps"),
-            *offline_flags(spec.index, vcs=vcs),
-            *isolation_flags(spec),
-            "-r",
-            str(scratch / "install.txt"),
-        ],
-        env,
-        deadline,
-        report,
-    )

@@ -403,6 +403,8 @@ def _report(
         + table
         + "\n\nwhere a warm run's time goes (medians):\n"
         + profile
+        + "\n\nwhere a cold run's time goes (medians):\n"
+        + warmsteps.cold_table(res.med, res.extra["runs"])
         + f"\n\nbench finished in {elapsed:.0f} s; raw results in {run_dir / 'results.json'}"
     )
     record = {

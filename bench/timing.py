@@ -54,6 +54,7 @@ def run_timed(
     needle = marker.encode()
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as err:
+        os.sync()  # the case before may have left hundreds of MB to write back: not this case's cost
         start = time.perf_counter()
         proc = subprocess.Popen(
             list(argv),

@@ -6,12 +6,14 @@
 - ``profile_table``: the steps of the warm runs' provenance ``timings``, medians, with the
   interpreter and the import before them; what is left of the time to the entry's first line is
   the ``run`` step up to that line (sandbox, job interpreter, the entry's own start).
+- ``cold_table``: the same for the cold runs, beside uv's install alone.
 - ``uv_alone``: ``uv pip install`` of the same requirements from the same wheelhouse into a fresh
   venv with an empty uv cache, the venv made before the clock starts: the installer by itself.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import time
@@ -62,16 +64,17 @@ def uv_alone(
     )
     argv = [str(uv), "pip", "install", "--python", str(where / "venv" / "bin" / "python"), "--no-index"]
     argv += ["--find-links", str(wheelhouse), "-r", str(where / "requirements.txt")]
+    os.sync()  # as run_timed does before every timed case
     start = time.perf_counter()
     subprocess.run(argv, env=env, check=True, capture_output=True)
     return time.perf_counter() - start
 
 
-def warm_timings(runs: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
-    """Each provenance step's seconds over the warm live-code runs."""
+def warm_timings(runs: Sequence[Mapping[str, Any]], case: str = "lc_warm") -> dict[str, list[float]]:
+    """Each provenance step's seconds over the live-code runs of ``case`` (the warm ones)."""
     steps: dict[str, list[float]] = {}
     for run in runs:
-        if run.get("case") == "lc_warm":
+        if run.get("case") == case:
             for step, seconds in (run.get("provenance") or {}).get("timings", {}).items():
                 steps.setdefault(step, []).append(float(seconds))
     return steps
@@ -107,4 +110,24 @@ def profile_table(
     for label, value, what in rows:
         share = f"{value / whole * 100:4.0f}%" if value is not None and not label.startswith("(") else "     "
         lines.append(f"{label.ljust(width)}  {'-' if value is None else f'{value:.3f}':>7}  {share}  {what}")
+    return "\n".join(lines)
+
+
+def cold_table(m: Callable[[str], float | None], runs: Sequence[Mapping[str, Any]]) -> str:
+    """The cold run step by step (medians of its provenance timings), beside uv's install alone:
+    what live-code adds to the installer's floor, and where."""
+    steps = {k: statistics.median(v) for k, v in warm_timings(runs, "lc_cold").items()}
+    whole, uv = m("lc_cold"), m("uv_cold")
+    if whole is None or not steps:
+        return "(no cold live-code run to profile)"
+    rows = [(f"step {s}", steps.get(s), "provenance timings") for s in STEPS_BEFORE_JOB]
+    known = sum(v for _, v, _ in rows if v is not None)
+    rows.append(("the rest, to the entry's first line", whole - known, "interpreter, import, sandbox, job start"))
+    rows.append(("whole, to the entry's first line", whole, ""))
+    if uv is not None:
+        rows.append(("(uv pip install alone)", uv, "the installer's floor: fresh venv, empty uv cache"))
+        rows.append(("(what live-code adds)", whole - uv, "whole - uv alone"))
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'step (cold run)'.ljust(width)}  seconds  what", f"{'-' * width}  -------  ----"]
+    lines += [f"{label.ljust(width)}  {'-' if v is None else f'{v:.3f}':>7}  {what}" for label, v, what in rows]
     return "\n".join(lines)

@@ -43,7 +43,7 @@ SDK_FOR_HARNESS = "live_code.sdk.formats"
 # run/_sitecustomize.py is copied into a job as its sitecustomize: the standard library only.
 STDLIB_ONLY = {"run/_sitecustomize.py"}
 # tomli: Python < 3.11 reads pylock.toml with it; msgspec: the fast path of the infer-result check
-HARNESS_THIRD_PARTY = {"yaml", "git", "filelock", "packaging", "uv", "tomli", "msgspec"}
+HARNESS_THIRD_PARTY = {"yaml", "filelock", "packaging", "uv", "tomli", "msgspec"}
 # issue 23: the report's libraries (the report extra) are imported by the report's modules alone
 REPORT_THIRD_PARTY = HARNESS_THIRD_PARTY | {"PIL", "matplotlib", "tensorboard"}
 REPORT_MODULES = {"commands/report.py", "commands/report_pictures.py"}

@@ -9,7 +9,7 @@
 #   LIVE_CODE_HOME         the harness venv to create (the image: /opt/live-code)
 #   LIVE_CODE_BASE_PYTHON  the framework interpreter job envs are layered over; it also creates the
 #                          harness venv, which does not see its packages (no system site-packages),
-#                          so the harness's dependencies (GitPython, uv, ...) never reach a job
+#                          so the harness's dependencies (PyYAML, uv, ...) never reach a job
 #   LIVE_CODE_FRAMEWORK    torch or mxnet: the build fails unless the harness sees it in the base
 #   LIVE_CODE_CACHE        the cache directory, created writable for any uid (YMIR runs --user uid:gid)
 # Pip settings (PIP_INDEX_URL, PIP_FIND_LINKS, PIP_NO_INDEX, ...) pass through, for mirrors and

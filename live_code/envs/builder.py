@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,7 +47,6 @@ from live_code.envs.base import (
     is_protected,
     own_dists,
     sha256_json,
-    site_dirs,
 )
 from live_code.envs.bytecode import COMPILED_MARKER, finish_bytecode_compile, start_bytecode_compile
 from live_code.envs.frameworks import FrameworkVerdict, check_protected, framework_verdict, verify_base_kept
@@ -57,12 +57,10 @@ from live_code.envs.installer import (
     find_installer,
     install_with_pip,
     installer_env,
-    offline_flags,
-    run_short,
     run_streaming,
     with_wheelhouse,
 )
-from live_code.envs.lock import LOCK_NAME, Lock, check_lock, install_argv, isolation_flags, lock_failure
+from live_code.envs.lock import LOCK_NAME, Lock, check_lock, install_argv, lock_failure
 from live_code.envs.provenance import LAYOUT_VERSION, PROVENANCE_FILE, EnvProvenance, provenance, write_lock
 from live_code.envs.requirements import (
     RequirementLine,
@@ -74,12 +72,13 @@ from live_code.envs.requirements import (
     with_mirrors,
 )
 from live_code.envs.resolve import Resolution, write_inputs
-from live_code.envs.resolve import resolve as resolve_requirements
+from live_code.envs.steps import BASE_PTH, Venv, install_with_uv
 from live_code.errors import EnvironmentBuildError, RequirementError
 from live_code.source import mirrors
 from live_code.task import legacy
 
 __all__ = [
+    "BASE_PTH",
     "COMPILED_MARKER",
     "DEFAULT_INDEX",
     "LOCK_NAME",
@@ -116,7 +115,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BASE_PTH = "_live_code_base.pth"
 #: the default index (PyPI), online
 DEFAULT_INDEX = IndexSettings()
 
@@ -197,6 +195,37 @@ class EnvSpec:
         ]
 
 
+class BaseAhead:
+    """The base's fingerprint and the installer, read in a thread from now (neither depends on the
+    repository: the pipeline starts this before the fetch, and the cold path overlaps the two);
+    :meth:`result` waits for them, raising what reading them raised."""
+
+    def __init__(self, base_python: str | os.PathLike[str] | None, cache_dir: Path | None) -> None:
+        self._result: tuple[BaseInfo, Installer] | None = None
+        self._error: BaseException | None = None
+        args = (base_python or sys.executable, cache_dir)
+        self._thread = threading.Thread(target=self._read, args=args, name="live-code-base", daemon=True)
+        self._thread.start()
+
+    def _read(self, base_python: str | os.PathLike[str], cache_dir: Path | None) -> None:
+        try:
+            self._result = (base_fingerprint(base_python, cache_dir=cache_dir), find_installer())
+        except BaseException as e:
+            self._error = e
+
+    def result(self) -> tuple[BaseInfo, Installer]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def join(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for the thread, so that its subprocess is not left
+        running when the run ends early."""
+        self._thread.join(timeout)
+
+
 def prepare_env(
     repo_dir: str | os.PathLike[str],
     manifest_requirements: str | None = None,
@@ -212,6 +241,7 @@ def prepare_env(
     lock: Lock | None = None,
     as_of: str | None = None,
     base_cache: Path | None = None,
+    base: BaseInfo | None = None,
 ) -> EnvSpec:
     """Find and check the repo's requirements, read the base (default: the interpreter running the
     harness; the caller reads ``LIVE_CODE_BASE_PYTHON``) and compute the key. A legacy-layout repo
@@ -222,7 +252,8 @@ def prepare_env(
     job env itself, which must name each of them. ``lock``: install this lock instead of resolving
     the requirements; ``as_of``: resolve them as of this time (:mod:`live_code.envs.resolve`).
     ``base_cache``: a folder where the base's fingerprint is kept while the base does not change
-    (``base.base_fingerprint``).
+    (``base.base_fingerprint``); ``base``: the base's fingerprint when the caller has read it
+    (:class:`BaseAhead`).
 
     Raises RequirementError for a refused line or a protected framework, before any install."""
     path = find_requirements(repo_dir, manifest_requirements, legacy=legacy_layout)
@@ -238,7 +269,7 @@ def prepare_env(
         implied = legacy.implied(repo_dir, own, sdk_option, environ)
         index = with_wheelhouse(index, implied, own_lines=bool(requirements.lines))
         requirements = with_implied(requirements, implied.requirements, legacy.IMPLIED)
-    base = base_fingerprint(base_python or sys.executable, cache_dir=base_cache)
+    base = base or base_fingerprint(base_python or sys.executable, cache_dir=base_cache)
     check_protected(requirements, base)
     if lock is not None:
         check_lock(lock, base, index)
@@ -296,8 +327,13 @@ def build_env(
         )
         before = base_fingerprint(base.executable, signatures_for=base.protected) if base.protected else base
         report(f"creating the env over {base.executable} (python {base.python_version}), {inst.name} {inst.version}")
-        _create_venv(path, spec, env, deadline)
-        resolution = _install(path, spec, scratch, env, deadline, report)
+        venv = Venv(path, base, inst, env, scratch)
+        try:  # uv resolves while the venv is made
+            resolution = _install(venv, spec, scratch, env, deadline, report)
+            venv.ready(deadline)
+        except BaseException:
+            venv.kill()
+            raise
         added = own_dists(path)
         verify_base_kept(before, added)
     finally:
@@ -314,10 +350,12 @@ def build_env(
 
 
 def _install(
-    path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None, report: Reporter
+    venv: Venv, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None, report: Reporter
 ) -> Resolution | None:
     """Install the lock, or resolve and install the requirements; what uv resolved (None: pip)."""
+    path = venv.path
     if spec.lock is not None:
+        venv.ready(deadline)
         return _install_lock(path, spec, scratch, env, deadline, report)
     if not spec.requirements.lines:
         return Resolution((), None)
@@ -327,7 +365,8 @@ def _install(
             report(f"{r.origin}: {r.mirror[0]} is fetched from the mirror {r.mirror[1]}")
     try:
         if spec.installer.name == "uv":
-            return _install_with_uv(path, spec, scratch, env, deadline, report)
+            return install_with_uv(venv, spec, scratch, env, deadline, report)
+        venv.ready(deadline)
         install_with_pip(
             str(_python(path)),
             spec.installer,
@@ -405,22 +444,6 @@ def ensure_env(
 # -- build steps --------------------------------------------------------------------------------
 
 
-def _create_venv(path: Path, spec: EnvSpec, env: Mapping[str, str], deadline: float | None) -> None:
-    base = spec.base
-    flags = ["--system-site-packages"] if base.system_site else []
-    if spec.installer.name == "uv":
-        argv = [*spec.installer.argv, "venv", "--no-config", "--python", base.executable, *flags, str(path)]
-    else:
-        argv = [base.executable, "-m", "venv", "--without-pip", *flags, str(path)]
-    run_short(argv, env, deadline, "create the venv")
-    if base.venv_site_dirs:
-        # A venv made from a venv's python sees the system's site-packages, not that venv's: add them
-        # (after the job's own), with their .pth files (editable installs) processed too.
-        pth = "".join(f"import site; site.addsitedir({d!r})\n" for d in base.venv_site_dirs)
-        for site_dir in site_dirs(path):
-            (site_dir / BASE_PTH).write_text(pth)
-
-
 def _with_mirror_note(e: EnvironmentBuildError, spec: EnvSpec) -> EnvironmentBuildError:
     """A failed install that fetched VCS lines from mirrors: the message names both URLs."""
     mirrored = [r for r in spec.requirements.lines if r.mirror]
@@ -429,41 +452,6 @@ def _with_mirror_note(e: EnvironmentBuildError, spec: EnvSpec) -> EnvironmentBui
     note = "; ".join(f"{r.origin}: {r.mirror[0]} from the mirror {r.mirror[1]}" for r in mirrored if r.mirror)
     hint = f"{e.hint + '; ' if e.hint else ''}check that the mirror serves the commit ({mirrors.MIRRORS_ENV})"
     return EnvironmentBuildError(f"{e.message}\n(git mirrors: {note})", value=e.value, hint=hint)
-
-
-def _install_with_uv(
-    path: Path, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None, report: Reporter
-) -> Resolution:
-    res = resolve_requirements(spec, scratch, env, str(_python(path)), deadline, report)
-    if not res.todo:
-        report("nothing to install: the base has every requirement")
-        return res
-    (scratch / "install.txt").write_text("".join(f"{t}\n" for t in res.todo))
-    report(
-        f"installing {len(res.todo)} packages with uv {spec.installer.version}: "
-        + ", ".join(t.split(" --hash")[0] for t in res.todo)
-    )
-    # no --compile-bytecode: that was three quarters of a cold start (bench/README.md); the pipeline
-    # compiles while the job runs instead (start_bytecode_compile)
-    if spec.no_build_isolation:
-        report(
-            "building without build isolation, against the job env and its base: " + ", ".join(spec.no_build_isolation)
-        )
-    vcs = any(r.kind == "vcs" for r in spec.requirements.lines)
-    run_streaming(
-        [
-            *spec.installer.argv,
-            *("pip", "install", "--no-config", "--python", str(_python(path)), "--no-deps"),
-            *offline_flags(spec.index, vcs=vcs),
-            *isolation_flags(spec),
-            "-r",
-            str(scratch / "install.txt"),
-        ],
-        env,
-        deadline,
-        report,
-    )
-    return res
 
 
 def _python(path: Path) -> Path:

@@ -361,7 +361,7 @@ CA_BUNDLE_VAR = "SSL_CERT_FILE"
 
 
 def fail(what: str, e: util.CalledProcessError) -> NoReturn:
-    status = "timed out" if e.timed_out else f"exit code {e.returncode}"
+    status = "timed out" if e.timed_out else "not started" if e.returncode is None else f"exit code {e.returncode}"
     output = e.stdout + "\n" + e.stderr
     tail = "\n".join(output.strip().splitlines()[-25:])
     msg = f"the installer could not {what} ({status}):\n{tail}"

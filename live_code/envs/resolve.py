@@ -69,11 +69,13 @@ def resolve(
     report: Reporter,
     *,
     prefer: tuple[str, ...] = (),
+    lock: bool = True,
 ) -> Resolution:
     """Resolve ``spec``'s requirements against its base with uv (every base distribution offered
     as a metadata-only stub wheel, the protected frameworks constrained, the base's versions and
     ``prefer`` (``name==version``) preferred), as of ``spec.as_of`` when set; then lock what the
-    base lacks. Needs ``scratch/requirements.txt`` and ``scratch/constraints.txt``."""
+    base lacks (not with ``lock=False``: the caller runs :func:`lock_argv` itself, e.g. beside the
+    install). Needs ``scratch/requirements.txt`` and ``scratch/constraints.txt``."""
     base, out = spec.base, scratch / "lock.txt"
     write_stubs(
         scratch / "stubs",
@@ -105,7 +107,8 @@ def resolve(
     else:
         compile_at(None)
     todo = tuple(_not_in_base(out.read_text(), spec))
-    return Resolution(todo, _lock_of(spec, todo, scratch, env, python, deadline, report), used, note)
+    lock_text = _lock_of(spec, todo, scratch, env, python, deadline, report) if lock else None
+    return Resolution(todo, lock_text, used, note)
 
 
 def _compile_argv(spec: EnvSpec, python: str) -> list[str]:
@@ -158,6 +161,19 @@ def _has_wheel(p: LockedPackage) -> bool:
     return any(s.endswith(".whl") for s in p.sources)
 
 
+def lock_argv(spec: EnvSpec, todo: tuple[str, ...], scratch: Path, python: str) -> list[str]:
+    """The uv call that writes ``scratch/pylock.toml``, the lock of the resolved lines ``todo``
+    (``--no-deps``: exactly these)."""
+    (scratch / "to-lock.txt").write_text("".join(f"{t}\n" for t in todo))
+    argv = [*_compile_argv(spec, python), "--no-deps", "--format", "pylock.toml", *PREVIEW]
+    return [*argv, "-o", str(scratch / LOCK_NAME), str(scratch / "to-lock.txt")]
+
+
+def no_lock(e: EnvironmentBuildError, report: Reporter) -> None:
+    """The warning when uv could not write the lock (the env is built all the same)."""
+    report(f"warning: no lock of the env is recorded: {e.message.splitlines()[-1]}")
+
+
 def _lock_of(
     spec: EnvSpec,
     todo: tuple[str, ...],
@@ -167,14 +183,11 @@ def _lock_of(
     deadline: float | None,
     report: Reporter,
 ) -> str | None:
-    """uv's pylock.toml of the resolved lines (``--no-deps``: exactly these); None, with a
-    warning, when uv cannot write one (the env is built all the same)."""
-    (scratch / "to-lock.txt").write_text("".join(f"{t}\n" for t in todo))
-    argv = [*_compile_argv(spec, python), "--no-deps", "--format", "pylock.toml", *PREVIEW]
+    """What :func:`lock_argv` writes; None, with a warning, when uv cannot write it."""
     try:
-        run_short([*argv, "-o", str(scratch / LOCK_NAME), str(scratch / "to-lock.txt")], env, deadline, "lock the env")
+        run_short(lock_argv(spec, todo, scratch, python), env, deadline, "lock the env")
     except EnvironmentBuildError as e:
-        report(f"warning: no lock of the env is recorded: {e.message.splitlines()[-1]}")
+        no_lock(e, report)
         return None
     return (scratch / LOCK_NAME).read_text()
 

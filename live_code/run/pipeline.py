@@ -78,6 +78,7 @@ class _Run:
         self.task: Task | None = None
         self.task_id = "unknown"
         self.timings: dict[str, float] = {}
+        self.base_ahead: envs.BaseAhead | None = None  # the base and installer, read during the fetch
         self.record: dict[str, Any] = {
             "live_code": {"version": __version__, "python": sys.version.split()[0], "platform": platform.platform()},
         }
@@ -205,6 +206,8 @@ class _Run:
                 offline=pkg.offline,
             )
             self.secrets += [s for u in (pkg.index_url or "", *pkg.extra_index_urls) for s in _url_secrets(u)]
+            assert self.base_ahead is not None
+            base, installer = self.base_ahead.result()
             lock, as_of = envlock.task_env_lock(task, src, self.s.lock_file, self.record["source"].get("commit_time"))
             spec = envs.prepare_env(
                 src,
@@ -217,7 +220,8 @@ class _Run:
                 no_build_isolation=manifest.no_build_isolation,
                 lock=lock,
                 as_of=as_of,
-                base_cache=self.store.root / "base-info",
+                base=base,
+                installer=installer,
             )
             log.info("requirements: %s", spec.requirements.reason)
             for line in spec.satisfied_by_base:
@@ -372,6 +376,7 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
     previous = _stop_on_signals()
     try:
         task = r.read_task()
+        r.base_ahead = envs.BaseAhead(settings.base_python, r.store.root / "base-info")
         src = r.fetch(task, work)
         _check_stopped()
         manifest = manifest_mod.load(src)
@@ -399,6 +404,8 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
             raise instead from None
         raise
     finally:
+        if r.base_ahead is not None:
+            r.base_ahead.join(30)
         _restore_signals(previous)
         if not settings.keep_work:
             util.rmtree(work)

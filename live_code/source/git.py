@@ -10,10 +10,9 @@ itself is locked down through its environment, never through user-controlled arg
 
 Callers import every name from this module; the others are its parts.
 
-GitPython is used to read commit metadata from a local repository (``commit_info``). The network
-calls are plain git subprocesses, because GitPython's ``Repo.clone_from`` ignores
-``kill_after_timeout`` (it runs with ``as_process=True``; GitPython issue #892), so a stalled
-server would hang it forever.
+Every call is a plain git subprocess. GitPython was used to read a commit's tree and time, but
+it only shells out to git itself (perf-baselines.md 1) after a 70 ms import on every cold start;
+its ``Repo.clone_from`` also ignores ``kill_after_timeout`` (GitPython issue #892).
 """
 
 from __future__ import annotations
@@ -203,19 +202,14 @@ class CommitInfo(NamedTuple):
 
 
 def commit_info(git_dir: Path, sha: str) -> CommitInfo:
-    """Tree id and commit time of ``sha``, read with GitPython (a local, read-only use)."""
+    """Tree id and commit time of ``sha`` (``git cat-file commit``: the header's ``tree`` line, and
+    the seconds since the epoch that end its ``committer`` line before the zone offset)."""
     import datetime
 
-    import git as gitpython  # GitPython; imported here because it costs ~70 ms (and a warm run never calls this)
-
-    repo = gitpython.Repo(str(git_dir))
-    try:
-        # GitPython adds to os.environ: drop inherited GIT_* that could redirect it, add our locks.
-        overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith("GIT_")}
-        overrides.update(hardened_env(protocols=()))
-        repo.git.update_environment(**overrides)
-        commit = repo.commit(sha)
-        stamp = datetime.datetime.fromtimestamp(commit.committed_date, datetime.timezone.utc)
-        return CommitInfo(commit.tree.hexsha, stamp.isoformat().replace("+00:00", "Z"))
-    finally:
-        repo.close()
+    _, out, _ = _local(["--git-dir", str(git_dir), "cat-file", "commit", "--end-of-options", sha])
+    header = out.split("\n\n", 1)[0].splitlines()
+    tree = next(line[5:] for line in header if line.startswith("tree "))
+    committer = next(line for line in header if line.startswith("committer "))
+    seconds = int(committer.rsplit(" ", 2)[1])
+    stamp = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    return CommitInfo(tree, stamp.isoformat().replace("+00:00", "Z"))

@@ -1,0 +1,98 @@
+"""The env build's background steps (live_code/envs/steps.py): the venv made while uv resolves and
+the lock written while uv installs. Real subprocesses and a real uv; no mocks."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from live_code.envs import builder as envs
+from live_code.envs.steps import Background, Venv
+from live_code.errors import EnvironmentBuildError
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is gone for our purpose (its parent reaps it)
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_a_background_step_returns_its_output_once_waited_for(tmp_path: Path) -> None:
+    step = Background([sys.executable, "-c", "print('made')"], dict(os.environ), tmp_path, "s", "make it")
+    assert step.wait(None).strip() == "made"
+    assert step.wait(None).strip() == "made"  # waiting again is harmless
+
+
+def test_a_failed_background_step_names_the_step_and_its_output(tmp_path: Path) -> None:
+    code = "import sys; print('out line'); print('the reason', file=sys.stderr); sys.exit(3)"
+    step = Background([sys.executable, "-c", code], dict(os.environ), tmp_path, "s", "lock the env")
+    with pytest.raises(EnvironmentBuildError) as e:
+        step.wait(None)
+    assert "could not lock the env (exit code 3)" in e.value.message
+    assert "the reason" in e.value.message and "out line" in e.value.message
+
+
+def test_a_background_step_past_the_deadline_is_killed_with_its_group(tmp_path: Path) -> None:
+    # the step starts a grandchild in its group: both must be gone once the deadline stops it
+    code = (
+        "import subprocess, sys, time; "
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        "print(p.pid, flush=True); time.sleep(60)"
+    )
+    step = Background([sys.executable, "-c", code], dict(os.environ), tmp_path, "s", "create the venv")
+    for _ in range(100):
+        if (tmp_path / "s.out").read_text().strip():
+            break
+        time.sleep(0.05)
+    grandchild = int((tmp_path / "s.out").read_text())
+    with pytest.raises(EnvironmentBuildError) as e:
+        step.wait(time.monotonic() + 0.2)
+    assert "timed out" in e.value.message
+    assert not _alive(step.proc.pid)
+    for _ in range(50):  # SIGKILL of the group is delivered at once; reaping by init may lag
+        if not _alive(grandchild):
+            break
+        time.sleep(0.05)
+    assert not _alive(grandchild)
+
+
+def test_kill_stops_a_running_step(tmp_path: Path) -> None:
+    step = Background([sys.executable, "-c", "import time; time.sleep(60)"], dict(os.environ), tmp_path, "s", "x")
+    step.kill()
+    assert step.proc.returncode is not None
+    step.kill()  # again: a no-op
+
+
+def test_the_venv_is_made_in_the_background_and_sees_a_venv_base(tmp_path: Path) -> None:
+    """A venv made from this (venv) interpreter gets the .pth that adds the base venv's packages."""
+    base = envs.base_fingerprint(sys.executable)
+    installer = envs.find_installer()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    venv = Venv(tmp_path / "env", base, installer, dict(os.environ), scratch)
+    venv.ready(None)
+    python = tmp_path / "env" / "bin" / "python"
+    assert python.exists()
+    if base.venv_site_dirs:
+        assert list((tmp_path / "env").glob(f"lib/python*/site-packages/{envs.BASE_PTH}"))
+    venv.ready(None)  # again: a no-op
+
+
+def test_a_venv_that_cannot_be_made_fails_with_the_installers_reason(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    base = dataclasses.replace(envs.base_fingerprint(sys.executable), executable=str(tmp_path / "no-python"))
+    pip = envs.Installer("pip", (sys.executable, "-m", "pip"), "0")
+    with pytest.raises(EnvironmentBuildError) as e:
+        Venv(tmp_path / "env", base, pip, dict(os.environ), scratch).ready(None)
+    assert "could not create the venv (not started)" in e.value.message
+    assert "no-python" in e.value.message

@@ -75,10 +75,7 @@ class Settings(NamedTuple):
 
 
 def read_img_size(config: Mapping[str, Any], default: int) -> int:
-    size = sdk.get_int(config, "img_size", default)
-    if size < STRIDE or size % STRIDE:
-        raise sdk.ConfigValueError(f"config key 'img_size': {size} must be a positive multiple of {STRIDE}")
-    return size
+    return sdk.input_size(config, default, STRIDE)
 
 
 def read_extra_args(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -73,6 +73,8 @@ TEMPLATE_LIVE_KEYS = (
     "pip_extra_index_urls",
     "pip_find_links",
     "pip_offline",
+    "live_code_lock",
+    "live_code_resolve_as_of",
     "live_code_timeout",
 )
 #: what YMIR injects or reads, per template (ymir-contract.md 3.1; the original image's templates, A.3)
@@ -224,6 +226,7 @@ def test_templates_are_valid_task_config_once_the_form_is_filled(kind: TaskKind)
     assert parsed.source is not None and parsed.source.commit == "0123abcd"
     assert dict(parsed.hyperparameters) == {}  # every template key is one live-code or YMIR knows
     assert parsed.options.timeout is None and not parsed.package_index.offline
+    assert (parsed.options.lock, parsed.options.resolve_as_of) == (None, None)  # '' is "not set"
 
 
 def test_check_pins_refuses_an_unpinned_distribution(tmp_path: Path) -> None:

@@ -110,6 +110,24 @@ def run_ok(task_dir: Path, env: dict[str, str], repo: tuple[str, str], **kwargs:
     return res.stdout
 
 
+def run_fails(
+    task_dir: Path,
+    env: dict[str, str],
+    repo: tuple[str, str],
+    code: contract.ReturnCode,
+    says: str,
+    **kwargs: object,
+) -> subprocess.CompletedProcess[str]:
+    """``live-code run`` that ends as a failed job: exit 5, monitor.txt's error state with ``code``,
+    and ``says`` in the log."""
+    res = run(task_dir, env, repo, **kwargs)  # type: ignore[arg-type]  # kwargs are run()'s own keywords
+    assert res.returncode == 5, res.stdout[-3000:]
+    record = contract.parse_monitor((task_dir / "out" / "monitor.txt").read_text())
+    assert (record.state, record.return_code) == (contract.MonitorState.ERROR, code)
+    assert says in res.stdout, res.stdout[-3000:]
+    return res
+
+
 def validate(task_dir: Path) -> list[outputs.Problem]:
     """Every output of the task and its monitor.txt, as the platform would read them."""
     task = config.load_task(task_dir / "in", out_dir=task_dir / "out")

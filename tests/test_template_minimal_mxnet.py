@@ -30,9 +30,9 @@ from tests.helpers.template_runs import (
     best_stage,
     commit_template,
     configure,
+    found_boxes,
     gt_boxes,
     harness_env,
-    iou,
     mining_task,
     probe,
     provenance,
@@ -186,15 +186,7 @@ def test_mining_and_infer_with_each_algorithm(
     # infer ran in the same container; the trained model finds most of the sample's boxes
     detection = json.loads((task_dir / "out" / "infer-result.json").read_text())["detection"]
     truth = gt_boxes()
-    found = sum(
-        any(
-            d["class_name"] == name
-            and iou((d["box"]["x"], d["box"]["y"], d["box"]["w"], d["box"]["h"]), (x, y, w, h)) >= 0.5
-            for d in detection[image]["boxes"]
-        )
-        for image, boxes in truth.items()
-        for name, x, y, w, h in boxes
-    )
+    found = found_boxes(detection, truth)
     assert found >= 0.5 * sum(len(b) for b in truth.values())
     assert _final_monitor(task_dir) == (1.0, contract.MonitorState.RUNNING)
 

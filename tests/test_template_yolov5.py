@@ -32,10 +32,9 @@ from live_code import contract
 from live_code.commands import sample
 from live_code.contract import TaskKind
 from tests.helpers import template_runs
-from tests.helpers.template_runs import MINING_INFER, commit_template, harness_env, mining_task, probe
+from tests.helpers.template_runs import MINING_INFER, commit_template, found_boxes, harness_env, mining_task, probe
 from tests.helpers.template_runs import configure as _configure
 from tests.helpers.template_runs import gt_boxes as _gt_boxes
-from tests.helpers.template_runs import iou as _iou
 from tests.helpers.template_runs import training_result as _training_result
 from tests.helpers.template_runs import validate as _validate
 from tests.helpers.tensorboard import read_events
@@ -347,15 +346,7 @@ def test_mining_and_infer_in_one_run(
     assert boxes and all(isinstance(d["box"][k], int) for d in boxes for k in ("x", "y", "w", "h"))
     assert all(d["box"]["x"] + d["box"]["w"] <= 128 and d["box"]["y"] + d["box"]["h"] <= 128 for d in boxes)
     assert {d["class_name"] for d in boxes} <= set(sample.CLASS_NAMES)
-    found = sum(
-        any(
-            d["class_name"] == name
-            and _iou((d["box"]["x"], d["box"]["y"], d["box"]["w"], d["box"]["h"]), (x, y, w, h)) >= 0.5
-            for d in detection[image]["boxes"]
-        )
-        for image, gt in truth.items()
-        for name, x, y, w, h in gt
-    )
+    found = found_boxes(detection, truth)
     assert found >= 4, f"only {found} true boxes found: are boxes mapped back from the 96 px input?"
     record = _monitor(task_dir)
     assert (record.percent, record.state) == (1.0, contract.MonitorState.RUNNING)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import yaml
 
@@ -179,6 +180,20 @@ def gt_boxes(count: int = 24) -> dict[str, list[tuple[str, int, int, int, int]]]
         f"{im.sha1}.png": [(b.class_name, b.xmin, b.ymin, b.w, b.h) for b in im.boxes]
         for im in sample.draw_images(count)
     }
+
+
+def found_boxes(detection: dict[str, Any], truth: dict[str, list[tuple[str, int, int, int, int]]]) -> int:
+    """How many of the ``truth`` boxes (:func:`gt_boxes`) infer-result.json's ``detection`` found: a
+    box of the same class on the image with an IoU of 0.5 or more."""
+    return sum(
+        any(
+            d["class_name"] == name
+            and iou((d["box"]["x"], d["box"]["y"], d["box"]["w"], d["box"]["h"]), (x, y, w, h)) >= 0.5
+            for d in detection[image]["boxes"]
+        )
+        for image, boxes in truth.items()
+        for name, x, y, w, h in boxes
+    )
 
 
 def iou(a: Box, b: Box) -> float:

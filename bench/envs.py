@@ -35,6 +35,7 @@ from workdir import download_wheels_argv  # bench/, the script's own folder
 
 from live_code.envs import builder as envs
 from live_code.source import store as store_mod
+from tests.helpers.venvs import pip_venv
 
 T = TypeVar("T")
 DEFAULT_REQUIREMENTS = """\
@@ -98,23 +99,7 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
         index = envs.IndexSettings(find_links=(str(wheelhouse),), offline=True)
 
     def pip_case(n: int) -> None:
-        venv = work / f"pip-{n}"
-        subprocess.run([python, "-m", "venv", str(venv)], check=True, env=env)
-        subprocess.run(
-            [
-                str(venv / "bin" / "python"),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--no-cache-dir",
-                *pip_source,
-                "-r",
-                str(reqs),
-            ],
-            check=True,
-            env=env,
-        )
+        pip_venv(work / f"pip-{n}", ["--no-cache-dir", *pip_source, "-r", str(reqs)], python=python, env=env)
 
     def ensure(root: Path, cache: Path) -> envs.EnvResult:
         spec = envs.prepare_env(repo, base_python=base, index=index)

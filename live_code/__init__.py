@@ -16,11 +16,11 @@ The package is layered; a module imports its own package and the layers below it
   pins and the tag policy (``pins``, ``resolve``), verified checkouts reused without git
   (``checkouts``), fetching a task's source (``sources``), and the cache with the entry lifecycle
   that envs share (``store``).
-- ``envs/``: what the code runs in. Requirements (``requirements``), the base image's interpreter
-  and its cached fingerprint (``base``) and the frameworks it protects (``frameworks``), the
-  installers (``installer``), resolution as of a date (``resolve``), PEP 751 locks (``lock``), the
-  env builder and its key (``builder``) with its provenance (``provenance``) and background
-  bytecode compilation (``bytecode``).
+- ``envs/``: what the code runs in. Requirements (``requirements``, each line checked in
+  ``requirement_lines``), the base image's interpreter and its cached fingerprint (``base``) and
+  the frameworks it protects (``frameworks``), the installers (``installer``), resolution as of a
+  date (``resolve``), PEP 751 locks (``lock``), the env builder and its key (``builder``) with its
+  provenance (``provenance``) and background bytecode compilation (``bytecode``).
 - ``run/``: one task, start to end. The pipeline's steps (``pipeline``) and the operator's
   settings (``settings``), what the job sees (``job``: argv, env, SDK shim), the job's process group
   (``supervisor``) and its output pump (``_pump``, ``_splice``), bubblewrap (``sandbox``) or the

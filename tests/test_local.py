@@ -18,8 +18,7 @@ from live_code.commands import datasets, local, sample
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError, DatasetError, JobError, SourceError
 from live_code.task import config
-from tests.helpers.jobs import LOCAL_JOB, local_argv
-from tests.helpers.jobs import researcher_env as _cli_env
+from tests.helpers.jobs import LOCAL_JOB, cli_env, local_argv
 from tests.helpers.jobs import run_researcher_cli as run_cli
 from tests.helpers.repos import git
 
@@ -347,7 +346,7 @@ def test_without_bubblewrap_the_fallback_is_taken_and_announced(tmp_path: Path, 
     (fake / "bwrap").write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
     (fake / "bwrap").chmod(0o755)
     repo = make_repo({"start.py": LOCAL_JOB}, tag="v1")
-    env = _cli_env(PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
+    env = cli_env(allow_local_repos=False, PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
     proc = run_cli(
         *local_argv(f"{repo}@v1", task="mining+infer", work=tmp_path / "w", images=4),
         cwd=tmp_path,
@@ -367,7 +366,7 @@ def test_without_bubblewrap_the_fallback_is_taken_and_announced(tmp_path: Path, 
 
 def test_prefetch_warms_source_and_env(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
     repo = make_repo({"start.py": LOCAL_JOB}, tag="v1")
-    proc = run_cli("prefetch", str(repo), "v1", cwd=tmp_path, env=_cli_env(LIVE_CODE_ALLOW_LOCAL_REPOS="1"))
+    proc = run_cli("prefetch", str(repo), "v1", cwd=tmp_path, env=cli_env())
     assert proc.returncode == 0, proc.stderr
     sha = git("rev-parse", "HEAD", cwd=repo)
     assert f"commit {sha}" in proc.stdout and "env:" in proc.stdout

@@ -28,7 +28,7 @@ from live_code.run import outputs
 from live_code.source.store import Store
 from live_code.task import config as config_mod
 from tests.helpers.jobs import LOCAL_JOB as GOOD_JOB
-from tests.helpers.jobs import researcher_env as _cli_env
+from tests.helpers.jobs import cli_env
 from tests.helpers.jobs import run_researcher_cli as run_cli
 from tests.helpers.jsonindex import JsonIndex
 from tests.helpers.repos import git, write_tree
@@ -239,7 +239,7 @@ def test_live_code_lock_output_installs_the_runs_env_and_check_finds_a_stale_loc
 ) -> None:
     repo, run = _first_run(tmp_path, index, MINING, "run")
     out = tmp_path / "pylock.toml"
-    env = _cli_env()
+    env = cli_env(allow_local_repos=False)
     proc = run_cli("lock", f"{repo}@v1", "--index-url", index.url(), "-o", str(out), cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     made = _lock(out)

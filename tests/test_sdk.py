@@ -419,6 +419,16 @@ def test_a_split_the_task_has_no_index_for_is_an_env_error(task: Callable[..., s
         sdk.count_items(sdk.Split.VALIDATION)
 
 
+def _voc(objects: str) -> str:
+    """A VOC file of ``objects`` (the XML of its <object> elements)."""
+    return f"<annotation>{objects}</annotation>"
+
+
+def _coco(annotations: list[dict[str, object]]) -> str:
+    """A COCO file of one image (id 1) and ``annotations``."""
+    return json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": annotations})
+
+
 @pytest.mark.parametrize(
     ("name", "text", "place", "match"),
     [
@@ -426,28 +436,17 @@ def test_a_split_the_task_has_no_index_for_is_an_env_error(task: Callable[..., s
         ("a.txt", "0, 1, 2, 3, 4\n\nx, 1, 2, 3, 4\n", "line 3", "not a number"),
         ("a.txt", "0, 1, 2, 3, nan\n", "line 1", "not a number"),
         ("a.xml", "<annotation>\n<object><name>cat</name>\n</annotation>", "line 3", "not valid XML"),
-        ("a.xml", "<annotation><object><name>cat</name></object></annotation>", "object 1", "no <bndbox>"),
+        ("a.xml", _voc("<object><name>cat</name></object>"), "object 1", "no <bndbox>"),
         (
             "a.xml",
-            "<annotation><object><name>cat</name><bndbox><xmin>1</xmin></bndbox></object></annotation>",
+            _voc("<object><name>cat</name><bndbox><xmin>1</xmin></bndbox></object>"),
             "object 1",
             "<ymin> is missing",
         ),
-        ("a.xml", "<annotation><object><bndbox/></object></annotation>", "object 1", "no <name>"),
+        ("a.xml", _voc("<object><bndbox/></object>"), "object 1", "no <name>"),
         ("a.json", '{"images": [\n{"id": 1, "file_name": "a.jpg"}\n', "line 3", "not valid JSON"),
-        (
-            "a.json",
-            '{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": 9}]}',
-            "annotations[0]",
-            "not in images",
-        ),
-        (
-            "a.json",
-            '{"images": [{"id": 1, "file_name": "a.jpg"}], '
-            '"annotations": [{"image_id": 1, "category_id": 0, "bbox": [1, 2]}]}',
-            "annotations[0]",
-            "bbox",
-        ),
+        ("a.json", _coco([{"image_id": 9}]), "annotations[0]", "not in images"),
+        ("a.json", _coco([{"image_id": 1, "category_id": 0, "bbox": [1, 2]}]), "annotations[0]", "bbox"),
     ],
 )
 def test_a_broken_annotation_names_the_file_and_the_place(
@@ -499,6 +498,14 @@ def test_an_unknown_annotation_extension_is_refused(task: Callable[..., sdk.Env]
 
 
 # -- monitor.txt ----------------------------------------------------------------------------------
+
+
+def _refused_unwritten(path: str, match: str, write: Callable[..., object], *args: object) -> None:
+    """``write(*args)`` (values of a wrong type on purpose) raises ResultError (``match``) and leaves
+    no file at ``path``: a refused result is never half-written."""
+    with pytest.raises(sdk.ResultError, match=match):
+        write(*args)
+    assert not Path(path).exists()
 
 
 def _monitor(env: sdk.Env) -> contract.MonitorRecord:
@@ -691,9 +698,7 @@ def test_write_model_stage_refuses_what_ymir_would_reject(
 ) -> None:
     env = task("1.1.0")
     _model(env, "a.pt")
-    with pytest.raises(sdk.ResultError, match=match):
-        sdk.write_model_stage(name, files, metrics)  # type: ignore[arg-type]  # a wrong type on purpose
-    assert not Path(env.output.training_result_file).exists()
+    _refused_unwritten(env.output.training_result_file, match, sdk.write_model_stage, name, files, metrics)
 
 
 def test_write_model_stage_refuses_a_symlinked_model_file(task: Callable[..., sdk.Env]) -> None:
@@ -762,9 +767,7 @@ def test_write_mining_result_refuses_bad_rows(
     match: str,
 ) -> None:
     env = task(kinds=(M,))
-    with pytest.raises(sdk.ResultError, match=match):
-        sdk.write_mining_result(rows)  # type: ignore[arg-type]  # a wrong type on purpose
-    assert not Path(env.output.mining_result_file).exists()
+    _refused_unwritten(env.output.mining_result_file, match, sdk.write_mining_result, rows)
 
 
 # -- infer result ---------------------------------------------------------------------------------
@@ -830,9 +833,7 @@ def test_write_infer_result_refuses_what_would_not_be_valid(
     match: str,
 ) -> None:
     env = task(kinds=(I,))
-    with pytest.raises(sdk.ResultError, match=match):
-        sdk.write_infer_result(detections)  # type: ignore[arg-type]  # a wrong type on purpose
-    assert not Path(env.output.infer_result_file).exists()
+    _refused_unwritten(env.output.infer_result_file, match, sdk.write_infer_result, detections)
 
 
 def test_writers_take_an_explicit_env_over_the_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

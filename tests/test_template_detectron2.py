@@ -37,7 +37,6 @@ import yaml
 from live_code import contract
 from live_code.commands import sample
 from live_code.contract import TaskKind
-from live_code.run import sandbox
 from tests.adversarial.servers import make_cert
 from tests.helpers.repos import git
 from tests.helpers.template_runs import (
@@ -94,9 +93,7 @@ pytestmark = [
     pytest.mark.framework,
     pytest.mark.timeout(2400),
     pytest.mark.skipif(_NO_FRAMEWORK is not None, reason=f"needs torch and torchvision: {_NO_FRAMEWORK}"),
-    pytest.mark.skipif(
-        sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
-    ),
+    pytest.mark.needs_bwrap,
 ]
 needs_wheel = pytest.mark.skipif(_no_wheel() is not None, reason=str(_no_wheel()))
 

@@ -19,14 +19,11 @@ import yaml
 from live_code import contract
 from live_code.commands import sample
 from live_code.contract import MonitorState, ReturnCode, TaskKind
-from live_code.run import sandbox
 from tests.helpers.repos import git, write_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(
-    sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
-)
+pytestmark = pytest.mark.needs_bwrap
 
 #: what each kind raises, chosen by the hyper-parameter ``fail`` (one repo serves every case)
 TRAIN_PY = '''

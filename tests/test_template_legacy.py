@@ -20,7 +20,6 @@ import yaml
 from live_code import contract
 from live_code.commands import sample
 from live_code.contract import TaskKind
-from live_code.run import sandbox
 from tests.helpers.repos import git
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,10 +32,7 @@ TASKS = {
 
 pytestmark = [
     pytest.mark.registry,
-    pytest.mark.skipif(
-        sandbox.unavailable_reason() is not None,
-        reason=f"runs in the sandbox (tests/test_fallback.py runs it without): {sandbox.unavailable_reason()}",
-    ),
+    pytest.mark.needs_bwrap,
 ]
 
 

@@ -25,19 +25,18 @@ import pytest
 from live_code import contract
 from live_code.commands import sample
 from live_code.contract import TaskKind
-from live_code.run import sandbox
 from tests.helpers.template_runs import (
     MINING_INFER,
     best_stage,
     commit_template,
     configure,
+    found_boxes,
     gt_boxes,
     harness_env,
-    iou,
     mining_task,
     probe,
     provenance,
-    run,
+    run_fails,
     run_ok,
     training_result,
     validate,
@@ -112,9 +111,7 @@ def _param(name: str) -> object:
 pytestmark = [
     pytest.mark.framework,
     pytest.mark.registry,
-    pytest.mark.skipif(
-        sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
-    ),
+    pytest.mark.needs_bwrap,
 ]
 
 
@@ -189,15 +186,7 @@ def test_mining_and_infer_with_each_algorithm(
     # infer ran in the same container; the trained model finds most of the sample's boxes
     detection = json.loads((task_dir / "out" / "infer-result.json").read_text())["detection"]
     truth = gt_boxes()
-    found = sum(
-        any(
-            d["class_name"] == name
-            and iou((d["box"]["x"], d["box"]["y"], d["box"]["w"], d["box"]["h"]), (x, y, w, h)) >= 0.5
-            for d in detection[image]["boxes"]
-        )
-        for image, boxes in truth.items()
-        for name, x, y, w, h in boxes
-    )
+    found = found_boxes(detection, truth)
     assert found >= 0.5 * sum(len(b) for b in truth.values())
     assert _final_monitor(task_dir) == (1.0, contract.MonitorState.RUNNING)
 
@@ -256,11 +245,7 @@ def test_mining_without_a_model_reports_model_not_found(
     tmp_path: Path, run_env: dict[str, str], template: tuple[str, str]
 ) -> None:
     sample.write_sample_dataset(tmp_path, kinds=MINING_INFER, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
-    res = run(tmp_path, run_env, template)
-    assert res.returncode == 5
-    record = contract.parse_monitor((tmp_path / "out" / "monitor.txt").read_text())
-    assert (record.state, record.return_code) == (contract.MonitorState.ERROR, contract.ReturnCode.MODEL_NOT_FOUND)
-    assert "model_params_path" in res.stdout
+    run_fails(tmp_path, run_env, template, contract.ReturnCode.MODEL_NOT_FOUND, "model_params_path")
 
 
 # -- what only one of them does ----------------------------------------------------------------
@@ -275,11 +260,7 @@ def _minimal_own(tmp_path: Path, trained: Path, spec: Template, run_env: dict[st
     task_dir = tmp_path / "task"
     sample.write_sample_dataset(task_dir, kinds={TaskKind.TRAINING}, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
     configure(task_dir, epochs=1, export_onnx=True)
-    res = run(task_dir, run_env, repo)
-    assert res.returncode == 5
-    record = contract.parse_monitor((task_dir / "out" / "monitor.txt").read_text())
-    assert (record.state, record.return_code) == (contract.MonitorState.ERROR, contract.ReturnCode.CONFIG_ERROR)
-    assert "export_onnx: false" in res.stdout
+    run_fails(task_dir, run_env, repo, contract.ReturnCode.CONFIG_ERROR, "export_onnx: false")
 
 
 def _mxnet_own(tmp_path: Path, trained: Path, spec: Template, run_env: dict[str, str]) -> None:

@@ -23,7 +23,6 @@ import yaml
 from live_code import contract
 from live_code.commands import sample
 from live_code.contract import TaskKind
-from live_code.run import sandbox
 from tests.helpers.repos import git
 from tests.helpers.template_runs import probe as _probe
 from tests.helpers.template_runs import validate as _validate
@@ -53,9 +52,7 @@ pytestmark = [
     pytest.mark.registry,
     pytest.mark.skipif(_NO_TORCH is not None, reason=f"needs torch in {PYTHON}: {_NO_TORCH}"),
     pytest.mark.skipif(_no_wheel() is not None, reason=str(_no_wheel())),
-    pytest.mark.skipif(
-        sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
-    ),
+    pytest.mark.needs_bwrap,
 ]
 
 

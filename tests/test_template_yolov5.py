@@ -31,11 +31,10 @@ import yaml
 from live_code import contract
 from live_code.commands import sample
 from live_code.contract import TaskKind
-from live_code.run import sandbox
-from tests.helpers.template_runs import MINING_INFER, commit_template, harness_env, mining_task, probe, run, run_ok
+from tests.helpers import template_runs
+from tests.helpers.template_runs import MINING_INFER, commit_template, found_boxes, harness_env, mining_task, probe
 from tests.helpers.template_runs import configure as _configure
 from tests.helpers.template_runs import gt_boxes as _gt_boxes
-from tests.helpers.template_runs import iou as _iou
 from tests.helpers.template_runs import training_result as _training_result
 from tests.helpers.template_runs import validate as _validate
 from tests.helpers.tensorboard import read_events
@@ -69,9 +68,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(1800),
     pytest.mark.skipif(_NO_FRAMEWORK is not None, reason=f"needs torch and torchvision: {_NO_FRAMEWORK}"),
-    pytest.mark.skipif(
-        sandbox.unavailable_reason() is not None, reason=f"needs bubblewrap: {sandbox.unavailable_reason()}"
-    ),
+    pytest.mark.needs_bwrap,
 ]
 
 
@@ -90,14 +87,14 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return _commit_template(tmp_path_factory.mktemp("template") / "yolov5")
 
 
-def _run(
-    task_dir: Path, env: dict[str, str], repo: tuple[str, str], **kwargs: object
-) -> subprocess.CompletedProcess[str]:
-    return run(task_dir, env, repo, timeout=1500, **kwargs)
-
-
 def _run_ok(task_dir: Path, env: dict[str, str], repo: tuple[str, str], **kwargs: object) -> str:
-    return run_ok(task_dir, env, repo, timeout=1500, **kwargs)
+    return template_runs.run_ok(task_dir, env, repo, timeout=1500, **kwargs)
+
+
+def _run_fails(
+    task_dir: Path, env: dict[str, str], repo: tuple[str, str], code: contract.ReturnCode, says: str, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    return template_runs.run_fails(task_dir, env, repo, code, says, timeout=1500, **kwargs)
 
 
 def _monitor(task_dir: Path) -> contract.MonitorRecord:
@@ -349,15 +346,7 @@ def test_mining_and_infer_in_one_run(
     assert boxes and all(isinstance(d["box"][k], int) for d in boxes for k in ("x", "y", "w", "h"))
     assert all(d["box"]["x"] + d["box"]["w"] <= 128 and d["box"]["y"] + d["box"]["h"] <= 128 for d in boxes)
     assert {d["class_name"] for d in boxes} <= set(sample.CLASS_NAMES)
-    found = sum(
-        any(
-            d["class_name"] == name
-            and _iou((d["box"]["x"], d["box"]["y"], d["box"]["w"], d["box"]["h"]), (x, y, w, h)) >= 0.5
-            for d in detection[image]["boxes"]
-        )
-        for image, gt in truth.items()
-        for name, x, y, w, h in gt
-    )
+    found = found_boxes(detection, truth)
     assert found >= 4, f"only {found} true boxes found: are boxes mapped back from the 96 px input?"
     record = _monitor(task_dir)
     assert (record.percent, record.state) == (1.0, contract.MonitorState.RUNNING)
@@ -399,11 +388,7 @@ def test_mining_without_a_model_reports_model_not_found(
 ) -> None:
     sample.write_sample_dataset(tmp_path, kinds=MINING_INFER, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
     _configure(tmp_path, mining_algorithm="entropy")
-    res = _run(tmp_path, run_env, template)
-    assert res.returncode == 5
-    record = _monitor(tmp_path)
-    assert (record.state, record.return_code) == (contract.MonitorState.ERROR, contract.ReturnCode.MODEL_NOT_FOUND)
-    assert "model_params_path" in res.stdout
+    _run_fails(tmp_path, run_env, template, contract.ReturnCode.MODEL_NOT_FOUND, "model_params_path")
 
 
 # -- weights by URL, and no network ----------------------------------------------------------------
@@ -466,11 +451,7 @@ def test_pretrained_weights_with_a_wrong_checksum_are_refused(
     url, _ = weights_server
     sample.write_sample_dataset(tmp_path, kinds={TaskKind.TRAINING}, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
     _configure(tmp_path, **TRAINING, pretrained_weights=url, pretrained_sha256="0" * 64)
-    res = _run(tmp_path, run_env, template)
-    assert res.returncode == 5, res.stdout[-3000:]
-    record = _monitor(tmp_path)
-    assert (record.state, record.return_code) == (contract.MonitorState.ERROR, contract.ReturnCode.CONFIG_ERROR)
-    assert "not the 0000" in res.stdout
+    _run_fails(tmp_path, run_env, template, contract.ReturnCode.CONFIG_ERROR, "not the 0000")
     assert not (tmp_path / "out" / "models" / "result.yaml").exists()
 
 
@@ -568,11 +549,7 @@ def test_foreign_ultralytics_args_are_a_config_error(
 ) -> None:
     sample.write_sample_dataset(tmp_path, kinds={TaskKind.TRAINING}, fmt="voc", protocol=contract.PROTOCOL_1_1_0)
     _configure(tmp_path, **{**TRAINING, "ultralytics_args": "{epochs: 5, mosaic: 0.5}"})
-    res = _run(tmp_path, run_env, template)
-    assert res.returncode == 5
-    record = _monitor(tmp_path)
-    assert (record.state, record.return_code) == (contract.MonitorState.ERROR, contract.ReturnCode.CONFIG_ERROR)
-    assert "ultralytics_args' sets epochs" in res.stdout
+    _run_fails(tmp_path, run_env, template, contract.ReturnCode.CONFIG_ERROR, "ultralytics_args' sets epochs")
 
 
 def test_a_missing_system_library_is_reported(
@@ -591,8 +568,5 @@ def test_a_missing_system_library_is_reported(
         pytest.skip("no libGL.so.1 to hide (or no bubblewrap)")
     wrap = ("bwrap", "--dev-bind", "/", "/", *(a for lib in found for a in ("--ro-bind", "/dev/null", str(lib))), "--")
     task_dir = _mining_task(tmp_path, trained[0], frozenset({TaskKind.INFER}))
-    res = _run(task_dir, run_env, template, wrap=wrap)
-    assert res.returncode == 5, res.stdout[-3000:]
-    record = _monitor(task_dir)
-    assert (record.state, record.return_code) == (contract.MonitorState.ERROR, contract.ReturnCode.CONTAINER_ERROR)
-    assert "install libgl1 and libglib2.0-0" in res.stdout
+    missing = "install libgl1 and libglib2.0-0"
+    _run_fails(task_dir, run_env, template, contract.ReturnCode.CONTAINER_ERROR, missing, wrap=wrap)

@@ -5,7 +5,7 @@ section): each parameter's type, default, choices and bounds, and a user's value
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -136,25 +136,11 @@ def _convert(type_name: str, value: Any) -> Any:
     if isinstance(value, bool):
         return _INVALID  # True is an int to Python, never to a user
     if type_name == "int":
-        if isinstance(value, int):
-            return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                return _INVALID
-        return _INVALID
+        return value if isinstance(value, int) else _parsed(value, int)
     if type_name == "float":
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                return _INVALID
-        return _INVALID
+        return float(value) if isinstance(value, (int, float)) else _parsed(value, float)
     if type_name == "str":
         return value if isinstance(value, str) else (str(value) if isinstance(value, (int, float)) else _INVALID)
     if type_name == "list":
@@ -164,6 +150,17 @@ def _convert(type_name: str, value: Any) -> Any:
             return [x.strip() for x in value.strip().strip("[]").split(",") if x.strip()]
         return _INVALID
     return _INVALID
+
+
+def _parsed(value: Any, parse: Callable[[str], Any]) -> Any:
+    """``parse`` of a text ``value`` (the spaces around it dropped); _INVALID for other values and
+    for text ``parse`` refuses."""
+    if not isinstance(value, str):
+        return _INVALID
+    try:
+        return parse(value.strip())
+    except ValueError:
+        return _INVALID
 
 
 def _help(param: Param) -> str:

@@ -10,6 +10,7 @@
 - ``dockerfiles``: the base images' Dockerfiles read as data.
 - ``images``: the images built with buildah on stand-in bases and run as YMIR runs them.
 - ``site``: a site behind its own CA (a TLS package index and git server).
+- ``venvs``: a throwaway venv with what pip installs into it (also the bench's pip baseline).
 - ``template_runs``: a template committed as a user's repo and run through ``live-code run``.
 - ``adversarial``: the adversarial suite's harness, canaries and invariant checks (its fixtures are
   in tests/adversarial/conftest.py).

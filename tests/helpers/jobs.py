@@ -73,9 +73,16 @@ class Task:
         return yaml.safe_load((self.out_dir / "live-code-provenance.yaml").read_text())
 
 
-def cli_env(**extra: str) -> dict[str, str]:
+def cli_env(*, allow_local_repos: bool = True, **extra: str) -> dict[str, str]:
+    """The environment of a ``live-code`` command run in a test: this one without pytest's variables,
+    the harness importable, and ``extra``. ``allow_local_repos`` sets LIVE_CODE_ALLOW_LOCAL_REPOS, which
+    the tasks of ``live-code run`` need for their file:// repos; a researcher's command (local, check,
+    replay, lock) runs without it, as a researcher types it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update({"LIVE_CODE_ALLOW_LOCAL_REPOS": "1", "PYTHONPATH": str(ROOT)}, **extra)
+    env["PYTHONPATH"] = str(ROOT)
+    if allow_local_repos:
+        env["LIVE_CODE_ALLOW_LOCAL_REPOS"] = "1"
+    env.update(extra)
     return env
 
 
@@ -91,9 +98,14 @@ def sample_task(root: Path, kinds: frozenset[contract.TaskKind], images: int) ->
     return Task(root)
 
 
+def cli_argv(*args: str, python: str = sys.executable) -> list[str]:
+    """``live-code ARGS`` as ``python`` (the tests' own interpreter unless named) runs it."""
+    return [python, "-m", "live_code", *args]
+
+
 def run_argv(in_dir: Path, out_dir: Path, python: str = sys.executable) -> list[str]:
-    """``live-code run --in IN --out OUT`` as ``python`` (the tests' own interpreter unless named) runs it."""
-    return [python, "-m", "live_code", "run", "--in", str(in_dir), "--out", str(out_dir)]
+    """``live-code run --in IN --out OUT`` as ``python`` runs it."""
+    return cli_argv("run", "--in", str(in_dir), "--out", str(out_dir), python=python)
 
 
 def local_argv(
@@ -108,11 +120,18 @@ def local_argv(
     return argv if work is None else [*argv, "--work", str(work)]
 
 
+def _captured(
+    argv: list[str], *, env: Mapping[str, str], timeout: float, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``argv`` run to its end, its output captured as text."""
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def run_cli(
     task: Task, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    cmd = [*run_argv(task.in_dir, task.out_dir), *args]
-    return subprocess.run(cmd, env=env or cli_env(), capture_output=True, text=True, timeout=timeout)
+    """``live-code run`` of ``task`` with ``args`` (local repos allowed, unless ``env`` says otherwise)."""
+    return _captured([*run_argv(task.in_dir, task.out_dir), *args], env=env or cli_env(), timeout=timeout)
 
 
 def start_cli(task: Task, *args: str) -> subprocess.Popen[str]:
@@ -140,20 +159,7 @@ def python_for_others(base: Path) -> str:
     return str(venv_dir / "bin" / "python")
 
 
-def researcher_env(**extra: str) -> dict[str, str]:
-    """The environment of a researcher's ``live-code`` command (local, check, replay, lock) run in a test."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update({"PYTHONPATH": str(ROOT)}, **extra)
-    return env
-
-
 def run_researcher_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``live-code ARGS`` in ``cwd``, as a researcher types it."""
-    return subprocess.run(
-        (sys.executable, "-m", "live_code", *args),
-        cwd=cwd,
-        env=env or researcher_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    """``live-code ARGS`` in ``cwd``, as a researcher types it (without LIVE_CODE_ALLOW_LOCAL_REPOS
+    unless ``env`` has it)."""
+    return _captured(cli_argv(*args), cwd=cwd, env=env or cli_env(allow_local_repos=False), timeout=300)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import yaml
 
@@ -110,6 +111,24 @@ def run_ok(task_dir: Path, env: dict[str, str], repo: tuple[str, str], **kwargs:
     return res.stdout
 
 
+def run_fails(
+    task_dir: Path,
+    env: dict[str, str],
+    repo: tuple[str, str],
+    code: contract.ReturnCode,
+    says: str,
+    **kwargs: object,
+) -> subprocess.CompletedProcess[str]:
+    """``live-code run`` that ends as a failed job: exit 5, monitor.txt's error state with ``code``,
+    and ``says`` in the log."""
+    res = run(task_dir, env, repo, **kwargs)  # type: ignore[arg-type]  # kwargs are run()'s own keywords
+    assert res.returncode == 5, res.stdout[-3000:]
+    record = contract.parse_monitor((task_dir / "out" / "monitor.txt").read_text())
+    assert (record.state, record.return_code) == (contract.MonitorState.ERROR, code)
+    assert says in res.stdout, res.stdout[-3000:]
+    return res
+
+
 def validate(task_dir: Path) -> list[outputs.Problem]:
     """Every output of the task and its monitor.txt, as the platform would read them."""
     task = config.load_task(task_dir / "in", out_dir=task_dir / "out")
@@ -161,6 +180,20 @@ def gt_boxes(count: int = 24) -> dict[str, list[tuple[str, int, int, int, int]]]
         f"{im.sha1}.png": [(b.class_name, b.xmin, b.ymin, b.w, b.h) for b in im.boxes]
         for im in sample.draw_images(count)
     }
+
+
+def found_boxes(detection: dict[str, Any], truth: dict[str, list[tuple[str, int, int, int, int]]]) -> int:
+    """How many of the ``truth`` boxes (:func:`gt_boxes`) infer-result.json's ``detection`` found: a
+    box of the same class on the image with an IoU of 0.5 or more."""
+    return sum(
+        any(
+            d["class_name"] == name
+            and iou((d["box"]["x"], d["box"]["y"], d["box"]["w"], d["box"]["h"]), (x, y, w, h)) >= 0.5
+            for d in detection[image]["boxes"]
+        )
+        for image, boxes in truth.items()
+        for name, x, y, w, h in boxes
+    )
 
 
 def iou(a: Box, b: Box) -> float:

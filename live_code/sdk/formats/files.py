@@ -1,0 +1,41 @@
+"""A file replaced whole: how every file of a format lands on disk, in the job (results, monitor.txt,
+COCO files) and on the host (the harness's records and caches, through ``live_code.util.atomic_write``).
+
+A reader, YMIR's included, sees the old file or the whole new one, never a part: the data goes to a
+temp file in the same directory, which ``os.replace`` puts in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+# /out is shared with the platform, which reads the files as another user.
+READABLE = 0o644
+
+
+def replace_file(
+    path: str | os.PathLike[str], data: str | bytes, *, durable: bool = True, mode: int = READABLE
+) -> None:
+    """Write ``data`` (text as UTF-8, as it is) to ``path`` through a temp file and ``os.replace``.
+
+    ``durable`` fsyncs the file before the rename (results, records); progress updates skip it, they are
+    frequent and the next one supersedes them. The directory must exist; its own fsync is the caller's.
+    """
+    path = os.fspath(path)
+    payload = data.encode() if isinstance(data, str) else data
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

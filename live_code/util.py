@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -165,14 +166,27 @@ def _drain_after_kill(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
 def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` so a reader sees the old file or the whole new one, never a part.
 
-    The SDK's writer (temp file in the same directory, fsync, ``os.replace``), then an fsync of the
-    directory so that the new name survives a crash.
+    temp file in the same directory, fsync, ``os.replace``, fsync of the directory. The SDK has
+    the same steps (``sdk.formats.files.replace_file``), but the harness keeps its own: importing
+    any module of ``live_code.sdk`` runs the SDK package's ``__init__``, which costs 8 ms with
+    bytecode and 86 ms without, and ``live-code run`` writes monitor.txt before the job's first
+    line (issue 24's warm-start budget is 150 ms).
     """
-    # imported here: the SDK's package costs about 8 ms to import, and most commands never write
-    from live_code.sdk.formats.files import replace_file
-
-    replace_file(path, data, mode=mode)
-    fsync_dir(Path(path).parent)
+    path = Path(path)
+    payload = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

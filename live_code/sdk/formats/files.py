@@ -1,5 +1,6 @@
 """A file replaced whole: how every file of a format lands on disk, in the job (results, monitor.txt,
-COCO files) and on the host (the harness's records and caches, through ``live_code.util.atomic_write``).
+COCO files). The harness keeps its own copy of these steps (``live_code.util.atomic_write``): importing
+this module runs the SDK package's ``__init__``, too slow for the harness's start.
 
 A reader, YMIR's included, sees the old file or the whole new one, never a part: the data goes to a
 temp file in the same directory, which ``os.replace`` puts in place.

@@ -167,7 +167,7 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, mode: int =
     """Write ``data`` to ``path`` so a reader sees the old file or the whole new one, never a part.
 
     temp file in the same directory, fsync, ``os.replace``, fsync of the directory. The SDK has
-    the same steps (``sdk.formats.files.replace_file``), but the harness keeps its own: importing
+    the same steps (``sdk._io.replace_file``), but the harness keeps its own: importing
     any module of ``live_code.sdk`` runs the SDK package's ``__init__``, which costs 8 ms with
     bytecode and 86 ms without, and ``live-code run`` writes monitor.txt before the job's first
     line (issue 24's warm-start budget is 150 ms).

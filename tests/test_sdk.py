@@ -16,6 +16,7 @@ import yaml
 
 from live_code import contract, sdk
 from live_code.contract import MonitorState, TaskKind
+from live_code.sdk._io import READABLE, replace_file
 from tests.helpers.sdk_tasks import CLASSES, TASK_ID, make_task
 
 T, M, I = TaskKind.TRAINING, TaskKind.MINING, TaskKind.INFER  # noqa: E741 (I is INFER beside T and M: the kinds as the tables write them)
@@ -843,3 +844,26 @@ def test_writers_take_an_explicit_env_over_the_env_file(tmp_path: Path, monkeypa
     sdk.write_mining_result([("/in/a.jpg", 0.5)], env=env)
     sdk.write_infer_result({"/in/a.jpg": []}, env=env)
     assert sorted(os.listdir(env.output.root_dir)) == ["infer-result.json", "models", "monitor.txt", "result.tsv"]
+
+
+# -- a file replaced whole -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_replace_file_writes_text_and_bytes_whole_and_readable(tmp_path: Path, durable: bool) -> None:
+    target = tmp_path / "result.txt"
+    target.write_text("old\n")
+    target.chmod(0o600)
+    replace_file(target, "new\n", durable=durable)
+    assert target.read_text() == "new\n" and target.stat().st_mode & 0o777 == READABLE
+    replace_file(str(target), b"\x00bytes", mode=0o640)
+    assert target.read_bytes() == b"\x00bytes" and target.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["result.txt"]
+
+
+def test_a_failed_replace_keeps_the_old_file_and_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "result.txt"
+    target.write_text("old\n")
+    with pytest.raises(TypeError):
+        replace_file(target, 42)  # type: ignore[arg-type]  # a wrong type on purpose, to fail mid-write
+    assert target.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["result.txt"]

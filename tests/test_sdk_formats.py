@@ -188,26 +188,3 @@ def test_frames_read_back_by_the_report_and_by_tensorboard(tmp_path: Path) -> No
     notes: list[str] = []
     assert report.read_scalars(path, notes) == {"loss": [(1, 0.75), (2, 0.25)]}
     assert len(notes) == 1 and "damaged TensorBoard event file after 2 good records" in notes[0]
-
-
-# -- a file replaced whole -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("durable", [True, False])
-def test_replace_file_writes_text_and_bytes_whole_and_readable(tmp_path: Path, durable: bool) -> None:
-    target = tmp_path / "result.txt"
-    target.write_text("old\n")
-    target.chmod(0o600)
-    formats.replace_file(target, "new\n", durable=durable)
-    assert target.read_text() == "new\n" and target.stat().st_mode & 0o777 == formats.files.READABLE
-    formats.replace_file(str(target), b"\x00bytes", mode=0o640)
-    assert target.read_bytes() == b"\x00bytes" and target.stat().st_mode & 0o777 == 0o640
-    assert [p.name for p in tmp_path.iterdir()] == ["result.txt"]
-
-
-def test_a_failed_replace_keeps_the_old_file_and_no_temp(tmp_path: Path) -> None:
-    target = tmp_path / "result.txt"
-    target.write_text("old\n")
-    with pytest.raises(TypeError):
-        formats.replace_file(target, 42)  # type: ignore[arg-type]  # a wrong type on purpose, to fail mid-write
-    assert target.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["result.txt"]

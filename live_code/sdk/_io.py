@@ -1,17 +1,43 @@
-"""Atomic file replacement for the SDK's writers: :func:`live_code.sdk.formats.files.replace_file`,
-which also makes the file's directory."""
+"""A file replaced whole: how the SDK writes every file of a job (results, monitor.txt, COCO files).
+
+A reader, YMIR's included, sees the old file or the whole new one, never a part: the data goes to a
+temp file in the same directory, which ``os.replace`` puts in place. The harness keeps its own copy
+of these steps (``live_code.util.atomic_write``): importing any module of the SDK runs the SDK
+package's ``__init__``, too slow for the harness's start.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 
-from live_code.sdk.formats.files import replace_file as _replace
+# /out is shared with the platform, which reads the files as another user.
+READABLE = 0o644
 
 
-def replace_file(path: str, data: str, *, durable: bool = True) -> None:
-    """Write ``data`` to ``path`` whole (the old file or the whole new one for a reader), making its
-    directory first. ``durable`` adds an fsync (results); progress updates skip it, they are frequent
-    and the next one supersedes them.
+def replace_file(
+    path: str | os.PathLike[str], data: str | bytes, *, durable: bool = True, mode: int = READABLE
+) -> None:
+    """Write ``data`` (text as UTF-8, as it is) to ``path`` through a temp file and ``os.replace``.
+
+    ``durable`` fsyncs the file before the rename (results, records); progress updates skip it, they are
+    frequent and the next one supersedes them. Makes the file's directory first.
     """
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    _replace(path, data, durable=durable)
+    path = os.fspath(path)
+    payload = data.encode() if isinstance(data, str) else data
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -4,8 +4,7 @@ the harness's commands (``datasets``, ``sample``, ``report``) use on the host.
 - ``images``: an image's width and height from its header (PNG, JPEG, BMP, GIF, WebP);
 - ``annotations``: the :class:`Box`, and YMIR's ark txt and VOC xml, read and written;
 - ``coco``: COCO detection files, read, and written as YMIR exports them or for training frameworks;
-- ``tfrecord``: TFRecord framing (CRC-32C, masked), the container of TensorBoard's event files;
-- ``files``: a file replaced whole (temp file and ``os.replace``), how every one of them is written.
+- ``tfrecord``: TFRecord framing (CRC-32C, masked), the container of TensorBoard's event files.
 
 The standard library only (the errors are the SDK's), Python 3.9 and later: the SDK is copied into
 every job. The harness imports this package and nothing else of the SDK (``tests/test_boundaries.py``).
@@ -24,7 +23,6 @@ from live_code.sdk.formats.coco import (
     read_coco,
     training_coco,
 )
-from live_code.sdk.formats.files import replace_file
 from live_code.sdk.formats.images import header_size, image_size
 from live_code.sdk.formats.tfrecord import RecordError, crc32c, frame_record, masked_crc32c, read_records
 
@@ -50,7 +48,6 @@ __all__ = [
     "read_coco",
     "read_records",
     "read_voc",
-    "replace_file",
     "training_coco",
     "voc_text",
 ]

@@ -82,7 +82,8 @@ class Bench:
     # -- baseline A: the original image's flow -------------------------------------------------
 
     def baseline_a(self) -> Timed:
-        """A fresh copy of the base (untimed, as ``docker run`` of the image), then the timed flow."""
+        """A fresh copy of the base (untimed, as ``docker run`` of the image), then the timed flow.
+        Its files stay under ``run_dir/a`` until the runner removes them at the end of the round."""
         where = self.run_dir / "a" / f"{next(self._n):03d}"
         copy = where / "python"
         where.mkdir(parents=True)
@@ -102,7 +103,6 @@ class Bench:
             marker=MARKER,
             log=self._log("baseline-a"),
         )
-        shutil.rmtree(where, ignore_errors=True)
         return timed
 
     # -- baseline B: mlflow run ----------------------------------------------------------------

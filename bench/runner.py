@@ -119,17 +119,17 @@ def _startup_round(b: cases.Bench, res: Results, r: int, with_mlflow: bool, mana
     cache = b.run_dir / "caches" / f"live-code-{r}"
     floor = b.run_dir / "caches" / f"uv-alone-{r}"
     t = b.tools
-    # live-code's cold run and uv alone take turns going first: the one right after A's install
-    # (and the removal of a round's caches) ran up to 3x slower on this VM (bench/README.md)
+    # live-code's cold run and uv alone take turns going first, and nothing is removed between
+    # them: on this VM an install right after a large removal ran up to 4x slower (bench/README.md)
     for case in ("cold", "uv") if r % 2 == 0 else ("uv", "cold"):
         if case == "cold":
             _live_code(b, res, cache, "cold")
         else:
             res.add("uv_cold", warmsteps.uv_alone(t.uv, t.base_python, t.requirements, t.wheelhouse, floor, _env(b)))
-            shutil.rmtree(floor, ignore_errors=True)
     _warm_and_bare(b, res, cache)
     res.add("lc_cache_bytes", disk_usage(cache))
-    shutil.rmtree(cache, ignore_errors=True)
+    for done in (cache, floor, b.run_dir / "a"):
+        shutil.rmtree(done, ignore_errors=True)
 
     if with_mlflow:
         for manager in managers:

@@ -260,7 +260,13 @@ def _loads(values: tuple[float, float, float]) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", type=int, default=3, help="rounds (each: one cold and one warm run per runner)")
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=4,
+        help="rounds (each: one cold and one warm run per runner); even, so that live-code cold and uv alone "
+        "go first equally often",
+    )
     p.add_argument("--burn-seconds", type=float, default=5.0, help="CPU seconds of the burn job")
     p.add_argument("--images", type=int, default=100_000, help="images in the validated infer-result.json")
     p.add_argument(

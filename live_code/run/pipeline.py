@@ -36,7 +36,7 @@ from live_code.contract import MonitorState, TaskKind
 from live_code.envs import builder as envs
 from live_code.envs import lock as envlock
 from live_code.errors import ConfigError, LiveCodeError
-from live_code.run import fallback, job, outputs, records, sandbox, supervisor
+from live_code.run import fallback, job, records, sandbox, supervisor
 from live_code.run.job import JOB_PASS_ENV
 from live_code.run.records import CONFIG_NAME, PROVENANCE_NAME
 from live_code.run.settings import Settings, check_dirs
@@ -323,6 +323,10 @@ class _Run:
         return job.job_env(work, env, (*JOB_PASS_ENV, *self.s.job_env), legacy_root)
 
     def check_outputs(self, task: Task) -> None:
+        # imported here: the output gate (and msgspec) is needed only after the job, and importing
+        # it costs about 7 ms of the warm start before the job's first line
+        from live_code.run import outputs
+
         with self.step("outputs"):
             index = task.env.input.candidate_index_file
             use = index and task.kinds & {TaskKind.MINING, TaskKind.INFER}

@@ -120,12 +120,17 @@ def _startup_round(b: cases.Bench, res: Results, r: int, with_mlflow: bool, mana
     floor = b.run_dir / "caches" / f"uv-alone-{r}"
     t = b.tools
     # live-code's cold run and uv alone take turns going first, and nothing is removed between
-    # them: on this VM an install right after a large removal ran up to 4x slower (bench/README.md)
-    for case in ("cold", "uv") if r % 2 == 0 else ("uv", "cold"):
+    # them: on this VM the install right after A ran up to 4x slower (bench/README.md). Each is
+    # also recorded by its place (lc_cold_1st, uv_cold_2nd, ...), and the row against uv alone
+    # compares the two in the same place
+    for place, case in enumerate(("cold", "uv") if r % 2 == 0 else ("uv", "cold")):
+        key = f"{'lc' if case == 'cold' else 'uv'}_cold_{('1st', '2nd')[place]}"
         if case == "cold":
             _live_code(b, res, cache, "cold")
+            res.add(key, res.samples["lc_cold"][-1])
         else:
             res.add("uv_cold", warmsteps.uv_alone(t.uv, t.base_python, t.requirements, t.wheelhouse, floor, _env(b)))
+            res.add(key, res.samples["uv_cold"][-1])
     _warm_and_bare(b, res, cache)
     res.add("lc_cache_bytes", disk_usage(cache))
     for done in (cache, floor, b.run_dir / "a"):

@@ -850,15 +850,15 @@ def test_writers_take_an_explicit_env_over_the_env_file(tmp_path: Path, monkeypa
 
 
 @pytest.mark.parametrize("durable", [True, False])
-def test_replace_file_writes_text_and_bytes_whole_and_readable(tmp_path: Path, durable: bool) -> None:
+def test_replace_file_writes_text_whole_and_readable(tmp_path: Path, durable: bool) -> None:
     target = tmp_path / "result.txt"
     target.write_text("old\n")
     target.chmod(0o600)
-    replace_file(target, "new\n", durable=durable)
-    assert target.read_text() == "new\n" and target.stat().st_mode & 0o777 == READABLE
-    replace_file(str(target), b"\x00bytes", mode=0o640)
-    assert target.read_bytes() == b"\x00bytes" and target.stat().st_mode & 0o777 == 0o640
+    replace_file(target, "new\r\nß\n", durable=durable)
+    assert target.read_bytes() == "new\r\nß\n".encode() and target.stat().st_mode & 0o777 == READABLE
     assert [p.name for p in tmp_path.iterdir()] == ["result.txt"]
+    replace_file(str(tmp_path / "made" / "here.txt"), "x", durable=durable)  # the directory is made
+    assert (tmp_path / "made" / "here.txt").read_text() == "x"
 
 
 def test_a_failed_replace_keeps_the_old_file_and_no_temp(tmp_path: Path) -> None:

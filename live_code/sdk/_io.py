@@ -16,26 +16,23 @@ import tempfile
 READABLE = 0o644
 
 
-def replace_file(
-    path: str | os.PathLike[str], data: str | bytes, *, durable: bool = True, mode: int = READABLE
-) -> None:
-    """Write ``data`` (text as UTF-8, as it is) to ``path`` through a temp file and ``os.replace``.
+def replace_file(path: str | os.PathLike[str], data: str, *, durable: bool = True) -> None:
+    """Write ``data`` (as UTF-8, newlines as they are) to ``path`` through a temp file and ``os.replace``.
 
     ``durable`` fsyncs the file before the rename (results, records); progress updates skip it, they are
     frequent and the next one supersedes them. Makes the file's directory first.
     """
     path = os.fspath(path)
-    payload = data.encode() if isinstance(data, str) else data
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(data)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
-        os.chmod(tmp, mode)
+        os.chmod(tmp, READABLE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -155,6 +155,14 @@ def python_for_others(base: Path) -> str:
     subprocess.run([system, "-m", "venv", "--without-pip", str(venv_dir)], check=True)
     site = venv_dir / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
     harness_site = next(p for p in sys.path if p.endswith("site-packages") and Path(p, "yaml").exists())
+    for needed in (Path(harness_site), ROOT):
+        closed = [p for p in (needed, *needed.parents) if not p.stat().st_mode & 0o001]
+        if closed:  # e.g. a checkout under `mktemp -d` (mode 700)
+            mode = closed[-1].stat().st_mode & 0o777
+            pytest.skip(
+                f"{needed} is not readable by other users ({closed[-1]} is mode {mode:o}): "
+                "clone the repository into a directory that others can read to run this test"
+            )
     (site / "harness.pth").write_text(f"{harness_site}\n{ROOT}\n")
     return str(venv_dir / "bin" / "python")
 

@@ -83,7 +83,7 @@ class Bench:
 
     def baseline_a(self) -> Timed:
         """A fresh copy of the base (untimed, as ``docker run`` of the image), then the timed flow.
-        Its files stay under ``run_dir/a`` until the runner removes them at the end of the round."""
+        Its files stay under ``run_dir/a`` until the runner removes them after the last round."""
         where = self.run_dir / "a" / f"{next(self._n):03d}"
         copy = where / "python"
         where.mkdir(parents=True)

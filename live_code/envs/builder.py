@@ -49,6 +49,7 @@ from live_code.envs.base import (
     sha256_json,
 )
 from live_code.envs.bytecode import COMPILED_MARKER, finish_bytecode_compile, start_bytecode_compile
+from live_code.envs.finishing import PENDING_LOCK, Finishing, can_lock_later, mark_pending
 from live_code.envs.frameworks import FrameworkVerdict, check_protected, framework_verdict, verify_base_kept
 from live_code.envs.installer import (
     IndexSettings,
@@ -100,6 +101,9 @@ __all__ = [
     "base_fingerprint",
     "build_env",
     "FrameworkVerdict",
+    "Finishing",
+    "can_lock_later",
+    "PENDING_LOCK",
     "framework_verdict",
     "check_protected",
     "ensure_env",
@@ -299,9 +303,11 @@ def build_env(
     installer_cache: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
     reporter: Reporter | None = None,
+    lock_later: bool = False,
 ) -> EnvProvenance:
     """Create the env in the empty directory ``path`` and install ``spec``'s requirements (or its
-    lock) into it.
+    lock) into it. ``lock_later``: where the lock may wait (``finishing.can_lock_later``), leave
+    the lines to lock in the env for :class:`Finishing` instead of writing ``pylock.toml`` now.
 
     ``installer_cache`` keeps uv's (pip's) cache between builds: keep it on the env's filesystem so
     uv can hardlink; None means a throwaway one. ``timeout`` bounds the whole build in seconds.
@@ -328,8 +334,9 @@ def build_env(
         before = base_fingerprint(base.executable, signatures_for=base.protected) if base.protected else base
         report(f"creating the env over {base.executable} (python {base.python_version}), {inst.name} {inst.version}")
         venv = Venv(path, base, inst, env, scratch)
+        later = lock_later and can_lock_later(spec)
         try:  # uv resolves while the venv is made
-            resolution = _install(venv, spec, scratch, env, deadline, report)
+            resolution = _install(venv, spec, not later, scratch, env, deadline, report)
             venv.ready(deadline)
         except BaseException:
             venv.kill()
@@ -343,16 +350,30 @@ def build_env(
             f"warning: installed {name} {added[name]}, a framework package the base does not have; "
             "a compiled one must match the base's own frameworks (better: put it in the image)"
         )
-    prov = provenance(spec, added, started, write_lock(path, spec, resolution), resolution)
+    prov = provenance(spec, added, started, _lock_now_or_later(path, spec, resolution, later), resolution)
     util.atomic_write(path / PROVENANCE_FILE, json.dumps(prov.as_dict(), sort_keys=True, indent=1))
     report(f"env {spec.key[:12]} ready: {len(added)} packages added in {prov.seconds:.1f}s")
     return prov
 
 
+def _lock_now_or_later(path: Path, spec: EnvSpec, resolution: Resolution | None, later: bool) -> dict[str, Any]:
+    """The env's ``pylock.toml`` written now, or the lines to lock left for the job's time."""
+    if later and resolution is not None and resolution.todo:
+        return mark_pending(path, resolution.todo)
+    return write_lock(path, spec, resolution)
+
+
 def _install(
-    venv: Venv, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None, report: Reporter
+    venv: Venv,
+    spec: EnvSpec,
+    lock: bool,
+    scratch: Path,
+    env: Mapping[str, str],
+    deadline: float | None,
+    report: Reporter,
 ) -> Resolution | None:
-    """Install the lock, or resolve and install the requirements; what uv resolved (None: pip)."""
+    """Install the lock, or resolve and install the requirements (and lock them, if ``lock``);
+    what uv resolved (None: pip)."""
     path = venv.path
     if spec.lock is not None:
         venv.ready(deadline)
@@ -365,7 +386,7 @@ def _install(
             report(f"{r.origin}: {r.mirror[0]} is fetched from the mirror {r.mirror[1]}")
     try:
         if spec.installer.name == "uv":
-            return install_with_uv(venv, spec, scratch, env, deadline, report)
+            return install_with_uv(venv, spec, scratch, env, deadline, report, lock=lock)
         venv.ready(deadline)
         install_with_pip(
             str(_python(path)),
@@ -425,11 +446,15 @@ def ensure_env(
     installer_cache: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
     reporter: Reporter | None = None,
+    lock_later: bool = False,
 ) -> EnvResult:
-    """The cached env for ``spec`` (cache kind ``envs``), built by :func:`build_env` if needed."""
+    """The cached env for ``spec`` (cache kind ``envs``), built by :func:`build_env` if needed
+    (``lock_later``: see there)."""
 
     def _build(path: Path) -> Mapping[str, Any]:
-        return build_env(path, spec, installer_cache=installer_cache, timeout=timeout, reporter=reporter).as_dict()
+        return build_env(
+            path, spec, installer_cache=installer_cache, timeout=timeout, reporter=reporter, lock_later=lock_later
+        ).as_dict()
 
     path, built = store.ensure("envs", spec.key, _build)
     if not built:

@@ -1,5 +1,6 @@
 """What an env records of itself: its provenance (``live-code-env.json``) and its lock
-(``pylock.toml``), both written into the env when it is built.
+(``pylock.toml``), written into the env when it is built (the lock, for the pipeline's envs, while
+their first job runs: ``envs.finishing``).
 
 Private to ``envs`` (``builder`` re-exports :class:`EnvProvenance`).
 """

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,9 +36,18 @@ BASE_PTH = "_live_code_base.pth"
 class Background:
     """``argv`` started at once in its own process group; :meth:`wait` for its stdout."""
 
-    def __init__(self, argv: Sequence[str], env: Mapping[str, str], scratch: Path, name: str, what: str) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        scratch: Path,
+        name: str,
+        what: str,
+        preexec: Callable[[], None] | None = None,
+    ) -> None:
         self.argv, self.what = list(argv), what
         self._out, self._err = scratch / f"{name}.out", scratch / f"{name}.err"
+        dies = die_with_parent()
         with open(self._out, "wb") as out, open(self._err, "wb") as err:
             try:
                 self.proc = subprocess.Popen(
@@ -48,7 +57,7 @@ class Background:
                     stdout=out,
                     stderr=err,
                     start_new_session=True,
-                    preexec_fn=die_with_parent(),
+                    preexec_fn=_both(dies, preexec),
                 )
             except OSError as e:
                 fail(what, util.CalledProcessError(self.argv, None, "", f"could not start {argv[0]!r}: {e.strerror}"))
@@ -81,6 +90,17 @@ class Background:
     def _fail(self, *, timed_out: bool = False) -> None:
         out, err = (p.read_text(errors="replace") if p.exists() else "" for p in (self._out, self._err))
         fail(self.what, util.CalledProcessError(self.argv, self.proc.returncode, out, err, timed_out=timed_out))
+
+
+def _both(first: Callable[[], None] | None, then: Callable[[], None] | None) -> Callable[[], None] | None:
+    if first is None or then is None:
+        return first or then
+
+    def both() -> None:
+        first()
+        then()
+
+    return both
 
 
 class Venv:
@@ -117,48 +137,36 @@ class Venv:
 
 
 def install_with_uv(
-    venv: Venv, spec: EnvSpec, scratch: Path, env: Mapping[str, str], deadline: float | None, report: Reporter
+    venv: Venv,
+    spec: EnvSpec,
+    scratch: Path,
+    env: Mapping[str, str],
+    deadline: float | None,
+    report: Reporter,
+    *,
+    lock: bool = True,
 ) -> Resolution:
     """Resolve while the venv is made (against the base's python: the same interpreter; but in the
     job env itself when a requirement is built without isolation), then install what the base
-    lacks while uv writes the lock of it."""
+    lacks while uv writes the lock of it (not with ``lock=False``: the caller locks ``todo`` later,
+    ``envs.finishing``)."""
     path = venv.path
     if spec.no_build_isolation:
         venv.ready(deadline)
     python = str(path / "bin" / "python") if spec.no_build_isolation else spec.base.executable
     res = resolve_requirements(spec, scratch, env, python, deadline, report, lock=False)
-    locking = Background(lock_argv(spec, res.todo, scratch, python), env, scratch, "lock", "lock the env")
+    locking = (
+        Background(lock_argv(spec, res.todo, scratch, python), env, scratch, "lock", "lock the env") if lock else None
+    )
     try:
         venv.ready(deadline)
-        if not res.todo:
-            report("nothing to install: the base has every requirement")
-        else:
-            (scratch / "install.txt").write_text("".join(f"{t}\n" for t in res.todo))
-            report(
-                f"installing {len(res.todo)} packages with uv {spec.installer.version}: "
-                + ", ".join(t.split(" --hash")[0] for t in res.todo)
-            )
-            # no --compile-bytecode: that was three quarters of a cold start (bench/README.md); the
-            # pipeline compiles while the job runs instead (start_bytecode_compile)
-            if spec.no_build_isolation:
-                isolation = ", ".join(spec.no_build_isolation)
-                report(f"building without build isolation, against the job env and its base: {isolation}")
-            vcs = any(r.kind == "vcs" for r in spec.requirements.lines)
-            run_streaming(
-                [
-                    *spec.installer.argv,
-                    *("pip", "install", "--no-config", "--python", str(path / "bin" / "python"), "--no-deps"),
-                    *offline_flags(spec.index, vcs=vcs),
-                    *isolation_flags(spec),
-                    *("-r", str(scratch / "install.txt")),
-                ],
-                env,
-                deadline,
-                report,
-            )
+        _install_todo(path, spec, res.todo, scratch, env, deadline, report)
     except BaseException:
-        locking.kill()
+        if locking is not None:
+            locking.kill()
         raise
+    if locking is None:
+        return res
     lock_text: str | None = None
     try:
         locking.wait(deadline)
@@ -166,3 +174,41 @@ def install_with_uv(
     except EnvironmentBuildError as e:
         no_lock(e, report)
     return dataclasses.replace(res, lock_text=lock_text)
+
+
+def _install_todo(
+    path: Path,
+    spec: EnvSpec,
+    todo: tuple[str, ...],
+    scratch: Path,
+    env: Mapping[str, str],
+    deadline: float | None,
+    report: Reporter,
+) -> None:
+    """``uv pip install --no-deps`` of the resolved lines ``todo`` into the venv at ``path``."""
+    if not todo:
+        report("nothing to install: the base has every requirement")
+        return
+    (scratch / "install.txt").write_text("".join(f"{t}\n" for t in todo))
+    report(
+        f"installing {len(todo)} packages with uv {spec.installer.version}: "
+        + ", ".join(t.split(" --hash")[0] for t in todo)
+    )
+    # no --compile-bytecode: that was three quarters of a cold start (bench/README.md); the
+    # pipeline compiles while the job runs instead (start_bytecode_compile)
+    if spec.no_build_isolation:
+        isolation = ", ".join(spec.no_build_isolation)
+        report(f"building without build isolation, against the job env and its base: {isolation}")
+    vcs = any(r.kind == "vcs" for r in spec.requirements.lines)
+    run_streaming(
+        [
+            *spec.installer.argv,
+            *("pip", "install", "--no-config", "--python", str(path / "bin" / "python"), "--no-deps"),
+            *offline_flags(spec.index, vcs=vcs),
+            *isolation_flags(spec),
+            *("-r", str(scratch / "install.txt")),
+        ],
+        env,
+        deadline,
+        report,
+    )

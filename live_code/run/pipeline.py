@@ -248,6 +248,7 @@ class _Run:
             installer_cache=self.store.root / "installer-cache",
             timeout=self.s.install_timeout,
             reporter=logging.getLogger("live_code.envs.builder").info,
+            lock_later=True,  # written while the job runs (envs.Finishing)
         )
         self.lock_text = envlock.env_lock_text(env.path)
         self.timings["environment"] = round(self.timings.get("environment", 0.0) + time.monotonic() - start, 3)
@@ -260,6 +261,12 @@ class _Run:
         }
         self.monitor(_PERCENT["environment"], MonitorState.RUNNING, message="environment ready")
         return env
+
+    def locked(self, summary: dict[str, Any] | None, env_path: Path) -> None:
+        """The env's lock, written while the job ran (``summary``; None: before, or not at all)."""
+        if summary is not None:
+            self.record["environment"]["lock"] = summary
+            self.lock_text = envlock.env_lock_text(env_path)
 
     def run_job(
         self, task: Task, src: Path, work: Path, env: envs.EnvResult, manifest: manifest_mod.Manifest, config_file: Path
@@ -391,14 +398,18 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
         spec = r.prepare_environment(task, src, manifest)
         with r.store.using("envs", spec.key):  # from before the build: gc never removes an env in use
             env = r.environment(spec)
-            compiling = envs.start_bytecode_compile(env.path)  # while the job runs; None once done
+            # the env's bytecode and lock, while the job runs (both done once per env)
+            finishing = envs.Finishing(env.path, spec, r.store.root / "installer-cache", work / "lock", log.info)
             try:
                 _check_stopped()
                 r.run_job(task, src, work, env, manifest, config_file)
-            except BaseException:
-                envs.finish_bytecode_compile(compiling)
+            except Exception:  # a failed job's provenance records the lock too; a stop does not wait
+                r.locked(finishing.finish(_COMPILE_WAIT, compile_wait=0.0), env.path)
                 raise
-            envs.finish_bytecode_compile(compiling, timeout=_COMPILE_WAIT, reporter=log.info)
+            except BaseException:
+                finishing.abort()
+                raise
+            r.locked(finishing.finish(_COMPILE_WAIT), env.path)
         _check_stopped()
         r.check_outputs(task)
         _check_stopped()
@@ -467,8 +478,8 @@ def _url_secrets(url: str) -> list[str]:
     return []
 
 
-#: how long a run whose job is done waits for the env's bytecode compile to end (then it is killed
-#: and the next run starts it again)
+#: how long a run whose job is done waits for the env's bytecode compile and lock to end (then they are killed
+#: and the next run starts them again)
 _COMPILE_WAIT = 600.0
 
 

@@ -1,0 +1,127 @@
+"""What a new env still does while its first job runs: its bytecode compile and its lock (issue 24:
+a cold start waits for the install, not for the steps after it).
+
+An env built with ``lock_later`` (the pipeline's) is complete and usable once installed, but its
+``pylock.toml`` is not written yet: the resolved lines it must lock wait in
+:data:`PENDING_LOCK` inside the env. :class:`Finishing` starts uv's lock of them beside the job
+(and the bytecode compile, ``envs.bytecode``), and :meth:`Finishing.finish` writes the lock into
+the env and its provenance once the job is done. Until then the env's provenance says
+``"pending": true`` under ``lock``. A run killed before that leaves the pending file, so the next
+run of the env locks it again; a lock that uv could not write is warned about and tried again the
+same way. The lock is written atomically and its pending file removed last, so a reader sees
+either no lock or the whole one.
+
+Private to ``envs`` (``builder`` re-exports :class:`Finishing` and :data:`PENDING_LOCK`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from live_code import util
+from live_code.envs.bytecode import finish_bytecode_compile, start_bytecode_compile
+from live_code.envs.installer import Reporter, installer_env
+from live_code.envs.lock import LOCK_NAME
+from live_code.envs.provenance import PROVENANCE_FILE, write_lock
+from live_code.envs.resolve import Resolution, lock_argv, no_lock
+from live_code.envs.steps import Background
+from live_code.errors import EnvironmentBuildError
+
+if TYPE_CHECKING:
+    from live_code.envs.builder import EnvSpec
+
+log = logging.getLogger(__name__)
+
+#: in an env whose lock is still to be written: the resolved lines to lock, one per line
+PENDING_LOCK = ".live-code-lock-pending"
+
+
+def can_lock_later(spec: EnvSpec) -> bool:
+    """Whether ``spec``'s lock may wait for the job: a plain resolution of named requirements. A
+    lock that is installed, a resolution as of a date (its lock records the date), a requirement
+    built without isolation (its metadata needs the job env) or a path, URL or VCS line (a build
+    to lock) keep the lock in the build."""
+    return (
+        spec.installer.name == "uv"
+        and spec.lock is None
+        and not spec.as_of
+        and not spec.no_build_isolation
+        and all(r.kind == "name" for r in spec.requirements.lines)
+    )
+
+
+def mark_pending(path: Path, todo: tuple[str, ...]) -> dict[str, Any]:
+    """Leave the lines to lock in the env; the provenance's ``lock`` entry until they are locked."""
+    util.atomic_write(path / PENDING_LOCK, "".join(f"{t}\n" for t in todo))
+    return {"file": LOCK_NAME, "pending": True, "installed": False, "origin": "a resolution of the requirements"}
+
+
+class Finishing:
+    """Start the env's bytecode compile and, when it is pending, its lock (in ``scratch``, a new
+    folder the caller removes with the run); :meth:`finish` after the job, or :meth:`abort`."""
+
+    def __init__(
+        self, env_path: Path, spec: EnvSpec, installer_cache: Path, scratch: Path, reporter: Reporter | None = None
+    ) -> None:
+        self.path, self.spec, self._report = env_path, spec, reporter or log.info
+        self._locking: Background | None = None
+        self._todo: tuple[str, ...] = ()
+        self._scratch = scratch
+        self._compiling = start_bytecode_compile(env_path)
+        try:
+            self._todo = tuple((env_path / PENDING_LOCK).read_text().splitlines())
+        except OSError:
+            return  # locked already (or read-only: a baked env is locked at prefetch)
+        if not os.access(env_path, os.W_OK):
+            return
+        scratch.mkdir(parents=True, exist_ok=True)
+        env = installer_env(scratch, installer_cache, spec.index, spec.git_mirrors.insteadof_config())
+        argv = lock_argv(spec, self._todo, scratch, spec.base.executable)
+        try:
+            self._locking = Background(argv, env, scratch, "lock", "lock the env", preexec=_low_priority)
+        except EnvironmentBuildError as e:
+            no_lock(e, self._report)
+
+    def abort(self) -> None:
+        """Stop both now (the job failed or the run was stopped): the next run of the env does them."""
+        finish_bytecode_compile(self._compiling)
+        if self._locking is not None:
+            self._locking.kill()
+
+    def finish(self, timeout: float, compile_wait: float | None = None) -> dict[str, Any] | None:
+        """Wait (at most ``timeout`` seconds in all; for the compile at most ``compile_wait``, then
+        it is stopped) for both; the env's lock summary when this wrote the lock (None: it was
+        written before, or could not be now)."""
+        deadline = time.monotonic() + timeout
+        wait = timeout if compile_wait is None else compile_wait
+        finish_bytecode_compile(self._compiling, timeout=wait, reporter=self._report)
+        if self._locking is None:
+            return None
+        try:
+            self._locking.wait(max(deadline, time.monotonic() + 1.0))
+            text = (self._scratch / LOCK_NAME).read_text()
+        except EnvironmentBuildError as e:
+            no_lock(e, self._report)
+            return None
+        summary = write_lock(self.path, self.spec, Resolution(self._todo, text))
+        _set_provenance_lock(self.path, summary)
+        (self.path / PENDING_LOCK).unlink(missing_ok=True)
+        return summary
+
+
+def _set_provenance_lock(path: Path, summary: dict[str, Any]) -> None:
+    try:
+        prov = json.loads((path / PROVENANCE_FILE).read_text())
+    except (OSError, ValueError):
+        return
+    prov["lock"] = summary
+    util.atomic_write(path / PROVENANCE_FILE, json.dumps(prov, sort_keys=True, indent=1))
+
+
+def _low_priority() -> None:
+    os.nice(10)  # below the job, which starts at the same moment

@@ -628,3 +628,35 @@ def test_threads_in_one_process_fetch_the_same_pin(tmp_path: Path, project: Proj
     for t in threads:
         t.join()
     assert errors == [] and results == [project.c2] * 4
+
+
+# -- what a mirror holds, known without git where git would only say "nothing" -------------------
+
+
+def test_a_new_mirror_holds_nothing_and_a_packed_trust_ref_is_still_found(tmp_path: Path) -> None:
+    from live_code.source.localmirror import KEEP, holds_no_objects, trusted
+
+    src = tmp_path / "src"
+    src.mkdir()
+    run("init", "-q", cwd=src)
+    (src / "a.txt").write_text("a\n")
+    run("add", "a.txt", cwd=src)
+    run("commit", "-qm", "one", cwd=src)
+    sha = run("rev-parse", "HEAD", cwd=src)
+    mirror = tmp_path / "mirror"
+    git.init_bare(mirror)
+    assert holds_no_objects(mirror) and not trusted(mirror, sha)
+
+    run("fetch", "-q", "--depth", "1", str(src), f"+{sha}:{KEEP}{sha}", cwd=mirror)
+    assert not holds_no_objects(mirror) and trusted(mirror, sha)
+    run("pack-refs", "--all", cwd=mirror)
+    assert not (mirror / "refs" / "live-code" / sha).exists(), "the ref is in packed-refs now"
+    assert trusted(mirror, sha), "a packed ref is asked of git"
+    run("update-ref", "-d", f"{KEEP}{sha}", cwd=mirror)
+    assert not trusted(mirror, sha)
+
+    borrowed = tmp_path / "borrowed"
+    git.init_bare(borrowed)
+    (borrowed / "objects" / "info").mkdir(exist_ok=True)
+    (borrowed / "objects" / "info" / "alternates").write_text(f"{mirror / 'objects'}\n")
+    assert not holds_no_objects(borrowed), "objects borrowed through alternates count"

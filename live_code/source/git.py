@@ -17,6 +17,7 @@ its ``Repo.clone_from`` also ignores ``kill_after_timeout`` (GitPython issue #89
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -129,12 +130,31 @@ def materialise(git_dir: Path, ref: str, sha: str, dest: Path, *, tag: str | Non
         cwd=dest,
     )
     _local(["checkout", "--quiet", "--detach", sha, "--"], env, cwd=dest)
-    delete_ref(dest / ".git", "refs/live-code/pinned")
+    _drop_fetched_ref(dest / ".git", "refs/live-code/pinned")
     if tag and resolve(dest / ".git", f"refs/tags/{tag}^{{commit}}") != sha:
         delete_ref(dest / ".git", f"refs/tags/{tag}")  # moved meanwhile by another run: keep no stale tag
-    head = resolve(dest / ".git", "HEAD")
+    head = _detached_head(dest / ".git") or resolve(dest / ".git", "HEAD")
     if head != sha:
         raise AssertionError(f"BUG: checkout of {sha} in {dest} has HEAD {head}")
+
+
+def _drop_fetched_ref(git_dir: Path, ref: str) -> None:
+    """Delete ``ref``, which ``git fetch`` just wrote as a loose ref file into a new repository (no
+    ``packed-refs``, no reflog outside refs/heads): removing the file is all that git would do."""
+    if (git_dir / "packed-refs").exists() or (git_dir / "logs" / ref).exists():
+        delete_ref(git_dir, ref)
+        return
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(git_dir / ref)
+
+
+def _detached_head(git_dir: Path) -> str | None:
+    """The commit id a detached ``HEAD`` file holds, read without git (None if it holds else)."""
+    try:
+        text = (git_dir / "HEAD").read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if len(text) in (40, 64) and is_hex(text) else None
 
 
 class Submodule(NamedTuple):

@@ -42,13 +42,28 @@ CHECKOUTS = "live-code-checkouts"
 def trusted(mirror: Path, sha: str) -> bool:
     """Whether the mirror holds the commit ``sha`` whole (``refs/live-code/<sha>`` names it).
 
-    The loose ref is read as a file, which costs no git process; a ref git packed, or none, is
-    asked of git."""
+    The loose ref is read as a file, which costs no git process; git is asked only where it may
+    have packed refs (a ``packed-refs`` file exists): a mirror that has none holds no other."""
     if len(sha) == 40 and git.is_hex(sha):
         with contextlib.suppress(OSError, UnicodeDecodeError):
             if (mirror / "refs" / "live-code" / sha).read_bytes().decode("ascii").strip() == sha:
                 return True
+        if not (mirror / "packed-refs").exists() and (mirror / "refs").is_dir():
+            return False
     return git.resolve(mirror, KEEP + sha) == sha
+
+
+def holds_no_objects(mirror: Path) -> bool:
+    """True for a mirror with no object at all (a new one): no pack, no loose object, no
+    alternates. Then there is nothing to ask git about."""
+    objects = mirror / "objects"
+    try:
+        names = os.listdir(objects)
+        packs = os.listdir(objects / "pack")
+    except OSError:
+        return False
+    loose = any(len(n) == 2 and all(c in "0123456789abcdef" for c in n) for n in names)
+    return not loose and not packs and not (objects / "info" / "alternates").exists()
 
 
 def check_commit(mirror: Path, sha: str, what: str) -> None:

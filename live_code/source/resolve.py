@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from live_code.errors import SourceError
 from live_code.source import git
-from live_code.source.localmirror import KEEP, check_commit, mirror_lock, trusted
+from live_code.source.localmirror import KEEP, check_commit, holds_no_objects, mirror_lock, trusted
 from live_code.source.pins import Pin, Resolved, resolve_abbrev, resolve_tag
 
 if TYPE_CHECKING:
@@ -67,7 +67,9 @@ def resolve_commit(store: Store, rem: git.Remote, mirror: Path, sha: str) -> Res
     with mirror_lock(store, rem, mirror) as fd:
         if trusted(mirror, sha):  # another process fetched it while we waited
             return Resolved("commit", sha, False)
-        fetched = not (git.object_type(mirror, sha) == "commit" and git.is_complete(mirror, sha))
+        fetched = holds_no_objects(mirror) or not (
+            git.object_type(mirror, sha) == "commit" and git.is_complete(mirror, sha)
+        )
         if fetched:
             git.fetch_commit(rem, mirror, sha, KEEP + sha, pass_fds=(fd,))
         else:  # complete already (fetched for another pin): trust it from now on

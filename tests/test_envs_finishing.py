@@ -47,7 +47,7 @@ def test_the_lock_written_later_is_the_lock_the_build_writes(
 
     lines: list[str] = []
     summary = envs.Finishing(later.path, spec, installer_cache, tmp_path / "scratch", lines.append).finish(60)
-    assert summary is not None
+    assert summary is not None, lines
     assert summary == now.provenance["lock"] == _provenance(later)["lock"]
     assert summary["packages"] == ["tinyapp==1.0", "tinydep==1.0"]
     assert (later.path / envs.LOCK_NAME).read_text() == (now.path / envs.LOCK_NAME).read_text()

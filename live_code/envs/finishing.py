@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,32 +65,61 @@ def mark_pending(path: Path, todo: tuple[str, ...]) -> dict[str, Any]:
 
 class Finishing:
     """Start the env's bytecode compile and, when it is pending, its lock (in ``scratch``, a new
-    folder the caller removes with the run); :meth:`finish` after the job, or :meth:`abort`."""
+    folder the caller removes with the run); :meth:`finish` after the job, or :meth:`abort`.
+
+    Both are started from a thread, so that the job, started just after, does not wait for them.
+    The thread lives until both have ended: Linux sends a child's parent-death signal (which stops
+    them if the harness dies) when the thread that started it ends, not the process."""
 
     def __init__(
         self, env_path: Path, spec: EnvSpec, installer_cache: Path, scratch: Path, reporter: Reporter | None = None
     ) -> None:
         self.path, self.spec, self._report = env_path, spec, reporter or log.info
+        self._compiling: subprocess.Popen[bytes] | None = None
         self._locking: Background | None = None
         self._todo: tuple[str, ...] = ()
         self._scratch = scratch
-        self._compiling = start_bytecode_compile(env_path)
+        self._started, self._ended = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._start, args=(installer_cache,), name="live-code-finishing")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _start(self, installer_cache: Path) -> None:
         try:
-            self._todo = tuple((env_path / PENDING_LOCK).read_text().splitlines())
+            self._start_both(installer_cache)
+        finally:
+            self._started.set()
+            self._ended.wait()
+
+    def _start_both(self, installer_cache: Path) -> None:
+        self._compiling = start_bytecode_compile(self.path)
+        try:
+            self._todo = tuple((self.path / PENDING_LOCK).read_text().splitlines())
         except OSError:
             return  # locked already (or read-only: a baked env is locked at prefetch)
-        if not os.access(env_path, os.W_OK):
+        if not os.access(self.path, os.W_OK):
             return
-        scratch.mkdir(parents=True, exist_ok=True)
-        env = installer_env(scratch, installer_cache, spec.index, spec.git_mirrors.insteadof_config())
-        argv = lock_argv(spec, self._todo, scratch, spec.base.executable)
+        spec, scratch = self.spec, self._scratch
         try:
+            scratch.mkdir(parents=True, exist_ok=True)
+            env = installer_env(scratch, installer_cache, spec.index, spec.git_mirrors.insteadof_config())
+            argv = lock_argv(spec, self._todo, scratch, spec.base.executable)
             self._locking = Background(argv, env, scratch, "lock", "lock the env", preexec=_low_priority)
         except EnvironmentBuildError as e:
             no_lock(e, self._report)
+        except OSError as e:  # e.g. a full disk: the next run tries again
+            self._report(f"warning: no lock of the env is recorded: {e}")
 
     def abort(self) -> None:
         """Stop both now (the job failed or the run was stopped): the next run of the env does them."""
+        self._started.wait()
+        try:
+            self._stop()
+        finally:
+            self._ended.set()
+            self._thread.join()
+
+    def _stop(self) -> None:
         finish_bytecode_compile(self._compiling)
         if self._locking is not None:
             self._locking.kill()
@@ -98,7 +129,17 @@ class Finishing:
         it is stopped) for both; the env's lock summary when this wrote the lock (None: it was
         written before, or could not be now)."""
         deadline = time.monotonic() + timeout
-        wait = timeout if compile_wait is None else compile_wait
+        self._started.wait()
+        try:
+            return self._wait_both(timeout if compile_wait is None else compile_wait, deadline)
+        except BaseException:
+            self._stop()
+            raise
+        finally:
+            self._ended.set()
+            self._thread.join()
+
+    def _wait_both(self, wait: float, deadline: float) -> dict[str, Any] | None:
         finish_bytecode_compile(self._compiling, timeout=wait, reporter=self._report)
         if self._locking is None:
             return None

@@ -41,13 +41,14 @@ JOB_PASS_ENV = (
 JOB_ENV_VAR = "LIVE_CODE_JOB_ENV"
 
 
-def sandbox_mode(in_dir: Path, out_dir: Path, setting: str) -> tuple[str, str | None]:
-    """``container`` (the dirs are /in and /out already), ``bwrap``, or ``fallback`` with the reason."""
+def sandbox_mode(in_dir: Path, out_dir: Path, setting: str, probes: Path | None = None) -> tuple[str, str | None]:
+    """``container`` (the dirs are /in and /out already), ``bwrap``, or ``fallback`` with the reason.
+    ``probes``: where bubblewrap's successful probe is kept between runs (in the cache)."""
     if in_dir.resolve() == Path(contract.IN_DIR) and out_dir.resolve() == Path(contract.OUT_DIR):
         return "container", None
     if setting == "off":
         return "fallback", "the sandbox is turned off (LIVE_CODE_SANDBOX=off / --no-sandbox)"
-    reason = sandbox.unavailable_reason()
+    reason = sandbox.unavailable_reason(None, probes)
     if reason is None:
         return "bwrap", None
     if setting == "on":
@@ -147,6 +148,10 @@ def failure(
     refused = fallback.refused_write(view, outcome.tail) if view is not None else None
     if refused is not None:
         return refused
+    if view is None and outcome.returncode == 1 and any(line.startswith("bwrap: ") for line in outcome.tail):
+        # bubblewrap itself failed (it prints "bwrap: ..." and exits 1): maybe the kept probe is wrong now
+        sandbox.forget_success()
+        hint = hint or "bubblewrap could not make the sandbox (its error is above); LIVE_CODE_SANDBOX=off runs without"
     tail = "\n".join(f"    {line}" for line in outcome.tail[-10:])
     if reason:  # the job said why: its output is in the log, the record stays one line
         msg = f"{outcome.describe()}: {reason}"

@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -197,3 +198,55 @@ def test_a_job_whose_sandbox_fails_to_start_fails_clearly_and_drops_the_kept_suc
     err = job.failure(outcome, None)
     assert "bwrap: " in str(err) and "LIVE_CODE_SANDBOX=off" in str(err.hint)
     assert not (cache / "bwrap.json").exists()
+
+
+# -- the SDK shim ---------------------------------------------------------------------------------
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def test_the_cached_sdk_shim_is_the_work_dir_one_made_once_and_read_only(tmp_path: Path) -> None:
+    (tmp_path / "w1").mkdir()
+    (tmp_path / "w2").mkdir()
+    plain = job.sdk_shim(tmp_path / "w1")
+    assert plain == tmp_path / "w1" / "sdk"
+    cache = tmp_path / "cache" / "sdk"
+    kept = job.sdk_shim(tmp_path / "w2", cache)
+    assert kept.parent == cache and not (tmp_path / "w2" / "sdk").exists()
+    assert _tree(kept) == _tree(plain) and len(_tree(kept)) > 20
+    assert [p.name for p in cache.iterdir()] == [kept.name]  # no temp folder left
+    assert all(not os.stat(p).st_mode & 0o222 for p in [kept, *kept.rglob("*")])
+    before = kept.stat().st_mtime_ns
+    assert job.sdk_shim(tmp_path / "w2", cache) == kept and kept.stat().st_mtime_ns == before
+    # the job imports it as before: live_code.sdk and live_code.contract, nothing of the harness
+    out = util.cmd_output(
+        sys.executable,
+        "-I",
+        "-S",  # no site-packages (the editable install of the harness): the job's view alone
+        "-c",
+        "import sys; sys.path.insert(0, sys.argv[1]); import live_code.sdk, live_code.contract, live_code;"
+        "print(live_code.__file__); import importlib.util as u; print(u.find_spec('live_code.run'))",
+        str(kept),
+    )[1].split()
+    assert out == [str(kept / "live_code" / "__init__.py"), "None"]
+
+
+def test_an_unwritable_sdk_cache_falls_back_to_the_work_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    (tmp_path / "w").mkdir()
+    assert job.sdk_shim(tmp_path / "w", blocker / "sdk") == tmp_path / "w" / "sdk"
+
+
+def test_a_new_harness_version_gets_its_own_sdk_shim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "w").mkdir()
+    first = job.sdk_shim(tmp_path / "w", tmp_path / "sdk")
+    monkeypatch.setattr(job, "__version__", "0.0.0+other")
+    second = job.sdk_shim(tmp_path / "w", tmp_path / "sdk")
+    assert second != first and "0.0.0+other" in (second / "live_code" / "__init__.py").read_text()

@@ -319,7 +319,7 @@ class _Run:
 
     def _job_env(self, work: Path, env: envs.EnvResult, legacy_root: Path | None = None) -> dict[str, str]:
         """The job's whole environment (``job.job_env``), with the operator's extra variable names."""
-        return job.job_env(work, env, (*JOB_PASS_ENV, *self.s.job_env), legacy_root)
+        return job.job_env(work, env, (*JOB_PASS_ENV, *self.s.job_env), legacy_root, self.store.root / "sdk")
 
     def check_outputs(self, task: Task) -> None:
         # imported here: the output gate (and msgspec) is needed only after the job, and importing

@@ -75,7 +75,8 @@ def unavailable_reason(bwrap: str | None = None, cache_dir: Path | None = None) 
         if reason is None:
             util.keep_answer(cache_file, key, "works")
         else:
-            cache_file.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only cache: nothing was kept there either
+                cache_file.unlink(missing_ok=True)
     return reason
 
 

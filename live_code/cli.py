@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -18,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from live_code import __version__
+from live_code import __version__, util
 from live_code.commands import cache, local_cli, lock_cli, prefetch, validate
 from live_code.commands._cli import (
     TASK_CHOICES,
@@ -338,7 +337,7 @@ def _write_crash_log(argv: Sequence[str]) -> Path:
         logs = Path(tempfile.gettempdir())
     path = logs / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     text = (
-        f"live-code {__version__}\npython {sys.version}\nplatform {platform.platform()}\n"
+        f"live-code {__version__}\npython {sys.version}\nplatform {util.platform_name()}\n"
         f"argv {' '.join(argv)}\n\n{traceback.format_exc()}"
     )
     from live_code.util import redact

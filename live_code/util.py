@@ -1,8 +1,10 @@
-"""Small shared pieces: the one path for short subprocesses, secret redaction, atomic writes."""
+"""Small shared pieces: the one path for short subprocesses, secret redaction, atomic writes, small
+keyed caches, the platform's name."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -223,3 +225,58 @@ def rmtree(path: str | os.PathLike[str]) -> None:
 
 def monotonic() -> float:
     return time.monotonic()
+
+
+def file_stamp(path: str | os.PathLike[str]) -> list[str | int] | None:
+    """What changes when a file is replaced: its resolved path, size, mtime (ns) and inode; None
+    when it cannot be read. A JSON value, to be part of a :func:`cached_answer` key."""
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except OSError:
+        return None
+    return [real, st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def cached_answer(file: Path, key: object) -> object | None:
+    """The value :func:`keep_answer` kept in ``file`` for ``key`` (JSON values both), or None when
+    there is none: no file, a corrupt one, or one kept for another key."""
+    try:
+        doc = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("key") != key:
+        return None
+    return doc.get("value")
+
+
+def keep_answer(file: Path, key: object, value: object) -> None:
+    """Keep ``value`` for ``key`` in ``file``, atomically; a cache, so a folder that cannot be
+    written (a read-only cache) only means the answer is worked out again next time."""
+    with contextlib.suppress(OSError):
+        file.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(file, json.dumps({"key": key, "value": value}))
+
+
+#: machines whose ``uname -p`` on Linux is the machine or "unknown" (GNU coreutils prints
+#: "unknown", Fedora's and Ubuntu's patches the machine): platform.platform() leaves both out
+_PLAIN_MACHINES = frozenset({"x86_64", "aarch64"})
+
+
+def platform_name() -> str:
+    """``platform.platform()``'s string, without the ``uname -p`` process it starts on Linux (its
+    ``processor`` part, which it drops when it is the machine or "unknown"): on glibc Linux the
+    string is ``system-release-machine-with-glibcVERSION`` with what would spoil a file name
+    replaced. Anywhere else, or where that is not certain, it is ``platform.platform()`` itself."""
+    u = os.uname()
+    try:
+        libc = (os.confstr("CS_GNU_LIBC_VERSION") or "").split(maxsplit=1)
+    except (AttributeError, ValueError, OSError):
+        libc = []
+    if u.sysname != "Linux" or u.machine not in _PLAIN_MACHINES or len(libc) != 2:
+        import platform  # the slow path only
+
+        return platform.platform()
+    parts = (p.strip() for p in (u.sysname, u.release, u.machine, "with", libc[0] + libc[1]))
+    text = re.sub(r"[/\\:;\"()]", "-", "-".join(p for p in parts if p).replace(" ", "_")).replace("unknown", "")
+    return re.sub(r"-{2,}", "-", text).rstrip("-")

@@ -213,7 +213,7 @@ class BaseAhead:
 
     def _read(self, base_python: str | os.PathLike[str], cache_dir: Path | None) -> None:
         try:
-            self._result = (base_fingerprint(base_python, cache_dir=cache_dir), find_installer())
+            self._result = (base_fingerprint(base_python, cache_dir=cache_dir), find_installer(cache_dir=cache_dir))
         except BaseException as e:
             self._error = e
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import hashlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,18 +113,18 @@ class Installer:
     version: str
 
 
-def find_installer(prefer: str = "auto", *, uv: str | None = None) -> Installer:
+def find_installer(prefer: str = "auto", *, uv: str | None = None, cache_dir: Path | None = None) -> Installer:
     """``uv`` (the given one, else the one installed next to this interpreter, else on PATH),
-    falling back to this interpreter's pip unless ``prefer`` is ``"uv"``."""
+    falling back to this interpreter's pip unless ``prefer`` is ``"uv"``. With ``cache_dir``, uv's
+    version is kept there for its binary (path, size, mtime), so ``uv --version`` runs only for a
+    binary not seen before."""
     if prefer not in ("auto", "uv", "pip"):
         raise AssertionError(f"BUG: unknown installer {prefer!r}")
     if prefer != "pip":
         for cand in [uv] if uv else [*_uv_from_package(), os.path.join(sysconfig.get_path("scripts"), "uv"), "uv"]:
-            try:
-                out = util.cmd_output(cand, "--version", env=plain_env(), timeout=30)[1]
-                return Installer("uv", (cand,), out.split()[1])
-            except (util.CalledProcessError, IndexError):
-                continue
+            version = _uv_version(cand, cache_dir)
+            if version is not None:
+                return Installer("uv", (cand,), version)
         if prefer == "uv":
             raise EnvironmentBuildError("uv is not installed or does not run", value=uv, hint="pip install uv")
     try:
@@ -131,6 +133,26 @@ def find_installer(prefer: str = "auto", *, uv: str | None = None) -> Installer:
         msg = "neither uv nor pip is available to install requirements"
         raise EnvironmentBuildError(msg, hint="install uv (a dependency of live-code)") from None
     return Installer("pip", (sys.executable, "-m", "pip"), out.split()[1])
+
+
+def _uv_version(uv: str, cache_dir: Path | None) -> str | None:
+    """The version ``uv --version`` prints, or None when it does not run; kept in ``cache_dir``."""
+    where = (uv if os.sep in uv else shutil.which(uv)) if cache_dir is not None else None
+    stamp = util.file_stamp(where) if where else None
+    cache_file = None
+    if cache_dir is not None and stamp is not None:
+        cache_file = cache_dir / f"uv-{hashlib.sha256(str(stamp[0]).encode()).hexdigest()[:16]}.json"
+    if cache_file is not None:
+        kept = util.cached_answer(cache_file, stamp)
+        if isinstance(kept, str) and kept:
+            return kept
+    try:
+        version = util.cmd_output(uv, "--version", env=plain_env(), timeout=30)[1].split()[1]
+    except (util.CalledProcessError, IndexError):
+        return None
+    if cache_file is not None:
+        util.keep_answer(cache_file, stamp, version)
+    return version
 
 
 def _uv_from_package() -> list[str]:

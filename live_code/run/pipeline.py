@@ -20,7 +20,6 @@ import dataclasses
 import hashlib
 import logging
 import os
-import platform
 import signal
 import sys
 import tempfile
@@ -80,7 +79,7 @@ class _Run:
         self.timings: dict[str, float] = {}
         self.base_ahead: envs.BaseAhead | None = None  # the base and installer, read during the fetch
         self.record: dict[str, Any] = {
-            "live_code": {"version": __version__, "python": sys.version.split()[0], "platform": platform.platform()},
+            "live_code": {"version": __version__, "python": sys.version.split()[0], "platform": util.platform_name()},
         }
         #: the env's lock (pylock.toml), written next to the provenance
         self.lock_text: str | None = None
@@ -271,7 +270,7 @@ class _Run:
     def run_job(
         self, task: Task, src: Path, work: Path, env: envs.EnvResult, manifest: manifest_mod.Manifest, config_file: Path
     ) -> None:
-        mode, reason = job.sandbox_mode(self.s.in_dir, self.s.out_dir, self.s.sandbox)
+        mode, reason = job.sandbox_mode(self.s.in_dir, self.s.out_dir, self.s.sandbox, self.store.root / "probes")
         self.record["sandbox"] = {"mode": mode, **({"reason": reason} if reason else {})}
         view = self._fallback_view(reason, work, config_file) if mode == "fallback" else None
         job_env = self._job_env(work, env, src if manifest.legacy else None)
@@ -327,7 +326,7 @@ class _Run:
 
     def _job_env(self, work: Path, env: envs.EnvResult, legacy_root: Path | None = None) -> dict[str, str]:
         """The job's whole environment (``job.job_env``), with the operator's extra variable names."""
-        return job.job_env(work, env, (*JOB_PASS_ENV, *self.s.job_env), legacy_root)
+        return job.job_env(work, env, (*JOB_PASS_ENV, *self.s.job_env), legacy_root, self.store.root / "sdk")
 
     def check_outputs(self, task: Task) -> None:
         # imported here: the output gate (and msgspec) is needed only after the job, and importing

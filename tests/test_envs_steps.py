@@ -96,3 +96,31 @@ def test_a_venv_that_cannot_be_made_fails_with_the_installers_reason(tmp_path: P
         Venv(tmp_path / "env", base, pip, dict(os.environ), scratch).ready(None)
     assert "could not create the venv (not started)" in e.value.message
     assert "no-python" in e.value.message
+
+
+# -- uv reads the base during the fetch (envs.BaseAhead), not in the first resolution ---------------
+
+
+def test_uv_reads_the_base_into_a_new_installer_cache_once(
+    tmp_path: Path, base_python: str, uv_wrapper: envs.Installer, uv_log: Path
+) -> None:
+    from live_code.envs.installer import learn_interpreter
+
+    def finds() -> int:
+        return sum(p.read_text().startswith("python find ") for p in uv_log.glob("*.argv"))
+
+    cache = tmp_path / "installer-cache"
+    learn_interpreter(uv_wrapper, base_python, cache)
+    assert finds() == 1 and list((cache / "uv").glob("interpreter-v*/*")), "uv kept the base's facts"
+    learn_interpreter(uv_wrapper, base_python, cache)
+    assert finds() == 1, "a cache uv has used already is left alone"
+
+    pip = envs.Installer("pip", (sys.executable, "-m", "pip"), "25.0")
+    learn_interpreter(pip, base_python, tmp_path / "pip-cache")
+    assert not (tmp_path / "pip-cache").exists()
+
+    ahead = envs.BaseAhead(base_python, tmp_path / "base-info", tmp_path / "ahead-cache")
+    base, installer = ahead.result()
+    ahead.join(60)
+    assert base.executable and installer.name == "uv"
+    assert list((tmp_path / "ahead-cache" / "uv").glob("interpreter-v*/*"))

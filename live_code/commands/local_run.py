@@ -16,7 +16,7 @@ import yaml
 
 from live_code import contract, util
 from live_code.errors import JobError, LiveCodeError, SourceError
-from live_code.run import pipeline
+from live_code.run import job, pipeline
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def job_runner(log_path: Path) -> pipeline.Runner:
 
 
 def announce_sandbox(settings: pipeline.Settings) -> str:
-    mode, reason = pipeline.describe_sandbox(settings)
+    mode, reason = job.sandbox_mode(settings.in_dir, settings.out_dir, settings.sandbox)  # as the run decides
     if mode == "bwrap":
         log.info("sandbox: bubblewrap: the job sees the task at /in (read-only) and /out, as in YMIR")
     elif mode == "fallback":

@@ -58,6 +58,7 @@ from live_code.envs.installer import (
     find_installer,
     install_with_pip,
     installer_env,
+    learn_interpreter,
     run_streaming,
     with_wheelhouse,
 )
@@ -202,23 +203,31 @@ class EnvSpec:
 class BaseAhead:
     """The base's fingerprint and the installer, read in a thread from now (neither depends on the
     repository: the pipeline starts this before the fetch, and the cold path overlaps the two);
-    :meth:`result` waits for them, raising what reading them raised."""
+    :meth:`result` waits for them, raising what reading them raised. With ``installer_cache``, uv
+    then reads the base's facts into a new installer cache (``installer.learn_interpreter``)."""
 
-    def __init__(self, base_python: str | os.PathLike[str] | None, cache_dir: Path | None) -> None:
+    def __init__(
+        self, base_python: str | os.PathLike[str] | None, cache_dir: Path | None, installer_cache: Path | None = None
+    ) -> None:
         self._result: tuple[BaseInfo, Installer] | None = None
         self._error: BaseException | None = None
-        args = (base_python or sys.executable, cache_dir)
+        self._ready = threading.Event()
+        args = (base_python or sys.executable, cache_dir, installer_cache)
         self._thread = threading.Thread(target=self._read, args=args, name="live-code-base", daemon=True)
         self._thread.start()
 
-    def _read(self, base_python: str | os.PathLike[str], cache_dir: Path | None) -> None:
+    def _read(self, base_python: str | os.PathLike[str], cache_dir: Path | None, installer_cache: Path | None) -> None:
         try:
             self._result = (base_fingerprint(base_python, cache_dir=cache_dir), find_installer(cache_dir=cache_dir))
         except BaseException as e:
             self._error = e
+        finally:
+            self._ready.set()
+        if self._result is not None and installer_cache is not None:
+            learn_interpreter(self._result[1], self._result[0].executable, installer_cache)
 
     def result(self) -> tuple[BaseInfo, Installer]:
-        self._thread.join()
+        self._ready.wait()
         if self._error is not None:
             raise self._error
         assert self._result is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -30,6 +31,8 @@ from live_code.envs.requirements import Requirements
 from live_code.errors import EnvironmentBuildError
 from live_code.task import legacy
 from live_code.task.legacy import Implied
+
+log = logging.getLogger(__name__)
 
 #: passed through from the harness's environment; everything else (tokens, PIP_*/UV_* settings,
 #: PYTHONPATH, ...) is dropped. Proxies are kept: on many sites nothing installs without them.
@@ -133,6 +136,19 @@ def find_installer(prefer: str = "auto", *, uv: str | None = None, cache_dir: Pa
         msg = "neither uv nor pip is available to install requirements"
         raise EnvironmentBuildError(msg, hint="install uv (a dependency of live-code)") from None
     return Installer("pip", (sys.executable, "-m", "pip"), out.split()[1])
+
+
+def learn_interpreter(installer: Installer, python: str, cache: Path) -> None:
+    """Have uv read ``python``'s facts into its cache (``cache``/uv, as :func:`installer_env` sets
+    it) when that cache is new, as it is before the first env is built: a resolution then starts
+    without interpreter query (about 35 ms of a cold start). Best effort: a failure is only logged."""
+    if installer.name != "uv" or (cache / "uv").exists():
+        return
+    env = {**plain_env(), "UV_CACHE_DIR": str(cache / "uv"), "UV_NO_CONFIG": "1", "UV_PYTHON_DOWNLOADS": "never"}
+    try:
+        util.cmd_output(*installer.argv, "python", "find", "--no-config", python, env=env, timeout=30)
+    except util.CalledProcessError as e:
+        log.debug("uv could not read %s ahead: %s", python, e.stderr.strip()[-200:])
 
 
 def _uv_version(uv: str, cache_dir: Path | None) -> str | None:

@@ -386,7 +386,9 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
     previous = _stop_on_signals()
     try:
         task = r.read_task()
-        r.base_ahead = envs.BaseAhead(settings.base_python, r.store.root / "base-info")
+        r.base_ahead = envs.BaseAhead(
+            settings.base_python, r.store.root / "base-info", r.store.root / "installer-cache"
+        )
         src = r.fetch(task, work)
         _check_stopped()
         manifest = manifest_mod.load(src)
@@ -482,11 +484,6 @@ def _url_secrets(url: str) -> list[str]:
 _COMPILE_WAIT = 600.0
 
 
-def describe_sandbox(settings: Settings) -> tuple[str, str | None]:
-    """For the CLI: which sandbox mode a run with these settings gets, and why."""
-    return job.sandbox_mode(settings.in_dir, settings.out_dir, settings.sandbox)
-
-
 __all__: Sequence[str] = (
     "CONFIG_NAME",
     "JOB_PASS_ENV",
@@ -494,6 +491,5 @@ __all__: Sequence[str] = (
     "RunResult",
     "Settings",
     "Stopped",
-    "describe_sandbox",
     "run",
 )

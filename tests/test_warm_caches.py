@@ -217,13 +217,16 @@ def test_the_cached_sdk_shim_is_the_work_dir_one_made_once_and_read_only(tmp_pat
     plain = job.sdk_shim(tmp_path / "w1")
     assert plain == tmp_path / "w1" / "sdk"
     cache = tmp_path / "cache" / "sdk"
-    kept = job.sdk_shim(tmp_path / "w2", cache)
-    assert kept.parent == cache and not (tmp_path / "w2" / "sdk").exists()
+    assert job.sdk_shim(tmp_path / "w2", cache) == tmp_path / "w2" / "sdk", "the first run copies its own"
+    job.wait_for_shims()  # while the cached one is made beside it
+    (tmp_path / "w3").mkdir()
+    kept = job.sdk_shim(tmp_path / "w3", cache)
+    assert kept.parent == cache and not (tmp_path / "w3" / "sdk").exists()
     assert _tree(kept) == _tree(plain) and len(_tree(kept)) > 20
     assert [p.name for p in cache.iterdir()] == [kept.name]  # no temp folder left
     assert all(not os.stat(p).st_mode & 0o222 for p in [kept, *kept.rglob("*")])
     before = kept.stat().st_mtime_ns
-    assert job.sdk_shim(tmp_path / "w2", cache) == kept and kept.stat().st_mtime_ns == before
+    assert job.sdk_shim(tmp_path / "w3", cache) == kept and kept.stat().st_mtime_ns == before
     # the job imports it as before: live_code.sdk and live_code.contract, nothing of the harness
     out = util.cmd_output(
         sys.executable,
@@ -242,11 +245,17 @@ def test_an_unwritable_sdk_cache_falls_back_to_the_work_dir(tmp_path: Path) -> N
     blocker.write_text("")
     (tmp_path / "w").mkdir()
     assert job.sdk_shim(tmp_path / "w", blocker / "sdk") == tmp_path / "w" / "sdk"
+    job.wait_for_shims()
+    assert job.sdk_shim(tmp_path / "w", blocker / "sdk") == tmp_path / "w" / "sdk"
 
 
 def test_a_new_harness_version_gets_its_own_sdk_shim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "w").mkdir()
+    job.sdk_shim(tmp_path / "w", tmp_path / "sdk")
+    job.wait_for_shims()
     first = job.sdk_shim(tmp_path / "w", tmp_path / "sdk")
     monkeypatch.setattr(job, "__version__", "0.0.0+other")
+    job.sdk_shim(tmp_path / "w", tmp_path / "sdk")
+    job.wait_for_shims()
     second = job.sdk_shim(tmp_path / "w", tmp_path / "sdk")
     assert second != first and "0.0.0+other" in (second / "live_code" / "__init__.py").read_text()

@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -194,14 +195,17 @@ def sdk_shim(work: Path, cache: Path | None = None) -> Path:
 
     With ``cache`` (the store's ``sdk/``, bound read-only into the sandbox like the rest of the
     store) it is made there once for this harness (its version and a digest of the copied files'
-    names, sizes and mtimes), compiled, read-only and published whole by a rename; without one, or
-    where the cache cannot be written, it is made in the run's ``work`` dir as before."""
+    names, sizes and mtimes), compiled, read-only and published whole by a rename. The run that
+    finds none gets a copy in its ``work`` dir, as does one without a cache, and the cached one is
+    made in a thread beside it (:func:`wait_for_shims`): its bytecode compile takes about 0.2 s,
+    which a cold start should not wait for."""
     if cache is not None:
         shim = cache / _shim_key()
         if shim.is_dir():
             return shim
-        with contextlib.suppress(OSError):
-            return _publish_shim(shim)
+        thread = threading.Thread(target=_publish_quietly, args=(shim,), name="live-code-sdk-shim")
+        thread.start()  # not a daemon: the interpreter waits for it at exit
+        _publishing.append(thread)
     shim = work / "sdk"
     if not shim.exists():
         _fill_shim(shim)
@@ -238,6 +242,21 @@ def _shim_key() -> str:
         st = path.stat()
         h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:24]
+
+
+#: the threads :func:`sdk_shim` started
+_publishing: list[threading.Thread] = []
+
+
+def wait_for_shims() -> None:
+    """Wait until the cached shims that :func:`sdk_shim` started are made (or could not be)."""
+    while _publishing:
+        _publishing.pop().join()
+
+
+def _publish_quietly(shim: Path) -> None:
+    with contextlib.suppress(OSError):  # an unwritable cache: every run makes its own copy
+        _publish_shim(shim)
 
 
 def _publish_shim(shim: Path) -> Path:

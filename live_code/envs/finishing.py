@@ -110,6 +110,10 @@ class Finishing:
         except OSError as e:  # e.g. a full disk: the next run tries again
             self._report(f"warning: no lock of the env is recorded: {e}")
 
+    def started(self) -> None:
+        """Wait until both are started (or could not be)."""
+        self._started.wait()
+
     def abort(self) -> None:
         """Stop both now (the job failed or the run was stopped): the next run of the env does them."""
         self._started.wait()

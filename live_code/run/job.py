@@ -188,7 +188,7 @@ if _util.find_spec("yaml") is None:  # the SDK needs PyYAML: a pure-Python copy,
 """
 
 
-def sdk_shim(work: Path, cache: Path | None = None) -> Path:
+def sdk_shim(work: Path, cache: Path | None = None, *, publish: bool = True) -> Path:
     """A directory holding only ``live_code/{__init__,contract}.py`` and ``live_code/sdk``: what the
     job may import of live-code, without the harness and its dependencies. PyYAML's pure-Python
     part comes along for a base that lacks it (used only then).
@@ -198,14 +198,16 @@ def sdk_shim(work: Path, cache: Path | None = None) -> Path:
     names, sizes and mtimes), compiled, read-only and published whole by a rename. The run that
     finds none gets a copy in its ``work`` dir, as does one without a cache, and the cached one is
     made in a thread beside it (:func:`wait_for_shims`): its bytecode compile takes about 0.2 s,
-    which a cold start should not wait for."""
+    which a cold start should not wait for (nor should its fetch: ``publish=False`` starts none)."""
     if cache is not None:
         shim = cache / _shim_key()
         if shim.is_dir():
             return shim
-        thread = threading.Thread(target=_publish_quietly, args=(shim,), name="live-code-sdk-shim")
-        thread.start()  # not a daemon: the interpreter waits for it at exit
-        _publishing.append(thread)
+        if publish and shim not in _started:  # once per process
+            _started.add(shim)
+            thread = threading.Thread(target=_publish_quietly, args=(shim,), name="live-code-sdk-shim")
+            thread.start()  # not a daemon: the interpreter waits for it at exit
+            _publishing.append(thread)
     shim = work / "sdk"
     if not shim.exists():
         _fill_shim(shim)
@@ -244,8 +246,33 @@ def _shim_key() -> str:
     return h.hexdigest()[:24]
 
 
-#: the threads :func:`sdk_shim` started
+#: the threads :func:`sdk_shim` started, and the shims they make
 _publishing: list[threading.Thread] = []
+_started: set[Path] = set()
+
+
+class RunAhead:
+    """The sandbox probe and the SDK shim (in the cache at ``cache_root``, as the pipeline keeps
+    them: ``probes/``, ``sdk/``), made in a thread from now (neither depends on the
+    repository: the pipeline starts this before the fetch). Only a head start: the run asks
+    :func:`sandbox_mode` and :func:`sdk_shim` again, which then answer at once, and reports what they
+    raise. :meth:`join` before the job starts (the shim must be whole) and before ``work`` goes."""
+
+    def __init__(self, in_dir: Path, out_dir: Path, setting: str, work: Path, cache_root: Path) -> None:
+        args = (in_dir, out_dir, setting, cache_root / "probes", work, cache_root / "sdk")
+        self._thread = threading.Thread(target=self._run, args=args, name="live-code-run-ahead", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _run(in_dir: Path, out_dir: Path, setting: str, probes: Path, work: Path, sdk_cache: Path) -> None:
+        with contextlib.suppress(Exception):
+            if sandbox_mode(in_dir, out_dir, setting, probes)[0] == "container":
+                return
+        with contextlib.suppress(Exception):
+            sdk_shim(work, sdk_cache, publish=False)  # the cached one is made once the job runs
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
 
 
 def wait_for_shims() -> None:

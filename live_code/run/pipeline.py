@@ -45,7 +45,7 @@ from live_code.run.signals import Stopped
 from live_code.run.signals import check_stopped as _check_stopped
 from live_code.run.signals import restore_signals as _restore_signals
 from live_code.run.signals import stop_on_signals as _stop_on_signals
-from live_code.source import git
+from live_code.source import git, pins, urls
 from live_code.source.store import Pin, Store
 from live_code.task import config as config_mod
 from live_code.task import manifest as manifest_mod
@@ -78,6 +78,8 @@ class _Run:
         self.task_id = "unknown"
         self.timings: dict[str, float] = {}
         self.base_ahead: envs.BaseAhead | None = None  # the base and installer, read during the fetch
+        self.ahead: job.RunAhead  # the sandbox probe and the SDK shim, made during the fetch
+        self.finishing: envs.Finishing  # the env's bytecode compile and lock, while the job runs
         self.record: dict[str, Any] = {
             "live_code": {"version": __version__, "python": sys.version.split()[0], "platform": util.platform_name()},
         }
@@ -134,7 +136,7 @@ class _Run:
         assert task.source is not None
         src = work / "src"
         self.src_root = src
-        pin = _pin(task.source)
+        pin = pins.from_config(task.source)
         self.monitor(_PERCENT["task"], MonitorState.RUNNING, message="fetching the source")
         with self.step("fetch"):
             prov = self.store.fetch_source(
@@ -204,7 +206,7 @@ class _Run:
                 find_links=pkg.find_links,
                 offline=pkg.offline,
             )
-            self.secrets += [s for u in (pkg.index_url or "", *pkg.extra_index_urls) for s in _url_secrets(u)]
+            self.secrets += [s for u in (pkg.index_url or "", *pkg.extra_index_urls) for s in urls.url_secrets(u)]
             assert self.base_ahead is not None
             base, installer = self.base_ahead.result()
             lock, as_of = envlock.task_env_lock(task, src, self.s.lock_file, self.record["source"].get("commit_time"))
@@ -270,6 +272,9 @@ class _Run:
     def run_job(
         self, task: Task, src: Path, work: Path, env: envs.EnvResult, manifest: manifest_mod.Manifest, config_file: Path
     ) -> None:
+        self.ahead.join()  # the shim whole, the probe done
+        if self.base_ahead is not None:
+            self.base_ahead.join(30)  # no uv of its own running when the job starts
         mode, reason = job.sandbox_mode(self.s.in_dir, self.s.out_dir, self.s.sandbox, self.store.root / "probes")
         self.record["sandbox"] = {"mode": mode, **({"reason": reason} if reason else {})}
         view = self._fallback_view(reason, work, config_file) if mode == "fallback" else None
@@ -287,6 +292,7 @@ class _Run:
                     mounts = sandbox.Mounts(self.s.in_dir, self.s.out_dir, read_only=(self.store.root,))
                     full = sandbox.wrap(argv, mounts, cwd=src)
                 log.info("running %s for %s", " ".join(argv), "+".join(k.value for k in kinds))
+                self.finishing.started()  # its processes are older than the job's (the supervisor keeps those)
                 outcome = self.runner(
                     supervisor.RunRequest(
                         full, src, run_env, timeout=remaining, grace=self.s.grace, secrets=tuple(self.secrets)
@@ -383,6 +389,7 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
     r = _Run(settings, store or Store(), runner)
     supervisor.hide_from_children()  # a job of the same uid cannot read our environment or memory
     work = Path(tempfile.mkdtemp(prefix="live-code-run-", dir=settings.work_root))
+    r.ahead = job.RunAhead(settings.in_dir, settings.out_dir, settings.sandbox, work, r.store.root)
     previous = _stop_on_signals()
     try:
         task = r.read_task()
@@ -400,7 +407,7 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
         with r.store.using("envs", spec.key):  # from before the build: gc never removes an env in use
             env = r.environment(spec)
             # the env's bytecode and lock, while the job runs (both done once per env)
-            finishing = envs.Finishing(env.path, spec, r.store.root / "installer-cache", work / "lock", log.info)
+            r.finishing = finishing = envs.Finishing(env.path, spec, r.store.root / "installer-cache", work / "lock")
             try:
                 _check_stopped()
                 r.run_job(task, src, work, env, manifest, config_file)
@@ -420,6 +427,7 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
             raise instead from None
         raise
     finally:
+        r.ahead.join()
         if r.base_ahead is not None:
             r.base_ahead.join(30)
         _restore_signals(previous)
@@ -461,22 +469,6 @@ def _record_error(r: _Run, e: LiveCodeError, code: int) -> None:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _pin(source: config_mod.SourcePin) -> Pin:
-    if source.tag is not None and source.kind in (config_mod.PinKind.COMMIT, config_mod.PinKind.TAG):
-        return Pin("tag", source.tag, commit=source.commit)  # both given: the tag must name the commit
-    if source.kind is config_mod.PinKind.COMMIT:
-        return Pin("commit", source.ref)
-    if source.kind is config_mod.PinKind.TAG:
-        return Pin("tag", source.ref, commit=source.commit)
-    return Pin("legacy-ref", source.ref)
-
-
-def _url_secrets(url: str) -> list[str]:
-    with contextlib.suppress(LiveCodeError):
-        return [s for s in git.normalise_url(url, allow_local=True, schemes=("https", "http")).secrets if s]
-    return []
 
 
 #: how long a run whose job is done waits for the env's bytecode compile and lock to end (then they are killed

@@ -23,6 +23,7 @@ from live_code import util
 from live_code.errors import CacheError, SourceError
 from live_code.source import git
 from live_code.source.localmirror import KEEP, check_commit, mirror_lock, trusted
+from live_code.task import config as config_mod
 
 if TYPE_CHECKING:
     from live_code.source.store import Store
@@ -164,3 +165,14 @@ def pins_locked(store: Store, deadline: git.Deadline) -> Iterator[dict[str, Any]
                 util.atomic_write(store.root / "pins.json", json.dumps(data, sort_keys=True, indent=1))
     except filelock.Timeout:
         raise CacheError("timed out waiting for the pin record lock", value=str(store.root), hint="retry") from None
+
+
+def from_config(source: config_mod.SourcePin) -> Pin:
+    """The pin a task's source settings make (``task.config``'s keys)."""
+    if source.tag is not None and source.kind in (config_mod.PinKind.COMMIT, config_mod.PinKind.TAG):
+        return Pin("tag", source.tag, commit=source.commit)  # both given: the tag must name the commit
+    if source.kind is config_mod.PinKind.COMMIT:
+        return Pin("commit", source.ref)
+    if source.kind is config_mod.PinKind.TAG:
+        return Pin("tag", source.ref, commit=source.commit)
+    return Pin("legacy-ref", source.ref)

@@ -14,6 +14,7 @@ Everything here runs before git does (``git.py`` re-exports these names):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from live_code import util
-from live_code.errors import SourceError, UnsafeSourceError
+from live_code.errors import LiveCodeError, SourceError, UnsafeSourceError
 
 ALLOW_LOCAL_ENV = "LIVE_CODE_ALLOW_LOCAL_REPOS"
 TOKEN_ENV = "LIVE_CODE_GIT_TOKEN"
@@ -262,3 +263,10 @@ def check_sha(value: str) -> str:
 
 def is_hex(value: str) -> bool:
     return bool(_SHA_RE.match(value.lower()))
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credentials in ``url`` (for redaction), or none when it is not a URL live-code reads."""
+    with contextlib.suppress(LiveCodeError):
+        return [s for s in normalise_url(url, allow_local=True, schemes=("https", "http")).secrets if s]
+    return []

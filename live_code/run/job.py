@@ -197,17 +197,15 @@ def sdk_shim(work: Path, cache: Path | None = None, *, publish: bool = True) -> 
     store) it is made there once for this harness (its version and a digest of the copied files'
     names, sizes and mtimes), compiled, read-only and published whole by a rename. The run that
     finds none gets a copy in its ``work`` dir, as does one without a cache, and the cached one is
-    made in a thread beside it (:func:`wait_for_shims`): its bytecode compile takes about 0.2 s,
-    which a cold start should not wait for (nor should its fetch: ``publish=False`` starts none)."""
+    made by :func:`publish_shims` once its job is done (``publish=False``: not even then): its
+    bytecode compile takes about 0.2 s, which a cold start should not wait for."""
     if cache is not None:
         shim = cache / _shim_key()
         if shim.is_dir():
             return shim
-        if publish and shim not in _started:  # once per process
+        if publish and shim not in _started:  # once per process, from publish_shims()
             _started.add(shim)
-            thread = threading.Thread(target=_publish_quietly, args=(shim,), name="live-code-sdk-shim")
-            thread.start()  # not a daemon: the interpreter waits for it at exit
-            _publishing.append(thread)
+            _pending.append(shim)
     shim = work / "sdk"
     if not shim.exists():
         _fill_shim(shim)
@@ -246,9 +244,20 @@ def _shim_key() -> str:
     return h.hexdigest()[:24]
 
 
-#: the threads :func:`sdk_shim` started, and the shims they make
+#: the cached shims :func:`sdk_shim` found missing, and the threads making them
+_pending: list[Path] = []
 _publishing: list[threading.Thread] = []
 _started: set[Path] = set()
+
+
+def publish_shims() -> None:
+    """Make the cached shims :func:`sdk_shim` found missing, each in a thread (not a daemon: the
+    interpreter waits for it at exit). The pipeline calls this once the job is done, so that their
+    bytecode compile (about 0.2 s) does not slow the job's start."""
+    while _pending:
+        thread = threading.Thread(target=_publish_quietly, args=(_pending.pop(),), name="live-code-sdk-shim")
+        thread.start()
+        _publishing.append(thread)
 
 
 class RunAhead:
@@ -269,14 +278,16 @@ class RunAhead:
             if sandbox_mode(in_dir, out_dir, setting, probes)[0] == "container":
                 return
         with contextlib.suppress(Exception):
-            sdk_shim(work, sdk_cache, publish=False)  # the cached one is made once the job runs
+            sdk_shim(work, sdk_cache, publish=False)  # the cached one is made after the job
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
 
 
 def wait_for_shims() -> None:
-    """Wait until the cached shims that :func:`sdk_shim` started are made (or could not be)."""
+    """Make the cached shims that :func:`sdk_shim` found missing, and wait until they are made
+    (or could not be)."""
+    publish_shims()
     while _publishing:
         _publishing.pop().join()
 

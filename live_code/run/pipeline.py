@@ -263,8 +263,11 @@ class _Run:
         self.monitor(_PERCENT["environment"], MonitorState.RUNNING, message="environment ready")
         return env
 
-    def locked(self, summary: dict[str, Any] | None, env_path: Path) -> None:
-        """The env's lock, written while the job ran (``summary``; None: before, or not at all)."""
+    def after_job(self, finishing: envs.Finishing, env_path: Path, compile_wait: float | None = None) -> None:
+        """The SDK shim cached for later runs (now: off the job's start), and the env's bytecode
+        and lock, made while the job ran (recorded when this run wrote the lock)."""
+        job.publish_shims()
+        summary = finishing.finish(_COMPILE_WAIT, compile_wait)
         if summary is not None:
             self.record["environment"]["lock"] = summary
             self.lock_text = envlock.env_lock_text(env_path)
@@ -412,12 +415,12 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
                 _check_stopped()
                 r.run_job(task, src, work, env, manifest, config_file)
             except Exception:  # a failed job's provenance records the lock too; a stop does not wait
-                r.locked(finishing.finish(_COMPILE_WAIT, compile_wait=0.0), env.path)
+                r.after_job(finishing, env.path, compile_wait=0.0)
                 raise
             except BaseException:
                 finishing.abort()
                 raise
-            r.locked(finishing.finish(_COMPILE_WAIT), env.path)
+            r.after_job(finishing, env.path)
         _check_stopped()
         r.check_outputs(task)
         _check_stopped()

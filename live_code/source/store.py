@@ -12,6 +12,15 @@ Layout under the cache root (``LIVE_CODE_CACHE``, else ``$XDG_CACHE_HOME/live-co
       locks/<kind>-<key>.lock build lock (filelock): one builder per entry, across processes
       locks/<kind>-<key>.use  held shared (flock) while a run uses the entry; gc skips held ones
       logs/                   crash logs of the CLI
+      installer-cache/        uv's (pip's) cache, shared by every env build (so uv can hardlink)
+      base-info/              the base interpreter's fingerprint and uv's version, each kept
+                              while the file it was read from is unchanged (envs.base, installer)
+      probes/                 a successful bubblewrap probe, kept while bwrap, the kernel and the
+                              namespace settings are unchanged (run.sandbox); a failure never is
+      sdk/<key>/              the job's SDK shim per harness version, compiled and read-only (run.job)
+
+An env whose lock is still pending holds ``.live-code-lock-pending`` (envs.finishing): its first
+job's run writes ``pylock.toml``, or the next run of the env does.
 
 An entry is trusted only when its ``.done`` marker exists: a build killed at any point leaves a
 directory without a marker, which the next builder removes under the lock before building again

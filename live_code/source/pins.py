@@ -23,10 +23,10 @@ from live_code import util
 from live_code.errors import CacheError, SourceError
 from live_code.source import git
 from live_code.source.localmirror import KEEP, check_commit, mirror_lock, trusted
-from live_code.task import config as config_mod
 
 if TYPE_CHECKING:
     from live_code.source.store import Store
+    from live_code.task import config as config_mod
 
 PIN_KINDS = ("commit", "tag", "branch", "legacy-ref")
 
@@ -169,6 +169,8 @@ def pins_locked(store: Store, deadline: git.Deadline) -> Iterator[dict[str, Any]
 
 def from_config(source: config_mod.SourcePin) -> Pin:
     """The pin a task's source settings make (``task.config``'s keys)."""
+    from live_code.task import config as config_mod  # here: the task layer is not needed to fetch
+
     if source.tag is not None and source.kind in (config_mod.PinKind.COMMIT, config_mod.PinKind.TAG):
         return Pin("tag", source.tag, commit=source.commit)  # both given: the tag must name the commit
     if source.kind is config_mod.PinKind.COMMIT:

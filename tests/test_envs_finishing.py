@@ -111,3 +111,17 @@ def test_a_lock_that_records_more_than_the_resolution_stays_in_the_build(
     )
     vcs = envs.prepare_env(vcs_repo, base_python=base_python, index=offline(wheelhouse))
     assert not envs.can_lock_later(vcs), "a VCS line is built to be locked"
+
+
+def test_a_lock_that_cannot_be_written_after_the_job_is_warned_about_not_raised(
+    tmp_path: Path, base_python: str, wheelhouse: Path, installer_cache: Path
+) -> None:
+    spec = _spec(tmp_path, base_python, wheelhouse)
+    env = _ensure(tmp_path / "store", spec, installer_cache, lock_later=True)
+    (env.path / envs.LOCK_NAME).mkdir()  # where the lock goes, a folder: the write fails
+
+    lines: list[str] = []
+    assert envs.Finishing(env.path, spec, installer_cache, tmp_path / "scratch", lines.append).finish(60) is None
+    assert any("warning: no lock of the env is recorded" in line and "tries again" in line for line in lines), lines
+    assert (env.path / envs.PENDING_LOCK).is_file(), "the next run locks it"
+    assert _provenance(env)["lock"] == env.provenance["lock"]

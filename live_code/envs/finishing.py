@@ -153,9 +153,13 @@ class Finishing:
         except EnvironmentBuildError as e:
             no_lock(e, self._report)
             return None
-        summary = write_lock(self.path, self.spec, Resolution(self._todo, text))
-        _set_provenance_lock(self.path, summary)
-        (self.path / PENDING_LOCK).unlink(missing_ok=True)
+        try:  # the job is done: a lock that cannot be written now is only warned about
+            summary = write_lock(self.path, self.spec, Resolution(self._todo, text))
+            _set_provenance_lock(self.path, summary)
+            (self.path / PENDING_LOCK).unlink(missing_ok=True)
+        except OSError as e:
+            self._report(f"warning: no lock of the env is recorded: {e} (the next run of the env tries again)")
+            return None
         return summary
 
 

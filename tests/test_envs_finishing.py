@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -125,3 +126,22 @@ def test_a_lock_that_cannot_be_written_after_the_job_is_warned_about_not_raised(
     assert any("warning: no lock of the env is recorded" in line and "tries again" in line for line in lines), lines
     assert (env.path / envs.PENDING_LOCK).is_file(), "the next run locks it"
     assert _provenance(env)["lock"] == env.provenance["lock"]
+
+
+def test_the_lock_is_made_beside_the_env_in_the_cache_and_nothing_of_it_stays(
+    tmp_path: Path, base_python: str, wheelhouse: Path, installer_cache: Path
+) -> None:
+    spec = _spec(tmp_path, base_python, wheelhouse)
+    env = _ensure(tmp_path / "store", spec, installer_cache, lock_later=True)
+    stale = env.path.parent / f".{env.path.name}.lock-1"
+    stale.mkdir()
+    os.utime(stale, (1, 1))  # left by a run killed long ago
+
+    finishing = envs.Finishing(env.path, spec, installer_cache)  # the pipeline's call: no scratch given
+    finishing.started()
+    # not in the run's work dir, which the job can write while uv locks: in the cache (read-only to a job)
+    assert [p.name for p in env.path.parent.glob(f".{env.path.name}.lock-*")] == [
+        f".{env.path.name}.lock-{os.getpid()}"
+    ]
+    assert finishing.finish(60) is not None
+    assert not list(env.path.parent.glob(f".{env.path.name}.lock-*"))

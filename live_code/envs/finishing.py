@@ -16,6 +16,7 @@ Private to ``envs`` (``builder`` re-exports :class:`Finishing` and :data:`PENDIN
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -64,21 +65,31 @@ def mark_pending(path: Path, todo: tuple[str, ...]) -> dict[str, Any]:
 
 
 class Finishing:
-    """Start the env's bytecode compile and, when it is pending, its lock (in ``scratch``, a new
-    folder the caller removes with the run); :meth:`finish` after the job, or :meth:`abort`.
+    """Start the env's bytecode compile and, when it is pending, its lock; :meth:`finish` after the
+    job, or :meth:`abort`. The lock's scratch folder is ``scratch``, or by default a new one beside
+    the env, in the cache, which a sandboxed job sees read-only: the job runs while uv writes the
+    lock, and must not be able to change what the env records. It is removed at the end.
 
     Both are started from a thread, so that the job, started just after, does not wait for them.
     The thread lives until both have ended: Linux sends a child's parent-death signal (which stops
     them if the harness dies) when the thread that started it ends, not the process."""
 
     def __init__(
-        self, env_path: Path, spec: EnvSpec, installer_cache: Path, scratch: Path, reporter: Reporter | None = None
+        self,
+        env_path: Path,
+        spec: EnvSpec,
+        installer_cache: Path,
+        scratch: Path | None = None,
+        reporter: Reporter | None = None,
     ) -> None:
         self.path, self.spec, self._report = env_path, spec, reporter or log.info
         self._compiling: subprocess.Popen[bytes] | None = None
         self._locking: Background | None = None
         self._todo: tuple[str, ...] = ()
-        self._scratch = scratch
+        self._scratch, self._own_scratch = (
+            scratch or env_path.parent / f".{env_path.name}.lock-{os.getpid()}",
+            not scratch,
+        )
         self._started, self._ended = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._start, args=(installer_cache,), name="live-code-finishing")
         self._thread.daemon = True
@@ -101,6 +112,9 @@ class Finishing:
             return
         spec, scratch = self.spec, self._scratch
         try:
+            if self._own_scratch:
+                _remove_stale(self.path)
+                util.rmtree(scratch)  # one left by a killed run of the same pid
             scratch.mkdir(parents=True, exist_ok=True)
             env = installer_env(scratch, installer_cache, spec.index, spec.git_mirrors.insteadof_config())
             argv = lock_argv(spec, self._todo, scratch, spec.base.executable)
@@ -120,8 +134,13 @@ class Finishing:
         try:
             self._stop()
         finally:
-            self._ended.set()
-            self._thread.join()
+            self._end()
+
+    def _end(self) -> None:
+        self._ended.set()
+        self._thread.join()
+        if self._own_scratch:
+            util.rmtree(self._scratch)
 
     def _stop(self) -> None:
         finish_bytecode_compile(self._compiling)
@@ -140,8 +159,7 @@ class Finishing:
             self._stop()
             raise
         finally:
-            self._ended.set()
-            self._thread.join()
+            self._end()
 
     def _wait_both(self, wait: float, deadline: float) -> dict[str, Any] | None:
         finish_bytecode_compile(self._compiling, timeout=wait, reporter=self._report)
@@ -170,6 +188,15 @@ def _set_provenance_lock(path: Path, summary: dict[str, Any]) -> None:
         return
     prov["lock"] = summary
     util.atomic_write(path / PROVENANCE_FILE, json.dumps(prov, sort_keys=True, indent=1))
+
+
+def _remove_stale(env_path: Path) -> None:
+    """Lock scratch folders of this env that a killed run left (older than an hour)."""
+    now = time.time()
+    for old in env_path.parent.glob(f".{env_path.name}.lock-*"):
+        with contextlib.suppress(OSError):
+            if now - old.stat().st_mtime > 3600:
+                util.rmtree(old)
 
 
 def _low_priority() -> None:

@@ -410,7 +410,7 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
         with r.store.using("envs", spec.key):  # from before the build: gc never removes an env in use
             env = r.environment(spec)
             # the env's bytecode and lock, while the job runs (both done once per env)
-            r.finishing = finishing = envs.Finishing(env.path, spec, r.store.root / "installer-cache", work / "lock")
+            r.finishing = finishing = envs.Finishing(env.path, spec, r.store.root / "installer-cache")
             try:
                 _check_stopped()
                 r.run_job(task, src, work, env, manifest, config_file)

@@ -142,13 +142,20 @@ def learn_interpreter(installer: Installer, python: str, cache: Path) -> None:
     """Have uv read ``python``'s facts into its cache (``cache``/uv, as :func:`installer_env` sets
     it) when that cache is new, as it is before the first env is built: a resolution then starts
     without interpreter query (about 35 ms of a cold start). Best effort: a failure is only logged."""
-    if installer.name != "uv" or (cache / "uv").exists():
-        return
+    if installer.name != "uv" or (cache / "uv").exists() or not _writable(cache):
+        return  # uv knows it already, or could not keep it (a read-only cache: every run would ask)
     env = {**plain_env(), "UV_CACHE_DIR": str(cache / "uv"), "UV_NO_CONFIG": "1", "UV_PYTHON_DOWNLOADS": "never"}
     try:
         util.cmd_output(*installer.argv, "python", "find", "--no-config", python, env=env, timeout=30)
     except util.CalledProcessError as e:
         log.debug("uv could not read %s ahead: %s", python, e.stderr.strip()[-200:])
+
+
+def _writable(path: Path) -> bool:
+    """Whether ``path``, or the nearest folder above it that exists, can be written to."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return os.access(path, os.W_OK)
 
 
 def _uv_version(uv: str, cache_dir: Path | None) -> str | None:

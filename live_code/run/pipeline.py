@@ -263,11 +263,11 @@ class _Run:
         self.monitor(_PERCENT["environment"], MonitorState.RUNNING, message="environment ready")
         return env
 
-    def after_job(self, finishing: envs.Finishing, env_path: Path, compile_wait: float | None = None) -> None:
+    def after_job(self, env_path: Path, compile_wait: float | None = None) -> None:
         """The SDK shim cached for later runs (now: off the job's start), and the env's bytecode
         and lock, made while the job ran (recorded when this run wrote the lock)."""
         job.publish_shims()
-        summary = finishing.finish(_COMPILE_WAIT, compile_wait)
+        summary = self.finishing.finish(_COMPILE_WAIT, compile_wait)
         if summary is not None:
             self.record["environment"]["lock"] = summary
             self.lock_text = envlock.env_lock_text(env_path)
@@ -410,17 +410,17 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
         with r.store.using("envs", spec.key):  # from before the build: gc never removes an env in use
             env = r.environment(spec)
             # the env's bytecode and lock, while the job runs (both done once per env)
-            r.finishing = finishing = envs.Finishing(env.path, spec, r.store.root / "installer-cache")
+            r.finishing = envs.Finishing(env.path, spec, r.store.root / "installer-cache")
             try:
                 _check_stopped()
                 r.run_job(task, src, work, env, manifest, config_file)
             except Exception:  # a failed job's provenance records the lock too; a stop does not wait
-                r.after_job(finishing, env.path, compile_wait=0.0)
+                r.after_job(env.path, compile_wait=0.0)
                 raise
             except BaseException:
-                finishing.abort()
+                r.finishing.abort()
                 raise
-            r.after_job(finishing, env.path)
+            r.after_job(env.path)
         _check_stopped()
         r.check_outputs(task)
         _check_stopped()

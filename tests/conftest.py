@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from live_code.run import sandbox
+from live_code.util import rmtree
 from tests.helpers.gitserver import make_cert
 from tests.helpers.repos import GIT_ENV, git, write_tree
 
@@ -34,10 +35,29 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(f"needs bubblewrap, the sandbox jobs run in (tests/test_fallback.py runs them without): {reason}")
 
 
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+    return report
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test writes to the real cache or home: each gets its own LIVE_CODE_CACHE."""
-    monkeypatch.setenv("LIVE_CODE_CACHE", str(tmp_path_factory.mktemp("cache")))
+def _isolated_env(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """No test writes to the real cache or home: each gets its own LIVE_CODE_CACHE.
+
+    The cache of a test that ran and did not fail is removed when it ends, as pytest removes its ``tmp_path``
+    (``tmp_path_retention_policy = "failed"`` in pyproject.toml): the suite's caches hold envs, about
+    8 GB over a whole run, and CI runs on a machine whose disk earlier runs also fill. A failed test's
+    cache is kept to be read."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("LIVE_CODE_CACHE", str(cache))
     for k, v in GIT_ENV.items():
         monkeypatch.setenv(k, v)
     for k in (
@@ -50,6 +70,9 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
         "UV_CONSTRAINT",
     ):
         monkeypatch.delenv(k, raising=False)
+    yield
+    if request.node.stash.get(_FAILED, True) is False:  # no call report: its setup failed
+        rmtree(cache)
 
 
 @pytest.fixture

@@ -259,3 +259,38 @@ def test_a_new_harness_version_gets_its_own_sdk_shim(tmp_path: Path, monkeypatch
     job.wait_for_shims()
     second = job.sdk_shim(tmp_path / "w", tmp_path / "sdk")
     assert second != first and "0.0.0+other" in (second / "live_code" / "__init__.py").read_text()
+
+
+def test_cache_gc_removes_old_shims_of_other_harnesses_and_keeps_this_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each harness version (or edit of a dev checkout) makes its own read-only shim: ``cache gc``
+    removes the other harnesses' once a week old (or older than --max-age), never this one's."""
+    from live_code import cli
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LIVE_CODE_CACHE", str(cache))
+    (tmp_path / "w").mkdir()
+    monkeypatch.setattr(job, "__version__", "0.0.0+old")
+    job.sdk_shim(tmp_path / "w", cache / "sdk")
+    job.wait_for_shims()
+    old = job.sdk_shim(tmp_path / "w", cache / "sdk")
+    monkeypatch.undo()
+    monkeypatch.setenv("LIVE_CODE_CACHE", str(cache))
+    job.sdk_shim(tmp_path / "w", cache / "sdk")
+    job.wait_for_shims()
+    mine = job.sdk_shim(tmp_path / "w", cache / "sdk")
+    scratch = cache / "sdk" / ".tmp-died"
+    scratch.mkdir()
+    assert old.parent == mine.parent == cache / "sdk" and old != mine
+
+    assert cli.main(["cache", "gc", "--max-age", "30d"]) == 0
+    assert old.is_dir() and scratch.is_dir(), "a shim made just now may be in use by a running job"
+
+    week_ago = os.stat(old).st_mtime - job.SHIM_GRACE - 60
+    for p in (old, mine, scratch):
+        os.utime(p, (week_ago, week_ago))
+    assert cli.main(["cache", "gc", "--max-age", "30d"]) == 0
+    assert not old.exists() and not scratch.exists()
+    assert mine.is_dir() and (mine / "live_code" / "sdk").is_dir(), "this harness's shim stays, whatever its age"
+    assert "removed 2 SDK shims this live-code no longer uses" in capsys.readouterr().out

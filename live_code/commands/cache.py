@@ -98,4 +98,10 @@ def cmd_gc(args: argparse.Namespace) -> int:
     for e in removed:
         print(f"removed {e.kind}/{e.key} ({human(e.size)})")
     print(f"removed {len(removed)} entries, freed {human(sum(e.size for e in removed))}")
+    from live_code.run import job  # the run layer: only this command needs it
+
+    grace = job.SHIM_GRACE if args.max_age is None else min(args.max_age, job.SHIM_GRACE)
+    shims = job.prune_shims(st.root / "sdk", older_than=grace)
+    if shims:
+        print(f"removed {len(shims)} SDK shims this live-code no longer uses (sdk/)")
     return 0

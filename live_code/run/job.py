@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -290,6 +291,33 @@ def wait_for_shims() -> None:
     publish_shims()
     while _publishing:
         _publishing.pop().join()
+
+
+#: a shim of another harness is kept this long after it was made (``cache gc``): a job of that
+#: harness may still be importing from it (training runs for days)
+SHIM_GRACE = 7 * 86400.0
+
+
+def prune_shims(sdk_cache: Path, *, older_than: float = SHIM_GRACE, now: float | None = None) -> list[Path]:
+    """Remove the shims in ``sdk_cache`` (the store's ``sdk/``) that are not this harness's and
+    were made more than ``older_than`` seconds ago, with the scratch folders of publishes that died
+    (an hour old); return what was removed. A harness upgraded or edited in place makes a new shim
+    (:func:`_shim_key`), and nothing else removes the old one."""
+    now = time.time() if now is None else now
+    keep = _shim_key()
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in sorted(sdk_cache.iterdir()):
+            try:
+                age = now - entry.lstat().st_mtime
+            except FileNotFoundError:  # removed meanwhile by another gc
+                continue
+            scratch = entry.name.startswith(".tmp-")
+            if entry.name == keep or age <= (3600.0 if scratch else older_than):
+                continue
+            util.rmtree(entry)
+            removed.append(entry)
+    return removed
 
 
 def _publish_quietly(shim: Path) -> None:

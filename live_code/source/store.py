@@ -17,7 +17,8 @@ Layout under the cache root (``LIVE_CODE_CACHE``, else ``$XDG_CACHE_HOME/live-co
                               while the file it was read from is unchanged (envs.base, installer)
       probes/                 a successful bubblewrap probe, kept while bwrap, the kernel and the
                               namespace settings are unchanged (run.sandbox); a failure never is
-      sdk/<key>/              the job's SDK shim per harness version, compiled and read-only (run.job)
+      sdk/<key>/              the job's SDK shim per harness version, compiled and read-only (run.job);
+                              cache gc removes other versions' a week after they were made
 
 An env whose lock is still pending holds ``.live-code-lock-pending`` (envs.finishing): its first
 job's run writes ``pylock.toml``, or the next run of the env does.

@@ -304,8 +304,8 @@ def main() -> int:
     p.add_argument(
         "--harness",
         type=Path,
-        default=ROOT / ".venv" / "bin" / "live-code",
-        help="the live-code command measured (default: .venv/bin/live-code); to measure a fix",
+        help="the live-code command measured (default: this checkout installed as the images install "
+        "it, in <work>/harness)",
     )
     p.add_argument("--only", default="startup,running,validation", help="sections to run (default: %(default)s)")
     p.add_argument("--keep", action="store_true", help="keep this run's caches and logs (default: logs only)")
@@ -321,7 +321,8 @@ def main() -> int:
     work = args.work.resolve()
     print(f"==> bench setup in {work}", flush=True)
     tools = workdir.prepare(work, args.python, ROOT, args.requirements, with_mlflow=not args.no_mlflow)
-    tools = dataclasses.replace(tools, harness=args.harness.absolute())
+    if args.harness is not None:
+        tools = dataclasses.replace(tools, harness=args.harness.absolute())
     run_dir = work / f"run-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True)
 

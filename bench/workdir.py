@@ -66,7 +66,7 @@ class Tools:
     python: Path  # the bench interpreter (a real one, never a pyenv shim)
     python_version: str
     requirements: str  # the text of extra-requirements.txt
-    harness: Path  # .venv/bin/live-code
+    harness: Path  # <work>/harness/bin/live-code, installed as the images install it
     base_python: Path
     base_dir: Path
     wheelhouse: Path
@@ -99,6 +99,38 @@ def _run(argv: list[str], env: dict[str, str], what: str) -> None:
 def _stamp(path: Path, text: str) -> bool:
     """True if ``path`` holds ``text`` (the recipe it was made with)."""
     return path.is_file() and path.read_text() == text
+
+
+def _harness_recipe(repo_root: Path) -> str:
+    """What the installed harness was made from: every file of the package and its metadata."""
+    h = hashlib.sha256()
+    files = [repo_root / "pyproject.toml", *sorted((repo_root / "live_code").rglob("*"))]
+    for f in files:
+        if f.is_file() and "__pycache__" not in f.parts:
+            h.update(f"{f.relative_to(repo_root)}\0".encode() + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _install_harness(work: Path, repo_root: Path, base_python: Path, env: dict[str, str]) -> Path:
+    """live-code installed the way the images install it (base_images/common/install-harness.sh): a
+    venv of its own with a regular, byte-compiled install, not the repo's editable .venv (whose
+    import hook and source-tree bytecode an image has not). Installed again when the code changes."""
+    home = work / "harness"
+    recipe = _harness_recipe(repo_root)
+    if _stamp(home / ".recipe", recipe):
+        return home / "bin" / "live-code"
+    script = repo_root / "base_images" / "common" / "install-harness.sh"
+    settings = {"LIVE_CODE_HOME": str(home), "LIVE_CODE_BASE_PYTHON": str(base_python)}
+    settings["LIVE_CODE_CACHE"] = str(work / "harness-cache")
+    if (home / "bin" / "python").exists():  # only live-code changed: its dependencies stay
+        constraints = repo_root / "base_images" / "common" / "harness-constraints.txt"
+        argv = [str(home / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        argv += ["--no-deps", "--force-reinstall", "--no-build-isolation", "-c", str(constraints), str(repo_root)]
+        _run(argv, env, "reinstall live-code into the bench's harness venv")
+    else:
+        _run(["bash", str(script), str(repo_root)], {**env, **settings}, "install the harness as the images do")
+    (home / ".recipe").write_text(recipe)
+    return home / "bin" / "live-code"
 
 
 def prepare(work: Path, python: Path, repo_root: Path, requirements: str, *, with_mlflow: bool = True) -> Tools:
@@ -199,14 +231,7 @@ def prepare(work: Path, python: Path, repo_root: Path, requirements: str, *, wit
     if not (bin_dir / "uv").exists():
         (bin_dir / "uv").symlink_to(uv.resolve())
 
-    # An image would hold live-code installed with its bytecode (pip compiles it); the editable
-    # install here has none and this machine sets PYTHONDONTWRITEBYTECODE=1, so every harness
-    # start would compile live_code again (~0.25 s). Compile it (only what is stale).
-    _run(
-        [str(repo_root / ".venv" / "bin" / "python"), "-m", "compileall", "-q", str(repo_root / "live_code")],
-        env,
-        "compile live_code's bytecode (as an installed package has it)",
-    )
+    harness = _install_harness(work, repo_root, base / "bin" / "python", env)
 
     pyenv_root = None
     proc = subprocess.run(["pyenv", "root"], capture_output=True, text=True) if shutil.which("pyenv") else None
@@ -228,7 +253,7 @@ def prepare(work: Path, python: Path, repo_root: Path, requirements: str, *, wit
         python=python,
         python_version=version,
         requirements=req_text,
-        harness=repo_root / ".venv" / "bin" / "live-code",
+        harness=harness,
         base_python=base / "bin" / "python",
         base_dir=base,
         wheelhouse=wheelhouse,

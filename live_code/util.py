@@ -210,6 +210,32 @@ def clean_path_on_failure(path: str | os.PathLike[str]) -> Iterator[None]:
         raise
 
 
+_NAME_SEPARATORS = re.compile(r"[-_.]+")
+# PEP 508's distribution name, and a version of digits and dots with at most one of PEP 440's
+# canonical pre-, post- and dev-release suffixes: the ``name==version`` lines most repositories pin
+_SIMPLE_PIN = re.compile(
+    r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*==\s*"
+    r"((?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*(?:(?:a|b|rc)(?:0|[1-9][0-9]*))?(?:\.post(?:0|[1-9][0-9]*))?"
+    r"(?:\.dev(?:0|[1-9][0-9]*))?)"
+)
+
+
+def canonical_name(name: str) -> str:
+    """A distribution name normalised as PEP 503 says (``re.sub(r"[-_.]+", "-", name).lower()``),
+    which is what ``packaging.utils.canonicalize_name`` returns, without importing packaging (a
+    third of a warm run's import time, for its regular expressions)."""
+    return _NAME_SEPARATORS.sub("-", name).lower()
+
+
+def simple_pin(body: str) -> tuple[str, str] | None:
+    """``(canonical name, "==version")`` of a requirement that is only ``name==version`` with a
+    plain release version, as packaging's ``Requirement`` reads it (the specifier as
+    ``str(req.specifier)`` gives it); None for anything else (extras, markers, URLs, other
+    operators, local or wildcard versions), which packaging parses."""
+    m = _SIMPLE_PIN.fullmatch(body.strip())
+    return (canonical_name(m.group(1)), "==" + m.group(2)) if m else None
+
+
 def rmtree(path: str | os.PathLike[str]) -> None:
     """Remove a tree, also one holding read-only files (git objects are 0444)."""
 

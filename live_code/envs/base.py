@@ -17,9 +17,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
-
 from live_code import util
 from live_code.envs.installer import plain_env
 from live_code.errors import EnvironmentBuildError
@@ -48,7 +45,7 @@ PROTECTED_PREFIXES = ("mxnet", "nvidia-", "cupy", "pytorch-triton", "tensorrt-")
 
 
 def is_protected(name: str) -> bool:
-    name = canonicalize_name(name)
+    name = util.canonical_name(name)
     return name in PROTECTED_NAMES or name.startswith(PROTECTED_PREFIXES)
 
 
@@ -279,12 +276,14 @@ def own_dists(path: Path) -> dict[str, str]:
             head = meta.read_text(errors="replace").split("\n\n", 1)[0]
             fields = dict(re.findall(r"^(Name|Version):\s*(.+?)\s*$", head, re.M))
             if "Name" in fields:
-                found[canonicalize_name(fields["Name"])] = fields.get("Version", "")
+                found[util.canonical_name(fields["Name"])] = fields.get("Version", "")
     return found
 
 
 def normal_version(text: str) -> str | None:
     """``text`` normalised (PEP 440), or None when it is not a valid version."""
+    from packaging.version import InvalidVersion, Version  # here, not above: util.canonical_name says why
+
     try:
         return str(Version(text))
     except InvalidVersion:

@@ -35,8 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from packaging.utils import canonicalize_name
-
 from live_code import util
 from live_code.envs.base import (
     PROTECTED_NAMES,
@@ -295,7 +293,7 @@ def prepare_env(
 def _check_no_build_isolation(names: tuple[str, ...], requirements: Requirements) -> tuple[str, ...]:
     """The canonical names, each of which a requirement line must name (a typo would silently build
     with isolation, and fail for want of the base's torch)."""
-    wanted = tuple(sorted({canonicalize_name(n) for n in names}))
+    wanted = tuple(sorted({util.canonical_name(n) for n in names}))
     listed = {r.name for r in requirements.lines if r.name}
     for name in wanted:
         if name not in listed:

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from packaging.specifiers import SpecifierSet
-
 from live_code.envs.base import BaseInfo, base_fingerprint, is_protected, normal_version
 from live_code.envs.requirements import RequirementLine, Requirements
 from live_code.errors import EnvironmentBuildError, RequirementError
@@ -42,6 +40,8 @@ def framework_verdict(line: RequirementLine, base: BaseInfo) -> FrameworkVerdict
             "installed into the job env (a compiled one must match the base's frameworks)",
             "better: use an image whose base has it",
         )
+    from packaging.specifiers import SpecifierSet  # here, not above: util.canonical_name says why
+
     parsed = normal_version(have)
     if line.kind == "name" and (
         SpecifierSet(line.specifier).contains(parsed, prereleases=True) if parsed else not line.specifier

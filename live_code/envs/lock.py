@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from packaging.utils import canonicalize_name
-
 from live_code import contract, util
 from live_code.envs.base import BaseInfo, is_protected
 from live_code.envs.installer import IndexSettings, offline_flags
@@ -118,7 +116,7 @@ def parse_lock(text: str, origin: str) -> Lock:
         sources = tuple(str(a.get("url") or a.get("path") or "") for a in artifacts)
         packages.append(
             LockedPackage(
-                canonicalize_name(entry["name"]),
+                util.canonical_name(entry["name"]),
                 str(entry.get("version", "")),
                 (*hashes, *extra),
                 sources,

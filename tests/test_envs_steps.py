@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -124,3 +125,27 @@ def test_uv_reads_the_base_into_a_new_installer_cache_once(
     ahead.join(60)
     assert base.executable and installer.name == "uv"
     assert list((tmp_path / "ahead-cache" / "uv").glob("interpreter-v*/*"))
+
+
+@pytest.mark.needs_bwrap
+def test_a_read_only_installer_cache_is_not_taught_the_base(
+    tmp_path: Path, base_python: str, uv_wrapper: envs.Installer, uv_log: Path
+) -> None:
+    """A cache baked into an image and mounted read-only: uv could not keep what it read, so asking
+    it would cost every warm run a process. The cache is a real read-only bind mount (bubblewrap),
+    which root cannot write either; the same call on the writable folder is the control."""
+    cache = tmp_path / "installer-cache"
+    cache.mkdir()
+    code = (
+        "import sys; from pathlib import Path; from live_code.envs import installer; "
+        "installer.learn_interpreter(installer.find_installer('uv', uv=sys.argv[1]), sys.argv[2], Path(sys.argv[3]))"
+    )
+    argv = [sys.executable, "-c", code, uv_wrapper.argv[0], base_python, str(cache)]
+    root = Path(__file__).resolve().parent.parent
+    sandbox = ["bwrap", "--dev-bind", "/", "/", "--ro-bind", str(cache), str(cache), "--"]
+    subprocess.run([*sandbox, *argv], check=True, cwd=root)
+    assert not any(p.read_text().startswith("python find ") for p in uv_log.glob("*.argv"))
+    assert not (cache / "uv").exists()
+    subprocess.run(argv, check=True, cwd=root)
+    assert any(p.read_text().startswith("python find ") for p in uv_log.glob("*.argv")), "the control asks uv"
+    assert (cache / "uv").is_dir()

@@ -222,8 +222,8 @@ _SIMPLE_PIN = re.compile(
 
 def canonical_name(name: str) -> str:
     """A distribution name normalised as PEP 503 says (``re.sub(r"[-_.]+", "-", name).lower()``),
-    which is what ``packaging.utils.canonicalize_name`` returns, without importing packaging (a
-    third of a warm run's import time, for its regular expressions)."""
+    which is what ``packaging.utils.canonicalize_name`` returns, without importing packaging (about
+    12% of the instructions of importing the run path, most of it compiling its regular expressions)."""
     return _NAME_SEPARATORS.sub("-", name).lower()
 
 

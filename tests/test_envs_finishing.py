@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import shutil
+import time
 from pathlib import Path
 
 from live_code.envs import builder as envs
 from live_code.source import store as store_mod
+from tests.helpers.adversarial import assert_no_processes
 from tests.helpers.envs import job_python, offline
 
 REQUIREMENTS = "tinyapp==1.0\n"
@@ -72,6 +75,29 @@ def test_a_lock_stopped_with_the_run_is_written_by_the_next_run(
     summary = envs.Finishing(env.path, spec, installer_cache, tmp_path / "scratch2").finish(60)
     assert summary is not None and summary["packages"] == ["tinyapp==1.0", "tinydep==1.0"]
     assert (env.path / envs.LOCK_NAME).is_file() and not (env.path / envs.PENDING_LOCK).exists()
+
+
+def test_an_abort_waits_a_bounded_time_for_a_start_that_hangs_and_leaves_no_process(
+    tmp_path: Path, base_python: str, wheelhouse: Path, installer_cache: Path
+) -> None:
+    """A stopped harness must exit within docker stop's grace period even when the thread that
+    starts the compile and the lock cannot fork. Here it waits for logging's module lock, held by
+    this thread: what a SIGTERM raised in logging's at-fork hook once left held (test_signals)."""
+    spec = _spec(tmp_path, base_python, wheelhouse)
+    env = _ensure(tmp_path / "store", spec, installer_cache, lock_later=True)
+    lines: list[str] = []
+    with logging._lock:  # type: ignore[attr-defined]  # the lock itself: a fork's at-fork hook takes it
+        stuck = envs.Finishing(env.path, spec, installer_cache, tmp_path / "scratch", lines.append)
+        started = time.monotonic()
+        stuck.abort(timeout=1.0)
+        took = time.monotonic() - started
+    assert took < 5, f"abort waited {took:.1f}s"
+    assert lines == ["warning: the env's bytecode compile and lock were not started within 1s"]
+    # released, the thread starts both and ends at once: their parent-death signal stops them
+    stuck._thread.join(30)
+    assert not stuck._thread.is_alive()
+    assert_no_processes(env.path, tmp_path / "scratch", within=10)
+    assert (env.path / envs.PENDING_LOCK).is_file() and not (env.path / envs.LOCK_NAME).exists()
 
 
 def test_a_lock_uv_cannot_write_is_warned_about_and_tried_again_later(

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 #: in an env whose lock is still to be written: the resolved lines to lock, one per line
 PENDING_LOCK = ".live-code-lock-pending"
+#: seconds :meth:`Finishing.abort` waits for the compile and lock to be started (docker stop's
+#: grace period is 10 s)
+ABORT_WAIT = 5.0
 
 
 def can_lock_later(spec: EnvSpec) -> bool:
@@ -128,9 +131,15 @@ class Finishing:
         """Wait until both are started (or could not be)."""
         self._started.wait()
 
-    def abort(self) -> None:
-        """Stop both now (the job failed or the run was stopped): the next run of the env does them."""
-        self._started.wait()
+    def abort(self, timeout: float = ABORT_WAIT) -> None:
+        """Stop both now (the job failed or the run was stopped): the next run of the env does them.
+        Waits at most ``timeout`` seconds for them to be started: a stopped harness must exit
+        within the platform's grace period. The thread, if it is still starting them, then ends
+        as soon as it has, and their parent-death signal stops them."""
+        if not self._started.wait(timeout):
+            self._report(f"warning: the env's bytecode compile and lock were not started within {timeout:.0f}s")
+            self._ended.set()
+            return
         try:
             self._stop()
         finally:

@@ -12,9 +12,13 @@ and a rerun succeeds on the same cache, which is then intact.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -196,3 +200,56 @@ def test_sigterm_whose_exception_python_ignores_still_stops_the_run() -> None:
         assert stopped.value.signum == signal.SIGTERM
     finally:
         pipeline._restore_signals(previous)
+
+
+# logging's at-fork hook must be registered after this script's: it may not be imported before
+_IN_A_FORK_HOOK = """
+import ctypes, functools, os, signal, sys
+assert "logging" not in sys.modules, "logging was imported at start-up: its at-fork hooks come first"
+libc = ctypes.CDLL(None)
+# SIGTERM from C, in the parent's after-fork hooks: with no Python frame of its own, the handler
+# runs in the frame of the next hook, logging's _releaseLock (they run in registration order)
+os.register_at_fork(after_in_parent=functools.partial(libc.kill, os.getpid(), signal.SIGTERM))
+import json, logging, subprocess, threading, time
+from live_code.run import signals
+
+previous, started, where = signals.stop_on_signals(), time.monotonic(), "nowhere"
+proc = None
+try:
+    proc = subprocess.Popen(["sleep", "60"], preexec_fn=os.getpid)  # a preexec_fn: the hooks run
+    where = "wait"
+    proc.wait()
+    where = "after the wait"
+    signals.check_stopped()
+except signals.Stopped as e:
+    where += f": Stopped({e.signum})"
+finally:
+    signals.restore_signals(previous)
+seconds = time.monotonic() - started
+if proc is not None:
+    proc.kill()
+probe = threading.Thread(target=logging.getLogger, args=("another thread",), daemon=True)
+probe.start()
+probe.join(5)
+print(json.dumps({"where": where, "seconds": seconds, "lock_held": probe.is_alive()}))
+"""
+
+
+def test_sigterm_in_a_fork_hook_stops_the_wait_and_leaves_logging_usable() -> None:
+    """Regression (CI, stop 28: SIGTERM during the install, then the harness hung): the handler ran
+    as logging's at-fork ``_releaseLock`` started, so its Stopped was dropped and logging's lock
+    stayed held; the env's bytecode compile, started from a thread, then waited forever for it, and
+    the stopping harness for that thread. Now the handler defers in such frames and sends the
+    signal again: the Stopped comes out of the wait for the child at once."""
+    res = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_IN_A_FORK_HOOK)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got["where"] == "wait: Stopped(15)", got
+    assert got["seconds"] < 10 and not got["lock_held"], got  # the child sleeps 60 s
+    assert "Exception ignored" not in res.stderr, res.stderr

@@ -151,7 +151,19 @@ class Live:
         self.proc.send_signal(sig)
 
     def finish(self, timeout: float = 60) -> Outcome:
-        rc = self.proc.wait(timeout=timeout)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # where it hangs: faulthandler (PYTHONFAULTHANDLER, set by Harness.start) prints every
+            # thread's stack on SIGABRT; and no harness is left running after the test
+            self.proc.send_signal(signal.SIGABRT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self._reader.join(10)
+            raise AssertionError(f"the harness did not exit within {timeout}s; its output:\n{self.text}") from None
         self._reader.join(10)
         return Outcome(rc, self.text, self.text)
 
@@ -273,7 +285,7 @@ class Harness:
     def start(self, *args: str, **env: str) -> Live:
         proc = subprocess.Popen(
             self.argv(*args),
-            env=self.cli_env(**env),
+            env={**self.cli_env(**env), "PYTHONFAULTHANDLER": "1"},  # for Live.finish's dump
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

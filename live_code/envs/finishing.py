@@ -42,9 +42,9 @@ log = logging.getLogger(__name__)
 
 #: in an env whose lock is still to be written: the resolved lines to lock, one per line
 PENDING_LOCK = ".live-code-lock-pending"
-#: seconds :meth:`Finishing.abort` waits for the compile and lock to be started (docker stop's
-#: grace period is 10 s)
-ABORT_WAIT = 5.0
+#: seconds :class:`Finishing` waits for the compile and lock to be started before the job, or when
+#: the run stops (docker stop's grace period is 10 s); forking takes milliseconds
+START_WAIT = 5.0
 
 
 def can_lock_later(spec: EnvSpec) -> bool:
@@ -127,18 +127,27 @@ class Finishing:
         except OSError as e:  # e.g. a full disk: the next run tries again
             self._report(f"warning: no lock of the env is recorded: {e}")
 
-    def started(self) -> None:
-        """Wait until both are started (or could not be)."""
-        self._started.wait()
+    def started(self, timeout: float = START_WAIT) -> None:
+        """Wait until both are started (or could not be), at most ``timeout`` seconds."""
+        self._wait_started(timeout)
 
-    def abort(self, timeout: float = ABORT_WAIT) -> None:
-        """Stop both now (the job failed or the run was stopped): the next run of the env does them.
-        Waits at most ``timeout`` seconds for them to be started: a stopped harness must exit
-        within the platform's grace period. The thread, if it is still starting them, then ends
-        as soon as it has, and their parent-death signal stops them."""
-        if not self._started.wait(timeout):
+    def _wait_started(self, timeout: float) -> bool:
+        """Whether both were started (or could not be) within ``timeout`` seconds. If not, this
+        gives up on them with a warning (the next run of the env does them): the thread ends as
+        soon as it has started them, and their parent-death signal stops them. Every later call
+        then answers False at once."""
+        if not self._ended.is_set() and self._started.wait(timeout):
+            return True
+        if not self._ended.is_set():
             self._report(f"warning: the env's bytecode compile and lock were not started within {timeout:.0f}s")
             self._ended.set()
+        return False
+
+    def abort(self, timeout: float = START_WAIT) -> None:
+        """Stop both now (the job failed or the run was stopped): the next run of the env does them.
+        Waits at most ``timeout`` seconds for them to be started: a stopped harness must exit
+        within the platform's grace period."""
+        if not self._wait_started(timeout):
             return
         try:
             self._stop()
@@ -161,7 +170,8 @@ class Finishing:
         it is stopped) for both; the env's lock summary when this wrote the lock (None: it was
         written before, or could not be now)."""
         deadline = time.monotonic() + timeout
-        self._started.wait()
+        if not self._wait_started(timeout):
+            return None
         try:
             return self._wait_both(timeout if compile_wait is None else compile_wait, deadline)
         except BaseException:

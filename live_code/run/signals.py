@@ -1,6 +1,6 @@
-"""SIGTERM and SIGHUP before the job runs: the harness stops with :class:`Stopped`, so that fetch
-and install clean up their children and the error state is written (the supervisor forwards
-signals to the job once it runs).
+"""SIGTERM, SIGHUP and SIGINT before the job runs: the harness stops with :class:`Stopped` (or
+KeyboardInterrupt), so that fetch and install clean up their children and the error state is
+written (the supervisor forwards signals to the job once it runs).
 
 The handler raises in whatever frame the main thread is in, and a few frames must not get it: in
 them the exception is lost or does harm (:data:`_DEFER`). There the handler only records the
@@ -73,6 +73,11 @@ def _send_again(signum: int) -> None:
         signal.pthread_kill(threading.main_thread().ident or 0, signum)
 
 
+def _stop(signum: int) -> BaseException:
+    # Ctrl-C keeps Python's own exception (the CLI says "interrupted")
+    return KeyboardInterrupt() if signum == signal.SIGINT else Stopped(signum)
+
+
 def _raise(signum: int, frame: FrameType | None) -> None:
     PENDING.append(signum)
     if _deferred(frame):
@@ -82,28 +87,31 @@ def _raise(signum: int, frame: FrameType | None) -> None:
             _State.retry.start()
         return
     _State.raised = True
-    raise Stopped(signum)
+    raise _stop(signum)
 
 
 def check_stopped() -> None:
-    """Raise the Stopped that a signal handler raised where it could not propagate."""
+    """Raise the Stopped (or KeyboardInterrupt) that a signal handler raised where it could not
+    propagate."""
     if PENDING:
         _State.raised = True
-        raise Stopped(PENDING[0])
+        raise _stop(PENDING[0])
 
 
 def stop_on_signals() -> dict[int, Any]:
     """Until the job runs (the supervisor forwards signals then), SIGTERM/SIGHUP stop the harness
     with :class:`Stopped`, so that fetch and install clean up their children and the error state
-    is written."""
+    is written. SIGINT raises KeyboardInterrupt as Python's own handler does, deferred in the same
+    frames; where SIGINT is ignored (a job started in the background by a shell) it stays so."""
     if threading.current_thread() is not threading.main_thread():
         return {}
     previous: dict[int, Any] = {}
     PENDING.clear()
     _State.active, _State.raised = True, False
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         previous[sig] = signal.getsignal(sig)
-        signal.signal(sig, _raise)
+        if sig != signal.SIGINT or previous[sig] is signal.default_int_handler:
+            signal.signal(sig, _raise)
     return previous
 
 

@@ -137,6 +137,16 @@ def test_sigterm_at_each_phase_stops_cleanly(harness: Harness, tls_cert: tuple[P
         p.after_kill()
 
 
+def test_ctrl_c_during_the_install_stops_cleanly(harness: Harness, tls_cert: tuple[Path, Path]) -> None:
+    """SIGINT (Ctrl-C at a terminal) before the job: "interrupted", exit 130, nothing left behind."""
+    with contextlib.ExitStack() as stack:
+        _, out = _signalled(harness, stack, tls_cert, "install", signal.SIGINT)
+        rec = harness.expect_failure(
+            out, errors.LiveCodeError, "interrupted", exit_code=130, code=contract.ReturnCode.CONTAINER_ERROR
+        )
+        assert rec.message == "interrupted" and harness.provenance()["outcome"]["exit_code"] == 130
+
+
 @pytest.mark.parametrize("phase", PHASES)
 def test_sigkill_at_each_phase_then_a_clean_rerun(harness: Harness, tls_cert: tuple[Path, Path], phase: str) -> None:
     with contextlib.ExitStack() as stack:
@@ -207,9 +217,9 @@ _IN_A_FORK_HOOK = """
 import ctypes, functools, os, signal, sys
 assert "logging" not in sys.modules, "logging was imported at start-up: its at-fork hooks come first"
 libc = ctypes.CDLL(None)
-# SIGTERM from C, in the parent's after-fork hooks: with no Python frame of its own, the handler
+# the signal (argv[1]) from C, in the parent's after-fork hooks: with no Python frame of its own, the handler
 # runs in the frame of the next hook, logging's _releaseLock (they run in registration order)
-os.register_at_fork(after_in_parent=functools.partial(libc.kill, os.getpid(), signal.SIGTERM))
+os.register_at_fork(after_in_parent=functools.partial(libc.kill, os.getpid(), int(sys.argv[1])))
 import json, logging, subprocess, threading, time
 from live_code.run import signals
 
@@ -223,6 +233,8 @@ try:
     signals.check_stopped()
 except signals.Stopped as e:
     where += f": Stopped({e.signum})"
+except KeyboardInterrupt:
+    where += ": KeyboardInterrupt"
 finally:
     signals.restore_signals(previous)
 seconds = time.monotonic() - started
@@ -235,14 +247,19 @@ print(json.dumps({"where": where, "seconds": seconds, "lock_held": probe.is_aliv
 """
 
 
-def test_sigterm_in_a_fork_hook_stops_the_wait_and_leaves_logging_usable() -> None:
+@pytest.mark.parametrize(
+    ("signum", "raised"),
+    [(signal.SIGTERM, "Stopped(15)"), (signal.SIGHUP, "Stopped(1)"), (signal.SIGINT, "KeyboardInterrupt")],
+)
+def test_signal_in_a_fork_hook_stops_the_wait_and_leaves_logging_usable(signum: int, raised: str) -> None:
     """Regression (CI, stop 28: SIGTERM during the install, then the harness hung): the handler ran
     as logging's at-fork ``_releaseLock`` started, so its Stopped was dropped and logging's lock
     stayed held; the env's bytecode compile, started from a thread, then waited forever for it, and
     the stopping harness for that thread. Now the handler defers in such frames and sends the
-    signal again: the Stopped comes out of the wait for the child at once."""
+    signal again: the Stopped comes out of the wait for the child at once. Ctrl-C (SIGINT) did the
+    same with Python's own handler, and now gets the same treatment."""
     res = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_IN_A_FORK_HOOK)],
+        [sys.executable, "-c", textwrap.dedent(_IN_A_FORK_HOOK), str(int(signum))],
         capture_output=True,
         text=True,
         timeout=120,
@@ -250,6 +267,6 @@ def test_sigterm_in_a_fork_hook_stops_the_wait_and_leaves_logging_usable() -> No
     )
     assert res.returncode == 0, res.stderr
     got = json.loads(res.stdout)
-    assert got["where"] == "wait: Stopped(15)", got
+    assert got["where"] == f"wait: {raised}", got
     assert got["seconds"] < 10 and not got["lock_held"], got  # the child sleeps 60 s
     assert "Exception ignored" not in res.stderr, res.stderr

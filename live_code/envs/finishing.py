@@ -143,11 +143,11 @@ class Finishing:
             self._ended.set()
         return False
 
-    def abort(self, timeout: float = START_WAIT) -> None:
+    def abort(self) -> None:
         """Stop both now (the job failed or the run was stopped): the next run of the env does them.
-        Waits at most ``timeout`` seconds for them to be started: a stopped harness must exit
-        within the platform's grace period."""
-        if not self._wait_started(timeout):
+        Waits at most :data:`START_WAIT` for them to be started: a stopped harness must exit within
+        the platform's grace period."""
+        if not self._wait_started(START_WAIT):
             return
         try:
             self._stop()

@@ -545,6 +545,8 @@ def test_a_killed_compile_leaves_no_marker_and_the_next_run_compiles_again(
     env = envs.ensure_env(store_mod.Store(), prepare(repo, base_python, wheelhouse), installer_cache=installer_cache)
     proc = envs.start_bytecode_compile(env.path)
     assert proc is not None
+    # a job starts at the same moment: the compile gets only CPU time that nothing else wants
+    assert os.sched_getscheduler(proc.pid) == os.SCHED_IDLE
     time.sleep(0.2)
     assert envs.finish_bytecode_compile(proc) is False and proc.returncode is not None  # killed, reaped
     assert not (env.path / envs.COMPILED_MARKER).exists()

@@ -9,10 +9,11 @@ import contextlib
 import logging
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from live_code.envs.base import site_dirs
-from live_code.envs.installer import Reporter, die_with_parent
+from live_code.envs.installer import Reporter, die_with_parent, idle_priority
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +23,23 @@ COMPILED_MARKER = ".live-code-compiled"
 # Compile the env's own site-packages (argv[2:]) to bytecode, then create the marker argv[1]: only
 # once every file was tried, so a compile killed half-way is started again by the next run.
 _COMPILE = """\
-import compileall, os, sys
-os.nice(10)
+import compileall, sys
 for site_dir in sys.argv[2:]:
     compileall.compile_dir(site_dir, quiet=2, workers=1)
 open(sys.argv[1], "a").close()
 """
+
+
+def _in_background() -> Callable[[], None]:
+    """The compile's pre-exec: SIGKILL when the harness dies, and the idle CPU class (as the lock's)."""
+    dies = die_with_parent()
+
+    def preexec() -> None:
+        if dies is not None:
+            dies()
+        idle_priority()
+
+    return preexec
 
 
 def start_bytecode_compile(env_path: str | os.PathLike[str]) -> subprocess.Popen[bytes] | None:
@@ -49,7 +61,7 @@ def start_bytecode_compile(env_path: str | os.PathLike[str]) -> subprocess.Popen
             stderr=subprocess.DEVNULL,
             env={"PATH": os.environ.get("PATH", os.defpath)},
             start_new_session=True,
-            preexec_fn=die_with_parent(),
+            preexec_fn=_in_background(),
         )
     except OSError as e:
         log.warning("cannot compile the env's bytecode (the job imports from source): %s", e)

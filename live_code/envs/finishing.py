@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from live_code import util
 from live_code.envs.bytecode import finish_bytecode_compile, start_bytecode_compile
-from live_code.envs.installer import Reporter, installer_env
+from live_code.envs.installer import Reporter, idle_priority, installer_env
 from live_code.envs.lock import LOCK_NAME
 from live_code.envs.provenance import PROVENANCE_FILE, write_lock
 from live_code.envs.resolve import Resolution, lock_argv, no_lock
@@ -121,7 +121,7 @@ class Finishing:
             scratch.mkdir(parents=True, exist_ok=True)
             env = installer_env(scratch, installer_cache, spec.index, spec.git_mirrors.insteadof_config())
             argv = lock_argv(spec, self._todo, scratch, spec.base.executable)
-            self._locking = Background(argv, env, scratch, "lock", "lock the env", preexec=_low_priority)
+            self._locking = Background(argv, env, scratch, "lock", "lock the env", preexec=idle_priority)
         except EnvironmentBuildError as e:
             no_lock(e, self._report)
         except OSError as e:  # e.g. a full disk: the next run tries again
@@ -216,7 +216,3 @@ def _remove_stale(env_path: Path) -> None:
         with contextlib.suppress(OSError):
             if now - old.stat().st_mtime > 3600:
                 util.rmtree(old)
-
-
-def _low_priority() -> None:
-    os.nice(10)  # below the job, which starts at the same moment

@@ -7,6 +7,7 @@ Private to ``envs`` (which re-exports :class:`IndexSettings`, :class:`Installer`
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import hashlib
@@ -431,3 +432,17 @@ def die_with_parent() -> Callable[[], None] | None:
     except (OSError, AttributeError):
         return None
     return lambda: prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
+def idle_priority() -> None:
+    """In a child, before its exec: run only on CPU time that nothing else wants.
+
+    For the work done while the job runs (the env's bytecode compile and lock), which starts at the
+    same moment as the job: at nice 10 it would still get about a tenth of a CPU the job wants (the
+    scheduler's weights are 110 against 1024). Linux's SCHED_IDLE class runs only when no normal
+    process wants the CPU, and the children (uv's threads) inherit it. Where it is refused, nice 19."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        with contextlib.suppress(OSError):
+            os.nice(19)

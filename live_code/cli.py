@@ -8,17 +8,15 @@ handler); the commands whose modules are libraries first (``sample-dataset``, ``
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-import tempfile
 import time
-import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from live_code import __version__, util
-from live_code.commands import cache, local_cli, lock_cli, prefetch, validate
 from live_code.commands._cli import (
     TASK_CHOICES,
     Subparsers,
@@ -41,7 +39,6 @@ from live_code.errors import (
     OutputError,
     SourceError,
 )
-from live_code.source import store as store_mod
 
 #: ``--set KEY=VALUE`` read as hyper-parameters (commands/_cli.py; tests/test_cli.py reaches it here)
 _parse_overrides = parse_overrides
@@ -90,7 +87,11 @@ def _global_options(top: bool) -> argparse.ArgumentParser:
     return g
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or, for ``command``, only its subparser under the top one: a run
+    (the image's default command) does not build and import the other commands' parsers. Each
+    command's parser is the same either way; ``live-code --help`` and an unknown or missing command
+    get the whole."""
     p = argparse.ArgumentParser(
         prog="live-code",
         description="Run YMIR tasks from a pinned git repository.",
@@ -104,19 +105,27 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_SubParser)
     sub.required = True
     _SubParser.parents_for_all = [common]
-    # the order of `live-code --help`
-    _add_sample_dataset(sub)
-    _add_run(sub)
-    validate.add_parser(sub)
-    cache.add_parser(sub)
-    local_cli.add_parser(sub)
-    _add_check(sub)
-    _add_replay(sub)
-    lock_cli.add_parser(sub)
-    _add_init(sub)
-    prefetch.add_parser(sub)
-    _add_report(sub)
+    for name, add in _COMMANDS.items():
+        if command is None or name == command:
+            add(sub)
     return p
+
+
+def _module_parser(module: str) -> Callable[[Subparsers], None]:
+    """The ``add_parser`` of a command with a module of its own, imported only when needed."""
+
+    def add(sub: Subparsers) -> None:
+        importlib.import_module(f"live_code.commands.{module}").add_parser(sub)
+
+    return add
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names, when its first argument that is not a global option is one."""
+    for arg in argv:
+        if arg not in ("-v", "--verbose", "-q", "--quiet"):
+            return arg if arg in _COMMANDS else None
+    return None
 
 
 class _SubParser(argparse.ArgumentParser):
@@ -329,8 +338,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+#: each command's parser, in the order of ``live-code --help``
+_COMMANDS: dict[str, Callable[[Subparsers], None]] = {
+    "sample-dataset": _add_sample_dataset,
+    "run": _add_run,
+    "validate": _module_parser("validate"),
+    "cache": _module_parser("cache"),
+    "local": _module_parser("local_cli"),
+    "check": _add_check,
+    "replay": _add_replay,
+    "lock": _module_parser("lock_cli"),
+    "init": _add_init,
+    "prefetch": _module_parser("prefetch"),
+    "report": _add_report,
+}
+
+
 def _write_crash_log(argv: Sequence[str]) -> Path:
     """The traceback and versions, laid out to paste into a bug report (pre-commit's habit)."""
+    import tempfile
+    import traceback
+
+    from live_code.source import store as store_mod
+
     try:
         logs = store_mod.Store().logs_dir
     except LiveCodeError:
@@ -348,7 +378,7 @@ def _write_crash_log(argv: Sequence[str]) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
+    parser = _parser(_command_in(argv))
     args = parser.parse_args(argv)
     if args.verbose and args.quiet:
         parser.error("-v and -q exclude each other")

@@ -96,6 +96,30 @@ def test_global_options_go_before_or_after_the_command(path: tuple[str, ...]) ->
     assert parser.parse_args([*path, *rest]).json is False
 
 
+@pytest.mark.parametrize("path", sorted(REQUIRED), ids=" ".join)
+def test_a_command_parsed_alone_is_parsed_as_in_the_whole_line(path: tuple[str, ...]) -> None:
+    """``main`` builds only the named command's parser (a run's start does not pay for the rest)."""
+    whole, alone = cli._parser(), cli._parser(cli._command_in([*path]))
+    assert [p for p, _ in _subparsers(alone)][1:] == [p for p, _ in _subparsers(whole) if p[:1] == path[:1]]
+    helps = {p: sp.format_help() for p, sp in _subparsers(whole)}
+    assert all(sp.format_help() == helps[p] for p, sp in _subparsers(alone) if p), path
+    rest = REQUIRED[path]
+    for argv in ([*path, *rest], ["-v", *path, *rest], [*path, *rest, "-q"]):
+        assert cli._command_in(argv) == path[0]
+        assert vars(alone.parse_args(argv)) == vars(whole.parse_args(argv)), argv
+
+
+def test_a_run_imports_no_other_command() -> None:
+    code = (
+        "import sys; from live_code import cli; cli._parser(cli._command_in(['-q', 'run'])); "
+        "print(sorted(m for m in sys.modules if m.startswith('live_code.commands.')))"
+    )
+    proc = subprocess.run((sys.executable, "-c", code), capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['live_code.commands._cli']"
+    assert cli._command_in(["--help"]) is None and cli._command_in(["-v", "nope", "run"]) is None
+
+
 def test_every_option_and_argument_has_help() -> None:
     missing = [
         (" ".join(path), a.dest)

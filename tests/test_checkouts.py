@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from live_code.source import git
+from live_code.source import checkouts, git
 from live_code.source.localmirror import CHECKOUTS
 from live_code.source.store import Pin, Store
 from tests.helpers.repos import git as run
@@ -58,8 +58,11 @@ def _files(root: Path) -> dict[str, tuple[bytes, bool]]:
 def test_a_warm_fetch_copies_the_verified_checkout_without_git(
     tmp_path: Path, make_repo: Callable[..., Path], git_calls: Callable[[], list[str]]
 ) -> None:
-    repo = make_repo({"app.py": "print(1)\n", "run.sh": "#!/bin/sh\n", "deps.lock": "x\n", "d/e.txt": "e\n"})
+    repo = make_repo(
+        {"app.py": "print(1)\n", "run.sh": "#!/bin/sh\n", "deps.lock": "x\n", "d/e.txt": "e\n", "d/f/empty": ""}
+    )
     (repo / "run.sh").chmod(0o755)
+    os.symlink("../app.py", repo / "d" / "link.py")
     run("add", "-A", cwd=repo)
     run("commit", "-qm", "exec bit", cwd=repo)
     sha = run("rev-parse", "HEAD", cwd=repo)
@@ -73,6 +76,8 @@ def test_a_warm_fetch_copies_the_verified_checkout_without_git(
     assert first["tree"] == run("rev-parse", f"{sha}^{{tree}}", cwd=repo)
     assert _files(tmp_path / "w2") == _files(tmp_path / "w1")
     assert _files(tmp_path / "w2")["run.sh"][1] is True
+    assert os.readlink(tmp_path / "w2" / "d" / "link.py") == "../app.py", "a symlink stays a link"
+    assert (tmp_path / "w2" / "d" / "f" / "empty").read_bytes() == b""
     # the copy is a repository of its own at the commit, clean, and writing to it leaves the kept one alone
     assert run("rev-parse", "HEAD", cwd=tmp_path / "w2") == sha
     assert run("status", "--porcelain", cwd=tmp_path / "w2") == ""
@@ -130,3 +135,24 @@ def test_a_broken_or_foreign_marker_means_a_fresh_checkout(
     prov = _fetch(str(repo), Pin("commit", sha), tmp_path / "w2")
     assert any("checkout" in c for c in git_calls())  # materialised with git again
     assert prov["tree"] == meta["tree"] and run("rev-parse", "HEAD", cwd=tmp_path / "w2") == sha
+
+
+def test_the_copy_keeps_modes_and_refuses_what_a_checkout_cannot_hold(tmp_path: Path) -> None:
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    (src / "bin").mkdir(parents=True)
+    (src / "bin" / "tool").write_bytes(b"\x00" * 300_000)  # more than one sendfile call may move
+    (src / "bin" / "tool").chmod(0o750)
+    (src / "bin").chmod(0o710)
+    (src / "ro.txt").write_text("r\n")
+    (src / "ro.txt").chmod(0o444)
+    dest.mkdir()
+    checkouts._copy_tree(src, dest)
+    assert (dest / "bin" / "tool").read_bytes() == (src / "bin" / "tool").read_bytes()
+    assert stat.S_IMODE((dest / "bin" / "tool").stat().st_mode) == 0o750
+    assert stat.S_IMODE((dest / "bin").stat().st_mode) == 0o710
+    assert stat.S_IMODE((dest / "ro.txt").stat().st_mode) == 0o444
+
+    os.mkfifo(src / "pipe")  # opened without blocking, then refused by name
+    (tmp_path / "dest2").mkdir()
+    with pytest.raises(OSError, match="pipe is not a regular file"):
+        checkouts._copy_tree(src, tmp_path / "dest2")

@@ -16,11 +16,12 @@ use and removed with the mirror (``Store.gc``), and the mirror is what proves th
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
-import shutil
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -62,7 +63,7 @@ def _copy_kept(folder: Path, sha: str, tag: str | None, dest: Path) -> git.Commi
     tree, stamp = meta.get("tree"), meta.get("commit_time")
     if not (isinstance(tree, str) and git.is_hex(tree) and isinstance(stamp, str)):
         return None
-    shutil.copytree(folder / "tree", dest, symlinks=True, dirs_exist_ok=True, copy_function=shutil.copy)
+    _copy_tree(folder / "tree", dest)
     return git.CommitInfo(tree, stamp)
 
 
@@ -73,7 +74,8 @@ def _keep(folder: Path, checkout: Path, meta: dict[str, str | None]) -> None:
         folder.parent.mkdir(exist_ok=True)
         _remove_stale(folder.parent)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
-        shutil.copytree(checkout, tmp / "tree", symlinks=True, copy_function=shutil.copy)
+        (tmp / "tree").mkdir()
+        _copy_tree(checkout, tmp / "tree")
         (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True))
         os.rename(tmp, folder)  # refused when another run kept the same checkout first
         tmp = None
@@ -82,6 +84,64 @@ def _keep(folder: Path, checkout: Path, meta: dict[str, str | None]) -> None:
     finally:
         if tmp is not None:
             util.rmtree(tmp)
+
+
+def _copy_tree(src: Path, dest: Path) -> None:
+    """Copy the folder ``src`` into the existing folder ``dest``: symlinks as links, each file's
+    bytes and permission bits, each folder's permission bits (as ``shutil.copytree(symlinks=True,
+    copy_function=shutil.copy)`` does, without its times of folders, which git does not keep).
+
+    A warm run spends its fetch step here; this does a third fewer system calls per file than
+    shutil (no stat of each path before opening it, no chmod by path) and raises on the first
+    error, naming the path. A git checkout holds nothing but folders, files and symlinks: anything
+    else (a FIFO, a socket) is refused, not read."""
+    with os.scandir(src) as it:
+        entries = list(it)
+    for entry in entries:
+        to = os.path.join(dest, entry.name)
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), to)
+        elif entry.is_dir():
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(to)
+            _copy_tree(Path(entry.path), Path(to))
+            os.chmod(to, stat.S_IMODE(entry.stat().st_mode))
+        else:
+            _copy_file(entry.path, to)
+
+
+def _copy_file(src: str, dest: str) -> None:
+    fd_in = os.open(src, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd_in)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{src} is not a regular file, a folder or a symlink: not copied")
+        fd_out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            _copy_bytes(fd_in, fd_out, st.st_size, src)
+            os.fchmod(fd_out, stat.S_IMODE(st.st_mode))
+        finally:
+            os.close(fd_out)
+    finally:
+        os.close(fd_in)
+
+
+def _copy_bytes(fd_in: int, fd_out: int, size: int, name: str) -> None:
+    done = 0
+    try:
+        while done < size:
+            sent = os.sendfile(fd_out, fd_in, done, size - done)
+            if sent == 0:
+                raise OSError(f"{name} shrank while it was copied")
+            done += sent
+    except OSError as e:
+        if done or e.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK, errno.EOPNOTSUPP):
+            raise
+        # no sendfile between files here (macOS): read and write
+        while chunk := os.read(fd_in, 1 << 20):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd_out, view) :]
 
 
 def _remove_stale(parent: Path) -> None:

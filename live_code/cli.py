@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from live_code import __version__, util
+from live_code import __version__
 from live_code.commands._cli import (
     TASK_CHOICES,
     Subparsers,
@@ -27,6 +25,7 @@ from live_code.commands._cli import (
     parse_overrides,
     print_json,
     sandbox_option,
+    write_crash_log,
 )
 from live_code.errors import (
     EXIT_INTERNAL,
@@ -354,28 +353,6 @@ _COMMANDS: dict[str, Callable[[Subparsers], None]] = {
 }
 
 
-def _write_crash_log(argv: Sequence[str]) -> Path:
-    """The traceback and versions, laid out to paste into a bug report (pre-commit's habit)."""
-    import tempfile
-    import traceback
-
-    from live_code.source import store as store_mod
-
-    try:
-        logs = store_mod.Store().logs_dir
-    except LiveCodeError:
-        logs = Path(tempfile.gettempdir())
-    path = logs / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    text = (
-        f"live-code {__version__}\npython {sys.version}\nplatform {util.platform_name()}\n"
-        f"argv {' '.join(argv)}\n\n{traceback.format_exc()}"
-    )
-    from live_code.util import redact
-
-    path.write_text(redact(text))
-    return path
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser(_command_in(argv))
@@ -409,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"live-code: stopped by signal {signum}", file=sys.stderr)
             return 128 + signum
         if isinstance(e, Exception):
-            path = _write_crash_log(argv)
+            path = write_crash_log(argv)
             print(
                 f"live-code: an unexpected error occurred (a bug in live-code). The traceback is in {path}; "
                 "please attach it to a bug report.",

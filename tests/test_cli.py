@@ -137,3 +137,22 @@ def test_set_without_a_key_and_value_names_the_option(
     assert cli.main([*argv, "--work", str(tmp_path / "w"), "--set", "epochs"]) == 2
     err = capsys.readouterr().err
     assert "--set takes KEY=VALUE" in err and "epochs" in err
+
+
+def test_a_bug_is_exit_70_with_a_crash_log_that_holds_the_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug cannot be had on demand: the run's entry is replaced by one that raises, as a bug would."""
+    from live_code.run import pipeline
+
+    def broken(settings: object) -> None:
+        raise ZeroDivisionError("a bug, with https://user:s3cret@example.com/r.git in it")
+
+    monkeypatch.setattr(pipeline, "run", broken)
+    monkeypatch.setenv("LIVE_CODE_CACHE", str(tmp_path / "cache"))
+    assert cli.main(["run", "--in", str(tmp_path), "--out", str(tmp_path)]) == 70
+    (log,) = (tmp_path / "cache" / "logs").glob("crash-*.log")
+    assert str(log) in capsys.readouterr().err
+    text = log.read_text()
+    assert text.startswith("live-code ") and f"argv run --in {tmp_path}" in text
+    assert "ZeroDivisionError: a bug" in text and "s3cret" not in text

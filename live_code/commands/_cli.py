@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from live_code import contract
+from live_code import __version__, contract, util
 from live_code.errors import ConfigError, LiveCodeError
 
 #: ``--task`` values and the task kinds each runs
@@ -82,3 +86,23 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             raise ConfigError("--set takes KEY=VALUE", value=item, hint="e.g. --set epochs=5")
         overrides[key.strip()] = yaml.safe_load(value) if value.strip() else ""
     return overrides
+
+
+def write_crash_log(argv: Sequence[str]) -> Path:
+    """The traceback and versions, laid out to paste into a bug report (pre-commit's habit)."""
+    import tempfile
+    import traceback
+
+    from live_code.source import store as store_mod
+
+    try:
+        logs = store_mod.Store().logs_dir
+    except LiveCodeError:
+        logs = Path(tempfile.gettempdir())
+    path = logs / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    text = (
+        f"live-code {__version__}\npython {sys.version}\nplatform {util.platform_name()}\n"
+        f"argv {' '.join(argv)}\n\n{traceback.format_exc()}"
+    )
+    path.write_text(util.redact(text))
+    return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -14,6 +15,13 @@ from live_code.run import sandbox
 from live_code.util import rmtree
 from tests.helpers.gitserver import make_cert
 from tests.helpers.repos import GIT_ENV, git, write_tree
+
+# Tests send SIGINT to a harness they start, as Ctrl-C at a terminal does. A script that starts
+# the suite in the background (``cmd &``) makes the shell ignore SIGINT in it, and an ignored
+# signal stays ignored across exec, so each harness would ignore it too (as it should: it keeps
+# an ignored SIGINT ignored). A Python handler here is reset to the default in every child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # the job-environment fixtures (wheelhouse, base_python, ...): tests/helpers/envs.py
 pytest_plugins = ["tests.helpers.envs"]

@@ -147,6 +147,22 @@ def test_ctrl_c_during_the_install_stops_cleanly(harness: Harness, tls_cert: tup
         assert rec.message == "interrupted" and harness.provenance()["outcome"]["exit_code"] == 130
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_a_sigint_that_the_shell_ignores_stays_ignored(harness: Harness, tls_cert: tuple[Path, Path]) -> None:
+    """A harness that a shell script starts in the background (``live-code run &``) has SIGINT
+    ignored, as every command there has: a Ctrl-C at that terminal is not meant for it. It keeps
+    it ignored, and the run goes on to its end."""
+    with contextlib.ExitStack() as stack:
+        line = Phase(harness, stack, tls_cert).install()
+        live = harness.start(preexec=_ignore_sigint)
+        live.wait_for(line, timeout=120)
+        live.signal(signal.SIGINT)
+        harness.expect_success(live.finish(timeout=120))
+
+
 @pytest.mark.parametrize("phase", PHASES)
 def test_sigkill_at_each_phase_then_a_clean_rerun(harness: Harness, tls_cert: tuple[Path, Path], phase: str) -> None:
     with contextlib.ExitStack() as stack:

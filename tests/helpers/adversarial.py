@@ -282,7 +282,7 @@ class Harness:
         )
         return Outcome(res.returncode, res.stdout, res.stderr)
 
-    def start(self, *args: str, **env: str) -> Live:
+    def start(self, *args: str, preexec: Callable[[], None] | None = None, **env: str) -> Live:
         proc = subprocess.Popen(
             self.argv(*args),
             env={**self.cli_env(**env), "PYTHONFAULTHANDLER": "1"},  # for Live.finish's dump
@@ -290,6 +290,7 @@ class Harness:
             stderr=subprocess.STDOUT,
             text=True,
             cwd=self.root,
+            preexec_fn=preexec,
         )
         return Live(proc)
 

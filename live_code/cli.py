@@ -38,9 +38,7 @@ from live_code.errors import (
     OutputError,
     SourceError,
 )
-
-#: ``--set KEY=VALUE`` read as hyper-parameters (commands/_cli.py; tests/test_cli.py reaches it here)
-_parse_overrides = parse_overrides
+from live_code.run import signals
 
 #: the exit codes of every command (``live-code --help`` and the README show this table)
 EXIT_CODES: tuple[tuple[int, str], ...] = (
@@ -355,6 +353,11 @@ _COMMANDS: dict[str, Callable[[Subparsers], None]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    with signals.ctrl_c_deferred():
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = _parser(_command_in(argv))
     args = parser.parse_args(argv)
     if args.verbose and args.quiet:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from live_code import cli, contract
+from live_code.commands._cli import parse_overrides
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
 from live_code.task import config
@@ -119,7 +120,7 @@ def test_run_without_a_task_says_what_is_missing(tmp_path: Path) -> None:
 
 
 def test_set_options_are_read_as_yaml_values() -> None:
-    assert cli._parse_overrides(["epochs=3", "model = yolov5n", "lr=0.01", "tag="]) == {
+    assert parse_overrides(["epochs=3", "model = yolov5n", "lr=0.01", "tag="]) == {
         "epochs": 3,
         "model": "yolov5n",
         "lr": 0.01,

@@ -4,14 +4,16 @@ written (the supervisor forwards signals to the job once it runs).
 
 The handler raises in whatever frame the main thread is in, and a few frames must not get it: in
 them the exception is lost or does harm (:data:`_DEFER`). There the handler only records the
-signal and sends it again to the main thread shortly after, when it is somewhere else."""
+signal and sends it again to the main thread shortly after, when it is somewhere else. Every
+command's Ctrl-C gets the same deferral (:func:`ctrl_c_deferred`, from the CLI's start)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import FrameType
 from typing import Any
 
@@ -90,6 +92,34 @@ def _raise(signum: int, frame: FrameType | None) -> None:
     raise _stop(signum)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    if _deferred(frame):
+        retry = threading.Timer(RETRY_AFTER, signal.pthread_kill, (threading.main_thread().ident or 0, signum))
+        retry.daemon = True
+        retry.start()
+        return
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def ctrl_c_deferred() -> Iterator[None]:
+    """For every command, from the CLI's start: Ctrl-C raises KeyboardInterrupt as Python's own
+    handler does, except in the frames of :data:`_DEFER`, where it is sent again shortly after.
+    Python's own handler, run as a subprocess is being forked, loses the Ctrl-C (the command goes on
+    as if none came) and leaves logging's lock held, which a thread that logs (the pump of uv's
+    output in ``prefetch``) then waits for forever. A run replaces this handler with
+    :func:`stop_on_signals`' until its job starts. An ignored SIGINT stays ignored."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is not signal.default_int_handler:
+        yield
+        return
+    signal.signal(signal.SIGINT, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def check_stopped() -> None:
     """Raise the Stopped (or KeyboardInterrupt) that a signal handler raised where it could not
     propagate."""
@@ -110,7 +140,7 @@ def stop_on_signals() -> dict[int, Any]:
     _State.active, _State.raised = True, False
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         previous[sig] = signal.getsignal(sig)
-        if sig != signal.SIGINT or previous[sig] is signal.default_int_handler:
+        if sig != signal.SIGINT or previous[sig] in (signal.default_int_handler, _interrupt):
             signal.signal(sig, _raise)
     return previous
 

@@ -286,3 +286,76 @@ def test_signal_in_a_fork_hook_stops_the_wait_and_leaves_logging_usable(signum: 
     assert got["where"] == f"wait: {raised}", got
     assert got["seconds"] < 10 and not got["lock_held"], got  # the child sleeps 60 s
     assert "Exception ignored" not in res.stderr, res.stderr
+
+
+_CLI_IN_A_FORK_HOOK = """
+import ctypes, functools, os, signal, sys
+assert "logging" not in sys.modules, "logging was imported at start-up: its at-fork hooks come first"
+libc = ctypes.CDLL(None)
+os.register_at_fork(after_in_parent=functools.partial(libc.kill, os.getpid(), int(signal.SIGINT)))
+import json, logging, subprocess, threading, time
+from live_code.run import signals
+
+started, where, proc = time.monotonic(), "nowhere", None
+try:
+    with signals.ctrl_c_deferred():
+        proc = subprocess.Popen(["sleep", "60"], preexec_fn=os.getpid)  # a preexec_fn: the hooks run
+        where = "wait"
+        proc.wait()
+        where = "after the wait"
+except KeyboardInterrupt:
+    where += ": KeyboardInterrupt"
+seconds = time.monotonic() - started
+if proc is not None:
+    proc.kill()
+probe = threading.Thread(target=logging.getLogger, args=("another thread",), daemon=True)
+probe.start()
+probe.join(5)
+restored = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+print(json.dumps({"where": where, "seconds": seconds, "lock_held": probe.is_alive(), "restored": restored}))
+"""
+
+
+def test_ctrl_c_in_a_fork_hook_is_not_lost_by_any_command() -> None:
+    """Every command runs under ``signals.ctrl_c_deferred`` (``cli.main``), not only a run before
+    its job: with Python's own handler, a Ctrl-C that came as a subprocess was being forked was
+    dropped in logging's at-fork hook and left its lock held, so a command went on as if none came,
+    or hung once another thread logged. Here the Ctrl-C comes out of the wait for the child at once,
+    logging stays usable, and the handler is given back after."""
+    res = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_CLI_IN_A_FORK_HOOK)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got["where"] == "wait: KeyboardInterrupt", got
+    assert got["seconds"] < 10 and got["lock_held"] is False and got["restored"] is True, got
+
+
+def test_every_command_runs_with_the_deferring_handler_and_gives_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from live_code import cli
+    from live_code.run import signals as run_signals
+
+    during: list[object] = []
+    real_main = cli._main
+
+    def spy(argv: list[str]) -> int:
+        during.append(signal.getsignal(signal.SIGINT))
+        return real_main(argv)
+
+    monkeypatch.setattr(cli, "_main", spy)
+    monkeypatch.setenv("LIVE_CODE_CACHE", str(tmp_path / "cache"))
+    before = signal.getsignal(signal.SIGINT)
+    assert cli.main(["cache", "ls", "--json"]) == 0
+    assert during == [run_signals._interrupt] and signal.getsignal(signal.SIGINT) is before
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # started in the background by a shell
+    try:
+        assert cli.main(["cache", "ls", "--json"]) == 0
+        assert during[-1] is signal.SIG_IGN and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

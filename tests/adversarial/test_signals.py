@@ -20,6 +20,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -236,17 +237,20 @@ libc = ctypes.CDLL(None)
 # the signal (argv[1]) from C, in the parent's after-fork hooks: with no Python frame of its own, the handler
 # runs in the frame of the next hook, logging's _releaseLock (they run in registration order)
 os.register_at_fork(after_in_parent=functools.partial(libc.kill, os.getpid(), int(sys.argv[1])))
-import json, logging, subprocess, threading, time
+import contextlib, json, logging, subprocess, threading, time
 from live_code.run import signals
 
-previous, started, where = signals.stop_on_signals(), time.monotonic(), "nowhere"
+# argv[2]: "run" (a run before its job: stop_on_signals) or "cli" (any command: ctrl_c_deferred)
+run = sys.argv[2] == "run"
+previous, started, where = signals.stop_on_signals() if run else {}, time.monotonic(), "nowhere"
 proc = None
 try:
-    proc = subprocess.Popen(["sleep", "60"], preexec_fn=os.getpid)  # a preexec_fn: the hooks run
-    where = "wait"
-    proc.wait()
-    where = "after the wait"
-    signals.check_stopped()
+    with contextlib.nullcontext() if run else signals.ctrl_c_deferred():
+        proc = subprocess.Popen(["sleep", "60"], preexec_fn=os.getpid)  # a preexec_fn: the hooks run
+        where = "wait"
+        proc.wait()
+        where = "after the wait"
+        signals.check_stopped()
 except signals.Stopped as e:
     where += f": Stopped({e.signum})"
 except KeyboardInterrupt:
@@ -259,8 +263,24 @@ if proc is not None:
 probe = threading.Thread(target=logging.getLogger, args=("another thread",), daemon=True)
 probe.start()
 probe.join(5)
-print(json.dumps({"where": where, "seconds": seconds, "lock_held": probe.is_alive()}))
+restored = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+print(json.dumps({"where": where, "seconds": seconds, "lock_held": probe.is_alive(), "restored": restored}))
 """
+
+
+def _in_a_fork_hook(signum: int, mode: str) -> dict[str, Any]:
+    """What the script above saw: where the signal came out, after how long, whether logging's lock
+    was left held, and whether SIGINT's handler was given back."""
+    res = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_IN_A_FORK_HOOK), str(int(signum)), mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert res.returncode == 0, res.stderr
+    assert "Exception ignored" not in res.stderr, res.stderr
+    return dict(json.loads(res.stdout))
 
 
 @pytest.mark.parametrize(
@@ -274,46 +294,9 @@ def test_signal_in_a_fork_hook_stops_the_wait_and_leaves_logging_usable(signum: 
     the stopping harness for that thread. Now the handler defers in such frames and sends the
     signal again: the Stopped comes out of the wait for the child at once. Ctrl-C (SIGINT) did the
     same with Python's own handler, and now gets the same treatment."""
-    res = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_IN_A_FORK_HOOK), str(int(signum))],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    assert res.returncode == 0, res.stderr
-    got = json.loads(res.stdout)
+    got = _in_a_fork_hook(signum, "run")
     assert got["where"] == f"wait: {raised}", got
-    assert got["seconds"] < 10 and not got["lock_held"], got  # the child sleeps 60 s
-    assert "Exception ignored" not in res.stderr, res.stderr
-
-
-_CLI_IN_A_FORK_HOOK = """
-import ctypes, functools, os, signal, sys
-assert "logging" not in sys.modules, "logging was imported at start-up: its at-fork hooks come first"
-libc = ctypes.CDLL(None)
-os.register_at_fork(after_in_parent=functools.partial(libc.kill, os.getpid(), int(signal.SIGINT)))
-import json, logging, subprocess, threading, time
-from live_code.run import signals
-
-started, where, proc = time.monotonic(), "nowhere", None
-try:
-    with signals.ctrl_c_deferred():
-        proc = subprocess.Popen(["sleep", "60"], preexec_fn=os.getpid)  # a preexec_fn: the hooks run
-        where = "wait"
-        proc.wait()
-        where = "after the wait"
-except KeyboardInterrupt:
-    where += ": KeyboardInterrupt"
-seconds = time.monotonic() - started
-if proc is not None:
-    proc.kill()
-probe = threading.Thread(target=logging.getLogger, args=("another thread",), daemon=True)
-probe.start()
-probe.join(5)
-restored = signal.getsignal(signal.SIGINT) is signal.default_int_handler
-print(json.dumps({"where": where, "seconds": seconds, "lock_held": probe.is_alive(), "restored": restored}))
-"""
+    assert got["seconds"] < 10 and got["lock_held"] is False and got["restored"] is True, got  # it sleeps 60 s
 
 
 def test_ctrl_c_in_a_fork_hook_is_not_lost_by_any_command() -> None:
@@ -322,15 +305,7 @@ def test_ctrl_c_in_a_fork_hook_is_not_lost_by_any_command() -> None:
     dropped in logging's at-fork hook and left its lock held, so a command went on as if none came,
     or hung once another thread logged. Here the Ctrl-C comes out of the wait for the child at once,
     logging stays usable, and the handler is given back after."""
-    res = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_CLI_IN_A_FORK_HOOK)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    assert res.returncode == 0, res.stderr
-    got = json.loads(res.stdout)
+    got = _in_a_fork_hook(signal.SIGINT, "cli")
     assert got["where"] == "wait: KeyboardInterrupt", got
     assert got["seconds"] < 10 and got["lock_held"] is False and got["restored"] is True, got
 

@@ -9,11 +9,10 @@ import contextlib
 import logging
 import os
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 from live_code.envs.base import site_dirs
-from live_code.envs.installer import Reporter, die_with_parent, idle_priority
+from live_code.envs.installer import Reporter, chain_preexec, die_with_parent, idle_priority
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +27,6 @@ for site_dir in sys.argv[2:]:
     compileall.compile_dir(site_dir, quiet=2, workers=1)
 open(sys.argv[1], "a").close()
 """
-
-
-def _in_background() -> Callable[[], None]:
-    """The compile's pre-exec: SIGKILL when the harness dies, and the idle CPU class (as the lock's)."""
-    dies = die_with_parent()
-
-    def preexec() -> None:
-        if dies is not None:
-            dies()
-        idle_priority()
-
-    return preexec
 
 
 def start_bytecode_compile(env_path: str | os.PathLike[str]) -> subprocess.Popen[bytes] | None:
@@ -61,7 +48,7 @@ def start_bytecode_compile(env_path: str | os.PathLike[str]) -> subprocess.Popen
             stderr=subprocess.DEVNULL,
             env={"PATH": os.environ.get("PATH", os.defpath)},
             start_new_session=True,
-            preexec_fn=_in_background(),
+            preexec_fn=chain_preexec(die_with_parent(), idle_priority),
         )
     except OSError as e:
         log.warning("cannot compile the env's bytecode (the job imports from source): %s", e)

@@ -434,6 +434,18 @@ def die_with_parent() -> Callable[[], None] | None:
     return lambda: prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
 
 
+def chain_preexec(first: Callable[[], None] | None, then: Callable[[], None] | None) -> Callable[[], None] | None:
+    """One ``preexec_fn`` that runs ``first`` then ``then`` (either may be None)."""
+    if first is None or then is None:
+        return first or then
+
+    def both() -> None:
+        first()
+        then()
+
+    return both
+
+
 def idle_priority() -> None:
     """In a child, before its exec: run only on CPU time that nothing else wants.
 

@@ -20,7 +20,16 @@ from typing import TYPE_CHECKING
 
 from live_code import util
 from live_code.envs.base import BaseInfo, site_dirs
-from live_code.envs.installer import Installer, Reporter, die_with_parent, fail, offline_flags, remaining, run_streaming
+from live_code.envs.installer import (
+    Installer,
+    Reporter,
+    chain_preexec,
+    die_with_parent,
+    fail,
+    offline_flags,
+    remaining,
+    run_streaming,
+)
 from live_code.envs.lock import LOCK_NAME, isolation_flags
 from live_code.envs.resolve import Resolution, lock_argv, no_lock
 from live_code.envs.resolve import resolve as resolve_requirements
@@ -57,7 +66,7 @@ class Background:
                     stdout=out,
                     stderr=err,
                     start_new_session=True,
-                    preexec_fn=_both(dies, preexec),
+                    preexec_fn=chain_preexec(dies, preexec),
                 )
             except OSError as e:
                 fail(what, util.CalledProcessError(self.argv, None, "", f"could not start {argv[0]!r}: {e.strerror}"))
@@ -90,17 +99,6 @@ class Background:
     def _fail(self, *, timed_out: bool = False) -> None:
         out, err = (p.read_text(errors="replace") if p.exists() else "" for p in (self._out, self._err))
         fail(self.what, util.CalledProcessError(self.argv, self.proc.returncode, out, err, timed_out=timed_out))
-
-
-def _both(first: Callable[[], None] | None, then: Callable[[], None] | None) -> Callable[[], None] | None:
-    if first is None or then is None:
-        return first or then
-
-    def both() -> None:
-        first()
-        then()
-
-    return both
 
 
 class Venv:

@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import FrameType
 from typing import Any
 
@@ -70,9 +70,21 @@ def _deferred(frame: FrameType | None) -> bool:
     return False
 
 
+def _to_main(signum: int) -> None:
+    signal.pthread_kill(threading.main_thread().ident or 0, signum)
+
+
 def _send_again(signum: int) -> None:
     if _State.active and not _State.raised:
-        signal.pthread_kill(threading.main_thread().ident or 0, signum)
+        _to_main(signum)
+
+
+def _later(send: Callable[[int], None], signum: int) -> threading.Timer:
+    """``send(signum)`` in :data:`RETRY_AFTER` seconds, from a daemon thread."""
+    timer = threading.Timer(RETRY_AFTER, send, (signum,))
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _stop(signum: int) -> BaseException:
@@ -84,9 +96,7 @@ def _raise(signum: int, frame: FrameType | None) -> None:
     PENDING.append(signum)
     if _deferred(frame):
         if _State.retry is None or not _State.retry.is_alive():
-            _State.retry = threading.Timer(RETRY_AFTER, _send_again, (signum,))
-            _State.retry.daemon = True
-            _State.retry.start()
+            _State.retry = _later(_send_again, signum)
         return
     _State.raised = True
     raise _stop(signum)
@@ -94,9 +104,7 @@ def _raise(signum: int, frame: FrameType | None) -> None:
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     if _deferred(frame):
-        retry = threading.Timer(RETRY_AFTER, signal.pthread_kill, (threading.main_thread().ident or 0, signum))
-        retry.daemon = True
-        retry.start()
+        _later(_to_main, signum)
         return
     raise KeyboardInterrupt
 

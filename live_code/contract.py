@@ -19,7 +19,6 @@ protocol   YMIR releases    what changes for an executor
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import math
 import re
@@ -122,37 +121,6 @@ ENV_OUTPUT_DEFAULTS: Mapping[str, str] = {
     "monitor_file": "/out/monitor.txt",
     "executor_log_file": "/out/ymir-executor-out.log",
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class EnvInput:
-    """The ``input`` section of env.yaml. An index file the task does not use is ``''``."""
-
-    root_dir: str
-    assets_dir: str
-    annotations_dir: str
-    models_dir: str
-    training_index_file: str
-    val_index_file: str
-    candidate_index_file: str
-    config_file: str
-
-
-@dataclasses.dataclass(frozen=True)
-class EnvOutput:
-    """The ``output`` section of env.yaml.
-
-    YMIR reads the outputs at its fixed default places; the harness and tests point them elsewhere.
-    """
-
-    root_dir: str
-    models_dir: str
-    tensorboard_dir: str
-    training_result_file: str
-    mining_result_file: str
-    infer_result_file: str
-    monitor_file: str
-    executor_log_file: str
 
 
 #: keys that only protocol 1.1.0 (YMIR 2.x) writes

@@ -32,6 +32,7 @@ FOUNDATION: dict[str, set[str]] = {
     "contract": set(),
     "progress": set(),
     "util": {"errors"},
+    "record": set(),
     "_yaml": {"errors"},
     "__init__": set(),
 }
@@ -44,6 +45,8 @@ SDK_FOR_HARNESS = "live_code.sdk.formats"
 STDLIB_ONLY = {"run/_sitecustomize.py"}
 # tomli: Python < 3.11 reads pylock.toml with it; msgspec: the fast path of the infer-result check
 HARNESS_THIRD_PARTY = {"yaml", "filelock", "packaging", "uv", "tomli", "msgspec"}
+# what only type checkers import (``if TYPE_CHECKING:``): live_code.record's dataclass_transform
+TYPING_ONLY = {"typing_extensions"}
 # issue 23: the report's libraries (the report extra) are imported by the report's modules alone
 REPORT_THIRD_PARTY = HARNESS_THIRD_PARTY | {"PIL", "matplotlib", "tensorboard"}
 REPORT_MODULES = {"commands/report.py", "commands/report_pictures.py"}
@@ -64,21 +67,30 @@ def _layer(unit: str) -> tuple[str, int]:
     return unit, LAYERS[unit]
 
 
-def _imports(path: Path) -> list[tuple[int, str]]:
-    """(line, dotted name) of every absolute import in a file, including ones inside functions;
-    ``from live_code.x import y`` counts as ``live_code.x.y``; a relative import is the file's own package."""
+def _imports(path: Path) -> list[tuple[int, str, bool]]:
+    """(line, dotted name, whether only type checkers see it) of every absolute import in a file,
+    including ones inside functions and ``if TYPE_CHECKING:``; ``from live_code.x import y`` counts
+    as ``live_code.x.y``; a relative import is the file's own package."""
     tree = ast.parse(path.read_text(), str(path))
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+        for stmt in node.body
+        for inner in ast.walk(stmt)
+    }
     found = []
     for node in ast.walk(tree):
+        checker = id(node) in typing_only
         if isinstance(node, ast.Import):
-            found += [(node.lineno, a.name) for a in node.names]
+            found += [(node.lineno, a.name, checker) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                found.append((node.lineno, "."))
+                found.append((node.lineno, ".", checker))
             elif node.module == "live_code" or (node.module or "").startswith("live_code."):
-                found += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+                found += [(node.lineno, f"{node.module}.{a.name}", checker) for a in node.names]
             elif node.module:
-                found.append((node.lineno, node.module))
+                found.append((node.lineno, node.module, checker))
     return found
 
 
@@ -122,7 +134,8 @@ def check_tree(pkg: Path) -> list[str]:
             third_party = REPORT_THIRD_PARTY
         else:
             third_party = HARNESS_THIRD_PARTY
-        for line, dotted in _imports(path):
+        typing_too = third_party | TYPING_ONLY
+        for line, dotted, checker_only in _imports(path):
             top = dotted.split(".")[0]
             if dotted == ".":
                 continue
@@ -130,7 +143,7 @@ def check_tree(pkg: Path) -> list[str]:
                 target = _target(pkg, dotted)
                 if rel.as_posix() in STDLIB_ONLY or not _allowed(unit, target, dotted):
                     problems.append(f"{rel}:{line}: {unit} must not import {dotted}")
-            elif top not in stdlib and top != "__future__" and top not in third_party:
+            elif top not in stdlib and top != "__future__" and top not in (typing_too if checker_only else third_party):
                 problems.append(f"{rel}:{line}: {unit} must not import third-party {top!r}")
     return problems
 
@@ -172,6 +185,7 @@ def _fixture(tmp_path: Path, files: dict[str, str]) -> Path:
         ("sdk/formats/images.py", "import yaml\n", "sdk must not import third-party 'yaml'"),
         ("run/_sitecustomize.py", "from live_code import contract\n", "run must not import live_code.contract"),
         ("commands/check.py", "import matplotlib\n", "commands must not import third-party 'matplotlib'"),
+        ("util.py", "from typing_extensions import dataclass_transform\n", "third-party 'typing_extensions'"),
         ("plugins.py", "", "'plugins' is in no layer"),
     ],
 )
@@ -186,6 +200,7 @@ def test_the_checker_passes_imports_that_keep_the_rules(tmp_path: Path) -> None:
         "envs/builder.py": "from live_code.source import mirrors\nfrom live_code import util, errors\n",
         "commands/report.py": "import matplotlib\nfrom live_code.commands import local\n",
         "sdk/_io.py": "from live_code import contract\nfrom . import _env\n",
+        "util.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from typing_extensions import Self\n",
         "commands/datasets.py": "from live_code.sdk import formats\nfrom live_code.sdk.formats import Box\n",
         "commands/replay.py": "import live_code.sdk.formats.tfrecord\n",
         "commands/report_pictures.py": "import PIL\nfrom live_code.sdk.formats import read_records\n",

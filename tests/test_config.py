@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import textwrap
 from collections.abc import Mapping
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from live_code import contract
+from live_code import contract, record
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
 from live_code.task import config
@@ -445,8 +444,8 @@ def test_hyperparameters_are_everything_else_and_read_only() -> None:
     with pytest.raises(TypeError):
         cfg.hyperparameters["epochs"] = 1  # type: ignore[index]  # writes to a read-only mapping on purpose
     assert cfg.raw["git_tag"] == "v1" and cfg.raw["epochs"] == 10
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        cfg.gpu_count = 3  # type: ignore[misc]  # assigns to a frozen dataclass on purpose
+    with pytest.raises(record.FrozenInstanceError):
+        cfg.gpu_count = 3  # type: ignore[misc]  # assigns to a frozen record on purpose
 
 
 def test_hyperparameters_do_not_share_values_with_the_caller() -> None:

@@ -4,7 +4,6 @@ wheels from a wheelhouse made for the test; no mocks."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -12,6 +11,7 @@ import shutil
 import time
 from pathlib import Path
 
+from live_code import record
 from live_code.envs import builder as envs
 from live_code.source import store as store_mod
 from tests.helpers.adversarial import assert_no_processes
@@ -134,9 +134,9 @@ def test_a_lock_that_records_more_than_the_resolution_stays_in_the_build(
 ) -> None:
     spec = _spec(tmp_path, base_python, wheelhouse)
     assert envs.can_lock_later(spec)
-    as_of = dataclasses.replace(spec, as_of="2024-01-01T00:00:00Z")  # its lock records the date
-    no_isolation = dataclasses.replace(spec, no_build_isolation=("tinyapp",))
-    pip = dataclasses.replace(spec, installer=envs.Installer("pip", ("python", "-m", "pip"), "25.0"))
+    as_of = record.replace(spec, as_of="2024-01-01T00:00:00Z")  # its lock records the date
+    no_isolation = record.replace(spec, no_build_isolation=("tinyapp",))
+    pip = record.replace(spec, installer=envs.Installer("pip", ("python", "-m", "pip"), "25.0"))
     assert not any(envs.can_lock_later(s) for s in (as_of, no_isolation, pip))
 
     vcs_repo = tmp_path / "vcs"

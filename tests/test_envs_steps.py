@@ -3,7 +3,6 @@ the lock written while uv installs. Real subprocesses and a real uv; no mocks.""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from live_code import record
 from live_code.envs import builder as envs
 from live_code.envs.steps import Background, Venv
 from live_code.errors import EnvironmentBuildError
@@ -91,7 +91,7 @@ def test_the_venv_is_made_in_the_background_and_sees_a_venv_base(tmp_path: Path)
 def test_a_venv_that_cannot_be_made_fails_with_the_installers_reason(tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    base = dataclasses.replace(envs.base_fingerprint(sys.executable), executable=str(tmp_path / "no-python"))
+    base = record.replace(envs.base_fingerprint(sys.executable), executable=str(tmp_path / "no-python"))
     pip = envs.Installer("pip", (sys.executable, "-m", "pip"), "0")
     with pytest.raises(EnvironmentBuildError) as e:
         Venv(tmp_path / "env", base, pip, dict(os.environ), scratch).ready(None)

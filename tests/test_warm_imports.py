@@ -93,3 +93,14 @@ def test_the_run_path_and_plain_pins_import_no_packaging(tmp_path: Path) -> None
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "True"]
+
+
+def test_the_run_path_makes_its_records_without_dataclasses() -> None:
+    """live_code.record: the standard library's dataclasses compile six methods per class and import
+    inspect; the run path's records are made without either (the SDK, run in the job, keeps them)."""
+    code = (
+        "import sys, live_code.cli, live_code.run.pipeline; "
+        "print(sorted({'dataclasses', 'inspect'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -11,7 +11,6 @@ write into /in fails as in YMIR; every output is validated. Each problem comes w
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import re
@@ -27,6 +26,7 @@ from live_code.contract import TaskKind
 from live_code.envs import builder as envs
 from live_code.envs.requirements import RequirementLine
 from live_code.errors import ConfigError, EnvironmentBuildError, LiveCodeError
+from live_code.record import field, record
 from live_code.source.store import SourceProvenance, Store
 from live_code.task import config as config_mod
 from live_code.task import legacy
@@ -46,11 +46,11 @@ class Finding(NamedTuple):
     fix: str = ""
 
 
-@dataclasses.dataclass
+@record(frozen=False)
 class CheckReport:
     repo: str
     commit: str = ""
-    findings: list[Finding] = dataclasses.field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def problems(self) -> list[Finding]:

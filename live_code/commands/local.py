@@ -17,7 +17,6 @@ dir, shared with replay) and ``local_cli`` (the command line).
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import hashlib
 import logging
@@ -46,6 +45,7 @@ from live_code.commands.repo import (
 )
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError, EnvironmentBuildError, JobError, LiveCodeError
+from live_code.record import field, record
 from live_code.run import pipeline
 from live_code.source.store import Pin, Store
 from live_code.task import config as config_mod
@@ -120,14 +120,14 @@ def check_base(manifest: manifest_mod.Manifest, base_python: str | None = None) 
 # -- the run -------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class LocalRequest:
     repo: str
     kinds: frozenset[TaskKind]
     dataset: str
     work: Path | None = None
     config_file: Path | None = None
-    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    overrides: Mapping[str, Any] = field(default_factory=dict)
     model: Path | None = None
     stage: str | None = None
     classes: tuple[str, ...] = ()
@@ -140,7 +140,7 @@ class LocalRequest:
     keep_work: bool = False
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class LocalResult:
     work: Path
     ok: bool

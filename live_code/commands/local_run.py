@@ -4,7 +4,6 @@ task, and the provenance annotated."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import logging
 import sys
@@ -16,6 +15,7 @@ import yaml
 
 from live_code import contract, util
 from live_code.errors import JobError, LiveCodeError, SourceError
+from live_code.record import replace
 from live_code.run import job, pipeline
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def job_runner(log_path: Path) -> pipeline.Runner:
         echo = getattr(sys.stderr, "buffer", None)
         with open(log_path, "ab") as log_file:
             sys.stderr.flush()
-            return supervisor.run(dataclasses.replace(request, sink=cast(BinaryIO, _Tee(log_file, echo))))
+            return supervisor.run(replace(request, sink=cast(BinaryIO, _Tee(log_file, echo))))
 
     return run
 

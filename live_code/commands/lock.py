@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from live_code import util
@@ -23,11 +22,12 @@ from live_code.envs import lock as envlock
 from live_code.envs import resolve as envresolve
 from live_code.envs.installer import installer_env
 from live_code.errors import ConfigError, LiveCodeError
+from live_code.record import record
 from live_code.source.store import Store
 from live_code.task import manifest as manifest_mod
 
 
-@dataclass(frozen=True)
+@record
 class LockResult:
     commit: str
     #: the pylock.toml, with live-code's table

@@ -16,7 +16,6 @@ resolution; the comparison says whether the two envs are identical (:attr:`Lock.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -33,6 +32,7 @@ from live_code.commands import local, tfevents
 from live_code.contract import MonitorState
 from live_code.envs.lock import LOCK_NAME, read_lock
 from live_code.errors import ConfigError, LiveCodeError
+from live_code.record import record
 from live_code.run import pipeline
 from live_code.source.store import Store
 from live_code.task import config as config_mod
@@ -61,7 +61,7 @@ class FileDiff(NamedTuple):
     detail: str = ""
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class ReplayResult:
     work: Path
     out_dir: Path

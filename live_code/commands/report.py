@@ -13,7 +13,6 @@ never imports. Without it the page holds the text parts and says which command i
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import json
 import os
@@ -36,9 +35,10 @@ from live_code.commands.report_pictures import (
     read_scalars,
 )
 from live_code.errors import ConfigError
+from live_code.record import record
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class ReportResult:
     html: Path
     pngs: tuple[Path, ...]
@@ -122,7 +122,7 @@ def _figure(path: Path, dest: Path, pngs: list[Path], caption: str) -> str:
     return f"<figure>{img}<figcaption>{caption}</figcaption></figure>"
 
 
-@dataclasses.dataclass
+@record(frozen=False)
 class _Section:
     """What the parts of one run's section share: where the pictures go and what was written."""
 

@@ -18,7 +18,6 @@ always give the same bytes. Layout and formats follow ymir-contract.md sections 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import random
@@ -34,6 +33,7 @@ import yaml
 from live_code import contract
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
+from live_code.record import record
 from live_code.sdk import formats
 from live_code.sdk.formats import Box
 from live_code.util import clean_path_on_failure, rmtree
@@ -167,7 +167,7 @@ def coco_text(images: Iterable[SampleImage]) -> str:
 # -- writing -------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class SampleDataset:
     """What :func:`write_sample_dataset` wrote."""
 

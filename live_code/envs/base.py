@@ -13,13 +13,13 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from live_code import util
 from live_code.envs.installer import plain_env
 from live_code.errors import EnvironmentBuildError
+from live_code.record import asdict, record
 
 #: frameworks (and the like) never replaced when the base has them
 PROTECTED_NAMES = frozenset(
@@ -60,7 +60,7 @@ class Dist(NamedTuple):
     files: str  # size+mtime signature of every file it installed (only when asked for)
 
 
-@dataclass(frozen=True)
+@record
 class BaseInfo:
     """What the base interpreter sees (read by running a small script with it)."""
 

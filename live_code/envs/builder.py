@@ -31,7 +31,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
@@ -74,6 +73,7 @@ from live_code.envs.requirements import (
 from live_code.envs.resolve import Resolution, write_inputs
 from live_code.envs.steps import BASE_PTH, Venv, install_with_uv
 from live_code.errors import EnvironmentBuildError, RequirementError
+from live_code.record import record
 from live_code.source import mirrors
 from live_code.task import legacy
 
@@ -155,7 +155,7 @@ def env_key(
     return sha256_json(facts)[:32]
 
 
-@dataclass(frozen=True)
+@record
 class EnvSpec:
     """Everything checked before any install: what to build, over which base, under which key."""
 

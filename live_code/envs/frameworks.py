@@ -7,14 +7,14 @@ Private to ``envs`` (``builder`` re-exports :func:`framework_verdict` and :func:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from live_code.envs.base import BaseInfo, base_fingerprint, is_protected, normal_version
 from live_code.envs.requirements import RequirementLine, Requirements
 from live_code.errors import EnvironmentBuildError, RequirementError
+from live_code.record import record
 
 
-@dataclass(frozen=True)
+@record
 class FrameworkVerdict:
     """What becomes of a requirement line on a protected framework (torch, mxnet, ...)."""
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import dataclasses
 import hashlib
 import logging
 import os
@@ -23,13 +22,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 from live_code import util
 from live_code.envs.requirements import Requirements
 from live_code.errors import EnvironmentBuildError
+from live_code.record import record, replace
 from live_code.task import legacy
 from live_code.task.legacy import Implied
 
@@ -75,7 +74,7 @@ _PR_SET_PDEATHSIG = 1
 Reporter = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@record
 class IndexSettings:
     """Where packages come from: the task's settings, never the requirements file.
 
@@ -108,7 +107,7 @@ class IndexSettings:
         }
 
 
-@dataclass(frozen=True)
+@record
 class Installer:
     """How to run the installer: ``uv`` (a binary) or ``pip`` (``python -m pip``)."""
 
@@ -373,9 +372,9 @@ def install_with_pip(
     later = [r for r in lines if r.name in no_build_isolation]
     steps: list[tuple[str, list[str], int]] = [("requirements.txt", [], len(lines) - len(later))]
     if later:
-        first = dataclasses.replace(requirements, lines=tuple(r for r in lines if r not in later))
+        first = replace(requirements, lines=tuple(r for r in lines if r not in later))
         (scratch / "requirements.txt").write_text(first.installer_text())
-        (scratch / "no-isolation.txt").write_text(dataclasses.replace(first, lines=tuple(later)).installer_text())
+        (scratch / "no-isolation.txt").write_text(replace(first, lines=tuple(later)).installer_text())
         steps.append(("no-isolation.txt", ["--no-build-isolation"], len(later)))
     for name, flags, count in steps:
         if not count:

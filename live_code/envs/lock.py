@@ -13,7 +13,6 @@ from one, and unpinned requirements can be resolved as of a date.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -21,7 +20,6 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -30,6 +28,7 @@ from live_code import contract, util
 from live_code.envs.base import BaseInfo, is_protected
 from live_code.envs.installer import IndexSettings, offline_flags
 from live_code.errors import ConfigError, EnvironmentBuildError, RequirementError
+from live_code.record import field, record
 
 if TYPE_CHECKING:
     from live_code.envs.builder import EnvSpec
@@ -48,7 +47,7 @@ COMMIT = "commit"
 _DAY = dt.timedelta(days=1)
 
 
-@dataclass(frozen=True)
+@record
 class LockedPackage:
     name: str
     version: str
@@ -60,7 +59,7 @@ class LockedPackage:
     vcs: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Lock:
     """A ``pylock.toml`` as read: its text, its packages and live-code's own table."""
 
@@ -68,7 +67,7 @@ class Lock:
     origin: str
     text: str
     packages: tuple[LockedPackage, ...]
-    tool: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    tool: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def digest(self) -> str:

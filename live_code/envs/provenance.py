@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from live_code import util
 from live_code.envs.lock import EMPTY_LOCK, LOCK_NAME, parse_lock, tool_facts, with_tool
 from live_code.envs.resolve import Resolution
+from live_code.record import asdict, field, record
 
 if TYPE_CHECKING:
     from live_code.envs.builder import EnvSpec
@@ -28,7 +28,7 @@ LAYOUT_VERSION = 1
 PROVENANCE_FILE = "live-code-env.json"
 
 
-@dataclass(frozen=True)
+@record
 class EnvProvenance:
     """The env part of a run's provenance record."""
 

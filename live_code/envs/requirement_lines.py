@@ -26,13 +26,13 @@ import hashlib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
 from live_code import util
 from live_code.errors import RequirementError
+from live_code.record import field, record
 
 # pip's own comment rule (req_file.py): '#' at the start or after whitespace starts a comment
 _COMMENT_RE = re.compile(r"(^|\s+)#.*$")
@@ -60,7 +60,7 @@ _PATH_REFUSALS = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class RequirementLine:
     """One accepted requirement."""
 
@@ -95,7 +95,7 @@ def read_lines(
     return tuple(reader.lines), tuple(reader.sources)
 
 
-@dataclass
+@record(frozen=False)
 class _Reader:
     """One requirements file and its includes as they are read: the repository they must stay inside,
     whether every line must be pinned (``live_code_strict_pins``), and what is gathered, in order: the

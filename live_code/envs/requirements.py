@@ -5,17 +5,16 @@ with what the harness adds to them: the packages the legacy layout implies and t
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from live_code import util
 from live_code.envs.requirement_lines import RequirementLine, inside_repo, read_lines, repo_relative
 from live_code.errors import ConfigError, RequirementError
+from live_code.record import record, replace
 
 __all__ = [
     "DEFAULT_FILES",
@@ -36,7 +35,7 @@ DEFAULT_FILES = ("requirements.txt", "extra-requirements.txt")
 LEGACY_FILES = ("extra-requirements.txt", "requirements.txt")
 
 
-@dataclass(frozen=True)
+@record
 class Requirements:
     """The checked requirements of a repo (none at all is fine: an empty env over the base)."""
 
@@ -79,9 +78,9 @@ def with_mirrors(requirements: Requirements, mirror_of: Callable[[str], str | No
         target = mirror_of(m["repo"]) if m else None
         if m and target:
             spec = r.spec[: m.start("repo")] + target + r.spec[m.end("repo") :]
-            r = dataclasses.replace(r, spec=spec, mirror=(m["repo"], target))
+            r = replace(r, spec=spec, mirror=(m["repo"], target))
         lines.append(r)
-    return dataclasses.replace(requirements, lines=tuple(lines))
+    return replace(requirements, lines=tuple(lines))
 
 
 def find_requirements(

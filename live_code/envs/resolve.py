@@ -13,10 +13,8 @@ Private to ``envs``.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +23,7 @@ from live_code.envs.base import normal_version, write_stubs
 from live_code.envs.installer import Reporter, offline_flags, run_short
 from live_code.envs.lock import LOCK_NAME, PREVIEW, LockedPackage, isolation_flags, parse_lock, rfc3339
 from live_code.errors import EnvironmentBuildError, RequirementError
+from live_code.record import record, replace
 
 if TYPE_CHECKING:
     from live_code.envs.builder import EnvSpec
@@ -44,7 +43,7 @@ def write_inputs(spec: EnvSpec, scratch: Path) -> None:
     (scratch / "constraints.txt").write_text("".join(f"{n}=={v}\n" for n, v in pins))
 
 
-@dataclass(frozen=True)
+@record
 class Resolution:
     #: the resolved lines the base lacks (with the user's hashes), to install
     todo: tuple[str, ...]
@@ -77,9 +76,7 @@ def resolve(
     base, out = spec.base, scratch / "lock.txt"
     write_stubs(
         scratch / "stubs",
-        dataclasses.replace(
-            base, dists=tuple(d for d in base.dists if util.canonical_name(d.name) not in _BUILD_TOOLS)
-        ),
+        replace(base, dists=tuple(d for d in base.dists if util.canonical_name(d.name) not in _BUILD_TOOLS)),
     )
     stub_env = {**env, "UV_FIND_LINKS": ",".join([str(scratch / "stubs"), *spec.index.find_links])}
     seed = "".join(

@@ -12,7 +12,6 @@ Private to ``envs``.
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ from live_code.envs.lock import LOCK_NAME, isolation_flags
 from live_code.envs.resolve import Resolution, lock_argv, no_lock
 from live_code.envs.resolve import resolve as resolve_requirements
 from live_code.errors import EnvironmentBuildError
+from live_code.record import replace
 
 if TYPE_CHECKING:
     from live_code.envs.builder import EnvSpec
@@ -171,7 +171,7 @@ def install_with_uv(
         lock_text = (scratch / LOCK_NAME).read_text()
     except EnvironmentBuildError as e:
         no_lock(e, report)
-    return dataclasses.replace(res, lock_text=lock_text)
+    return replace(res, lock_text=lock_text)
 
 
 def _install_todo(

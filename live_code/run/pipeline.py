@@ -16,7 +16,6 @@ the model). The steps' helpers have homes of their own: ``settings`` (the operat
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import logging
 import os
@@ -35,6 +34,7 @@ from live_code.contract import MonitorState, TaskKind
 from live_code.envs import builder as envs
 from live_code.envs import lock as envlock
 from live_code.errors import ConfigError, LiveCodeError
+from live_code.record import record, replace
 from live_code.run import fallback, job, records, sandbox, supervisor
 from live_code.run.job import JOB_PASS_ENV
 from live_code.run.records import CONFIG_NAME, PROVENANCE_NAME
@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 _PERCENT = {"task": 0.01, "source": 0.02, "environment": 0.04}
 
 
-@dataclasses.dataclass
+@record(frozen=False)
 class RunResult:
     ok: bool
     provenance: dict[str, Any]
@@ -387,7 +387,7 @@ class _Run:
 def run(settings: Settings, *, store: Store | None = None, runner: Runner = supervisor.run) -> RunResult:
     """Run the task in ``settings.in_dir``; raises the LiveCodeError (or Stopped) that ended it,
     after writing the error state and the provenance."""
-    settings = dataclasses.replace(settings, in_dir=settings.in_dir.resolve(), out_dir=settings.out_dir.resolve())
+    settings = replace(settings, in_dir=settings.in_dir.resolve(), out_dir=settings.out_dir.resolve())
     check_dirs(settings)
     r = _Run(settings, store or Store(), runner)
     supervisor.hide_from_children()  # a job of the same uid cannot read our environment or memory

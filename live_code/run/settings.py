@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from collections.abc import Mapping
@@ -12,11 +11,12 @@ from typing import Any
 
 from live_code import contract
 from live_code.errors import ConfigError
+from live_code.record import field, record
 from live_code.run.job import JOB_ENV_VAR
 from live_code.source import git
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Settings:
     """How the harness runs (operator side: CLI flags and the harness's environment)."""
 
@@ -29,7 +29,7 @@ class Settings:
     #: ``auto``: bubblewrap when the dirs are not already /in and /out and it works; ``on``; ``off``
     sandbox: str = "auto"
     allow_local: bool = False
-    token: str | None = dataclasses.field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
     grace: float = 10.0
     fetch_deadline: float = git.DEFAULT_DEADLINE
     install_timeout: float | None = 3600.0

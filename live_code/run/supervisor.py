@@ -34,11 +34,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from live_code import util
+from live_code.record import field, record
 from live_code.run import _pump, sandbox
 from live_code.run._pump import _last_lines  # noqa: F401  (the tests read it here)
 
@@ -52,7 +52,7 @@ _DRAIN_SECONDS = 2.0
 _TICK = 0.1
 
 
-@dataclass(frozen=True)
+@record
 class RunRequest:
     """What to run. ``env`` is the child's whole environment: nothing is inherited."""
 
@@ -73,7 +73,7 @@ class RunRequest:
             raise ValueError("RunRequest needs a command")
 
 
-@dataclass(frozen=True)
+@record
 class RunOutcome:
     """How the child ended."""
 

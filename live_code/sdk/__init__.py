@@ -40,11 +40,11 @@ job's environment without the harness's dependencies.
 
 from __future__ import annotations
 
-from live_code.contract import EnvInput, EnvOutput, ReturnCode, TaskKind
+from live_code.contract import ReturnCode, TaskKind
 from live_code.sdk._coco import CocoCounts, coco_dataset, write_coco
 from live_code.sdk._config import config_file_path, get_bool, get_float, get_int, get_list, read_config
 from live_code.sdk._dataset import DatasetItem, Split, count_items, index_file, iter_items
-from live_code.sdk._env import Env, env_file_path, parse_env, read_env
+from live_code.sdk._env import Env, EnvInput, EnvOutput, env_file_path, parse_env, read_env
 from live_code.sdk._errors import (
     ConfigValueError,
     DatasetFormatError,

@@ -11,8 +11,39 @@ from typing import Any
 import yaml
 
 from live_code import contract
-from live_code.contract import EnvInput, EnvOutput, TaskKind
+from live_code.contract import TaskKind
 from live_code.sdk._errors import EnvFileError
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvInput:
+    """The ``input`` section of env.yaml. An index file the task does not use is ``''``."""
+
+    root_dir: str
+    assets_dir: str
+    annotations_dir: str
+    models_dir: str
+    training_index_file: str
+    val_index_file: str
+    candidate_index_file: str
+    config_file: str
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvOutput:
+    """The ``output`` section of env.yaml.
+
+    YMIR reads the outputs at its fixed default places; the harness and tests point them elsewhere.
+    """
+
+    root_dir: str
+    models_dir: str
+    tensorboard_dir: str
+    training_result_file: str
+    mining_result_file: str
+    infer_result_file: str
+    monitor_file: str
+    executor_log_file: str
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,10 +17,10 @@ import random
 import shutil
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from live_code import util
+from live_code.record import record
 from live_code.source.urls import TOKEN_USERNAME, NormalisedUrl, is_hex
 
 #: seconds for the whole source step (resolve, fetch, check out), overridable per call
@@ -125,7 +125,7 @@ class Deadline:
         return max(0.0, self._end - time.monotonic())
 
 
-@dataclass(frozen=True)
+@record
 class RetryPolicy:
     """Capped exponential backoff with full jitter, for transient network failures only."""
 
@@ -137,14 +137,18 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
-@dataclass(frozen=True)
+#: three attempts, 1 s to 8 s apart
+DEFAULT_RETRY = RetryPolicy()
+
+
+@record
 class Remote:
     """Everything a network call needs: the URL, git's environment, the deadline and retries."""
 
     url: NormalisedUrl
     env: Mapping[str, str]
     deadline: Deadline
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = DEFAULT_RETRY
     #: the URL the task gave, when ``url`` is the operator's mirror of it (``live_code.source.mirrors``)
     origin: NormalisedUrl | None = None
 
@@ -163,7 +167,7 @@ def remote(
     url: NormalisedUrl,
     *,
     deadline: Deadline,
-    retry: RetryPolicy = RetryPolicy(),
+    retry: RetryPolicy = DEFAULT_RETRY,
     extra_protocols: Iterable[str] = (),
     origin: NormalisedUrl | None = None,
 ) -> Remote:

@@ -30,11 +30,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import NoReturn
 
 from live_code import util
 from live_code.errors import ConfigError
+from live_code.record import record
 
 MIRRORS_ENV = "LIVE_CODE_GIT_MIRRORS"
 
@@ -49,7 +49,7 @@ _PATH_RE = re.compile(r"^[A-Za-z0-9._~/+=,!@%-]*$")
 _EXAMPLE = f'{MIRRORS_ENV}="https://github.com/=https://git.mirror.example/github/"'
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     """One ``PREFIX=MIRROR`` pair, both normalised and without a trailing slash."""
 
@@ -57,7 +57,7 @@ class Rule:
     mirror: str
 
 
-@dataclass(frozen=True)
+@record
 class Mirrors:
     """The operator's mirror rules, longest prefix first."""
 

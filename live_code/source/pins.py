@@ -15,12 +15,12 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from live_code import util
 from live_code.errors import CacheError, SourceError
+from live_code.record import record
 from live_code.source import git
 from live_code.source.localmirror import KEEP, check_commit, mirror_lock, trusted
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 PIN_KINDS = ("commit", "tag", "branch", "legacy-ref")
 
 
-@dataclass(frozen=True)
+@record
 class Pin:
     """What a task pins: ``kind`` is ``commit`` (full or abbreviated SHA), ``tag``, ``branch`` or
     ``legacy-ref`` (the original image's ``git_branch``: a commit, tag or branch name). With a tag,

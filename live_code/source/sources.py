@@ -8,17 +8,16 @@ destination, copying a checkout verified earlier when there is one (``checkouts`
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from live_code import util
 from live_code.errors import CacheError
+from live_code.record import asdict, record
 from live_code.source import checkouts, git, mirrors
 from live_code.source.pins import Pin, Resolved
 from live_code.source.resolve import check_pin, resolve
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("live_code.source.store")
 
 
-@dataclass(frozen=True)
+@record
 class SourceProvenance:
     """Where the code of a run came from (the record's ``source`` part; no credential anywhere)."""
 
@@ -46,10 +45,10 @@ class SourceProvenance:
     mirror: str | None = None  # the operator's mirror ``url`` was fetched from (LIVE_CODE_GIT_MIRRORS)
 
     def as_dict(self) -> dict[str, Any]:
-        record = dataclasses.asdict(self)
-        if record["mirror"] is None:  # the record of a run without a mirror is as it always was
-            del record["mirror"]
-        return record
+        doc = asdict(self)
+        if doc["mirror"] is None:  # the record of a run without a mirror is as it always was
+            del doc["mirror"]
+        return doc
 
 
 def fetch_source(

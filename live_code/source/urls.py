@@ -15,16 +15,15 @@ Everything here runs before git does (``git.py`` re-exports these names):
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from live_code import util
 from live_code.errors import LiveCodeError, SourceError, UnsafeSourceError
+from live_code.record import field, record, replace
 
 ALLOW_LOCAL_ENV = "LIVE_CODE_ALLOW_LOCAL_REPOS"
 TOKEN_ENV = "LIVE_CODE_GIT_TOKEN"
@@ -49,7 +48,7 @@ _REF_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+/@-]*$")
 # -- inputs ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class NormalisedUrl:
     """A checked repository URL. ``url`` is what git gets: credential-free, lower-case scheme and
     host, default port and trailing slashes dropped. ``secret`` (and ``username``) travel separately
@@ -79,7 +78,7 @@ class NormalisedUrl:
     def with_secret(self, secret: str | None, username: str | None = None) -> NormalisedUrl:
         if self.scheme not in ("https", "http"):
             return self
-        return dataclasses.replace(self, secret=secret or None, username=username or TOKEN_USERNAME)
+        return replace(self, secret=secret or None, username=username or TOKEN_USERNAME)
 
 
 def allow_local_from_env(environ: Mapping[str, str] | None = None) -> bool:

@@ -16,7 +16,6 @@ numbers and lists as strings and drops empty values, so those are read leniently
 from __future__ import annotations
 
 import copy
-import dataclasses
 import difflib
 import enum
 import logging
@@ -37,6 +36,7 @@ from live_code._yaml import (
 from live_code._yaml import describe as _describe
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
+from live_code.record import field, record
 from live_code.task import legacy, values
 from live_code.task.env import (
     Env,
@@ -82,13 +82,13 @@ class PinKind(str, enum.Enum):
     REF = "ref"
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class SourcePin:
     """The repository and its pin. When several refs are given, ``kind`` names the strongest and the
     others stay for the git module to check that they agree. ``url`` is not shown in repr: it may
     carry credentials."""
 
-    url: str = dataclasses.field(repr=False)
+    url: str = field(repr=False)
     commit: str | None
     tag: str | None
     branch: str | None
@@ -102,17 +102,17 @@ class SourcePin:
         return ref
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class PackageIndex:
     """Where requirements come from. URLs may carry credentials: kept out of repr."""
 
-    index_url: str | None = dataclasses.field(default=None, repr=False)
-    extra_index_urls: tuple[str, ...] = dataclasses.field(default=(), repr=False)
-    find_links: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    index_url: str | None = field(default=None, repr=False)
+    extra_index_urls: tuple[str, ...] = field(default=(), repr=False)
+    find_links: tuple[str, ...] = field(default=(), repr=False)
     offline: bool = False
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Options:
     """``live_code_*`` keys."""
 
@@ -128,7 +128,7 @@ class Options:
     resolve_as_of: str | None = None
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class RunConfig:
     """One config.yaml: the typed keys, and the rest as read-only hyper-parameters."""
 
@@ -146,9 +146,9 @@ class RunConfig:
     package_index: PackageIndex
     options: Options
     #: every key that is neither a platform key nor a live-code key (read-only, values deep-copied)
-    hyperparameters: Mapping[str, Any] = dataclasses.field(hash=False)
+    hyperparameters: Mapping[str, Any] = field(hash=False)
     #: the whole config.yaml as read (read-only), for the merged file user code reads
-    raw: Mapping[str, Any] = dataclasses.field(hash=False, repr=False)
+    raw: Mapping[str, Any] = field(hash=False, repr=False)
 
     @property
     def annotation_format(self) -> str:
@@ -156,7 +156,7 @@ class RunConfig:
         return contract.EXPORT_FORMATS[self.export_format.split(":")[0]]
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Task:
     """The task of one run. Paths are as env.yaml wrote them (container paths); use
     :meth:`host_path` to open them outside the container."""

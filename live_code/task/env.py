@@ -4,7 +4,6 @@ where the container's /in and /out are on this machine (:class:`PathMap`)."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 from collections.abc import Mapping
@@ -16,12 +15,13 @@ from live_code._yaml import describe as _describe
 from live_code._yaml import read_yaml_mapping
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
+from live_code.record import record
 from live_code.task import values
 
 logger = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class PathMap:
     """Where container roots live on this machine: ``(("/in", "/tmp/t/in"), ("/out", "/tmp/t/out"))``.
 
@@ -45,12 +45,38 @@ class PathMap:
         return path
 
 
-#: env.yaml ``input`` and ``output`` (the records are the contract's, shared with the SDK)
-InputPaths = contract.EnvInput
-OutputPaths = contract.EnvOutput
+@record
+class InputPaths:
+    """env.yaml's ``input`` section (``contract.ENV_INPUT_DEFAULTS`` names each key). An index file
+    the task does not use is ``''``. The SDK reads the same section into a dataclass of its own
+    (``sdk.EnvInput``): a record keeps ``dataclasses`` off the harness's run path (live_code.record)."""
+
+    root_dir: str
+    assets_dir: str
+    annotations_dir: str
+    models_dir: str
+    training_index_file: str
+    val_index_file: str
+    candidate_index_file: str
+    config_file: str
 
 
-@dataclasses.dataclass(frozen=True)
+@record
+class OutputPaths:
+    """env.yaml's ``output`` section (``contract.ENV_OUTPUT_DEFAULTS``). YMIR reads the outputs at
+    its fixed default places; the harness and tests point them elsewhere."""
+
+    root_dir: str
+    models_dir: str
+    tensorboard_dir: str
+    training_result_file: str
+    mining_result_file: str
+    infer_result_file: str
+    monitor_file: str
+    executor_log_file: str
+
+
+@record
 class Env:
     """One env.yaml, defaults of the contract filled in."""
 

@@ -26,10 +26,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from live_code.errors import ConfigError, EnvironmentBuildError
+from live_code.record import record
 
 #: the PyPI name of the executor SDK (both lineages use it)
 SDK_NAME = "ymir-exc"
@@ -84,7 +84,7 @@ _MAX_FILES = 5000
 _MAX_BYTES = 1 << 20
 
 
-@dataclass(frozen=True)
+@record
 class SdkChoice:
     """Which executor SDK a legacy job gets (``generation`` None: none), and why."""
 
@@ -98,7 +98,7 @@ class SdkChoice:
         return f"{SDK_NAME}=={SDK1_VERSION if self.generation == '1' else SDK2_VERSION}"
 
 
-@dataclass(frozen=True)
+@record
 class Implied:
     """What the legacy layout adds to a job: requirement lines (with the reason for each) and the
     repo root on ``PYTHONPATH``."""

@@ -25,7 +25,6 @@ with an optional ``extra-requirements.txt``; no schema.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import os
 import re
@@ -38,6 +37,7 @@ from typing import Any
 from live_code import contract
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
+from live_code.record import record
 from live_code.task import config
 from live_code.task.schema import Param, coerce, parse_schema
 
@@ -59,7 +59,7 @@ _TOP_KEYS = (
 _NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")  # a distribution name (PEP 508)
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Manifest:
     """What a repository declares about itself (defaults filled in for the legacy layout)."""
 

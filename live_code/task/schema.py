@@ -4,13 +4,13 @@ section): each parameter's type, default, choices and bounds, and a user's value
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
+from live_code.record import record
 from live_code.task import config, values
 
 TYPES: Mapping[str, tuple[type, ...]] = {
@@ -24,7 +24,7 @@ _PARAM_KEYS = ("type", "default", "choices", "help", "min", "max")
 _SCOPES = ("common", *(k.value for k in TaskKind))
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Param:
     """One hyper-parameter of the schema."""
 

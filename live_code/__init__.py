@@ -3,9 +3,10 @@
 The package is layered; a module imports its own package and the layers below it, never one above
 (``tests/test_boundaries.py`` holds the rule). Lowest first:
 
-- **foundation** (``errors``, ``contract``, ``util``, ``_yaml``, ``progress``): one error hierarchy,
-  the harness's side of YMIR's /in -> /out contract (paths, task kinds, monitor states), small helpers
-  and the YAML reader. They import nothing of the layers above.
+- **foundation** (``errors``, ``contract``, ``util``, ``_yaml``, ``progress``, ``record``): one error
+  hierarchy, the harness's side of YMIR's /in -> /out contract (paths, task kinds, monitor states),
+  small helpers, the YAML reader and ``@record`` (frozen dataclasses without ``dataclasses``'s cost
+  at import). They import nothing of the layers above.
 - ``task/``: what a task asks for. YMIR's config.yaml with the task keys and the typed task
   (``config``), env.yaml (``env``), the readers of one config value (``values``), the repository's
   ``live-code.yaml`` (``manifest``) and its hyper-parameter schema (``schema``), and what a

@@ -4,7 +4,6 @@ outcome means (recorded, a stop, a write into /in, a failure)."""
 
 from __future__ import annotations
 
-import compileall
 import contextlib
 import fnmatch
 import functools
@@ -340,7 +339,10 @@ def _publish_shim(shim: Path) -> Path:
     try:
         _fill_shim(tmp / "sdk")
         # bytecode for a job on the harness's Python: the shim is read-only to the job, which could
-        # not write its own (without it, importing the SDK costs about 80 ms more)
+        # not write its own (without it, importing the SDK costs about 80 ms more); imported here,
+        # after the job, not on a run's way to it
+        import compileall
+
         compileall.compile_dir(tmp / "sdk", quiet=2)
         for folder, dirs, files in os.walk(tmp / "sdk"):
             for name in files:

@@ -39,6 +39,8 @@ __all__ = ["FrozenInstanceError", "Field", "asdict", "field", "fields", "record"
 
 _T = TypeVar("_T")
 _FIELDS = "__record_fields__"
+#: annotations (strings, under ``from __future__ import annotations``) that do not make a field
+_UNSUPPORTED = ("ClassVar", "typing.ClassVar", "InitVar", "dataclasses.InitVar")
 
 
 class _Missing:
@@ -216,7 +218,7 @@ def _field_table(cls: type) -> dict[str, Field]:
     for base in reversed(cls.__mro__[1:]):
         table.update(getattr(base, _FIELDS, {}))
     for name, annotation in cls.__dict__.get("__annotations__", {}).items():
-        if "ClassVar" in str(annotation) or "InitVar" in str(annotation):
+        if str(annotation).startswith(_UNSUPPORTED):
             raise TypeError(f"{cls.__qualname__}.{name}: ClassVar and InitVar are not supported by @record")
         value = cls.__dict__.get(name, MISSING)
         f = value if isinstance(value, Field) else Field(value)

@@ -17,6 +17,7 @@ import pytest
 from live_code import record as rec
 
 Pair = namedtuple("Pair", "left right")
+NotAClassVar = str
 
 
 def _point(decorate: Callable[..., Any], field: Callable[..., Any]) -> Any:
@@ -173,6 +174,12 @@ def test_class_var_is_refused_not_made_a_field() -> None:
         @rec.record
         class Counted:
             total: ClassVar[int] = 0
+
+    @rec.record
+    class Named:
+        kind: NotAClassVar = "a"  # only the name looks like one
+
+    assert [f.name for f in rec.fields(Named)] == ["kind"]
 
 
 def test_a_subclass_adds_its_fields_after_its_bases() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import textwrap
 from collections.abc import Mapping
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from live_code import contract, record
+from live_code import contract, record, sdk
 from live_code.contract import TaskKind
 from live_code.errors import ConfigError
 from live_code.task import config
@@ -64,6 +65,17 @@ def test_env_without_protocol_version_is_0_0_1_and_missing_paths_get_contract_de
     assert env.input.training_index_file == "/in/train-index.tsv"
     assert env.input.candidate_index_file == ""  # not used by training
     assert env.output == config.OutputPaths(**contract.ENV_OUTPUT_DEFAULTS)
+
+
+def test_the_harness_and_the_sdk_read_the_same_env_yaml_sections() -> None:
+    """The harness's records of env.yaml's sections and the SDK's dataclasses (public, for jobs)
+    are defined apart, so that the harness's run path needs no dataclasses: the same keys, in the
+    contract's order."""
+    for harness, sdk_type, keys in (
+        (config.InputPaths, sdk.EnvInput, contract.ENV_INPUT_DEFAULTS),
+        (config.OutputPaths, sdk.EnvOutput, contract.ENV_OUTPUT_DEFAULTS),
+    ):
+        assert [f.name for f in record.fields(harness)] == list(keys) == [f.name for f in dataclasses.fields(sdk_type)]
 
 
 def test_env_with_unknown_protocol_lists_the_known_ones() -> None:

@@ -26,6 +26,7 @@ from live_code.errors import UnsafeSourceError
 from live_code.source.gitnet import classify, fetch, fetch_all, fetch_commit, ls_remote
 from live_code.source.gitrun import (
     DEFAULT_DEADLINE,
+    DEFAULT_RETRY,
     LOW_SPEED_LIMIT,
     LOW_SPEED_TIME,
     Deadline,
@@ -61,6 +62,7 @@ from live_code.source.urls import (
 __all__ = [
     "ALLOW_LOCAL_ENV",
     "DEFAULT_DEADLINE",
+    "DEFAULT_RETRY",
     "DEFAULT_SCHEMES",
     "LOW_SPEED_LIMIT",
     "LOW_SPEED_TIME",

@@ -55,7 +55,6 @@ CACHE_ENV_VAR = "LIVE_CODE_CACHE"
 KINDS = ("mirrors", "envs")
 #: How long a builder waits for another process's build of the same entry before giving up.
 DEFAULT_LOCK_TIMEOUT = 3600.0
-_DEFAULT_RETRY = git.RetryPolicy()
 
 
 def default_root() -> Path:
@@ -254,7 +253,7 @@ class Store:
         token: str | None = None,
         schemes: Iterable[str] = git.DEFAULT_SCHEMES,
         deadline: float = git.DEFAULT_DEADLINE,
-        retry: git.RetryPolicy = _DEFAULT_RETRY,
+        retry: git.RetryPolicy = git.DEFAULT_RETRY,
         git_mirrors: mirrors.Mirrors | None = None,
     ) -> SourceProvenance:
         """Resolve ``pin`` of the repository at ``url`` and check that commit out into ``dest``.

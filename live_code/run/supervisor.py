@@ -41,10 +41,10 @@ from live_code import util
 from live_code.record import field, record
 from live_code.run import _pump, sandbox
 from live_code.run._pump import _last_lines  # noqa: F401  (the tests read it here)
+from live_code.run._reaper import become_subreaper, children_of, reap_stragglers
 
 log = logging.getLogger(__name__)
 
-_PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_DUMPABLE = 4
 #: how long the pump keeps reading after the child exited, for output still in the pipe
 _DRAIN_SECONDS = 2.0
@@ -118,17 +118,6 @@ def _signame(sig: int) -> str:
         return f"signal {sig}"
 
 
-def become_subreaper() -> bool:
-    """Make orphaned descendants re-parent to this process (Linux >= 3.4). True if it worked."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
 def _widen_pipe(fd: int) -> None:
     """Linux: a 1 MiB pipe instead of 64 KiB, so a job printing fast does not stall each time the
     pump is off the CPU (bench/README.md, "running job"). Best effort: the size is capped by
@@ -199,52 +188,6 @@ def _stop_guard(guard: subprocess.Popen[bytes] | None, write_fd: int | None) -> 
     except subprocess.TimeoutExpired:
         guard.kill()
         guard.wait()
-
-
-def _children_of(pid: int) -> dict[int, str]:
-    """The children of ``pid`` with their state letter (``Z`` for a zombie)."""
-    kids = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # the comm field may hold spaces and parentheses: parse after the last ')'
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 1 and int(fields[1]) == pid:
-            kids[int(entry)] = fields[0].decode()
-    return kids
-
-
-def _reap_stragglers(keep: set[int]) -> int:
-    """SIGKILL the children of this process that the job left (descendants re-parented to us),
-    reap them, and return how many were still running (zombies are only reaped).
-
-    ``keep`` holds the children the harness had before the job started (a test's server, say).
-    """
-    if not sys.platform.startswith("linux"):
-        return 0
-    killed = 0
-    for _ in range(50):  # a straggler may fork while we kill: repeat until none is left
-        kids = {pid: st for pid, st in _children_of(os.getpid()).items() if pid not in keep}
-        if not kids:
-            break
-        for pid, st in kids.items():
-            if st == "Z":
-                continue
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                pgid = os.getpgid(pid)
-                if pgid != os.getpgid(0):
-                    os.killpg(pgid, signal.SIGKILL)
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-        for pid in kids:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-    return killed
 
 
 @contextlib.contextmanager
@@ -365,7 +308,7 @@ def run(request: RunRequest) -> RunOutcome:
     sink = request.sink if request.sink is not None else sys.stdout.buffer
     _widen_sink(sink)
     become_subreaper()
-    existing = set(_children_of(os.getpid())) if sys.platform.startswith("linux") else set()
+    existing = set(children_of(os.getpid())) if sys.platform.startswith("linux") else set()
     start = time.monotonic()
     proc, read_fd = _spawn(request)
     guard, guard_fd = _start_guard(request.argv, proc.pid)
@@ -380,7 +323,7 @@ def run(request: RunRequest) -> RunOutcome:
     # The job is over: whatever is left of its group, or escaped it, goes now.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    stragglers = _reap_stragglers(existing)
+    stragglers = reap_stragglers(existing)
     _stop_guard(guard, guard_fd)
     if stragglers:
         log.warning("killed %d process(es) the job left running", stragglers)

@@ -133,6 +133,7 @@ def _startup_round(b: cases.Bench, res: Results, r: int, with_mlflow: bool, mana
             res.add(key, res.samples["uv_cold"][-1])
     _warm_and_bare(b, res, cache)
     res.add("lc_cache_bytes", disk_usage(cache))
+    res.add("git_fetch", warmsteps.git_fetch_alone(b.url, b.commit, b.run_dir / "caches" / f"git-alone-{r}", _env(b)))
 
     if with_mlflow:
         for manager in managers:

@@ -6,9 +6,12 @@
 - ``profile_table``: the steps of the warm runs' provenance ``timings``, medians, with the
   interpreter and the import before them; what is left of the time to the entry's first line is
   the ``run`` step up to that line (sandbox, job interpreter, the entry's own start).
-- ``cold_table``: the same for the cold runs, beside uv's install alone.
+- ``cold_table``: the same for the cold runs, beside uv's install alone and git's fetch alone.
 - ``uv_alone``: ``uv pip install`` of the same requirements from the same wheelhouse into a fresh
   venv with an empty uv cache, the venv made before the clock starts: the installer by itself.
+- ``git_fetch_alone``: ``git fetch --depth 1`` of the commit from the same https server into a new
+  bare repository (made before the clock starts): the network's floor, which a cold start pays
+  before it can read the requirements.
 """
 
 from __future__ import annotations
@@ -113,9 +116,19 @@ def profile_table(
     return "\n".join(lines)
 
 
+def git_fetch_alone(url: str, commit: str, where: Path, env: Mapping[str, str]) -> float:
+    """Seconds of git's depth-1 fetch of ``commit`` into a new bare repository at ``where``."""
+    subprocess.run(["git", "init", "--quiet", "--bare", str(where)], env=dict(env), check=True, capture_output=True)
+    argv = ["git", "--git-dir", str(where), "fetch", "--quiet", "--no-tags", "--depth", "1", url, f"+{commit}:refs/x"]
+    os.sync()
+    start = time.perf_counter()
+    subprocess.run(argv, env=dict(env), check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
 def cold_table(m: Callable[[str], float | None], runs: Sequence[Mapping[str, Any]]) -> str:
-    """The cold run step by step (medians of its provenance timings), beside uv's install alone:
-    what live-code adds to the installer's floor, and where."""
+    """The cold run step by step (medians of its provenance timings), beside uv's install alone
+    and git's fetch alone: what live-code adds to the installer's and the network's floors."""
     steps = {k: statistics.median(v) for k, v in warm_timings(runs, "lc_cold").items()}
     whole, uv = m("lc_cold"), m("uv_cold")
     if whole is None or not steps:
@@ -127,6 +140,10 @@ def cold_table(m: Callable[[str], float | None], runs: Sequence[Mapping[str, Any
     if uv is not None:
         rows.append(("(uv pip install alone)", uv, "the installer's floor: fresh venv, empty uv cache"))
         rows.append(("(what live-code adds)", whole - uv, "whole - uv alone"))
+    git = m("git_fetch")
+    if uv is not None and git is not None:
+        rows.append(("(git fetch alone)", git, "the network's floor: depth-1 fetch of the commit, same server"))
+        rows.append(("(what live-code adds to both)", whole - uv - git, "whole - uv alone - git fetch alone"))
     width = max(len(r[0]) for r in rows)
     lines = [f"{'step (cold run)'.ljust(width)}  seconds  what", f"{'-' * width}  -------  ----"]
     lines += [f"{label.ljust(width)}  {'-' if v is None else f'{v:.3f}':>7}  {what}" for label, v, what in rows]

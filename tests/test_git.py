@@ -281,7 +281,7 @@ def test_hardened_git_ignores_global_config_and_hooks(
         env=env,
         deadline=git.Deadline(10),
     )
-    git.materialise(mirror, "refs/x", sha, tmp_path / "wt")
+    git.materialise(mirror, sha, tmp_path / "wt")
     assert (tmp_path / "wt" / "a.txt").read_text() == "a"
     assert not marker.exists()
     assert not (mirror / "hooks").exists() and not (tmp_path / "wt" / ".git" / "hooks").exists()
@@ -521,13 +521,65 @@ def test_materialise_leaves_an_independent_checkout(tmp_path: Path, make_repo: C
     repo = make_repo({"a.txt": "a", "sub/b.txt": "b"}, tag="v1")
     sha = run("rev-parse", "HEAD", cwd=repo)
     dest = tmp_path / "wt"
-    git.materialise(repo / ".git", "refs/tags/v1", sha, dest, tag="v1")
+    git.materialise(repo / ".git", sha, dest, tag="v1")
     assert run("rev-parse", "HEAD", cwd=dest) == sha
     assert run("describe", "--tags", cwd=dest) == "v1"
     assert run("status", "--porcelain", cwd=dest) == ""
     assert not (dest / ".git" / "objects" / "info" / "alternates").exists()
     assert "url" not in (dest / ".git" / "config").read_text()
     assert sorted(p.name for p in dest.iterdir()) == [".git", "a.txt", "sub"]
+
+
+def test_materialise_of_a_commit_with_history_is_a_shallow_repository_git_can_check(
+    tmp_path: Path, make_repo: Callable[..., Path]
+) -> None:
+    """The job's .git holds the one commit: shallow where the commit has parents (as a depth-1
+    fetch leaves it, so ``git log`` and ``fsck`` work), the annotated tag object with it, and the
+    tree id and time returned. The same from a mirror that is itself shallow, whose git shows the
+    commit without parents."""
+    repo = make_repo({"a.txt": "1"})
+    for n in ("2", "3"):
+        (repo / "a.txt").write_text(n)
+        (repo / f"f{n}.txt").write_text(n)
+        run("commit", "-q", "-am", f"commit {n}", cwd=repo)
+        run("add", "-A", cwd=repo)
+        run("commit", "-q", "-m", f"add f{n}", cwd=repo)
+    run("tag", "-a", "v2", "-m", "release 2", cwd=repo)
+    sha = run("rev-parse", "HEAD", cwd=repo)
+    shallow_mirror = tmp_path / "shallow.git"
+    git.init_bare(shallow_mirror)
+    git.run_git(
+        ["--git-dir", str(shallow_mirror), "fetch", "-q", "--depth", "1", "--", f"file://{repo}", f"+{sha}:refs/x"],
+        env=git.hardened_env(protocols={"file"}),
+        deadline=git.Deadline(10),
+    )
+    assert (shallow_mirror / "shallow").exists()
+    for source, tag in ((repo / ".git", "v2"), (shallow_mirror, None)):
+        dest = tmp_path / f"wt-{source.name}"
+        info = git.materialise(source, sha, dest, tag=tag)
+        assert info == git.commit_info(repo / ".git", sha)
+        assert info.tree == run("rev-parse", "HEAD^{tree}", cwd=repo)
+        assert (dest / ".git" / "shallow").read_text() == f"{sha}\n"
+        assert run("log", "--format=%H", cwd=dest) == sha
+        assert run("rev-parse", "--is-shallow-repository", cwd=dest) == "true"
+        assert run("status", "--porcelain", cwd=dest) == ""
+        run("fsck", "--no-dangling", "--no-progress", cwd=dest)  # raises on a missing object
+        assert (dest / "f3.txt").read_text() == "3"
+        if tag:
+            assert run("cat-file", "-t", "refs/tags/v2", cwd=dest) == "tag"
+            assert run("describe", cwd=dest) == "v2"
+        else:
+            assert run("tag", cwd=dest) == ""
+
+
+def test_materialise_of_a_root_commit_is_not_shallow(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
+    repo = make_repo({"a.txt": "a"})
+    sha = run("rev-parse", "HEAD", cwd=repo)
+    dest = tmp_path / "wt"
+    git.materialise(repo / ".git", sha, dest)
+    assert not (dest / ".git" / "shallow").exists()
+    assert run("rev-parse", "--is-shallow-repository", cwd=dest) == "false"
+    run("fsck", "--no-progress", cwd=dest)
 
 
 def test_run_git_needs_time_left() -> None:

@@ -6,7 +6,7 @@
     <name>: the commit id, or ``<sha>-<sha256 of the tag>[:16]`` for a checkout that carries a tag
 
 The first run that checks a commit out does it with git (``materialise``), reads the commit's tree
-id and time once (``commit_info``) and keeps a copy of the fresh checkout here. Later runs of the
+id and time once (as it checks out) and keeps a copy of the fresh checkout here. Later runs of the
 same commit copy that folder, which costs no git process, and take the tree id and time from
 ``meta.json``. A kept checkout appears whole or not at all: it is built in a ``.tmp-*`` folder
 beside it and renamed into place. It lives inside the mirror's entry, so it is counted, kept in
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from live_code import util
 from live_code.source import git
-from live_code.source.localmirror import CHECKOUTS, KEEP
+from live_code.source.localmirror import CHECKOUTS
 
 log = logging.getLogger("live_code.source.store")
 
@@ -43,8 +43,7 @@ def check_out(mirror: Path, sha: str, tag: str | None, dest: Path) -> git.Commit
     info = _copy_kept(folder, sha, tag, dest)
     if info is not None:
         return info
-    git.materialise(mirror, KEEP + sha, sha, dest, tag=tag)
-    info = git.commit_info(mirror, sha)
+    info = git.materialise(mirror, sha, dest, tag=tag)
     _keep(folder, dest, {"commit": sha, "tree": info.tree, "commit_time": info.time, "tag": tag})
     return info
 

@@ -17,7 +17,6 @@ its ``Repo.clone_from`` also ignores ``kill_after_timeout`` (GitPython issue #89
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -103,51 +102,38 @@ __all__ = [
 ]
 
 
-def materialise(git_dir: Path, ref: str, sha: str, dest: Path, *, tag: str | None = None) -> None:
-    """Make ``dest`` (empty) a checkout of commit ``sha``, taken from ``ref`` in the bare ``git_dir``.
+def materialise(git_dir: Path, sha: str, dest: Path, *, tag: str | None = None) -> CommitInfo:
+    """Make ``dest`` (empty) a checkout of commit ``sha``, which the bare ``git_dir`` holds whole,
+    and return the commit's tree id and time (:func:`commit_info`).
 
     ``dest/.git`` is a repository of its own holding just that commit (shallow, HEAD detached on
     it, the tag if one was pinned, no remote, no credential), so user code and build tools can
     run ``git`` there while nothing in ``dest`` points into, or can write to, ``git_dir``.
+
+    The commit's objects go in as one pack that ``git pack-objects`` writes straight into
+    ``dest/.git``: five git processes and no transport, where a depth-1 fetch from the mirror and
+    a read of the commit ran nine (upload-pack, pack-objects, index-pack and the connectivity
+    check among them).
     """
-    env = hardened_env(protocols={"file"})  # only for our own mirror, never for a task's URL
-    if tag and resolve(git_dir, f"refs/tags/{tag}^{{commit}}") != sha:
-        tag = None  # the commit came in for another pin: the tag is a decoration we can do without
-    refspecs = [f"+{ref}:refs/live-code/pinned"] + ([f"+refs/tags/{tag}:refs/tags/{tag}"] if tag else [])
-    _local(["init", "--quiet", "--template=", str(dest)], env)
-    _local(
-        [
-            "fetch",
-            "--no-tags",
-            "--no-write-fetch-head",
-            "--no-recurse-submodules",
-            "--quiet",
-            "--depth",
-            "1",
-            "--",
-            str(git_dir.resolve()),
-            *refspecs,
-        ],
-        env,
-        cwd=dest,
-    )
-    _local(["checkout", "--quiet", "--detach", sha, "--"], env, cwd=dest)
-    _drop_fetched_ref(dest / ".git", "refs/live-code/pinned")
-    if tag and resolve(dest / ".git", f"refs/tags/{tag}^{{commit}}") != sha:
-        delete_ref(dest / ".git", f"refs/tags/{tag}")  # moved meanwhile by another run: keep no stale tag
+    tag_object = resolve(git_dir, f"refs/tags/{tag}") if tag else None
+    if tag_object and resolve(git_dir, f"{tag_object}^{{commit}}") != sha:
+        tag_object = None  # the commit came in for another pin: the tag is a decoration we can do without
+    info, parents = _read_commit(git_dir, sha)  # the object's own parents: a shallow mirror hides them
+    _local(["init", "--quiet", "--template=", str(dest)])
+    # the commit, then every tree and blob of it, each with its path (pack-objects' delta hint)
+    _, listed, _ = _local(["--git-dir", str(git_dir), "rev-list", "--objects", "--no-walk", sha, "--"])
+    wanted = listed + (f"{tag_object}\n" if tag_object else "")
+    pack = dest / ".git" / "objects" / "pack" / "pack"
+    _local(["--git-dir", str(git_dir), "pack-objects", "--quiet", str(pack)], stdin=wanted.encode())
+    if parents:  # as a depth-1 fetch leaves it: git knows the parents are missing
+        (dest / ".git" / "shallow").write_text(f"{sha}\n")
+    if tag and tag_object:
+        update_ref(dest / ".git", f"refs/tags/{tag}", tag_object)
+    _local(["checkout", "--quiet", "--detach", sha, "--"], cwd=dest)
     head = _detached_head(dest / ".git") or resolve(dest / ".git", "HEAD")
     if head != sha:
         raise AssertionError(f"BUG: checkout of {sha} in {dest} has HEAD {head}")
-
-
-def _drop_fetched_ref(git_dir: Path, ref: str) -> None:
-    """Delete ``ref``, which ``git fetch`` just wrote as a loose ref file into a new repository (no
-    ``packed-refs``, no reflog outside refs/heads): removing the file is all that git would do."""
-    if (git_dir / "packed-refs").exists() or (git_dir / "logs" / ref).exists():
-        delete_ref(git_dir, ref)
-        return
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(git_dir / ref)
+    return info
 
 
 def _detached_head(git_dir: Path) -> str | None:
@@ -224,14 +210,21 @@ class CommitInfo(NamedTuple):
 
 
 def commit_info(git_dir: Path, sha: str) -> CommitInfo:
-    """Tree id and commit time of ``sha`` (``git cat-file commit``: the header's ``tree`` line, and
-    the seconds since the epoch that end its ``committer`` line before the zone offset)."""
+    """Tree id and commit time of ``sha``."""
+    return _read_commit(git_dir, sha)[0]
+
+
+def _read_commit(git_dir: Path, sha: str) -> tuple[CommitInfo, list[str]]:
+    """Tree id, time and parents of ``sha`` (``git cat-file commit``: the header's ``tree`` and
+    ``parent`` lines, and the seconds since the epoch that end its ``committer`` line before the
+    zone offset)."""
     import datetime
 
     _, out, _ = _local(["--git-dir", str(git_dir), "cat-file", "commit", "--end-of-options", sha])
     header = out.split("\n\n", 1)[0].splitlines()
     tree = next(line[5:] for line in header if line.startswith("tree "))
+    parents = [line[7:] for line in header if line.startswith("parent ")]
     committer = next(line for line in header if line.startswith("committer "))
     seconds = int(committer.rsplit(" ", 2)[1])
     stamp = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
-    return CommitInfo(tree, stamp.isoformat().replace("+00:00", "Z"))
+    return CommitInfo(tree, stamp.isoformat().replace("+00:00", "Z")), parents

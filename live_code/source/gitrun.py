@@ -191,24 +191,35 @@ def run_git(
     pass_fds: Sequence[int] = (),
     check: bool = True,
     network: bool = False,
+    stdin: bytes | None = None,
 ) -> tuple[int, str, str]:
-    """Run ``git *args`` with ``env`` until the deadline (then its process group is killed)."""
+    """Run ``git *args`` with ``env`` until the deadline (then its process group is killed);
+    ``stdin``: bytes to feed it (else its stdin is closed)."""
     timeout = deadline.remaining()
     if timeout <= 0:
         raise util.CalledProcessError(["git", *args], None, "", "deadline passed before git ran", timed_out=True)
     argv = ["git", *args]
     if network and _TIMEOUT_BIN:
         argv = [_TIMEOUT_BIN, "-s", "KILL", f"{timeout + 5:.0f}", *argv]
-    return util.cmd_output(*argv, cwd=cwd, env=env, timeout=timeout, secrets=secrets, pass_fds=pass_fds, check=check)
+    return util.cmd_output(
+        *argv, cwd=cwd, env=env, timeout=timeout, secrets=secrets, pass_fds=pass_fds, check=check, stdin=stdin
+    )
 
 
 # -- local calls -----------------------------------------------------------------------------
 
 
 def _local(
-    args: Sequence[str], env: Mapping[str, str] | None = None, *, check: bool = True, cwd: Path | None = None
+    args: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    check: bool = True,
+    cwd: Path | None = None,
+    stdin: bytes | None = None,
 ) -> tuple[int, str, str]:
-    return run_git(args, env=env or hardened_env(protocols=()), deadline=Deadline(120), cwd=cwd, check=check)
+    return run_git(
+        args, env=env or hardened_env(protocols=()), deadline=Deadline(120), cwd=cwd, check=check, stdin=stdin
+    )
 
 
 def init_bare(path: Path) -> None:

@@ -4,7 +4,9 @@ git servers on 127.0.0.1 (git daemon, git http-backend, a server that never answ
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -570,6 +572,34 @@ def test_materialise_of_a_commit_with_history_is_a_shallow_repository_git_can_ch
             assert run("describe", cwd=dest) == "v2"
         else:
             assert run("tag", cwd=dest) == ""
+
+
+def test_materialise_across_filesystems_and_from_a_mirror_path_git_would_split(
+    tmp_path: Path, make_repo: Callable[..., Path]
+) -> None:
+    """pack-objects makes its temporary files beside the pack it writes (a rename across two
+    filesystems fails): the cache and the run's folder may be on two. The mirror reaches it as an
+    alternate in the environment, where ``:`` separates entries: a path holding one still works."""
+    repo = make_repo({"a.txt": "a"})
+    sha = run("rev-parse", "HEAD", cwd=repo)
+    other_fs = Path("/dev/shm")
+    if not other_fs.is_dir() or os.stat(other_fs).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on a filesystem of its own (a tmpfs), to check out across two")
+    mirror = Path(tempfile.mkdtemp(prefix='live-code-test-a:b"c\u00e9-', dir=other_fs)) / "m.git"
+    try:
+        git.init_bare(mirror)
+        git.run_git(
+            ["--git-dir", str(mirror), "fetch", "-q", "--", f"file://{repo}", f"+{sha}:refs/x"],
+            env=git.hardened_env(protocols={"file"}),
+            deadline=git.Deadline(10),
+        )
+        dest = tmp_path / "wt"
+        git.materialise(mirror, sha, dest)
+        assert (dest / "a.txt").read_text() == "a"
+        run("fsck", "--no-progress", cwd=dest)
+        assert not (dest / ".git" / "objects" / "info" / "alternates").exists()
+    finally:
+        shutil.rmtree(mirror.parent, ignore_errors=True)
 
 
 def test_materialise_of_a_root_commit_is_not_shallow(tmp_path: Path, make_repo: Callable[..., Path]) -> None:

@@ -113,7 +113,9 @@ def materialise(git_dir: Path, sha: str, dest: Path, *, tag: str | None = None) 
     The commit's objects go in as one pack that ``git pack-objects`` writes straight into
     ``dest/.git``: five git processes and no transport, where a depth-1 fetch from the mirror and
     a read of the commit ran nine (upload-pack, pack-objects, index-pack and the connectivity
-    check among them).
+    check among them). pack-objects runs in ``dest/.git`` and reads the mirror's objects as an
+    alternate given only in its environment, so its temporary files are made on ``dest``'s
+    filesystem (the cache and the run's folder may be on two) and no alternate is recorded.
     """
     tag_object = resolve(git_dir, f"refs/tags/{tag}") if tag else None
     if tag_object and resolve(git_dir, f"{tag_object}^{{commit}}") != sha:
@@ -124,7 +126,8 @@ def materialise(git_dir: Path, sha: str, dest: Path, *, tag: str | None = None) 
     _, listed, _ = _local(["--git-dir", str(git_dir), "rev-list", "--objects", "--no-walk", sha, "--"])
     wanted = listed + (f"{tag_object}\n" if tag_object else "")
     pack = dest / ".git" / "objects" / "pack" / "pack"
-    _local(["--git-dir", str(git_dir), "pack-objects", "--quiet", str(pack)], stdin=wanted.encode())
+    env = {**hardened_env(protocols=()), "GIT_ALTERNATE_OBJECT_DIRECTORIES": _c_quoted(git_dir.absolute() / "objects")}
+    _local(["--git-dir", str(dest / ".git"), "pack-objects", "--quiet", str(pack)], env, stdin=wanted.encode())
     if parents:  # as a depth-1 fetch leaves it: git knows the parents are missing
         (dest / ".git" / "shallow").write_text(f"{sha}\n")
     if tag and tag_object:
@@ -134,6 +137,14 @@ def materialise(git_dir: Path, sha: str, dest: Path, *, tag: str | None = None) 
     if head != sha:
         raise AssertionError(f"BUG: checkout of {sha} in {dest} has HEAD {head}")
     return info
+
+
+def _c_quoted(path: Path) -> str:
+    """``path`` as one entry of ``GIT_ALTERNATE_OBJECT_DIRECTORIES``, whose entries a ``:``
+    separates: in double quotes, C-style (git's ``unquote_c_style``), so any byte may appear."""
+    raw = os.fsencode(path)
+    body = "".join("\\" + chr(b) if b in b'"\\' else chr(b) if 0x20 <= b < 0x7F else f"\\{b:03o}" for b in raw)
+    return f'"{body}"'
 
 
 def _detached_head(git_dir: Path) -> str | None:

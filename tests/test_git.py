@@ -487,7 +487,7 @@ def test_fetch_commit_by_sha_fetches_only_that_commit(tmp_path: Path, make_repo:
         assert git.fetch_commit(_remote(daemon.url("proj")), mirror, first, "refs/x") is True
     assert run("--git-dir", str(mirror), "rev-list", "--all", cwd=tmp_path) == first
     assert git.is_complete(mirror, first)
-    info = git.commit_info(mirror, first)
+    info, _ = git.read_commit(mirror, first)
     assert info.tree == run("rev-parse", f"{first}^{{tree}}", cwd=repo) and info.time.endswith("Z")
 
 
@@ -559,7 +559,7 @@ def test_materialise_of_a_commit_with_history_is_a_shallow_repository_git_can_ch
     for source, tag in ((repo / ".git", "v2"), (shallow_mirror, None)):
         dest = tmp_path / f"wt-{source.name}"
         info = git.materialise(source, sha, dest, tag=tag)
-        assert info == git.commit_info(repo / ".git", sha)
+        assert (info, [run("rev-parse", "HEAD^", cwd=repo)]) == git.read_commit(repo / ".git", sha)
         assert info.tree == run("rev-parse", "HEAD^{tree}", cwd=repo)
         assert (dest / ".git" / "shallow").read_text() == f"{sha}\n"
         assert run("log", "--format=%H", cwd=dest) == sha

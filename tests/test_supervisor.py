@@ -144,8 +144,8 @@ def test_a_zombie_child_is_not_living_and_a_sleeping_one_is(tmp_path: Path) -> N
         while _alive(zombie.pid) and time.monotonic() < deadline:  # exited, not yet reaped
             time.sleep(0.01)
         kids = _reaper.children_of(os.getpid())
-        assert kids[sleeper.pid] is True
-        assert kids[zombie.pid] is False
+        assert _reaper._living(sleeper.pid, *kids[sleeper.pid]) is True
+        assert _reaper._living(zombie.pid, *kids[zombie.pid]) is False
     finally:
         sleeper.kill()
         sleeper.wait()

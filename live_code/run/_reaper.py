@@ -31,9 +31,8 @@ def become_subreaper() -> bool:
 _PF_EXITING = 0x4
 
 
-def children_of(pid: int) -> dict[int, bool]:
-    """The children of ``pid``, each with whether it still lives: False for a zombie and for a
-    process already on its way out (exiting, or with SIGKILL pending)."""
+def children_of(pid: int) -> dict[int, tuple[str, int]]:
+    """The children of ``pid``, each with its state letter (``Z`` for a zombie) and flags."""
     kids = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -46,12 +45,16 @@ def children_of(pid: int) -> dict[int, bool]:
         # the comm field may hold spaces and parentheses: parse after the last ')'
         fields = stat[stat.rfind(b")") + 2 :].split()
         if len(fields) > 6 and int(fields[1]) == pid:
-            state, flags = fields[0].decode(), int(fields[6])
-            kids[int(entry)] = state not in ("Z", "X", "x") and not flags & _PF_EXITING and not _kill_pending(entry)
+            kids[int(entry)] = (fields[0].decode(), int(fields[6]))
     return kids
 
 
-def _kill_pending(pid: str) -> bool:
+def _living(pid: int, state: str, flags: int) -> bool:
+    """False for a zombie and for a process already on its way out (exiting, or SIGKILL pending)."""
+    return state not in ("Z", "X", "x") and not flags & _PF_EXITING and not _kill_pending(pid)
+
+
+def _kill_pending(pid: int) -> bool:
     """Whether SIGKILL waits for the process (its parent died and it has ``PR_SET_PDEATHSIG``
     SIGKILL, say): it ends as soon as it runs."""
     try:
@@ -76,11 +79,11 @@ def reap_stragglers(keep: set[int]) -> int:
         return 0
     killed = 0
     for _ in range(50):  # a straggler may fork while we kill: repeat until none is left
-        kids = {pid: alive for pid, alive in children_of(os.getpid()).items() if pid not in keep}
+        kids = {pid: st for pid, st in children_of(os.getpid()).items() if pid not in keep}
         if not kids:
             break
-        for pid, alive in kids.items():
-            if not alive:
+        for pid, (state, flags) in kids.items():
+            if not _living(pid, state, flags):
                 continue
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 pgid = os.getpgid(pid)

@@ -78,7 +78,6 @@ __all__ = [
     "check_ref",
     "check_sha",
     "classify",
-    "commit_info",
     "commits_with_prefix",
     "delete_ref",
     "fetch",
@@ -91,6 +90,7 @@ __all__ = [
     "ls_remote",
     "materialise",
     "normalise_url",
+    "read_commit",
     "object_type",
     "remote",
     "resolve",
@@ -104,7 +104,7 @@ __all__ = [
 
 def materialise(git_dir: Path, sha: str, dest: Path, *, tag: str | None = None) -> CommitInfo:
     """Make ``dest`` (empty) a checkout of commit ``sha``, which the bare ``git_dir`` holds whole,
-    and return the commit's tree id and time (:func:`commit_info`).
+    and return the commit's tree id and time (:func:`read_commit`).
 
     ``dest/.git`` is a repository of its own holding just that commit (shallow, HEAD detached on
     it, the tag if one was pinned, no remote, no credential), so user code and build tools can
@@ -120,7 +120,7 @@ def materialise(git_dir: Path, sha: str, dest: Path, *, tag: str | None = None) 
     tag_object = resolve(git_dir, f"refs/tags/{tag}") if tag else None
     if tag_object and resolve(git_dir, f"{tag_object}^{{commit}}") != sha:
         tag_object = None  # the commit came in for another pin: the tag is a decoration we can do without
-    info, parents = _read_commit(git_dir, sha)  # the object's own parents: a shallow mirror hides them
+    info, parents = read_commit(git_dir, sha)  # the object's own parents: a shallow mirror hides them
     _local(["init", "--quiet", "--template=", str(dest)])
     # the commit, then every tree and blob of it, each with its path (pack-objects' delta hint)
     _, listed, _ = _local(["--git-dir", str(git_dir), "rev-list", "--objects", "--no-walk", sha, "--"])
@@ -220,12 +220,7 @@ class CommitInfo(NamedTuple):
     time: str  # ISO 8601, UTC
 
 
-def commit_info(git_dir: Path, sha: str) -> CommitInfo:
-    """Tree id and commit time of ``sha``."""
-    return _read_commit(git_dir, sha)[0]
-
-
-def _read_commit(git_dir: Path, sha: str) -> tuple[CommitInfo, list[str]]:
+def read_commit(git_dir: Path, sha: str) -> tuple[CommitInfo, list[str]]:
     """Tree id, time and parents of ``sha`` (``git cat-file commit``: the header's ``tree`` and
     ``parent`` lines, and the seconds since the epoch that end its ``committer`` line before the
     zone offset)."""

@@ -442,6 +442,7 @@ def _report(
         f"load average (1/5/15 min) at start {_loads(res.extra['load_average_start'])}, "
         f"at end {_loads(res.extra['load_average_end'])}",
     ]
+    header.append(_sandbox_line(res.extra["runs"]))
     text = (
         "\n".join(header)
         + "\n\n"
@@ -471,6 +472,18 @@ def _report(
     if "validation_profile" in res.extra:
         print("\nvalidation profile (cProfile of one validate_infer_result, by own time):")
         print(res.extra["validation_profile"])
+
+
+def _sandbox_line(runs: list[dict[str, Any]]) -> str:
+    """How live-code's jobs ran (the provenance's sandbox mode): the targets assume bubblewrap, and
+    a run without it starts the job with less work, so its numbers do not compare."""
+    modes = sorted({str(r["provenance"].get("sandbox")) for r in runs if r.get("provenance")})
+    if modes == ["bwrap"]:
+        return "live-code's jobs ran under bubblewrap (sandbox mode bwrap), as in production"
+    return (
+        f"WARNING: live-code's jobs ran with sandbox mode {', '.join(modes) or 'unknown'}, not bwrap: "
+        "install bubblewrap (bench/run does as root with apt-get); these start-up numbers do not compare"
+    )
 
 
 if __name__ == "__main__":

@@ -14,16 +14,8 @@ echo "==> installing live-code and its test dependencies into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,report]'
 
-# bubblewrap gives jobs a read-only /in and a writable /out without docker (Debian package).
-if ! command -v bwrap >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "==> installing bubblewrap"
-        (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1 \
-            || echo "warning: could not install bubblewrap; tests that need it will be skipped with that reason"
-    else
-        echo "warning: bubblewrap (bwrap) is not installed; tests that need it will be skipped with that reason"
-    fi
-fi
+LOST="tests that need it will be skipped with that reason"
+. tests/helpers/install-bwrap.sh
 
 # Headless Chromium opens the report page in tests/test_report.py (issue 23, Debian package).
 if ! command -v chromium >/dev/null 2>&1; then

@@ -442,7 +442,9 @@ def _report(
         f"load average (1/5/15 min) at start {_loads(res.extra['load_average_start'])}, "
         f"at end {_loads(res.extra['load_average_end'])}",
     ]
-    header.append(_sandbox_line(res.extra["runs"]))
+    sandbox = _sandbox_line(res.extra["runs"])
+    if sandbox:
+        header.append(sandbox)
     text = (
         "\n".join(header)
         + "\n\n"
@@ -476,12 +478,15 @@ def _report(
 
 def _sandbox_line(runs: list[dict[str, Any]]) -> str:
     """How live-code's jobs ran (the provenance's sandbox mode): the targets assume bubblewrap, and
-    a run without it starts the job with less work, so its numbers do not compare."""
+    a run without it starts the job with less work, so its numbers do not compare. Empty when no
+    live-code job ran (``--only validation``)."""
     modes = sorted({str(r["provenance"].get("sandbox")) for r in runs if r.get("provenance")})
+    if not modes:
+        return ""
     if modes == ["bwrap"]:
         return "live-code's jobs ran under bubblewrap (sandbox mode bwrap), as in production"
     return (
-        f"WARNING: live-code's jobs ran with sandbox mode {', '.join(modes) or 'unknown'}, not bwrap: "
+        f"WARNING: live-code's jobs did not all run under bubblewrap (sandbox modes: {', '.join(modes)}): "
         "install bubblewrap (bench/run does as root with apt-get); these start-up numbers do not compare"
     )
 

@@ -355,7 +355,6 @@ def test_mining_and_infer_in_one_run(
     assert {d["class_name"] for d in boxes} <= set(sample.CLASS_NAMES)
     found = found_boxes(detection, truth)
     twice = found_boxes(_scaled(detection, 1 / 1.25), truth)
-    print(f"true boxes found: {found} of 39; by the same boxes mapped back a second time: {twice}")
     assert found >= 4, f"only {found} true boxes found: are boxes mapped back from the 160 px input?"
     assert found >= 2 * twice, f"{found} true boxes found, {twice} once divided by 1.25: still in input pixels?"
     record = _monitor(task_dir)

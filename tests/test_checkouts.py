@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -156,3 +157,71 @@ def test_the_copy_keeps_modes_and_refuses_what_a_checkout_cannot_hold(tmp_path: 
     (tmp_path / "dest2").mkdir()
     with pytest.raises(OSError, match="pipe is not a regular file"):
         checkouts._copy_tree(src, tmp_path / "dest2")
+
+
+# -- the pipeline's cold path (issue 24): the copy kept in a thread, the network call announced -------
+
+
+def test_with_later_the_kept_copy_is_made_in_a_thread_and_serves_the_next_fetch(
+    tmp_path: Path, make_repo: Callable[..., Path], git_calls: Callable[[], list[str]]
+) -> None:
+    """The thread's copy (by cp) keeps what the in-process one keeps: bytes, exec bits, links as links."""
+    repo = make_repo({"app.py": "print(1)\n", "run.sh": "#!/bin/sh\n", "d/e.txt": "e\n", "d/f/empty": ""})
+    (repo / "run.sh").chmod(0o755)
+    os.symlink("../app.py", repo / "d" / "link.py")
+    run("add", "-A", cwd=repo)
+    run("commit", "-qm", "exec bit and a link", cwd=repo)
+    sha = run("rev-parse", "HEAD", cwd=repo)
+    later = checkouts.Later()
+    first = Store().fetch_source(str(repo), Pin("commit", sha), tmp_path / "w1", allow_local=True, later=later)
+    later.join()
+    git_calls()
+    second = _fetch(str(repo), Pin("commit", sha), tmp_path / "w2")
+    assert git_calls() == []  # the copy the thread kept serves it
+    assert second == {**first.as_dict(), "fetched": False}
+    assert _files(tmp_path / "w2") == _files(tmp_path / "w1")
+    assert _files(tmp_path / "w2")["run.sh"][1] is True
+    assert os.readlink(tmp_path / "w2" / "d" / "link.py") == "../app.py", "a symlink stays a link"
+    assert (tmp_path / "w2" / "d" / "f" / "empty").read_bytes() == b""
+    assert run("rev-parse", "HEAD", cwd=tmp_path / "w2") == sha
+    assert run("status", "--porcelain", cwd=tmp_path / "w2") == ""
+
+
+def test_a_copy_being_kept_holds_its_mirror_in_use_until_it_ends(tmp_path: Path) -> None:
+    """``Store.remove`` (what gc calls) refuses the mirror while a kept copy is still being made."""
+    store = Store()
+    store.ensure("mirrors", "m1", lambda p: None)
+    go, ran = threading.Event(), threading.Event()
+
+    def slow_copy() -> None:
+        go.wait(30)
+        ran.set()
+
+    later = checkouts.Later()
+    later.start(slow_copy, store.using("mirrors", "m1"))
+    assert store.remove("mirrors", "m1") is False, "in use while the copy runs"
+    go.set()
+    later.join()
+    assert ran.is_set(), "join waits for the copy"
+    assert store.remove("mirrors", "m1") is True, "the hold ends with the copy"
+
+
+def test_on_network_is_called_before_the_fetch_and_not_when_the_mirror_has_the_commit(
+    tmp_path: Path, make_repo: Callable[..., Path], git_calls: Callable[[], list[str]]
+) -> None:
+    repo = make_repo({"a.txt": "a\n"})
+    sha = run("rev-parse", "HEAD", cwd=repo)
+    git_calls()
+    seen: list[list[str]] = []
+
+    def fetch(dest: Path) -> None:
+        Store().fetch_source(
+            str(repo), Pin("commit", sha), dest, allow_local=True, on_network=lambda: seen.append(git_calls())
+        )
+
+    fetch(tmp_path / "w1")
+    assert len(seen) == 1, "one network call, announced once"
+    assert not any(" fetch " in f" {c} " for c in seen[0]), f"announced before git fetched: {seen[0]}"
+    assert any(" fetch " in f" {c} " for c in git_calls()), "and git fetched after it"
+    fetch(tmp_path / "w2")
+    assert len(seen) == 1, "a commit the mirror holds needs no network call, so nothing is announced"

@@ -45,8 +45,8 @@ from live_code.run.signals import Stopped
 from live_code.run.signals import check_stopped as _check_stopped
 from live_code.run.signals import restore_signals as _restore_signals
 from live_code.run.signals import stop_on_signals as _stop_on_signals
-from live_code.source import git, pins, urls
-from live_code.source.store import Pin, Store
+from live_code.source import checkouts, git, pins, urls
+from live_code.source.store import Pin, SourceProvenance, Store
 from live_code.task import config as config_mod
 from live_code.task import manifest as manifest_mod
 from live_code.task.config import Task
@@ -78,7 +78,8 @@ class _Run:
         self.task_id = "unknown"
         self.timings: dict[str, float] = {}
         self.base_ahead: envs.BaseAhead | None = None  # the base and installer, read during the fetch
-        self.ahead: job.RunAhead  # the sandbox probe and the SDK shim, made during the fetch
+        self.ahead: job.RunAhead | None = None  # the sandbox probe and the SDK shim, made during the fetch
+        self.keeping = checkouts.Later()  # the copy of a fresh checkout kept for later runs
         self.finishing: envs.Finishing  # the env's bytecode compile and lock, while the job runs
         self.record: dict[str, Any] = {
             "live_code": {"version": __version__, "python": sys.version.split()[0], "platform": util.platform_name()},
@@ -132,6 +133,23 @@ class _Run:
             self.monitor(_PERCENT["task"], MonitorState.RUNNING, message="reading the task")
             return task
 
+    def start_ahead(self, work: Path) -> None:
+        """Start what needs no repository (the base, the installer, the sandbox probe, the SDK shim)
+        once: as the fetch's first network call starts (before, it would slow the step that starts
+        it), or after the fetch."""
+        if self.ahead is None:
+            root = self.store.root
+            self.ahead = job.RunAhead(self.s.in_dir, self.s.out_dir, self.s.sandbox, work, root)
+            self.base_ahead = envs.BaseAhead(self.s.base_python, root / "base-info", root / "installer-cache")
+
+    def join_background(self) -> None:
+        """Wait for the copy kept of the checkout (the job may change it) and what :meth:`start_ahead`
+        started: the shim whole, the probe done, no uv of theirs running."""
+        self.keeping.join()
+        if self.ahead is not None and self.base_ahead is not None:
+            self.ahead.join()
+            self.base_ahead.join(30)
+
     def fetch(self, task: Task, work: Path) -> Path:
         assert task.source is not None
         src = work / "src"
@@ -139,38 +157,39 @@ class _Run:
         pin = pins.from_config(task.source)
         self.monitor(_PERCENT["task"], MonitorState.RUNNING, message="fetching the source")
         with self.step("fetch"):
-            prov = self.store.fetch_source(
+            prov = self._fetch_source(
                 task.source.url,
                 pin,
                 src,
                 allow_branch=task.config.options.allow_branch,
                 allow_moved_tag=task.config.options.allow_moved_tag,
-                allow_local=self.s.allow_local,
-                token=self.s.token,
-                deadline=self.s.fetch_deadline,
+                on_network=lambda: self.start_ahead(work),
+                later=self.keeping,
             )
+            self.start_ahead(work)
         self.record["source"] = prov.as_dict()
         self.monitor(_PERCENT["source"], MonitorState.RUNNING, message="source fetched")
         return src
+
+    def _fetch_source(self, url: str, pin: Pin, dest: Path, **more: Any) -> SourceProvenance:
+        """``Store.fetch_source`` with the operator's settings (``more``: its other arguments)."""
+        s = self.s
+        return self.store.fetch_source(
+            url, pin, dest, allow_local=s.allow_local, token=s.token, deadline=s.fetch_deadline, **more
+        )
 
     def fetch_submodules(self, task: Task, src: Path, parent_url: str | None = None, depth: int = 0) -> None:
         """``submodules: true``: each submodule at the commit its parent records, through the
         same mirror cache and URL checks as the repository itself (nested ones too)."""
         assert task.source is not None
         parent = parent_url or task.source.url
+        self.keeping.join()  # the copy kept of the checkout is made before submodules go into it
         if depth > 5:
             raise ConfigError("submodules nest more than 5 levels deep", hint="flatten the repository's submodules")
         with self.step("fetch"):
             for sub in git.submodules(src):
                 url = git.resolve_submodule_url(parent, sub.url)
-                prov = self.store.fetch_source(
-                    url,
-                    Pin("commit", sub.sha),
-                    src / sub.path,
-                    allow_local=self.s.allow_local,
-                    token=self.s.token,
-                    deadline=self.s.fetch_deadline,
-                )
+                prov = self._fetch_source(url, Pin("commit", sub.sha), src / sub.path)
                 self.record["source"].setdefault("submodules", []).append(
                     {
                         "path": str((src / sub.path).relative_to(self.src_root)),
@@ -243,6 +262,8 @@ class _Run:
     def environment(self, spec: envs.EnvSpec) -> envs.EnvResult:
         """The cached env for ``spec``, built if needed (call it holding ``store.using``)."""
         start = time.monotonic()
+        if spec.lock is not None or any(r.kind != "name" for r in spec.requirements.lines):
+            self.keeping.join()  # a path or VCS line (or one locked) may be built in the checkout: copy it first
         env = envs.ensure_env(
             self.store,
             spec,
@@ -255,11 +276,8 @@ class _Run:
         self.timings["environment"] = round(self.timings.get("environment", 0.0) + time.monotonic() - start, 3)
         # why this file is the run's (another repo with the same bytes may have reused the env)
         # built: False when nothing was installed (a cached env: an earlier run's, or one baked into the image)
-        self.record["environment"] = {
-            **env.provenance,
-            "requirements_reason": spec.requirements.reason,
-            "built": env.built,
-        }
+        own = {"requirements_reason": spec.requirements.reason, "built": env.built}
+        self.record["environment"] = {**env.provenance, **own}
         self.monitor(_PERCENT["environment"], MonitorState.RUNNING, message="environment ready")
         return env
 
@@ -275,9 +293,7 @@ class _Run:
     def run_job(
         self, task: Task, src: Path, work: Path, env: envs.EnvResult, manifest: manifest_mod.Manifest, config_file: Path
     ) -> None:
-        self.ahead.join()  # the shim whole, the probe done
-        if self.base_ahead is not None:
-            self.base_ahead.join(30)  # no uv of its own running when the job starts
+        self.join_background()
         mode, reason = job.sandbox_mode(self.s.in_dir, self.s.out_dir, self.s.sandbox, self.store.root / "probes")
         self.record["sandbox"] = {"mode": mode, **({"reason": reason} if reason else {})}
         view = self._fallback_view(reason, work, config_file) if mode == "fallback" else None
@@ -392,13 +408,9 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
     r = _Run(settings, store or Store(), runner)
     supervisor.hide_from_children()  # a job of the same uid cannot read our environment or memory
     work = Path(tempfile.mkdtemp(prefix="live-code-run-", dir=settings.work_root))
-    r.ahead = job.RunAhead(settings.in_dir, settings.out_dir, settings.sandbox, work, r.store.root)
     previous = _stop_on_signals()
     try:
         task = r.read_task()
-        r.base_ahead = envs.BaseAhead(
-            settings.base_python, r.store.root / "base-info", r.store.root / "installer-cache"
-        )
         src = r.fetch(task, work)
         _check_stopped()
         manifest = manifest_mod.load(src)
@@ -430,9 +442,7 @@ def run(settings: Settings, *, store: Store | None = None, runner: Runner = supe
             raise instead from None
         raise
     finally:
-        r.ahead.join()
-        if r.base_ahead is not None:
-            r.base_ahead.join(30)
+        r.join_background()
         _restore_signals(previous)
         if not settings.keep_work:
             util.rmtree(work)

@@ -11,20 +11,29 @@ same commit copy that folder, which costs no git process, and take the tree id a
 ``meta.json``. A kept checkout appears whole or not at all: it is built in a ``.tmp-*`` folder
 beside it and renamed into place. It lives inside the mirror's entry, so it is counted, kept in
 use and removed with the mirror (``Store.gc``), and the mirror is what proves the commit whole.
+
+With a :class:`Later` (the pipeline's), the copy to keep is made in a thread while the run goes
+on (issue 24: a cold start waits for the install, not for this copy); the caller joins it before
+anything may change the checkout.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import logging
 import os
 import stat
 import tempfile
+import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from live_code import util
 from live_code.source import git
@@ -34,17 +43,52 @@ log = logging.getLogger("live_code.source.store")
 
 #: a ``.tmp-*`` folder older than this was left by a killed run
 _STALE_TMP = 3600.0
+#: at most this long for ``cp`` to copy a checkout to keep (then it is killed and nothing is kept)
+_CP_SECONDS = 600.0
 
 
-def check_out(mirror: Path, sha: str, tag: str | None, dest: Path) -> git.CommitInfo:
+class Later:
+    """Copies of fresh checkouts made in threads: :meth:`join` before the checkout may change (the
+    job, a submodule, a build in its folder) and before it is removed. Each copy holds the mirror in
+    use (``hold``, entered before its thread starts) until it ends."""
+
+    def __init__(self) -> None:
+        self._threads: list[threading.Thread] = []
+
+    def start(self, job: Callable[[], None], hold: AbstractContextManager[Any]) -> None:
+        hold.__enter__()
+        thread = threading.Thread(target=_run_holding, args=(job, hold), name="live-code-keep", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def join(self) -> None:
+        while self._threads:
+            self._threads.pop(0).join()
+
+
+def _run_holding(job: Callable[[], None], hold: AbstractContextManager[Any]) -> None:
+    try:
+        job()
+    finally:
+        hold.__exit__(None, None, None)
+
+
+def check_out(
+    mirror: Path, sha: str, tag: str | None, dest: Path, later: Callable[[Callable[[], None]], None] | None = None
+) -> git.CommitInfo:
     """Make the empty folder ``dest`` a checkout of ``sha`` (a commit the mirror holds whole, with
-    ``tag`` on it when given) and return the commit's tree id and time."""
+    ``tag`` on it when given) and return the commit's tree id and time. ``later``: called with the
+    copy to keep of a fresh checkout, to make it while the caller goes on (``Later.start``)."""
     folder = mirror / CHECKOUTS / _name(sha, tag)
     info = _copy_kept(folder, sha, tag, dest)
     if info is not None:
         return info
     info = git.materialise(mirror, sha, dest, tag=tag)
-    _keep(folder, dest, {"commit": sha, "tree": info.tree, "commit_time": info.time, "tag": tag})
+    meta: dict[str, str | None] = {"commit": sha, "tree": info.tree, "commit_time": info.time, "tag": tag}
+    if later is None:
+        _keep(folder, dest, meta)
+    else:
+        later(functools.partial(_keep, folder, dest, meta, copy=_copy_by_cp))
     return info
 
 
@@ -66,19 +110,22 @@ def _copy_kept(folder: Path, sha: str, tag: str | None, dest: Path) -> git.Commi
     return git.CommitInfo(tree, stamp)
 
 
-def _keep(folder: Path, checkout: Path, meta: dict[str, str | None]) -> None:
-    """Keep a copy of the fresh ``checkout`` as ``folder`` (best effort: a run does not need it)."""
+def _keep(
+    folder: Path, checkout: Path, meta: dict[str, str | None], copy: Callable[[Path, Path], None] | None = None
+) -> None:
+    """Keep a copy of the fresh ``checkout`` as ``folder`` (best effort: a run does not need it),
+    made by ``copy`` (default: :func:`_copy_tree`)."""
     tmp: Path | None = None
     try:
         folder.parent.mkdir(exist_ok=True)
         _remove_stale(folder.parent)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
         (tmp / "tree").mkdir()
-        _copy_tree(checkout, tmp / "tree")
+        (copy or _copy_tree)(checkout, tmp / "tree")
         (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True))
         os.rename(tmp, folder)  # refused when another run kept the same checkout first
         tmp = None
-    except OSError as e:
+    except (OSError, util.CalledProcessError) as e:
         log.debug("not keeping the checkout of %s: %s", meta["commit"], e)
     finally:
         if tmp is not None:
@@ -107,6 +154,12 @@ def _copy_tree(src: Path, dest: Path) -> None:
             os.chmod(to, stat.S_IMODE(entry.stat().st_mode))
         else:
             _copy_file(entry.path, to)
+
+
+def _copy_by_cp(src: Path, dest: Path) -> None:
+    """What :func:`_copy_tree` does, by ``cp`` (POSIX ``-pR``: links as links, modes kept) in a child
+    process: a copy in a thread would hold the interpreter lock that the run's own steps need."""
+    util.cmd_output("cp", "-pR", "--", f"{src}/.", str(dest), timeout=_CP_SECONDS)
 
 
 def _copy_file(src: str, dest: str) -> None:

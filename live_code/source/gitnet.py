@@ -120,6 +120,8 @@ def _network(
     what: str, rem: Remote, args: Sequence[str], *, cwd: Path | None = None, pass_fds: Sequence[int] = ()
 ) -> str:
     """Run a network git call with retries; raise :class:`_GitFailure` when it finally fails."""
+    if rem.on_network is not None:
+        rem.on_network()
     attempt = 0
     while True:
         try:

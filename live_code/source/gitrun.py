@@ -16,7 +16,7 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from live_code import util
@@ -151,6 +151,8 @@ class Remote:
     retry: RetryPolicy = DEFAULT_RETRY
     #: the URL the task gave, when ``url`` is the operator's mirror of it (``live_code.source.mirrors``)
     origin: NormalisedUrl | None = None
+    #: called as each network call starts (``Store.fetch_source``'s ``on_network``)
+    on_network: Callable[[], None] | None = None
 
     @property
     def repo(self) -> NormalisedUrl:
@@ -170,15 +172,17 @@ def remote(
     retry: RetryPolicy = DEFAULT_RETRY,
     extra_protocols: Iterable[str] = (),
     origin: NormalisedUrl | None = None,
+    on_network: Callable[[], None] | None = None,
 ) -> Remote:
     """A :class:`Remote` whose ``GIT_ALLOW_PROTOCOL`` is exactly the URL's protocol (+ extras);
-    ``origin``: the URL the task gave when ``url`` is a mirror of it."""
+    ``origin``: the URL the task gave when ``url`` is a mirror of it; ``on_network``: see
+    :class:`Remote`."""
     env = hardened_env(
         url,
         protocols={url.scheme, *extra_protocols},
         low_speed_time=int(min(LOW_SPEED_TIME, max(1.0, deadline.seconds / 2))),
     )
-    return Remote(url, env, deadline, retry, origin)
+    return Remote(url, env, deadline, retry, origin, on_network)
 
 
 def run_git(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +65,8 @@ def fetch_source(
     deadline: float,
     retry: git.RetryPolicy,
     git_mirrors: mirrors.Mirrors,
+    on_network: Callable[[], None] | None = None,
+    later: checkouts.Later | None = None,
 ) -> SourceProvenance:
     """What ``Store.fetch_source`` documents."""
     clock = git.Deadline(deadline)
@@ -74,12 +76,13 @@ def fetch_source(
     check_pin(pin, allow_branch)
     dest = check_dest(store, dest)
     murl = mirror_of(nurl, git_mirrors)
-    rem = git.remote(murl or nurl, deadline=clock, retry=retry, origin=nurl if murl else None)
+    rem = git.remote(murl or nurl, deadline=clock, retry=retry, origin=nurl if murl else None, on_network=on_network)
     log.info("source: %s, %s %s", rem.display, pin.kind, pin.value)
+    keep = None if later is None else lambda job: later.start(job, store.using("mirrors", nurl.cache_id))
     with store.using("mirrors", nurl.cache_id):
         mirror, _ = store.ensure("mirrors", nurl.cache_id, lambda p: init_mirror(p, nurl), timeout=clock.remaining())
         res = resolve(store, rem, mirror, pin, allow_branch, allow_moved_tag)
-        info = _check_out(mirror, res, pin, dest)
+        info = _check_out(mirror, res, pin, dest, keep)
     log.info("source: %s %s is commit %s%s", res.kind, pin.value, res.sha, " (fetched)" if res.fetched else "")
     return SourceProvenance(
         nurl.url,
@@ -96,11 +99,13 @@ def fetch_source(
     )
 
 
-def _check_out(mirror: Path, res: Resolved, pin: Pin, dest: Path) -> git.CommitInfo:
+def _check_out(
+    mirror: Path, res: Resolved, pin: Pin, dest: Path, keep: Callable[[Callable[[], None]], None] | None
+) -> git.CommitInfo:
     dest.mkdir(parents=True, exist_ok=True)
     with util.clean_path_on_failure(dest):
         try:
-            return checkouts.check_out(mirror, res.sha, pin.value if res.kind == "tag" else None, dest)
+            return checkouts.check_out(mirror, res.sha, pin.value if res.kind == "tag" else None, dest, keep)
         except util.CalledProcessError as e:
             msg = f"could not check out {res.sha} into {dest}: {e.stderr.strip()[-300:]}"
             raise CacheError(msg, value=str(dest), hint="check free disk space and permissions") from None

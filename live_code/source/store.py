@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 
 from live_code import util
 from live_code.errors import CacheError
-from live_code.source import git, mirrors, sources
+from live_code.source import checkouts, git, mirrors, sources
 from live_code.source.pins import PIN_KINDS, Pin
 from live_code.source.sources import SourceProvenance
 
@@ -255,6 +255,8 @@ class Store:
         deadline: float = git.DEFAULT_DEADLINE,
         retry: git.RetryPolicy = git.DEFAULT_RETRY,
         git_mirrors: mirrors.Mirrors | None = None,
+        on_network: Callable[[], None] | None = None,
+        later: checkouts.Later | None = None,
     ) -> SourceProvenance:
         """Resolve ``pin`` of the repository at ``url`` and check that commit out into ``dest``.
 
@@ -275,6 +277,9 @@ class Store:
           a mirror of ``url``. The mirror gets ``LIVE_CODE_GIT_TOKEN`` only where
           ``LIVE_CODE_GIT_TOKEN_HOSTS`` allows its host, never a credential given for ``url``; pins
           and the cache stay keyed by ``url``, and the provenance names both.
+        - ``on_network`` is called as each network git call starts (the pipeline starts its other
+          work then, not beside this step's own). With ``later``, a fresh checkout's copy kept for
+          later runs is made in a thread (``checkouts.Later``): join it before ``dest`` may change.
 
         Raises ``UnsafeSourceError`` before git runs for a refused URL or ref, ``SourceError``
         when the pin cannot be resolved or fetched, ``CacheError`` when the cache is unusable.
@@ -292,6 +297,8 @@ class Store:
             deadline=deadline,
             retry=retry,
             git_mirrors=mirrors.from_environ() if git_mirrors is None else git_mirrors,
+            on_network=on_network,
+            later=later,
         )
 
 

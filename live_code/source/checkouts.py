@@ -58,7 +58,11 @@ class Later:
     def start(self, job: Callable[[], None], hold: AbstractContextManager[Any]) -> None:
         hold.__enter__()
         thread = threading.Thread(target=_run_holding, args=(job, hold), name="live-code-keep", daemon=True)
-        thread.start()
+        try:
+            thread.start()
+        except BaseException:  # no thread (e.g. a process limit): the hold ends here
+            hold.__exit__(None, None, None)
+            raise
         self._threads.append(thread)
 
     def join(self) -> None:
@@ -157,8 +161,9 @@ def _copy_tree(src: Path, dest: Path) -> None:
 
 
 def _copy_by_cp(src: Path, dest: Path) -> None:
-    """What :func:`_copy_tree` does, by ``cp`` (POSIX ``-pR``: links as links, modes kept) in a child
-    process: a copy in a thread would hold the interpreter lock that the run's own steps need."""
+    """The tree :func:`_copy_tree` makes (links as links, modes kept; ``cp -pR`` keeps times too), by
+    ``cp`` in a child process: a copy in a thread would hold the interpreter lock that the run's
+    own steps need."""
     util.cmd_output("cp", "-pR", "--", f"{src}/.", str(dest), timeout=_CP_SECONDS)
 
 

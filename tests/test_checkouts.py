@@ -56,9 +56,12 @@ def _files(root: Path) -> dict[str, tuple[bytes, bool]]:
     }
 
 
+@pytest.mark.parametrize("in_thread", [False, True], ids=["copy kept in the fetch", "copy kept by cp in a thread"])
 def test_a_warm_fetch_copies_the_verified_checkout_without_git(
-    tmp_path: Path, make_repo: Callable[..., Path], git_calls: Callable[[], list[str]]
+    tmp_path: Path, make_repo: Callable[..., Path], git_calls: Callable[[], list[str]], in_thread: bool
 ) -> None:
+    """Whether the first fetch keeps its copy itself or in a thread (``checkouts.Later``, the
+    pipeline's: by ``cp``), the copy keeps bytes, exec bits and links, and serves the next fetch."""
     repo = make_repo(
         {"app.py": "print(1)\n", "run.sh": "#!/bin/sh\n", "deps.lock": "x\n", "d/e.txt": "e\n", "d/f/empty": ""}
     )
@@ -69,7 +72,11 @@ def test_a_warm_fetch_copies_the_verified_checkout_without_git(
     sha = run("rev-parse", "HEAD", cwd=repo)
     git_calls()
 
-    first = _fetch(str(repo), Pin("commit", sha), tmp_path / "w1")
+    later = checkouts.Later() if in_thread else None
+    store = Store()
+    first = store.fetch_source(str(repo), Pin("commit", sha), tmp_path / "w1", allow_local=True, later=later).as_dict()
+    if later is not None:
+        later.join()
     assert git_calls(), "the first fetch runs git"
     second = _fetch(str(repo), Pin("commit", sha), tmp_path / "w2")
     assert git_calls() == []  # the warm fetch: no git process at all
@@ -160,31 +167,6 @@ def test_the_copy_keeps_modes_and_refuses_what_a_checkout_cannot_hold(tmp_path: 
 
 
 # -- the pipeline's cold path (issue 24): the copy kept in a thread, the network call announced -------
-
-
-def test_with_later_the_kept_copy_is_made_in_a_thread_and_serves_the_next_fetch(
-    tmp_path: Path, make_repo: Callable[..., Path], git_calls: Callable[[], list[str]]
-) -> None:
-    """The thread's copy (by cp) keeps what the in-process one keeps: bytes, exec bits, links as links."""
-    repo = make_repo({"app.py": "print(1)\n", "run.sh": "#!/bin/sh\n", "d/e.txt": "e\n", "d/f/empty": ""})
-    (repo / "run.sh").chmod(0o755)
-    os.symlink("../app.py", repo / "d" / "link.py")
-    run("add", "-A", cwd=repo)
-    run("commit", "-qm", "exec bit and a link", cwd=repo)
-    sha = run("rev-parse", "HEAD", cwd=repo)
-    later = checkouts.Later()
-    first = Store().fetch_source(str(repo), Pin("commit", sha), tmp_path / "w1", allow_local=True, later=later)
-    later.join()
-    git_calls()
-    second = _fetch(str(repo), Pin("commit", sha), tmp_path / "w2")
-    assert git_calls() == []  # the copy the thread kept serves it
-    assert second == {**first.as_dict(), "fetched": False}
-    assert _files(tmp_path / "w2") == _files(tmp_path / "w1")
-    assert _files(tmp_path / "w2")["run.sh"][1] is True
-    assert os.readlink(tmp_path / "w2" / "d" / "link.py") == "../app.py", "a symlink stays a link"
-    assert (tmp_path / "w2" / "d" / "f" / "empty").read_bytes() == b""
-    assert run("rev-parse", "HEAD", cwd=tmp_path / "w2") == sha
-    assert run("status", "--porcelain", cwd=tmp_path / "w2") == ""
 
 
 def test_a_copy_being_kept_holds_its_mirror_in_use_until_it_ends(tmp_path: Path) -> None:

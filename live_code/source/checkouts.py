@@ -78,10 +78,10 @@ def _run_holding(job: Callable[[], None], hold: AbstractContextManager[Any]) -> 
 
 
 def check_out(
-    mirror: Path, sha: str, tag: str | None, dest: Path, later: Callable[[Callable[[], None]], None] | None = None
+    mirror: Path, sha: str, tag: str | None, dest: Path, schedule: Callable[[Callable[[], None]], None] | None = None
 ) -> git.CommitInfo:
     """Make the empty folder ``dest`` a checkout of ``sha`` (a commit the mirror holds whole, with
-    ``tag`` on it when given) and return the commit's tree id and time. ``later``: called with the
+    ``tag`` on it when given) and return the commit's tree id and time. ``schedule``: called with the
     copy to keep of a fresh checkout, to make it while the caller goes on (``Later.start``)."""
     folder = mirror / CHECKOUTS / _name(sha, tag)
     info = _copy_kept(folder, sha, tag, dest)
@@ -89,10 +89,10 @@ def check_out(
         return info
     info = git.materialise(mirror, sha, dest, tag=tag)
     meta: dict[str, str | None] = {"commit": sha, "tree": info.tree, "commit_time": info.time, "tag": tag}
-    if later is None:
+    if schedule is None:
         _keep(folder, dest, meta)
     else:
-        later(functools.partial(_keep, folder, dest, meta, copy=_copy_by_cp))
+        schedule(functools.partial(_keep, folder, dest, meta, copy=_copy_by_cp))
     return info
 
 

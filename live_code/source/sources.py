@@ -78,11 +78,11 @@ def fetch_source(
     murl = mirror_of(nurl, git_mirrors)
     rem = git.remote(murl or nurl, deadline=clock, retry=retry, origin=nurl if murl else None, on_network=on_network)
     log.info("source: %s, %s %s", rem.display, pin.kind, pin.value)
-    keep = None if later is None else lambda job: later.start(job, store.using("mirrors", nurl.cache_id))
+    schedule = None if later is None else lambda job: later.start(job, store.using("mirrors", nurl.cache_id))
     with store.using("mirrors", nurl.cache_id):
         mirror, _ = store.ensure("mirrors", nurl.cache_id, lambda p: init_mirror(p, nurl), timeout=clock.remaining())
         res = resolve(store, rem, mirror, pin, allow_branch, allow_moved_tag)
-        info = _check_out(mirror, res, pin, dest, keep)
+        info = _check_out(mirror, res, pin, dest, schedule)
     log.info("source: %s %s is commit %s%s", res.kind, pin.value, res.sha, " (fetched)" if res.fetched else "")
     return SourceProvenance(
         nurl.url,
@@ -100,12 +100,12 @@ def fetch_source(
 
 
 def _check_out(
-    mirror: Path, res: Resolved, pin: Pin, dest: Path, keep: Callable[[Callable[[], None]], None] | None
+    mirror: Path, res: Resolved, pin: Pin, dest: Path, schedule: Callable[[Callable[[], None]], None] | None
 ) -> git.CommitInfo:
     dest.mkdir(parents=True, exist_ok=True)
     with util.clean_path_on_failure(dest):
         try:
-            return checkouts.check_out(mirror, res.sha, pin.value if res.kind == "tag" else None, dest, keep)
+            return checkouts.check_out(mirror, res.sha, pin.value if res.kind == "tag" else None, dest, schedule)
         except util.CalledProcessError as e:
             msg = f"could not check out {res.sha} into {dest}: {e.stderr.strip()[-300:]}"
             raise CacheError(msg, value=str(dest), hint="check free disk space and permissions") from None

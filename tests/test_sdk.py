@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import importlib
 import json
 import os
 import subprocess
@@ -43,12 +45,27 @@ def task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., sdk.E
 
 
 def test_all_lists_exactly_the_public_names_sorted() -> None:
+    assert sdk.__all__ == sorted(sdk._MODULE_OF)
+    for name in sdk.__all__:  # each is what its module defines, imported on first use
+        assert getattr(sdk, name) is getattr(importlib.import_module(sdk._MODULE_OF[name]), name), name
     public = {
         name
         for name, value in vars(sdk).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType) and name != "annotations"
     }
-    assert sdk.__all__ == sorted(public)
+    assert sorted(public) == sdk.__all__
+    assert set(dir(sdk)) >= set(sdk.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'read_envv'"):
+        sdk.read_envv  # noqa: B018 (the look-up is the test)
+
+
+def test_the_names_type_checkers_see_are_the_names_imported_at_run_time() -> None:
+    """The ``if TYPE_CHECKING:`` imports of the SDK's ``__init__`` and its table of lazy imports
+    name the same modules and the same names."""
+    tree = ast.parse(Path(sdk.__file__).read_text())
+    (block,) = [n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "_typing.TYPE_CHECKING"]
+    seen = {n.module: " ".join(a.name for a in n.names) for n in block.body if isinstance(n, ast.ImportFrom)}
+    assert seen == sdk._WHERE
 
 
 def test_every_public_name_has_a_docstring() -> None:
@@ -58,12 +75,19 @@ def test_every_public_name_has_a_docstring() -> None:
 
 def test_importing_the_sdk_loads_no_other_harness_module_or_dependency() -> None:
     code = (
-        "import sys, live_code.sdk\n"
+        "import sys, live_code.sdk as sdk\n"
+        "print(sorted(m for m in sys.modules if m.startswith('live_code')))\n"
+        "sdk.read_env, sdk.iter_items, sdk.write_mining_result, sdk.write_progress\n"
+        "print(sorted(m for m in ('live_code.sdk._fit', 'live_code.sdk._coco', 'live_code.sdk._miner',"
+        " 'live_code.sdk._tensorboard', 'socket') if m in sys.modules))\n"
+        "[getattr(sdk, name) for name in sdk.__all__]\n"
         "print(sorted(m for m in sys.modules if m.startswith('live_code') and not m.startswith('live_code.sdk')))\n"
         "print(sorted(m for m in ('git', 'filelock', 'requests', 'packaging') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    assert out.splitlines() == ["['live_code', 'live_code.contract']", "[]"]
+    # importing it loads nothing more; a job that reads its task and writes a result loads only those
+    # parts; all of it, only the contract of the harness
+    assert out.splitlines() == ["['live_code', 'live_code.sdk']", "[]", "['live_code', 'live_code.contract']", "[]"]
 
 
 def test_sdk_errors_are_value_errors() -> None:

@@ -104,3 +104,22 @@ def test_the_run_path_makes_its_records_without_dataclasses() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_msgspec_is_imported_to_check_an_infer_result_and_not_a_mining_result(tmp_path: Path) -> None:
+    """The output gate's fast infer check needs msgspec (about 6 ms to import); a mining task's run
+    checks its result.tsv without it."""
+    (tmp_path / "result.tsv").write_text("/in/assets/a.jpg\t0.5\n")
+    (tmp_path / "infer-result.json").write_text('{"detection": {"a.jpg": {"boxes": []}}}')
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from live_code.contract import TaskKind
+        from live_code.run import outputs
+        for kind in (TaskKind.MINING, TaskKind.INFER):
+            problems = outputs.validate_outputs([kind], {str(tmp_path)!r}, "1.1.0", None, None)
+            print(kind.value, "msgspec" in sys.modules, problems)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["mining False []", "infer True []"]

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from live_code import contract
-from live_code.run.outputs import _infer_fast
 from live_code.run.outputs._rules import Problem, _as_float, _as_int, _basename, _is_number, _read_bytes, _Report
 
 
@@ -232,6 +231,8 @@ def validate_infer_result(
     if data is None:
         return report.done()
     wanted = list(candidates) if candidates is not None else None
+    from live_code.run.outputs import _infer_fast  # here: msgspec is imported only for an infer result
+
     with _gc_paused():
         if _infer_fast.check(data, protocol, class_names, wanted):
             return report.done()

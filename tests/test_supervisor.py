@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -150,6 +151,40 @@ def test_a_zombie_child_is_not_living_and_a_sleeping_one_is(tmp_path: Path) -> N
         sleeper.kill()
         sleeper.wait()
         zombie.wait()
+
+
+def test_children_are_found_from_the_threads_lists_as_from_a_scan_of_every_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``children_of`` reads the children each thread of the process lists; it finds a child forked
+    by another thread and an orphan taken in as a subreaper, as reading every process does."""
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    started: list[subprocess.Popen[bytes]] = []
+    done = threading.Event()
+
+    def fork_and_wait() -> None:  # the thread lives on while its child is looked for
+        started.append(subprocess.Popen(sleep))
+        done.wait(30)
+
+    thread = threading.Thread(target=fork_and_wait)
+    thread.start()
+    assert _reaper.become_subreaper()  # as the supervisor makes the harness
+    spawn = "import subprocess, sys; print(subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL).pid)"
+    orphan_parent = subprocess.Popen([sys.executable, "-c", spawn, *sleep], stdout=subprocess.PIPE)
+    orphan = int(orphan_parent.communicate()[0])  # its parent has exited: it was re-parented to us
+    try:
+        while not started:
+            time.sleep(0.01)
+        listed = _reaper.children_of(os.getpid())
+        assert {started[0].pid, orphan} <= set(listed)
+        monkeypatch.setattr(_reaper, "_listed_children", lambda pid: None)
+        assert _reaper.children_of(os.getpid()) == listed
+    finally:
+        done.set()
+        thread.join()
+        for pid in (started[0].pid, orphan):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
 
 
 def test_chatty_child_printing_100mb_does_not_block(tmp_path: Path) -> None:

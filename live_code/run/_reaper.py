@@ -33,20 +33,35 @@ _PF_EXITING = 0x4
 
 def children_of(pid: int) -> dict[int, tuple[str, int]]:
     """The children of ``pid``, each with its state letter (``Z`` for a zombie) and flags."""
+    listed = _listed_children(pid)
     kids = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for entry in listed if listed is not None else (e for e in os.listdir("/proc") if e.isdigit()):
         try:
             with open(f"/proc/{entry}/stat", "rb") as f:
                 stat = f.read()
-        except OSError:
+        except OSError:  # gone meanwhile
             continue
         # the comm field may hold spaces and parentheses: parse after the last ')'
         fields = stat[stat.rfind(b")") + 2 :].split()
         if len(fields) > 6 and int(fields[1]) == pid:
             kids[int(entry)] = (fields[0].decode(), int(fields[6]))
     return kids
+
+
+def _listed_children(pid: int) -> set[str] | None:
+    """The pids that ``/proc/<pid>/task/<tid>/children`` lists for each thread of ``pid`` (a child
+    belongs to the thread that forked it, or took it in as a subreaper), or None where the kernel
+    has no such files (``CONFIG_PROC_CHILDREN``): then every process in ``/proc`` is read, which
+    takes 1 ms for 70 processes and grows with the machine's."""
+    if not os.path.exists(f"/proc/{pid}/task/{pid}/children"):
+        return None
+    listed: set[str] = set()
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                    listed.update(f.read().decode().split())
+    return listed
 
 
 def _living(pid: int, state: str, flags: int) -> bool:

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from live_code import contract
+from live_code.run import records
 from tests.helpers.gitserver import SilentServer, processes_mentioning
 from tests.helpers.jobs import (
     AS_OTHER_USER,
@@ -69,6 +70,44 @@ def test_good_job_succeeds_and_records_the_commit(task: Task, job_repo: Callable
     prov = task.provenance()
     assert prov["source"]["commit"] == sha and prov["outcome"]["ok"] is True
     assert set(prov["timings"]) >= {"task", "fetch", "configure", "environment", "run", "outputs"}
+
+
+def test_the_gpus_are_asked_for_while_the_job_runs_and_recorded(
+    task: Task, job_repo: Callable[..., tuple[Path, str]], tmp_path: Path
+) -> None:
+    """nvidia-smi cannot run on this machine: a script of that name stands in for it. It leaves a
+    file in the out dir, and the job waits for that file before it writes its outputs, so the run
+    succeeds only if the query started before the job ended (it used to start after the job)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "nvidia-smi"
+    fake.write_text(f"#!/bin/sh\ntouch {task.out_dir}/gpu-query-ran\necho 'NVIDIA Fake GPU, 550.54.15, 24576 MiB'\n")
+    fake.chmod(0o755)
+    wait = "import os, sys, time\nfor _ in range(600):\n    if os.path.exists('/out/gpu-query-ran'): break\n"
+    wait += (
+        "    time.sleep(0.05)\nelse:\n    sys.exit('no GPU query while the job ran')\nos.remove('/out/gpu-query-ran')\n"
+    )
+    repo, sha = job_repo(wait + RUN_JOB)
+    task.set_config(git_url=str(repo), git_commit=sha)
+    res = run_cli(task, env=cli_env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert task.provenance()["gpu"] == ["NVIDIA Fake GPU, 550.54.15, 24576 MiB"]
+    assert "left running" not in res.stdout + res.stderr  # the query is the harness's, not the job's
+
+
+@pytest.mark.parametrize("body", ["echo 'no driver' >&2; exit 9", '"$0" child & sleep 60'], ids=["fails", "hangs"])
+def test_a_gpu_query_that_fails_or_hangs_gives_no_gpus_and_leaves_no_process(
+    body: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in nvidia-smi again (none can run here): one that fails, one that hangs with a
+    child of its own; both are killed at the deadline."""
+    fake = tmp_path / "bin" / "nvidia-smi"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\nif [ "$1" = child ]; then sleep 60; exit; fi\n{body}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    assert records.GpuQuery().result(timeout=1) is None
+    _no_leftovers(str(fake))
 
 
 @pytest.mark.parametrize(

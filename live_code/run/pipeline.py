@@ -5,12 +5,11 @@ steps in order: read_task, fetch, check_manifest (fetch_submodules), configure,
 prepare_environment, environment, run_job (check_job per command), check_outputs. Each is a method
 of :class:`_Run`, which keeps what was done so that failure handling (:func:`_fail`) can report it.
 
-Each step is timed; ``monitor.txt`` shows life during fetch and install, is left to the job while
-it runs, and gets the error state with a code and a one-line reason on any failure; a provenance
-record is written next to the outputs (and inside ``/out/models`` for training, so it travels with
-the model). The steps' helpers have homes of their own: ``settings`` (the operator's side), ``job``
-(what the job sees), ``records`` (monitor.txt, the merged config file and the provenance) and
-``signals`` (SIGTERM before the job runs).
+Each step is timed; ``monitor.txt`` shows life during fetch and install, is left to the job while it runs, and gets
+the error state with a code and a one-line reason on any failure; a provenance record is written next to the outputs
+(and inside ``/out/models`` for training, so it travels with the model). The steps' helpers have homes of their own:
+``settings`` (the operator's side), ``job`` (what the job sees), ``records`` (monitor.txt, the merged config file
+and the provenance) and ``signals`` (SIGTERM before the job runs).
 """
 
 from __future__ import annotations
@@ -81,6 +80,7 @@ class _Run:
         self.ahead: job.RunAhead | None = None  # the sandbox probe and the SDK shim, made during the fetch
         self.keeping = checkouts.Later()  # the copy of a fresh checkout kept for later runs
         self.finishing: envs.Finishing  # the env's bytecode compile and lock, while the job runs
+        self.gpus = records.GpuQuery()  # asked now, read for the provenance
         self.record: dict[str, Any] = {
             "live_code": {"version": __version__, "python": sys.version.split()[0], "platform": util.platform_name()},
         }
@@ -384,7 +384,7 @@ class _Run:
         targets = [self.s.out_dir / PROVENANCE_NAME]
         if self.task is not None and TaskKind.TRAINING in self.task.kinds:
             targets.append(self.out(contract.ENV_OUTPUT_DEFAULTS["models_dir"]) / PROVENANCE_NAME)
-        records.write_provenance(self.record, targets, self.secrets, lock_text=self.lock_text)
+        records.write_provenance(self.record, targets, self.secrets, lock_text=self.lock_text, gpus=self.gpus)
 
     def check_manifest(self, manifest: manifest_mod.Manifest) -> None:
         """Record the repository's layout; refuse what live-code does not do (git LFS)."""

@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import stat
+import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -53,12 +54,17 @@ def write_monitor(out_dir: Path, record: contract.MonitorRecord) -> None:
 
 
 def write_provenance(
-    record: dict[str, Any], targets: Iterable[Path], secrets: Iterable[str], *, lock_text: str | None = None
+    record: dict[str, Any],
+    targets: Iterable[Path],
+    secrets: Iterable[str],
+    *,
+    lock_text: str | None = None,
+    gpus: GpuQuery | None = None,
 ) -> None:
-    """The record (GPUs added when there are any), redacted, at each of ``targets``, with the env's
-    lock (``lock_text``) beside each: it travels with the provenance and the model (issue 22); a
-    failure to write one is logged."""
-    gpu = gpu_info()
+    """The record (the GPUs that ``gpus``, or a query made now, found added), redacted, at each of
+    ``targets``, with the env's lock (``lock_text``) beside each: it travels with the provenance and
+    the model (issue 22); a failure to write one is logged."""
+    gpu = (gpus or GpuQuery()).result()
     if gpu:
         record["gpu"] = gpu
     secrets = list(secrets)
@@ -115,15 +121,42 @@ def write_over(path: Path, text: str) -> None:
             os.fsync(f.fileno())
 
 
-def gpu_info() -> list[str] | None:
-    if shutil.which("nvidia-smi") is None:
-        return None
-    with contextlib.suppress(util.CalledProcessError):
-        _, out, _ = util.cmd_output(
-            "nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader", timeout=10
-        )
-        return [line.strip() for line in out.splitlines() if line.strip()]
-    return None
+class GpuQuery:
+    """The machine's GPUs as ``nvidia-smi`` lists them (name, driver, memory), asked when this is
+    made and read by :meth:`result`. A run makes it at its start, so the query runs beside the run,
+    not after the job: without persistence mode the driver sets the GPUs up again for each client
+    once none holds them (NVIDIA's "Driver Persistence" notes), which is the moment after a job, and
+    nvidia-smi then takes up to seconds (not measured here: these machines have no GPU). None where
+    there is no nvidia-smi or it fails."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._result: list[str] | None = None
+        exe = shutil.which("nvidia-smi")
+        if exe is not None:
+            with contextlib.suppress(OSError):
+                self._proc = subprocess.Popen(
+                    [exe, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,  # its own group, killed whole at the deadline
+                )
+
+    def result(self, timeout: float = 10.0) -> list[str] | None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            try:
+                out = proc.communicate(timeout=timeout)[0]
+            except subprocess.TimeoutExpired:
+                util.kill_group(proc)
+                proc.wait()
+                if proc.stdout is not None:
+                    proc.stdout.close()
+                return None
+            if proc.returncode == 0:
+                self._result = [ln.strip() for ln in out.decode(errors="replace").splitlines() if ln.strip()]
+        return self._result
 
 
 def disk_full(e: BaseException, out_dir: Path, cache_root: Path) -> LiveCodeError | None:

@@ -651,3 +651,29 @@ def test_path_map_matches_whole_components_and_the_longest_root() -> None:
     assert pm.to_host("/in/models/s/a.pt") == "/m/s/a.pt"
     assert pm.to_host("/inx/a") == "/inx/a"
     assert config.PathMap.from_dirs(out_dir="/o").to_host("/out/monitor.txt") == "/o/monitor.txt"
+
+
+def test_the_harness_writes_the_yaml_pyyamls_python_emitter_writes() -> None:
+    """``_yaml.dump`` uses libyaml's emitter (where PyYAML has it, as its wheels do) for the merged
+    config and the provenance: it must write the values those records hold (quoted look-alikes,
+    unicode, long and multi-line strings, nesting) as ``yaml.safe_dump`` does, and the same text
+    but for the characters libyaml escapes (outside the BMP, NEL, the line separators)."""
+    from live_code import _yaml
+
+    assert hasattr(yaml, "CSafeDumper"), "this PyYAML lacks libyaml: the harness's dumper is the Python one"
+    data = {
+        "task_id": "t" + "0" * 29,
+        "looks_like": ["yes", "no", "on", "1.0", "1e3", "0x1f", "~", "null", "2024-01-01", "", " lead", "trail "],
+        "specials": ["a: b", "- x", "# not a comment", "@at", "`tick`", "%pct", "{x}", "[y]", "'q'", '"d"', "a\tb"],
+        "unicode": ["模型", "café", "emoji \U0001f600", "\u2028sep", "\x85nel"],
+        "long": "word " * 40,
+        "lines": "first\nsecond\n\nfourth\n",
+        "numbers": [0, -1, 3.5, 1e-9, float("inf"), True, None],
+        "nested": {"list": [{"k": [1, [2, {"deep": "v"}]]}], "empty": {}, "none": []},
+        "timings": {"task": 0.005, "fetch": 0.213},
+    }
+    for sort_keys in (True, False):
+        back = yaml.safe_load(_yaml.dump(data, sort_keys=sort_keys))
+        assert back == data and list(back) == (sorted(data) if sort_keys else list(data))
+    plain = {k: v for k, v in data.items() if k != "unicode"} | {"unicode": ["模型", "café", "naïve"]}
+    assert _yaml.dump(plain, sort_keys=False) == yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)

@@ -26,9 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from live_code import __version__, contract, util
+from live_code import __version__, _yaml, contract, util
 from live_code.contract import MonitorState, TaskKind
 from live_code.envs import builder as envs
 from live_code.envs import lock as envlock
@@ -205,7 +203,7 @@ class _Run:
         with self.step("configure"):
             merged, code_config_rel = manifest_mod.merged_config(manifest, task, src)
             # the job and the platform read this file: no credential of git_url or an index URL in it
-            text = util.redact(yaml.safe_dump(merged, sort_keys=True, allow_unicode=True), self.secrets)
+            text = util.redact(_yaml.dump(merged, sort_keys=True), self.secrets)
             path = records.write_config(self.s.out_dir, text)
             self.record["config"] = {
                 "file": f"{contract.OUT_DIR}/{CONFIG_NAME}",

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from live_code import contract, util
+from live_code import _yaml, contract, util
 from live_code.contract import MonitorState
 from live_code.envs.lock import LOCK_NAME
 from live_code.errors import CacheError, LiveCodeError, OutputError
@@ -68,7 +68,7 @@ def write_provenance(
     if gpu:
         record["gpu"] = gpu
     secrets = list(secrets)
-    text = util.redact(yaml.safe_dump(record, sort_keys=False, allow_unicode=True), secrets)
+    text = util.redact(_yaml.dump(record, sort_keys=False), secrets)
     for path in targets:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,5 +203,5 @@ def attach_lock(models_dir: Path, lock_text: str, *, stage_dirs: bool) -> bool:
     for files in named.values():
         if LOCK_NAME not in files:
             files.append(LOCK_NAME)
-    util.atomic_write(result, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    util.atomic_write(result, _yaml.dump(data, sort_keys=False))
     return True

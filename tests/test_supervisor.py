@@ -296,6 +296,16 @@ def test_pump_writes_bytes_as_they_came_and_replaces_invalid_utf8() -> None:
     assert tail == ["café", "50%", "done", "bad \ufffd byte", "no end"]
 
 
+@pytest.mark.parametrize(
+    ("data", "cut"),
+    [(b"a\nb\rc", 4), (b"a\rbb\nc", 5), (b"50%\r", 4), (b"x\n", 2), (b"\r\n", 2), (b"abc", 0), (b"", 0)],
+)
+def test_a_block_is_cut_after_its_last_newline_or_carriage_return(data: bytes, cut: int) -> None:
+    from live_code.run import _pump
+
+    assert _pump._after_last_line_end(data) == cut
+
+
 def test_pump_cost_no_copy_for_plain_ascii_output() -> None:
     """No credential in sight: the block written is the block read (nothing decoded or copied)."""
     from live_code import util

@@ -59,6 +59,13 @@ def test_all_lists_exactly_the_public_names_sorted() -> None:
         sdk.read_envv  # noqa: B018 (the look-up is the test)
 
 
+def test_the_formats_submodule_is_an_attribute_of_the_sdk_without_an_import_of_it() -> None:
+    """``sdk.formats.read_voc`` worked when the package imported every part; it still does."""
+    code = "import live_code.sdk as sdk\nprint(sdk.formats.read_voc.__module__, hasattr(sdk, 'formatz'))\n"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.split() == ["live_code.sdk.formats.annotations", "False"]
+
+
 def test_the_names_type_checkers_see_are_the_names_imported_at_run_time() -> None:
     """The ``if TYPE_CHECKING:`` imports of the SDK's ``__init__`` and its table of lazy imports
     name the same modules and the same names."""

@@ -166,6 +166,12 @@ _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names
 def __getattr__(name: str) -> _typing.Any:
     module = _MODULE_OF.get(name)
     if module is None:
+        if not name.startswith("__"):  # a submodule (sdk.formats), an attribute as when all were imported
+            try:
+                return _importlib.import_module(f"{__name__}.{name}")
+            except ModuleNotFoundError as e:
+                if e.name != f"{__name__}.{name}":
+                    raise
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(_importlib.import_module(module), name)
     globals()[name] = value  # the next look-up is an ordinary one

@@ -5,11 +5,12 @@ steps in order: read_task, fetch, check_manifest (fetch_submodules), configure,
 prepare_environment, environment, run_job (check_job per command), check_outputs. Each is a method
 of :class:`_Run`, which keeps what was done so that failure handling (:func:`_fail`) can report it.
 
-Each step is timed; ``monitor.txt`` shows life during fetch and install, is left to the job while it runs, and gets
-the error state with a code and a one-line reason on any failure; a provenance record is written next to the outputs
-(and inside ``/out/models`` for training, so it travels with the model). The steps' helpers have homes of their own:
-``settings`` (the operator's side), ``job`` (what the job sees), ``records`` (monitor.txt, the merged config file
-and the provenance) and ``signals`` (SIGTERM before the job runs).
+Each step is timed; ``monitor.txt`` shows life during fetch and install, is left to the job while
+it runs, and gets the error state with a code and a one-line reason on any failure; a provenance
+record is written next to the outputs (and inside ``/out/models`` for training, so it travels with
+the model). The steps' helpers have homes of their own: ``settings`` (the operator's side), ``job``
+(what the job sees), ``records`` (monitor.txt, the merged config file and the provenance) and
+``signals`` (SIGTERM before the job runs).
 """
 
 from __future__ import annotations

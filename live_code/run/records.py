@@ -58,13 +58,13 @@ def write_provenance(
     targets: Iterable[Path],
     secrets: Iterable[str],
     *,
+    gpus: GpuQuery,
     lock_text: str | None = None,
-    gpus: GpuQuery | None = None,
 ) -> None:
-    """The record (the GPUs that ``gpus``, or a query made now, found added), redacted, at each of
-    ``targets``, with the env's lock (``lock_text``) beside each: it travels with the provenance and
-    the model (issue 22); a failure to write one is logged."""
-    gpu = (gpus or GpuQuery()).result()
+    """The record (the GPUs that ``gpus`` found added), redacted, at each of ``targets``, with the
+    env's lock (``lock_text``) beside each: it travels with the provenance and the model (issue 22);
+    a failure to write one is logged."""
+    gpu = gpus.result()
     if gpu:
         record["gpu"] = gpu
     secrets = list(secrets)
